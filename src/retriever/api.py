@@ -1,0 +1,305 @@
+"""The library surface: build an index, open it, ask it; summarize documents.
+
+    from retriever import Retriever
+    r = Retriever.open()                      # indexes/default, or a path
+    answer = r.ask("如何化解矛盾纠纷", k=5)
+    for hit in answer.results: print(hit.rank, hit.score, hit.passage.text)
+    print(answer.summary.text)
+    answer.to_dict()                          # the JSON of `retriever ask --json`
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import index as index_store
+from .bm25 import BM25, terms
+from .config import (
+    DEFAULT_CORPUS_DIR,
+    BadIndexError,
+    InputError,
+    SearchConfig,
+    SegmentConfig,
+    SummaryConfig,
+    UsageError,
+    default_index_dir,
+    default_model,
+)
+from .embed import Embedder, load_embedder
+from .load import Document, find_files, load_document
+from .search import Hit, score_name, search
+from .segment import Passage, paragraphs, segment
+from .summarize import Summary, summarize_document, summarize_hits
+
+# (stage, done, total): stages are "read" (files) and "embed" (passages).
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Answer:
+    query: str
+    mode: str
+    score: str  # what `score` means in this mode
+    results: list[Hit]
+    summary: Summary
+    index: str
+    model: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The JSON object of `retriever ask --json`."""
+        return {
+            "query": self.query,
+            "mode": self.mode,
+            "score": self.score,
+            "results": [h.to_dict() for h in self.results],
+            "summary": self.summary.to_dict(),
+            "index": self.index,
+            "model": self.model,
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    index_dir: Path
+    documents: int
+    passages: int
+    chars: int
+    skipped: list[InputError]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    """One record of `retriever summarize`."""
+
+    path: str
+    title: str
+    chars: int
+    summary: Summary
+    outline: list[dict]  # {"level": int, "title": str, "start": int}
+    keywords: list[str]
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "title": self.title,
+            "chars": self.chars,
+            "summary": self.summary.text,
+            "sentences": self.summary.to_dict()["sentences"],
+            "outline": self.outline,
+            "keywords": self.keywords,
+        }
+
+
+class Retriever:
+    """An opened index and the model that embeds questions for it."""
+
+    def __init__(self, index: index_store.Index, embedder: Embedder | None = None):
+        self.index = index
+        self._embedder = embedder
+
+    @property
+    def embedder(self) -> Embedder:
+        # Loaded on first use: `retriever info` and BM25-only searches never need it.
+        if self._embedder is None:
+            self._embedder = load_embedder(self.index.model)
+        if self._embedder.dim != self.index.dim:
+            raise BadIndexError(
+                f"{self.index.directory}: built with vectors of dimension {self.index.dim}, "
+                f"model {self._embedder.name} gives {self._embedder.dim}; rebuild it with `retriever index`"
+            )
+        return self._embedder
+
+    @classmethod
+    def open(cls, index_dir: Path | str | None = None, model: str | None = None) -> Retriever:
+        """Open an index (default: $RETRIEVER_INDEX or indexes/default).
+
+        `model`, if given, must be the model the index was built with.
+        """
+        idx = index_store.load(Path(index_dir) if index_dir else default_index_dir())
+        if model and model != idx.model:
+            raise BadIndexError(
+                f"{idx.directory}: built with model {idx.model}, not {model}; "
+                f"rebuild it with `retriever index --model {model}` or drop --model"
+            )
+        return cls(idx)
+
+    @classmethod
+    def build(
+        cls,
+        paths: Sequence[Path | str] | None = None,
+        index_dir: Path | str | None = None,
+        model: str | None = None,
+        progress: ProgressCallback | None = None,
+        embedder: Embedder | None = None,
+    ) -> tuple[Retriever, BuildReport]:
+        """Index the text files under `paths` (default: corpus/) into `index_dir`.
+
+        Files that cannot be read are skipped and listed in the report; if none can be
+        read, nothing is written and InputError is raised. The index is replaced
+        atomically: until the new one is complete, readers see the old one.
+        """
+        started = time.perf_counter()
+        directory = Path(index_dir) if index_dir else default_index_dir()
+        files = find_files([Path(p) for p in (paths or [DEFAULT_CORPUS_DIR])])
+        embedder = embedder or load_embedder(model or default_model())
+        with index_store.write_lock(directory):
+            documents, skipped = [], []
+            for n, path in enumerate(files, 1):
+                try:
+                    documents.append(load_document(path))
+                except InputError as e:
+                    skipped.append(e)
+                if progress:
+                    progress("read", n, len(files))
+            if not documents:
+                raise InputError(files[0] if len(files) == 1 else ", ".join(map(str, paths or [])), skipped[0].cause)
+            passages: list[Passage] = []
+            ranges: dict[str, tuple[int, int]] = {}
+            for doc in documents:
+                first = len(passages)
+                passages.extend(segment(doc.text, doc.doc_id, doc.title, SegmentConfig()))
+                ranges[doc.doc_id] = (first, len(passages))
+            if not passages:
+                raise InputError(files[0], "no passages: every document is empty once cleaned")
+            vectors = embedder.encode(
+                [p.text for p in passages], progress=(lambda d, t: progress("embed", d, t)) if progress else None
+            )
+            search_config = SearchConfig()
+            bm25 = BM25.build([terms(p.text) for p in passages], search_config.bm25_k1, search_config.bm25_b)
+            manifest = {
+                "model": {"name": embedder.name, "dim": embedder.dim, "normalized": True},
+                "segmentation": asdict(SegmentConfig()),
+                "bm25": {"tokenizer": "jieba cut_for_search", "k1": bm25.k1, "b": bm25.b},
+                "corpus": {
+                    "fingerprint": index_store.corpus_fingerprint(documents),
+                    "documents": len(documents),
+                    "passages": len(passages),
+                    "chars": sum(len(d.text) for d in documents),
+                    "sources": [str(p) for p in (paths or [DEFAULT_CORPUS_DIR])],
+                },
+            }
+            index_store.write(directory, documents, passages, ranges, vectors, bm25, manifest)
+        report = BuildReport(
+            directory, len(documents), len(passages), manifest["corpus"]["chars"], skipped, time.perf_counter() - started
+        )
+        return cls(index_store.load(directory), embedder), report
+
+    def ask(
+        self,
+        question: str,
+        k: int = SearchConfig.k,
+        mode: str = SearchConfig.mode,
+        summary_chars: int = SummaryConfig.max_chars,
+    ) -> Answer:
+        """The k most relevant passages and a cited extractive summary."""
+        question = question.strip()
+        if not question:
+            raise UsageError("the question is empty")
+        if k < 1:
+            raise UsageError(f"k must be at least 1, not {k}")
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        needs_vector = mode != "bm25" or summary_chars > 0
+        query_vector = self.embedder.encode([question])[0] if needs_vector else None
+        timings["encode"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        hits = search(self.index, question, query_vector, k, mode)
+        timings["search"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        summary = summarize_hits(question, hits, query_vector, self.embedder, summary_chars) if summary_chars > 0 else Summary("", ())
+        timings["summary"] = (time.perf_counter() - t) * 1000
+        return Answer(
+            query=question,
+            mode=mode,
+            score=score_name(mode, SearchConfig()),
+            results=hits,
+            summary=summary,
+            index=str(self.index.directory),
+            model=self.index.model,
+            timings_ms=timings,
+        )
+
+    def info(self) -> dict:
+        """What is indexed: the manifest plus per-document counts and sizes on disk."""
+        m = self.index.manifest
+        return {
+            "index": str(self.index.directory),
+            "model": m["model"],
+            "corpus": m["corpus"],
+            "documents": [
+                {"doc_id": d.doc_id, "title": d.title, "chars": len(d.text), "passages": d.passages[1] - d.passages[0]}
+                for d in self.index.documents.values()
+            ],
+            "bytes": sum(f["bytes"] for f in m["files"].values()),
+            "format_version": m["format_version"],
+            "versions": m.get("versions", {}),
+            "created": m.get("created"),
+            "updated": m.get("updated"),
+        }
+
+
+def _keywords(text: str, n: int = 8) -> list[str]:
+    import jieba.analyse
+
+    return [w for w in jieba.analyse.extract_tags(text, topK=n * 2) if not w.isdigit()][:n]
+
+
+def _summarize_document(doc: Document, embedder: Embedder, max_chars: int) -> DocumentSummary:
+    outline = [
+        {"level": p.heading.rank, "title": p.heading.title, "start": p.sentences[0].start}
+        for p in paragraphs(doc.text)
+        if p.heading and p.sentences
+    ]
+    return DocumentSummary(
+        path=doc.path,
+        title=doc.title,
+        chars=len(doc.text),
+        summary=summarize_document(doc.text, doc.doc_id, doc.title, embedder, max_chars),
+        outline=outline,
+        keywords=_keywords(doc.text),
+    )
+
+
+def summarize_text(
+    text: str,
+    max_chars: int = SummaryConfig.doc_max_chars,
+    title: str = "",
+    model: str | None = None,
+    embedder: Embedder | None = None,
+) -> DocumentSummary:
+    """A generic extractive summary of raw text (cleaned first), in document order."""
+    from .clean import clean
+    from .segment import find_title
+
+    cleaned = clean(text)
+    if not cleaned:
+        raise UsageError("no text to summarize once site chrome and junk were removed")
+    doc = Document("<text>", "<text>", title or find_title(cleaned, fallback=""), cleaned, "")
+    return _summarize_document(doc, embedder or load_embedder(model or default_model()), max_chars)
+
+
+def summarize_files(
+    paths: Sequence[Path | str],
+    max_chars: int = SummaryConfig.doc_max_chars,
+    model: str | None = None,
+    embedder: Embedder | None = None,
+) -> list[DocumentSummary | InputError]:
+    """One summary per file, or the InputError that kept a file from being read."""
+    files = find_files([Path(p) for p in paths])
+    embedder = embedder or load_embedder(model or default_model())
+    out: list[DocumentSummary | InputError] = []
+    for path in files:
+        try:
+            out.append(_summarize_document(load_document(path), embedder, max_chars))
+        except InputError as e:
+            out.append(e)
+    return out
+
+
+__all__ = ["Answer", "BuildReport", "DocumentSummary", "Retriever", "summarize_files", "summarize_text"]

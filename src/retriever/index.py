@@ -1,0 +1,283 @@
+"""The index on disk: FAISS vectors, passage store, BM25 and manifest.json.
+
+Layout of `indexes/<name>/`:
+
+    manifest.json        what is indexed, with which model; names the live generation
+    .lock                held by the one process writing this index
+    gen-<time>-<id>/     one complete generation of the data files:
+        vectors.faiss    FAISS inner-product index over unit vectors
+        passages.jsonl   one passage per line, in vector order
+        documents.jsonl  one cleaned document per line (passage offsets point into it)
+        bm25.npz, bm25_vocab.json
+
+A write builds a new generation directory, then replaces manifest.json in one atomic
+rename. Readers follow the manifest, so they see the old index or the new one, never
+half of one; a crash mid-write leaves the old index as it was. The generation before
+the live one is kept, so a reader that has just read the old manifest still finds its
+files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from .bm25 import BM25
+from .config import INDEX_FORMAT_VERSION, BadIndexError
+from .load import Document
+from .segment import Passage
+
+MANIFEST = "manifest.json"
+_VECTORS = "vectors.faiss"
+_PASSAGES = "passages.jsonl"
+_DOCUMENTS = "documents.jsonl"
+
+
+@dataclass(frozen=True)
+class IndexedDocument:
+    doc_id: str
+    path: str
+    title: str
+    text: str
+    sha256: str
+    passages: tuple[int, int]  # [first, last + 1) passage ids
+
+
+@dataclass
+class Index:
+    directory: Path
+    manifest: dict
+    passages: list[Passage]
+    documents: dict[str, IndexedDocument]
+    vectors: object  # faiss.Index
+    bm25: BM25
+
+    @property
+    def model(self) -> str:
+        return self.manifest["model"]["name"]
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["model"]["dim"])
+
+
+def exists(directory: Path) -> bool:
+    return (directory / MANIFEST).is_file()
+
+
+def _faiss():
+    import faiss
+
+    return faiss
+
+
+def read_manifest(directory: Path) -> dict:
+    path = directory / MANIFEST
+    if not directory.exists():
+        raise BadIndexError(f"{directory}: no index here; build one with `retriever index PATHS --index-dir {directory}`")
+    if not path.is_file():
+        raise BadIndexError(f"{directory}: not an index (no {MANIFEST}); build one with `retriever index`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest["generation"], manifest["model"]["name"], manifest["files"]  # noqa: B018 - presence check
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise BadIndexError(f"{path}: unreadable manifest ({e}); rebuild it with `retriever index`") from None
+    version = manifest.get("format_version")
+    if version != INDEX_FORMAT_VERSION:
+        raise BadIndexError(
+            f"{directory}: index format {version}, this retriever reads format {INDEX_FORMAT_VERSION}; "
+            "rebuild it with `retriever index`"
+        )
+    return manifest
+
+
+def load(directory: Path) -> Index:
+    """Open an index, checking that every file the manifest lists is there and whole."""
+    manifest = read_manifest(directory)
+    gen = directory / manifest["generation"]
+    for name, info in manifest["files"].items():
+        file = gen / name
+        if not file.is_file():
+            raise BadIndexError(f"{file}: missing; rebuild it with `retriever index`")
+        if file.stat().st_size != info["bytes"]:
+            raise BadIndexError(f"{file}: truncated or altered (size differs from manifest); rebuild it with `retriever index`")
+    try:
+        passages = [
+            Passage(p["doc_id"], p["title"], tuple(p["heading_path"]), p["text"], p["start"], p["end"])
+            for p in _read_jsonl(gen / _PASSAGES)
+        ]
+        documents = {
+            d["doc_id"]: IndexedDocument(d["doc_id"], d["path"], d["title"], d["text"], d["sha256"], tuple(d["passages"]))
+            for d in _read_jsonl(gen / _DOCUMENTS)
+        }
+        vectors = _faiss().read_index(str(gen / _VECTORS))
+        bm25 = BM25.load(gen)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise BadIndexError(f"{gen}: broken index data ({e}); rebuild it with `retriever index`") from None
+    if not (vectors.ntotal == len(passages) == bm25.n_docs):
+        raise BadIndexError(f"{gen}: vectors, passages and BM25 disagree in count; rebuild it with `retriever index`")
+    return Index(directory, manifest, passages, documents, vectors, bm25)
+
+
+def verify(directory: Path) -> list[str]:
+    """Problems found by checking every file against the manifest's checksums."""
+    manifest = read_manifest(directory)
+    gen = directory / manifest["generation"]
+    problems = []
+    for name, info in manifest["files"].items():
+        file = gen / name
+        if not file.is_file():
+            problems.append(f"{file}: missing")
+        elif _sha256(file) != info["sha256"]:
+            problems.append(f"{file}: checksum differs from manifest")
+    return problems
+
+
+@contextmanager
+def write_lock(directory: Path) -> Iterator[None]:
+    """Hold the index's writer lock; a second writer fails at once with a clear message."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BadIndexError(f"{directory}: another `retriever index` is writing this index; try again when it ends") from None
+        yield
+
+
+def write(
+    directory: Path,
+    documents: list[Document],
+    passages: list[Passage],
+    doc_ranges: dict[str, tuple[int, int]],
+    vectors: np.ndarray,
+    bm25: BM25,
+    manifest: dict,
+) -> dict:
+    """Write a new generation and make it live. Call under write_lock()."""
+    faiss = _faiss()
+    previous = read_manifest(directory) if exists(directory) else None
+    generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    tmp = directory / f".tmp-{generation}"
+    tmp.mkdir(parents=True)
+    try:
+        flat = faiss.IndexFlatIP(vectors.shape[1])
+        flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(flat, str(tmp / _VECTORS))
+        _write_jsonl(
+            tmp / _PASSAGES,
+            (
+                {
+                    "doc_id": p.doc_id,
+                    "title": p.title,
+                    "heading_path": list(p.heading_path),
+                    "text": p.text,
+                    "start": p.start,
+                    "end": p.end,
+                }
+                for p in passages
+            ),
+        )
+        _write_jsonl(
+            tmp / _DOCUMENTS,
+            (
+                {
+                    "doc_id": d.doc_id,
+                    "path": d.path,
+                    "title": d.title,
+                    "sha256": d.sha256,
+                    "passages": list(doc_ranges[d.doc_id]),
+                    "text": d.text,
+                }
+                for d in documents
+            ),
+        )
+        names = [_VECTORS, _PASSAGES, _DOCUMENTS, *bm25.save(tmp)]
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        manifest = {
+            "format_version": INDEX_FORMAT_VERSION,
+            **manifest,
+            "generation": generation,
+            "files": {n: {"bytes": (tmp / n).stat().st_size, "sha256": _sha256(tmp / n)} for n in names},
+            "versions": _versions(),
+            "created": previous["created"] if previous else now,
+            "updated": now,
+        }
+        for name in names:
+            _fsync(tmp / name)
+        os.rename(tmp, directory / generation)
+        _atomic_write_text(directory / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    keep = {generation, previous["generation"] if previous else None}
+    for old in directory.glob("gen-*"):
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in directory.glob(".tmp-gen-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return manifest
+
+
+def corpus_fingerprint(documents: list[Document]) -> str:
+    h = hashlib.sha256()
+    for d in sorted(documents, key=lambda d: d.doc_id):
+        h.update(f"{d.doc_id}\0{d.sha256}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for package in ("retriever", "sentence-transformers", "torch", "faiss-cpu", "jieba", "numpy"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _read_jsonl(path: Path) -> Iterator[dict]:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            yield json.loads(line)
+
+
+def _write_jsonl(path: Path, rows: Iterator[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

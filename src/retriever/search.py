@@ -1,0 +1,168 @@
+"""Rank passages for a question: dense (FAISS), BM25, or both fused.
+
+Hybrid score = cosine + w · minmax(BM25), over the union of the two top lists. Cosine
+from m3e-small bunches between 0.6 and 0.85, so it is used as it is (its spread is
+already small), while BM25 is rescaled to [0, 1] within the candidates so that w means
+the same thing for every question. The weight was chosen on benchmarks/questions.jsonl.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bm25 import terms
+from .config import SEARCH_MODES, SearchConfig, UsageError
+from .index import Index
+from .segment import Passage
+
+SCORE_NAMES = {
+    "hybrid": "cosine + {w:g}·minmax(BM25) over the union of both top lists",
+    "dense": "cosine similarity of the question and passage vectors",
+    "bm25": "BM25 over jieba words",
+}
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int
+    score: float
+    passage_id: int
+    passage: Passage
+    dense: float | None  # cosine, when computed
+    bm25: float | None  # raw BM25, when computed
+    highlights: tuple[tuple[int, int], ...]  # spans of question terms in passage.text
+
+    def to_dict(self) -> dict:
+        p = self.passage
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "doc_id": p.doc_id,
+            "title": p.title,
+            "heading_path": list(p.heading_path),
+            "text": p.text,
+            "start": p.start,
+            "end": p.end,
+            "passage_id": self.passage_id,
+            "scores": {
+                "dense": None if self.dense is None else round(self.dense, 6),
+                "bm25": None if self.bm25 is None else round(self.bm25, 6),
+            },
+            "highlights": [list(span) for span in self.highlights],
+        }
+
+
+def score_name(mode: str, config: SearchConfig) -> str:
+    return SCORE_NAMES[mode].format(w=config.bm25_weight)
+
+
+def minmax(values: np.ndarray) -> np.ndarray:
+    lo, hi = float(values.min()), float(values.max())
+    return (values - lo) / (hi - lo) if hi > lo else np.zeros_like(values)
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the n highest scores, best first."""
+    n = min(n, len(scores))
+    idx = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+    return idx[np.argsort(-scores[idx], kind="stable")]
+
+
+def _trigrams(text: str) -> set[str]:
+    compact = re.sub(r"\s+", "", text)
+    return {compact[i : i + 3] for i in range(max(1, len(compact) - 2))}
+
+
+def _near_duplicate(a: set[str], b: set[str], threshold: float) -> bool:
+    """Overlap coefficient: one text (mostly) contained in the other."""
+    return len(a & b) >= threshold * min(len(a), len(b))
+
+
+def highlight_spans(text: str, words: list[str]) -> tuple[tuple[int, int], ...]:
+    """Spans of the question's words (two characters or more) in `text`, merged."""
+    spans = []
+    for word in {w for w in words if len(w) >= 2}:
+        for m in re.finditer(re.escape(word), text, flags=re.IGNORECASE):
+            spans.append((m.start(), m.end()))
+    merged: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return tuple(merged)
+
+
+def search(
+    index: Index,
+    query: str,
+    query_vector: np.ndarray | None,
+    k: int,
+    mode: str = "hybrid",
+    config: SearchConfig = SearchConfig(),
+) -> list[Hit]:
+    """The k best passages for `query`, near-duplicates removed.
+
+    `query_vector` (unit length) is needed for dense and hybrid modes.
+    """
+    if mode not in SEARCH_MODES:
+        raise UsageError(f"unknown mode {mode!r}: choose one of {', '.join(SEARCH_MODES)}")
+    n = len(index.passages)
+    if n == 0 or k <= 0:
+        return []
+    query_terms = terms(query)
+    wanted = max(config.candidates, 3 * k)  # room for near-duplicates to drop out
+
+    dense: dict[int, float] = {}
+    bm25: dict[int, float] = {}
+    if mode in ("dense", "hybrid"):
+        scores, ids = index.vectors.search(query_vector.reshape(1, -1).astype(np.float32), min(wanted, n))
+        dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+    if mode in ("bm25", "hybrid"):
+        all_bm25 = index.bm25.scores(query_terms)
+        bm25 = {int(i): float(all_bm25[i]) for i in _top(all_bm25, wanted) if all_bm25[i] > 0}
+
+    if mode == "dense":
+        ranked = dense
+    elif mode == "bm25":
+        ranked = bm25
+    else:
+        ids = np.array(sorted(set(dense) | set(bm25)), dtype=np.int64)
+        # Fill in the side each candidate lacks: cosines from the stored vectors,
+        # BM25 from the full score array.
+        missing = [i for i in ids if i not in dense]
+        if missing:
+            vecs = index.vectors.reconstruct_batch(np.array(missing, dtype=np.int64))
+            dense.update(zip(missing, (vecs @ query_vector).tolist()))
+        cos = np.array([dense[i] for i in ids], dtype=np.float32)
+        lexical = np.array([all_bm25[i] for i in ids], dtype=np.float32)
+        bm25 = dict(zip(ids.tolist(), lexical.tolist()))
+        fused = cos + config.bm25_weight * minmax(lexical)
+        ranked = dict(zip(ids.tolist(), fused.tolist()))
+
+    hits: list[Hit] = []
+    kept_grams: list[set[str]] = []
+    words = query_terms
+    for pid in sorted(ranked, key=lambda i: (-ranked[i], i)):
+        passage = index.passages[pid]
+        grams = _trigrams(passage.text)
+        if any(_near_duplicate(grams, g, config.duplicate_overlap) for g in kept_grams):
+            continue
+        kept_grams.append(grams)
+        hits.append(
+            Hit(
+                rank=len(hits) + 1,
+                score=ranked[pid],
+                passage_id=pid,
+                passage=passage,
+                dense=dense.get(pid),
+                bm25=bm25.get(pid),
+                highlights=highlight_spans(passage.text, words),
+            )
+        )
+        if len(hits) == k:
+            break
+    return hits

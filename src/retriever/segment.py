@@ -1,0 +1,252 @@
+"""Cut a cleaned document into sentences and passages.
+
+Every sentence and passage carries its character offsets in the cleaned text, so that
+`text[start:end]` gives it back exactly. Passages carry their heading path (「三、… ›
+(二)…」), skip the table of contents and the title line, stay within the size bounds of
+SegmentConfig and never cross a top-level heading.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .config import SegmentConfig
+from .outline import ENUMERATION_RANK, Heading, detect_heading, is_toc_marker
+
+# Sentence-final punctuation; a run of it ends one sentence (「！？」, 「……」).
+_ENDERS = frozenset("。！？!?；;…")
+# Closing quotes and brackets stay with the sentence they close.
+_CLOSERS = frozenset("”’」』）)】》")
+_ASCII_QUOTES = frozenset("\"'")
+# Where an over-long sentence may be cut, best first.
+_SOFT_BREAKS = ("，,", "、：:")
+_TITLE_MAX_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrievable unit: `text == document_text[start:end]`."""
+
+    doc_id: str
+    title: str
+    heading_path: tuple[str, ...]
+    text: str
+    start: int
+    end: int
+
+
+@dataclass
+class _Paragraph:
+    sentences: list[Sentence]
+    path: tuple[str, ...]
+    heading: Heading | None
+
+
+@dataclass
+class _Pack:
+    sentences: list[Sentence] = field(default_factory=list)
+    path: tuple[str, ...] | None = None  # path of its first body sentence
+    last_path: tuple[str, ...] = ()
+    section: int = 0  # index of the top-level section it lies in
+
+    @property
+    def chars(self) -> int:
+        return self.sentences[-1].end - self.sentences[0].start if self.sentences else 0
+
+
+def split_sentences(text: str, offset: int = 0) -> list[Sentence]:
+    """Split one paragraph into sentences, offsets shifted by `offset`.
+
+    Ends at 。！？；… (and ASCII !?;), keeping closing quotes with their sentence; an
+    ASCII quote closes a sentence only if the sentence opened it.
+    """
+    spans: list[tuple[int, int]] = []
+    start, i, n = 0, 0, len(text)
+    while i < n:
+        if text[i] not in _ENDERS:
+            i += 1
+            continue
+        j = i + 1
+        while j < n and text[j] in _ENDERS:
+            j += 1
+        while j < n and (
+            text[j] in _CLOSERS or (text[j] in _ASCII_QUOTES and text[start:j].count(text[j]) % 2 == 1)
+        ):
+            j += 1
+        spans.append((start, j))
+        start = i = j
+    if start < n:
+        spans.append((start, n))
+
+    sentences = []
+    for a, b in spans:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if a < b:
+            sentences.append(Sentence(text[a:b], a + offset, b + offset))
+    return sentences
+
+
+def cap_sentence(sentence: Sentence, max_chars: int) -> list[Sentence]:
+    """Cut a sentence longer than max_chars at a comma (or a hard cut if it has none)."""
+    out = []
+    text, base = sentence.text, sentence.start
+    while len(text) > max_chars:
+        cut = max_chars
+        window = text[max_chars // 2 : max_chars]
+        for marks in _SOFT_BREAKS:
+            pos = max(window.rfind(m) for m in marks)
+            if pos >= 0:
+                cut = max_chars // 2 + pos + 1
+                break
+        out.append(Sentence(text[:cut], base, base + cut))
+        text, base = text[cut:], base + cut
+    out.append(Sentence(text, base, base + len(text)))
+    return out
+
+
+def _lines(text: str) -> list[tuple[str, int]]:
+    out, pos = [], 0
+    for line in text.split("\n"):
+        out.append((line, pos))
+        pos += len(line) + 1
+    return out
+
+
+def _toc_lines(lines: list[tuple[str, int]]) -> set[int]:
+    """Indices of table-of-contents lines: a 目录/提纲 line and the heading lines after it."""
+    toc: set[int] = set()
+    i = 0
+    while i < len(lines):
+        if is_toc_marker(lines[i][0]):
+            toc.add(i)
+            i += 1
+            while i < len(lines):
+                line = lines[i][0].strip()
+                heading = detect_heading(line)
+                entry = heading is not None and heading.end >= len(line)  # a standalone heading
+                if not (entry or re.fullmatch(r"[\W\d_]*", line)):
+                    break
+                toc.add(i)
+                i += 1
+        else:
+            i += 1
+    return toc
+
+
+def _title_line(lines: list[tuple[str, int]], skip: set[int]) -> int | None:
+    """The index of the title line: the first line, if it reads like a title."""
+    for i, (line, _) in enumerate(lines):
+        if i in skip:
+            continue
+        s = line.strip()
+        if s.startswith("# ") or (
+            0 < len(s) <= _TITLE_MAX_CHARS and s[-1] not in "。！？!?；;：:，," and not detect_heading(s)
+        ):
+            return i
+        return None
+    return None
+
+
+def find_title(text: str, fallback: str) -> str:
+    """The document's title: its first line if that is short and not a sentence."""
+    lines = _lines(text)
+    i = _title_line(lines, _toc_lines(lines))
+    return lines[i][0].strip().removeprefix("# ").strip() if i is not None else fallback
+
+
+def paragraphs(text: str) -> list[_Paragraph]:
+    """The body paragraphs of a cleaned document with their heading paths."""
+    lines = _lines(text)
+    skip = _toc_lines(lines)
+    title = _title_line(lines, skip)
+    if title is not None:
+        skip.add(title)
+    stack: list[Heading] = []
+    out = []
+    for i, (line, offset) in enumerate(lines):
+        if i in skip or not line.strip():
+            continue
+        heading = detect_heading(line)
+        if heading:
+            while stack and stack[-1].rank >= heading.rank:
+                stack.pop()
+            stack.append(heading)
+        elif stack and stack[-1].rank == ENUMERATION_RANK:
+            # 一是/第一， enumerate points within a paragraph: the next unmarked
+            # paragraph no longer belongs to the last point.
+            stack.pop()
+        path = tuple(h.title for h in stack)
+        out.append(_Paragraph(split_sentences(line, offset), path, heading))
+    return out
+
+
+def segment(text: str, doc_id: str, title: str, config: SegmentConfig = SegmentConfig()) -> list[Passage]:
+    """Pack the sentences of a cleaned document into passages."""
+    paras = paragraphs(text)
+    ranks = [p.heading.rank for p in paras if p.heading]
+    top_rank = min(ranks) if ranks else None
+
+    packs: list[_Pack] = []
+    current = _Pack()
+    section = 0
+
+    def flush() -> None:
+        nonlocal current
+        if current.sentences:
+            prev = packs[-1] if packs else None
+            # A short tail joins the passage before it, within the same section.
+            if (
+                current.chars < config.min_chars
+                and prev is not None
+                and prev.section == current.section
+                and current.sentences[-1].end - prev.sentences[0].start <= config.max_chars
+            ):
+                prev.sentences.extend(current.sentences)
+                prev.last_path = current.last_path
+            else:
+                packs.append(current)
+        current = _Pack(section=section)
+
+    for para in paras:
+        if para.heading:
+            if para.heading.rank == top_rank:
+                flush()
+                section += 1
+                current.section = section
+            elif current.chars >= config.min_chars:
+                flush()
+        for i, long_sentence in enumerate(para.sentences):
+            is_heading = para.heading is not None and i == 0
+            for sentence in cap_sentence(long_sentence, config.max_chars):
+                if current.sentences and sentence.end - current.sentences[0].start > config.max_chars:
+                    flush()
+                current.sentences.append(sentence)
+                if current.path is None and not is_heading:
+                    current.path = para.path
+                current.last_path = para.path
+        if current.chars >= config.target_chars:
+            flush()
+    flush()
+
+    return [
+        Passage(
+            doc_id=doc_id,
+            title=title,
+            heading_path=pack.path if pack.path is not None else pack.last_path,
+            text=text[pack.sentences[0].start : pack.sentences[-1].end],
+            start=pack.sentences[0].start,
+            end=pack.sentences[-1].end,
+        )
+        for pack in packs
+    ]

@@ -1,0 +1,184 @@
+"""Extractive summaries: every sentence is copied from its document, never written.
+
+Two kinds share one selection routine (rate sentences, then pick greedily with MMR
+within a character budget):
+- for a question, sentences of the hits, rated by closeness to the question and by the
+  question words they contain, each cited with its document and heading path;
+- for a document, sentences rated by centrality (closeness to the document's mean
+  vector) and position, returned in document order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bm25 import terms
+from .config import SummaryConfig
+from .embed import Embedder
+from .outline import detect_heading
+from .search import Hit, minmax
+from .segment import Sentence, cap_sentence, paragraphs, split_sentences
+
+# Outline markers that open a sentence (「(一)」, 「一是」, 「1.」): the summary quotes the
+# sentence from just after them, which is still a verbatim span of the document.
+_LEADING_MARKER = re.compile(
+    r"^(?:[一二三四五六七八九十]+[、.．]|[(（][一二三四五六七八九十\d]+[)）][、.．]?|\d{1,2}[、.．](?!\d)"
+    r"|第[一二三四五六七八九十]+[，,、]|[一二三四五六七八九十]+是(?=\S)|[①-⑳])\s*"
+)
+
+
+@dataclass(frozen=True)
+class SummarySentence:
+    text: str
+    doc_id: str
+    title: str
+    heading_path: tuple[str, ...]
+    start: int  # offsets in the cleaned document
+    end: int
+    cites: int | None  # rank of the hit it comes from (question summaries)
+
+    def to_dict(self) -> dict:
+        return {
+            "text": self.text,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "heading_path": list(self.heading_path),
+            "start": self.start,
+            "end": self.end,
+            "cites": self.cites,
+        }
+
+
+@dataclass(frozen=True)
+class Summary:
+    text: str
+    sentences: tuple[SummarySentence, ...]
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "sentences": [s.to_dict() for s in self.sentences]}
+
+
+def _strip_marker(sentence: Sentence) -> Sentence:
+    m = _LEADING_MARKER.match(sentence.text)
+    if not m or m.end() == len(sentence.text):
+        return sentence
+    return Sentence(sentence.text[m.end() :], sentence.start + m.end(), sentence.end)
+
+
+def _candidates(sentences: list[Sentence], config: SummaryConfig, budget: int) -> list[Sentence]:
+    """Sentences worth quoting: not a bare heading, not too short, within the budget."""
+    out = []
+    for s in sentences:
+        heading = detect_heading(s.text)
+        if heading and heading.end >= len(s.text) and not re.search(r"[。！？!?]$", s.text):
+            continue  # a heading line on its own says little
+        for piece in cap_sentence(_strip_marker(s), budget):
+            if len(piece.text) >= config.min_sentence_chars:
+                out.append(piece)
+    return out
+
+
+def select(
+    relevance: np.ndarray,
+    vectors: np.ndarray,
+    lengths: Sequence[int],
+    budget: int,
+    config: SummaryConfig,
+) -> list[int]:
+    """Greedy MMR within a character budget: indices in the order they were picked.
+
+    Each step takes the sentence with the best relevance minus redundancy (its highest
+    cosine to a sentence already taken) that still fits; near-repeats never qualify.
+    """
+    chosen: list[int] = []
+    used = 0
+    remaining = set(range(len(lengths)))
+    lam = config.redundancy
+    while remaining:
+        best, best_score = None, -np.inf
+        for i in remaining:
+            if used + lengths[i] > budget:
+                continue
+            overlap = float(np.max(vectors[chosen] @ vectors[i])) if chosen else 0.0
+            if overlap >= config.max_similarity:
+                continue
+            score = lam * relevance[i] - (1 - lam) * overlap
+            if score > best_score:
+                best, best_score = i, score
+        if best is None:
+            break
+        chosen.append(best)
+        used += lengths[best]
+        remaining.discard(best)
+    return chosen
+
+
+def _coverage(sentence: str, words: list[str]) -> float:
+    """Share of the question's distinct words that the sentence contains."""
+    distinct = set(words)
+    return sum(1 for w in distinct if w in sentence) / len(distinct) if distinct else 0.0
+
+
+def summarize_hits(
+    question: str,
+    hits: list[Hit],
+    query_vector: np.ndarray | None,
+    embedder: Embedder,
+    max_chars: int,
+    config: SummaryConfig = SummaryConfig(),
+) -> Summary:
+    """A summary for the question from the sentences of its hits, each one cited."""
+    pool: list[tuple[Sentence, Hit]] = []
+    for hit in hits:
+        for s in _candidates(split_sentences(hit.passage.text, hit.passage.start), config, max_chars):
+            pool.append((s, hit))
+    if not pool or max_chars <= 0:
+        return Summary("", ())
+    vectors = embedder.encode([s.text for s, _ in pool])
+    words = terms(question)
+    closeness = minmax(vectors @ query_vector) if query_vector is not None else np.zeros(len(pool))
+    coverage = np.array([_coverage(s.text, words) for s, _ in pool])
+    # Sentences of better hits are likelier to answer: a gentle prior by hit rank.
+    prior = np.array([1.0 / (1 + 0.5 * (hit.rank - 1)) for _, hit in pool])
+    relevance = 0.5 * closeness + 0.35 * coverage + 0.15 * prior
+    order = select(relevance, vectors, [len(s.text) for s, _ in pool], max_chars, config)
+    chosen = [
+        SummarySentence(s.text, hit.passage.doc_id, hit.passage.title, hit.passage.heading_path, s.start, s.end, hit.rank)
+        for s, hit in (pool[i] for i in order)
+    ]
+    return Summary("".join(s.text for s in chosen), tuple(chosen))
+
+
+def summarize_document(
+    text: str,
+    doc_id: str,
+    title: str,
+    embedder: Embedder,
+    max_chars: int,
+    config: SummaryConfig = SummaryConfig(),
+) -> Summary:
+    """A generic summary of one cleaned document, in document order."""
+    pool: list[tuple[Sentence, tuple[str, ...], float]] = []
+    paras = paragraphs(text)
+    for n, para in enumerate(paras):
+        for j, s in enumerate(_candidates(para.sentences, config, max_chars)):
+            # Openings carry the point: the start of the document and the first
+            # sentence of each paragraph weigh more.
+            position = 0.5 * (1 - n / max(1, len(paras))) + (0.5 if j == 0 else 0.0)
+            pool.append((s, para.path, position))
+    if not pool or max_chars <= 0:
+        return Summary("", ())
+    vectors = embedder.encode([s.text for s, _, _ in pool])
+    centroid = vectors.mean(axis=0)
+    centroid /= np.linalg.norm(centroid) or 1.0
+    relevance = 0.75 * minmax(vectors @ centroid) + 0.25 * np.array([p for _, _, p in pool])
+    order = select(relevance, vectors, [len(s.text) for s, _, _ in pool], max_chars, config)
+    chosen = [
+        SummarySentence(s.text, doc_id, title, path, s.start, s.end, None)
+        for s, path, _ in (pool[i] for i in sorted(order))
+    ]
+    return Summary("".join(s.text for s in chosen), tuple(chosen))

@@ -1,0 +1,58 @@
+"""Shared fixtures: a small deterministic fake embedder so logic tests are fast and exact."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+
+
+class FakeEmbedder:
+    """Bag of hashed character unigrams and bigrams, 64 dimensions, unit length.
+
+    Texts that share characters get close vectors, which is all the logic tests need.
+    """
+
+    name = "fake"
+    dim = 64
+
+    def __init__(self):
+        self.calls = 0
+
+    def encode(self, texts, batch_size=32, progress=None):
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            grams = list(text) + [text[i : i + 2] for i in range(len(text) - 1)]
+            for g in grams:
+                h = int.from_bytes(hashlib.md5(g.encode()).digest()[:4], "little")
+                out[row, h % self.dim] += 1.0 if (h >> 8) % 2 else -1.0
+            norm = np.linalg.norm(out[row])
+            out[row] = out[row] / norm if norm else out[row]
+            if not norm:
+                out[row, 0] = 1.0
+        if progress:
+            progress(len(texts), len(texts))
+        return out
+
+
+@pytest.fixture
+def fake_embedder(monkeypatch) -> FakeEmbedder:
+    """Every model name loads the fake embedder, in the library and the CLI."""
+    fake = FakeEmbedder()
+    monkeypatch.setattr("retriever.api.load_embedder", lambda name: fake)
+    return fake
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch) -> Path:
+    """Run in an empty working directory (indexes/ and corpus/ resolve there)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RETRIEVER_INDEX", raising=False)
+    monkeypatch.delenv("RETRIEVER_MODEL", raising=False)
+    return tmp_path

@@ -1,0 +1,104 @@
+from pathlib import Path
+
+import pytest
+
+from retriever.clean import clean, is_junk_line, remove_inline_junk
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+# One case per kind of junk, worded as other sites word it, not copied from corpus/.
+INLINE = [
+    ("paywall percent", "乡村治理要久久为功。此处省略60%,请登录会员,阅读正文所有内容。", "乡村治理要久久为功。"),
+    ("paywall broken line", "基层要稳。\"\"\"\"此处省略25%,请\n登录会员,阅读正文所有内容。", "基层要稳。"),
+    ("paywall bracket", "要抓实抓细。……(某某文秘网省略1203字,正式会员可完整阅读)……\n下面讲第二点。", "要抓实抓细。\n下面讲第二点。"),
+    ("truncation", "压担子、给机会 ……(未完,全文共5000字,当前仅显示2000字,请阅读下面提示信息。", "压担子、给机会……"),
+    ("trial end", "工作要落实。\n......试读结束......\n", "工作要落实。"),
+    ("url", "详见https://www.example.com/a/123.html通知。", "详见通知。"),
+    ("bare domain", "访问某某网abc.example.cn了解详情。", "访问某某网了解详情。"),
+    ("email", "请发送邮件至 12345@qq.com 反映。", "请发送邮件至 反映。"),
+    ("bookmark", "全文完。收藏《关于加强基层治理的意见》", "全文完。"),
+    ("site hint", "详见某某网(可搜索其他更多资料)。", "详见某某网。"),
+    ("blurb", "以下是小编为您整理的“某某讲话”相关范文,供您参考!同志们好。", "同志们好。"),
+    ("quote run", "内容结束。''''''", "内容结束。"),
+]
+
+
+@pytest.mark.parametrize("kind,raw,expected", INLINE, ids=[c[0] for c in INLINE])
+def test_inline_junk_is_removed(kind, raw, expected):
+    assert clean(raw) == expected
+
+
+JUNK_LINES = [
+    "上一篇:在全县经济工作会议上的讲话",
+    "下一篇:返回列表",
+    "推荐阅读",
+    "精选图文",
+    "领取福利",
+    "微信扫码领取福利",
+    "微信扫码分享",
+    "查看全文加微信123456",
+    "admin 分享 时间:2024-01-01 加入收藏 共计3000个字,预计阅读时长10分钟",
+    "某某文库◆记住我,常来看看~",
+    "本文内容由互联网用户自发贡献,该文观点仅代表作者本人。本站仅提供信息存储空间服务,不拥有所有权,不承担相关法律责任。",
+    "如若转载,请注明出处",
+    "88231",
+    "- 3 -",
+    "。",
+    "某某写作网",
+]
+
+
+@pytest.mark.parametrize("line", JUNK_LINES)
+def test_junk_lines(line):
+    assert is_junk_line(remove_inline_junk(line).strip())
+
+
+CONTENT_LINES = [
+    "一、坚持党建引领,推动基层治理",
+    "要畅通群众举报渠道,及时回应群众关切。",
+    "通过微信公众号发布政务信息,为群众点赞。",
+    "2023年全镇完成投资1.5亿元。",
+    "同志们:",
+    "谢谢大家!",
+    "(三)完善矛盾纠纷化解机制",
+]
+
+
+@pytest.mark.parametrize("line", CONTENT_LINES)
+def test_content_lines_are_kept(line):
+    assert not is_junk_line(line)
+    assert clean(line) == line
+
+
+def test_broken_lines_are_rejoined():
+    text = "今天,我们齐聚一堂开展培训,既是一次思想的“充电补钙”,更是一场工作的“战前\n动员”。乡镇是治理的最后一公里。\n一、铸牢政治之魂\n正文。"
+    assert clean(text) == "今天,我们齐聚一堂开展培训,既是一次思想的“充电补钙”,更是一场工作的“战前动员”。乡镇是治理的最后一公里。\n一、铸牢政治之魂\n正文。"
+
+
+def test_titles_and_headings_are_not_joined():
+    text = "在全市干部培训班上的发言\n同志们:\n一、铸牢政治之魂\n二是以谋定向服务发展大局\n正文。"
+    assert clean(text) == text
+
+
+def test_text_on_both_sides_of_a_paywall_gap_is_not_joined():
+    text = "只有把政治根基扎\n……(某网省略877字,正式会员可完整阅读)……\n街头巷尾,才能听到群众的心里话。"
+    assert clean(text) == "只有把政治根基扎……\n街头巷尾,才能听到群众的心里话。"
+
+
+def test_repeated_title_and_blank_lines():
+    assert clean("标题\n\n标题\n\n\n正文第一段。\n\n正文第二段。") == "标题\n正文第一段。\n正文第二段。"
+
+
+def test_whitespace_and_invisible_characters():
+    assert clean("\ufeff  第一\u200b段。\r\n\t第二段\u00a0内容。\x07") == "第一段。\n第二段 内容。"
+
+
+def test_markdown():
+    md = "# 标题\n\n**加粗**与[链接](http://x.cn)。\n\n![图](a.png)\n\n## 一、小节\n\n> 引文。"
+    assert clean(md, markdown=True) == "# 标题\n加粗与链接。\n## 一、小节\n引文。"
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.txt")), ids=lambda p: p.name)
+def test_cleaning_the_seeds_is_idempotent(path):
+    once = clean(path.read_text(encoding="utf-8"))
+    assert clean(once) == once

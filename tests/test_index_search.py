@@ -1,0 +1,172 @@
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retriever import BadIndexError, InputError, Retriever
+from retriever import index as index_store
+from retriever.bm25 import BM25, terms
+from retriever.config import SearchConfig
+from retriever.search import highlight_spans, minmax, search
+
+DOCS = {
+    "a.txt": "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。\n"
+    "二、发展产业\n要因地制宜发展特色产业,带动群众增收致富。",
+    "b.txt": "乡村振兴座谈会\n要抓好人居环境整治,清理生活垃圾和污水,建设美丽乡村。",
+    # A copy of a.txt's first section under another name: a near-duplicate passage.
+    "c.txt": "转载稿\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。",
+}
+
+
+@pytest.fixture
+def corpus(in_tmp) -> Path:
+    (in_tmp / "corpus").mkdir()
+    for name, text in DOCS.items():
+        (in_tmp / "corpus" / name).write_text(text, encoding="utf-8")
+    return in_tmp / "corpus"
+
+
+@pytest.fixture
+def built(corpus, fake_embedder) -> Retriever:
+    retriever, report = Retriever.build([corpus], index_dir="idx")
+    assert (report.documents, report.passages, report.skipped) == (3, 4, [])
+    return retriever
+
+
+def test_bm25_hand_computed():
+    bm = BM25.build([["a", "b"], ["a"]], k1=1.2, b=0.75)
+    # idf(b) = ln(1 + (2 - 1 + .5) / (1 + .5)) = ln 2; doc 0 has length 2, average 1.5:
+    # tf part = 1 * 2.2 / (1 + 1.2 * (0.25 + 0.75 * 2 / 1.5)) = 0.88
+    assert bm.scores(["b"]) == pytest.approx([math.log(2) * 0.88, 0.0])
+    idf_a = math.log1p(0.5 / 2.5)
+    assert bm.scores(["a"]) == pytest.approx([idf_a * 0.88, idf_a * 2.2 / 1.9])
+    assert bm.scores(["zzz"]).tolist() == [0.0, 0.0]
+
+
+def test_terms_drop_stopwords_and_punctuation():
+    assert terms("如何化解矛盾纠纷?") == ["化解", "矛盾", "化解矛盾", "纠纷"]
+
+
+def test_minmax():
+    assert minmax(np.array([2.0, 4.0, 3.0])).tolist() == [0.0, 1.0, 0.5]
+    assert minmax(np.array([1.0, 1.0])).tolist() == [0.0, 0.0]
+
+
+def test_highlight_spans_merge_overlaps():
+    assert highlight_spans("矛盾纠纷化解", ["矛盾", "纠纷", "矛盾纠纷", "解"]) == ((0, 4),)
+
+
+def test_index_files_and_manifest(built):
+    directory = Path("idx")
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["model"] == {"name": "fake", "dim": 64, "normalized": True}
+    assert manifest["corpus"]["documents"] == 3 and manifest["corpus"]["passages"] == 4
+    assert set(manifest["files"]) == {"vectors.faiss", "passages.jsonl", "documents.jsonl", "bm25.npz", "bm25_vocab.json"}
+    assert index_store.verify(directory) == []
+    # Passage offsets point into the stored cleaned documents.
+    for p in built.index.passages:
+        assert built.index.documents[p.doc_id].text[p.start : p.end] == p.text
+
+
+def test_hybrid_score_is_cosine_plus_weighted_minmax_bm25(built, fake_embedder):
+    q = "化解矛盾纠纷"
+    qv = fake_embedder.encode([q])[0]
+    hits = search(built.index, q, qv, k=10, mode="hybrid")
+    vecs = built.index.vectors.reconstruct_n(0, len(built.index.passages))
+    cos = vecs @ qv
+    bm = built.index.bm25.scores(terms(q))
+    w = SearchConfig().bm25_weight
+    expected = cos + w * (bm - bm.min()) / (bm.max() - bm.min())
+    for h in hits:
+        assert h.score == pytest.approx(expected[h.passage_id], abs=1e-5)
+        assert h.dense == pytest.approx(cos[h.passage_id], abs=1e-5)
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
+
+
+def test_near_duplicates_are_shown_once(built, fake_embedder):
+    hits = search(built.index, "矛盾纠纷排查调处", fake_embedder.encode(["矛盾纠纷排查调处"])[0], k=10, mode="bm25")
+    # Two passages match, with the same text: the one of the earlier document stays.
+    assert [h.passage.doc_id for h in hits] == ["corpus/a.txt"]
+    assert hits[0].passage.heading_path == ("一、化解矛盾纠纷",)
+    assert hits[0].passage.text[slice(*hits[0].highlights[0])] in ("矛盾", "纠纷", "矛盾纠纷", "排查", "调处")
+
+
+def test_bm25_mode_returns_only_matching_passages(built):
+    assert search(built.index, "人居环境", None, k=5, mode="bm25")[0].passage.doc_id == "corpus/b.txt"
+    assert search(built.index, "完全无关的词语", None, k=5, mode="bm25") == []
+
+
+def test_ask(built):
+    answer = built.ask("如何化解矛盾纠纷", k=2, summary_chars=60)
+    assert len(answer.results) == 2
+    assert answer.results[0].passage.doc_id in ("corpus/a.txt", "corpus/c.txt")
+    assert 0 < len(answer.summary.text) <= 60
+    for s in answer.summary.sentences:
+        assert built.index.documents[s.doc_id].text[s.start : s.end] == s.text
+        assert answer.results[s.cites - 1].passage.doc_id == s.doc_id
+
+
+def test_failed_write_leaves_the_old_index(built, corpus, monkeypatch):
+    before = json.loads(Path("idx/manifest.json").read_text())
+    (corpus / "d.txt").write_text("新文件内容。", encoding="utf-8")
+
+    def boom(self, directory):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(BM25, "save", boom)
+    with pytest.raises(OSError):
+        Retriever.build([corpus], index_dir="idx")
+    assert json.loads(Path("idx/manifest.json").read_text()) == before
+    assert [p.name for p in Path("idx").iterdir() if p.name.startswith(".tmp")] == []
+    assert len(Retriever.open("idx").index.passages) == 4
+
+
+def test_a_second_writer_is_refused(built, corpus):
+    with index_store.write_lock(Path("idx")):
+        with pytest.raises(BadIndexError, match="another `retriever index` is writing this index"):
+            Retriever.build([corpus], index_dir="idx")
+
+
+def test_rebuild_keeps_one_previous_generation(built, corpus):
+    for _ in range(3):
+        Retriever.build([corpus], index_dir="idx")
+    assert len(list(Path("idx").glob("gen-*"))) == 2
+
+
+def test_skipped_files_are_reported(corpus, fake_embedder):
+    (corpus / "bad.txt").write_bytes(b"\x00\x01binary")
+    _, report = Retriever.build([corpus], index_dir="idx")
+    assert report.documents == 3
+    assert [str(e) for e in report.skipped] == [f"{corpus / 'bad.txt'}: binary file (contains NUL bytes), not text"]
+
+
+def test_nothing_readable_writes_nothing(in_tmp, fake_embedder):
+    Path("empty.txt").write_text("")
+    with pytest.raises(InputError, match="empty.txt: empty file"):
+        Retriever.build(["empty.txt"], index_dir="idx")
+    assert not index_store.exists(Path("idx"))
+
+
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda gen: (gen / "vectors.faiss").unlink(), "vectors.faiss: missing"),
+        (lambda gen: (gen / "passages.jsonl").write_text("{}"), "passages.jsonl: truncated or altered"),
+        (lambda gen: (gen.parent / "manifest.json").write_text("{not json"), "manifest.json: unreadable manifest"),
+    ],
+)
+def test_broken_index_errors(built, damage, message):
+    gen = Path("idx") / json.loads(Path("idx/manifest.json").read_text())["generation"]
+    damage(gen)
+    with pytest.raises(BadIndexError, match=message):
+        Retriever.open("idx")
+
+
+def test_missing_index_and_wrong_model(built):
+    with pytest.raises(BadIndexError, match="nowhere: no index here"):
+        Retriever.open("nowhere")
+    with pytest.raises(BadIndexError, match="built with model fake, not m3e-small"):
+        Retriever.open("idx", model="m3e-small")

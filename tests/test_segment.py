@@ -1,0 +1,134 @@
+from pathlib import Path
+
+import pytest
+
+from retriever.clean import clean
+from retriever.config import SegmentConfig
+from retriever.outline import ENUMERATION_RANK, detect_heading, is_toc_marker
+from retriever.segment import find_title, segment, split_sentences
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+HEADINGS = [
+    ("第一章 总则", 0, "第一章 总则"),
+    ("一、铸牢政治之魂,把准前行方向", 1, "一、铸牢政治之魂,把准前行方向"),
+    ("(一)党建引领是必然要求", 2, "(一)党建引领是必然要求"),
+    ("（二）完善治理机制", 2, "（二）完善治理机制"),
+    ("1.强化党组织领导核心地位。明确农村基层党组织的领导地位,健全工作机制。", 3, "1.强化党组织领导核心地位"),
+    ("2、加强班子建设", 3, "2、加强班子建设"),
+    ("(3)建立台账", 4, "(3)建立台账"),
+    ("①摸清底数", 5, "①摸清底数"),
+    ("一是思想认识的深度有待提升。部分同志对乡村振兴战略认识还不够。", ENUMERATION_RANK, "一是思想认识的深度有待提升"),
+    ("第二,乡村产业发展动能更加强劲。大家紧紧扭住产业振兴这个牛鼻子。", ENUMERATION_RANK, "第二,乡村产业发展动能更加强劲"),
+    ("首先,加强组织领导", ENUMERATION_RANK, "首先,加强组织领导"),
+    ("## 工作要求", 1, "工作要求"),
+]
+
+
+@pytest.mark.parametrize("line,rank,title", HEADINGS)
+def test_headings(line, rank, title):
+    h = detect_heading(line)
+    assert (h.rank, h.title) == (rank, title)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "1.5亿元资金已经到位。",
+        "首先要明确,乡镇是治理的最前沿,这一点大家都要认识到位,不能有丝毫含糊。",
+        "最后,预祝大家工作顺利,身体健康,阖家幸福!",
+        "(一)正确政绩观是镇工作的行动航标,正确的政绩观是马克思主义世界观、人生观、价值观在镇工作中的具体呈现,需要长期坚持。",
+        "同志们:",
+        "农村社会和谐稳定是农村发展的前提和基础。",
+    ],
+)
+def test_not_headings(line):
+    assert detect_heading(line) is None
+
+
+def test_run_in_heading_ends_after_its_sentence():
+    line = "(一)正确政绩观是行动航标。正确的政绩观是世界观的具体呈现。"
+    assert detect_heading(line).end == line.index("正确的")
+
+
+def test_toc_marker():
+    assert is_toc_marker("目录/提纲:……")
+    assert is_toc_marker("目 录")
+    assert not is_toc_marker("目录编制工作要规范。")
+
+
+def test_sentences_keep_closing_quotes_and_offsets():
+    text = "他说:“要实干。”然后走了!真的吗?是的;好……结束"
+    got = split_sentences(text, offset=10)
+    assert [s.text for s in got] == ["他说:“要实干。”", "然后走了!", "真的吗?", "是的;", "好……", "结束"]
+    assert all(text[s.start - 10 : s.end - 10] == s.text for s in got)
+
+
+def test_ascii_quotes_close_only_what_they_opened():
+    got = split_sentences('强调,"要把好方向。"党建+产业"模式很好。')
+    assert [s.text for s in got] == ['强调,"要把好方向。"', '党建+产业"模式很好。']
+
+
+def test_placeholder_dots_do_not_split():
+    assert [s.text for s in split_sentences("在〔...〕镇召开会议。")] == ["在〔...〕镇召开会议。"]
+
+
+DOC = "\n".join(
+    [
+        "目录",
+        "一、总体要求",
+        "二、主要任务",
+        "关于加强基层治理的讲话",
+        "同志们:",
+        "今天开会。" * 4,
+        "一、总体要求",
+        "(一)坚持党建引领",
+        "要把党的领导贯穿基层治理全过程。" * 3,
+        "(二)坚持以人为本",
+        "要把群众满意作为根本标准。" * 3,
+        "二、主要任务",
+        "完善矛盾纠纷化解机制。" * 3,
+    ]
+)
+
+
+def test_title_skips_toc():
+    assert find_title(DOC, "fallback") == "关于加强基层治理的讲话"
+    assert find_title("这是一个很长的句子,不是标题。", "fallback") == "fallback"
+
+
+def test_passages_paths_offsets_and_toc():
+    text = clean(DOC)
+    got = segment(text, "d", "t", SegmentConfig(min_chars=20, target_chars=40, max_chars=80))
+    assert [p.heading_path for p in got] == [
+        (),
+        ("一、总体要求", "(一)坚持党建引领"),
+        ("一、总体要求", "(二)坚持以人为本"),
+        ("二、主要任务",),
+    ]
+    assert all(text[p.start : p.end] == p.text for p in got)
+    assert got[0].text == "同志们:\n" + "今天开会。" * 4  # the TOC and the title line are not passages
+    assert got[1].text.startswith("一、总体要求\n(一)坚持党建引领\n")
+    assert got[3].text.startswith("二、主要任务\n")
+
+
+def test_long_sentences_are_cut_at_commas():
+    text = "甲" * 50 + "," + "乙" * 50 + "," + "丙" * 50 + "。"
+    got = segment(text, "d", "t", SegmentConfig(min_chars=10, target_chars=60, max_chars=80))
+    assert [len(p.text) for p in got] == [51, 51, 51]
+    assert "".join(p.text for p in got) == text
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.txt")), ids=lambda p: p.name)
+def test_seed_passages_are_exact_and_bounded(path):
+    text = clean(path.read_text(encoding="utf-8"))
+    config = SegmentConfig()
+    passages = segment(text, path.name, "t", config)
+    assert passages
+    for p in passages:
+        assert text[p.start : p.end] == p.text
+        assert len(p.text) <= config.max_chars
+    # Packing never crosses a top-level heading: each passage holds at most one, at its start.
+    for p in passages:
+        top = [line for line in p.text.split("\n")[1:] if (h := detect_heading(line)) and h.rank <= 1]
+        assert top == []
