@@ -44,7 +44,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 IndexDir = Annotated[
     Optional[Path],
@@ -80,24 +80,35 @@ def _print_json(obj: dict) -> None:
 
 @contextmanager
 def _progress() -> Iterator:
-    """A progress callback for the library that draws bars on stderr."""
+    """A progress callback for the library that draws bars on stderr.
+
+    The bars start with the first report, so that an error before any work is the
+    only thing printed.
+    """
     labels = {"read": "Reading files", "embed": "Embedding passages"}
-    with Progress(
+    bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=err,
-        transient=False,
-    ) as bar:
-        tasks: dict[str, int] = {}
+        transient=True,  # the closing line of the command says what was done
+        disable=not err.is_terminal,  # bars are for people; logs get the closing line only
+    )
+    tasks: dict[str, int] = {}
 
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
-            bar.update(tasks[stage], completed=done, total=total)
+    def update(stage: str, done: int, total: int) -> None:
+        if not tasks:
+            bar.start()
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+        bar.update(tasks[stage], completed=done, total=total)
 
+    try:
         yield update
+    finally:
+        if tasks:
+            bar.stop()
 
 
 def _build(paths: list[Path], index_dir: Path | None, model: str | None) -> Retriever:

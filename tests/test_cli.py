@@ -1,0 +1,136 @@
+"""The CLI in-process (typer's runner) with the fake embedder: output, JSON, exit codes."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from retriever.cli import app
+
+DOC = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。\n二、发展产业\n要因地制宜发展特色产业,带动群众增收。"
+
+
+@pytest.fixture
+def runner():
+    # stderr apart from stdout, as a shell sees them.
+    return CliRunner()
+
+
+@pytest.fixture
+def corpus(in_tmp, fake_embedder):
+    Path("corpus").mkdir()
+    Path("corpus/a.txt").write_text(DOC, encoding="utf-8")
+    Path("corpus/b.md").write_text("# 环境整治\n\n要抓好人居环境整治,清理生活垃圾。", encoding="utf-8")
+    return Path("corpus")
+
+
+def test_ask_builds_the_default_index_on_first_use(runner, corpus):
+    result = runner.invoke(app, ["ask", "如何化解矛盾纠纷", "-k", "2"])
+    assert result.exit_code == 0, result.output
+    assert "No index at indexes/default yet: building it from corpus/ (first use)" in result.stderr
+    assert "[1]" in result.stdout and "基层治理讲话" in result.stdout
+    assert "Summary" in result.stdout
+    assert Path("indexes/default/manifest.json").is_file()
+
+
+def test_ask_json_contract(runner, corpus):
+    assert runner.invoke(app, ["index"]).exit_code == 0
+    result = runner.invoke(app, ["ask", "如何化解矛盾纠纷", "--json", "-k", "2", "--mode", "hybrid"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)  # exactly one JSON object, nothing else
+    assert {"query", "mode", "score", "results", "summary"} <= set(data)
+    assert (data["query"], data["mode"]) == ("如何化解矛盾纠纷", "hybrid")
+    first = data["results"][0]
+    assert {"rank", "score", "doc_id", "title", "heading_path", "text", "start", "end"} <= set(first)
+    assert (first["rank"], first["doc_id"], first["heading_path"]) == (1, "corpus/a.txt", ["一、化解矛盾纠纷"])
+    assert {"text", "sentences"} <= set(data["summary"])
+    assert all({"text", "doc_id"} <= set(s) for s in data["summary"]["sentences"])
+
+
+def test_library_answer_equals_cli_json(runner, corpus):
+    from retriever import Retriever
+
+    runner.invoke(app, ["index"])
+    cli = json.loads(runner.invoke(app, ["ask", "环境整治", "--json"]).stdout)
+    lib = Retriever.open().ask("环境整治").to_dict()
+    cli.pop("timings_ms"), lib.pop("timings_ms")
+    assert cli == lib
+
+
+def test_index_and_info(runner, corpus):
+    result = runner.invoke(app, ["index", "corpus", "--index-dir", "idx"])
+    assert result.exit_code == 0
+    assert "Indexed 2 documents" in result.stderr
+    info = json.loads(runner.invoke(app, ["info", "--index-dir", "idx", "--json", "--check"]).stdout)
+    assert info["model"]["name"] == "fake"
+    assert [d["title"] for d in info["documents"]] == ["基层治理讲话", "环境整治"]
+    assert info["problems"] == []
+    assert "2 documents" in runner.invoke(app, ["info", "--index-dir", "idx"]).stdout
+
+
+def test_index_dir_from_environment(runner, corpus, monkeypatch):
+    monkeypatch.setenv("RETRIEVER_INDEX", "envidx")
+    assert runner.invoke(app, ["index"]).exit_code == 0
+    assert Path("envidx/manifest.json").is_file()
+
+
+def test_summarize(runner, corpus):
+    result = runner.invoke(app, ["summarize", "corpus/a.txt", "--json", "--max-chars", "100"])
+    assert result.exit_code == 0
+    [record] = json.loads(result.stdout)["documents"]
+    assert record["title"] == "基层治理讲话"
+    assert record["path"] == "corpus/a.txt"
+    assert len(record["summary"]) <= 100
+    assert all(DOC[s["start"] : s["end"]] == s["text"] for s in record["sentences"])
+
+
+def test_summarize_reports_bad_files_and_goes_on(runner, corpus):
+    Path("bad.txt").write_bytes(b"\x00\x00")
+    result = runner.invoke(app, ["summarize", "corpus/a.txt", "bad.txt", "--json"])
+    assert result.exit_code == 3
+    docs = json.loads(result.stdout)["documents"]
+    assert docs[1] == {"path": "bad.txt", "error": "binary file (contains NUL bytes), not text"}
+    assert "skipped bad.txt: binary file" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["ask", "  "], 2, "error: the question is empty"),
+        (["ask", "问题", "--mode", "fuzzy"], 2, "error: unknown mode 'fuzzy': choose one of hybrid, dense, bm25"),
+        (["ask", "问题", "--index-dir", "nowhere"], 1, "error: nowhere: no index here"),
+        (["index", "missing.txt"], 1, "error: missing.txt: no such file or directory"),
+        (["index", "empty.txt"], 1, "error: empty.txt: empty file"),
+        (["index", "binary.bin"], 1, "error: binary.bin: binary file (contains NUL bytes), not text"),
+        (["index", "gbk_broken.txt"], 1, "error: gbk_broken.txt: cannot decode: not UTF-8"),
+        (["summarize", "missing.txt"], 1, "error: missing.txt: no such file or directory"),
+        (["info", "--index-dir", "nowhere"], 1, "error: nowhere: no index here"),
+    ],
+)
+def test_bad_input_one_line_errors(runner, corpus, args, code, message):
+    Path("empty.txt").write_text("")
+    Path("binary.bin").write_bytes(b"ELF\x00\x01\x02")
+    Path("gbk_broken.txt").write_bytes(b"abc\x80\xff\x80" * 3)
+    result = runner.invoke(app, args)
+    assert result.exit_code == code
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1  # one line, no traceback
+    assert result.stdout == ""
+
+
+def test_bad_input_leaves_the_index_untouched(runner, corpus):
+    runner.invoke(app, ["index"])
+    before = Path("indexes/default/manifest.json").read_bytes()
+    Path("empty.txt").write_text("")
+    assert runner.invoke(app, ["index", "empty.txt"]).exit_code == 1
+    assert Path("indexes/default/manifest.json").read_bytes() == before
+    assert runner.invoke(app, ["ask", "环境"]).exit_code == 0
+
+
+def test_broken_index_is_a_clear_error(runner, corpus):
+    runner.invoke(app, ["index"])
+    Path("indexes/default/manifest.json").write_text("garbage")
+    result = runner.invoke(app, ["ask", "环境"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: indexes/default/manifest.json: unreadable manifest")

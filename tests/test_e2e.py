@@ -1,0 +1,91 @@
+"""End to end with the real model (m3e-small) over corpus/: slower, run in CI."""
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from retriever import Retriever
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.e2e
+
+# Junk of the seed documents, none of which may reach a passage or a summary.
+JUNK = re.compile(
+    r"省略|会员|试读|微信|http|www\.|\.com|@qq|上一篇|下一篇|返回列表|领取福利|精选图文|扫码|阅读时长|加入收藏|admin|"
+    r"为您整理|供您参考|本站|转载|出处|收藏《|未完|仅显示|更多资料|记住我|观山文库|写作网|文秘网|221381|\"\"\"|^\s*。\s*$"
+)
+
+
+@pytest.fixture(scope="session")
+def real(tmp_path_factory) -> Retriever:
+    index_dir = tmp_path_factory.mktemp("e2e") / "index"
+    retriever, report = Retriever.build([ROOT / "corpus"], index_dir=index_dir)
+    assert (report.documents, report.skipped) == (5, [])
+    return retriever
+
+
+def test_cli_answers_the_demo_question(real):
+    env = {**os.environ, "RETRIEVER_INDEX": str(real.index.directory)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "retriever.cli", "ask", "如何化解矛盾纠纷", "--json"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    top = answer["results"][0]
+    assert top["doc_id"].endswith("004_c317d315896c336b.txt")
+    assert top["heading_path"][-1] == "2.完善矛盾纠纷化解机制"
+    assert "矛盾纠纷" in answer["summary"]["text"]
+    assert 0 < len(answer["summary"]["text"]) <= 300
+
+
+def test_no_junk_in_passages_or_summaries(real):
+    for p in real.index.passages:
+        assert not JUNK.search(p.text), p.text
+    questions = [json.loads(line)["question"] for line in (ROOT / "benchmarks/questions.jsonl").open(encoding="utf-8")]
+    for q in questions[:20]:
+        for s in real.ask(q).summary.sentences:
+            assert not JUNK.search(s.text), s.text
+
+
+def test_summary_sentences_are_verbatim_in_the_cited_document(real):
+    for q in ("如何化解矛盾纠纷", "怎样留住年轻干部", "乡村产业怎么发展", "基层党组织建设"):
+        answer = real.ask(q, k=5)
+        assert answer.summary.sentences
+        for s in answer.summary.sentences:
+            doc = real.index.documents[s.doc_id].text
+            assert doc[s.start : s.end] == s.text
+            assert answer.results[s.cites - 1].passage.doc_id == s.doc_id
+
+
+def test_hybrid_is_not_worse_than_either_side(real):
+    spec = importlib.util.spec_from_file_location("eval_corpus", ROOT / "benchmarks/eval_corpus.py")
+    eval_corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(eval_corpus)
+    results = eval_corpus.evaluate(real, eval_corpus.load_questions())
+    hybrid = next(m for name, m in results.items() if name.endswith("(default)"))
+    for metric in ("hit@5", "MRR@10"):
+        assert hybrid[metric] >= max(results["bm25"][metric], results["dense"][metric])
+
+
+def test_summarize_a_seed_document(real):
+    from retriever import summarize_files
+
+    [record] = summarize_files([ROOT / "corpus/004_c317d315896c336b.txt"], max_chars=300)
+    assert record.title == "在全省村(社区)党组织书记基层治理专题培训班上的党课讲稿"
+    assert 0 < len(record.summary.text) <= 300
+    text = (ROOT / "corpus/004_c317d315896c336b.txt").read_text(encoding="utf-8")
+    starts = [s.start for s in record.summary.sentences]
+    assert starts == sorted(starts)
+    assert [o["title"] for o in record.outline[:2]] == [
+        "一、充分认识党建引领农村基层治理的重要意义",
+        "(一)党建引领农村基层治理是巩固党的执政基础的必然要求",
+    ]
+    for s in record.summary.sentences:
+        assert s.text in text and not JUNK.search(s.text)

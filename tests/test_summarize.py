@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from retriever import summarize_text
+from retriever.config import SummaryConfig
+from retriever.search import Hit
+from retriever.segment import Passage
+from retriever.summarize import select, summarize_document, summarize_hits
+
+
+def test_select_respects_budget_and_redundancy():
+    vectors = np.array([[1, 0], [1, 0], [0, 1], [0.6, 0.8]], dtype=np.float32)
+    relevance = np.array([1.0, 0.99, 0.5, 0.8])
+    config = SummaryConfig(redundancy=0.7, max_similarity=0.92)
+    # 1 repeats 0 exactly; after 0, sentence 3 scores 0.7*0.8-0.3*0.6=0.38 > sentence 2's 0.35.
+    assert select(relevance, vectors, [10, 10, 10, 10], budget=30, config=config) == [0, 3, 2]
+    # The budget: 3 is 25 long and no longer fits after 0.
+    assert select(relevance, vectors, [10, 10, 10, 25], budget=30, config=config) == [0, 2]
+
+
+def _hit(rank, doc_id, text, start=0):
+    return Hit(rank, 1.0 / rank, rank, Passage(doc_id, "标题" + doc_id, ("一、总则",), text, start, start + len(text)), None, None, ())
+
+
+def test_question_summary_cites_and_quotes(fake_embedder):
+    hits = [
+        _hit(1, "a", "一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制。加强人民调解组织建设。", start=5),
+        _hit(2, "b", "要抓好人居环境整治。矛盾纠纷要及时化解在基层。"),
+    ]
+    q = "如何化解矛盾纠纷"
+    summary = summarize_hits(q, hits, fake_embedder.encode([q])[0], fake_embedder, max_chars=40)
+    assert len(summary.text) <= 40
+    assert summary.text == "".join(s.text for s in summary.sentences)
+    for s in summary.sentences:
+        hit = hits[s.cites - 1]
+        assert (s.doc_id, s.heading_path) == (hit.passage.doc_id, hit.passage.heading_path)
+        # Offsets are in the document: shift by the passage start to read the passage.
+        p = hit.passage
+        assert p.text[s.start - p.start : s.end - p.start] == s.text
+    assert "一、化解矛盾纠纷" not in summary.text  # a bare heading is never quoted
+
+
+def test_empty_inputs(fake_embedder):
+    assert summarize_hits("问题", [], None, fake_embedder, 100).text == ""
+    assert summarize_document("", "d", "t", fake_embedder, 100).sentences == ()
+
+
+def test_document_summary_is_in_document_order(fake_embedder):
+    text = "\n".join(["第一段讲乡村振兴的总体要求。第一段还讲了产业发展。", "第二段讲人居环境整治工作。", "第三段讲矛盾纠纷化解机制建设。"])
+    summary = summarize_document(text, "d", "t", fake_embedder, max_chars=30)
+    starts = [s.start for s in summary.sentences]
+    assert starts == sorted(starts)
+    assert len(summary.text) <= 30
+    assert all(text[s.start : s.end] == s.text for s in summary.sentences)
+
+
+def test_outline_markers_are_left_out_of_quotes(fake_embedder):
+    record = summarize_text("一是思想认识的深度有待提升,部分同志对乡村振兴战略认识不够。", max_chars=100, embedder=fake_embedder)
+    assert record.summary.text == "思想认识的深度有待提升,部分同志对乡村振兴战略认识不够。"
+
+
+def test_summarize_text_record(fake_embedder):
+    text = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制。\n二、发展产业\n要因地制宜发展特色产业。\n上一篇:别的讲话"
+    record = summarize_text(text, max_chars=200, embedder=fake_embedder).to_dict()
+    assert record["title"] == "基层治理讲话"
+    assert record["summary"] == "要建立矛盾纠纷排查调处机制。要因地制宜发展特色产业。"
+    assert [o["title"] for o in record["outline"]] == ["一、化解矛盾纠纷", "二、发展产业"]
+    assert record["chars"] == len("基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制。\n二、发展产业\n要因地制宜发展特色产业。")
+    assert record["keywords"] == ["纠纷", "化解矛盾", "特色产业", "调处", "因地制宜", "排查", "基层", "发展"]
