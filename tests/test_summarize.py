@@ -16,6 +16,8 @@ def test_select_respects_budget_and_redundancy():
     assert select(relevance, vectors, [10, 10, 10, 10], budget=30, config=config) == [0, 3, 2]
     # The budget: 3 is 25 long and no longer fits after 0.
     assert select(relevance, vectors, [10, 10, 10, 25], budget=30, config=config) == [0, 2]
+    # The floor: only sentences within 90% of the best one's relevance (1 is a repeat).
+    assert select(relevance, vectors, [10, 10, 10, 10], budget=100, config=config, floor=0.9) == [0]
 
 
 def _hit(rank, doc_id, text, start=0):

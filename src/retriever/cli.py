@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 from rich.text import Text
 
 from . import index as index_store
@@ -258,8 +259,10 @@ def info(
         out.print(f"  model      {data['model']['name']} (dimension {data['model']['dim']})")
         out.print(f"  corpus     {c['documents']} documents, {c['passages']} passages, {c['chars']:,} characters")
         out.print(f"  on disk    {data['bytes'] / 1e6:.2f} MB, format {data['format_version']}, updated {data['updated']}")
+        table = Table("document", "passages", "characters", "title", box=None, padding=(0, 2, 0, 2))
         for d in data["documents"]:
-            out.print(f"    {d['doc_id']}  {d['passages']} passages  {d['title']}")
+            table.add_row(d["doc_id"], str(d["passages"]), f"{d['chars']:,}", d["title"])
+        out.print(table)
         if check:
             out.print("  check      " + ("ok" if not data["problems"] else "; ".join(data["problems"])))
     if check and data["problems"]:

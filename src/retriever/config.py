@@ -41,16 +41,17 @@ class SegmentConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Hybrid search: cosine + bm25_weight * minmax(BM25) over the union of both top lists.
+    """Hybrid search: (1 - w)·minmax(cosine) + w·minmax(BM25) over the union of both
+    top lists, w = bm25_weight.
 
-    The weight and the fusion were chosen on the labelled questions over corpus/
-    (benchmarks/eval_corpus.py); see README "How search works".
+    The fusion and its weight were chosen on the labelled questions over corpus/,
+    CMRC 2018 and DRCD (benchmarks/fusion.py); see README "How search works".
     """
 
     k: int = 5
     mode: str = "hybrid"
     candidates: int = 100  # from each side before fusion
-    bm25_weight: float = 0.25
+    bm25_weight: float = 0.5
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     # Hits whose character 3-grams overlap this much with a better hit are dropped.
@@ -65,6 +66,8 @@ class SummaryConfig:
     redundancy: float = 0.7  # MMR trade-off: 1.0 = relevance only
     # A sentence this similar (cosine) to one already chosen is a repeat.
     max_similarity: float = 0.92
+    # An answer's sentences score at least this share of the best sentence's relevance.
+    answer_floor: float = 0.5
 
 
 SEARCH_MODES = ("hybrid", "dense", "bm25")

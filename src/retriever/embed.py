@@ -56,7 +56,13 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        # Our own progress bars speak for the work; transformers' "Loading weights"
+        # bar and notices would only clutter stderr.
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
 
         # Both cores for a batch; torch's default is already the core count, said here
         # so that nobody wonders (benchmarks/ measures it).

@@ -1,9 +1,10 @@
 """Rank passages for a question: dense (FAISS), BM25, or both fused.
 
-Hybrid score = cosine + w · minmax(BM25), over the union of the two top lists. Cosine
-from m3e-small bunches between 0.6 and 0.85, so it is used as it is (its spread is
-already small), while BM25 is rescaled to [0, 1] within the candidates so that w means
-the same thing for every question. The weight was chosen on benchmarks/questions.jsonl.
+Hybrid score = (1 - w) · minmax(cosine) + w · minmax(BM25), over the union of the two
+top lists: each side is rescaled to [0, 1] within the candidates, so that w means the
+same for every question (m3e-small's cosines bunch between 0.6 and 0.85, BM25 has no
+fixed scale). The fusion and w = 0.5 were chosen by benchmarks/fusion.py on three
+question sets; README "How search works" gives the table.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .index import Index
 from .segment import Passage
 
 SCORE_NAMES = {
-    "hybrid": "cosine + {w:g}·minmax(BM25) over the union of both top lists",
+    "hybrid": "{d:g}·minmax(cosine) + {w:g}·minmax(BM25) over the union of both top lists (0–1)",
     "dense": "cosine similarity of the question and passage vectors",
     "bm25": "BM25 over jieba words",
 }
@@ -56,7 +57,7 @@ class Hit:
 
 
 def score_name(mode: str, config: SearchConfig) -> str:
-    return SCORE_NAMES[mode].format(w=config.bm25_weight)
+    return SCORE_NAMES[mode].format(d=1 - config.bm25_weight, w=config.bm25_weight)
 
 
 def minmax(values: np.ndarray) -> np.ndarray:
@@ -140,7 +141,8 @@ def search(
         cos = np.array([dense[i] for i in ids], dtype=np.float32)
         lexical = np.array([all_bm25[i] for i in ids], dtype=np.float32)
         bm25 = dict(zip(ids.tolist(), lexical.tolist()))
-        fused = cos + config.bm25_weight * minmax(lexical)
+        w = config.bm25_weight
+        fused = (1 - w) * minmax(cos) + w * minmax(lexical)
         ranked = dict(zip(ids.tolist(), fused.tolist()))
 
     hits: list[Hit] = []

@@ -74,8 +74,8 @@ def _candidates(sentences: list[Sentence], config: SummaryConfig, budget: int) -
     out = []
     for s in sentences:
         heading = detect_heading(s.text)
-        if heading and heading.end >= len(s.text) and not re.search(r"[。！？!?]$", s.text):
-            continue  # a heading line on its own says little
+        if heading and heading.end >= len(s.text):
+            continue  # a heading names a topic; the outline shows it, the summary quotes content
         for piece in cap_sentence(_strip_marker(s), budget):
             if len(piece.text) >= config.min_sentence_chars:
                 out.append(piece)
@@ -88,15 +88,18 @@ def select(
     lengths: Sequence[int],
     budget: int,
     config: SummaryConfig,
+    floor: float = 0.0,
 ) -> list[int]:
     """Greedy MMR within a character budget: indices in the order they were picked.
 
     Each step takes the sentence with the best relevance minus redundancy (its highest
-    cosine to a sentence already taken) that still fits; near-repeats never qualify.
+    cosine to a sentence already taken) that still fits; near-repeats never qualify,
+    nor do sentences whose relevance is below `floor` times the best one.
     """
     chosen: list[int] = []
     used = 0
-    remaining = set(range(len(lengths)))
+    cutoff = floor * float(np.max(relevance)) if len(relevance) else 0.0
+    remaining = {i for i in range(len(lengths)) if relevance[i] >= cutoff}
     lam = config.redundancy
     while remaining:
         best, best_score = None, -np.inf
@@ -145,7 +148,12 @@ def summarize_hits(
     # Sentences of better hits are likelier to answer: a gentle prior by hit rank.
     prior = np.array([1.0 / (1 + 0.5 * (hit.rank - 1)) for _, hit in pool])
     relevance = 0.5 * closeness + 0.35 * coverage + 0.15 * prior
-    order = select(relevance, vectors, [len(s.text) for s, _ in pool], max_chars, config)
+    # Unlike a document summary, an answer need not fill its budget: stop before
+    # sentences that have little to do with the question.
+    order = select(relevance, vectors, [len(s.text) for s, _ in pool], max_chars, config, config.answer_floor)
+    # Read best hit first, each hit's sentences in document order: a summary that
+    # jumps back and forth within a passage reads badly.
+    order.sort(key=lambda i: (pool[i][1].rank, pool[i][0].start))
     chosen = [
         SummarySentence(s.text, hit.passage.doc_id, hit.passage.title, hit.passage.heading_path, s.start, s.end, hit.rank)
         for s, hit in (pool[i] for i in order)
