@@ -37,6 +37,13 @@ def _jieba():
     return jieba
 
 
+def warm_up_tokenizer() -> None:
+    """Load jieba's dictionary now (about half a second, once per process)."""
+    jieba = _jieba()
+    if not jieba.dt.initialized:
+        jieba.initialize()
+
+
 def words(text: str) -> list[str]:
     """jieba search-mode words (long words also give their parts), lower-cased."""
     return [w.lower() for w in _jieba().cut_for_search(text) if w.strip()]
