@@ -134,3 +134,28 @@ def test_broken_index_is_a_clear_error(runner, corpus):
     result = runner.invoke(app, ["ask", "环境"])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: indexes/default/manifest.json: unreadable manifest")
+
+
+def test_unreadable_files_are_skipped_with_exit_code_3(runner, corpus):
+    Path("corpus/bad.txt").write_bytes(b"\x00binary")
+    result = runner.invoke(app, ["index"])
+    assert result.exit_code == 3
+    assert "skipped corpus/bad.txt: binary file (contains NUL bytes), not text" in result.stderr
+    assert "Indexed 2 documents" in result.stderr and "1 file(s) skipped" in result.stderr
+
+
+def test_first_use_build_with_a_bad_file_still_answers(runner, corpus):
+    Path("corpus/bad.txt").write_bytes(b"\x00binary")
+    result = runner.invoke(app, ["ask", "环境整治", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["results"][0]["doc_id"] == "corpus/b.md"
+
+
+def test_when_no_file_can_be_read_nothing_is_written(runner, in_tmp, fake_embedder):
+    Path("docs").mkdir()
+    Path("docs/a.txt").write_text("")
+    Path("docs/b.txt").write_bytes(b"\x00")
+    result = runner.invoke(app, ["index", "docs"])
+    assert result.exit_code == 1
+    assert result.stderr == "error: docs: none of the 2 files could be read (first: docs/a.txt: empty file)\n"
+    assert not Path("indexes/default/manifest.json").exists()

@@ -19,6 +19,7 @@ from . import index as index_store
 from .bm25 import BM25, terms, warm_up_tokenizer
 from .config import (
     DEFAULT_CORPUS_DIR,
+    SEARCH_MODES,
     BadIndexError,
     InputError,
     SearchConfig,
@@ -96,6 +97,15 @@ class DocumentSummary:
         }
 
 
+def check_question(question: str, mode: str) -> str:
+    """The question stripped, or UsageError for an empty one or an unknown mode."""
+    if mode not in SEARCH_MODES:
+        raise UsageError(f"unknown mode {mode!r}: choose one of {', '.join(SEARCH_MODES)}")
+    if not question.strip():
+        raise UsageError("the question is empty")
+    return question.strip()
+
+
 class Retriever:
     """An opened index and the model that embeds questions for it."""
 
@@ -157,8 +167,13 @@ class Retriever:
                     skipped.append(e)
                 if progress:
                     progress("read", n, len(files))
+            if len(skipped) == 1 and not documents:
+                raise skipped[0]
             if not documents:
-                raise InputError(files[0] if len(files) == 1 else ", ".join(map(str, paths or [])), skipped[0].cause)
+                raise InputError(
+                    ", ".join(map(str, paths or [DEFAULT_CORPUS_DIR])),
+                    f"none of the {len(files)} files could be read (first: {skipped[0]})",
+                )
             passages: list[Passage] = []
             ranges: dict[str, tuple[int, int]] = {}
             for doc in documents:
@@ -198,9 +213,7 @@ class Retriever:
         summary_chars: int = SummaryConfig.max_chars,
     ) -> Answer:
         """The k most relevant passages and a cited extractive summary."""
-        question = question.strip()
-        if not question:
-            raise UsageError("the question is empty")
+        question = check_question(question, mode)
         if k < 1:
             raise UsageError(f"k must be at least 1, not {k}")
         timings: dict[str, float] = {}

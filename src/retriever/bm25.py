@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -128,7 +127,3 @@ class BM25:
             b=float(b),
         )
 
-
-def idf_of(bm25: BM25, term: str) -> float:
-    tid = bm25.vocab.get(term)
-    return float(bm25.idf[tid]) if tid is not None else math.log1p(bm25.n_docs + 0.5)

@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import index as index_store
-from .api import Answer, DocumentSummary, Retriever, summarize_files
+from .api import Answer, BuildReport, DocumentSummary, Retriever, check_question, summarize_files
 from .config import (
     DEFAULT_CORPUS_DIR,
     DEFAULT_INDEX_DIR,
@@ -112,7 +112,7 @@ def _progress() -> Iterator:
             bar.stop()
 
 
-def _build(paths: list[Path], index_dir: Path | None, model: str | None) -> Retriever:
+def _build(paths: list[Path], index_dir: Path | None, model: str | None) -> tuple[Retriever, BuildReport]:
     with _progress() as progress:
         retriever, report = Retriever.build(paths, index_dir=index_dir, model=model, progress=progress)
     for problem in report.skipped:
@@ -122,11 +122,7 @@ def _build(paths: list[Path], index_dir: Path | None, model: str | None) -> Retr
         f"into {report.index_dir} in {report.seconds:.1f} s"
         + (f"; {len(report.skipped)} file(s) skipped" if report.skipped else "")
     )
-    if report.skipped:
-        # The index is complete for the files that could be read; the exit code says
-        # that some could not.
-        raise typer.Exit(EXIT_PARTIAL)
-    return retriever
+    return retriever, report
 
 
 @app.command()
@@ -137,7 +133,11 @@ def index(
 ) -> None:
     """Build the index over text and Markdown files (replacing it atomically)."""
     with _errors():
-        _build(paths or [DEFAULT_CORPUS_DIR], index_dir, model)
+        _, report = _build(paths or [DEFAULT_CORPUS_DIR], index_dir, model)
+    if report.skipped:
+        # The index is complete for the files that could be read; the exit code says
+        # that some could not.
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 def _open(index_dir: Path | None, model: str | None) -> Retriever:
@@ -145,7 +145,7 @@ def _open(index_dir: Path | None, model: str | None) -> Retriever:
     directory = index_dir or default_index_dir()
     if not index_store.exists(directory) and index_dir is None and DEFAULT_CORPUS_DIR.is_dir():
         err.print(f"No index at {directory} yet: building it from {DEFAULT_CORPUS_DIR}/ (first use)")
-        return _build([DEFAULT_CORPUS_DIR], directory, model)
+        return _build([DEFAULT_CORPUS_DIR], directory, model)[0]
     return Retriever.open(directory, model=model)
 
 
@@ -192,10 +192,7 @@ def ask(
 ) -> None:
     """Show the passages most relevant to QUESTION and a summary that cites them."""
     with _errors():
-        if not question.strip():
-            raise UsageError("the question is empty")
-        if mode not in SEARCH_MODES:
-            raise UsageError(f"unknown mode {mode!r}: choose one of {', '.join(SEARCH_MODES)}")
+        check_question(question, mode)  # before a first-use build, not after
         answer = _open(index_dir, model).ask(question, k=k, mode=mode, summary_chars=summary_chars)
     if as_json:
         _print_json(answer.to_dict())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ _MARKDOWN_SUFFIXES = (".md", ".markdown")
 # Share of decoded characters that must be ordinary text for a GB18030 guess to stand:
 # arbitrary bytes often decode as GB18030 without error, but into rare characters.
 _PLAUSIBLE_SHARE = 0.9
+# Whitespace, printable ASCII, CJK ideographs and CJK, full-width and general punctuation.
+_ORDINARY = re.compile(r"[\s -~\u4e00-\u9fff\u3000-\u303f\uff00-\uffef\u2010-\u206f]")
 
 
 @dataclass(frozen=True)
@@ -54,16 +57,15 @@ def find_files(paths: list[Path]) -> list[Path]:
             found.append(path)
         else:
             raise InputError(path, "no such file or directory")
-    seen: set[Path] = set()
-    return [p for p in found if not (p.resolve() in seen or seen.add(p.resolve()))]
+    # A file named twice (directly and inside a named directory) is read once.
+    unique: dict[Path, Path] = {}
+    for p in found:
+        unique.setdefault(p.resolve(), p)
+    return list(unique.values())
 
 
 def _plausible(text: str) -> bool:
-    ordinary = sum(
-        1 for ch in text if ch.isspace() or " " <= ch <= "~" or "\u4e00" <= ch <= "\u9fff" or "\u3000" <= ch <= "\u303f"
-        or "\uff00" <= ch <= "\uffef" or "\u2010" <= ch <= "\u206f"
-    )
-    return ordinary >= _PLAUSIBLE_SHARE * len(text)
+    return len(_ORDINARY.findall(text)) >= _PLAUSIBLE_SHARE * len(text)
 
 
 def decode(data: bytes, path: Path | str) -> str:

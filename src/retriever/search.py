@@ -147,7 +147,6 @@ def search(
 
     hits: list[Hit] = []
     kept_grams: list[set[str]] = []
-    words = query_terms
     for pid in sorted(ranked, key=lambda i: (-ranked[i], i)):
         passage = index.passages[pid]
         grams = _trigrams(passage.text)
@@ -162,7 +161,7 @@ def search(
                 passage=passage,
                 dense=dense.get(pid),
                 bm25=bm25.get(pid),
-                highlights=highlight_spans(passage.text, words),
+                highlights=highlight_spans(passage.text, query_terms),
             )
         )
         if len(hits) == k:
