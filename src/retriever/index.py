@@ -115,10 +115,7 @@ def load(directory: Path) -> Index:
         if file.stat().st_size != info["bytes"]:
             raise BadIndexError(f"{file}: truncated or altered (size differs from manifest); rebuild it with `retriever index`")
     try:
-        passages = [
-            Passage(p["doc_id"], p["title"], tuple(p["heading_path"]), p["text"], p["start"], p["end"])
-            for p in _read_jsonl(gen / _PASSAGES)
-        ]
+        passages = [Passage.from_dict(p) for p in _read_jsonl(gen / _PASSAGES)]
         documents = {
             d["doc_id"]: IndexedDocument(d["doc_id"], d["path"], d["title"], d["text"], d["sha256"], tuple(d["passages"]))
             for d in _read_jsonl(gen / _DOCUMENTS)
@@ -177,20 +174,7 @@ def write(
         flat = faiss.IndexFlatIP(vectors.shape[1])
         flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
         faiss.write_index(flat, str(tmp / _VECTORS))
-        _write_jsonl(
-            tmp / _PASSAGES,
-            (
-                {
-                    "doc_id": p.doc_id,
-                    "title": p.title,
-                    "heading_path": list(p.heading_path),
-                    "text": p.text,
-                    "start": p.start,
-                    "end": p.end,
-                }
-                for p in passages
-            ),
-        )
+        _write_jsonl(tmp / _PASSAGES, (p.to_dict() for p in passages))
         _write_jsonl(
             tmp / _DOCUMENTS,
             (

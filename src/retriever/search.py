@@ -37,16 +37,10 @@ class Hit:
     highlights: tuple[tuple[int, int], ...]  # spans of question terms in passage.text
 
     def to_dict(self) -> dict:
-        p = self.passage
         return {
             "rank": self.rank,
             "score": round(self.score, 6),
-            "doc_id": p.doc_id,
-            "title": p.title,
-            "heading_path": list(p.heading_path),
-            "text": p.text,
-            "start": p.start,
-            "end": p.end,
+            **self.passage.to_dict(),
             "passage_id": self.passage_id,
             "scores": {
                 "dense": None if self.dense is None else round(self.dense, 6),

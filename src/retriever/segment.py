@@ -42,6 +42,21 @@ class Passage:
     start: int
     end: int
 
+    def to_dict(self) -> dict:
+        """The passage fields of the JSON contract and of the passage store."""
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "heading_path": list(self.heading_path),
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Passage:
+        return cls(d["doc_id"], d["title"], tuple(d["heading_path"]), d["text"], d["start"], d["end"])
+
 
 @dataclass
 class _Paragraph:
