@@ -26,9 +26,11 @@ _SPACES = re.compile("[ \t\u00a0\u2000-\u200a\u202f\u205f]+")
 
 # ASCII only: Chinese text runs straight into a URL (「某某网gw.example.com」), and
 # ASCII commas and brackets are common separators in Chinese web text.
-_URL = re.compile(
-    r"(?:https?://|www\.)[A-Za-z0-9\-._~:/?#@!$&*+=%]+"
-    r"|(?<![A-Za-z0-9\-.])[A-Za-z0-9][A-Za-z0-9\-]*(?:\.[A-Za-z0-9\-]+)*"
+_URL = re.compile(r"(?:https?://|www\.)[A-Za-z0-9\-._~:/?#@!$&*+=%]+", re.IGNORECASE)
+# A bare domain is junk on a short chrome line (「某某写作网gw.example.com」) but may be
+# a name in running text (「销售网站Getchu.com的销量榜」): removed on short lines only.
+_BARE_DOMAIN = re.compile(
+    r"(?<![A-Za-z0-9\-.])[A-Za-z0-9][A-Za-z0-9\-]*(?:\.[A-Za-z0-9\-]+)*"
     r"\.(?:com|cn|net|org|cc|info|top|vip|xyz)(?![A-Za-z0-9])(?:/[A-Za-z0-9\-._~/?=&%#]*)?",
     re.IGNORECASE,
 )
@@ -51,7 +53,7 @@ _PAYWALL = re.compile(
     r"(?:[)）]|[。！!]|[…\.·]{2,}|\n\n|$)(?:\s*[…\.·]{2,})?",
 )
 # Site search hints such as 「(可搜索其他更多资料)」.
-_SITE_HINT = re.compile(r"[(（][^()（）\n]{0,20}(?:搜索|更多资料|更多范文|更多精彩)[^()（）\n]{0,20}[)）]")
+_SITE_HINT = re.compile(r"[(（][^()（）\n]{0,20}(?:可搜索|搜索更多|更多资料|更多范文|更多精彩)[^()（）\n]{0,20}[)）]")
 # Blurbs that introduce a reposted text: 「以下是网友为您整理分享的“…”相关范文,供您参考!」.
 _BLURB = re.compile(r"[^。！？!?\n]*(?:为您整理|为大家整理|供您参考|供大家参考|相关范文)[^。！？!?\n]*[。！？!?]?")
 # Runs of three or more quote marks left over from page markup.
@@ -128,6 +130,10 @@ def remove_inline_junk(text: str) -> str:
     return text
 
 
+def _strip_bare_domains(line: str) -> str:
+    return _BARE_DOMAIN.sub("", line) if len(line) <= _CHROME_LINE_MAX else line
+
+
 def is_junk_line(line: str) -> bool:
     s = line.strip()
     if not s:
@@ -187,7 +193,7 @@ def clean(text: str, markdown: bool = False) -> str:
     # Blank lines carry no meaning here: some sites put one between every line, others
     # none at all. Whether two lines belong together is decided by reflow alone, which
     # keeps cleaning idempotent.
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    lines = [_SPACES.sub(" ", _strip_bare_domains(line)).strip() for line in text.split("\n")]
     lines = [line for line in lines if line == _GAP or (line and not is_junk_line(line))]
     kept: list[str] = []
     for line in reflow(lines):
