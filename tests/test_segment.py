@@ -133,3 +133,8 @@ def test_seed_passages_are_exact_and_bounded(path):
     for p in passages:
         top = [line for line in p.text.split("\n")[1:] if (h := detect_heading(line)) and h.rank <= 1]
         assert top == []
+
+
+def test_a_title_only_document_is_one_passage():
+    [p] = segment("关于加强基层治理的通知", "d", "关于加强基层治理的通知")
+    assert (p.text, p.start, p.end, p.heading_path) == ("关于加强基层治理的通知", 0, 11, ())

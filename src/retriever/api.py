@@ -156,7 +156,8 @@ class Retriever:
         """
         started = time.perf_counter()
         directory = Path(index_dir) if index_dir else default_index_dir()
-        files = find_files([Path(p) for p in (paths or [DEFAULT_CORPUS_DIR])])
+        sources = [Path(p) for p in (paths or [DEFAULT_CORPUS_DIR])]
+        files = find_files(sources)
         embedder = embedder or load_embedder(model or default_model())
         with index_store.write_lock(directory):
             documents, skipped = [], []
@@ -171,7 +172,7 @@ class Retriever:
                 raise skipped[0]
             if not documents:
                 raise InputError(
-                    ", ".join(map(str, paths or [DEFAULT_CORPUS_DIR])),
+                    ", ".join(map(str, sources)),
                     f"none of the {len(files)} files could be read (first: {skipped[0]})",
                 )
             passages: list[Passage] = []
@@ -180,8 +181,6 @@ class Retriever:
                 first = len(passages)
                 passages.extend(segment(doc.text, doc.doc_id, doc.title, SegmentConfig()))
                 ranges[doc.doc_id] = (first, len(passages))
-            if not passages:
-                raise InputError(files[0], "no passages: every document is empty once cleaned")
             vectors = embedder.encode(
                 [p.text for p in passages], progress=(lambda d, t: progress("embed", d, t)) if progress else None
             )
@@ -196,7 +195,7 @@ class Retriever:
                     "documents": len(documents),
                     "passages": len(passages),
                     "chars": sum(len(d.text) for d in documents),
-                    "sources": [str(p) for p in (paths or [DEFAULT_CORPUS_DIR])],
+                    "sources": [str(p) for p in sources],
                 },
             }
             index_store.write(directory, documents, passages, ranges, vectors, bm25, manifest)

@@ -253,6 +253,10 @@ def segment(text: str, doc_id: str, title: str, config: SegmentConfig = SegmentC
         if current.chars >= config.target_chars:
             flush()
     flush()
+    if not packs and text.strip():
+        # A document that is all title (or all table of contents) is still findable.
+        first = next(s for line, offset in _lines(text) for s in split_sentences(line, offset))
+        packs.append(_Pack(sentences=[first], path=()))
 
     return [
         Passage(
