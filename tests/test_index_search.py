@@ -171,3 +171,11 @@ def test_missing_index_and_wrong_model(built):
         Retriever.open("nowhere")
     with pytest.raises(BadIndexError, match="built with model fake, not m3e-small"):
         Retriever.open("idx", model="m3e-small")
+
+
+def test_traditional_text_matches_simplified_questions(in_tmp, fake_embedder):
+    Path("t.txt").write_text("防空飛彈能全天候攻擊所有空中目標。", encoding="utf-8")
+    r, _ = Retriever.build(["t.txt"], index_dir="idx")
+    [hit] = search(r.index, "攻击目标", None, k=1, mode="bm25")
+    assert hit.passage.text == "防空飛彈能全天候攻擊所有空中目標。"  # shown as written
+    assert [hit.passage.text[s:e] for s, e in hit.highlights] == ["攻擊", "目標"]

@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import index as index_store
-from .bm25 import BM25, terms, warm_up_tokenizer
+from .bm25 import BM25, keywords, terms, warm_up_tokenizer
+from .clean import for_matching
 from .config import (
     DEFAULT_CORPUS_DIR,
     SEARCH_MODES,
@@ -182,7 +183,8 @@ class Retriever:
                 passages.extend(segment(doc.text, doc.doc_id, doc.title, SegmentConfig()))
                 ranges[doc.doc_id] = (first, len(passages))
             vectors = embedder.encode(
-                [p.text for p in passages], progress=(lambda d, t: progress("embed", d, t)) if progress else None
+                [for_matching(p.text) for p in passages],
+                progress=(lambda d, t: progress("embed", d, t)) if progress else None,
             )
             search_config = SearchConfig()
             bm25 = BM25.build([terms(p.text) for p in passages], search_config.bm25_k1, search_config.bm25_b)
@@ -224,7 +226,7 @@ class Retriever:
         warm_up_tokenizer()
         timings["load"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        query_vector = embedder.encode([question])[0] if embedder else None
+        query_vector = embedder.encode([for_matching(question)])[0] if embedder else None
         timings["encode"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         hits = search(self.index, question, query_vector, k, mode)
@@ -262,12 +264,6 @@ class Retriever:
         }
 
 
-def _keywords(text: str, n: int = 8) -> list[str]:
-    import jieba.analyse
-
-    return [w for w in jieba.analyse.extract_tags(text, topK=n * 2) if not w.isdigit()][:n]
-
-
 def _summarize_document(doc: Document, embedder: Embedder, max_chars: int) -> DocumentSummary:
     outline = [
         {"level": p.heading.rank, "title": p.heading.title, "start": p.sentences[0].start}
@@ -280,7 +276,7 @@ def _summarize_document(doc: Document, embedder: Embedder, max_chars: int) -> Do
         chars=len(doc.text),
         summary=summarize_document(doc.text, doc.doc_id, doc.title, embedder, max_chars),
         outline=outline,
-        keywords=_keywords(doc.text),
+        keywords=keywords(doc.text),
     )
 
 

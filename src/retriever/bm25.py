@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from .clean import for_matching
 
 # Function words and question words: they match everywhere and rank nothing.
 STOPWORDS = frozenset(
@@ -30,10 +33,20 @@ _WORDLIKE = re.compile(r"[\w\u4e00-\u9fff]")
 
 @lru_cache(maxsize=1)
 def _jieba():
-    import jieba
+    with warnings.catch_warnings():
+        # jieba imports pkg_resources, which recent setuptools warns about on stderr.
+        warnings.simplefilter("ignore", UserWarning)
+        import jieba
+        import jieba.analyse  # noqa: F401 - keywords for document summaries
 
     jieba.setLogLevel(logging.WARNING)
     return jieba
+
+
+def keywords(text: str, n: int = 8) -> list[str]:
+    """The n most salient words of a text (jieba's TF-IDF), numbers and stopwords left out."""
+    tags = _jieba().analyse.extract_tags(text, topK=n * 3)
+    return [w for w in tags if _WORDLIKE.search(w) and not w.isdigit() and w not in STOPWORDS][:n]
 
 
 def warm_up_tokenizer() -> None:
@@ -49,8 +62,9 @@ def words(text: str) -> list[str]:
 
 
 def terms(text: str) -> list[str]:
-    """The words BM25 indexes: no stopwords, no punctuation."""
-    return [w for w in words(text) if w not in STOPWORDS and _WORDLIKE.search(w)]
+    """The words BM25 indexes, in their matching form (simplified): no stopwords, no
+    punctuation."""
+    return [w for w in words(for_matching(text)) if w not in STOPWORDS and _WORDLIKE.search(w)]
 
 
 @dataclass

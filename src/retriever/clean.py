@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from .outline import detect_heading, is_toc_marker
 
@@ -207,3 +208,20 @@ def clean(text: str, markdown: bool = False) -> str:
         if not kept or line != kept[-1]:
             kept.append(line)
     return "\n".join(kept)
+
+
+@lru_cache(maxsize=1)
+def _to_simplified():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def for_matching(text: str) -> str:
+    """The form in which text is matched, never shown: traditional characters become
+    simplified (OpenCC t2s), so that 「攻擊」 finds 「攻击」 in BM25 and in the model.
+
+    Simplified text passes through unchanged; lengths are kept for all but a few
+    phrases, which is why highlights check before they reuse offsets.
+    """
+    return _to_simplified().convert(text)

@@ -75,7 +75,7 @@ def detect_heading(line: str) -> Heading | None:
             continue
         if len(body) <= MAX_STANDALONE_CHARS and not _RUN_IN_END.search(body[:-1]):
             # 「一是……,……。」 is a numbered sentence: a heading has no clauses and end stop.
-            if body[-1] in "。！？!?" and re.search("[，,；;]", body):
+            if body[-1] in "。！？!?" and re.search("[，,；;]", body[m.end() :].lstrip("，,、:： ")):
                 return None
             return Heading(rank, _strip_title(body), len(line.rstrip()))
         stop = _RUN_IN_END.search(body, m.end())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bm25 import terms
+from .clean import for_matching
 from .config import SEARCH_MODES, SearchConfig, UsageError
 from .index import Index
 from .segment import Passage
@@ -77,7 +78,14 @@ def _near_duplicate(a: set[str], b: set[str], threshold: float) -> bool:
 
 
 def highlight_spans(text: str, words: list[str]) -> tuple[tuple[int, int], ...]:
-    """Spans of the question's words (two characters or more) in `text`, merged."""
+    """Spans of the question's words (two characters or more) in `text`, merged.
+
+    The words are in matching form (simplified); so is the text searched, when that
+    keeps its length, so that the spans fall on traditional characters too.
+    """
+    matched = for_matching(text)
+    if len(matched) == len(text):
+        text = matched
     spans = []
     for word in {w for w in words if len(w) >= 2}:
         for m in re.finditer(re.escape(word), text, flags=re.IGNORECASE):

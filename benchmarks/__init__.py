@@ -1,0 +1,1 @@
+"""Benchmarks of retriever: retrieval quality, summary quality, speed. See benchmarks/run.py."""

@@ -1,0 +1,51 @@
+"""What every benchmark shares: where the data is, how to say it is missing, timing."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+# Public evaluation sets live beside the project, never inside it.
+DATA = ROOT.parent / "shared" / "data"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def data_file(name: str, file: str) -> Path | None:
+    """../shared/data/<name>/<file>, or None (saying so on stderr) when it is absent."""
+    path = DATA / name / file
+    if not path.is_file():
+        log(f"{name}: {path} not found, skipped")
+        return None
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), linear between closest ranks."""
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+@contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    """with stopwatch() as t: ...  → t[0] is the elapsed seconds afterwards."""
+    box: list[float] = []
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box.append(time.perf_counter() - start)
