@@ -1,11 +1,12 @@
 # `make demo`: set up .venv, build indexes/default over corpus/ and answer a question.
 # `make test`: set up .venv and run the test suite (what CI runs).
+# `make bench`: run benchmarks/ and write benchmarks/RESULTS.md (`make bench-quick`: a short run).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 QUESTION ?= 如何化解矛盾纠纷
 
-.PHONY: demo test setup eval clean
+.PHONY: demo test setup bench bench-quick clean
 
 demo: setup
 	$(BIN)/retriever ask "$(QUESTION)"
@@ -13,8 +14,12 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
 
-eval: setup
-	$(BIN)/python benchmarks/eval_corpus.py
+# Retrieval and summary quality, speed and scale; writes benchmarks/RESULTS.md.
+bench: setup
+	$(BIN)/python -m benchmarks.run
+
+bench-quick: setup
+	$(BIN)/python -m benchmarks.run --quick
 
 setup: $(VENV)/.installed
 

@@ -56,6 +56,11 @@ def warm_up_tokenizer() -> None:
         jieba.initialize()
 
 
+def cut(text: str) -> list[str]:
+    """jieba's precise-mode words, as written."""
+    return _jieba().lcut(text)
+
+
 def words(text: str) -> list[str]:
     """jieba search-mode words (long words also give their parts), lower-cased."""
     return [w.lower() for w in _jieba().cut_for_search(text) if w.strip()]

@@ -1,0 +1,220 @@
+"""Retrieval quality: the tool's rankers and honest baselines on the same passages.
+
+Question sets:
+- labelled: benchmarks/questions.jsonl over the passages of indexes/default (corpus/).
+  A passage is relevant when it contains one of the question's gold phrases, so the
+  labels survive any change of segmentation.
+- cmrc2018 and drcd from ../shared/data (Wikipedia paragraphs; DRCD is traditional
+  Chinese, which the tool matches through OpenCC t2s and shows as written). Their
+  paragraphs are indexed as given, one passage each.
+
+Methods: the product's own search() in its three modes (hybrid = the default) and at
+other fusion weights, plus baselines computed here from the same vectors and BM25:
+RRF, raw cosine + w·minmax(BM25), and a character 1–2-gram TF-IDF ranker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from retriever import Retriever
+from retriever.bm25 import BM25, terms
+from retriever.clean import for_matching
+from retriever.config import SearchConfig
+from retriever.embed import Embedder
+from retriever.index import Index
+from retriever.search import minmax, search
+from retriever.segment import Passage
+
+from .common import BENCH, data_file, log, read_jsonl
+from .metrics import summarize_runs
+
+K = 10
+CANDIDATES = SearchConfig().candidates
+QUICK_QUESTIONS = 60  # per QA set in --quick
+QUICK_DISTRACTORS = 60  # passages besides the gold ones in --quick
+
+
+@dataclass
+class QuestionSet:
+    name: str
+    passages: list[str]
+    questions: list[str]
+    relevant: list[set[int]]
+    note: str
+
+
+def labelled(retriever: Retriever) -> QuestionSet:
+    texts = [p.text for p in retriever.index.passages]
+    rows = read_jsonl(BENCH / "questions.jsonl")
+    relevant = [{i for i, t in enumerate(texts) if any(g in t for g in q["gold"])} for q in rows]
+    lost = [q["id"] for q, r in zip(rows, relevant) if not r]
+    if lost:
+        log(f"labelled: no passage holds the gold of {lost}")
+    multi = sum(len(r) > 1 for r in relevant)
+    return QuestionSet(
+        "labelled (corpus/)",
+        texts,
+        [q["question"] for q in rows],
+        relevant,
+        f"{len(rows)} paraphrased questions written for this project, {multi} with several relevant passages",
+    )
+
+
+def qa_set(name: str, quick: bool) -> QuestionSet | None:
+    passages_file, queries_file = data_file(name, "passages.jsonl"), data_file(name, "queries.jsonl")
+    if not (passages_file and queries_file):
+        return None
+    passages = read_jsonl(passages_file)
+    queries = read_jsonl(queries_file)
+    note = "all questions"
+    if quick:
+        # A fixed sample, and only the passages it needs plus distractors: quick mode
+        # must stay within minutes.
+        queries = random.Random(0).sample(queries, QUICK_QUESTIONS)
+        needed = {q["passage_id"] for q in queries}
+        others = [p for p in passages if p["passage_id"] not in needed]
+        keep = needed | {p["passage_id"] for p in random.Random(1).sample(others, QUICK_DISTRACTORS)}
+        passages = [p for p in passages if p["passage_id"] in keep]
+        note = f"quick sample: {QUICK_QUESTIONS} questions, {len(passages)} passages"
+    index_of = {p["passage_id"]: i for i, p in enumerate(passages)}
+    return QuestionSet(
+        name,
+        [p["text"] for p in passages],
+        [q["query"] for q in queries],
+        [{index_of[q["passage_id"]]} for q in queries],
+        note,
+    )
+
+
+def in_memory_index(texts: list[str], vectors: np.ndarray) -> Index:
+    """The product's Index over given paragraphs, one passage each, never written."""
+    import faiss
+
+    flat = faiss.IndexFlatIP(vectors.shape[1])
+    flat.add(vectors)
+    passages = [Passage(str(i), "", (), t, 0, len(t)) for i, t in enumerate(texts)]
+    return Index(Path("<memory>"), {}, passages, {}, flat, BM25.build([terms(t) for t in texts]))
+
+
+def _fused_baseline(kind: str, w: float, cos: np.ndarray, bm: np.ndarray) -> list[int]:
+    """Fusions the product does not use, over the same candidate union as search()."""
+    dense_top = np.argsort(-cos)[:CANDIDATES]
+    bm_top = [i for i in np.argsort(-bm)[:CANDIDATES] if bm[i] > 0]
+    union = np.union1d(dense_top, bm_top).astype(int)
+    if kind == "rrf":
+        dense_rank = {int(i): r for r, i in enumerate(dense_top, 1)}
+        bm_rank = {int(i): r for r, i in enumerate(bm_top, 1)}
+        scores = np.array([1 / (60 + dense_rank.get(int(i), np.inf)) + 1 / (60 + bm_rank.get(int(i), np.inf)) for i in union])
+    else:  # raw cosine plus rescaled BM25
+        scores = cos[union] + w * minmax(bm[union])
+    return union[np.argsort(-scores, kind="stable")][:K].tolist()
+
+
+def evaluate(qs: QuestionSet, embedder: Embedder, index: Index | None = None) -> dict[str, dict[str, float]]:
+    """Metrics of every method on one question set."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if index is None:
+        index = in_memory_index(qs.passages, embedder.encode([for_matching(t) for t in qs.passages]))
+    qvecs = embedder.encode([for_matching(q) for q in qs.questions])
+    vectors = index.vectors.reconstruct_n(0, index.vectors.ntotal)
+    base = SearchConfig()
+
+    def product(mode: str, w: float | None = None):
+        config = base if w is None else replace(base, bm25_weight=w)
+        return lambda q, v: [h.passage_id for h in search(index, q, v, K, mode, config)]
+
+    methods = {
+        "BM25 (jieba)": product("bm25"),
+        "dense (m3e-small)": product("dense"),
+        f"hybrid w={base.bm25_weight:g} (default)": product("hybrid"),
+        **{f"hybrid w={w:g}": product("hybrid", w) for w in (0.3, 0.4, 0.6, 0.7)},
+    }
+    runs: dict[str, list] = {name: [] for name in methods}
+    runs.update({"RRF k=60": [], "cosine + 0.25·minmax(BM25)": [], "char 1-2-gram TF-IDF": []})
+    tfidf = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True)
+    doc_matrix = tfidf.fit_transform([for_matching(t) for t in qs.passages])
+    for q, v, relevant in zip(qs.questions, qvecs, qs.relevant):
+        for name, rank in methods.items():
+            runs[name].append((rank(q, v), relevant))
+        cos, bm = vectors @ v, index.bm25.scores(terms(q))
+        runs["RRF k=60"].append((_fused_baseline("rrf", 0, cos, bm), relevant))
+        runs["cosine + 0.25·minmax(BM25)"].append((_fused_baseline("cos", 0.25, cos, bm), relevant))
+        sims = (doc_matrix @ tfidf.transform([for_matching(q)]).T).toarray().ravel()
+        runs["char 1-2-gram TF-IDF"].append((np.argsort(-sims, kind="stable")[:K].tolist(), relevant))
+    return {name: summarize_runs(r) for name, r in runs.items()}
+
+
+def run(quick: bool, retriever: Retriever | None = None) -> dict:
+    retriever = retriever or Retriever.open()
+    embedder = retriever.embedder
+    sets = [labelled(retriever)] + [s for s in (qa_set("cmrc2018", quick), qa_set("drcd", quick)) if s]
+    out = {}
+    for qs in sets:
+        log(f"retrieval: {qs.name}: {len(qs.passages)} passages, {len(qs.questions)} questions")
+        index = retriever.index if qs.name.startswith("labelled") else None
+        out[qs.name] = {
+            "passages": len(qs.passages),
+            "questions": len(qs.questions),
+            "note": qs.note,
+            "methods": evaluate(qs, embedder, index),
+        }
+    missing = [n for n in ("cmrc2018", "drcd") if n not in out]
+    return {"datasets": out, "skipped": missing, "default_weight": SearchConfig().bm25_weight}
+
+
+COLUMNS = ("R@1", "R@5", "R@10", "MRR@10", "nDCG@10")
+
+
+def markdown(results: dict) -> str:
+    parts = []
+    for name, data in results["datasets"].items():
+        parts.append(f"**{name}** — {data['passages']} passages, {data['questions']} questions ({data['note']})\n")
+        parts.append("| method | " + " | ".join(COLUMNS) + " |\n|---|" + "---|" * len(COLUMNS))
+        best = {c: max(m[c] for m in data["methods"].values()) for c in COLUMNS}
+        for method, m in data["methods"].items():
+            cells = [f"**{m[c]:.3f}**" if m[c] == best[c] else f"{m[c]:.3f}" for c in COLUMNS]
+            parts.append(f"| {method} | " + " | ".join(cells) + " |")
+        parts.append("")
+    if results["skipped"]:
+        parts.append(f"Skipped (not found in ../shared/data): {', '.join(results['skipped'])}.\n")
+    return "\n".join(parts)
+
+
+def plot(results: dict, out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(results["datasets"])
+    methods = list(next(iter(results["datasets"].values()))["methods"])
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / len(datasets)
+    for j, name in enumerate(datasets):
+        values = [results["datasets"][name]["methods"][m]["nDCG@10"] for m in methods]
+        ax.bar(np.arange(len(methods)) + j * width, values, width, label=name.split(" ")[0])
+    ax.set_xticks(np.arange(len(methods)) + width * (len(datasets) - 1) / 2)
+    labels = [m.replace("·", "*").replace("cosine", "cos").replace("minmax", "mm") for m in methods]
+    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("nDCG@10")
+    ax.set_ylim(0, 1)
+    ax.set_title("Retrieval quality per method and question set")
+    ax.legend()
+    fig.tight_layout()
+    path = out_dir / "retrieval_quality.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [path]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    print(markdown(run(parser.parse_args().quick)))

@@ -1,0 +1,164 @@
+"""Run every benchmark, one after the other, and publish the results.
+
+    python -m benchmarks.run            # full run (about 25 minutes on 2 cores)
+    python -m benchmarks.run --quick    # a smaller run (under 3 minutes)
+
+Writes benchmarks/results/<time>-<commit>[-quick].json (with the machine, package
+versions and git commit). A full run also rewrites benchmarks/RESULTS.md and the plots
+in benchmarks/results/plots/; a quick run prints its report instead (--report to write
+it anyway). Benchmarks never run concurrently: they would measure each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from retriever import Retriever
+from retriever.config import DEFAULT_INDEX_DIR
+from retriever.index import exists
+
+from . import retrieval_quality, speed, summary_quality
+from .common import BENCH, ROOT, log
+
+RESULTS = BENCH / "results"
+PLOTS = RESULTS / "plots"
+REPORT = BENCH / "RESULTS.md"
+PACKAGES = ("retriever", "torch", "sentence-transformers", "transformers", "faiss-cpu", "numpy", "jieba", "opencc", "sumy")
+
+
+def machine() -> dict:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
+    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for package in PACKAGES:
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+def git_commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("-dirty" if git("status", "--porcelain", "--", "src", "benchmarks/questions.jsonl") else "")
+
+
+def headline(results: dict) -> list[str]:
+    """The figures the README quotes."""
+    lines = []
+    for name, data in results["retrieval"]["datasets"].items():
+        methods = data["methods"]
+        default = next(m for k, m in methods.items() if k.endswith("(default)"))
+        best_name, best = max(
+            ((k, m) for k, m in methods.items() if not k.startswith("hybrid")), key=lambda kv: kv[1]["nDCG@10"]
+        )
+        lines.append(
+            f"{name}: hybrid nDCG@10 {default['nDCG@10']:.3f} vs best baseline ({best_name}) {best['nDCG@10']:.3f}"
+        )
+    lines.extend(speed.headline(results["speed"]))
+    lines.extend(summary_quality.headline(results["summary"]))
+    return lines
+
+
+def report(results: dict, plots: list[Path]) -> str:
+    meta = results["meta"]
+    m = meta["machine"]
+    link = lambda p: f"![{p.stem}]({p.relative_to(BENCH).as_posix()})"  # noqa: E731
+    by_name = {p.stem: p for p in plots}
+    sections = [
+        "# Benchmarks\n",
+        f"Run of {meta['date']} at commit `{meta['commit']}` ({'quick' if meta['quick'] else 'full'} mode, "
+        f"{meta['seconds'] / 60:.1f} minutes) on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
+        f"Python {m['python']}. Reproduce with `make bench` (`make bench-quick` for the short run); "
+        f"the raw figures are in `{meta['json']}`.\n",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".\n",
+        "## Headline\n",
+        "\n".join(f"- {line}" for line in headline(results)) + "\n",
+        "## Retrieval quality\n",
+        retrieval_quality.markdown(results["retrieval"]),
+        link(by_name["retrieval_quality"]) if "retrieval_quality" in by_name else "",
+        "\n## Summary quality\n",
+        summary_quality.markdown(results["summary"]),
+        *(link(p) for p in plots if p.stem.startswith("summary")),
+        "\n## Speed, memory and scale\n",
+        speed.markdown(results["speed"]),
+        *(link(p) for p in plots if p.stem.startswith("speed")),
+        "",
+    ]
+    return "\n".join(sections)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller samples, under 3 minutes")
+    parser.add_argument("--report", action="store_true", help="write RESULTS.md and plots after a quick run too")
+    args = parser.parse_args()
+    os.chdir(ROOT)  # the default index and corpus/ are relative to the project
+    started = time.perf_counter()
+
+    if not exists(DEFAULT_INDEX_DIR):
+        log("building the default index over corpus/ first")
+        Retriever.build(["corpus"])
+    retriever = Retriever.open()
+    results: dict = {}
+    for name, section in (("retrieval", retrieval_quality), ("summary", summary_quality)):
+        log(f"== {name}")
+        results[name] = section.run(args.quick, retriever=retriever)
+    log("== speed")
+    results["speed"] = speed.run(args.quick)
+
+    commit = git_commit()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    RESULTS.mkdir(exist_ok=True)
+    json_path = RESULTS / f"{stamp}-{commit}{'-quick' if args.quick else ''}.json"
+    results["meta"] = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit,
+        "quick": args.quick,
+        "seconds": time.perf_counter() - started,
+        "machine": machine(),
+        "versions": versions(),
+        "json": json_path.relative_to(BENCH).as_posix(),
+    }
+    json_path.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+    log(f"wrote {json_path.relative_to(ROOT)}")
+
+    if args.quick and not args.report:
+        print(report(results, []))
+        return
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    plots = [
+        *retrieval_quality.plot(results["retrieval"], PLOTS),
+        *summary_quality.plot(results["summary"], PLOTS),
+        *speed.plot(results["speed"], PLOTS),
+    ]
+    REPORT.write_text(report(results, plots), encoding="utf-8")
+    log(f"wrote {REPORT.relative_to(ROOT)} and {len(plots)} plots")
+
+
+if __name__ == "__main__":
+    main()
