@@ -69,6 +69,19 @@ def test_index_and_info(runner, corpus):
     assert "2 documents" in runner.invoke(app, ["info", "--index-dir", "idx"]).stdout
 
 
+def test_index_again_says_up_to_date_and_rebuild_starts_over(runner, corpus):
+    first = runner.invoke(app, ["index", "corpus", "--index-dir", "idx"])
+    assert "2 added; 3 passages embedded" in first.stderr
+    again = runner.invoke(app, ["index", "corpus", "--index-dir", "idx"])
+    assert again.exit_code == 0
+    assert "idx is up to date: 2 documents, 3 passages, nothing changed" in again.stderr
+    Path("corpus/c.txt").write_text("产业发展座谈\n要发展乡村旅游,拓宽农民增收渠道。", encoding="utf-8")
+    changed = runner.invoke(app, ["index", "corpus", "--index-dir", "idx"])
+    assert "1 added, 2 unchanged; 1 passages embedded" in changed.stderr
+    rebuilt = runner.invoke(app, ["index", "corpus", "--index-dir", "idx", "--rebuild"])
+    assert "3 added; 4 passages embedded" in rebuilt.stderr
+
+
 def test_index_dir_from_environment(runner, corpus, monkeypatch):
     monkeypatch.setenv("RETRIEVER_INDEX", "envidx")
     assert runner.invoke(app, ["index"]).exit_code == 0

@@ -133,7 +133,7 @@ def test_a_second_writer_is_refused(built, corpus):
 
 def test_rebuild_keeps_one_previous_generation(built, corpus):
     for _ in range(3):
-        Retriever.build([corpus], index_dir="idx")
+        Retriever.build([corpus], index_dir="idx", rebuild=True)
     assert len(list(Path("idx").glob("gen-*"))) == 2
 
 

@@ -11,12 +11,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import index as index_store
-from .bm25 import BM25, keywords, terms, warm_up_tokenizer
+from .bm25 import keywords, warm_up_tokenizer
 from .clean import for_matching
 from .config import (
     DEFAULT_CORPUS_DIR,
@@ -24,21 +24,17 @@ from .config import (
     BadIndexError,
     InputError,
     SearchConfig,
-    SegmentConfig,
     SummaryConfig,
     UsageError,
     default_index_dir,
     default_model,
 )
 from .embed import Embedder, load_embedder
+from .build import BuildReport, ProgressCallback, build_index
 from .load import Document, find_files, load_document
 from .search import Hit, score_name, search
-from .segment import Passage, paragraphs, segment
+from .segment import paragraphs
 from .summarize import Summary, summarize_document, summarize_hits
-
-# (stage, done, total): stages are "read" (files) and "embed" (passages).
-ProgressCallback = Callable[[str, int, int], None]
-
 
 @dataclass(frozen=True)
 class Answer:
@@ -63,16 +59,6 @@ class Answer:
             "model": self.model,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
-
-
-@dataclass(frozen=True)
-class BuildReport:
-    index_dir: Path
-    documents: int
-    passages: int
-    chars: int
-    skipped: list[InputError]
-    seconds: float
 
 
 @dataclass(frozen=True)
@@ -148,63 +134,30 @@ class Retriever:
         model: str | None = None,
         progress: ProgressCallback | None = None,
         embedder: Embedder | None = None,
+        rebuild: bool = False,
+        add: bool = False,
     ) -> tuple[Retriever, BuildReport]:
-        """Index the text files under `paths` (default: corpus/) into `index_dir`.
+        """Index the files under `paths` (default: corpus/) into `index_dir`.
 
-        Files that cannot be read are skipped and listed in the report; if none can be
-        read, nothing is written and InputError is raised. The index is replaced
-        atomically: until the new one is complete, readers see the old one.
+        Incremental: unchanged files are not read again and passages already in the
+        index are not embedded again (`rebuild=True` starts over). The index then holds
+        exactly these files, or with `add=True` these and what it held before. Files
+        that cannot be read are skipped and listed in the report; if none can be read,
+        nothing is written and InputError is raised. The index is replaced atomically:
+        until the new one is complete, readers see the old one.
         """
-        started = time.perf_counter()
         directory = Path(index_dir) if index_dir else default_index_dir()
         sources = [Path(p) for p in (paths or [DEFAULT_CORPUS_DIR])]
-        files = find_files(sources)
-        embedder = embedder or load_embedder(model or default_model())
-        with index_store.write_lock(directory):
-            documents, skipped = [], []
-            for n, path in enumerate(files, 1):
-                try:
-                    documents.append(load_document(path))
-                except InputError as e:
-                    skipped.append(e)
-                if progress:
-                    progress("read", n, len(files))
-            if len(skipped) == 1 and not documents:
-                raise skipped[0]
-            if not documents:
-                raise InputError(
-                    ", ".join(map(str, sources)),
-                    f"none of the {len(files)} files could be read (first: {skipped[0]})",
-                )
-            passages: list[Passage] = []
-            ranges: dict[str, tuple[int, int]] = {}
-            for doc in documents:
-                first = len(passages)
-                passages.extend(segment(doc.text, doc.doc_id, doc.title, SegmentConfig()))
-                ranges[doc.doc_id] = (first, len(passages))
-            vectors = embedder.encode(
-                [for_matching(p.text) for p in passages],
-                progress=(lambda d, t: progress("embed", d, t)) if progress else None,
-            )
-            search_config = SearchConfig()
-            bm25 = BM25.build([terms(p.text) for p in passages], search_config.bm25_k1, search_config.bm25_b)
-            manifest = {
-                "model": {"name": embedder.name, "dim": embedder.dim, "normalized": True},
-                "segmentation": asdict(SegmentConfig()),
-                "bm25": {"tokenizer": "jieba cut_for_search", "k1": bm25.k1, "b": bm25.b},
-                "corpus": {
-                    "fingerprint": index_store.corpus_fingerprint(documents),
-                    "documents": len(documents),
-                    "passages": len(passages),
-                    "chars": sum(len(d.text) for d in documents),
-                    "sources": [str(p) for p in sources],
-                },
-            }
-            index_store.write(directory, documents, passages, ranges, vectors, bm25, manifest)
-        report = BuildReport(
-            directory, len(documents), len(passages), manifest["corpus"]["chars"], skipped, time.perf_counter() - started
-        )
-        return cls(index_store.load(directory), embedder), report
+        loaded: dict[str, Embedder] = {}
+
+        def get_embedder(name: str) -> Embedder:
+            # Loaded only when some passage needs embedding: an up-to-date index costs no model load.
+            if name not in loaded:
+                loaded[name] = embedder or load_embedder(name)
+            return loaded[name]
+
+        report = build_index(sources, directory, model, get_embedder, progress, rebuild=rebuild, add=add)
+        return cls(index_store.load(directory), next(iter(loaded.values()), None)), report
 
     def ask(
         self,

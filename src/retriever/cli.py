@@ -112,15 +112,33 @@ def _progress() -> Iterator:
             bar.stop()
 
 
-def _build(paths: list[Path], index_dir: Path | None, model: str | None) -> tuple[Retriever, BuildReport]:
+def _build(
+    paths: list[Path], index_dir: Path | None, model: str | None, rebuild: bool = False, add: bool = False
+) -> tuple[Retriever, BuildReport]:
     with _progress() as progress:
-        retriever, report = Retriever.build(paths, index_dir=index_dir, model=model, progress=progress)
+        retriever, report = Retriever.build(paths, index_dir=index_dir, model=model, progress=progress, rebuild=rebuild, add=add)
+    for note in report.notes:
+        err.print(f"[yellow]note[/yellow] {escape(note)}")
     for problem in report.skipped:
         err.print(f"[yellow]skipped[/yellow] {escape(str(problem))}")
+    skipped = f"; {len(report.skipped)} file(s) skipped" if report.skipped else ""
+    if not report.written:
+        err.print(
+            f"{report.index_dir} is up to date: {report.documents} documents, {report.passages} passages, "
+            f"nothing changed ({report.seconds:.1f} s){skipped}"
+        )
+        return retriever, report
+    counts = (
+        (report.added, "added"),
+        (report.changed, "changed"),
+        (report.removed, "removed"),
+        (report.unchanged, "unchanged"),
+        (report.kept, "kept"),
+    )
+    changes = ", ".join(f"{n} {what}" for n, what in counts if n)
     err.print(
         f"Indexed {report.documents} documents, {report.passages} passages ({report.chars:,} characters) "
-        f"into {report.index_dir} in {report.seconds:.1f} s"
-        + (f"; {len(report.skipped)} file(s) skipped" if report.skipped else "")
+        f"into {report.index_dir} in {report.seconds:.1f} s: {changes}; {report.embedded} passages embedded{skipped}"
     )
     return retriever, report
 
@@ -130,10 +148,16 @@ def index(
     paths: Annotated[Optional[list[Path]], typer.Argument(help=f"Files or directories [default: {DEFAULT_CORPUS_DIR}/]", show_default=False)] = None,
     index_dir: IndexDir = None,
     model: Model = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Start over: read and embed every file again")] = False,
+    add: Annotated[bool, typer.Option("--add", help="Add these files to what is indexed instead of replacing it")] = False,
 ) -> None:
-    """Build the index over text and Markdown files (replacing it atomically)."""
+    """Index files and directories; only what changed is read and embedded again.
+
+    The index then holds exactly PATHS (with --add: PATHS and what it held before). It
+    is replaced atomically: until the new one is complete, readers see the old one.
+    """
     with _errors():
-        _, report = _build(paths or [DEFAULT_CORPUS_DIR], index_dir, model)
+        _, report = _build(paths or [DEFAULT_CORPUS_DIR], index_dir, model, rebuild, add)
     if report.skipped:
         # The index is complete for the files that could be read; the exit code says
         # that some could not.

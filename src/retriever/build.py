@@ -1,0 +1,233 @@
+"""Indexing: files → documents → passages → vectors → a new index generation.
+
+Incremental by default. A file whose bytes are unchanged (same SHA-256 as in the
+index, same pipeline) keeps its cleaned text and passages without being read again;
+a passage whose text is already in the index keeps its vector. So re-indexing an
+unchanged corpus embeds nothing and writes nothing, and changing one document embeds
+that document's new passages only. `rebuild=True` ignores the old index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from . import index as index_store
+from .bm25 import BM25, terms
+from .clean import for_matching
+from .config import ENV_MODEL, BadIndexError, InputError, SearchConfig, SegmentConfig, default_model
+from .embed import Embedder
+from .load import Document, doc_id_for, find_files, load_document
+from .segment import Passage, segment
+
+# (stage, done, total): stages are "read" (files) and "embed" (passages).
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did. Document counts: added + changed + unchanged + kept = documents."""
+
+    index_dir: Path
+    documents: int
+    passages: int
+    chars: int
+    skipped: list[InputError]
+    seconds: float
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    kept: int = 0  # indexed before and not among the files given (add mode), or unreadable now
+    embedded: int = 0  # passages whose vectors were computed (the rest came from the index)
+    written: bool = True  # False when nothing changed and the index was left as it was
+    notes: list[str] = field(default_factory=list)
+
+
+def pipeline() -> dict:
+    """What decides a document's cleaned text and passages: a document indexed under
+    another pipeline is read again (its vectors may still be reused)."""
+    try:
+        version = metadata.version("retriever")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        version = "unknown"
+    return {"retriever": version, "segmentation": asdict(SegmentConfig())}
+
+
+def file_sha256(path: Path) -> str | None:
+    """SHA-256 of a file's bytes, or None if it cannot be read (load_document says why)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def _previous(directory: Path, rebuild: bool, notes: list[str]) -> index_store.Index | None:
+    if rebuild or not index_store.exists(directory):
+        return None
+    try:
+        return index_store.load(directory)
+    except BadIndexError as e:
+        notes.append(f"the old index could not be read ({e}); building from scratch")
+        return None
+
+
+def build_index(
+    paths: Sequence[Path],
+    directory: Path,
+    model: str | None,
+    load_embedder: Callable[[str], Embedder],
+    progress: ProgressCallback | None = None,
+    rebuild: bool = False,
+    add: bool = False,
+) -> BuildReport:
+    """Index the files under `paths` into `directory`.
+
+    The index then holds exactly these files, or, with `add`, these files and what it
+    held before. A file that cannot be read is skipped and reported; if it was indexed
+    before, its old version stays. If no file can be read, InputError, and nothing is
+    written.
+    """
+    started = time.perf_counter()
+    files = find_files(list(paths))
+    with index_store.write_lock(directory):
+        notes: list[str] = []
+        old = _previous(directory, rebuild, notes)
+        # An index keeps its model unless one is asked for (--model or the environment).
+        name = model or os.environ.get(ENV_MODEL) or (old.model if old else default_model())
+        if old is not None and old.model != name:
+            notes.append(f"model changed from {old.model} to {name}: every passage is embedded again")
+        same_pipeline = old is not None and old.manifest.get("pipeline") == pipeline()
+
+        documents: list[Document] = []
+        reused: dict[str, tuple[int, int]] = {}  # doc_id → its passage range in the old index
+        skipped: list[InputError] = []
+        counts = dict.fromkeys(("added", "changed", "unchanged", "kept"), 0)
+        for n, path in enumerate(files, 1):
+            doc_id = doc_id_for(path)
+            before = old.documents.get(doc_id) if old else None
+            if before and same_pipeline and file_sha256(path) == before.sha256:
+                documents.append(Document(doc_id, str(path), before.title, before.text, before.sha256))
+                reused[doc_id] = before.passages
+                counts["unchanged"] += 1
+            else:
+                try:
+                    documents.append(load_document(path))
+                    counts["changed" if before else "added"] += 1
+                except InputError as e:
+                    skipped.append(e)
+                    if before:  # nothing already indexed is lost to a bad read
+                        documents.append(Document(doc_id, before.path, before.title, before.text, before.sha256))
+                        reused[doc_id] = before.passages
+                        counts["kept"] += 1
+            if progress:
+                progress("read", n, len(files))
+        if not documents:
+            if len(skipped) == 1:
+                raise skipped[0]
+            raise InputError(
+                ", ".join(map(str, paths)), f"none of the {len(files)} files could be read (first: {skipped[0]})"
+            )
+        named = {d.doc_id for d in documents}
+        removed = 0
+        if old:
+            for doc_id, before in old.documents.items():
+                if doc_id in named:
+                    continue
+                if add:
+                    documents.append(Document(doc_id, before.path, before.title, before.text, before.sha256))
+                    reused[doc_id] = before.passages
+                    counts["kept"] += 1
+                else:
+                    removed += 1
+
+        if old and not (counts["added"] or counts["changed"] or removed) and old.model == name and same_pipeline:
+            # Nothing to do: the index on disk is this corpus already.
+            corpus = old.manifest["corpus"]
+            return BuildReport(
+                directory, corpus["documents"], corpus["passages"], corpus["chars"], skipped,
+                time.perf_counter() - started, unchanged=counts["unchanged"], kept=counts["kept"], written=False,
+                notes=notes,
+            )  # fmt: skip
+
+        passages: list[Passage] = []
+        ranges: dict[str, tuple[int, int]] = {}
+        for doc in documents:
+            first = len(passages)
+            if doc.doc_id in reused:
+                a, b = reused[doc.doc_id]
+                passages.extend(old.passages[a:b])
+            else:
+                passages.extend(segment(doc.text, doc.doc_id, doc.title, SegmentConfig()))
+            ranges[doc.doc_id] = (first, len(passages))
+
+        vectors, embedded, name = _vectors(passages, old if old and old.model == name else None, name, load_embedder, progress)
+        config = SearchConfig()
+        bm25 = BM25.build([terms(p.text) for p in passages], config.bm25_k1, config.bm25_b)
+        dim = vectors.shape[1]
+        manifest = {
+            "model": {"name": name, "dim": dim, "normalized": True},
+            "pipeline": pipeline(),
+            "segmentation": asdict(SegmentConfig()),
+            "bm25": {"tokenizer": "jieba cut_for_search", "k1": bm25.k1, "b": bm25.b},
+            "corpus": {
+                "fingerprint": index_store.corpus_fingerprint(documents),
+                "documents": len(documents),
+                "passages": len(passages),
+                "chars": sum(len(d.text) for d in documents),
+                "sources": sorted({*map(str, paths), *((old.manifest["corpus"].get("sources", [])) if old and add else ())}),
+            },
+        }
+        index_store.write(directory, documents, passages, ranges, vectors, bm25, manifest)
+    return BuildReport(
+        directory, len(documents), len(passages), manifest["corpus"]["chars"], skipped, time.perf_counter() - started,
+        added=counts["added"], changed=counts["changed"], unchanged=counts["unchanged"], removed=removed,
+        kept=counts["kept"], embedded=embedded, notes=notes,
+    )  # fmt: skip
+
+
+def _vectors(
+    passages: list[Passage],
+    old: index_store.Index | None,
+    model: str,
+    load_embedder: Callable[[str], Embedder],
+    progress: ProgressCallback | None,
+) -> tuple[np.ndarray, int, str]:
+    """One unit vector per passage: from the old index where it holds the same text
+    (embedded with the same model), else computed.
+
+    Returns the vectors, how many were computed and the model's name as the loaded
+    model gives it (what the manifest records).
+    """
+    keys = [for_matching(p.text) for p in passages]
+    known: dict[str, int] = {}
+    if old is not None:
+        for i, p in enumerate(old.passages):
+            known.setdefault(for_matching(p.text), i)
+    missing = [i for i, key in enumerate(keys) if key not in known]
+    if missing:
+        embedder = load_embedder(model)
+        fresh = embedder.encode(
+            [keys[i] for i in missing], progress=(lambda d, t: progress("embed", d, t)) if progress else None
+        )
+        dim, model = fresh.shape[1], embedder.name
+    else:
+        fresh, dim = None, old.dim
+    vectors = np.empty((len(passages), dim), dtype=np.float32)
+    if fresh is not None:
+        vectors[missing] = fresh
+    reuse = [i for i, key in enumerate(keys) if key in known]
+    if reuse:
+        vectors[reuse] = old.vectors.reconstruct_batch(np.array([known[keys[i]] for i in reuse], dtype=np.int64))
+    return vectors, len(missing), model

@@ -1,0 +1,128 @@
+"""Incremental indexing: what is read, embedded and written when the corpus changes."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retriever import Retriever
+
+DOCS = {
+    "a.txt": "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。\n"
+    "二、发展产业\n要因地制宜发展特色产业,带动群众增收致富。",
+    "b.txt": "乡村振兴座谈会\n要抓好人居环境整治,清理生活垃圾和污水,建设美丽乡村。",
+}
+
+
+class CountingEmbedder:
+    """Wraps the fake embedder and records every text it is asked to embed."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.texts: list[str] = []
+
+    def encode(self, texts, batch_size=32, progress=None):
+        self.texts.extend(texts)
+        return self.inner.encode(texts, batch_size, progress)
+
+
+@pytest.fixture
+def counting(fake_embedder, monkeypatch) -> CountingEmbedder:
+    counter = CountingEmbedder(fake_embedder)
+    monkeypatch.setattr("retriever.api.load_embedder", lambda name: counter)
+    return counter
+
+
+@pytest.fixture
+def corpus(in_tmp) -> Path:
+    (in_tmp / "corpus").mkdir()
+    for name, text in DOCS.items():
+        (in_tmp / "corpus" / name).write_text(text, encoding="utf-8")
+    return in_tmp / "corpus"
+
+
+def manifest() -> dict:
+    return json.loads(Path("idx/manifest.json").read_text(encoding="utf-8"))
+
+
+def vectors_by_text(r: Retriever) -> dict[str, np.ndarray]:
+    stored = r.index.vectors.reconstruct_n(0, r.index.vectors.ntotal)
+    return {p.text: stored[i] for i, p in enumerate(r.index.passages)}
+
+
+def test_unchanged_corpus_embeds_and_writes_nothing(corpus, counting):
+    Retriever.build([corpus], index_dir="idx")
+    first = manifest()
+    counting.texts.clear()
+    _, report = Retriever.build([corpus], index_dir="idx")
+    assert counting.texts == []
+    assert (report.written, report.unchanged, report.added, report.changed, report.removed, report.embedded) == (
+        False, 2, 0, 0, 0, 0,
+    )  # fmt: skip
+    assert (report.documents, report.passages) == (2, 3)
+    assert manifest() == first  # not even rewritten
+
+
+def test_one_changed_document_embeds_only_its_new_passages(corpus, counting):
+    Retriever.build([corpus], index_dir="idx")
+    counting.texts.clear()
+    (corpus / "b.txt").write_text("乡村振兴座谈会\n要抓好农村厕所革命,改善农民生活条件。", encoding="utf-8")
+    r, report = Retriever.build([corpus], index_dir="idx")
+    assert counting.texts == ["要抓好农村厕所革命,改善农民生活条件。"]
+    assert (report.changed, report.unchanged, report.embedded, report.written) == (1, 1, 1, True)
+    texts = [p.text for p in r.index.passages]
+    assert "要抓好农村厕所革命,改善农民生活条件。" in texts
+    assert not any("人居环境" in t for t in texts)
+    # Reused vectors are the ones a fresh build computes.
+    fresh, _ = Retriever.build([corpus], index_dir="fresh", rebuild=True)
+    a, b = vectors_by_text(r), vectors_by_text(fresh)
+    assert a.keys() == b.keys()
+    for text in a:
+        np.testing.assert_array_equal(a[text], b[text])
+
+
+def test_added_and_removed_documents(corpus, counting):
+    Retriever.build([corpus], index_dir="idx")
+    counting.texts.clear()
+    (corpus / "a.txt").unlink()
+    (corpus / "c.txt").write_text("产业发展座谈\n要发展乡村旅游,拓宽农民增收渠道。", encoding="utf-8")
+    r, report = Retriever.build([corpus], index_dir="idx")
+    assert (report.added, report.removed, report.unchanged, report.embedded) == (1, 1, 1, 1)
+    assert sorted(r.index.documents) == ["corpus/b.txt", "corpus/c.txt"]
+    assert counting.texts == ["要发展乡村旅游,拓宽农民增收渠道。"]
+
+
+def test_add_mode_keeps_what_was_indexed(corpus, counting):
+    Retriever.build(["corpus/a.txt"], index_dir="idx")
+    r, report = Retriever.build(["corpus/b.txt"], index_dir="idx", add=True)
+    assert (report.added, report.kept, report.removed) == (1, 1, 0)
+    assert sorted(r.index.documents) == ["corpus/a.txt", "corpus/b.txt"]
+    assert manifest()["corpus"]["sources"] == ["corpus/a.txt", "corpus/b.txt"]
+
+
+def test_rebuild_embeds_everything_again(corpus, counting):
+    Retriever.build([corpus], index_dir="idx")
+    counting.texts.clear()
+    _, report = Retriever.build([corpus], index_dir="idx", rebuild=True)
+    assert report.embedded == 3 and len(counting.texts) == 3 and report.written
+
+
+def test_a_file_unreadable_now_keeps_its_indexed_version(corpus, counting):
+    Retriever.build([corpus], index_dir="idx")
+    (corpus / "b.txt").write_bytes(b"\x00\x01 now binary")
+    r, report = Retriever.build([corpus], index_dir="idx")
+    assert [e.cause for e in report.skipped] == ["binary file (contains NUL bytes), not text"]
+    assert report.kept == 1
+    assert "corpus/b.txt" in r.index.documents
+    assert any("人居环境" in p.text for p in r.index.passages)
+
+
+def test_an_index_keeps_its_model_unless_told(corpus, counting, monkeypatch):
+    asked = []
+    monkeypatch.setattr("retriever.api.load_embedder", lambda name: asked.append(name) or counting)
+    Retriever.build([corpus], index_dir="idx", model="some-model")
+    (corpus / "c.txt").write_text("新增文件\n要发展乡村旅游,拓宽农民增收渠道。", encoding="utf-8")
+    Retriever.build([corpus], index_dir="idx")
+    # The second build loads the model the index records (the embedder's own name).
+    assert asked == ["some-model", "fake"]
