@@ -126,3 +126,15 @@ def test_an_index_keeps_its_model_unless_told(corpus, counting, monkeypatch):
     Retriever.build([corpus], index_dir="idx")
     # The second build loads the model the index records (the embedder's own name).
     assert asked == ["some-model", "fake"]
+
+
+def test_new_reading_code_reads_files_again_but_reuses_vectors(corpus, counting, monkeypatch):
+    import retriever.build
+
+    Retriever.build([corpus], index_dir="idx")
+    counting.texts.clear()
+    monkeypatch.setattr(retriever.build, "pipeline", lambda: {"code": "another version"})
+    _, report = Retriever.build([corpus], index_dir="idx")
+    assert (report.changed, report.unchanged, report.embedded, report.written) == (2, 0, 0, True)
+    assert counting.texts == []
+    assert manifest()["pipeline"] == {"code": "another version"}

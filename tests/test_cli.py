@@ -172,3 +172,63 @@ def test_when_no_file_can_be_read_nothing_is_written(runner, in_tmp, fake_embedd
     assert result.exit_code == 1
     assert result.stderr == "error: docs: none of the 2 files could be read (first: docs/a.txt: empty file)\n"
     assert not Path("indexes/default/manifest.json").exists()
+
+
+def test_summarize_a_directory_with_globs_to_each_output_format(runner, corpus):
+    import csv
+
+    Path("corpus/notes.txt").write_text("会议纪要\n要抓好人居环境整治工作,清理生活垃圾。", encoding="utf-8")
+    args = ["summarize", "corpus", "--include", "*.txt", "--exclude", "notes*"]
+    data = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert [d["path"] for d in data["documents"]] == ["corpus/a.txt"]
+
+    result = runner.invoke(app, [*args, "--out", "out.jsonl"])
+    assert result.exit_code == 0
+    assert result.stdout == ""  # the records went to the file
+    assert "Summarized 1 of 1 documents" in result.stderr and "wrote out.jsonl" in result.stderr
+    [line] = Path("out.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(line) == data["documents"][0]
+
+    runner.invoke(app, [*args, "--out", "out.md"])
+    md = Path("out.md").read_text(encoding="utf-8")
+    assert md.startswith("## 基层治理讲话\n\n`corpus/a.txt` · ")
+    assert "- 一、化解矛盾纠纷\n- 二、发展产业" in md
+
+    runner.invoke(app, [*args, "--out", "out.csv"])
+    with open("out.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["path"], r["title"], r["error"]) for r in rows] == [("corpus/a.txt", "基层治理讲话", "")]
+    assert rows[0]["summary"] == data["documents"][0]["summary"]
+
+
+def test_summarize_unknown_output_format_is_a_usage_error(runner, corpus):
+    result = runner.invoke(app, ["summarize", "corpus", "--out", "out.xlsx"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: out.xlsx: unknown output format .xlsx; use .jsonl, .md, .csv\n"
+
+
+def test_summarize_failures_are_listed_and_the_rest_done(runner, corpus):
+    Path("bad.txt").write_bytes(b"\x00\x00")
+    result = runner.invoke(app, ["summarize", "corpus", "bad.txt", "missing.txt", "--out", "out.csv"])
+    assert result.exit_code == 3
+    assert "skipped bad.txt: binary file (contains NUL bytes), not text" in result.stderr
+    assert "skipped missing.txt: no such file or directory" in result.stderr
+    assert "Summarized 2 of 4 documents" in result.stderr and "2 failed" in result.stderr
+    text = Path("out.csv").read_text(encoding="utf-8-sig")
+    assert "missing.txt,,,,,,no such file or directory" in text
+
+
+def test_summarize_stdin(runner, corpus):
+    result = runner.invoke(app, ["summarize", "-", "--json"], input=DOC.encode("gb18030"))
+    assert result.exit_code == 0, result.output
+    [record] = json.loads(result.stdout)["documents"]
+    assert (record["path"], record["title"]) == ("-", "基层治理讲话")
+
+
+def test_summarize_add_to_index(runner, corpus):
+    result = runner.invoke(app, ["summarize", "corpus/a.txt", "--add-to-index", "mine", "--json"])
+    assert result.exit_code == 0
+    assert "Indexed 1 documents" in result.stderr
+    runner.invoke(app, ["summarize", "corpus/b.md", "--add-to-index", "mine", "--json"])
+    info = json.loads(runner.invoke(app, ["info", "--index-dir", "indexes/mine", "--json"]).stdout)
+    assert [d["doc_id"] for d in info["documents"]] == ["corpus/a.txt", "corpus/b.md"]

@@ -61,5 +61,19 @@ def test_find_files(tmp_path):
     with pytest.raises(InputError, match="nope.txt: no such file or directory"):
         find_files([tmp_path / "nope.txt"])
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match=r"empty: no text files"):
+    with pytest.raises(InputError, match=r"empty: no documents \(\.txt, \.md, .*, \.docx, \.pdf\) in this directory$"):
         find_files([tmp_path / "empty"])
+
+
+def test_format_by_suffix_then_content(tmp_path):
+    # An unknown suffix is read as text (or by its content: a saved page, a PDF);
+    # a .txt that holds markup stays text.
+    (tmp_path / "notes.xyz").write_text("一、总体要求\n要把群众满意作为根本标准。", encoding="gb18030")
+    assert load_document(tmp_path / "notes.xyz").text == TEXT
+    (tmp_path / "page.txt").write_text("<p>正文。</p>", encoding="utf-8")
+    assert load_document(tmp_path / "page.txt").text == "<p>正文。</p>"
+    (tmp_path / "page.asp").write_text("<html><body><p>正文。</p></body></html>", encoding="utf-8")
+    assert load_document(tmp_path / "page.asp").text == "正文。"
+    (tmp_path / "old.doc").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504)
+    with pytest.raises(InputError, match=r"old.doc: a legacy Office file \(.doc/.xls/.ppt\)"):
+        load_document(tmp_path / "old.doc")

@@ -69,3 +69,40 @@ def test_summarize_text_record(fake_embedder):
     assert [o["title"] for o in record["outline"]] == ["一、化解矛盾纠纷", "二、发展产业"]
     assert record["chars"] == len("基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制。\n二、发展产业\n要因地制宜发展特色产业。")
     assert record["keywords"] == ["纠纷", "化解矛盾", "特色产业", "调处", "因地制宜", "排查", "基层", "发展"]
+
+
+def test_salience_prefers_sentences_with_the_documents_own_words():
+    from retriever.summarize import salience
+
+    sentences = ["乡村振兴要抓产业发展。", "产业发展是乡村振兴的基础。", "今天天气不错。"]
+    scores = salience(sentences)
+    # 乡村/振兴/产业/发展 recur and count twice; 今天天气/不错 are said once.
+    assert scores[0] > 2 * scores[2] and scores[1] > 2 * scores[2]
+    assert salience(["今天天气不错。"])[0] == pytest.approx(scores[2])  # the other sentences add nothing to it
+
+
+def test_budget_by_ratio_and_cap():
+    from retriever.digest import budget
+
+    assert budget(10_000, None, None) == SummaryConfig.doc_max_chars
+    assert budget(10_000, 250, None) == 250
+    assert budget(10_000, None, 0.05) == 500
+    assert budget(10_000, 300, 0.05) == 300  # --max-chars caps --ratio
+    assert budget(500, None, 0.05) == SummaryConfig.ratio_floor_chars  # never under the floor
+
+
+def test_budget_ratio_out_of_range():
+    from retriever import UsageError
+    from retriever.digest import budget
+
+    with pytest.raises(UsageError, match="--ratio must be above 0 and at most 1, not 1.5"):
+        budget(1000, None, 1.5)
+
+
+def test_query_focused_document_summary(fake_embedder):
+    text = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制。\n二、发展产业\n要因地制宜发展特色产业。"
+    record = summarize_text(text, max_chars=20, query="特色产业怎么发展", embedder=fake_embedder)
+    assert record.summary.text == "要因地制宜发展特色产业。"
+    assert record.to_dict()["query"] == "特色产业怎么发展"
+    generic = summarize_text(text, max_chars=20, embedder=fake_embedder).to_dict()
+    assert "query" not in generic

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import index as index_store
-from .bm25 import keywords, warm_up_tokenizer
+from .bm25 import warm_up_tokenizer
 from .clean import for_matching
 from .config import (
     DEFAULT_CORPUS_DIR,
@@ -29,12 +29,12 @@ from .config import (
     default_index_dir,
     default_model,
 )
-from .embed import Embedder, load_embedder
 from .build import BuildReport, ProgressCallback, build_index
-from .load import Document, find_files, load_document
+from .digest import DocumentSummary, summarize_one, summarize_paths
+from .embed import Embedder, load_embedder
+from .load import Document
 from .search import Hit, score_name, search
-from .segment import paragraphs
-from .summarize import Summary, summarize_document, summarize_hits
+from .summarize import Summary, summarize_hits
 
 @dataclass(frozen=True)
 class Answer:
@@ -58,29 +58,6 @@ class Answer:
             "index": self.index,
             "model": self.model,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-        }
-
-
-@dataclass(frozen=True)
-class DocumentSummary:
-    """One record of `retriever summarize`."""
-
-    path: str
-    title: str
-    chars: int
-    summary: Summary
-    outline: list[dict]  # {"level": int, "title": str, "start": int}
-    keywords: list[str]
-
-    def to_dict(self) -> dict:
-        return {
-            "path": self.path,
-            "title": self.title,
-            "chars": self.chars,
-            "summary": self.summary.text,
-            "sentences": self.summary.to_dict()["sentences"],
-            "outline": self.outline,
-            "keywords": self.keywords,
         }
 
 
@@ -217,30 +194,20 @@ class Retriever:
         }
 
 
-def _summarize_document(doc: Document, embedder: Embedder, max_chars: int) -> DocumentSummary:
-    outline = [
-        {"level": p.heading.rank, "title": p.heading.title, "start": p.sentences[0].start}
-        for p in paragraphs(doc.text)
-        if p.heading and p.sentences
-    ]
-    return DocumentSummary(
-        path=doc.path,
-        title=doc.title,
-        chars=len(doc.text),
-        summary=summarize_document(doc.text, doc.doc_id, doc.title, embedder, max_chars),
-        outline=outline,
-        keywords=keywords(doc.text),
-    )
-
-
 def summarize_text(
     text: str,
-    max_chars: int = SummaryConfig.doc_max_chars,
+    max_chars: int | None = None,
+    ratio: float | None = None,
+    query: str | None = None,
     title: str = "",
     model: str | None = None,
     embedder: Embedder | None = None,
 ) -> DocumentSummary:
-    """A generic extractive summary of raw text (cleaned first), in document order."""
+    """A generic extractive summary of raw text (cleaned first), in document order.
+
+    The budget is `max_chars` (default 400) or `ratio` of the cleaned text; with
+    `query`, sentences relevant to it are preferred.
+    """
     from .clean import clean
     from .segment import find_title
 
@@ -248,25 +215,31 @@ def summarize_text(
     if not cleaned:
         raise UsageError("no text to summarize once site chrome and junk were removed")
     doc = Document("<text>", "<text>", title or find_title(cleaned, fallback=""), cleaned, "")
-    return _summarize_document(doc, embedder or load_embedder(model or default_model()), max_chars)
+    return summarize_one(doc, embedder or load_embedder(model or default_model()), max_chars, ratio, query)
 
 
 def summarize_files(
     paths: Sequence[Path | str],
-    max_chars: int = SummaryConfig.doc_max_chars,
+    max_chars: int | None = None,
+    ratio: float | None = None,
+    query: str | None = None,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
     model: str | None = None,
     embedder: Embedder | None = None,
+    progress: ProgressCallback | None = None,
 ) -> list[DocumentSummary | InputError]:
-    """One summary per file, or the InputError that kept a file from being read."""
-    files = find_files([Path(p) for p in paths])
-    embedder = embedder or load_embedder(model or default_model())
-    out: list[DocumentSummary | InputError] = []
-    for path in files:
-        try:
-            out.append(_summarize_document(load_document(path), embedder, max_chars))
-        except InputError as e:
-            out.append(e)
-    return out
+    """One record per file under `paths` (directories walked, `-` is standard input),
+    or the InputError that kept a file from being read. Same records as summarize_text.
+    """
+    loaded: list[Embedder] = []
+
+    def get_embedder() -> Embedder:
+        if not loaded:
+            loaded.append(embedder or load_embedder(model or default_model()))
+        return loaded[0]
+
+    return list(summarize_paths(paths, get_embedder, max_chars, ratio, query, include, exclude, progress))
 
 
 __all__ = ["Answer", "BuildReport", "DocumentSummary", "Retriever", "summarize_files", "summarize_text"]

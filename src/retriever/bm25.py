@@ -49,6 +49,19 @@ def keywords(text: str, n: int = 8) -> list[str]:
     return [w for w in tags if _WORDLIKE.search(w) and not w.isdigit() and w not in STOPWORDS][:n]
 
 
+def content_words(text: str) -> list[str]:
+    """jieba's precise-mode words of two characters or more, in matching form, without
+    stopwords: the words that say what a sentence is about."""
+    return [w for w in cut(for_matching(text)) if len(w) > 1 and w not in STOPWORDS and _WORDLIKE.search(w)]
+
+
+def general_idf() -> tuple[dict[str, float], float]:
+    """jieba's IDF table (from a large general Chinese corpus) and its median, the IDF
+    of a word the table lacks."""
+    tfidf = _jieba().analyse.default_tfidf
+    return tfidf.idf_freq, tfidf.median_idf
+
+
 def warm_up_tokenizer() -> None:
     """Load jieba's dictionary now (about half a second, once per process)."""
     jieba = _jieba()

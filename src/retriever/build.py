@@ -14,7 +14,6 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -51,14 +50,19 @@ class BuildReport:
     notes: list[str] = field(default_factory=list)
 
 
+# The modules that turn a file into cleaned text and passages.
+_READING_MODULES = ("load.py", "formats.py", "clean.py", "outline.py", "segment.py")
+
+
 def pipeline() -> dict:
-    """What decides a document's cleaned text and passages: a document indexed under
-    another pipeline is read again (its vectors may still be reused)."""
-    try:
-        version = metadata.version("retriever")
-    except metadata.PackageNotFoundError:  # running from a source tree
-        version = "unknown"
-    return {"retriever": version, "segmentation": asdict(SegmentConfig())}
+    """What decides a document's cleaned text and passages: the code that reads,
+    cleans and segments (a hash of its source) and the segmentation settings. A
+    document indexed under another pipeline is read again; its vectors may still be
+    reused where its passages come out the same."""
+    h = hashlib.sha256()
+    for name in _READING_MODULES:
+        h.update((Path(__file__).parent / name).read_bytes())
+    return {"code": h.hexdigest()[:16], "segmentation": asdict(SegmentConfig())}
 
 
 def file_sha256(path: Path) -> str | None:
@@ -152,6 +156,8 @@ def build_index(
                 else:
                     removed += 1
 
+        # One order whatever the order of the runs that added them: by document id.
+        documents.sort(key=lambda d: d.doc_id)
         if old and not (counts["added"] or counts["changed"] or removed) and old.model == name and same_pipeline:
             # Nothing to do: the index on disk is this corpus already.
             corpus = old.manifest["corpus"]

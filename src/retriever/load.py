@@ -1,28 +1,28 @@
-"""Find and read documents: bytes → decoded text → cleaned text.
+"""Find and read documents: bytes → raw text (formats.py) → cleaned text.
 
-Every failure is an InputError naming the file and the cause, so that a batch can
-report it and go on with the other files.
+Plain text and Markdown in any common Chinese encoding, HTML pages (their main text),
+.docx and .pdf. Every failure is an InputError naming the file and the cause, so that a
+batch can report it and go on with the other files.
 """
 
 from __future__ import annotations
 
-import codecs
+import fnmatch
 import hashlib
 import os
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .clean import clean
-from .config import TEXT_SUFFIXES, InputError
+from .config import DOCUMENT_SUFFIXES, DOCX_SUFFIXES, HTML_SUFFIXES, PDF_SUFFIXES, TEXT_SUFFIXES, InputError
+from .formats import Extracted, decode, read_docx, read_html, read_pdf, reason, refuse_ole, sniff
 from .segment import find_title
 
+__all__ = ["Document", "decode", "doc_id_for", "find_files", "load_document", "load_stream"]
+
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
-# Share of decoded characters that must be ordinary text for a GB18030 guess to stand:
-# arbitrary bytes often decode as GB18030 without error, but into rare characters.
-_PLAUSIBLE_SHARE = 0.9
-# Whitespace, printable ASCII, CJK ideographs and CJK, full-width and general punctuation.
-_ORDINARY = re.compile(r"[\s -~\u4e00-\u9fff\u3000-\u303f\uff00-\uffef\u2010-\u206f]")
+STDIN_NAME = "-"
 
 
 @dataclass(frozen=True)
@@ -36,63 +36,80 @@ class Document:
     sha256: str  # of the file's bytes: tells an unchanged file from a changed one
 
 
-def find_files(paths: list[Path]) -> list[Path]:
-    """The text files named by `paths`, directories walked recursively, in a stable order.
+def _matches(patterns: Sequence[str], name: str, relative: str) -> bool:
+    """Does a glob match the file name or its path below the directory walked?
+    Case-insensitive, like the suffixes: `*.pdf` finds `REPORT.PDF`."""
+    name, relative = name.lower(), relative.lower()
+    return any(fnmatch.fnmatchcase(name, p.lower()) or fnmatch.fnmatchcase(relative, p.lower()) for p in patterns)
 
-    A path that does not exist is an error; so is a directory without text files.
-    """
+
+def _walk(top: Path, include: Sequence[str], exclude: Sequence[str]) -> list[Path]:
+    """Supported files below `top`, hidden ones skipped. A symlinked directory is
+    followed if it leads out of the tree, once: a link into the tree (a loop back up,
+    or a second way to a directory walked anyway) is not entered."""
+    top_real = os.path.realpath(top)
+    seen = {top_real}
     found: list[Path] = []
-    for path in paths:
+    for root, dirs, names in os.walk(top, followlinks=True):
+        here = Path(root)
+        below = here.relative_to(top)
+        kept = []
+        for d in sorted(dirs):
+            real = os.path.realpath(here / d)
+            inside = os.path.islink(here / d) and (real + os.sep).startswith(top_real + os.sep)
+            if d.startswith(".") or real in seen or inside or _matches(exclude, d, (below / d).as_posix()):
+                continue
+            seen.add(real)
+            kept.append(d)
+        dirs[:] = kept
+        for name in names:
+            if name.startswith(".") or not name.lower().endswith(DOCUMENT_SUFFIXES):
+                continue
+            relative = (below / name).as_posix()
+            if include and not _matches(include, name, relative):
+                continue
+            if _matches(exclude, name, relative):
+                continue
+            # Broken links, links in a loop, sockets and the like are not documents.
+            if (here / name).is_file():
+                found.append(here / name)
+    return sorted(found)
+
+
+def find_files(
+    paths: Sequence[Path],
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+) -> list[Path]:
+    """The documents named by `paths`, directories walked recursively, in a stable order.
+
+    In directories, only supported suffixes (config.DOCUMENT_SUFFIXES) are taken, hidden
+    files and directories are skipped, and `include`/`exclude` glob patterns (fnmatch:
+    `*.pdf`, `drafts/*`) filter by file name or by path below the directory; an excluded
+    directory is not entered. A file named explicitly is always taken, whatever its
+    suffix or the patterns. A path that does not exist is an error; so is a directory
+    without documents.
+    """
+    include, exclude = list(include or []), list(exclude or [])
+    found: list[Path] = []
+    for path in map(Path, paths):
         if path.is_dir():
-            files = sorted(
-                Path(root) / name
-                for root, dirs, names in os.walk(path)
-                for name in names
-                if name.lower().endswith(TEXT_SUFFIXES) and not name.startswith(".")
-            )
+            files = _walk(path, include, exclude)
             if not files:
-                raise InputError(path, f"no text files ({', '.join(TEXT_SUFFIXES)}) in this directory")
+                filtered = " matching the include/exclude patterns" if include or exclude else ""
+                raise InputError(path, f"no documents ({', '.join(DOCUMENT_SUFFIXES)}){filtered} in this directory")
             found.extend(files)
         elif path.exists():
             found.append(path)
+        elif path.is_symlink():
+            raise InputError(path, "broken symbolic link (or a loop of links)")
         else:
             raise InputError(path, "no such file or directory")
     # A file named twice (directly and inside a named directory) is read once.
-    unique: dict[Path, Path] = {}
+    unique: dict[str, Path] = {}
     for p in found:
-        unique.setdefault(p.resolve(), p)
+        unique.setdefault(os.path.realpath(p), p)
     return list(unique.values())
-
-
-def _plausible(text: str) -> bool:
-    return len(_ORDINARY.findall(text)) >= _PLAUSIBLE_SHARE * len(text)
-
-
-def decode(data: bytes, path: Path | str) -> str:
-    """Decode a text file: UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError as e:
-            raise InputError(path, f"invalid UTF-16 at byte {e.start}") from None
-    if b"\x00" in data:
-        raise InputError(path, "binary file (contains NUL bytes), not text")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        utf8_error = e
-    try:
-        text = data.decode("gb18030")
-        if _plausible(text):
-            return text
-    except UnicodeDecodeError:
-        pass
-    bad = data[utf8_error.start : utf8_error.start + 1].hex()
-    raise InputError(
-        path,
-        f"cannot decode: not UTF-8 (byte 0x{bad} at offset {utf8_error.start}) and not GB18030 text; "
-        "convert it to UTF-8",
-    )
 
 
 def doc_id_for(path: Path) -> str:
@@ -104,20 +121,69 @@ def doc_id_for(path: Path) -> str:
         return resolved.as_posix()
 
 
+def format_of(path: Path | str, data: bytes) -> str:
+    """The format to read: "text", "markdown", "html", "docx" or "pdf" by suffix; for a
+    suffix that names no format (a saved page such as .shtml or .asp, a PDF without a
+    suffix), by content."""
+    suffix = Path(path).suffix.lower()
+    if suffix in _MARKDOWN_SUFFIXES:
+        return "markdown"
+    for fmt, suffixes in (("html", HTML_SUFFIXES), ("docx", DOCX_SUFFIXES), ("pdf", PDF_SUFFIXES)):
+        if suffix in suffixes:
+            return fmt
+    sniffed = sniff(data)
+    # A binary format is told by its magic number whatever the name says; a .txt that
+    # holds markup stays text, as it always was.
+    return "text" if suffix in TEXT_SUFFIXES and sniffed == "html" else sniffed
+
+
+_READERS = {"html": read_html, "docx": read_docx, "pdf": read_pdf}
+
+
+def _extract(fmt: str, data: bytes, path: str) -> Extracted:
+    if fmt == "ole":
+        refuse_ole(path)
+    reader = _READERS.get(fmt)
+    if reader is None:
+        return Extracted(decode(data, path))
+    try:
+        return reader(data, path)
+    except InputError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        # The readers turn what their libraries raise into InputError; a malformed
+        # file that still gets through must not stop a batch either.
+        raise InputError(path, f"cannot read this {fmt} file ({reason(e)})") from None
+
+
+def _document(data: bytes, fmt: str, doc_id: str, path: str, fallback_title: str) -> Document:
+    if not data.strip():
+        raise InputError(path, "empty file")
+    extracted = _extract(fmt, data, path)
+    text = clean(extracted.text, markdown=fmt == "markdown")
+    if not text:
+        raise InputError(path, "no text left once site chrome and junk were removed")
+    return Document(
+        doc_id=doc_id,
+        path=path,
+        title=extracted.title or find_title(text, fallback=fallback_title),
+        text=text,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
 def load_document(path: Path) -> Document:
+    """Read one file of any supported format into a cleaned Document."""
+    path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as e:
         raise InputError(path, e.strerror or str(e)) from None
-    if not data.strip():
-        raise InputError(path, "empty file")
-    text = clean(decode(data, path), markdown=path.suffix.lower() in _MARKDOWN_SUFFIXES)
-    if not text:
-        raise InputError(path, "no text left once site chrome and junk were removed")
-    return Document(
-        doc_id=doc_id_for(path),
-        path=str(path),
-        title=find_title(text, fallback=path.stem),
-        text=text,
-        sha256=hashlib.sha256(data).hexdigest(),
-    )
+    return _document(data, format_of(path, data), doc_id_for(path), str(path), path.stem)
+
+
+def load_stream(data: bytes, name: str = STDIN_NAME, fmt: str | None = None) -> Document:
+    """A Document from bytes read from standard input (or any stream): `name` is its
+    doc_id and path; the format is `fmt` ("text", "markdown", "html", "docx", "pdf") or
+    told from the content."""
+    return _document(data, fmt or sniff(data), name, name, "stdin")

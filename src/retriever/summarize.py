@@ -10,13 +10,15 @@ within a character budget):
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .bm25 import terms
+from .bm25 import content_words, general_idf, terms
 from .clean import for_matching
 from .config import SummaryConfig
 from .embed import Embedder
@@ -127,6 +129,21 @@ def _coverage(sentence: str, words: list[str]) -> float:
     return sum(1 for w in distinct if w in sentence) / len(distinct) if distinct else 0.0
 
 
+def salience(sentences: Sequence[str]) -> np.ndarray:
+    """How much of the document's salient vocabulary each sentence carries.
+
+    A word's weight is its frequency in the whole document times its general IDF
+    (TF-IDF, as in classic keyword extraction); a sentence scores the sum over its
+    distinct words, divided by the square root of its length so that long sentences
+    do not win by size alone.
+    """
+    idf, median = general_idf()
+    words = [set(content_words(s)) for s in sentences]
+    tf = Counter(w for ws in words for w in ws)
+    weight = {w: n * idf.get(w, median) for w, n in tf.items()}
+    return np.array([sum(weight[w] for w in ws) / math.sqrt(max(1, len(s))) for ws, s in zip(words, sentences)])
+
+
 def summarize_hits(
     question: str,
     hits: list[Hit],
@@ -171,8 +188,10 @@ def summarize_document(
     embedder: Embedder,
     max_chars: int,
     config: SummaryConfig = SummaryConfig(),
+    query: str | None = None,
 ) -> Summary:
-    """A generic summary of one cleaned document, in document order."""
+    """A summary of one cleaned document, in document order: generic, or focused on
+    `query` when one is given."""
     pool: list[tuple[Sentence, tuple[str, ...], float]] = []
     paras = paragraphs(text)
     for n, para in enumerate(paras):
@@ -186,7 +205,17 @@ def summarize_document(
     vectors = embedder.encode([for_matching(s.text) for s, _, _ in pool])
     centroid = vectors.mean(axis=0)
     centroid /= np.linalg.norm(centroid) or 1.0
-    relevance = 0.75 * minmax(vectors @ centroid) + 0.25 * np.array([p for _, _, p in pool])
+    relevance = (
+        config.centrality_weight * minmax(vectors @ centroid)
+        + config.salience_weight * minmax(salience([s.text for s, _, _ in pool]))
+        + config.position_weight * np.array([p for _, _, p in pool])
+    )
+    if query:
+        # What the question asks for first, what the document is about second.
+        query_vector = embedder.encode([for_matching(query)])[0]
+        words = terms(query)
+        coverage = np.array([_coverage(s.text, words) for s, _, _ in pool])
+        relevance = 0.5 * minmax(vectors @ query_vector) + 0.3 * coverage + 0.2 * relevance
     order = select(relevance, vectors, [len(s.text) for s, _, _ in pool], max_chars, config)
     chosen = [
         SummarySentence(s.text, doc_id, title, path, s.start, s.end, None)
