@@ -106,3 +106,14 @@ def test_query_focused_document_summary(fake_embedder):
     assert record.to_dict()["query"] == "特色产业怎么发展"
     generic = summarize_text(text, max_chars=20, embedder=fake_embedder).to_dict()
     assert "query" not in generic
+
+
+def test_leading_connectives_are_left_out_of_quotes(fake_embedder):
+    text = "然后,我们要建立矛盾纠纷排查调处机制。对,要发展特色产业。对农村基层干部要加强培训。"
+    record = summarize_text(text, max_chars=200, embedder=fake_embedder)
+    assert [s.text for s in record.summary.sentences] == [
+        "我们要建立矛盾纠纷排查调处机制。",
+        "要发展特色产业。",
+        "对农村基层干部要加强培训。",  # 「对」 opening a content phrase stays
+    ]
+    assert all(s.text == text[s.start : s.end] for s in record.summary.sentences)  # still verbatim spans

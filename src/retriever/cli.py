@@ -53,7 +53,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 IndexDir = Annotated[
     Optional[Path],
-    typer.Option("--index-dir", envvar=ENV_INDEX, help=f"Index directory [default: {DEFAULT_INDEX_DIR}]", show_default=False),
+    typer.Option("--index-dir", envvar=ENV_INDEX, help=f"Index directory (default {DEFAULT_INDEX_DIR})", show_default=False),
 ]
 Model = Annotated[
     Optional[str],
@@ -149,7 +149,7 @@ def _build(
 
 @app.command()
 def index(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help=f"Files or directories [default: {DEFAULT_CORPUS_DIR}/]", show_default=False)] = None,
+    paths: Annotated[Optional[list[Path]], typer.Argument(help=f"Files or directories (default {DEFAULT_CORPUS_DIR}/)", show_default=False)] = None,
     index_dir: IndexDir = None,
     model: Model = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start over: read and embed every file again")] = False,
@@ -253,7 +253,7 @@ def _index_name(name: str) -> Path:
 @app.command()
 def summarize(
     paths: Annotated[list[str], typer.Argument(help="Files or directories (walked recursively); - reads standard input")],
-    max_chars: Annotated[Optional[int], typer.Option("--max-chars", min=1, help=f"Summary budget per document [default: {SummaryConfig.doc_max_chars}]", show_default=False)] = None,
+    max_chars: Annotated[Optional[int], typer.Option("--max-chars", min=1, help=f"Summary budget per document (default {SummaryConfig.doc_max_chars})", show_default=False)] = None,
     ratio: Annotated[Optional[float], typer.Option("--ratio", help="Budget as a share of each document, e.g. 0.05 (capped by --max-chars if given)")] = None,
     query: Annotated[Optional[str], typer.Option("--query", "-q", help="Focus each summary on this question")] = None,
     include: Annotated[Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")] = None,

@@ -77,10 +77,12 @@ class SummaryConfig:
     # A document summary rates each sentence by these three signals, each scaled to
     # 0-1 within the document: closeness to the document's mean vector (centrality),
     # how much of the document's salient vocabulary it carries (salience), and where
-    # it stands (early in the document, first in its paragraph).
+    # it stands (early in the document, first in its paragraph). Chosen on VCSum dev
+    # (benchmarks/tune_summary.py): position added nothing there.
     centrality_weight: float = 0.75
-    salience_weight: float = 0.0
-    position_weight: float = 0.25
+    salience_weight: float = 0.25
+    position_weight: float = 0.0
+    document_redundancy: float = 0.8  # the MMR trade-off of document summaries
 
 
 SEARCH_MODES = ("hybrid", "dense", "bm25")

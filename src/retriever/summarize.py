@@ -14,7 +14,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -65,11 +65,22 @@ class Summary:
         return {"text": self.text, "sentences": [s.to_dict() for s in self.sentences]}
 
 
-def _strip_marker(sentence: Sentence) -> Sentence:
-    m = _LEADING_MARKER.match(sentence.text)
-    if not m or m.end() == len(sentence.text):
-        return sentence
-    return Sentence(sentence.text[m.end() :], sentence.start + m.end(), sentence.end)
+# Connectives that open a sentence and lean on the one before it (「然后」「所以」「其实」,
+# 「对,」): out of context they say nothing, and the summary's budget is better spent.
+# One-character ones only before a comma, where they cannot begin a content word.
+_LEADING_CONNECTIVE = re.compile(
+    r"^(?:(?:然后|那么|所以|但是|其实|就是说|就是|另外|而且|当然|反正|我觉得|我认为|我想)[，,、]?"
+    r"|[那对嗯好哦啊][，,、])+\s*"
+)
+
+
+def _strip_marker(sentence: Sentence, min_chars: int) -> Sentence:
+    """The sentence without a leading outline marker or connective, if enough is left."""
+    for pattern in (_LEADING_MARKER, _LEADING_CONNECTIVE):
+        m = pattern.match(sentence.text)
+        if m and len(sentence.text) - m.end() >= min_chars:
+            sentence = Sentence(sentence.text[m.end() :], sentence.start + m.end(), sentence.end)
+    return sentence
 
 
 def _candidates(sentences: list[Sentence], config: SummaryConfig, budget: int) -> list[Sentence]:
@@ -79,7 +90,7 @@ def _candidates(sentences: list[Sentence], config: SummaryConfig, budget: int) -
         heading = detect_heading(s.text)
         if heading and heading.end >= len(s.text):
             continue  # a heading names a topic; the outline shows it, the summary quotes content
-        for piece in cap_sentence(_strip_marker(s), budget):
+        for piece in cap_sentence(_strip_marker(s, config.min_sentence_chars), budget):
             if len(piece.text) >= config.min_sentence_chars:
                 out.append(piece)
     return out
@@ -132,7 +143,7 @@ def _coverage(sentence: str, words: list[str]) -> float:
 def salience(sentences: Sequence[str]) -> np.ndarray:
     """How much of the document's salient vocabulary each sentence carries.
 
-    A word's weight is its frequency in the whole document times its general IDF
+    A word's weight is the number of sentences that use it times its general IDF
     (TF-IDF, as in classic keyword extraction); a sentence scores the sum over its
     distinct words, divided by the square root of its length so that long sentences
     do not win by size alone.
@@ -216,7 +227,8 @@ def summarize_document(
         words = terms(query)
         coverage = np.array([_coverage(s.text, words) for s, _, _ in pool])
         relevance = 0.5 * minmax(vectors @ query_vector) + 0.3 * coverage + 0.2 * relevance
-    order = select(relevance, vectors, [len(s.text) for s, _, _ in pool], max_chars, config)
+    lengths = [len(s.text) for s, _, _ in pool]
+    order = select(relevance, vectors, lengths, max_chars, replace(config, redundancy=config.document_redundancy))
     chosen = [
         SummarySentence(s.text, doc_id, title, path, s.start, s.end, None)
         for s, path, _ in (pool[i] for i in sorted(order))
