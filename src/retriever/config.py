@@ -50,7 +50,7 @@ class SearchConfig:
     top lists, w = bm25_weight.
 
     The fusion and its weight were chosen on the labelled questions over corpus/,
-    CMRC 2018 and DRCD (benchmarks/retrieval_quality.py; benchmarks/RESULTS.md says why).
+    CMRC 2018 and DRCD (benchmarks/retrieval_quality.py; README "Benchmarks" says why).
     """
 
     k: int = 5

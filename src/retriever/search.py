@@ -3,8 +3,8 @@
 Hybrid score = (1 - w) · minmax(cosine) + w · minmax(BM25), over the union of the two
 top lists: each side is rescaled to [0, 1] within the candidates, so that w means the
 same for every question (m3e-small's cosines bunch between 0.6 and 0.85, BM25 has no
-fixed scale). The fusion and w = 0.5 were chosen by benchmarks/fusion.py on three
-question sets; README "How search works" gives the table.
+fixed scale). The fusion and w = 0.5 were chosen on three question sets measured by
+benchmarks/retrieval_quality.py; README "Benchmarks" says why.
 """
 
 from __future__ import annotations
