@@ -117,3 +117,9 @@ def test_leading_connectives_are_left_out_of_quotes(fake_embedder):
         "对农村基层干部要加强培训。",  # 「对」 opening a content phrase stays
     ]
     assert all(s.text == text[s.start : s.end] for s in record.summary.sentences)  # still verbatim spans
+
+
+def test_run_in_headings_are_not_quoted(fake_embedder):
+    text = "(一)聚焦群众需求,践行宗旨使命。要把群众的急难愁盼问题放在心上,用心用情办实事。"
+    record = summarize_text(text, max_chars=200, embedder=fake_embedder)
+    assert record.summary.text == "要把群众的急难愁盼问题放在心上,用心用情办实事。"

@@ -133,8 +133,10 @@ def summarize_paths(
 ) -> Iterable[DocumentSummary | InputError]:
     """One record per file under `paths` (`-` reads standard input), as each is done.
 
-    `embedder` is called once, when the first readable document needs it.
+    `embedder()` gives the model for each readable document (callers load it once, on
+    the first call, so that a run whose files all fail never loads it).
     """
+    budget(0, max_chars, ratio)  # a bad --ratio is an error before any work
     items = _inputs(paths, include, exclude)
     for n, doc in enumerate(map(_read, items), 1):
         yield doc if isinstance(doc, InputError) else summarize_one(doc, embedder(), max_chars, ratio, query)

@@ -22,7 +22,7 @@ from .bm25 import content_words, general_idf, terms
 from .clean import for_matching
 from .config import SummaryConfig
 from .embed import Embedder
-from .outline import detect_heading
+from .outline import ENUMERATION_RANK, detect_heading
 from .search import Hit, minmax
 from .segment import Sentence, cap_sentence, paragraphs, split_sentences
 
@@ -87,9 +87,13 @@ def _candidates(sentences: list[Sentence], config: SummaryConfig, budget: int) -
     """Sentences worth quoting: not a bare heading, not too short, within the budget."""
     out = []
     for s in sentences:
-        heading = detect_heading(s.text)
-        if heading and heading.end >= len(s.text):
-            continue  # a heading names a topic; the outline shows it, the summary quotes content
+        # A heading names a topic; the outline shows it, the summary quotes content. A
+        # run-in heading (「(二)聚焦群众需求,践行宗旨使命。正文……」) is a sentence of its own.
+        # Enumerations (「一是……」「首先……」) are content, never titles.
+        bare = s.text.rstrip("。．.！!；;")
+        heading = detect_heading(bare)
+        if heading and heading.end >= len(bare) and (heading.end == len(s.text) or heading.rank < ENUMERATION_RANK):
+            continue
         for piece in cap_sentence(_strip_marker(s, config.min_sentence_chars), budget):
             if len(piece.text) >= config.min_sentence_chars:
                 out.append(piece)
