@@ -232,3 +232,20 @@ def test_summarize_add_to_index(runner, corpus):
     runner.invoke(app, ["summarize", "corpus/b.md", "--add-to-index", "mine", "--json"])
     info = json.loads(runner.invoke(app, ["info", "--index-dir", "indexes/mine", "--json"]).stdout)
     assert [d["doc_id"] for d in info["documents"]] == ["corpus/a.txt", "corpus/b.md"]
+
+
+def test_help_imports_no_heavy_module():
+    # `retriever --help` must start fast: the library is imported by the commands that use it.
+    import subprocess
+    import sys
+
+    code = "import sys, retriever.cli; print(sorted(m for m in ('numpy', 'faiss', 'torch', 'jieba') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+def test_info_without_check_does_not_load_vectors(runner, corpus, monkeypatch):
+    runner.invoke(app, ["index"])
+    monkeypatch.setattr("retriever.index.load", lambda directory: pytest.fail("info loaded the whole index"))
+    result = runner.invoke(app, ["info", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["corpus"]["documents"] == 2

@@ -2,29 +2,52 @@
 
     from retriever import Retriever
     answer = Retriever.open().ask("如何化解矛盾纠纷")
+
+Names are imported on first use (PEP 562), so that `retriever --help` does not pay
+for numpy, FAISS and the reading stack.
 """
 
-from .api import Answer, BuildReport, DocumentSummary, Retriever, summarize_files, summarize_text
-from .config import BadIndexError, InputError, RetrieverError, UsageError
-from .search import Hit
-from .segment import Passage
-from .summarize import Summary, SummarySentence
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Answer",
-    "BadIndexError",
-    "BuildReport",
-    "DocumentSummary",
-    "Hit",
-    "InputError",
-    "Passage",
-    "Retriever",
-    "RetrieverError",
-    "Summary",
-    "SummarySentence",
-    "UsageError",
-    "summarize_files",
-    "summarize_text",
+_EXPORTS = {
+    "Answer": "api",
+    "BuildReport": "build",
+    "DocumentSummary": "digest",
+    "Retriever": "api",
+    "summarize_files": "api",
+    "summarize_text": "api",
+    "BadIndexError": "config",
+    "InputError": "config",
+    "RetrieverError": "config",
+    "UsageError": "config",
+    "Hit": "search",
+    "Passage": "segment",
+    "Summary": "summarize",
+    "SummarySentence": "summarize",
+}
+
+__all__ = [  # noqa: F822 - resolved by __getattr__ below
+    "Answer", "BadIndexError", "BuildReport", "DocumentSummary", "Hit", "InputError", "Passage", "Retriever",
+    "RetrieverError", "Summary", "SummarySentence", "UsageError", "summarize_files", "summarize_text",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'retriever' has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
+    from .api import Answer, Retriever, summarize_files, summarize_text
+    from .build import BuildReport
+    from .config import BadIndexError, InputError, RetrieverError, UsageError
+    from .digest import DocumentSummary
+    from .search import Hit
+    from .segment import Passage
+    from .summarize import Summary, SummarySentence

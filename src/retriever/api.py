@@ -177,21 +177,32 @@ class Retriever:
 
     def info(self) -> dict:
         """What is indexed: the manifest plus per-document counts and sizes on disk."""
-        m = self.index.manifest
-        return {
-            "index": str(self.index.directory),
-            "model": m["model"],
-            "corpus": m["corpus"],
-            "documents": [
-                {"doc_id": d.doc_id, "title": d.title, "chars": len(d.text), "passages": d.passages[1] - d.passages[0]}
-                for d in self.index.documents.values()
-            ],
-            "bytes": sum(f["bytes"] for f in m["files"].values()),
-            "format_version": m["format_version"],
-            "versions": m.get("versions", {}),
-            "created": m.get("created"),
-            "updated": m.get("updated"),
-        }
+        return _info(self.index.directory, self.index.manifest, self.index.documents)
+
+
+def describe(index_dir: Path | str | None = None) -> dict:
+    """`Retriever.info()` of an index without opening it: reads the manifest and the
+    document store only (no FAISS, no BM25), which is what `retriever info` needs."""
+    directory = Path(index_dir) if index_dir else default_index_dir()
+    manifest, documents = index_store.read_documents(directory)
+    return _info(directory, manifest, documents)
+
+
+def _info(directory: Path, m: dict, documents: dict[str, index_store.IndexedDocument]) -> dict:
+    return {
+        "index": str(directory),
+        "model": m["model"],
+        "corpus": m["corpus"],
+        "documents": [
+            {"doc_id": d.doc_id, "title": d.title, "chars": len(d.text), "passages": d.passages[1] - d.passages[0]}
+            for d in documents.values()
+        ],
+        "bytes": sum(f["bytes"] for f in m["files"].values()),
+        "format_version": m["format_version"],
+        "versions": m.get("versions", {}),
+        "created": m.get("created"),
+        "updated": m.get("updated"),
+    }
 
 
 def summarize_text(

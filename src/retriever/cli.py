@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -22,10 +22,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from . import index as index_store
-from .api import Answer, BuildReport, DocumentSummary, Retriever, check_question, summarize_files
-from .digest import record_dict
-from .export import check_out_path, write_records
 from .config import (
     DEFAULT_CORPUS_DIR,
     DEFAULT_INDEX_DIR,
@@ -39,6 +35,11 @@ from .config import (
     UsageError,
     default_index_dir,
 )
+
+# The library is imported inside the commands that use it: `retriever --help` then
+# starts without numpy, FAISS and the reading stack.
+if TYPE_CHECKING:
+    from .api import Answer, BuildReport, DocumentSummary, Retriever
 
 EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 1, 2, 3
 
@@ -119,6 +120,8 @@ def _progress() -> Iterator:
 def _build(
     paths: list[Path], index_dir: Path | None, model: str | None, rebuild: bool = False, add: bool = False
 ) -> tuple[Retriever, BuildReport]:
+    from .api import Retriever
+
     with _progress() as progress:
         retriever, report = Retriever.build(paths, index_dir=index_dir, model=model, progress=progress, rebuild=rebuild, add=add)
     for note in report.notes:
@@ -170,6 +173,9 @@ def index(
 
 def _open(index_dir: Path | None, model: str | None) -> Retriever:
     """Open the index; on first use, build the default one over corpus/."""
+    from . import index as index_store
+    from .api import Retriever
+
     directory = index_dir or default_index_dir()
     if not index_store.exists(directory) and index_dir is None and DEFAULT_CORPUS_DIR.is_dir():
         err.print(f"No index at {directory} yet: building it from {DEFAULT_CORPUS_DIR}/ (first use)")
@@ -219,6 +225,8 @@ def ask(
     as_json: AsJson = False,
 ) -> None:
     """Show the passages most relevant to QUESTION and a summary that cites them."""
+    from .api import check_question
+
     with _errors():
         check_question(question, mode)  # before a first-use build, not after
         answer = _open(index_dir, model).ask(question, k=k, mode=mode, summary_chars=summary_chars)
@@ -268,6 +276,10 @@ def summarize(
     Formats: .txt .md .html .docx .pdf. A file that cannot be read is reported and
     skipped; the exit code is 3 when some failed, 1 when all did.
     """
+    from .api import summarize_files
+    from .digest import record_dict
+    from .export import check_out_path, write_records
+
     started = time.perf_counter()
     with _errors():
         if out_file:
@@ -311,11 +323,17 @@ def info(
     check: Annotated[bool, typer.Option("--check", help="Verify every index file against its checksum")] = False,
 ) -> None:
     """Show what is indexed, with which model, and the sizes."""
+    from . import index as index_store
+    from .api import Retriever, describe
+
     with _errors():
-        retriever = Retriever.open(index_dir)
-        data = retriever.info()
         if check:
+            # Opening the index checks that every file loads; verify() checks the checksums.
+            retriever = Retriever.open(index_dir)
+            data = retriever.info()
             data["problems"] = index_store.verify(retriever.index.directory)
+        else:
+            data = describe(index_dir)
     if as_json:
         _print_json(data)
     else:

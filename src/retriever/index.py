@@ -116,10 +116,7 @@ def load(directory: Path) -> Index:
             raise BadIndexError(f"{file}: truncated or altered (size differs from manifest); rebuild it with `retriever index`")
     try:
         passages = [Passage.from_dict(p) for p in _read_jsonl(gen / _PASSAGES)]
-        documents = {
-            d["doc_id"]: IndexedDocument(d["doc_id"], d["path"], d["title"], d["text"], d["sha256"], tuple(d["passages"]))
-            for d in _read_jsonl(gen / _DOCUMENTS)
-        }
+        documents = _read_documents(gen)
         vectors = _faiss().read_index(str(gen / _VECTORS))
         bm25 = BM25.load(gen)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
@@ -127,6 +124,23 @@ def load(directory: Path) -> Index:
     if not (vectors.ntotal == len(passages) == bm25.n_docs):
         raise BadIndexError(f"{gen}: vectors, passages and BM25 disagree in count; rebuild it with `retriever index`")
     return Index(directory, manifest, passages, documents, vectors, bm25)
+
+
+def _read_documents(gen: Path) -> dict[str, IndexedDocument]:
+    return {
+        d["doc_id"]: IndexedDocument(d["doc_id"], d["path"], d["title"], d["text"], d["sha256"], tuple(d["passages"]))
+        for d in _read_jsonl(gen / _DOCUMENTS)
+    }
+
+
+def read_documents(directory: Path) -> tuple[dict, dict[str, IndexedDocument]]:
+    """The manifest and the document store alone, without vectors or BM25: what
+    `retriever info` shows, without the cost of loading FAISS."""
+    manifest = read_manifest(directory)
+    try:
+        return manifest, _read_documents(directory / manifest["generation"])
+    except (OSError, ValueError, KeyError) as e:
+        raise BadIndexError(f"{directory}: broken document store ({e}); rebuild it with `retriever index --rebuild`") from None
 
 
 def verify(directory: Path) -> list[str]:
