@@ -138,3 +138,27 @@ def test_new_reading_code_reads_files_again_but_reuses_vectors(corpus, counting,
     assert (report.changed, report.unchanged, report.embedded, report.written) == (2, 0, 0, True)
     assert counting.texts == []
     assert manifest()["pipeline"] == {"code": "another version"}
+
+
+def test_index_type_is_chosen_by_size_and_recorded(corpus, counting, monkeypatch):
+    from retriever.config import VectorIndexConfig
+
+    flat, _ = Retriever.build([corpus], index_dir="flat")
+    assert manifest_of("flat")["vector_index"] == {"type": "flat"}
+    monkeypatch.setattr("retriever.index.VectorIndexConfig", lambda: VectorIndexConfig(exact_below=2))
+    hnsw, _ = Retriever.build([corpus], index_dir="hnsw")
+    assert manifest_of("hnsw")["vector_index"] == {"type": "hnsw", "M": 32, "efConstruction": 80, "efSearch": 128}
+    assert type(hnsw.index.vectors).__name__ == "IndexHNSWFlat"
+    assert hnsw.index.vectors.hnsw.efSearch == 128
+    # Same answers (a graph over three vectors is exhaustive), and vectors reused from the graph.
+    for question in ("如何化解矛盾纠纷", "人居环境整治"):
+        a, b = flat.ask(question, summary_chars=0), hnsw.ask(question, summary_chars=0)
+        assert [(h.passage.text, round(h.score, 6)) for h in a.results] == [(h.passage.text, round(h.score, 6)) for h in b.results]
+    counting.texts.clear()
+    (corpus / "c.txt").write_text("产业发展座谈\n要发展乡村旅游,拓宽农民增收渠道。", encoding="utf-8")
+    _, report = Retriever.build([corpus], index_dir="hnsw")
+    assert report.embedded == 1 and counting.texts == ["要发展乡村旅游,拓宽农民增收渠道。"]
+
+
+def manifest_of(directory: str) -> dict:
+    return json.loads(Path(directory, "manifest.json").read_text(encoding="utf-8"))

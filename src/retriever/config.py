@@ -45,6 +45,22 @@ class SegmentConfig:
 
 
 @dataclass(frozen=True)
+class VectorIndexConfig:
+    """Which FAISS index holds the vectors, chosen by their number.
+
+    Exact search (IndexFlatIP) is exact and needs no parameters; its cost grows with
+    the corpus (one query on one thread, 512 dimensions: 0.4 ms at 10k vectors, 8 ms at
+    100k, 70 ms at 1M; benchmarks/RESULTS.md). Above `exact_below` an HNSW graph answers
+    in about a millisecond. The parameters used are written into the manifest.
+    """
+
+    exact_below: int = 50_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 128  # raised to the number of candidates a search asks for
+
+
+@dataclass(frozen=True)
 class SearchConfig:
     """Hybrid search: (1 - w)·minmax(cosine) + w·minmax(BM25) over the union of both
     top lists, w = bm25_weight.

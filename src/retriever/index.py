@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from .bm25 import BM25
-from .config import INDEX_FORMAT_VERSION, BadIndexError
+from .config import INDEX_FORMAT_VERSION, BadIndexError, SearchConfig, VectorIndexConfig
 from .load import Document
 from .segment import Passage
 
@@ -118,6 +118,10 @@ def load(directory: Path) -> Index:
         passages = [Passage.from_dict(p) for p in _read_jsonl(gen / _PASSAGES)]
         documents = _read_documents(gen)
         vectors = _faiss().read_index(str(gen / _VECTORS))
+        params = manifest.get("vector_index", {"type": "flat"})
+        if params["type"] == "hnsw":
+            # A search asks for `candidates` neighbours: the graph walk must keep as many.
+            vectors.hnsw.efSearch = max(params["efSearch"], SearchConfig.candidates)
         bm25 = BM25.load(gen)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise BadIndexError(f"{gen}: broken index data ({e}); rebuild it with `retriever index`") from None
@@ -185,9 +189,8 @@ def write(
     tmp = directory / f".tmp-{generation}"
     tmp.mkdir(parents=True)
     try:
-        flat = faiss.IndexFlatIP(vectors.shape[1])
-        flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(flat, str(tmp / _VECTORS))
+        vector_index, vector_params = build_vector_index(vectors, VectorIndexConfig())
+        faiss.write_index(vector_index, str(tmp / _VECTORS))
         _write_jsonl(tmp / _PASSAGES, (p.to_dict() for p in passages))
         _write_jsonl(
             tmp / _DOCUMENTS,
@@ -208,6 +211,7 @@ def write(
         manifest = {
             "format_version": INDEX_FORMAT_VERSION,
             **manifest,
+            "vector_index": vector_params,
             "generation": generation,
             "files": {n: {"bytes": (tmp / n).stat().st_size, "sha256": _sha256(tmp / n)} for n in names},
             "versions": _versions(),
@@ -228,6 +232,23 @@ def write(
     for stale in directory.glob(".tmp-gen-*"):
         shutil.rmtree(stale, ignore_errors=True)
     return manifest
+
+
+def build_vector_index(vectors: np.ndarray, config: VectorIndexConfig) -> tuple[object, dict]:
+    """A FAISS inner-product index over the unit vectors, exact or HNSW by their number,
+    and its parameters for the manifest."""
+    faiss = _faiss()
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    if len(x) < config.exact_below:
+        index = faiss.IndexFlatIP(x.shape[1])
+        index.add(x)
+        return index, {"type": "flat"}
+    index = faiss.IndexHNSWFlat(x.shape[1], config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = config.hnsw_ef_construction
+    index.hnsw.efSearch = config.hnsw_ef_search
+    index.add(x)
+    params = {"M": config.hnsw_m, "efConstruction": config.hnsw_ef_construction, "efSearch": config.hnsw_ef_search}
+    return index, {"type": "hnsw", **params}
 
 
 def corpus_fingerprint(documents: list[Document]) -> str:
