@@ -249,3 +249,13 @@ def test_info_without_check_does_not_load_vectors(runner, corpus, monkeypatch):
     result = runner.invoke(app, ["info", "--json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["corpus"]["documents"] == 2
+
+
+def test_index_with_globs(runner, corpus):
+    result = runner.invoke(app, ["index", "corpus", "--index-dir", "idx", "--include", "*.md"])
+    assert result.exit_code == 0
+    info = json.loads(runner.invoke(app, ["info", "--index-dir", "idx", "--json"]).stdout)
+    assert [d["doc_id"] for d in info["documents"]] == ["corpus/b.md"]
+    runner.invoke(app, ["index", "corpus", "--index-dir", "idx", "--exclude", "*.md"])
+    info = json.loads(runner.invoke(app, ["info", "--index-dir", "idx", "--json"]).stdout)
+    assert [d["doc_id"] for d in info["documents"]] == ["corpus/a.txt"]

@@ -113,12 +113,15 @@ class Retriever:
         embedder: Embedder | None = None,
         rebuild: bool = False,
         add: bool = False,
+        include: Sequence[str] | None = None,
+        exclude: Sequence[str] | None = None,
     ) -> tuple[Retriever, BuildReport]:
         """Index the files under `paths` (default: corpus/) into `index_dir`.
 
         Incremental: unchanged files are not read again and passages already in the
         index are not embedded again (`rebuild=True` starts over). The index then holds
-        exactly these files, or with `add=True` these and what it held before. Files
+        exactly these files, or with `add=True` these and what it held before;
+        `include`/`exclude` are glob filters (e.g. "*.pdf") for files in directories. Files
         that cannot be read are skipped and listed in the report; if none can be read,
         nothing is written and InputError is raised. The index is replaced atomically:
         until the new one is complete, readers see the old one.
@@ -133,7 +136,9 @@ class Retriever:
                 loaded[name] = embedder or load_embedder(name)
             return loaded[name]
 
-        report = build_index(sources, directory, model, get_embedder, progress, rebuild=rebuild, add=add)
+        report = build_index(
+            sources, directory, model, get_embedder, progress, rebuild=rebuild, add=add, include=include, exclude=exclude
+        )
         return cls(index_store.load(directory), next(iter(loaded.values()), None)), report
 
     def ask(

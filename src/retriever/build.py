@@ -95,16 +95,19 @@ def build_index(
     progress: ProgressCallback | None = None,
     rebuild: bool = False,
     add: bool = False,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
 ) -> BuildReport:
     """Index the files under `paths` into `directory`.
 
     The index then holds exactly these files, or, with `add`, these files and what it
-    held before. A file that cannot be read is skipped and reported; if it was indexed
+    held before; `include`/`exclude` are glob filters for the files found in
+    directories. A file that cannot be read is skipped and reported; if it was indexed
     before, its old version stays. If no file can be read, InputError, and nothing is
     written.
     """
     started = time.perf_counter()
-    files = find_files(list(paths))
+    files = find_files(list(paths), include=include, exclude=exclude)
     with index_store.write_lock(directory):
         notes: list[str] = []
         old = _previous(directory, rebuild, notes)

@@ -118,12 +118,16 @@ def _progress() -> Iterator:
 
 
 def _build(
-    paths: list[Path], index_dir: Path | None, model: str | None, rebuild: bool = False, add: bool = False
-) -> tuple[Retriever, BuildReport]:
+    paths: list[Path], index_dir: Path | None, model: str | None, rebuild: bool = False, add: bool = False,
+    include: list[str] | None = None, exclude: list[str] | None = None,
+) -> tuple[Retriever, BuildReport]:  # fmt: skip
     from .api import Retriever
 
     with _progress() as progress:
-        retriever, report = Retriever.build(paths, index_dir=index_dir, model=model, progress=progress, rebuild=rebuild, add=add)
+        retriever, report = Retriever.build(
+            paths, index_dir=index_dir, model=model, progress=progress, rebuild=rebuild, add=add,
+            include=include, exclude=exclude,
+        )  # fmt: skip
     for note in report.notes:
         err.print(f"[yellow]note[/yellow] {escape(note)}")
     for problem in report.skipped:
@@ -157,6 +161,8 @@ def index(
     model: Model = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start over: read and embed every file again")] = False,
     add: Annotated[bool, typer.Option("--add", help="Add these files to what is indexed instead of replacing it")] = False,
+    include: Annotated[Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Skip files matching this glob (repeatable)")] = None,
 ) -> None:
     """Index files and directories; only what changed is read and embedded again.
 
@@ -164,7 +170,7 @@ def index(
     is replaced atomically: until the new one is complete, readers see the old one.
     """
     with _errors():
-        _, report = _build(paths or [DEFAULT_CORPUS_DIR], index_dir, model, rebuild, add)
+        _, report = _build(paths or [DEFAULT_CORPUS_DIR], index_dir, model, rebuild, add, include, exclude)
     if report.skipped:
         # The index is complete for the files that could be read; the exit code says
         # that some could not.
