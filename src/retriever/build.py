@@ -121,13 +121,18 @@ def build_index(
         reused: dict[str, tuple[int, int]] = {}  # doc_id → its passage range in the old index
         skipped: list[InputError] = []
         counts = dict.fromkeys(("added", "changed", "unchanged", "kept"), 0)
+
+        def reuse(before: index_store.IndexedDocument, path: str, why: str) -> None:
+            """Take a document as the old index holds it: text, passages and vectors."""
+            documents.append(Document(before.doc_id, path, before.title, before.text, before.sha256))
+            reused[before.doc_id] = before.passages
+            counts[why] += 1
+
         for n, path in enumerate(files, 1):
             doc_id = doc_id_for(path)
             before = old.documents.get(doc_id) if old else None
             if before and same_pipeline and file_sha256(path) == before.sha256:
-                documents.append(Document(doc_id, str(path), before.title, before.text, before.sha256))
-                reused[doc_id] = before.passages
-                counts["unchanged"] += 1
+                reuse(before, str(path), "unchanged")
             else:
                 try:
                     documents.append(load_document(path))
@@ -135,9 +140,7 @@ def build_index(
                 except InputError as e:
                     skipped.append(e)
                     if before:  # nothing already indexed is lost to a bad read
-                        documents.append(Document(doc_id, before.path, before.title, before.text, before.sha256))
-                        reused[doc_id] = before.passages
-                        counts["kept"] += 1
+                        reuse(before, before.path, "kept")
             if progress:
                 progress("read", n, len(files))
         if not documents:
@@ -153,9 +156,7 @@ def build_index(
                 if doc_id in named:
                     continue
                 if add:
-                    documents.append(Document(doc_id, before.path, before.title, before.text, before.sha256))
-                    reused[doc_id] = before.passages
-                    counts["kept"] += 1
+                    reuse(before, before.path, "kept")
                 else:
                     removed += 1
 
