@@ -56,3 +56,12 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("RETRIEVER_INDEX", raising=False)
     monkeypatch.delenv("RETRIEVER_MODEL", raising=False)
     return tmp_path
+
+
+def write_corpus(root: Path, docs: dict[str, str]) -> Path:
+    """root/corpus/<name> for each document; returns the corpus directory."""
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name, text in docs.items():
+        (corpus / name).write_text(text, encoding="utf-8")
+    return corpus

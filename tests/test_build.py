@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_corpus
 
 from retriever import Retriever
 
@@ -36,10 +37,7 @@ def counting(fake_embedder, monkeypatch) -> CountingEmbedder:
 
 @pytest.fixture
 def corpus(in_tmp) -> Path:
-    (in_tmp / "corpus").mkdir()
-    for name, text in DOCS.items():
-        (in_tmp / "corpus" / name).write_text(text, encoding="utf-8")
-    return in_tmp / "corpus"
+    return write_corpus(in_tmp, DOCS)
 
 
 def manifest() -> dict:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_corpus
 
 from retriever import BadIndexError, InputError, Retriever
 from retriever import index as index_store
@@ -22,10 +23,7 @@ DOCS = {
 
 @pytest.fixture
 def corpus(in_tmp) -> Path:
-    (in_tmp / "corpus").mkdir()
-    for name, text in DOCS.items():
-        (in_tmp / "corpus" / name).write_text(text, encoding="utf-8")
-    return in_tmp / "corpus"
+    return write_corpus(in_tmp, DOCS)
 
 
 @pytest.fixture

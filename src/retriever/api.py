@@ -36,6 +36,7 @@ from .load import Document
 from .search import Hit, score_name, search
 from .summarize import Summary, summarize_hits
 
+
 @dataclass(frozen=True)
 class Answer:
     query: str
@@ -128,18 +129,13 @@ class Retriever:
         """
         directory = Path(index_dir) if index_dir else default_index_dir()
         sources = [Path(p) for p in (paths or [DEFAULT_CORPUS_DIR])]
-        loaded: dict[str, Embedder] = {}
-
-        def get_embedder(name: str) -> Embedder:
-            # Loaded only when some passage needs embedding: an up-to-date index costs no model load.
-            if name not in loaded:
-                loaded[name] = embedder or load_embedder(name)
-            return loaded[name]
-
+        # Called only when some passage needs embedding: an up-to-date index loads no
+        # model (load_embedder caches, so the Retriever below reuses a loaded one).
         report = build_index(
-            sources, directory, model, get_embedder, progress, rebuild=rebuild, add=add, include=include, exclude=exclude
-        )
-        return cls(index_store.load(directory), next(iter(loaded.values()), None)), report
+            sources, directory, model, lambda name: embedder or load_embedder(name), progress,
+            rebuild=rebuild, add=add, include=include, exclude=exclude,
+        )  # fmt: skip
+        return cls(index_store.load(directory), embedder), report
 
     def ask(
         self,
@@ -248,13 +244,8 @@ def summarize_files(
     """One record per file under `paths` (directories walked, `-` is standard input),
     or the InputError that kept a file from being read. Same records as summarize_text.
     """
-    loaded: list[Embedder] = []
-
-    def get_embedder() -> Embedder:
-        if not loaded:
-            loaded.append(embedder or load_embedder(model or default_model()))
-        return loaded[0]
-
+    # The model loads with the first readable document (load_embedder caches it).
+    get_embedder = lambda: embedder or load_embedder(model or default_model())  # noqa: E731
     return list(summarize_paths(paths, get_embedder, max_chars, ratio, query, include, exclude, progress))
 
 

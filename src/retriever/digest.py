@@ -133,8 +133,8 @@ def summarize_paths(
 ) -> Iterable[DocumentSummary | InputError]:
     """One record per file under `paths` (`-` reads standard input), as each is done.
 
-    `embedder()` gives the model for each readable document (callers load it once, on
-    the first call, so that a run whose files all fail never loads it).
+    `embedder()` gives the model; it is called only for readable documents, so that a
+    run whose files all fail never loads it.
     """
     budget(0, max_chars, ratio)  # a bad --ratio is an error before any work
     items = _inputs(paths, include, exclude)
