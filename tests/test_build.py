@@ -20,18 +20,22 @@ class CountingEmbedder:
     """Wraps the fake embedder and records every text it is asked to embed."""
 
     def __init__(self, inner):
-        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.inner, self.name, self.backend, self.dim = inner, inner.name, inner.backend, inner.dim
         self.texts: list[str] = []
 
     def encode(self, texts, batch_size=32, progress=None):
         self.texts.extend(texts)
         return self.inner.encode(texts, batch_size, progress)
 
+    def encode_with_spans(self, texts, spans, batch_size=32, progress=None):
+        self.texts.extend(texts)
+        return self.inner.encode_with_spans(texts, spans, batch_size, progress)
+
 
 @pytest.fixture
 def counting(fake_embedder, monkeypatch) -> CountingEmbedder:
     counter = CountingEmbedder(fake_embedder)
-    monkeypatch.setattr("retriever.api.load_embedder", lambda name: counter)
+    monkeypatch.setattr("retriever.api.load_embedder", lambda name, backend=None: counter)
     return counter
 
 
@@ -116,14 +120,18 @@ def test_a_file_unreadable_now_keeps_its_indexed_version(corpus, counting):
     assert any("人居环境" in p.text for p in r.index.passages)
 
 
-def test_an_index_keeps_its_model_unless_told(corpus, counting, monkeypatch):
+def test_an_index_keeps_its_model_and_backend_unless_told(corpus, counting, monkeypatch):
     asked = []
-    monkeypatch.setattr("retriever.api.load_embedder", lambda name: asked.append(name) or counting)
-    Retriever.build([corpus], index_dir="idx", model="some-model")
+    monkeypatch.setattr("retriever.api.load_embedder", lambda name, backend: asked.append((name, backend)) or counting)
+    Retriever.build([corpus], index_dir="idx", model="some-model", backend="torch")
     (corpus / "c.txt").write_text("新增文件\n要发展乡村旅游,拓宽农民增收渠道。", encoding="utf-8")
     Retriever.build([corpus], index_dir="idx")
-    # The second build loads the model the index records (the embedder's own name).
-    assert asked == ["some-model", "fake"]
+    # The second build loads the model and backend the index records.
+    assert asked == [("some-model", "torch"), ("some-model", "torch")]
+    assert manifest()["model"] == {"name": "some-model", "backend": "torch", "dim": 64, "normalized": True}
+    _, report = Retriever.build([corpus], index_dir="idx", backend="onnx")
+    assert report.embedded == 4 and asked[-1] == ("some-model", "onnx")
+    assert report.notes == ["model changed from some-model (torch) to some-model (onnx): every passage is embedded again"]
 
 
 def test_new_reading_code_reads_files_again_but_reuses_vectors(corpus, counting, monkeypatch):

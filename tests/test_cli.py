@@ -63,7 +63,7 @@ def test_index_and_info(runner, corpus):
     assert result.exit_code == 0
     assert "Indexed 2 documents" in result.stderr
     info = json.loads(runner.invoke(app, ["info", "--index-dir", "idx", "--json", "--check"]).stdout)
-    assert info["model"]["name"] == "fake"
+    assert (info["model"]["name"], info["model"]["backend"], info["model"]["dim"]) == ("m3e-small", "onnx-int8", 64)
     assert [d["title"] for d in info["documents"]] == ["基层治理讲话", "环境整治"]
     assert info["problems"] == []
     assert "2 documents" in runner.invoke(app, ["info", "--index-dir", "idx"]).stdout

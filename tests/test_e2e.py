@@ -88,3 +88,27 @@ def test_summarize_a_seed_document(real):
     ]
     for s in record.summary.sentences:
         assert s.text in text and not JUNK.search(s.text)
+
+
+def test_onnx_int8_agrees_with_the_plain_torch_path(real):
+    from retriever.embed import load_embedder
+
+    texts = [p.text for p in real.index.passages[:16]] + ["如何化解矛盾纠纷"]
+    int8 = load_embedder("m3e-small", "onnx-int8").encode(texts)
+    plain = load_embedder("m3e-small", "torch").encode(texts)
+    cosines = (int8 * plain).sum(axis=1)
+    assert cosines.min() > 0.99
+
+
+def test_ask_runs_without_torch(real):
+    # The cold path: ONNX Runtime and rjieba only; torch, sentence-transformers and
+    # jieba would cost seconds of start-up.
+    code = (
+        "import sys; from retriever import Retriever; "
+        f"a = Retriever.open({str(real.index.directory)!r}).ask('如何化解矛盾纠纷'); "
+        "assert a.summary.text; "
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'jieba', 'transformers') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

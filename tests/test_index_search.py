@@ -11,6 +11,7 @@ from retriever import index as index_store
 from retriever.bm25 import BM25, terms
 from retriever.config import SearchConfig
 from retriever.search import highlight_spans, minmax, search
+from retriever.segment import sentence_spans
 
 DOCS = {
     "a.txt": "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。\n"
@@ -28,7 +29,7 @@ def corpus(in_tmp) -> Path:
 
 @pytest.fixture
 def built(corpus, fake_embedder) -> Retriever:
-    retriever, report = Retriever.build([corpus], index_dir="idx")
+    retriever, report = Retriever.build([corpus], index_dir="idx", embedder=fake_embedder)
     assert (report.documents, report.passages, report.skipped) == (3, 4, [])
     return retriever
 
@@ -59,9 +60,11 @@ def test_highlight_spans_merge_overlaps():
 def test_index_files_and_manifest(built):
     directory = Path("idx")
     manifest = json.loads((directory / "manifest.json").read_text())
-    assert manifest["model"] == {"name": "fake", "dim": 64, "normalized": True}
+    assert manifest["model"] == {"name": "fake", "backend": "fake", "dim": 64, "normalized": True}
     assert manifest["corpus"]["documents"] == 3 and manifest["corpus"]["passages"] == 4
-    assert set(manifest["files"]) == {"vectors.faiss", "passages.jsonl", "documents.jsonl", "bm25.npz", "bm25_vocab.json"}
+    assert set(manifest["files"]) == {
+        "vectors.faiss", "passages.jsonl", "documents.jsonl", "sentences.npz", "bm25.npz", "bm25_vocab.json"
+    }  # fmt: skip
     assert index_store.verify(directory) == []
     # Passage offsets point into the stored cleaned documents.
     for p in built.index.passages:
@@ -149,6 +152,21 @@ def test_nothing_readable_writes_nothing(in_tmp, fake_embedder):
     assert not index_store.exists(Path("idx"))
 
 
+def test_sentence_vectors_follow_the_passages(built, fake_embedder):
+    # One vector per sentence of each passage, at the sentence's offsets: the
+    # embedder's span vector (the fake embeds each span on its own) minus the
+    # passage's, unit length; a passage of one sentence keeps its span's vector.
+    for pid, passage in enumerate(built.index.passages):
+        spans, vectors = built.index.sentences.of(pid)
+        assert spans.tolist() == [list(span) for span in sentence_spans(passage.text)]
+        expected = fake_embedder.encode([passage.text[a:b] for a, b in spans])
+        if len(spans) > 1:
+            expected = expected - fake_embedder.encode([passage.text])[0]
+            expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+        assert np.abs(vectors - expected).max() < 1e-3  # stored as float16
+    assert {len(built.index.sentences.of(pid)[0]) for pid in range(len(built.index.passages))} >= {1, 2}
+
+
 @pytest.mark.parametrize(
     "damage,message",
     [
@@ -168,7 +186,7 @@ def test_missing_index_and_wrong_model(built):
     with pytest.raises(BadIndexError, match="nowhere: no index here"):
         Retriever.open("nowhere")
     with pytest.raises(BadIndexError, match="built with model fake, not m3e-small"):
-        Retriever.open("idx", model="m3e-small")
+        Retriever.open("idx", model="m3e-small")  # the fixture built it with the fake embedder
 
 
 def test_traditional_text_matches_simplified_questions(in_tmp, fake_embedder):

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import sentence_lookup
 
 from retriever import summarize_text
 from retriever.config import SummaryConfig
@@ -30,7 +31,7 @@ def test_question_summary_cites_and_quotes(fake_embedder):
         _hit(2, "b", "要抓好人居环境整治。矛盾纠纷要及时化解在基层。"),
     ]
     q = "如何化解矛盾纠纷"
-    summary = summarize_hits(q, hits, fake_embedder.encode([q])[0], fake_embedder, max_chars=40)
+    summary = summarize_hits(q, hits, fake_embedder.encode([q])[0], sentence_lookup(fake_embedder, hits), max_chars=40)
     assert len(summary.text) <= 40
     assert summary.text == "".join(s.text for s in summary.sentences)
     for s in summary.sentences:
@@ -43,7 +44,7 @@ def test_question_summary_cites_and_quotes(fake_embedder):
 
 
 def test_empty_inputs(fake_embedder):
-    assert summarize_hits("问题", [], None, fake_embedder, 100).text == ""
+    assert summarize_hits("问题", [], None, sentence_lookup(fake_embedder, []), 100).text == ""
     assert summarize_document("", "d", "t", fake_embedder, 100).sentences == ()
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import index as index_store
 from .bm25 import warm_up_tokenizer
@@ -26,15 +27,19 @@ from .config import (
     SearchConfig,
     SummaryConfig,
     UsageError,
+    default_backend,
     default_index_dir,
     default_model,
 )
-from .build import BuildReport, ProgressCallback, build_index
-from .digest import DocumentSummary, summarize_one, summarize_paths
 from .embed import Embedder, load_embedder
-from .load import Document
 from .search import Hit, score_name, search
 from .summarize import Summary, summarize_hits
+
+# Building and reading documents are imported where they are used: `retriever ask`
+# starts without the reading stack.
+if TYPE_CHECKING:
+    from .build import BuildReport, ProgressCallback
+    from .digest import DocumentSummary
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,7 @@ class Retriever:
     def embedder(self) -> Embedder:
         # Loaded on first use: `retriever info` and BM25-only searches never need it.
         if self._embedder is None:
-            self._embedder = load_embedder(self.index.model)
+            self._embedder = load_embedder(self.index.model, self.index.backend)
         if self._embedder.dim != self.index.dim:
             raise BadIndexError(
                 f"{self.index.directory}: built with vectors of dimension {self.index.dim}, "
@@ -112,6 +117,7 @@ class Retriever:
         model: str | None = None,
         progress: ProgressCallback | None = None,
         embedder: Embedder | None = None,
+        backend: str | None = None,
         rebuild: bool = False,
         add: bool = False,
         include: Sequence[str] | None = None,
@@ -127,13 +133,17 @@ class Retriever:
         nothing is written and InputError is raised. The index is replaced atomically:
         until the new one is complete, readers see the old one.
         """
+        from .build import build_index
+
         directory = Path(index_dir) if index_dir else default_index_dir()
         sources = [Path(p) for p in (paths or [DEFAULT_CORPUS_DIR])]
         # Called only when some passage needs embedding: an up-to-date index loads no
         # model (load_embedder caches, so the Retriever below reuses a loaded one).
         report = build_index(
-            sources, directory, model, lambda name: embedder or load_embedder(name), progress,
-            rebuild=rebuild, add=add, include=include, exclude=exclude,
+            sources, directory, model or (embedder.name if embedder else None),
+            lambda name, backend: embedder or load_embedder(name, backend), progress,
+            backend=backend or (embedder.backend if embedder else None), rebuild=rebuild, add=add, include=include,
+            exclude=exclude,
         )  # fmt: skip
         return cls(index_store.load(directory), embedder), report
 
@@ -150,7 +160,7 @@ class Retriever:
             raise UsageError(f"k must be at least 1, not {k}")
         timings: dict[str, float] = {}
         needs_vector = mode != "bm25" or summary_chars > 0
-        # First use in a process loads the model and jieba's dictionary: timed apart,
+        # First use in a process loads the model and the word segmenter: timed apart,
         # so that encode/search/summary show the cost of the question itself.
         t = time.perf_counter()
         embedder = self.embedder if needs_vector else None
@@ -163,7 +173,11 @@ class Retriever:
         hits = search(self.index, question, query_vector, k, mode)
         timings["search"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        summary = summarize_hits(question, hits, query_vector, embedder, summary_chars) if embedder and summary_chars > 0 else Summary("", ())
+        summary = (
+            summarize_hits(question, hits, query_vector, self.index.sentences.of, summary_chars)
+            if summary_chars > 0
+            else Summary("", ())
+        )
         timings["summary"] = (time.perf_counter() - t) * 1000
         return Answer(
             query=question,
@@ -214,6 +228,7 @@ def summarize_text(
     title: str = "",
     model: str | None = None,
     embedder: Embedder | None = None,
+    backend: str | None = None,
 ) -> DocumentSummary:
     """A generic extractive summary of raw text (cleaned first), in document order.
 
@@ -221,13 +236,15 @@ def summarize_text(
     `query`, sentences relevant to it are preferred.
     """
     from .clean import clean
+    from .digest import summarize_one
+    from .load import Document
     from .segment import find_title
 
     cleaned = clean(text)
     if not cleaned:
         raise UsageError("no text to summarize once site chrome and junk were removed")
     doc = Document("<text>", "<text>", title or find_title(cleaned, fallback=""), cleaned, "")
-    return summarize_one(doc, embedder or load_embedder(model or default_model()), max_chars, ratio, query)
+    return summarize_one(doc, embedder or load_embedder(model or default_model(), backend or default_backend()), max_chars, ratio, query)
 
 
 def summarize_files(
@@ -239,14 +256,16 @@ def summarize_files(
     exclude: Sequence[str] | None = None,
     model: str | None = None,
     embedder: Embedder | None = None,
+    backend: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[DocumentSummary | InputError]:
     """One record per file under `paths` (directories walked, `-` is standard input),
     or the InputError that kept a file from being read. Same records as summarize_text.
     """
+    from .digest import summarize_paths
     # The model loads with the first readable document (load_embedder caches it).
-    get_embedder = lambda: embedder or load_embedder(model or default_model())  # noqa: E731
+    get_embedder = lambda: embedder or load_embedder(model or default_model(), backend or default_backend())  # noqa: E731
     return list(summarize_paths(paths, get_embedder, max_chars, ratio, query, include, exclude, progress))
 
 
-__all__ = ["Answer", "BuildReport", "DocumentSummary", "Retriever", "summarize_files", "summarize_text"]
+__all__ = ["Answer", "Retriever", "describe", "summarize_files", "summarize_text"]

@@ -1,5 +1,10 @@
 """BM25 over jieba words, stored as plain numpy arrays.
 
+Words come from rjieba (jieba's algorithm and dictionary in Rust): it is ready in 0.1 s
+where jieba.initialize() takes 0.6 s, and cuts the same words (on 1,898 paragraphs
+of government reports they differed only in keeping "2011-2020" whole). jieba itself
+serves keywords and its IDF table, which only document summaries need.
+
 Postings are kept by term (CSC layout): scoring a query touches only the postings of
 its terms. Term weights are precomputed at build time, so a query is a few numpy
 additions.
@@ -62,21 +67,26 @@ def general_idf() -> tuple[dict[str, float], float]:
     return tfidf.idf_freq, tfidf.median_idf
 
 
+@lru_cache(maxsize=1)
+def _rjieba():
+    import rjieba
+
+    return rjieba
+
+
 def warm_up_tokenizer() -> None:
-    """Load jieba's dictionary now (about half a second, once per process)."""
-    jieba = _jieba()
-    if not jieba.dt.initialized:
-        jieba.initialize()
+    """Load the word segmenter's dictionary now (about 0.1 s, once per process)."""
+    _rjieba().cut("")
 
 
 def cut(text: str) -> list[str]:
     """jieba's precise-mode words, as written."""
-    return _jieba().lcut(text)
+    return _rjieba().cut(text)
 
 
 def words(text: str) -> list[str]:
     """jieba search-mode words (long words also give their parts), lower-cased."""
-    return [w.lower() for w in _jieba().cut_for_search(text) if w.strip()]
+    return [w.lower() for w in _rjieba().cut_for_search(text) if w.strip()]
 
 
 def terms(text: str) -> list[str]:

@@ -7,6 +7,7 @@ stderr. Exit codes: 0 done, 1 failed, 2 bad usage, 3 done but some files were sk
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -25,6 +26,9 @@ from rich.text import Text
 from .config import (
     DEFAULT_CORPUS_DIR,
     DEFAULT_INDEX_DIR,
+    BACKENDS,
+    DEFAULT_BACKEND,
+    ENV_BACKEND,
     ENV_INDEX,
     ENV_MODEL,
     SEARCH_MODES,
@@ -60,6 +64,13 @@ Model = Annotated[
     Optional[str],
     typer.Option("--model", envvar=ENV_MODEL, help="sentence-transformers model: m3e-small, a local path or a cached name"),
 ]
+Backend = Annotated[
+    Optional[str],
+    typer.Option(
+        "--backend", envvar=ENV_BACKEND, show_default=False,
+        help=f"How the model runs: {' | '.join(BACKENDS)} (default {DEFAULT_BACKEND}; an index keeps the one it was built with)",
+    ),
+]  # fmt: skip
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout")]
 
 
@@ -118,14 +129,14 @@ def _progress() -> Iterator:
 
 
 def _build(
-    paths: list[Path], index_dir: Path | None, model: str | None, rebuild: bool = False, add: bool = False,
-    include: list[str] | None = None, exclude: list[str] | None = None,
+    paths: list[Path], index_dir: Path | None, model: str | None, backend: str | None = None, rebuild: bool = False,
+    add: bool = False, include: list[str] | None = None, exclude: list[str] | None = None,
 ) -> tuple[Retriever, BuildReport]:  # fmt: skip
     from .api import Retriever
 
     with _progress() as progress:
         retriever, report = Retriever.build(
-            paths, index_dir=index_dir, model=model, progress=progress, rebuild=rebuild, add=add,
+            paths, index_dir=index_dir, model=model, progress=progress, backend=backend, rebuild=rebuild, add=add,
             include=include, exclude=exclude,
         )  # fmt: skip
     for note in report.notes:
@@ -159,6 +170,7 @@ def index(
     paths: Annotated[Optional[list[Path]], typer.Argument(help=f"Files or directories (default {DEFAULT_CORPUS_DIR}/)", show_default=False)] = None,
     index_dir: IndexDir = None,
     model: Model = None,
+    backend: Backend = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start over: read and embed every file again")] = False,
     add: Annotated[bool, typer.Option("--add", help="Add these files to what is indexed instead of replacing it")] = False,
     include: Annotated[Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")] = None,
@@ -170,7 +182,7 @@ def index(
     is replaced atomically: until the new one is complete, readers see the old one.
     """
     with _errors():
-        _, report = _build(paths or [DEFAULT_CORPUS_DIR], index_dir, model, rebuild, add, include, exclude)
+        _, report = _build(paths or [DEFAULT_CORPUS_DIR], index_dir, model, backend, rebuild, add, include, exclude)
     if report.skipped:
         # The index is complete for the files that could be read; the exit code says
         # that some could not.
@@ -275,6 +287,7 @@ def summarize(
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the records to FILE.jsonl, .md or .csv")] = None,
     add_to_index: Annotated[Optional[str], typer.Option("--add-to-index", help="Also index the documents into indexes/NAME (or a path)")] = None,
     model: Model = None,
+    backend: Backend = None,
     as_json: AsJson = False,
 ) -> None:
     """Summarize documents in batch: title, extractive summary, outline and keywords of each.
@@ -294,7 +307,7 @@ def summarize(
             raise UsageError("the query is empty")
         with _progress() as progress:
             records = summarize_files(
-                paths, max_chars, ratio, query, include, exclude, model=model, progress=progress
+                paths, max_chars, ratio, query, include, exclude, model=model, backend=backend, progress=progress
             )
         if out_file:
             write_records(records, out_file)
@@ -317,7 +330,7 @@ def summarize(
     if add_to_index and done:
         indexable = [Path(r.path) for r in done if r.path != "-"]
         with _errors():
-            _build(indexable, _index_name(add_to_index), model, add=True)
+            _build(indexable, _index_name(add_to_index), model, backend, add=True)
     if failed:
         raise typer.Exit(EXIT_FAILED if not done else EXIT_PARTIAL)
 
@@ -345,7 +358,8 @@ def info(
     else:
         c = data["corpus"]
         out.print(Text(f"Index {data['index']}", style="bold"))
-        out.print(f"  model      {data['model']['name']} (dimension {data['model']['dim']})")
+        m = data["model"]
+        out.print(f"  model      {m['name']} ({m['backend']}, dimension {m['dim']})")
         out.print(f"  corpus     {c['documents']} documents, {c['passages']} passages, {c['chars']:,} characters")
         out.print(f"  on disk    {data['bytes'] / 1e6:.2f} MB, format {data['format_version']}, updated {data['updated']}")
         table = Table("document", "passages", "characters", "title", box=None, padding=(0, 2, 0, 2))
@@ -359,7 +373,20 @@ def info(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    # Leave without the interpreter's teardown: freeing ONNX Runtime, FAISS and their
+    # thread pools took 60 ms, more than answering the question. Nothing is left to
+    # do but flushing the output.
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `retriever ask … | head`
+        pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Layout of `indexes/<name>/`:
         vectors.faiss    FAISS inner-product index over unit vectors
         passages.jsonl   one passage per line, in vector order
         documents.jsonl  one cleaned document per line (passage offsets point into it)
+        sentences.npz    a vector per sentence of each passage, for the summaries
         bm25.npz, bm25_vocab.json
 
 A write builds a new generation directory, then replaces manifest.json in one atomic
@@ -30,20 +31,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .bm25 import BM25
 from .config import INDEX_FORMAT_VERSION, BadIndexError, SearchConfig, VectorIndexConfig
-from .load import Document
 from .segment import Passage
+
+if TYPE_CHECKING:
+    from .load import Document
 
 MANIFEST = "manifest.json"
 _VECTORS = "vectors.faiss"
 _PASSAGES = "passages.jsonl"
 _DOCUMENTS = "documents.jsonl"
+_SENTENCES = "sentences.npz"
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,41 @@ class IndexedDocument:
 
 
 @dataclass
+class SentenceVectors:
+    """A unit vector per sentence of each passage, pooled from the passage's own
+    forward pass (embed.encode_with_spans): the summary under `retriever ask` rates
+    sentences without running the model. float16 halves the file; cosines move by
+    less than 0.001."""
+
+    indptr: np.ndarray  # int64 (passages + 1,): passage p's sentences are [indptr[p], indptr[p+1])
+    spans: np.ndarray  # int32 (sentences, 2): character offsets in the passage text
+    vectors: np.ndarray  # float16 (sentences, dim)
+
+    def of(self, passage_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """The spans and float32 vectors of one passage's sentences."""
+        lo, hi = self.indptr[passage_id], self.indptr[passage_id + 1]
+        return self.spans[lo:hi], self.vectors[lo:hi].astype(np.float32)
+
+    @classmethod
+    def stack(cls, parts: list[tuple[np.ndarray, np.ndarray]], dim: int) -> SentenceVectors:
+        """From (spans, vectors) per passage, in passage order."""
+        indptr = np.zeros(len(parts) + 1, dtype=np.int64)
+        indptr[1:] = np.cumsum([len(spans) for spans, _ in parts])
+        spans = np.concatenate([np.asarray(s, dtype=np.int32).reshape(-1, 2) for s, _ in parts] or [np.zeros((0, 2), np.int32)])
+        vectors = np.concatenate([v.astype(np.float16) for _, v in parts] or [np.zeros((0, dim), np.float16)])
+        return cls(indptr, spans, vectors)
+
+    def save(self, path: Path) -> None:
+        with open(path, "wb") as f:  # np.savez would add ".npz" to a name without it
+            np.savez(f, indptr=self.indptr, spans=self.spans, vectors=self.vectors)
+
+    @classmethod
+    def load(cls, path: Path) -> SentenceVectors:
+        arrays = np.load(path)
+        return cls(arrays["indptr"], arrays["spans"], arrays["vectors"])
+
+
+@dataclass
 class Index:
     directory: Path
     manifest: dict
@@ -64,10 +103,15 @@ class Index:
     documents: dict[str, IndexedDocument]
     vectors: object  # faiss.Index
     bm25: BM25
+    sentences: SentenceVectors
 
     @property
     def model(self) -> str:
         return self.manifest["model"]["name"]
+
+    @property
+    def backend(self) -> str:
+        return self.manifest["model"]["backend"]
 
     @property
     def dim(self) -> int:
@@ -123,11 +167,12 @@ def load(directory: Path) -> Index:
             # A search asks for `candidates` neighbours: the graph walk must keep as many.
             vectors.hnsw.efSearch = max(params["efSearch"], SearchConfig.candidates)
         bm25 = BM25.load(gen)
+        sentences = SentenceVectors.load(gen / _SENTENCES)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise BadIndexError(f"{gen}: broken index data ({e}); rebuild it with `retriever index`") from None
-    if not (vectors.ntotal == len(passages) == bm25.n_docs):
+    if not (vectors.ntotal == len(passages) == bm25.n_docs == len(sentences.indptr) - 1):
         raise BadIndexError(f"{gen}: vectors, passages and BM25 disagree in count; rebuild it with `retriever index`")
-    return Index(directory, manifest, passages, documents, vectors, bm25)
+    return Index(directory, manifest, passages, documents, vectors, bm25, sentences)
 
 
 def _read_documents(gen: Path) -> dict[str, IndexedDocument]:
@@ -179,6 +224,7 @@ def write(
     passages: list[Passage],
     doc_ranges: dict[str, tuple[int, int]],
     vectors: np.ndarray,
+    sentences: SentenceVectors,
     bm25: BM25,
     manifest: dict,
 ) -> dict:
@@ -206,7 +252,8 @@ def write(
                 for d in documents
             ),
         )
-        names = [_VECTORS, _PASSAGES, _DOCUMENTS, *bm25.save(tmp)]
+        sentences.save(tmp / _SENTENCES)
+        names = [_VECTORS, _PASSAGES, _DOCUMENTS, _SENTENCES, *bm25.save(tmp)]
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         manifest = {
             "format_version": INDEX_FORMAT_VERSION,
@@ -259,8 +306,10 @@ def corpus_fingerprint(documents: list[Document]) -> str:
 
 
 def _versions() -> dict[str, str]:
+    from importlib import metadata  # 12 ms of imports: only writers need it
+
     out = {}
-    for package in ("retriever", "sentence-transformers", "torch", "faiss-cpu", "jieba", "numpy"):
+    for package in ("retriever", "onnxruntime", "sentence-transformers", "torch", "faiss-cpu", "rjieba", "numpy"):
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

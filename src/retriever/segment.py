@@ -112,6 +112,13 @@ def split_sentences(text: str, offset: int = 0) -> list[Sentence]:
     return sentences
 
 
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Offsets of a passage's sentences in its text: the sentences its summary quotes,
+    each of which the index keeps a vector for."""
+    return [(s.start, s.end) for s in split_sentences(text)]
+
+
 def cap_sentence(sentence: Sentence, max_chars: int) -> list[Sentence]:
     """Cut a sentence longer than max_chars at a comma (or a hard cut if it has none)."""
     out = []
