@@ -31,7 +31,10 @@ from .common import BENCH, ROOT, log
 RESULTS = BENCH / "results"
 PLOTS = RESULTS / "plots"
 REPORT = BENCH / "RESULTS.md"
-PACKAGES = ("retriever", "torch", "sentence-transformers", "transformers", "faiss-cpu", "numpy", "jieba", "opencc", "sumy")
+PACKAGES = (
+    "retriever", "onnxruntime", "tokenizers", "torch", "sentence-transformers", "transformers", "faiss-cpu", "numpy",
+    "rjieba", "jieba", "opencc", "sumy",
+)  # fmt: skip
 
 
 def machine() -> dict:

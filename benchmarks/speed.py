@@ -1,16 +1,21 @@
 """Speed: index build, warm and cold `ask`, and FAISS search scaling.
 
-Four measurements, each described again under its table in markdown():
+Four measurements, each described again under its table in markdown(). Where the
+product has a faster path, the plain one is measured in the same run beside it.
 
 1. Index build: `retriever index DIR` as a separate process on corpus/ and on the
-   gov_reports documents; wall time, passages/s, characters/s and the process's peak RSS.
-2. Warm `ask`: an opened Retriever asked the labelled questions again and again;
-   p50/p95 of the encode, search and summary stages and of the whole call.
-3. Cold `ask`: `retriever ask --json`, `retriever --help` and `retriever info` as whole
-   processes, as a user at a shell meets them.
+   gov_reports documents, with the default backend (int8 ONNX) and the plain
+   sentence-transformers + torch one; wall time, passages/s, characters/s, peak RSS.
+2. Warm `ask`: an opened Retriever asked questions again and again, on indexes/default
+   and on an index of about 10k passages (gov_reports plus the CMRC and DRCD
+   paragraphs, added to the gov_reports index of part 1); p50/p95 of the encode,
+   search and summary stages and of the whole call.
+3. Cold `ask`: `retriever ask --json` as a whole process on the default index and on
+   the torch-backed index of corpus/ from part 1; `retriever --help` and `retriever info`.
 4. Search scaling: exact (IndexFlatIP) against approximate (HNSW, IVF) FAISS indexes of
-   10k, 100k and 1M vectors (the model's dimension) grown from the passage vectors of the
-   gov_reports index built in part 1.
+   10k, 100k and 1M vectors drawn from a Gaussian fitted to the passage vectors of the
+   gov_reports index (same mean and covariance), with FAISS thread settings for one
+   query against a batch.
 
     python -m benchmarks.speed --quick        # from the project root; prints Markdown
 """
@@ -34,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import BENCH, ROOT, data_file, log, percentile, read_jsonl
+from retriever.config import DEFAULT_BACKEND
 
 DEFAULT_INDEX = ROOT / "indexes" / "default"
 QUESTIONS = BENCH / "questions.jsonl"
@@ -44,12 +50,12 @@ RETRIEVER = Path(sys.executable).parent / "retriever"
 # Search scaling settings (recorded in the results).
 K = 10
 N_QUERIES = 200
-NOISE_SIGMA = 0.05  # per dimension, before re-normalizing
-HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 64
-IVF_NPROBE = 16
+# HNSW as the product builds it (config.VectorIndexConfig), searched at several efSearch.
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, (64, 128, 256)
+IVF_NPROBES = (16, 64)
 IVF_TRAIN_PER_LIST = 40  # FAISS warns below 39 training points per list
-# How long an HNSW build may take before it is abandoned; quick mode keeps the brief's ~60 s.
-HNSW_BUDGET_S = {True: 60.0, False: 360.0}
+# How long an HNSW build may take before it is abandoned (1M vectors take about 7 minutes).
+HNSW_BUDGET_S = {True: 60.0, False: 720.0}
 SEED = 20240601
 
 
@@ -123,26 +129,19 @@ def run_measured(cmd: list[str], cwd: Path) -> tuple[float, float, float, int, s
 # 1. index build
 
 
-def measure_build(name: str, source: Path, cwd: Path) -> tuple[dict, np.ndarray | None]:
-    """`retriever index SOURCE --index-dir TMP` in its own process; counts from its manifest.
-
-    Also returns the built index's vectors (None when the build failed): the search
-    scaling benchmark grows its synthetic indexes from them.
-    """
-    from retriever import index as index_store
-
-    with tempfile.TemporaryDirectory(prefix="speed-index-") as tmp:
-        index_dir = Path(tmp) / "index"
-        cmd = [str(RETRIEVER), "index", str(source), "--index-dir", str(index_dir)]
-        log(f"speed: building {name} index ({source})")
-        seconds, cpu, rss_mib, code, stderr = run_measured(cmd, cwd)
-        if code != 0:
-            return {"corpus": name, "skipped": f"retriever index exited {code}: {stderr.strip()[-300:]}"}, None
-        corpus = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))["corpus"]
-        stored = index_store.load(index_dir).vectors
-        vectors = stored.reconstruct_n(0, stored.ntotal).astype(np.float32)
+def measure_build(name: str, source: Path, out_dir: Path, backend: str) -> tuple[dict, Path | None]:
+    """`retriever index SOURCE --index-dir DIR --backend B` in its own process; counts
+    from its manifest. Returns the row and the built index (None when it failed)."""
+    index_dir = out_dir / f"{name.split()[0].strip('/')}-{backend}"
+    cmd = [str(RETRIEVER), "index", str(source), "--index-dir", str(index_dir), "--backend", backend]
+    log(f"speed: building {name} index ({source}) with {backend}")
+    seconds, cpu, rss_mib, code, stderr = run_measured(cmd, ROOT)
+    if code != 0:
+        return {"corpus": name, "backend": backend, "skipped": f"retriever index exited {code}: {stderr.strip()[-300:]}"}, None
+    corpus = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8"))["corpus"]
     return {
         "corpus": name,
+        "backend": backend,
         "documents": corpus["documents"],
         "passages": corpus["passages"],
         "chars": corpus["chars"],
@@ -153,36 +152,62 @@ def measure_build(name: str, source: Path, cwd: Path) -> tuple[dict, np.ndarray 
         "passages_per_s": round(corpus["passages"] / seconds, 2),
         "chars_per_s": round(corpus["chars"] / seconds, 1),
         "peak_rss_mib": round(rss_mib, 1),
-    }, vectors
+    }, index_dir
 
 
-def bench_builds(quick: bool) -> tuple[list[dict], np.ndarray]:
-    """Build rows for corpus/ and gov_reports, and the vectors of the larger index built."""
-    row, vectors = measure_build("corpus/", Path("corpus"), ROOT)
-    rows = [row]
+def write_texts(directory: Path, texts: dict[str, str]) -> Path:
+    """One .txt per text: what a user would hand `retriever index`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        (directory / f"{name}.txt").write_text(text, encoding="utf-8")
+    return directory
+
+
+def bench_builds(quick: bool, work: Path) -> tuple[list[dict], dict[str, Path]]:
+    """Build rows for corpus/ and gov_reports with each backend, and the built indexes
+    by "<corpus>-<backend>" (parts 2-4 reuse them)."""
+    rows, built = [], {}
+    sources = [("corpus/", ROOT / "corpus")]
     path = data_file("gov_reports", "documents.jsonl")
     if path is None:
         rows.append({"corpus": "gov_reports", "skipped": "../shared/data/gov_reports/documents.jsonl not found"})
-        return rows, vectors
-    documents = read_jsonl(path)
-    if quick:
-        documents = documents[:10]
-    name = f"gov_reports ({len(documents)} docs)"
-    with tempfile.TemporaryDirectory(prefix="speed-gov-") as tmp:
-        # One .txt per document: what a user would hand `retriever index`.
-        for doc in documents:
-            (Path(tmp) / f"{doc['id']}.txt").write_text(doc["text"], encoding="utf-8")
-        row, gov_vectors = measure_build(name, Path(tmp), ROOT)
-        rows.append(row)
-    return rows, gov_vectors if gov_vectors is not None else vectors
+    else:
+        documents = read_jsonl(path)[: 10 if quick else None]
+        texts = {doc["id"]: doc["text"] for doc in documents}
+        sources.append((f"gov_reports ({len(documents)} docs)", write_texts(work / "gov-texts", texts)))
+    for name, source in sources:
+        for backend in (DEFAULT_BACKEND, "torch"):
+            row, index_dir = measure_build(name, source, work, backend)
+            rows.append(row)
+            if index_dir is not None:
+                built[f"{name.split()[0].strip('/')}-{backend}"] = index_dir
+    return rows, built
+
+
+def grow_to_10k(gov_index: Path, work: Path) -> Path | None:
+    """The gov_reports index plus the CMRC 2018 and DRCD paragraphs (one file each):
+    about 10k passages of real text, added incrementally (only the new ones embedded)."""
+    from retriever import Retriever
+
+    sources = []
+    for name in ("cmrc2018", "drcd"):
+        path = data_file(name, "passages.jsonl")
+        if path is not None:
+            texts = {f"{name}-{p['passage_id']}": p["text"] for p in read_jsonl(path)}
+            sources.append(write_texts(work / f"{name}-texts", texts))
+    if not sources:
+        return None
+    log("speed: adding the CMRC and DRCD paragraphs to the gov_reports index (not timed)")
+    Retriever.build(sources, index_dir=gov_index, add=True)
+    return gov_index
 
 
 # ---------------------------------------------------------------------------
 # 2. warm ask
 
 
-def bench_warm_ask(quick: bool) -> dict:
-    """Ask an opened index repeatedly; the first (untimed) ask loads the model and jieba."""
+def bench_warm_ask(quick: bool, index_dir: Path) -> dict:
+    """Ask an opened index repeatedly; the first (untimed) ask loads the model."""
     from retriever import Retriever
 
     n = 60 if quick else 200
@@ -192,10 +217,10 @@ def bench_warm_ask(quick: bool) -> dict:
     cmrc = data_file("cmrc2018", "queries.jsonl")
     if cmrc is not None and len(questions) < n:
         questions += [q["query"] for q in read_jsonl(cmrc)[: n - len(questions)]]
-    retriever = Retriever.open(DEFAULT_INDEX)
-    retriever.ask(questions[0])  # warm-up: model, jieba dictionary, first-call allocations
+    retriever = Retriever.open(index_dir)
+    retriever.ask(questions[0])  # warm-up: model, word segmenter, first-call allocations
     stages: dict[str, list[float]] = {"encode": [], "search": [], "summary": [], "total": []}
-    log(f"speed: {n} warm asks")
+    log(f"speed: {n} warm asks on {index_dir}")
     for i in range(n):
         start = time.perf_counter()
         answer = retriever.ask(questions[i % len(questions)])
@@ -206,6 +231,7 @@ def bench_warm_ask(quick: bool) -> dict:
         "asks": n,
         "distinct_questions": min(n, len(questions)),
         "passages": len(retriever.index.passages),
+        "vector_index": retriever.index.manifest.get("vector_index", {}).get("type", "flat"),
         "ms": {stage: _stats_ms(values) for stage, values in stages.items()},
     }
 
@@ -236,49 +262,69 @@ def _summary_s(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def bench_cold(quick: bool) -> dict:
+def _cold_ask(index_dir: Path, runs: int) -> dict:
+    seconds, outputs = _time_command(["ask", COLD_QUESTION, "--json", "--index-dir", str(index_dir)], runs)
+    # The process's own account of the one-off cost (imports, model, word segmenter).
+    load_ms = [json.loads(out)["timings_ms"]["load"] for out in outputs]
+    top = {json.loads(out)["results"][0]["doc_id"] for out in outputs}
+    return {**_summary_s(seconds), "load_ms_median": round(statistics.median(load_ms), 1), "top_doc": sorted(top)}
+
+
+def bench_cold(quick: bool, plain_index: Path | None) -> dict:
     log("speed: cold commands")
-    ask_s, ask_out = _time_command(["ask", COLD_QUESTION, "--json"], 3 if quick else 5)
-    # The process's own account of the one-off cost (imports, model, jieba dictionary).
-    load_ms = [json.loads(out)["timings_ms"]["load"] for out in ask_out]
+    out = {"question": COLD_QUESTION, "ask": _cold_ask(DEFAULT_INDEX, 5 if quick else 9)}
+    if plain_index is not None:
+        out["ask_torch"] = _cold_ask(plain_index, 3 if quick else 5)
     help_s, _ = _time_command(["--help"], 5)
     info_s, _ = _time_command(["info"], 5)
-    return {
-        "ask": {**_summary_s(ask_s), "question": COLD_QUESTION, "load_ms_median": round(statistics.median(load_ms), 1)},
-        "help": _summary_s(help_s),
-        "info": _summary_s(info_s),
-    }
+    return {**out, "help": _summary_s(help_s), "info": _summary_s(info_s)}
 
 
 # ---------------------------------------------------------------------------
 # 4. search scaling
 
 
-def noisy_copies(base: np.ndarray, n: int, rng: np.random.Generator, chunk: int = 100_000) -> np.ndarray:
-    """n unit vectors, each a randomly chosen row of `base` plus N(0, sigma²) per dimension.
+class GaussianLike:
+    """Unit vectors from a Gaussian with the mean and covariance of real passage vectors.
 
-    Built in chunks so that 1M vectors never need float64 temporaries.
+    Real embeddings fill a few directions much more than others (the top 50 of 512
+    carry about two thirds of the variance for m3e-small); vectors drawn like this keep
+    that shape and come out with nearest-neighbour cosines close to the real ones
+    (the results record both). Noisy copies of the real vectors, used before, made
+    clusters of near-ties that no approximate index can order.
     """
-    out = np.empty((n, base.shape[1]), dtype=np.float32)
-    for start in range(0, n, chunk):
-        m = min(chunk, n - start)
-        x = base[rng.integers(0, len(base), m)]
-        x += rng.standard_normal(x.shape, dtype=np.float32) * NOISE_SIGMA
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
-        out[start : start + m] = x
-    return out
+
+    def __init__(self, base: np.ndarray):
+        self.mean = base.mean(axis=0)
+        eigenvalues, eigenvectors = np.linalg.eigh(np.cov(base - self.mean, rowvar=False))
+        self.transform = (eigenvectors * np.sqrt(np.clip(eigenvalues, 0, None))).T.astype(np.float32)
+        self.top50_share = float(np.sort(eigenvalues)[::-1][:50].sum() / eigenvalues.sum())
+
+    def sample(self, n: int, rng: np.random.Generator, chunk: int = 100_000) -> np.ndarray:
+        out = np.empty((n, len(self.mean)), dtype=np.float32)
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            x = self.mean + rng.standard_normal((m, len(self.mean)), dtype=np.float32) @ self.transform
+            out[start : start + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        return out
 
 
-def single_query_latency(index, queries: np.ndarray) -> tuple[list[float], np.ndarray]:
-    """Milliseconds of each one-query search (k=10) on one thread, and the ids found.
-
-    One thread, because a single query is what `ask` sends and OpenMP start-up
-    would otherwise dominate small searches.
-    """
+def neighbour_cosines(x: np.ndarray, probes: int = 500) -> list[float]:
+    """Median cosine of a vector's 1st and 10th nearest neighbour (itself excluded)."""
     import faiss
 
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
+    index = faiss.IndexFlatIP(x.shape[1])
+    index.add(x)
+    scores, _ = index.search(x[:probes], 11)
+    return [round(float(np.median(scores[:, 1])), 3), round(float(np.median(scores[:, 10])), 3)]
+
+
+def single_query_latency(index, queries: np.ndarray, threads: int = 1) -> tuple[list[float], np.ndarray]:
+    """Milliseconds of each one-query search (k=10) on `threads` threads, and the ids found."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
     try:
         index.search(queries[:1], K)  # warm-up
         times, ids = [], np.empty((len(queries), K), dtype=np.int64)
@@ -288,8 +334,22 @@ def single_query_latency(index, queries: np.ndarray) -> tuple[list[float], np.nd
             times.append((time.perf_counter() - start) * 1000)
             ids[i] = found[0]
     finally:
-        faiss.omp_set_num_threads(threads)
+        faiss.omp_set_num_threads(before)
     return times, ids
+
+
+def batch_throughput(index, queries: np.ndarray, threads: int) -> float:
+    """Queries per second of one batched search of all `queries` on `threads` threads."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
+    try:
+        start = time.perf_counter()
+        index.search(queries, K)
+        return len(queries) / (time.perf_counter() - start)
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
@@ -313,7 +373,6 @@ def build_hnsw(x: np.ndarray, budget_s: float):
         elapsed = time.perf_counter() - start
         if elapsed > budget_s and s + chunk < len(x):
             return None, elapsed, s + chunk
-    index.hnsw.efSearch = HNSW_EF_SEARCH
     return index, time.perf_counter() - start, len(x)
 
 
@@ -328,22 +387,20 @@ def build_ivf(x: np.ndarray, rng: np.random.Generator):
     start = time.perf_counter()
     index.train(sample)
     index.add(x)
-    seconds = time.perf_counter() - start
-    index.nprobe = IVF_NPROBE  # (faiss's wrapper keeps `quantizer` alive with the index)
-    return index, seconds, nlist, len(sample)
+    return index, time.perf_counter() - start, nlist, len(sample)
 
 
-def _measure(name: str, n: int, index, seconds: float, queries: np.ndarray, exact: np.ndarray) -> dict:
+def _measure(name: str, n: int, index, seconds: float, queries: np.ndarray, exact: np.ndarray, **params) -> dict:
     """One row of the scaling table: build time, memory, latency and recall of `index`."""
     import faiss
 
     times, found = single_query_latency(index, queries)
-    memory = faiss.serialize_index(index).nbytes
     return {
         "n": n,
         "index": name,
+        **params,
         "build_s": round(seconds, 3),
-        "memory_mib": round(memory / 2**20, 1),
+        "memory_mib": round(faiss.serialize_index(index).nbytes / 2**20, 1),
         "p50_ms": round(percentile(times, 50), 4),
         "p95_ms": round(percentile(times, 95), 4),
         "recall_at_10": round(recall_at_k(found, exact), 4),
@@ -351,24 +408,25 @@ def _measure(name: str, n: int, index, seconds: float, queries: np.ndarray, exac
 
 
 def bench_scaling(quick: bool, base: np.ndarray) -> dict:
-    """Exact and approximate indexes of noisy copies of `base`, real passage vectors."""
+    """Exact and approximate indexes of vectors drawn like the real passage vectors."""
     import faiss
 
     sizes = [10_000, 50_000] if quick else [10_000, 100_000, 1_000_000]
-    # Queries: noisy copies too (not encoded questions), so the figures do not depend on the model.
-    queries = noisy_copies(base, N_QUERIES, np.random.default_rng(SEED))
-    # How much of the real structure the noise leaves: the mean cosine of a copy to its
-    # source (noisy_copies of a one-row base are all copies of that row).
-    cosine_to_source = float(np.mean([noisy_copies(v[None], 100, np.random.default_rng(SEED + 1)) @ v for v in base]))
+    model = GaussianLike(base)
+    queries = model.sample(N_QUERIES, np.random.default_rng(SEED))
     budget = HNSW_BUDGET_S[quick]
     rows: list[dict] = []
+    threads: list[dict] = []
     size_seconds: dict[str, float] = {}  # wall time of everything done at each size
     hnsw_last: tuple[int, float] | None = None  # (n, seconds) of the last finished HNSW build
+    synthetic_cosines = None
     for n in sizes:
         size_start = time.perf_counter()
         rng = np.random.default_rng(SEED + n)
         log(f"speed: search scaling at n={n:,}")
-        x = noisy_copies(base, n, rng)
+        x = model.sample(n, rng)
+        if synthetic_cosines is None:
+            synthetic_cosines = neighbour_cosines(x[: len(base)])
 
         # Exact: the reference for recall, from one multi-threaded batch search.
         start = time.perf_counter()
@@ -376,13 +434,22 @@ def bench_scaling(quick: bool, base: np.ndarray) -> dict:
         flat.add(x)
         flat_s = time.perf_counter() - start
         _, exact = flat.search(queries, K)
-        # Its recall, single queries against the batch, is a consistency check (1.0 but for ties).
         rows.append(_measure("Flat (exact)", n, flat, flat_s, queries, exact))
+        # Threads: one query on one thread and on all, a batch on one and on all.
+        all_threads = faiss.omp_get_max_threads()
+        one = percentile(single_query_latency(flat, queries, 1)[0], 50)
+        every = percentile(single_query_latency(flat, queries, all_threads)[0], 50)
+        threads.append({
+            "n": n, "index": "Flat", "threads": all_threads, "single_p50_ms_1": round(one, 3), "single_p50_ms_all": round(every, 3),
+            "batch_qps_1": round(batch_throughput(flat, queries, 1)), "batch_qps_all": round(batch_throughput(flat, queries, all_threads)),
+        })  # fmt: skip
         del flat
         gc.collect()
 
         ivf, ivf_s, nlist, trained = build_ivf(x, rng)
-        rows.append({**_measure("IVF-Flat", n, ivf, ivf_s, queries, exact), "nlist": nlist, "train_points": trained})
+        for nprobe in IVF_NPROBES:
+            ivf.nprobe = nprobe
+            rows.append(_measure("IVF-Flat", n, ivf, ivf_s, queries, exact, nlist=nlist, nprobe=nprobe))
         del ivf
         gc.collect()
 
@@ -399,21 +466,23 @@ def bench_scaling(quick: bool, base: np.ndarray) -> dict:
                 if hnsw_last
                 else "not built: the smaller HNSW build already exceeded the budget"
             )
-            rows.append({"n": n, "index": "HNSW32", "skipped": why, "projected_build_s": None if math.isinf(projected) else round(projected)})
+            rows.append({"n": n, "index": "HNSW32", "skipped": why})
         else:
             hnsw, hnsw_s, added = build_hnsw(x, budget)
             if hnsw is None:
-                rows.append(
-                    {
-                        "n": n,
-                        "index": "HNSW32",
-                        "skipped": f"abandoned: {added:,} of {n:,} vectors added in {hnsw_s:.0f} s, over the {budget:.0f} s budget",
-                        "projected_build_s": round(hnsw_s * n / added),
-                    }
-                )
+                rows.append({"n": n, "index": "HNSW32", "skipped": f"abandoned: {added:,} of {n:,} vectors added in {hnsw_s:.0f} s, over the {budget:.0f} s budget"})
             else:
                 hnsw_last = (n, hnsw_s)
-                rows.append(_measure("HNSW32", n, hnsw, hnsw_s, queries, exact))
+                for ef in HNSW_EF_SEARCH:
+                    hnsw.hnsw.efSearch = ef
+                    rows.append(_measure("HNSW32", n, hnsw, hnsw_s, queries, exact, efSearch=ef))
+                one = percentile(single_query_latency(hnsw, queries, 1)[0], 50)
+                every = percentile(single_query_latency(hnsw, queries, all_threads)[0], 50)
+                threads.append({
+                    "n": n, "index": f"HNSW32 ef {HNSW_EF_SEARCH[-1]}", "threads": all_threads, "single_p50_ms_1": round(one, 3),
+                    "single_p50_ms_all": round(every, 3), "batch_qps_1": round(batch_throughput(hnsw, queries, 1)),
+                    "batch_qps_all": round(batch_throughput(hnsw, queries, all_threads)),
+                })  # fmt: skip
             del hnsw
             gc.collect()
         del x, exact
@@ -424,11 +493,12 @@ def bench_scaling(quick: bool, base: np.ndarray) -> dict:
         "k": K,
         "queries": N_QUERIES,
         "base_vectors": int(len(base)),
-        "noise_sigma": NOISE_SIGMA,
-        "copy_to_source_cosine": round(cosine_to_source, 3),
-        "hnsw": {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "efSearch": HNSW_EF_SEARCH, "budget_s": budget},
-        "ivf": {"nlist": "round(4*sqrt(n))", "nprobe": IVF_NPROBE, "train_points_per_list": IVF_TRAIN_PER_LIST},
+        "top50_variance_share": round(model.top50_share, 3),
+        "neighbour_cosines": {"real": neighbour_cosines(base), "synthetic": synthetic_cosines},
+        "hnsw": {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "efSearch": list(HNSW_EF_SEARCH), "budget_s": budget},
+        "ivf": {"nlist": "round(4*sqrt(n))", "nprobe": list(IVF_NPROBES), "train_points_per_list": IVF_TRAIN_PER_LIST},
         "rows": rows,
+        "threads": threads,
         "size_seconds": size_seconds,
     }
 
@@ -440,13 +510,14 @@ def bench_scaling(quick: bool, base: np.ndarray) -> dict:
 def run(quick: bool) -> dict:
     """All four measurements; quick mode is smaller everywhere (see the module docstring)."""
     import faiss
-    import torch
+
+    from retriever import index as index_store
 
     started = time.perf_counter()
-    ensure_default_index()  # every part below but the builds reads it
+    ensure_default_index()  # the cold and warm asks read it
     results: dict = {
         "quick": quick,
-        "threads": {"faiss_omp_max_threads": faiss.omp_get_max_threads(), "torch_num_threads": torch.get_num_threads()},
+        "threads": {"faiss_omp_max_threads": faiss.omp_get_max_threads(), "cores": os.cpu_count()},
     }
     results["part_seconds"] = {}
     # The machine may be shared: the 1-minute load average before each part says how busy it was.
@@ -459,31 +530,57 @@ def run(quick: bool) -> dict:
         yield
         results["part_seconds"][name] = round(time.perf_counter() - t, 1)
 
-    with part("index_build"):
-        results["index_build"], base = bench_builds(quick)
-    with part("warm_ask"):
-        results["warm_ask"] = bench_warm_ask(quick)
-    with part("cold"):
-        results["cold"] = bench_cold(quick)
+    with tempfile.TemporaryDirectory(prefix="speed-") as tmp:
+        work = Path(tmp)
+        with part("index_build"):
+            results["index_build"], built = bench_builds(quick, work)
+        gov = built.get(f"gov_reports-{DEFAULT_BACKEND}")
+        base_index = index_store.load(gov or DEFAULT_INDEX).vectors
+        base = base_index.reconstruct_n(0, base_index.ntotal).astype(np.float32)
+        with part("warm_ask"):
+            results["warm_ask"] = [bench_warm_ask(quick, DEFAULT_INDEX)]
+            grown = grow_to_10k(gov, work) if gov else None
+            if grown is not None:
+                results["warm_ask"].append(bench_warm_ask(quick, grown))
+        with part("cold"):
+            results["cold"] = bench_cold(quick, built.get("corpus-torch"))
     with part("search_scaling"):
         results["search_scaling"] = bench_scaling(quick, base)
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results
 
 
+def _ratio(results: dict, corpus: str) -> float | None:
+    """Build throughput of the default backend over the plain torch path."""
+    rows = {r["backend"]: r for r in results["index_build"] if r["corpus"] == corpus and "skipped" not in r}
+    if DEFAULT_BACKEND in rows and "torch" in rows:
+        return rows[DEFAULT_BACKEND]["passages_per_s"] / rows["torch"]["passages_per_s"]
+    return None
+
+
 def headline(results: dict) -> list[str]:
     """The speed figures the README quotes."""
-    w, c = results["warm_ask"]["ms"], results["cold"]
-    lines = [
-        f"warm ask p50 {w['total']['p50']:.0f} ms (encode {w['encode']['p50']:.1f}, search {w['search']['p50']:.1f}, "
-        f"summary {w['summary']['p50']:.0f}); cold `retriever ask` {c['ask']['median_s']:.2f} s, "
-        f"`retriever --help` {c['help']['median_s']:.2f} s",
-    ]
-    builds = [r for r in results["index_build"] if "skipped" not in r]
+    c = results["cold"]
+    lines = []
+    for w in results["warm_ask"]:
+        ms = w["ms"]
+        lines.append(
+            f"warm ask at {w['passages']:,} passages: p50 {ms['total']['p50']:.1f} ms (encode {ms['encode']['p50']:.1f}, "
+            f"search {ms['search']['p50']:.1f}, summary {ms['summary']['p50']:.1f})"
+        )
+    cold = f"cold `retriever ask` {c['ask']['median_s']:.2f} s"
+    if "ask_torch" in c:
+        cold += f" (plain torch path {c['ask_torch']['median_s']:.2f} s, {c['ask_torch']['median_s'] / c['ask']['median_s']:.1f}× slower)"
+    lines.append(f"{cold}; `retriever --help` {c['help']['median_s']:.2f} s, `retriever info` {c['info']['median_s']:.2f} s")
+    builds = [r for r in results["index_build"] if "skipped" not in r and r["backend"] == DEFAULT_BACKEND]
     lines.append(
         "index build: "
-        + "; ".join(f"{r['corpus']} {r['passages']:,} passages in {r['seconds']:.1f} s ({r['passages_per_s']:.1f}/s, "
-                    f"peak RSS {r['peak_rss_mib']:.0f} MiB)" for r in builds)
+        + "; ".join(
+            f"{r['corpus']} {r['passages']:,} passages in {r['seconds']:.1f} s ({r['passages_per_s']:.1f}/s"
+            + (f", {_ratio(results, r['corpus']):.1f}× the torch path" if _ratio(results, r["corpus"]) else "")
+            + f", peak RSS {r['peak_rss_mib']:.0f} MiB)"
+            for r in builds
+        )
     )
     return lines
 
@@ -496,51 +593,54 @@ def markdown(results: dict) -> str:
     """Markdown tables for RESULTS.md, with what was measured and how under each."""
     t = results["threads"]
     out = [
-        f"{'Quick' if results['quick'] else 'Full'} mode, {_fmt(results['seconds'], 0)} s in all; "
-        f"FAISS used {t['faiss_omp_max_threads']} OpenMP threads (1 for the single-query latencies), "
-        f"PyTorch {t['torch_num_threads']} threads. 1-minute load average at the start of each part: "
+        f"{'Quick' if results['quick'] else 'Full'} mode, {_fmt(results['seconds'], 0)} s in all, on {t['cores']} cores "
+        f"(FAISS {t['faiss_omp_max_threads']} OpenMP threads). 1-minute load average at the start of each part: "
         + ", ".join(f"{part.replace('_', ' ')} {load:.1f}" for part, load in results["load_average"].items())
         + " (other jobs share the cores: a load above the core count slows every figure here).",
         "",
-        "### Index build",
+        "### Index build: the default int8 ONNX path against plain sentence-transformers + torch",
         "",
-        "| corpus | documents | passages | characters | wall s | CPU s | passages/s | characters/s | peak RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| corpus | backend | documents | passages | characters | wall s | CPU s | passages/s | × torch | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results["index_build"]:
         if "skipped" in row:
-            out.append(f"| {row['corpus']} | skipped: {row['skipped']} | | | | | | | |")
-        else:
-            out.append(
-                f"| {row['corpus']} | {row['documents']} | {row['passages']:,} | {row['chars']:,} | {_fmt(row['seconds'], 2)} "
-                f"| {_fmt(row['cpu_s'], 1)} | {_fmt(row['passages_per_s'])} | {_fmt(row['chars_per_s'], 0)} | {_fmt(row['peak_rss_mib'], 0)} |"
-            )
+            out.append(f"| {row['corpus']} | {row.get('backend', '')} | skipped: {row['skipped']} | | | | | | | |")
+            continue
+        plain = next((r for r in results["index_build"] if r["corpus"] == row["corpus"] and r.get("backend") == "torch" and "skipped" not in r), None)
+        ratio = f"{row['passages_per_s'] / plain['passages_per_s']:.2f}" if plain else ""
+        out.append(
+            f"| {row['corpus']} | {row['backend']} | {row['documents']} | {row['passages']:,} | {row['chars']:,} | {_fmt(row['seconds'], 2)} "
+            f"| {_fmt(row['cpu_s'], 1)} | {_fmt(row['passages_per_s'])} | {ratio} | {_fmt(row['peak_rss_mib'], 0)} |"
+        )
     out += [
         "",
-        "`retriever index DIR --index-dir TMP` run once per corpus as its own process; wall time is the whole "
-        "process (start-up and model loading included, about the cold `ask`'s load time below), passages/s and "
-        "characters/s divide by it; CPU s is the child's user + system time; counts come from "
-        "the built index's manifest.json, and peak RSS is the command's ru_maxrss, read by a small parent process (a child of this benchmark would report the benchmark's own RSS). gov_reports "
-        "documents were written one per .txt file.",
+        "`retriever index DIR --index-dir TMP --backend B` run once per corpus and backend as its own process; wall time is "
+        "the whole process (start-up and model loading included), passages/s divides by it; CPU s is the child's user + "
+        "system time; counts come from the built index's manifest.json, and peak RSS is the command's ru_maxrss, read by "
+        "a small parent process (a child of this benchmark would report the benchmark's own RSS). gov_reports documents "
+        "were written one per .txt file. Quality of each backend: the retrieval section's backend table.",
         "",
-    ]
-
-    w = results["warm_ask"]
-    out += [
         "### Warm `ask` (in process)",
         "",
-        "| stage | p50 ms | p95 ms |",
-        "|---|---|---|",
+        "| passages | vector index | encode p50 ms | search p50 ms | summary p50 ms | whole `ask` p50 ms | whole `ask` p95 ms |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for stage in ("encode", "search", "summary", "total"):
-        label = "whole `ask`" if stage == "total" else stage
-        out.append(f"| {label} | {_fmt(w['ms'][stage]['p50'], 2)} | {_fmt(w['ms'][stage]['p95'], 2)} |")
+    for w in results["warm_ask"]:
+        ms = w["ms"]
+        out.append(
+            f"| {w['passages']:,} | {w['vector_index']} | {_fmt(ms['encode']['p50'], 2)} | {_fmt(ms['search']['p50'], 2)} "
+            f"| {_fmt(ms['summary']['p50'], 2)} | {_fmt(ms['total']['p50'], 2)} | {_fmt(ms['total']['p95'], 2)} |"
+        )
+    w = results["warm_ask"][0]
     out += [
         "",
-        f"`Retriever.open()` on indexes/default ({w['passages']} passages), one untimed warm-up ask, then "
-        f"{w['asks']} asks (k=5, hybrid, 300-character summary) cycling through the {w['distinct_questions']} "
-        "questions of benchmarks/questions.jsonl followed by cmrc2018 questions; stages are the answer's own timings_ms, the whole ask is "
-        "perf_counter around the call.",
+        f"`Retriever.open()` on indexes/default (corpus/) and on the gov_reports index with the CMRC 2018 and DRCD "
+        f"paragraphs added; one untimed warm-up ask, then {w['asks']} asks (k=5, hybrid, 300-character summary) cycling "
+        f"through the {w['distinct_questions']} questions of benchmarks/questions.jsonl followed by cmrc2018 questions; "
+        "stages are the answer's own timings_ms, the whole ask is perf_counter around the call. The summary runs no "
+        "model: the index stores a vector per sentence (before format 2 it encoded the hits' sentences with torch, "
+        "about 265 ms).",
         "",
     ]
 
@@ -548,19 +648,26 @@ def markdown(results: dict) -> str:
     out += [
         "### Cold commands (whole process)",
         "",
-        "| command | runs | median s | min s | max s |",
-        "|---|---|---|---|---|",
-        f"| `retriever ask \"{c['ask']['question']}\" --json` | {c['ask']['runs']} | {_fmt(c['ask']['median_s'], 2)} "
-        f"| {_fmt(c['ask']['min_s'], 2)} | {_fmt(c['ask']['max_s'], 2)} |",
+        "| command | runs | median s | min s | max s | × default |",
+        "|---|---|---|---|---|---|",
+        f"| `retriever ask \"{c['question']}\" --json` (default: int8 ONNX) | {c['ask']['runs']} | {_fmt(c['ask']['median_s'], 2)} "
+        f"| {_fmt(c['ask']['min_s'], 2)} | {_fmt(c['ask']['max_s'], 2)} | 1 |",
     ]
+    if "ask_torch" in c:
+        r = c["ask_torch"]
+        out.append(
+            f"| the same on an index built with `--backend torch` (plain sentence-transformers) | {r['runs']} "
+            f"| {_fmt(r['median_s'], 2)} | {_fmt(r['min_s'], 2)} | {_fmt(r['max_s'], 2)} | {r['median_s'] / c['ask']['median_s']:.1f} |"
+        )
     for name, label in (("help", "`retriever --help`"), ("info", "`retriever info`")):
         r = c[name]
-        out.append(f"| {label} | {r['runs']} | {_fmt(r['median_s'], 2)} | {_fmt(r['min_s'], 2)} | {_fmt(r['max_s'], 2)} |")
+        out.append(f"| {label} | {r['runs']} | {_fmt(r['median_s'], 2)} | {_fmt(r['min_s'], 2)} | {_fmt(r['max_s'], 2)} | |")
+    torch_load = f", {_fmt(c['ask_torch']['load_ms_median'] / 1000, 2)} s on the torch path" if "ask_torch" in c else ""
     out += [
         "",
-        "Wall time of each command run by subprocess (output captured) against the already built default index; "
-        f"of a cold ask, a median {_fmt(c['ask']['load_ms_median'] / 1000, 2)} s is the process's own `load` "
-        "timing (importing PyTorch and sentence-transformers, loading the model and jieba's dictionary).",
+        "Wall time of each command run by subprocess (output captured) against an already built index of corpus/; "
+        f"of a cold ask, a median {_fmt(c['ask']['load_ms_median'] / 1000, 2)} s is the process's own `load` timing "
+        f"(loading the model and the word segmenter){torch_load}.",
         "",
     ]
 
@@ -576,26 +683,41 @@ def markdown(results: dict) -> str:
         if "skipped" in row:
             out.append(f"| {row['n']:,} | {row['index']} | not built | | | | |")
             notes.append(f"{row['index']} at {row['n']:,} vectors: {row['skipped']}.")
-        else:
-            name = f"IVF-Flat (nlist {row['nlist']:,})" if "nlist" in row else row["index"]
-            out.append(
-                f"| {row['n']:,} | {name} | {_fmt(row['build_s'], 2)} | {_fmt(row['memory_mib'])} "
-                f"| {_fmt(row['p50_ms'], 3)} | {_fmt(row['p95_ms'], 3)} | {row['recall_at_10']:.3f} |"
-            )
-    h, i = s["hnsw"], s["ivf"]
+            continue
+        name = row["index"]
+        if "nprobe" in row:
+            name = f"IVF-Flat (nlist {row['nlist']:,}, nprobe {row['nprobe']})"
+        elif "efSearch" in row:
+            name = f"HNSW32 (efSearch {row['efSearch']})"
+        out.append(
+            f"| {row['n']:,} | {name} | {_fmt(row['build_s'], 2)} | {_fmt(row['memory_mib'])} "
+            f"| {_fmt(row['p50_ms'], 3)} | {_fmt(row['p95_ms'], 3)} | {row['recall_at_10']:.3f} |"
+        )
+    h, i, cos = s["hnsw"], s["ivf"], s["neighbour_cosines"]
     out += [
         "",
-        f"Vectors of dimension {s['dim']}: noisy copies of the {s['base_vectors']:,} real passage vectors of the "
-        f"largest index built above (N(0, {s['noise_sigma']}²) added per dimension, then re-normalized; a copy keeps a mean cosine of "
-        f"{s['copy_to_source_cosine']:.2f} to its source), queried with {s['queries']} other noisy copies. "
-        f"HNSW: M {h['M']}, efConstruction {h['efConstruction']}, efSearch {h['efSearch']}, build budget "
-        f"{h['budget_s']:.0f} s; IVF-Flat: nlist = 4·sqrt(n), nprobe {i['nprobe']}, trained on "
-        f"{i['train_points_per_list']} random vectors per list. Build time uses all FAISS threads; latency is one "
-        f"query (k={s['k']}) per search on one thread; memory is the serialized index; recall@10 is the share of the "
-        "exact top 10 found. Wall time of everything at each size: "
+        f"Vectors of dimension {s['dim']} drawn from a Gaussian with the mean and covariance of the {s['base_vectors']:,} "
+        f"real passage vectors of the gov_reports index (its top 50 directions carry {s['top50_variance_share']:.0%} of the "
+        f"variance), made unit length; the median cosine of a vector's 1st and 10th nearest neighbour is "
+        f"{cos['synthetic'][0]:.2f} and {cos['synthetic'][1]:.2f} among as many synthetic vectors, {cos['real'][0]:.2f} and "
+        f"{cos['real'][1]:.2f} among the real ones. {s['queries']} queries drawn the same way. HNSW: M {h['M']}, "
+        f"efConstruction {h['efConstruction']}, build budget {h['budget_s']:.0f} s; IVF-Flat: nlist = 4·sqrt(n), trained on "
+        f"{i['train_points_per_list']} random vectors per list. Build time uses all FAISS threads; latency is one query "
+        f"(k={s['k']}) per search on one thread; memory is the serialized index; recall@10 is the share of the exact top 10 "
+        "found. Wall time of everything at each size: "
         + ", ".join(f"{int(n):,}: {sec:.0f} s" for n, sec in s["size_seconds"].items())
         + ".",
+        "",
+        "**Threads.** One query against a batch of all queries, on one FAISS thread and on all:",
+        "",
+        "| vectors | index | one query p50 ms, 1 thread | one query p50 ms, all threads | batch queries/s, 1 thread | batch queries/s, all threads |",
+        "|---|---|---|---|---|---|",
     ]
+    for r in s["threads"]:
+        out.append(
+            f"| {r['n']:,} | {r['index']} | {_fmt(r['single_p50_ms_1'], 3)} | {_fmt(r['single_p50_ms_all'], 3)} "
+            f"| {r['batch_qps_1']:,} | {r['batch_qps_all']:,} |"
+        )
     if notes:
         out += [""] + [f"- {note}" for note in notes]
     return "\n".join(out) + "\n"
@@ -630,7 +752,7 @@ def plot(results: dict, out_dir: Path) -> list[Path]:
 
     builds = [r for r in results["index_build"] if "skipped" not in r]
     fig, ax = plt.subplots(figsize=(6, 4))
-    labels = [r["corpus"].replace("/", "") + f"\n{r['passages']:,} passages" for r in builds]
+    labels = [r["corpus"].replace("/", "") + f"\n{r['backend']}" for r in builds]
     bars = ax.bar(labels, [r["passages_per_s"] for r in builds], color="tab:blue")
     ax.bar_label(bars, fmt="%.1f")
     ax.set_ylabel("passages per second (whole process)")

@@ -155,24 +155,32 @@ def load(directory: Path) -> Index:
     for name, info in manifest["files"].items():
         file = gen / name
         if not file.is_file():
-            raise BadIndexError(f"{file}: missing; rebuild it with `retriever index`")
+            raise BadIndexError(f"{file}: missing; rebuild it with `retriever index --rebuild`")
         if file.stat().st_size != info["bytes"]:
-            raise BadIndexError(f"{file}: truncated or altered (size differs from manifest); rebuild it with `retriever index`")
-    try:
-        passages = [Passage.from_dict(p) for p in _read_jsonl(gen / _PASSAGES)]
-        documents = _read_documents(gen)
-        vectors = _faiss().read_index(str(gen / _VECTORS))
-        params = manifest.get("vector_index", {"type": "flat"})
-        if params["type"] == "hnsw":
-            # A search asks for `candidates` neighbours: the graph walk must keep as many.
-            vectors.hnsw.efSearch = max(params["efSearch"], SearchConfig.candidates)
-        bm25 = BM25.load(gen)
-        sentences = SentenceVectors.load(gen / _SENTENCES)
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise BadIndexError(f"{gen}: broken index data ({e}); rebuild it with `retriever index`") from None
+            raise BadIndexError(
+                f"{file}: truncated or altered (size differs from manifest); rebuild it with `retriever index --rebuild`"
+            )
+    passages = _read(gen, _PASSAGES, lambda path: [Passage.from_dict(p) for p in _read_jsonl(path)])
+    documents = _read(gen, _DOCUMENTS, lambda path: _read_documents(gen))
+    vectors = _read(gen, _VECTORS, lambda path: _faiss().read_index(str(path)))
+    params = manifest.get("vector_index", {"type": "flat"})
+    if params["type"] == "hnsw":
+        # A search asks for `candidates` neighbours: the graph walk must keep as many.
+        vectors.hnsw.efSearch = max(params["efSearch"], SearchConfig.candidates)
+    bm25 = _read(gen, "bm25.npz", lambda path: BM25.load(gen), label="bm25.npz or bm25_vocab.json")
+    sentences = _read(gen, _SENTENCES, SentenceVectors.load)
     if not (vectors.ntotal == len(passages) == bm25.n_docs == len(sentences.indptr) - 1):
         raise BadIndexError(f"{gen}: vectors, passages and BM25 disagree in count; rebuild it with `retriever index`")
     return Index(directory, manifest, passages, documents, vectors, bm25, sentences)
+
+
+def _read(gen: Path, name: str, reader, label: str | None = None):
+    """reader(gen / name), any failure an error that names the file."""
+    try:
+        return reader(gen / name)
+    except Exception as e:  # noqa: BLE001 - numpy, zipfile, json and FAISS each raise their own
+        cause = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise BadIndexError(f"{gen / (label or name)}: unreadable ({cause}); rebuild it with `retriever index --rebuild`") from None
 
 
 def _read_documents(gen: Path) -> dict[str, IndexedDocument]:

@@ -1,0 +1,164 @@
+"""Faults: a damaged index file in turn, and `retriever index` killed (SIGKILL) mid-run.
+
+The killed builds run in a child process with a fake embedder that waits at each
+stage, so that the kill lands where the test says: while reading, while embedding,
+and after the new generation is on disk but before the manifest names it.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import write_corpus
+from typer.testing import CliRunner
+
+from retriever import BadIndexError, Retriever
+from retriever.cli import app
+
+TESTS = Path(__file__).resolve().parent
+DOCS = {
+    "a.txt": "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。",
+    "b.txt": "乡村振兴座谈会\n要抓好人居环境整治,清理生活垃圾和污水,建设美丽乡村。",
+    "c.txt": "产业发展报告\n要因地制宜发展特色产业,带动群众增收致富。发展乡村旅游,拓宽农民增收渠道。",
+}
+QUESTIONS = ("如何化解矛盾纠纷", "怎样发展乡村产业", "人居环境整治")
+
+
+def answers(index_dir: str) -> list:
+    r = Retriever.open(index_dir)
+    return [a.to_dict()["results"] for a in (r.ask(q) for q in QUESTIONS)]
+
+
+@pytest.fixture
+def built(in_tmp, fake_embedder) -> Path:
+    write_corpus(in_tmp, DOCS)
+    Retriever.build(["corpus"], index_dir="idx")
+    return Path("idx")
+
+
+def _generation(index_dir: Path) -> Path:
+    return index_dir / json.loads((index_dir / "manifest.json").read_text())["generation"]
+
+
+FILES = ("vectors.faiss", "passages.jsonl", "documents.jsonl", "sentences.npz", "bm25.npz", "bm25_vocab.json")
+
+
+def _garbage(path: Path) -> None:
+    """Same size, other bytes: only reading the file can tell."""
+    size = path.stat().st_size
+    path.write_bytes(bytes((i * 7 + 3) % 256 for i in range(size)))
+
+
+@pytest.mark.parametrize("name", FILES)
+@pytest.mark.parametrize(
+    "damage,expected",
+    [
+        (lambda p: p.unlink(), "missing"),
+        (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "truncated or altered"),
+        (_garbage, "unreadable"),
+    ],
+    ids=["missing", "truncated", "garbage"],
+)
+def test_each_damaged_file_gives_a_one_line_error_naming_it(built, fake_embedder, name, damage, expected):
+    damage(_generation(built) / name)
+    with pytest.raises(BadIndexError) as caught:
+        Retriever.open("idx")
+    message = str(caught.value)
+    stem = name.split(".")[0]
+    assert expected in message and stem in message and "retriever index --rebuild" in message
+    assert "\n" not in message
+    # The command line says the same in one line, exit code 1, no traceback.
+    result = CliRunner().invoke(app, ["ask", "矛盾纠纷", "--index-dir", "idx"])
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_flipped_byte_is_found_by_info_check(built, fake_embedder):
+    vectors = _generation(built) / "vectors.faiss"
+    data = bytearray(vectors.read_bytes())
+    data[-5] ^= 0xFF  # inside the vector data: the file still loads
+    vectors.write_bytes(bytes(data))
+    result = CliRunner().invoke(app, ["info", "--index-dir", "idx", "--check"])
+    assert result.exit_code == 1
+    assert "vectors.faiss: checksum differs from manifest" in " ".join(result.stdout.split())  # rich wraps lines
+
+
+def test_another_format_version_says_rebuild(built, fake_embedder):
+    manifest = json.loads(Path("idx/manifest.json").read_text())
+    manifest["format_version"] = 1
+    Path("idx/manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BadIndexError, match="index format 1, this retriever reads format 2; rebuild it"):
+        Retriever.open("idx")
+
+
+# The child: build corpus/ into idx with a fake embedder, announcing each stage on
+# stdout and then pausing, so that the parent can kill it right there.
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    from conftest import FakeEmbedder
+    import retriever.api, retriever.index
+    from retriever import Retriever
+
+    STOP = {stop!r}
+    def mark(stage):
+        print(stage, flush=True)
+        if stage == STOP:
+            time.sleep(60)
+
+    fake = FakeEmbedder()
+    encode = fake.encode_with_spans
+    def slow_encode(*args, **kwargs):
+        mark("embed")
+        return encode(*args, **kwargs)
+    fake.encode_with_spans = slow_encode
+    retriever.api.load_embedder = lambda name, backend=None: fake
+    swap = retriever.index._atomic_write_text
+    def slow_swap(path, text):
+        mark("swap")  # the new generation is on disk, the manifest still names the old one
+        swap(path, text)
+    retriever.index._atomic_write_text = slow_swap
+    Retriever.build(["corpus"], index_dir="idx", progress=lambda stage, done, total: mark(stage) if done == 1 else None)
+    mark("done")
+    """
+)
+
+
+@pytest.mark.parametrize("stop", ["read", "embed", "swap"])
+def test_sigkill_mid_build_leaves_the_old_index_answering(built, fake_embedder, stop):
+    before_manifest = Path("idx/manifest.json").read_text()
+    before = answers("idx")
+    # A change for the killed build to work on: one file edited, one added.
+    Path("corpus/b.txt").write_text(DOCS["b.txt"] + "垃圾分类要因地制宜。", encoding="utf-8")
+    Path("corpus/d.txt").write_text("新增文件\n要加强基层党组织建设,发挥党员先锋模范作用。", encoding="utf-8")
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD.format(tests=str(TESTS), stop=stop)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        for line in child.stdout:
+            if line.strip() == stop:
+                break
+        else:
+            pytest.fail(f"the child ended before {stop}: {child.stderr.read()[-500:]}")
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+
+    # The old index is untouched: same manifest, same answers.
+    assert Path("idx/manifest.json").read_text() == before_manifest
+    assert answers("idx") == before
+    # The next run does the work (the lock died with the child) and leaves no debris.
+    r, report = Retriever.build(["corpus"], index_dir="idx")
+    assert (report.added, report.changed, report.unchanged, report.written) == (1, 1, 2, True)
+    assert "corpus/d.txt" in r.index.documents
+    assert not list(Path("idx").glob(".tmp-gen-*"))
+    assert len(list(Path("idx").glob("gen-*"))) <= 2
