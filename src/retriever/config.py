@@ -14,6 +14,7 @@ from pathlib import Path
 ENV_INDEX = "RETRIEVER_INDEX"
 ENV_MODEL = "RETRIEVER_MODEL"
 ENV_BACKEND = "RETRIEVER_BACKEND"
+ENV_MAX_FILE_MB = "RETRIEVER_MAX_FILE_MB"
 
 DEFAULT_INDEX_DIR = Path("indexes/default")
 DEFAULT_CORPUS_DIR = Path("corpus")
@@ -32,6 +33,9 @@ HTML_SUFFIXES = (".html", ".htm", ".shtml", ".xhtml")
 DOCX_SUFFIXES = (".docx",)
 PDF_SUFFIXES = (".pdf",)
 DOCUMENT_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + DOCX_SUFFIXES + PDF_SUFFIXES
+# Larger files are skipped, not read: 64 MB is some 20 million Chinese characters of
+# text, hours of embedding; a file that big is more likely a dump or a log.
+DEFAULT_MAX_FILE_MB = 64
 
 # On-disk index format; bump when a file changes meaning.
 INDEX_FORMAT_VERSION = 2  # 2: sentence vectors, the backend, rjieba words
@@ -120,6 +124,10 @@ def default_model() -> str:
 
 def default_backend() -> str:
     return os.environ.get(ENV_BACKEND) or DEFAULT_BACKEND
+
+
+def max_file_bytes() -> int:
+    return int(float(os.environ.get(ENV_MAX_FILE_MB) or DEFAULT_MAX_FILE_MB) * 2**20)
 
 
 class RetrieverError(Exception):

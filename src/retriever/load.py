@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .clean import clean
-from .config import DOCUMENT_SUFFIXES, DOCX_SUFFIXES, HTML_SUFFIXES, PDF_SUFFIXES, TEXT_SUFFIXES, InputError
+from .config import (
+    DOCUMENT_SUFFIXES,
+    DOCX_SUFFIXES,
+    ENV_MAX_FILE_MB,
+    HTML_SUFFIXES,
+    PDF_SUFFIXES,
+    TEXT_SUFFIXES,
+    InputError,
+    max_file_bytes,
+)
 from .formats import Extracted, decode, read_docx, read_html, read_pdf, reason, refuse_ole, sniff
 from .segment import find_title
 
@@ -70,8 +79,9 @@ def _walk(top: Path, include: Sequence[str], exclude: Sequence[str]) -> list[Pat
                 continue
             if _matches(exclude, name, relative):
                 continue
-            # Broken links, links in a loop, sockets and the like are not documents.
-            if (here / name).is_file():
+            # A broken link or a loop of links is kept, to be reported when read;
+            # sockets and the like are not documents.
+            if (here / name).is_file() or (here / name).is_symlink():
                 found.append(here / name)
     return sorted(found)
 
@@ -114,7 +124,7 @@ def find_files(
 
 def doc_id_for(path: Path) -> str:
     """A stable id: the path relative to the working directory when it lies below it."""
-    resolved = path.resolve()
+    resolved = Path(os.path.realpath(path))  # unlike Path.resolve, never raises on a loop of links
     try:
         return resolved.relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
@@ -176,9 +186,15 @@ def load_document(path: Path) -> Document:
     """Read one file of any supported format into a cleaned Document."""
     path = Path(path)
     try:
+        size, limit = path.stat().st_size, max_file_bytes()
+        if size > limit:
+            raise InputError(
+                path, f"too large ({size / 2**20:.0f} MB, the limit is {limit / 2**20:.0f} MB; set {ENV_MAX_FILE_MB} to raise it)"
+            )
         data = path.read_bytes()
     except OSError as e:
-        raise InputError(path, e.strerror or str(e)) from None
+        broken = path.is_symlink() and not path.exists()
+        raise InputError(path, "broken symbolic link (or a loop of links)" if broken else e.strerror or str(e)) from None
     return _document(data, format_of(path, data), doc_id_for(path), str(path), path.stem)
 
 
