@@ -596,9 +596,11 @@ def test_find_files_symlinks(tmp_path):
     (root / "twice").symlink_to(outside, target_is_directory=True)
     (root / "alias").symlink_to(root / "sub", target_is_directory=True)  # walked as sub/
     (root / "dangling.txt").symlink_to(root / "missing.txt")
-    assert _names(root, find_files([root])) == ["a.txt", "linked/c.txt", "sub/b.txt"]
+    # Dangling and looping links to documents are kept, to be reported when read.
+    assert _names(root, find_files([root])) == ["a.txt", "dangling.txt", "linked/c.txt", "self.txt", "sub/b.txt"]
+    assert _error(load_document, root / "dangling.txt").cause == "broken symbolic link (or a loop of links)"
     # Named twice (directly and through a link): read once.
-    assert len(find_files([root, outside / "c.txt", root / "sub" / "b.txt"])) == 3
+    assert len(find_files([root, outside / "c.txt", root / "sub" / "b.txt"])) == 5
     assert _error(find_files, [root / "self.txt"]).cause == "broken symbolic link (or a loop of links)"
 
 
