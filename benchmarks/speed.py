@@ -34,12 +34,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.common import BENCH, ROOT, data_file, log, percentile, read_jsonl
-from retriever.config import DEFAULT_BACKEND
+from retriever.config import DEFAULT_BACKEND, VectorIndexConfig
+from retriever.index import build_vector_index, set_ef_search
 
 DEFAULT_INDEX = ROOT / "indexes" / "default"
 QUESTIONS = BENCH / "questions.jsonl"
@@ -50,12 +52,11 @@ RETRIEVER = Path(sys.executable).parent / "retriever"
 # Search scaling settings (recorded in the results).
 K = 10
 N_QUERIES = 200
-# HNSW as the product builds it (config.VectorIndexConfig), searched at several efSearch.
-HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, (64, 128, 256)
+# The product's approximate index (config.VectorIndexConfig), searched at several efSearch.
+HNSW_NAME = "HNSW32-SQ8 + exact re-rank"
+HNSW_EF_SEARCH = (128, 256, 576)  # 576: the product's
 IVF_NPROBES = (16, 64)
 IVF_TRAIN_PER_LIST = 40  # FAISS warns below 39 training points per list
-# How long an HNSW build may take before it is abandoned (1M vectors take about 7 minutes).
-HNSW_BUDGET_S = {True: 60.0, False: 720.0}
 SEED = 20240601
 
 
@@ -357,25 +358,6 @@ def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
     return float(np.mean([len(set(f) & set(e)) / K for f, e in zip(found.tolist(), exact.tolist())]))
 
 
-def build_hnsw(x: np.ndarray, budget_s: float):
-    """HNSW built in chunks so that a build past its budget is abandoned, not waited for.
-
-    Returns (index or None, seconds, vectors added).
-    """
-    import faiss
-
-    index = faiss.IndexHNSWFlat(x.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    chunk = max(10_000, len(x) // 20)
-    start = time.perf_counter()
-    for s in range(0, len(x), chunk):
-        index.add(x[s : s + chunk])
-        elapsed = time.perf_counter() - start
-        if elapsed > budget_s and s + chunk < len(x):
-            return None, elapsed, s + chunk
-    return index, time.perf_counter() - start, len(x)
-
-
 def build_ivf(x: np.ndarray, rng: np.random.Generator):
     """IVF-Flat with nlist ≈ 4·sqrt(n), trained on a random sample of 40 points per list."""
     import faiss
@@ -407,6 +389,22 @@ def _measure(name: str, n: int, index, seconds: float, queries: np.ndarray, exac
     }
 
 
+def _thread_row(n: int, name: str, index, queries: np.ndarray) -> dict:
+    """One query on one thread and on all, a batch on one and on all."""
+    import faiss
+
+    every = faiss.omp_get_max_threads()
+    return {
+        "n": n,
+        "index": name,
+        "threads": every,
+        "single_p50_ms_1": round(percentile(single_query_latency(index, queries, 1)[0], 50), 3),
+        "single_p50_ms_all": round(percentile(single_query_latency(index, queries, every)[0], 50), 3),
+        "batch_qps_1": round(batch_throughput(index, queries, 1)),
+        "batch_qps_all": round(batch_throughput(index, queries, every)),
+    }
+
+
 def bench_scaling(quick: bool, base: np.ndarray) -> dict:
     """Exact and approximate indexes of vectors drawn like the real passage vectors."""
     import faiss
@@ -414,11 +412,9 @@ def bench_scaling(quick: bool, base: np.ndarray) -> dict:
     sizes = [10_000, 50_000] if quick else [10_000, 100_000, 1_000_000]
     model = GaussianLike(base)
     queries = model.sample(N_QUERIES, np.random.default_rng(SEED))
-    budget = HNSW_BUDGET_S[quick]
     rows: list[dict] = []
     threads: list[dict] = []
     size_seconds: dict[str, float] = {}  # wall time of everything done at each size
-    hnsw_last: tuple[int, float] | None = None  # (n, seconds) of the last finished HNSW build
     synthetic_cosines = None
     for n in sizes:
         size_start = time.perf_counter()
@@ -435,14 +431,7 @@ def bench_scaling(quick: bool, base: np.ndarray) -> dict:
         flat_s = time.perf_counter() - start
         _, exact = flat.search(queries, K)
         rows.append(_measure("Flat (exact)", n, flat, flat_s, queries, exact))
-        # Threads: one query on one thread and on all, a batch on one and on all.
-        all_threads = faiss.omp_get_max_threads()
-        one = percentile(single_query_latency(flat, queries, 1)[0], 50)
-        every = percentile(single_query_latency(flat, queries, all_threads)[0], 50)
-        threads.append({
-            "n": n, "index": "Flat", "threads": all_threads, "single_p50_ms_1": round(one, 3), "single_p50_ms_all": round(every, 3),
-            "batch_qps_1": round(batch_throughput(flat, queries, 1)), "batch_qps_all": round(batch_throughput(flat, queries, all_threads)),
-        })  # fmt: skip
+        threads.append(_thread_row(n, "Flat", flat, queries))
         del flat
         gc.collect()
 
@@ -453,38 +442,17 @@ def bench_scaling(quick: bool, base: np.ndarray) -> dict:
         del ivf
         gc.collect()
 
-        # HNSW: skip without trying when the last build, scaled by n·log n, would overrun the budget.
-        projected = None
-        if hnsw_last is not None:
-            n0, s0 = hnsw_last
-            projected = s0 * (n / n0) * (math.log(n) / math.log(n0))
-        elif n != sizes[0]:
-            projected = math.inf  # the smaller build was already abandoned
-        if projected is not None and projected > budget:
-            why = (
-                f"not built: projected {projected:.0f} s from the {hnsw_last[0]:,}-vector build, over the {budget:.0f} s budget"
-                if hnsw_last
-                else "not built: the smaller HNSW build already exceeded the budget"
-            )
-            rows.append({"n": n, "index": "HNSW32", "skipped": why})
-        else:
-            hnsw, hnsw_s, added = build_hnsw(x, budget)
-            if hnsw is None:
-                rows.append({"n": n, "index": "HNSW32", "skipped": f"abandoned: {added:,} of {n:,} vectors added in {hnsw_s:.0f} s, over the {budget:.0f} s budget"})
-            else:
-                hnsw_last = (n, hnsw_s)
-                for ef in HNSW_EF_SEARCH:
-                    hnsw.hnsw.efSearch = ef
-                    rows.append(_measure("HNSW32", n, hnsw, hnsw_s, queries, exact, efSearch=ef))
-                one = percentile(single_query_latency(hnsw, queries, 1)[0], 50)
-                every = percentile(single_query_latency(hnsw, queries, all_threads)[0], 50)
-                threads.append({
-                    "n": n, "index": f"HNSW32 ef {HNSW_EF_SEARCH[-1]}", "threads": all_threads, "single_p50_ms_1": round(one, 3),
-                    "single_p50_ms_all": round(every, 3), "batch_qps_1": round(batch_throughput(hnsw, queries, 1)),
-                    "batch_qps_all": round(batch_throughput(hnsw, queries, all_threads)),
-                })  # fmt: skip
-            del hnsw
-            gc.collect()
+        # The product's approximate index (index.build_vector_index, forced at every
+        # size): HNSW over 8-bit codes, re-ranked exactly, at several efSearch.
+        start = time.perf_counter()
+        hnsw, params = build_vector_index(x, replace(VectorIndexConfig(), exact_below=0))
+        hnsw_s = time.perf_counter() - start
+        for ef in HNSW_EF_SEARCH:
+            set_ef_search(hnsw, ef)
+            rows.append(_measure(HNSW_NAME, n, hnsw, hnsw_s, queries, exact, efSearch=ef))
+        threads.append(_thread_row(n, f"{HNSW_NAME} ef {HNSW_EF_SEARCH[-1]}", hnsw, queries))
+        del hnsw
+        gc.collect()
         del x, exact
         gc.collect()
         size_seconds[str(n)] = round(time.perf_counter() - size_start, 1)
@@ -495,7 +463,7 @@ def bench_scaling(quick: bool, base: np.ndarray) -> dict:
         "base_vectors": int(len(base)),
         "top50_variance_share": round(model.top50_share, 3),
         "neighbour_cosines": {"real": neighbour_cosines(base), "synthetic": synthetic_cosines},
-        "hnsw": {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "efSearch": list(HNSW_EF_SEARCH), "budget_s": budget},
+        "hnsw": {**{k: v for k, v in params.items() if k != "efSearch"}, "efSearch": list(HNSW_EF_SEARCH)},
         "ivf": {"nlist": "round(4*sqrt(n))", "nprobe": list(IVF_NPROBES), "train_points_per_list": IVF_TRAIN_PER_LIST},
         "rows": rows,
         "threads": threads,
@@ -688,7 +656,7 @@ def markdown(results: dict) -> str:
         if "nprobe" in row:
             name = f"IVF-Flat (nlist {row['nlist']:,}, nprobe {row['nprobe']})"
         elif "efSearch" in row:
-            name = f"HNSW32 (efSearch {row['efSearch']})"
+            name = f"{row['index']}, efSearch {row['efSearch']}"
         out.append(
             f"| {row['n']:,} | {name} | {_fmt(row['build_s'], 2)} | {_fmt(row['memory_mib'])} "
             f"| {_fmt(row['p50_ms'], 3)} | {_fmt(row['p95_ms'], 3)} | {row['recall_at_10']:.3f} |"
@@ -700,8 +668,10 @@ def markdown(results: dict) -> str:
         f"real passage vectors of the gov_reports index (its top 50 directions carry {s['top50_variance_share']:.0%} of the "
         f"variance), made unit length; the median cosine of a vector's 1st and 10th nearest neighbour is "
         f"{cos['synthetic'][0]:.2f} and {cos['synthetic'][1]:.2f} among as many synthetic vectors, {cos['real'][0]:.2f} and "
-        f"{cos['real'][1]:.2f} among the real ones. {s['queries']} queries drawn the same way. HNSW: M {h['M']}, "
-        f"efConstruction {h['efConstruction']}, build budget {h['budget_s']:.0f} s; IVF-Flat: nlist = 4·sqrt(n), trained on "
+        f"{cos['real'][1]:.2f} among the real ones. {s['queries']} queries drawn the same way. The product's approximate "
+        f"index (what `retriever index` builds from 50,000 passages on): an HNSW graph (M {h['M']}, efConstruction "
+        f"{h['efConstruction']}) over 8-bit scalar-quantized codes, whose top {h['refine']}·k are re-ranked by exact inner "
+        f"products; efSearch as shown. IVF-Flat: nlist = 4·sqrt(n), trained on "
         f"{i['train_points_per_list']} random vectors per list. Build time uses all FAISS threads; latency is one query "
         f"(k={s['k']}) per search on one thread; memory is the serialized index; recall@10 is the share of the exact top 10 "
         "found. Wall time of everything at each size: "

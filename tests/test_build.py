@@ -153,10 +153,17 @@ def test_index_type_is_chosen_by_size_and_recorded(corpus, counting, monkeypatch
     assert manifest_of("flat")["vector_index"] == {"type": "flat"}
     monkeypatch.setattr("retriever.index.VectorIndexConfig", lambda: VectorIndexConfig(exact_below=2))
     hnsw, _ = Retriever.build([corpus], index_dir="hnsw")
-    assert manifest_of("hnsw")["vector_index"] == {"type": "hnsw", "M": 32, "efConstruction": 80, "efSearch": 128}
-    assert type(hnsw.index.vectors).__name__ == "IndexHNSWFlat"
-    assert hnsw.index.vectors.hnsw.efSearch == 128
-    # Same answers (a graph over three vectors is exhaustive), and vectors reused from the graph.
+    assert manifest_of("hnsw")["vector_index"] == {
+        "type": "hnsw-sq8", "M": 32, "efConstruction": 80, "efSearch": 576, "refine": 2
+    }  # fmt: skip
+    import faiss
+
+    vectors = hnsw.index.vectors
+    assert type(vectors).__name__ == "IndexRefineFlat" and vectors.k_factor == 2
+    assert type(faiss.downcast_index(vectors.base_index)).__name__ == "IndexHNSWSQ"
+    assert faiss.downcast_index(vectors.base_index).hnsw.efSearch == 576
+    # Same answers and scores (a graph over three vectors is exhaustive, and the scores
+    # are re-ranked exactly), and vectors reused from the index.
     for question in ("如何化解矛盾纠纷", "人居环境整治"):
         a, b = flat.ask(question, summary_chars=0), hnsw.ask(question, summary_chars=0)
         assert [(h.passage.text, round(h.score, 6)) for h in a.results] == [(h.passage.text, round(h.score, 6)) for h in b.results]
