@@ -8,7 +8,7 @@ product has a faster path, the plain one is measured in the same run beside it.
    sentence-transformers + torch one; wall time, passages/s, characters/s, peak RSS.
 2. Warm `ask`: an opened Retriever asked questions again and again, on indexes/default
    and on an index of about 10k passages (gov_reports plus the CMRC and DRCD
-   paragraphs, added to the gov_reports index of part 1); p50/p95 of the encode,
+   paragraphs and the VCSum meetings, added to the gov_reports index of part 1); p50/p95 of the encode,
    search and summary stages and of the whole call.
 3. Cold `ask`: `retriever ask --json` as a whole process on the default index and on
    the torch-backed index of corpus/ from part 1; `retriever --help` and `retriever info`.
@@ -186,19 +186,20 @@ def bench_builds(quick: bool, work: Path) -> tuple[list[dict], dict[str, Path]]:
 
 
 def grow_to_10k(gov_index: Path, work: Path) -> Path | None:
-    """The gov_reports index plus the CMRC 2018 and DRCD paragraphs (one file each):
-    about 10k passages of real text, added incrementally (only the new ones embedded)."""
+    """The gov_reports index plus the CMRC 2018 and DRCD paragraphs and the VCSum
+    meeting transcripts (one file each): about 10k passages of real text, added
+    incrementally (only the new ones embedded)."""
     from retriever import Retriever
 
     sources = []
-    for name in ("cmrc2018", "drcd"):
-        path = data_file(name, "passages.jsonl")
+    for name, file, key in (("cmrc2018", "passages.jsonl", "passage_id"), ("drcd", "passages.jsonl", "passage_id"), ("vcsum", "meetings.jsonl", "id")):
+        path = data_file(name, file)
         if path is not None:
-            texts = {f"{name}-{p['passage_id']}": p["text"] for p in read_jsonl(path)}
+            texts = {f"{name}-{row[key]}": row["text"] for row in read_jsonl(path)}
             sources.append(write_texts(work / f"{name}-texts", texts))
     if not sources:
         return None
-    log("speed: adding the CMRC and DRCD paragraphs to the gov_reports index (not timed)")
+    log("speed: adding CMRC, DRCD and VCSum texts to the gov_reports index (not timed)")
     Retriever.build(sources, index_dir=gov_index, add=True)
     return gov_index
 
@@ -604,7 +605,7 @@ def markdown(results: dict) -> str:
     out += [
         "",
         f"`Retriever.open()` on indexes/default (corpus/) and on the gov_reports index with the CMRC 2018 and DRCD "
-        f"paragraphs added; one untimed warm-up ask, then {w['asks']} asks (k=5, hybrid, 300-character summary) cycling "
+        f"paragraphs and the VCSum meeting transcripts added; one untimed warm-up ask, then {w['asks']} asks (k=5, hybrid, 300-character summary) cycling "
         f"through the {w['distinct_questions']} questions of benchmarks/questions.jsonl followed by cmrc2018 questions; "
         "stages are the answer's own timings_ms, the whole ask is perf_counter around the call. The summary runs no "
         "model: the index stores a vector per sentence (before format 2 it encoded the hits' sentences with torch, "

@@ -17,7 +17,7 @@ import numpy as np
 from .bm25 import terms
 from .clean import for_matching
 from .config import SEARCH_MODES, SearchConfig, UsageError
-from .index import Index
+from .index import Index, nearest
 from .segment import Passage
 
 SCORE_NAMES = {
@@ -122,7 +122,7 @@ def search(
     dense: dict[int, float] = {}
     bm25: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
-        scores, ids = index.vectors.search(query_vector.reshape(1, -1).astype(np.float32), min(wanted, n))
+        scores, ids = nearest(index, query_vector, min(wanted, n))
         dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
     if mode in ("bm25", "hybrid"):
         all_bm25 = index.bm25.scores(query_terms)
