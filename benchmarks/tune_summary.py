@@ -29,7 +29,7 @@ class CachedEmbedder:
     """The real model, each distinct text encoded once."""
 
     def __init__(self, inner):
-        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self.inner, self.name, self.backend, self.dim = inner, inner.name, inner.backend, inner.dim
         self.cache: dict[str, np.ndarray] = {}
 
     def encode(self, texts, batch_size=32, progress=None):
@@ -77,7 +77,7 @@ def main() -> None:
                 centrality_weight=centrality,
                 salience_weight=salience,
                 position_weight=round(position, 2),
-                redundancy=redundancy,
+                document_redundancy=redundancy,
             )
             scores = evaluate(segments, embedder, config)
             rows.append((scores["R2"] + scores["RL"], centrality, salience, round(position, 2), redundancy, scores))

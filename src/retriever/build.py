@@ -215,7 +215,7 @@ def build_index(
     )  # fmt: skip
 
 
-def sentence_vectors(passage: np.ndarray, spans: np.ndarray) -> np.ndarray:
+def sentence_vectors(passage: np.ndarray, in_context: np.ndarray) -> np.ndarray:
     """What each sentence adds to its passage: its in-context vector minus the
     passage's, made unit length.
 
@@ -226,9 +226,9 @@ def sentence_vectors(passage: np.ndarray, spans: np.ndarray) -> np.ndarray:
     uncentered and 0.732 with every sentence embedded on its own (benchmarks/), which
     costs a model call per sentence. A passage of one sentence has nothing to center.
     """
-    if len(spans) < 2:
-        return spans
-    centered = spans - passage
+    if len(in_context) < 2:
+        return in_context
+    centered = in_context - passage
     norms = np.linalg.norm(centered, axis=1, keepdims=True)
     return (centered / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 

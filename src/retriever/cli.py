@@ -18,9 +18,6 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 from rich.text import Text
 
 from .config import (
@@ -40,8 +37,9 @@ from .config import (
     default_index_dir,
 )
 
-# The library is imported inside the commands that use it: `retriever --help` then
-# starts without numpy, FAISS and the reading stack.
+# The library, and rich's progress bars, panels and tables, are imported inside the
+# commands that use them: `retriever --help` then starts without numpy, FAISS and the
+# reading stack, and `retriever ask` without what it does not draw.
 if TYPE_CHECKING:
     from .api import Answer, BuildReport, DocumentSummary, Retriever
 
@@ -102,6 +100,8 @@ def _progress() -> Iterator:
     The bars start with the first report, so that an error before any work is the
     only thing printed.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     labels = {"read": "Reading files", "embed": "Embedding passages", "summarize": "Summarizing"}
     bar = Progress(
         TextColumn("{task.description}"),
@@ -268,6 +268,8 @@ def _render_summary(record: DocumentSummary) -> None:
         lines = [f"{'  ' * (h['level'] - top)}{h['title']}" for h in record.outline if h["level"] - top < 2]
         body.append("\n\nOutline\n", style="bold")
         body.append("\n".join(lines), style="cyan")
+    from rich.panel import Panel
+
     out.print(Panel(body, title=Text(record.title or record.path, style="bold"), title_align="left", expand=True))
 
 
@@ -362,6 +364,8 @@ def info(
         out.print(f"  model      {m['name']} ({m['backend']}, dimension {m['dim']})")
         out.print(f"  corpus     {c['documents']} documents, {c['passages']} passages, {c['chars']:,} characters")
         out.print(f"  on disk    {data['bytes'] / 1e6:.2f} MB, format {data['format_version']}, updated {data['updated']}")
+        from rich.table import Table
+
         table = Table("document", "passages", "characters", "title", box=None, padding=(0, 2, 0, 2))
         for d in data["documents"]:
             table.add_row(d["doc_id"], str(d["passages"]), f"{d['chars']:,}", d["title"])
