@@ -21,6 +21,9 @@ from .outline import detect_heading, is_toc_marker
 _ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 # Control characters except tab and newline.
 _CONTROL = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]")
+# Terminal colour and cursor codes (ESC [ … m) in logs and captured output: the whole
+# sequence goes, not just the ESC, or 「[31m」 would be left in the text.
+_ANSI = re.compile(r"\x1b\[[0-9;?]{0,16}[A-Za-z]")
 _SPACES = re.compile("[ \t\u00a0\u2000-\u200a\u202f\u205f]+")
 
 # --- inline junk (may sit inside a content line or span a broken line) -------------
@@ -104,7 +107,7 @@ def normalize(text: str) -> str:
     """Unify newlines and spaces; drop zero-width and control characters."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _ZERO_WIDTH.sub("", text)
-    text = _CONTROL.sub("", text)
+    text = _CONTROL.sub("", _ANSI.sub("", text))
     # NFC only: NFKC would turn full-width punctuation into ASCII and change the text
     # that users read and that summaries quote.
     text = unicodedata.normalize("NFC", text)
