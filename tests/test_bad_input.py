@@ -59,18 +59,28 @@ def make_bad_folder(root: Path) -> dict[str, str]:
     (root / "loop-a.txt").symlink_to("loop-b.txt")
     (root / "loop-b.txt").symlink_to("loop-a.txt")
     (root / "d0" / "up").symlink_to(root, target_is_directory=True)
-    if os.geteuid() != 0:  # root reads every file whatever its mode
-        (root / "locked.txt").write_text(GOOD, encoding="utf-8")
-        (root / "locked.txt").chmod(0)
-        bad["locked.txt"] = "Permission denied"
+    (root / "locked.txt").write_text(GOOD, encoding="utf-8")
+    (root / "locked.txt").chmod(0)
+    bad["locked.txt"] = "Permission denied"
     return bad
 
 
 @pytest.fixture
-def folder(in_tmp, fake_embedder) -> tuple[Path, dict[str, str]]:
+def folder(in_tmp, fake_embedder, monkeypatch) -> tuple[Path, dict[str, str]]:
     root = in_tmp / "bad"
     root.mkdir()
-    return root, make_bad_folder(root)
+    bad = make_bad_folder(root)
+    if os.geteuid() == 0:
+        # root reads every file whatever its mode: refuse this one as the OS would.
+        read_bytes = Path.read_bytes
+
+        def refuse(path: Path) -> bytes:
+            if path.name == "locked.txt":
+                raise PermissionError(13, "Permission denied", str(path))
+            return read_bytes(path)
+
+        monkeypatch.setattr(Path, "read_bytes", refuse)
+    return root, bad
 
 
 def _skipped(stderr: str) -> dict[str, str]:
