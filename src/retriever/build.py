@@ -268,13 +268,14 @@ def _vectors(
         fresh = {i: (v, sentence_vectors(v, part)) for i, v, part in zip(missing, vectors, parts)}
         dim = vectors.shape[1]
     out = np.empty((len(passages), dim), dtype=np.float32)
+    reused = [i for i in range(len(passages)) if i not in fresh]
+    if reused:  # one FAISS call for all of them
+        out[reused] = old.vectors.reconstruct_batch(np.array([known[passages[i].text] for i in reused], dtype=np.int64))
     sentence_parts = []
     for i, p in enumerate(passages):
         if i in fresh:
             out[i], of_passage = fresh[i]
         else:
-            before = known[p.text]
-            out[i] = old.vectors.reconstruct(before)
-            of_passage = old.sentences.of(before)[1]
+            of_passage = old.sentences.of(known[p.text])[1]
         sentence_parts.append((spans[i], of_passage))
     return out, index_store.SentenceVectors.stack(sentence_parts, dim), len(missing)

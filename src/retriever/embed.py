@@ -10,7 +10,7 @@ Two ways to run the model (BACKENDS in config):
   norms fused by ONNX Runtime's optimizer, and for "onnx-int8" its weights quantized to
   int8 per channel; the files are cached beside the model. Importing and loading this
   path takes about 0.15 s, against about 5 s for sentence-transformers and torch, and it
-  encodes 3-5 times faster (benchmarks/RESULTS.md has the figures and the quality).
+  encodes 2.5-3 times faster (benchmarks/RESULTS.md has the figures and the quality).
 - "torch": the plain sentence-transformers path.
 
 Both mean-pool the model's token vectors, as sentence-transformers does for m3e. They

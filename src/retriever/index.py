@@ -213,10 +213,8 @@ def read_documents(directory: Path) -> tuple[dict, dict[str, IndexedDocument]]:
     """The manifest and the document store alone, without vectors or BM25: what
     `retriever info` shows, without the cost of loading FAISS."""
     manifest = read_manifest(directory)
-    try:
-        return manifest, _read_documents(directory / manifest["generation"])
-    except (OSError, ValueError, KeyError) as e:
-        raise BadIndexError(f"{directory}: broken document store ({e}); rebuild it with `retriever index --rebuild`") from None
+    gen = directory / manifest["generation"]
+    return manifest, _read(gen, _DOCUMENTS, lambda path: _read_documents(gen))
 
 
 def verify(directory: Path) -> list[str]:

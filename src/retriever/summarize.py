@@ -24,7 +24,7 @@ from .config import SummaryConfig
 from .embed import Embedder
 from .outline import ENUMERATION_RANK, detect_heading
 from .search import Hit, minmax
-from .segment import Sentence, cap_sentence, paragraphs, split_sentences
+from .segment import Sentence, cap_sentence, paragraphs
 
 # Outline markers that open a sentence (「(一)」, 「一是」, 「1.」): the summary quotes the
 # sentence from just after them, which is still a verbatim span of the document.
@@ -162,12 +162,6 @@ def salience(sentences: Sequence[str]) -> np.ndarray:
 SentenceLookup = Callable[[int], tuple[np.ndarray, np.ndarray]]  # passage id → (spans, vectors)
 
 
-def _vector_at(spans: np.ndarray, vectors: np.ndarray, offset: int) -> np.ndarray:
-    """The vector of the stored sentence that holds `offset` (a passage offset)."""
-    j = int(np.searchsorted(spans[:, 0], offset, side="right")) - 1
-    return vectors[max(j, 0)]
-
-
 def summarize_hits(
     question: str,
     hits: list[Hit],
@@ -184,10 +178,14 @@ def summarize_hits(
     pool: list[tuple[Sentence, Hit]] = []
     rows: list[np.ndarray] = []
     for hit in hits:
+        # The index's own sentences of the passage (segment.sentence_spans), each with
+        # its stored vector: a quoted piece of a sentence takes the sentence's vector.
+        p = hit.passage
         spans, vectors = sentence_vectors(hit.passage_id)
-        for s in _candidates(split_sentences(hit.passage.text, hit.passage.start), config, max_chars):
-            pool.append((s, hit))
-            rows.append(_vector_at(spans, vectors, s.start - hit.passage.start))
+        for (a, b), vector in zip(spans.tolist(), vectors):
+            for s in _candidates([Sentence(p.text[a:b], p.start + a, p.start + b)], config, max_chars):
+                pool.append((s, hit))
+                rows.append(vector)
     if not pool or max_chars <= 0:
         return Summary("", ())
     vectors = np.stack(rows)
