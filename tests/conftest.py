@@ -66,12 +66,26 @@ def fake_embedder(monkeypatch) -> FakeEmbedder:
     return fake
 
 
+@pytest.fixture(scope="session")
+def real(tmp_path_factory):
+    """An index of corpus/ built with the real model (the end-to-end tests')."""
+    from retriever import Retriever
+
+    index_dir = tmp_path_factory.mktemp("e2e") / "index"
+    retriever, report = Retriever.build([ROOT / "corpus"], index_dir=index_dir)
+    assert (report.documents, report.skipped) == (5, [])
+    return retriever
+
+
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch) -> Path:
     """Run in an empty working directory (indexes/ and corpus/ resolve there)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RETRIEVER_INDEX", raising=False)
     monkeypatch.delenv("RETRIEVER_MODEL", raising=False)
+    monkeypatch.delenv("RETRIEVER_SERVER", raising=False)
+    # Services register here (client.servers_dir): none of the machine's is found.
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
     return tmp_path
 
 

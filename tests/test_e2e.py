@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from retriever import Retriever
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 pytestmark = pytest.mark.e2e
@@ -20,14 +18,6 @@ JUNK = re.compile(
     r"省略|会员|试读|微信|http|www\.|\.com|@qq|上一篇|下一篇|返回列表|领取福利|精选图文|扫码|阅读时长|加入收藏|admin|"
     r"为您整理|供您参考|本站|转载|出处|收藏《|未完|仅显示|更多资料|记住我|观山文库|写作网|文秘网|221381|\"\"\"|^\s*。\s*$"
 )
-
-
-@pytest.fixture(scope="session")
-def real(tmp_path_factory) -> Retriever:
-    index_dir = tmp_path_factory.mktemp("e2e") / "index"
-    retriever, report = Retriever.build([ROOT / "corpus"], index_dir=index_dir)
-    assert (report.documents, report.skipped) == (5, [])
-    return retriever
 
 
 def test_cli_answers_the_demo_question(real):

@@ -611,8 +611,11 @@ def test_load_stream():
     doc = load_stream("基层治理讲话\n一、总体要求\n要把群众满意作为根本标准。".encode("gb18030"))
     assert (doc.doc_id, doc.path, doc.title) == ("-", "-", "基层治理讲话")
     assert doc.text == "基层治理讲话\n一、总体要求\n要把群众满意作为根本标准。"
-    untitled = load_stream("要把群众满意作为根本标准，切实解决群众急难愁盼问题。".encode(), name="<stdin>")
-    assert (untitled.doc_id, untitled.title) == ("<stdin>", "stdin")
+    untitled = load_stream("要把群众满意作为根本标准，切实解决群众急难愁盼问题。".encode())
+    assert (untitled.doc_id, untitled.title) == ("-", "stdin")
+    # An upload is named: its suffix gives the format (as for a file) and its stem the fallback title.
+    uploaded = load_stream("要把群众满意作为根本标准，切实解决群众急难愁盼问题。".encode(), name="讲话稿.md")
+    assert (uploaded.doc_id, uploaded.title) == ("讲话稿.md", "讲话稿")
     assert load_stream(NEWS_PAGE.encode()).text == NEWS_TEXT  # told from the content
     assert load_stream(TRADITIONAL.encode("big5"), fmt="text").text == TRADITIONAL.strip()
     assert _error(load_stream, b"  \n").cause == "empty file"

@@ -21,12 +21,12 @@ from .bm25 import warm_up_tokenizer
 from .clean import for_matching
 from .config import (
     DEFAULT_CORPUS_DIR,
-    SEARCH_MODES,
     BadIndexError,
     InputError,
     SearchConfig,
     SummaryConfig,
     UsageError,
+    check_question,
     default_backend,
     default_index_dir,
     default_model,
@@ -65,15 +65,6 @@ class Answer:
             "model": self.model,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
-
-
-def check_question(question: str, mode: str) -> str:
-    """The question stripped, or UsageError for an empty one or an unknown mode."""
-    if mode not in SEARCH_MODES:
-        raise UsageError(f"unknown mode {mode!r}: choose one of {', '.join(SEARCH_MODES)}")
-    if not question.strip():
-        raise UsageError("the question is empty")
-    return question.strip()
 
 
 class Retriever:

@@ -28,12 +28,15 @@ from .config import (
     ENV_BACKEND,
     ENV_INDEX,
     ENV_MODEL,
+    ENV_SERVER,
     SEARCH_MODES,
     InputError,
     RetrieverError,
     SearchConfig,
+    ServeConfig,
     SummaryConfig,
     UsageError,
+    check_question,
     default_index_dir,
 )
 
@@ -41,7 +44,7 @@ from .config import (
 # commands that use them: `retriever --help` then starts without numpy, FAISS and the
 # reading stack, and `retriever ask` without what it does not draw.
 if TYPE_CHECKING:
-    from .api import Answer, BuildReport, DocumentSummary, Retriever
+    from .api import BuildReport, DocumentSummary, Retriever
 
 EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 1, 2, 3
 
@@ -205,31 +208,31 @@ def _location(doc_id: str, heading_path: tuple[str, ...] | list[str]) -> str:
     return " › ".join([doc_id, *heading_path])
 
 
-def _render_answer(answer: Answer) -> None:
-    if not answer.results:
-        out.print(f"No passage matches 「{escape(answer.query)}」.")
+def _render_answer(answer: dict) -> None:
+    """Draw the JSON of `ask --json`: the same whether answered here or by a service."""
+    if not answer["results"]:
+        out.print(f"No passage matches 「{escape(answer['query'])}」.")
         return
-    for hit in answer.results:
-        p = hit.passage
+    for hit in answer["results"]:
         head = Text()
-        head.append(f"[{hit.rank}] ", style="bold cyan")
-        head.append(f"{hit.score:.3f}  ", style="magenta")
-        head.append(p.title, style="bold")
+        head.append(f"[{hit['rank']}] ", style="bold cyan")
+        head.append(f"{hit['score']:.3f}  ", style="magenta")
+        head.append(hit["title"], style="bold")
         out.print(head)
-        where = Text(f"    {_location(p.doc_id, p.heading_path)}  ({p.start}–{p.end})", style="dim")
+        where = Text(f"    {_location(hit['doc_id'], hit['heading_path'])}  ({hit['start']}–{hit['end']})", style="dim")
         out.print(where)
-        body = Text(p.text.replace("\n", " "))
+        body = Text(hit["text"].replace("\n", " "))
         # Newlines became spaces of the same length, so spans still line up.
-        for start, end in hit.highlights:
+        for start, end in hit["highlights"]:
             body.stylize("bold yellow", start, end)
         out.print(Text("    ").append(body))
         out.print()
     out.print(Text("Summary", style="bold underline"))
-    for s in answer.summary.sentences:
-        line = Text(s.text)
-        line.append(f" [{s.cites}]", style="bold cyan")
+    for s in answer["summary"]["sentences"]:
+        line = Text(s["text"])
+        line.append(f" [{s['cites']}]", style="bold cyan")
         out.print(line)
-    out.print(Text(f"\nscore = {answer.score}; [n] cites result n", style="dim"))
+    out.print(Text(f"\nscore = {answer['score']}; [n] cites result n", style="dim"))
 
 
 @app.command()
@@ -240,18 +243,43 @@ def ask(
     summary_chars: Annotated[int, typer.Option("--summary-chars", min=0, help="Summary budget in characters (0: none)")] = SummaryConfig.max_chars,
     index_dir: IndexDir = None,
     model: Model = None,
+    server: Annotated[Optional[str], typer.Option("--server", envvar=ENV_SERVER, help="Ask the `retriever serve` at this URL (default: one serving the same index, if running)", show_default=False)] = None,
+    local: Annotated[bool, typer.Option("--local", help="Answer in this process even when a service is running")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say whether a service or this process answered, and the timings")] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Show the passages most relevant to QUESTION and a summary that cites them."""
-    from .api import check_question
+    """Show the passages most relevant to QUESTION and a summary that cites them.
+
+    A running `retriever serve` answers when one is named (--server, RETRIEVER_SERVER)
+    or serves the same index; otherwise, or when it cannot answer, this process does.
+    """
+    from .client import find_server
 
     with _errors():
-        check_question(question, mode)  # before a first-use build, not after
-        answer = _open(index_dir, model).ask(question, k=k, mode=mode, summary_chars=summary_chars)
+        check_question(question, mode)  # before a first-use build or a request, not after
+        started = time.perf_counter()
+        answer, by = None, "this process"
+        url = None if local or model else server or find_server(index_dir or default_index_dir())
+        if url:
+            from .client import ServerUnavailable, ask_server
+
+            try:
+                answer = ask_server(url, {"q": question, "k": k, "mode": mode, "summary_chars": summary_chars})
+                by = f"the service at {url}"
+            except ServerUnavailable as e:
+                by = f"this process (the service did not answer: {e})"
+        if answer is None:
+            answer = _open(index_dir, model).ask(question, k=k, mode=mode, summary_chars=summary_chars).to_dict()
     if as_json:
-        _print_json(answer.to_dict())
+        _print_json(answer)
     else:
         _render_answer(answer)
+    if verbose:
+        stages = ", ".join(f"{name} {ms:.1f}" for name, ms in answer["timings_ms"].items())
+        err.print(
+            f"answered by {escape(by)} from {escape(answer['index'])} in {(time.perf_counter() - started) * 1000:.0f} ms "
+            f"(ms: {stages})"
+        )
 
 
 def _render_summary(record: DocumentSummary) -> None:
@@ -374,6 +402,27 @@ def info(
             out.print("  check      " + ("ok" if not data["problems"] else "; ".join(data["problems"])))
     if check and data["problems"]:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def serve(
+    index_dir: IndexDir = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface; there is no authentication)")] = ServeConfig.host,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one, printed at start)")] = ServeConfig.port,
+    model: Model = None,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request on stderr")] = True,
+) -> None:
+    """Serve the index over HTTP: a search page at /, the JSON API under /api, docs at /docs.
+
+    The model and the index are loaded once. When `retriever index` updates the index,
+    requests keep their answers from the old one until the new one is loaded.
+    `retriever ask` over the same index uses this service while it runs.
+    """
+    with _errors():
+        retriever = _open(index_dir, model)
+        from .serve import listen, run
+
+        run(retriever, listen(host, port), access_log, announce=lambda line: err.print(escape(line), highlight=False))
 
 
 def main() -> None:

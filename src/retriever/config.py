@@ -15,6 +15,7 @@ ENV_INDEX = "RETRIEVER_INDEX"
 ENV_MODEL = "RETRIEVER_MODEL"
 ENV_BACKEND = "RETRIEVER_BACKEND"
 ENV_MAX_FILE_MB = "RETRIEVER_MAX_FILE_MB"
+ENV_SERVER = "RETRIEVER_SERVER"
 
 DEFAULT_INDEX_DIR = Path("indexes/default")
 DEFAULT_CORPUS_DIR = Path("corpus")
@@ -117,6 +118,38 @@ class SummaryConfig:
 
 
 SEARCH_MODES = ("hybrid", "dense", "bm25")
+
+
+def check_question(question: str, mode: str) -> str:
+    """The question stripped, or UsageError for an empty one or an unknown mode."""
+    if mode not in SEARCH_MODES:
+        raise UsageError(f"unknown mode {mode!r}: choose one of {', '.join(SEARCH_MODES)}")
+    if not question.strip():
+        raise UsageError("the question is empty")
+    return question.strip()
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """`retriever serve` and the `ask` that uses it.
+
+    Requests are bounded so that one client cannot hold the service: a question is a
+    question, not a document; a document to summarize is sent to /api/summarize.
+    """
+
+    host: str = "127.0.0.1"  # loopback: the service has no authentication
+    port: int = 8000
+    max_question_chars: int = 2_000
+    max_k: int = 100
+    max_summary_chars: int = 5_000
+    max_body_bytes: int = 16 * 2**20  # a request body: uploaded file or JSON text
+    # Questions answered at once. Encoding one question already runs on every core;
+    # two at once only make both wait (benchmarks/serve_load.py compares 1 and 2).
+    concurrent_asks: int = 1
+    # `retriever ask` gives up on a server that does not accept the connection in this
+    # time and answers locally; an accepted question may take longer (a first load).
+    connect_timeout_s: float = 0.5
+    answer_timeout_s: float = 60.0
 
 
 def default_index_dir() -> Path:

@@ -199,7 +199,9 @@ def load_document(path: Path) -> Document:
 
 
 def load_stream(data: bytes, name: str = STDIN_NAME, fmt: str | None = None) -> Document:
-    """A Document from bytes read from standard input (or any stream): `name` is its
-    doc_id and path; the format is `fmt` ("text", "markdown", "html", "docx", "pdf") or
-    told from the content."""
-    return _document(data, fmt or sniff(data), name, name, "stdin")
+    """A Document from bytes read from standard input or uploaded: `name` is its doc_id
+    and path; the format is `fmt` ("text", "markdown", "html", "docx", "pdf"), or told
+    by the name's suffix and the content as for a file."""
+    if name == STDIN_NAME:
+        return _document(data, fmt or sniff(data), name, name, "stdin")
+    return _document(data, fmt or format_of(name, data), name, name, Path(name).stem)

@@ -1,0 +1,92 @@
+"""How `retriever ask` finds a running `retriever serve` and asks it.
+
+Standard library only: a question answered by the service must not pay for importing
+numpy, ONNX Runtime or FAISS. A service registers itself in a small file named after
+the index it serves (servers_dir()/<hash of the index path>.json), so that `ask` over the
+same index finds it without being told; `--server URL` or RETRIEVER_SERVER names one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import urllib.parse
+from http.client import HTTPConnection, HTTPException
+from pathlib import Path
+
+from .config import ServeConfig, UsageError
+
+
+class ServerUnavailable(Exception):
+    """The service could not answer (not running, not reachable, or failed): ask locally."""
+
+
+def servers_dir() -> Path:
+    return Path(os.environ.get("XDG_RUNTIME_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")) / "retriever" / "servers"
+
+
+def _registration(index_dir: Path) -> Path:
+    key = hashlib.sha256(os.path.realpath(index_dir).encode()).hexdigest()[:16]
+    return servers_dir() / f"{key}.json"
+
+
+def register(index_dir: Path, url: str) -> Path:
+    """Announce a service of `index_dir` at `url`; returns the file to remove at exit."""
+    path = _registration(index_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "index": os.path.realpath(index_dir)}), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def unregister(path: Path) -> None:
+    try:
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass  # already gone, or another service's by now
+
+
+def find_server(index_dir: Path) -> str | None:
+    """The URL of a live service registered for `index_dir`, if any."""
+    path = _registration(index_dir)
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        os.kill(int(entry["pid"]), 0)  # signal 0: is that process alive?
+        return str(entry["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # none, unreadable, or its process is gone (killed without cleanup)
+
+
+def ask_server(url: str, params: dict, config: ServeConfig = ServeConfig()) -> dict:
+    """GET /api/ask on the service at `url`: the JSON of `retriever ask --json`.
+
+    UsageError for a question the service refuses (4xx: the same answer locally);
+    ServerUnavailable for anything else that keeps it from answering.
+    """
+    parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme != "http" or not parts.hostname:
+        raise UsageError(f"server {url!r}: give it as http://HOST:PORT")
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    conn = HTTPConnection(parts.hostname, parts.port or 80, timeout=config.connect_timeout_s)
+    try:
+        conn.connect()
+        conn.sock.settimeout(config.answer_timeout_s)
+        conn.request("GET", f"{parts.path.rstrip('/')}/api/ask?{query}", headers={"Accept": "application/json"})
+        response = conn.getresponse()
+        body = response.read()
+    except (OSError, HTTPException) as e:
+        raise ServerUnavailable(f"{url}: {e or type(e).__name__}") from None
+    finally:
+        conn.close()
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ServerUnavailable(f"{url}: answered HTTP {response.status} with no JSON") from None
+    if 400 <= response.status < 500 and response.status not in (404, 408, 429):
+        raise UsageError(data.get("error") or f"the service refused the question (HTTP {response.status})")
+    if response.status != 200 or "results" not in data:
+        raise ServerUnavailable(f"{url}: HTTP {response.status} ({data.get('error', 'no answer')})")
+    return data

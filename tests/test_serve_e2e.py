@@ -1,0 +1,120 @@
+"""`retriever serve` as a real process on a free loopback port, with the real model:
+HTTP from outside, `retriever ask` through it, and the search page in headless Chromium."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def service(real, tmp_path_factory):
+    """`retriever serve --port 0` over the real index: (url, env, captured stderr lines)."""
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path_factory.mktemp("run")), "RETRIEVER_INDEX": str(real.index.directory)}
+    env.pop("RETRIEVER_SERVER", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "retriever.cli", "serve", "--port", "0", "--no-access-log"],
+        stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+    )  # fmt: skip
+    lines: list[str] = []
+    for line in proc.stderr:
+        lines.append(line)
+        if m := re.search(r"search page\s+(http://127\.0\.0\.1:\d+)/", line):
+            url = m.group(1)
+            break
+    else:
+        pytest.fail("retriever serve did not start: " + "".join(lines))
+    # Keep reading its log so that the pipe never fills.
+    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+    yield url, env, lines, proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def test_the_service_answers_like_ask(service, real):
+    url, env, lines, _ = service
+    health = get(f"{url}/healthz")
+    assert (health["status"], health["documents"], health["backend"]) == ("ok", 5, "onnx-int8")
+    answer = get(f"{url}/api/ask?" + urllib.parse.urlencode({"q": "如何化解矛盾纠纷", "k": 3}))
+    local = real.ask("如何化解矛盾纠纷", k=3).to_dict()
+    assert [(h["doc_id"], h["start"]) for h in answer["results"]] == [(h["doc_id"], h["start"]) for h in local["results"]]
+    assert answer["summary"]["text"] == local["summary"]["text"]
+    assert answer["timings_ms"]["load"] < 5  # warmed up at start: the model is not loaded by a request
+
+
+def test_ask_uses_the_running_service(service):
+    url, env, _, _ = service
+    proc = subprocess.run(
+        [sys.executable, "-m", "retriever.cli", "ask", "如何化解矛盾纠纷", "--json", "--verbose"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"answered by the service at {url}" in proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["heading_path"][-1] == "2.完善矛盾纠纷化解机制"
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="no Chromium (Debian: apt-get install chromium)")
+def test_search_page_in_a_headless_browser(service, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url, *_ = service
+    shots = Path(os.environ.get("RETRIEVER_SCREENSHOTS") or tmp_path)
+    with sync_api.sync_playwright() as p:
+        # The flags keep Chromium from reaching for the network, which this machine refuses.
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        for name, viewport in (("search-page", {"width": 1100, "height": 1400}), ("search-page-phone", {"width": 390, "height": 844})):
+            page = browser.new_page(viewport=viewport, device_scale_factor=2 if "phone" in name else 1)
+            requests: list[str] = []
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(f"{url}/")
+            page.fill("#q", "如何化解矛盾纠纷")
+            page.press("#q", "Enter")
+            page.wait_for_selector("article.passage")
+            passages = page.locator("article.passage")
+            assert passages.count() == 5
+            assert "2.完善矛盾纠纷化解机制" in passages.first.locator(".where").inner_text()
+            assert "矛盾纠纷" in page.locator("article.passage mark").all_inner_texts()
+            sentences = page.locator("section.summary p")
+            assert sentences.count() >= 1 and "矛盾纠纷" in page.locator("section.summary").inner_text()
+            assert re.fullmatch(r"\[\d\]", sentences.first.locator("a.cite").inner_text())
+            assert page.url.endswith("?q=%E5%A6%82%E4%BD%95%E5%8C%96%E8%A7%A3%E7%9F%9B%E7%9B%BE%E7%BA%A0%E7%BA%B7&k=5&mode=hybrid")
+            # Readable on a phone: nothing wider than the screen.
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+            # Every request stayed on this service: the page works offline.
+            assert requests and all(r.startswith(url) for r in requests), requests
+            page.screenshot(path=str(shots / f"{name}.png"), full_page="phone" not in name)
+            page.close()
+        browser.close()
+    assert (shots / "search-page.png").stat().st_size > 10_000
+
+
+def test_stops_cleanly_and_unregisters(service):
+    url, env, lines, proc = service
+    runtime = Path(env["XDG_RUNTIME_DIR"]) / "retriever" / "servers"
+    assert len(list(runtime.glob("*.json"))) == 1
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == -signal.SIGTERM  # uvicorn stops, then ends by the signal it got
+    assert list(runtime.glob("*.json")) == []
+    assert "Traceback" not in "".join(lines)
