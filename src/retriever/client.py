@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import urllib.parse
-from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 
 from .config import ServeConfig, UsageError
@@ -66,6 +64,10 @@ def ask_server(url: str, params: dict, config: ServeConfig = ServeConfig()) -> d
     UsageError for a question the service refuses (4xx: the same answer locally);
     ServerUnavailable for anything else that keeps it from answering.
     """
+    # Imported here: http.client costs ~30 ms, which a local answer need not pay.
+    import urllib.parse
+    from http.client import HTTPConnection, HTTPException
+
     parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
     if parts.scheme != "http" or not parts.hostname:
         raise UsageError(f"server {url!r}: give it as http://HOST:PORT")

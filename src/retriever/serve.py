@@ -86,9 +86,9 @@ class LiveIndex:
         try:
             retriever = Retriever.open(self.directory)
             warm_up(retriever)
-        except RetrieverError as e:
-            self.reload_error = str(e)
-            log.error("kept the index already served: %s", e)
+        except Exception as e:  # noqa: BLE001 - whatever the cause, the old index goes on serving
+            self.reload_error = str(e) if isinstance(e, RetrieverError) else f"{type(e).__name__}: {e}"
+            log.error("kept the index already served: %s", self.reload_error)
             return
         self._retriever, self.loaded_at, self.reload_error = retriever, time.time(), None
         log.info("now serving %s", retriever.index.manifest["generation"])
@@ -168,8 +168,12 @@ class BodyLimit:
 
 
 def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None) -> FastAPI:
-    """The service over an opened index (`retriever serve` opens and warms it);
-    `lifespan` is FastAPI's, run at start and at shutdown."""
+    """The service over an opened index (`retriever serve` opens and warms it).
+
+    `config` sets the body limit and how many questions are answered at once; the
+    limits on a question's fields are the defaults (CONFIG), which the request models
+    and the OpenAPI schema carry. `lifespan` is FastAPI's, run at start and shutdown.
+    """
     live = LiveIndex(retriever)
     asks = threading.BoundedSemaphore(config.concurrent_asks)
     summaries = threading.Lock()  # one document at a time: each already uses every core
@@ -239,10 +243,10 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
 
     @app.get("/api/ask", summary="The passages most relevant to a question, and a cited summary")
     def ask_get(
-        q: Annotated[str, Query(min_length=1, max_length=config.max_question_chars, description="The question")],
-        k: Annotated[int, Query(ge=1, le=config.max_k)] = SearchConfig.k,
+        q: Annotated[str, Query(min_length=1, max_length=CONFIG.max_question_chars, description="The question")],
+        k: Annotated[int, Query(ge=1, le=CONFIG.max_k)] = SearchConfig.k,
         mode: Mode = SearchConfig.mode,
-        summary_chars: Annotated[int, Query(ge=0, le=config.max_summary_chars)] = SummaryConfig.max_chars,
+        summary_chars: Annotated[int, Query(ge=0, le=CONFIG.max_summary_chars)] = SummaryConfig.max_chars,
     ) -> JSONResponse:
         return answer(AskRequest(q=q, k=k, mode=mode, summary_chars=summary_chars))
 
