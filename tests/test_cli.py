@@ -259,3 +259,14 @@ def test_index_with_globs(runner, corpus):
     runner.invoke(app, ["index", "corpus", "--index-dir", "idx", "--exclude", "*.md"])
     info = json.loads(runner.invoke(app, ["info", "--index-dir", "idx", "--json"]).stdout)
     assert [d["doc_id"] for d in info["documents"]] == ["corpus/a.txt"]
+
+
+def test_ray_without_ray_says_how_to_install_it(runner, in_tmp, monkeypatch):
+    # The fake embedder stands in only in this process: --ray must ask for Ray itself.
+    Path("corpus").mkdir()
+    Path("corpus/a.txt").write_text(DOC, encoding="utf-8")
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)  # as if not installed
+    result = runner.invoke(app, ["index", "--ray"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: --ray needs Ray: pip install 'retriever[ray]'"
+    assert not Path("indexes/default/manifest.json").exists()

@@ -102,3 +102,37 @@ def test_ask_runs_without_torch(real):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_milvus_lite_finds_what_faiss_finds(real, tmp_path):
+    # The labelled questions' top 10 from the vector store alone (one batched call each),
+    # then a few whole answers.
+    pytest.importorskip("milvus_lite")
+    from benchmarks.retrieval_quality import labelled
+    from retriever import Retriever
+    from retriever.clean import for_matching
+
+    milvus, _ = Retriever.build([ROOT / "corpus"], index_dir=tmp_path / "milvus", vector_store="milvus")
+    questions = labelled(real).questions
+    x = real.embedder.encode([for_matching(q) for q in questions])
+    _, by_faiss = real.index.vectors.search(x, 10)
+    _, by_milvus = milvus.index.vectors.search(x, 10)
+    overlap = sum(len(set(a) & set(b)) / 10 for a, b in zip(by_faiss, by_milvus)) / len(questions)
+    assert len(questions) == 71 and overlap >= 0.99
+    for q in questions[:5]:
+        assert [h.passage.text for h in milvus.ask(q, k=10).results] == [h.passage.text for h in real.ask(q, k=10).results]
+
+
+def test_ray_embeds_like_the_process(real):
+    pytest.importorskip("ray")
+    from retriever.distributed import RayEmbedder
+    from retriever.segment import sentence_spans
+
+    texts = [p.text for p in real.index.passages[:40]]
+    spans = [sentence_spans(t) for t in texts]
+    on_ray = RayEmbedder("m3e-small", "onnx-int8", workers=2)
+    vectors, parts = on_ray.encode_with_spans(texts, spans)
+    here, here_parts = real.embedder.encode_with_spans(texts, spans)
+    assert vectors.shape == here.shape and on_ray.workers == 2
+    assert float(abs(vectors - here).max()) < 1e-5
+    assert all(a.shape == b.shape and float(abs(a - b).max()) < 1e-5 for a, b in zip(parts, here_parts))

@@ -113,6 +113,10 @@ class Retriever:
         add: bool = False,
         include: Sequence[str] | None = None,
         exclude: Sequence[str] | None = None,
+        vector_store: str | None = None,
+        uri: str | None = None,
+        collection: str | None = None,
+        ray: bool | str = False,
     ) -> tuple[Retriever, BuildReport]:
         """Index the files under `paths` (default: corpus/) into `index_dir`.
 
@@ -123,18 +127,38 @@ class Retriever:
         that cannot be read are skipped and listed in the report; if none can be read,
         nothing is written and InputError is raised. The index is replaced atomically:
         until the new one is complete, readers see the old one.
+
+        `vector_store` "milvus" keeps the vectors in Milvus at `uri` (a server, or a
+        milvus-lite file; default milvus.db in the index), in collections named after
+        `collection`; "faiss" in files (the default). An index keeps its store until
+        told otherwise. `ray` embeds on Ray: True starts a local instance, a string is
+        a cluster's address.
         """
         from .build import build_index
 
         directory = Path(index_dir) if index_dir else default_index_dir()
         sources = [Path(p) for p in (paths or [DEFAULT_CORPUS_DIR])]
-        # Called only when some passage needs embedding: an up-to-date index loads no
-        # model (load_embedder caches, so the Retriever below reuses a loaded one).
+        store = None
+        if vector_store or uri or collection:
+            from .milvus import spec
+
+            store = spec(vector_store, uri, collection, directory)
+
+        def get_embedder(name: str, backend: str) -> Embedder:
+            # Called only when some passage needs embedding: an up-to-date index loads
+            # no model (load_embedder caches, so the Retriever below reuses a loaded one).
+            if embedder:
+                return embedder
+            if ray:
+                from .distributed import RayEmbedder
+
+                return RayEmbedder(name, backend, address=ray if isinstance(ray, str) else None)
+            return load_embedder(name, backend)
+
         report = build_index(
-            sources, directory, model or (embedder.name if embedder else None),
-            lambda name, backend: embedder or load_embedder(name, backend), progress,
+            sources, directory, model or (embedder.name if embedder else None), get_embedder, progress,
             backend=backend or (embedder.backend if embedder else None), rebuild=rebuild, add=add, include=include,
-            exclude=exclude,
+            exclude=exclude, vector_store=store,
         )  # fmt: skip
         return cls(index_store.load(directory), embedder), report
 

@@ -98,6 +98,7 @@ def build_index(
     add: bool = False,
     include: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
+    vector_store: dict | None = None,
 ) -> BuildReport:
     """Index the files under `paths` into `directory`.
 
@@ -122,6 +123,12 @@ def build_index(
                 f"model changed from {old.model} ({old.backend}) to {name} ({backend}): every passage is embedded again"
             )
         same_pipeline = old is not None and old.manifest.get("pipeline") == pipeline()
+        # Vectors stay where the index keeps them (FAISS files or a Milvus collection)
+        # unless asked otherwise.
+        before_store = _store_of(directory)
+        store = vector_store or before_store or {"type": "faiss"}
+        if before_store is not None and store != before_store:
+            notes.append(f"vectors move from {_describe(before_store)} to {_describe(store)}")
 
         documents: list[Document] = []
         reused: dict[str, tuple[int, int]] = {}  # doc_id → its passage range in the old index
@@ -168,7 +175,8 @@ def build_index(
 
         # One order whatever the order of the runs that added them: by document id.
         documents.sort(key=lambda d: d.doc_id)
-        if old and not (counts["added"] or counts["changed"] or removed) and same_model and same_pipeline:
+        unchanged = same_model and same_pipeline and store == before_store
+        if old and not (counts["added"] or counts["changed"] or removed) and unchanged:
             # Nothing to do: the index on disk is this corpus already.
             corpus = old.manifest["corpus"]
             return BuildReport(
@@ -207,12 +215,26 @@ def build_index(
                 "sources": sorted({*map(str, paths), *((old.manifest["corpus"].get("sources", [])) if old and add else ())}),
             },
         }
-        index_store.write(directory, documents, passages, ranges, vectors, sentences, bm25, manifest)
+        index_store.write(directory, documents, passages, ranges, vectors, sentences, bm25, manifest, store)
     return BuildReport(
         directory, len(documents), len(passages), manifest["corpus"]["chars"], skipped, time.perf_counter() - started,
         added=counts["added"], changed=counts["changed"], unchanged=counts["unchanged"], removed=removed,
         kept=counts["kept"], embedded=embedded, notes=notes,
     )  # fmt: skip
+
+
+def _store_of(directory: Path) -> dict | None:
+    """Where the index keeps its vectors (without the generation's own collection), also
+    for --rebuild; None for a new or unreadable index."""
+    try:
+        store = index_store.read_manifest(directory).get("vector_store", {"type": "faiss"})
+    except BadIndexError:
+        return None
+    return {k: v for k, v in store.items() if k != "collection"}
+
+
+def _describe(store: dict) -> str:
+    return "FAISS files" if store["type"] == "faiss" else f"Milvus at {store['uri']} ({store['prefix']})"
 
 
 def sentence_vectors(passage: np.ndarray, in_context: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from .config import (
     ENV_MODEL,
     ENV_SERVER,
     SEARCH_MODES,
+    VECTOR_STORES,
     InputError,
     RetrieverError,
     SearchConfig,
@@ -131,17 +132,11 @@ def _progress() -> Iterator:
             bar.stop()
 
 
-def _build(
-    paths: list[Path], index_dir: Path | None, model: str | None, backend: str | None = None, rebuild: bool = False,
-    add: bool = False, include: list[str] | None = None, exclude: list[str] | None = None,
-) -> tuple[Retriever, BuildReport]:  # fmt: skip
+def _build(paths: list[Path], index_dir: Path | None, model: str | None, **options) -> tuple[Retriever, BuildReport]:
     from .api import Retriever
 
     with _progress() as progress:
-        retriever, report = Retriever.build(
-            paths, index_dir=index_dir, model=model, progress=progress, backend=backend, rebuild=rebuild, add=add,
-            include=include, exclude=exclude,
-        )  # fmt: skip
+        retriever, report = Retriever.build(paths, index_dir=index_dir, model=model, progress=progress, **options)
     for note in report.notes:
         err.print(f"[yellow]note[/yellow] {escape(note)}")
     for problem in report.skipped:
@@ -178,6 +173,11 @@ def index(
     add: Annotated[bool, typer.Option("--add", help="Add these files to what is indexed instead of replacing it")] = False,
     include: Annotated[Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Skip files matching this glob (repeatable)")] = None,
+    vector_store: Annotated[Optional[str], typer.Option("--vector-store", help=f"Where the vectors live: {' | '.join(VECTOR_STORES)} (default faiss; an index keeps its store)", show_default=False)] = None,
+    uri: Annotated[Optional[str], typer.Option("--uri", help="Milvus: http://host:19530, or a milvus-lite file (default milvus.db in the index)", show_default=False)] = None,
+    collection: Annotated[Optional[str], typer.Option("--collection", help="Milvus: collection name prefix (default from the index directory)", show_default=False)] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Embed on Ray: a local instance, or the cluster of --ray-address")] = False,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", envvar="RAY_ADDRESS", help="Ray cluster to embed on (ray://head:10001, auto); implies --ray", show_default=False)] = None,
 ) -> None:
     """Index files and directories; only what changed is read and embedded again.
 
@@ -185,7 +185,10 @@ def index(
     is replaced atomically: until the new one is complete, readers see the old one.
     """
     with _errors():
-        _, report = _build(paths or [DEFAULT_CORPUS_DIR], index_dir, model, backend, rebuild, add, include, exclude)
+        _, report = _build(
+            paths or [DEFAULT_CORPUS_DIR], index_dir, model, backend=backend, rebuild=rebuild, add=add, include=include,
+            exclude=exclude, vector_store=vector_store, uri=uri, collection=collection, ray=ray_address or ray,
+        )  # fmt: skip
     if report.skipped:
         # The index is complete for the files that could be read; the exit code says
         # that some could not.
@@ -360,7 +363,7 @@ def summarize(
     if add_to_index and done:
         indexable = [Path(r.path) for r in done if r.path != "-"]
         with _errors():
-            _build(indexable, _index_name(add_to_index), model, backend, add=True)
+            _build(indexable, _index_name(add_to_index), model, backend=backend, add=True)
     if failed:
         raise typer.Exit(EXIT_FAILED if not done else EXIT_PARTIAL)
 

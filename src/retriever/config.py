@@ -16,6 +16,7 @@ ENV_MODEL = "RETRIEVER_MODEL"
 ENV_BACKEND = "RETRIEVER_BACKEND"
 ENV_MAX_FILE_MB = "RETRIEVER_MAX_FILE_MB"
 ENV_SERVER = "RETRIEVER_SERVER"
+ENV_THREADS = "RETRIEVER_THREADS"  # threads of the model (default: every core)
 
 DEFAULT_INDEX_DIR = Path("indexes/default")
 DEFAULT_CORPUS_DIR = Path("corpus")
@@ -26,6 +27,10 @@ DEFAULT_MODEL = "m3e-small"
 # torch and starts in a tenth of the time; nDCG@10 is unchanged on CMRC 2018 and 0.015
 # lower on the 71 labelled questions (benchmarks/RESULTS.md).
 BACKENDS = ("onnx-int8", "onnx", "torch")
+# Where the passage vectors live: FAISS files in the index directory (the default), or
+# Milvus (milvus.py): milvus-lite in a local file, or a server by URI.
+VECTOR_STORES = ("faiss", "milvus")
+DEFAULT_MILVUS_FILE = "milvus.db"  # milvus-lite, in the index directory
 DEFAULT_BACKEND = "onnx-int8"
 
 # Files `retriever index DIR` picks up when walking a directory, by format. A file

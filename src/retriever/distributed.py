@@ -1,0 +1,91 @@
+"""Embedding on Ray: `retriever index --ray [ADDRESS]`.
+
+The passages to embed are cut into chunks and mapped over a pool of Ray actors, each
+holding one copy of the model (loading it once per worker, not per chunk) and running
+on its share of the cores. Results come back in order, so the index is the same as
+one built in process; reading, cleaning, BM25 and writing stay in the driver, since
+embedding is nearly all the time of a build.
+
+Actors rather than Ray Data: a passage gives a vector and a variable number of sentence
+vectors, which an actor returns as plain arrays without a ragged-tensor schema.
+Without an address, Ray starts a local instance on this machine's cores; with one
+(`ray://head:10001` or `auto`), the work goes to that cluster, whose workers need
+this package and the model installed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .config import ENV_THREADS, RetrieverError
+from .embed import Spans, load_embedder
+
+CHUNK = 64  # passages per task: large enough to amortize a call, small for progress
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise RetrieverError("--ray needs Ray: pip install 'retriever[ray]'") from None
+    return ray
+
+
+class RayEmbedder:
+    """An Embedder whose encode_with_spans runs on Ray actors."""
+
+    def __init__(self, name: str, backend: str, address: str | None = None, workers: int | None = None):
+        ray = _ray()
+        self.name, self.backend = name, backend
+        if not ray.is_initialized():
+            # Ray waits 20-30 s for its control process to start; on a busy 2-core
+            # machine that took longer once: give it two minutes before giving up.
+            os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "120")
+            try:
+                ray.init(address=address or None, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError…
+                raise RetrieverError(f"cannot start or reach Ray{f' at {address}' if address else ''} ({e})") from None
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        # One worker per core on a machine of its own; each gets the cores it may use,
+        # and its ONNX Runtime as many threads.
+        self.workers = max(1, min(workers or cpus, cpus))
+        threads = max(1, cpus // self.workers)
+        worker = ray.remote(num_cpus=threads)(_Worker)
+        self._pool = [worker.remote(name, backend, threads) for _ in range(self.workers)]
+        self.dim = int(ray.get(self._pool[0].dim.remote()))
+
+    def encode(self, texts: Sequence[str], batch_size: int = 8, progress: Callable | None = None) -> np.ndarray:
+        return self.encode_with_spans(texts, [[] for _ in texts], batch_size, progress)[0]
+
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Spans], batch_size: int = 8, progress: Callable | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        from ray.util import ActorPool
+
+        chunks = [(list(texts[i : i + CHUNK]), list(spans[i : i + CHUNK])) for i in range(0, len(texts), CHUNK)]
+        pool = ActorPool(self._pool)
+        vectors, parts, done = [], [], 0
+        for chunk_vectors, chunk_parts in pool.map(lambda actor, chunk: actor.encode.remote(*chunk, batch_size), chunks):
+            vectors.append(chunk_vectors)
+            parts.extend(chunk_parts)
+            done += len(chunk_vectors)
+            if progress:
+                progress(done, len(texts))
+        return (np.concatenate(vectors) if vectors else np.zeros((0, self.dim), np.float32)), parts
+
+
+class _Worker:
+    """One model per Ray worker process."""
+
+    def __init__(self, name: str, backend: str, threads: int):
+        os.environ[ENV_THREADS] = str(threads)
+        self.embedder = load_embedder(name, backend)
+
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    def encode(self, texts: list[str], spans: list[Spans], batch_size: int):
+        return self.embedder.encode_with_spans(texts, spans, batch_size)

@@ -1,0 +1,194 @@
+"""Passage vectors in Milvus, through pymilvus: `retriever index --vector-store milvus`.
+
+The URI is a Milvus server or cluster (`http://host:19530`) or a local file, which
+milvus-lite serves in-process (tests and the local demo; one process at a time may
+open it). Everything else of the index (passages, documents, BM25, sentence vectors,
+the manifest) stays in the index directory, so that the text and the vectors agree:
+
+- each index generation writes its own collection, `<prefix>_<generation>`, and the
+  manifest names it, so the swap to a new generation stays one atomic rename of
+  manifest.json; collections of generations no longer kept are dropped after it;
+- a passage's primary key is its passage id, as in the FAISS index.
+
+MilvusVectors answers the calls the rest of the package makes of a FAISS index
+(search, reconstruct_batch, reconstruct_n, ntotal), so search and build need not know
+where the vectors live.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .config import DEFAULT_MILVUS_FILE, VECTOR_STORES, BadIndexError, RetrieverError, UsageError
+
+_INSERT_BATCH = 2_000
+_GET_BATCH = 1_000
+
+
+def _pymilvus():
+    try:
+        import pymilvus
+    except ImportError:
+        raise RetrieverError("the Milvus vector store needs pymilvus: pip install 'retriever[milvus]'") from None
+    # pymilvus logs every failed call with a traceback; the error raised says it once.
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    return pymilvus
+
+
+def is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://", "tcp://", "grpc://"))
+
+
+def manifest_uri(uri: str, index_dir: Path) -> str:
+    """The URI as the manifest keeps it: a server as given; a milvus-lite file relative
+    to the index directory when it lies inside it (the index can then be moved)."""
+    if is_server(uri):
+        return uri
+    path = Path(os.path.abspath(uri))
+    try:
+        return path.relative_to(Path(os.path.abspath(index_dir))).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def spec(kind: str | None, uri: str | None, collection: str | None, index_dir: Path) -> dict | None:
+    """The vector store asked for by `--vector-store`, `--uri` and `--collection`, or
+    None when none is (the index keeps its own). A URI alone means Milvus."""
+    if kind is None and uri is None and collection is None:
+        return None
+    kind = kind or "milvus"
+    if kind not in VECTOR_STORES:
+        raise UsageError(f"unknown vector store {kind!r}: choose one of {', '.join(VECTOR_STORES)}")
+    if kind == "faiss":
+        if uri or collection:
+            raise UsageError("--uri and --collection are for --vector-store milvus")
+        return {"type": "faiss"}
+    if collection is not None and not re.fullmatch(r"[A-Za-z_][0-9A-Za-z_]{0,150}", collection):
+        raise UsageError(f"collection {collection!r}: Milvus names are letters, digits and _, not starting with a digit")
+    return {
+        "type": "milvus",
+        "uri": manifest_uri(uri, index_dir) if uri else DEFAULT_MILVUS_FILE,
+        "prefix": collection or default_prefix(index_dir),
+    }
+
+
+def index_type(uri: str) -> str:
+    """AUTOINDEX on a server, which picks the type for its version and hardware; exact
+    (FLAT) in milvus-lite, which holds what one machine holds, like FAISS's exact index."""
+    return "AUTOINDEX" if is_server(uri) else "FLAT"
+
+
+def _connect_uri(uri: str, index_dir: Path) -> str:
+    return uri if is_server(uri) or os.path.isabs(uri) else str(index_dir / uri)
+
+
+def default_prefix(index_dir: Path) -> str:
+    """Collections of this index: its directory's name and a hash of its path, so that
+    indexes of the same name elsewhere do not share a server's collections."""
+    name = re.sub(r"[^0-9A-Za-z_]", "_", Path(os.path.abspath(index_dir)).name)[:40]
+    digest = hashlib.sha256(os.path.abspath(index_dir).encode()).hexdigest()[:8]
+    return f"retriever_{name}_{digest}"
+
+
+def collection_name(prefix: str, generation: str) -> str:
+    return f"{prefix}_{generation}".replace("-", "_")
+
+
+@lru_cache(maxsize=8)
+def client(uri: str):
+    """One client per URI and process (milvus-lite starts its server on the first)."""
+    pymilvus = _pymilvus()
+    try:
+        return pymilvus.MilvusClient(uri)
+    except Exception as e:  # noqa: BLE001 - pymilvus raises its own types, and grpc's
+        hint = " (milvus-lite lets one process open a file: is a `retriever serve` using it?)" if not is_server(uri) else ""
+        raise BadIndexError(f"Milvus at {uri}: cannot connect ({_reason(e)}){hint}") from None
+
+
+def _reason(e: Exception) -> str:
+    return getattr(e, "message", None) or str(e).splitlines()[0] or type(e).__name__
+
+
+def write(uri: str, index_dir: Path, collection: str, vectors: np.ndarray) -> None:
+    """Create `collection` holding `vectors` (row i has id i), indexed for inner product."""
+    pymilvus = _pymilvus()
+    c = client(_connect_uri(uri, index_dir))
+    try:
+        if c.has_collection(collection):
+            c.drop_collection(collection)  # left by a build that died before its swap
+        schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", pymilvus.DataType.INT64, is_primary=True)
+        schema.add_field("vector", pymilvus.DataType.FLOAT_VECTOR, dim=int(vectors.shape[1]))
+        index = c.prepare_index_params()
+        index.add_index(field_name="vector", index_type=index_type(uri), metric_type="IP")
+        c.create_collection(collection, schema=schema, index_params=index)
+        x = np.ascontiguousarray(vectors, dtype=np.float32)
+        for start in range(0, len(x), _INSERT_BATCH):
+            rows = [{"id": start + j, "vector": v} for j, v in enumerate(x[start : start + _INSERT_BATCH])]
+            c.insert(collection, rows)
+        c.flush(collection)
+    except RetrieverError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise BadIndexError(f"Milvus at {uri}: cannot write collection {collection} ({_reason(e)})") from None
+
+
+def drop(uri: str, index_dir: Path, prefix: str, keep: set[str]) -> None:
+    """Drop the collections named `prefix` or `prefix_…` but those in `keep`."""
+    c = client(_connect_uri(uri, index_dir))
+    for name in c.list_collections():
+        if (name == prefix or name.startswith(prefix + "_")) and name not in keep:
+            c.drop_collection(name)
+
+
+class MilvusVectors:
+    """A collection answering like the FAISS index it stands for."""
+
+    def __init__(self, uri: str, index_dir: Path, collection: str, dim: int):
+        self.uri, self.collection, self.dim = uri, collection, dim
+        self._client = client(_connect_uri(uri, index_dir))
+        try:
+            if not self._client.has_collection(collection):
+                raise BadIndexError(f"Milvus at {uri}: collection {collection} is missing; rebuild it with `retriever index --rebuild`")
+            self._client.load_collection(collection)
+            self.ntotal = int(self._client.get_collection_stats(collection)["row_count"])
+        except RetrieverError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise BadIndexError(f"Milvus at {uri}: cannot open collection {collection} ({_reason(e)})") from None
+
+    def search(self, x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The n best inner products for each row of x: (scores, ids), -1 ids past the end."""
+        hits = self._client.search(
+            self.collection, data=[row.tolist() for row in np.asarray(x, dtype=np.float32)], limit=n,
+            search_params={"metric_type": "IP"},
+        )  # fmt: skip
+        scores = np.full((len(hits), n), -np.inf, dtype=np.float32)
+        ids = np.full((len(hits), n), -1, dtype=np.int64)
+        for row, found in enumerate(hits):
+            for j, hit in enumerate(found):
+                scores[row, j], ids[row, j] = hit["distance"], hit["id"]
+        return scores, ids
+
+    def reconstruct_batch(self, ids: np.ndarray) -> np.ndarray:
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        wanted = [int(i) for i in ids]
+        rows: dict[int, list[float]] = {}
+        for start in range(0, len(wanted), _GET_BATCH):
+            for r in self._client.get(self.collection, ids=wanted[start : start + _GET_BATCH], output_fields=["vector"]):
+                rows[int(r["id"])] = r["vector"]
+        for j, i in enumerate(wanted):
+            if i not in rows:
+                raise BadIndexError(f"Milvus at {self.uri}: collection {self.collection} lacks passage {i}; rebuild the index")
+            out[j] = rows[i]
+        return out
+
+    def reconstruct_n(self, start: int, n: int) -> np.ndarray:
+        return self.reconstruct_batch(np.arange(start, start + n))

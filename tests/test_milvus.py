@@ -1,0 +1,108 @@
+"""Vectors in Milvus (milvus-lite files here), with the fake embedder: the same answers
+as FAISS, incremental builds, one collection per kept generation, clear errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import write_corpus
+from fastapi.testclient import TestClient
+from test_build import DOCS, CountingEmbedder
+from typer.testing import CliRunner
+
+from retriever import BadIndexError, Retriever, UsageError
+from retriever.cli import app as cli
+from retriever.milvus import client, spec
+
+pytest.importorskip("milvus_lite")
+
+QUESTIONS = ("如何化解矛盾纠纷", "人居环境整治", "发展特色产业", "调解组织")
+
+
+@pytest.fixture
+def counting(fake_embedder, monkeypatch) -> CountingEmbedder:
+    counter = CountingEmbedder(fake_embedder)
+    monkeypatch.setattr("retriever.api.load_embedder", lambda name, backend=None: counter)
+    return counter
+
+
+@pytest.fixture
+def corpus(in_tmp) -> Path:
+    return write_corpus(in_tmp, {**DOCS, "c.txt": "产业发展报告\n要发展特色产业,壮大村集体经济,带动群众增收。"})
+
+
+def manifest(name: str) -> dict:
+    return json.loads(Path(name, "manifest.json").read_text(encoding="utf-8"))
+
+
+def collections(index_dir: str) -> list[str]:
+    store = manifest(index_dir)["vector_store"]
+    return sorted(c for c in client(str(Path(index_dir) / store["uri"])).list_collections() if c.startswith(store["prefix"]))
+
+
+def results(r: Retriever, mode: str = "hybrid") -> list:
+    return [[(h.passage_id, round(h.score, 5)) for h in r.ask(q, k=10, mode=mode, summary_chars=0).results] for q in QUESTIONS]
+
+
+def test_same_answers_as_faiss(corpus, counting):
+    faiss, _ = Retriever.build([corpus], index_dir="faiss")
+    milvus, _ = Retriever.build([corpus], index_dir="milvus", vector_store="milvus")
+    store = manifest("milvus")["vector_store"]
+    assert (store["type"], store["uri"]) == ("milvus", "milvus.db")
+    assert store["collection"] == f"{store['prefix']}_{manifest('milvus')['generation']}".replace("-", "_")
+    assert "vectors.faiss" not in manifest("milvus")["files"] and Path("milvus/milvus.db").exists()
+    assert manifest("milvus")["vector_index"] == {"type": "milvus", "index": "FLAT", "metric": "IP"}
+    for mode in ("hybrid", "dense"):
+        assert results(milvus, mode) == results(faiss, mode)
+    n = len(faiss.index.passages)
+    assert milvus.index.vectors.ntotal == n
+    assert abs(milvus.index.vectors.reconstruct_n(0, n) - faiss.index.vectors.reconstruct_n(0, n)).max() < 1e-6
+    # The service works the same on either.
+    served = TestClient(__import__("retriever.serve", fromlist=["create_app"]).create_app(milvus))
+    assert served.get("/api/ask", params={"q": "人居环境整治"}).json()["results"][0]["doc_id"] == "corpus/b.txt"
+
+
+def test_incremental_builds_keep_two_generations_of_collections(corpus, counting):
+    Retriever.build([corpus], index_dir="idx", vector_store="milvus")
+    first = manifest("idx")["vector_store"]["collection"]
+    assert collections("idx") == [first]
+    (corpus / "d.txt").write_text("垃圾分类\n要推进垃圾分类,建设美丽乡村。", encoding="utf-8")
+    counting.texts.clear()
+    r, report = Retriever.build([corpus], index_dir="idx")  # the index keeps its store
+    assert (report.added, report.unchanged, len(counting.texts)) == (1, 3, 1)  # one new passage embedded
+    second = manifest("idx")["vector_store"]["collection"]
+    assert collections("idx") == sorted([first, second])  # the previous generation's stays for readers
+    (corpus / "d.txt").unlink()
+    Retriever.build([corpus], index_dir="idx", rebuild=True)
+    third = manifest("idx")["vector_store"]["collection"]
+    assert manifest("idx")["vector_store"]["type"] == "milvus"  # --rebuild keeps the store too
+    assert collections("idx") == sorted([second, third])
+    assert Retriever.build([corpus], index_dir="idx")[1].written is False  # nothing changed, nothing written
+
+
+def test_moving_between_stores(corpus, counting):
+    before = results(Retriever.build([corpus], index_dir="idx")[0])
+    counting.texts.clear()
+    r, report = Retriever.build([corpus], index_dir="idx", vector_store="milvus")
+    assert report.written and counting.texts == []  # the vectors move, none is embedded again
+    assert any("vectors move from FAISS files to Milvus at milvus.db" in n for n in report.notes)
+    r, report = Retriever.build([corpus], index_dir="idx", vector_store="faiss")
+    assert "vectors.faiss" in manifest("idx")["files"] and results(r) == before
+
+
+def test_errors(corpus, counting, monkeypatch):
+    Retriever.build([corpus], index_dir="idx", vector_store="milvus")
+    store = manifest("idx")["vector_store"]
+    client(str(Path("idx") / store["uri"])).drop_collection(store["collection"])
+    with pytest.raises(BadIndexError, match=f"collection {store['collection']} is missing; rebuild it"):
+        Retriever.open("idx")
+    with pytest.raises(UsageError, match="--uri and --collection are for --vector-store milvus"):
+        spec("faiss", "http://x:19530", None, Path("idx"))
+    with pytest.raises(UsageError, match="unknown vector store 'qdrant'"):
+        spec("qdrant", None, None, Path("idx"))
+    with pytest.raises(UsageError, match="Milvus names are letters, digits and _"):
+        spec("milvus", None, "9-bad", Path("idx"))
+    assert spec(None, "http://milvus:19530", "team", Path("idx")) == {"type": "milvus", "uri": "http://milvus:19530", "prefix": "team"}
+    monkeypatch.setitem(__import__("sys").modules, "pymilvus", None)  # as if not installed
+    result = CliRunner().invoke(cli, ["index", str(corpus), "--index-dir", "other", "--vector-store", "milvus"])
+    assert result.exit_code == 1 and "pip install 'retriever[milvus]'" in result.stderr
