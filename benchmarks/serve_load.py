@@ -9,7 +9,7 @@ so it includes HTTP, the server's queueing and the answer. Measured:
 
 1. one client, one request at a time: the latency a script or the page sees;
 2. a bounded load test: 8 clients at once, a fixed number of requests each, with the
-   service answering one question at a time (the default) and two at a time;
+   service answering 1, 2 and 4 questions at once (the default: one per core);
 3. `retriever ask` as a whole process answered by the running service, against the same
    command answering locally (`--local`), each cold.
 
@@ -58,7 +58,9 @@ def service(index_dir: Path, concurrent_asks: int, log_file: Path) -> Iterator[s
     """A running service; yields its URL, stops it afterwards."""
     env = {**os.environ, "XDG_RUNTIME_DIR": str(log_file.parent)}  # its registration stays out of the user's
     with open(log_file, "w") as err:
-        proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(index_dir), str(concurrent_asks)], stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SERVER, str(index_dir), str(concurrent_asks)], stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT
+        )
         try:
             deadline = time.monotonic() + 120
             while not (m := re.search(r"search page\s+(http://\S+?)/\s", log_file.read_text())):
@@ -143,13 +145,18 @@ def run(quick: bool) -> dict:
 
     ensure_default_index()
     sequential, per_client = (100, 25) if quick else (400, 100)
-    out: dict = {"index": "indexes/default", "passages": None, "load": [], "load_average": round(os.getloadavg()[0], 2)}
+    from retriever.config import ServeConfig
+
+    out: dict = {
+        "index": "indexes/default", "passages": None, "load": [], "load_average": round(os.getloadavg()[0], 2),
+        "default_concurrent_asks": ServeConfig().concurrent_asks,
+    }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="serve-") as tmp:
         work = Path(tmp)
-        for concurrent in (1, 2):
+        for concurrent in sorted({1, 2, 4, out["default_concurrent_asks"]}):
             with service(DEFAULT_INDEX, concurrent, work / f"serve-{concurrent}.log") as url:
                 out["passages"] = json.loads(http_get(url, "/healthz"))["passages"]
-                if concurrent == 1:
+                if concurrent == out["default_concurrent_asks"]:
                     log(f"serve: {sequential} asks from one client")
                     out["sequential"] = load(url, 1, sequential)
                     log("serve: cold `retriever ask` through the service and locally")
@@ -168,7 +175,8 @@ def http_get(url: str, path: str) -> str:
 
 
 def headline(results: dict) -> list[str]:
-    s, default = results["sequential"], results["load"][0]
+    s = results["sequential"]
+    default = next(r for r in results["load"] if r["concurrent_asks"] == results["default_concurrent_asks"])
     c, local = results["cold_ask_service"], results["cold_ask_local"]
     return [
         f"`ask` through `retriever serve`: p50 {s['ms']['p50']:.1f} ms, p95 {s['ms']['p95']:.1f} ms end to end (one client); "
@@ -179,8 +187,12 @@ def headline(results: dict) -> list[str]:
 
 
 def markdown(results: dict) -> str:
-    rows = [("1 client, one request at a time", results["sequential"], "1")]
-    rows += [(f"{r['clients']} clients at once", r, str(r["concurrent_asks"])) for r in results["load"]]
+    default = results["default_concurrent_asks"]
+    rows = [("1 client, one request at a time", results["sequential"], f"{default} (default)")]
+    rows += [
+        (f"{r['clients']} clients at once", r, f"{r['concurrent_asks']}{' (default)' if r['concurrent_asks'] == default else ''}")
+        for r in results["load"]
+    ]
     lines = [
         f"Over {results['index']} ({results['passages']} passages); 1-minute load average {results['load_average']} before the run.\n",
         "| clients | questions answered at once | requests | errors | requests/s | p50 ms | p95 ms | p99 ms | max ms |",
@@ -204,8 +216,7 @@ def markdown(results: dict) -> str:
         "A real `retriever serve` process on a loopback port (access log on, as by default); clients are threads of the "
         "benchmark with one keep-alive connection each, asking GET /api/ask (k=5, hybrid, 300-character summary) with "
         "the labelled questions in turn. A latency runs from sending the request to the parsed JSON reply. The load test "
-        "runs the service answering one question at a time (the default: encoding a question already uses both cores) and "
-        "two at a time. The cold rows run the whole `retriever ask` command, which finds the service or answers in its "
+        "runs the service answering 1, 2 and 4 questions at once (the default is one per core). The cold rows run the whole `retriever ask` command, which finds the service or answers in its "
         "own process.\n",
     ]
     return "\n".join(lines)
