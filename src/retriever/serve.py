@@ -35,8 +35,10 @@ from starlette.exceptions import HTTPException
 
 from . import __version__
 from . import index as index_store
-from .api import Retriever
+from .api import Retriever, summarize_text
 from .config import BadIndexError, InputError, RetrieverError, SearchConfig, ServeConfig, SummaryConfig, UsageError
+from .digest import summarize_one
+from .load import load_stream
 
 log = logging.getLogger("retriever.serve")
 
@@ -281,7 +283,7 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
         kind = request.headers.get("content-type", "").split(";")[0].strip()
         if kind == "application/json":
             req = SummarizeRequest.model_validate_json(await request.body())
-            work = lambda: summarize_text(live.current(), req)  # noqa: E731
+            work = lambda: summarize_json(live.current(), req)  # noqa: E731
         elif kind == "multipart/form-data":
             async with request.form(max_files=1, max_fields=8) as form:
                 upload = form.get("file")
@@ -289,7 +291,7 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
                     raise UsageError("multipart upload without a `file` field")
                 options = SummarizeRequest(text="-", **{k: v for k, v in form.items() if k != "file" and v != ""})
                 data, name = await upload.read(), upload.filename or "upload"
-            work = lambda: summarize_bytes(live.current(), data, name, options)  # noqa: E731
+            work = lambda: summarize_upload(live.current(), data, name, options)  # noqa: E731
         else:
             return error(415, "send JSON {\"text\": …} or a multipart/form-data upload with a `file` field")
 
@@ -306,17 +308,13 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     return app
 
 
-def summarize_text(retriever: Retriever, req: SummarizeRequest) -> dict:
-    from .api import summarize_text as summarize
-
-    record = summarize(req.text, req.max_chars, req.ratio, req.query, req.title, embedder=retriever.embedder)
+def summarize_json(retriever: Retriever, req: SummarizeRequest) -> dict:
+    record = summarize_text(req.text, req.max_chars, req.ratio, req.query, req.title, embedder=retriever.embedder)
     return record.to_dict()
 
 
-def summarize_bytes(retriever: Retriever, data: bytes, name: str, options: SummarizeRequest) -> dict:
-    from .digest import summarize_one
-    from .load import load_stream
-
+def summarize_upload(retriever: Retriever, data: bytes, name: str, options: SummarizeRequest) -> dict:
+    """An uploaded file, read as a file of that name would be (its suffix gives the format)."""
     doc = load_stream(data, os.path.basename(name) or "upload")
     return summarize_one(doc, retriever.embedder, options.max_chars, options.ratio, options.query).to_dict()
 
