@@ -87,7 +87,7 @@ def test_onnx_int8_agrees_with_the_plain_torch_path(real):
     int8 = load_embedder("m3e-small", "onnx-int8").encode(texts)
     plain = load_embedder("m3e-small", "torch").encode(texts)
     cosines = (int8 * plain).sum(axis=1)
-    assert cosines.min() > 0.99
+    assert cosines.min() > 0.998
 
 
 def test_ask_runs_without_torch(real):
@@ -136,3 +136,19 @@ def test_ray_embeds_like_the_process(real):
     assert vectors.shape == here.shape and on_ray.workers == 2
     assert float(abs(vectors - here).max()) < 1e-5
     assert all(a.shape == b.shape and float(abs(a - b).max()) < 1e-5 for a, b in zip(parts, here_parts))
+
+
+def test_the_int8_export_keeps_outlier_products_fp32():
+    # m3e-small's layer-1 feed-forward output has inputs with an outlier: found at
+    # export, that product keeps fp32 weights; every other one is quantized.
+    import onnx
+
+    from retriever.embed import INT8_FILE, _outlier_matmuls, onnx_file, resolve_model
+
+    model_path = Path(resolve_model("m3e-small"))
+    fp32 = onnx_file(model_path, quantized=False)
+    assert _outlier_matmuls(fp32, model_path) == ["/inner/encoder/layer.1/output/dense/MatMul"]
+    nodes = onnx.load(str(onnx_file(model_path, quantized=True))).graph.node
+    assert onnx_file(model_path, quantized=True).name == INT8_FILE
+    assert "/inner/encoder/layer.1/output/dense/MatMul" in {n.name for n in nodes if n.op_type == "MatMul"}
+    assert sum(n.op_type == "MatMulInteger" for n in nodes) == 11

@@ -24,8 +24,8 @@ DEFAULT_CORPUS_DIR = Path("corpus")
 DEFAULT_MODEL = "m3e-small"
 # How the model runs (embed.py): ONNX Runtime with int8 weights by default, plain
 # fp32 ONNX, or sentence-transformers on torch. int8 builds an index 2.5-5x faster than
-# torch and starts in a tenth of the time; nDCG@10 is unchanged on CMRC 2018 and 0.015
-# lower on the 71 labelled questions (benchmarks/RESULTS.md).
+# torch and starts in a tenth of the time, with the same nDCG@10 on CMRC 2018 and on the
+# 71 labelled questions (benchmarks/RESULTS.md).
 BACKENDS = ("onnx-int8", "onnx", "torch")
 # Where the passage vectors live: FAISS files in the index directory (the default), or
 # Milvus (milvus.py): milvus-lite in a local file, or a server by URI.
