@@ -150,7 +150,8 @@ class ServeConfig:
     max_body_bytes: int = 16 * 2**20  # a request body: uploaded file or JSON text
     # Questions answered at once: one per core. Encoding runs on every core, but the
     # rest of an answer (search, summary, JSON, HTTP) on one: on 2 cores, 8 clients got
-    # 175 answers/s with 2 at once against 94 with 1 (benchmarks/serve_load.py).
+    # 175 answers/s with 2 at once against 94 with 1 on a busy machine, the same 168 on
+    # a quiet one (benchmarks/serve_load.py).
     concurrent_asks: int = field(default_factory=lambda: os.cpu_count() or 1)
     # `retriever ask` gives up on a server that does not accept the connection in this
     # time and answers locally; an accepted question may take longer (a first load).
