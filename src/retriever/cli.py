@@ -256,7 +256,7 @@ def ask(
     A running `retriever serve` answers when one is named (--server, RETRIEVER_SERVER)
     or serves the same index; otherwise, or when it cannot answer, this process does.
     """
-    from .client import find_server
+    from .client import ServerUnavailable, ask_server, find_server
 
     with _errors():
         check_question(question, mode)  # before a first-use build or a request, not after
@@ -264,8 +264,6 @@ def ask(
         answer, by = None, "this process"
         url = None if local or model else server or find_server(index_dir or default_index_dir())
         if url:
-            from .client import ServerUnavailable, ask_server
-
             try:
                 answer = ask_server(url, {"q": question, "k": k, "mode": mode, "summary_chars": summary_chars})
                 by = f"the service at {url}"
