@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import write_corpus
 from fastapi.testclient import TestClient
-from test_build import DOCS, CountingEmbedder
+from test_build import DOCS
 from typer.testing import CliRunner
 
 from retriever import BadIndexError, Retriever, UsageError
@@ -17,13 +17,6 @@ from retriever.milvus import client, spec
 pytest.importorskip("milvus_lite")
 
 QUESTIONS = ("如何化解矛盾纠纷", "人居环境整治", "发展特色产业", "调解组织")
-
-
-@pytest.fixture
-def counting(fake_embedder, monkeypatch) -> CountingEmbedder:
-    counter = CountingEmbedder(fake_embedder)
-    monkeypatch.setattr("retriever.api.load_embedder", lambda name, backend=None: counter)
-    return counter
 
 
 @pytest.fixture
@@ -106,3 +99,17 @@ def test_errors(corpus, counting, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "pymilvus", None)  # as if not installed
     result = CliRunner().invoke(cli, ["index", str(corpus), "--index-dir", "other", "--vector-store", "milvus"])
     assert result.exit_code == 1 and "pip install 'retriever[milvus]'" in result.stderr
+
+
+def test_a_failed_write_drops_its_collection(corpus, counting, monkeypatch):
+    Retriever.build([corpus], index_dir="idx", vector_store="milvus")
+    live = manifest("idx")["vector_store"]["collection"]
+
+    def broken(self, path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("retriever.index.SentenceVectors.save", broken)
+    (corpus / "d.txt").write_text("垃圾分类\n要推进垃圾分类。", encoding="utf-8")
+    with pytest.raises(OSError, match="disk full"):
+        Retriever.build([corpus], index_dir="idx")
+    assert collections("idx") == [live] and manifest("idx")["vector_store"]["collection"] == live

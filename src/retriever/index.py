@@ -322,7 +322,7 @@ def write(
         _atomic_write_text(directory / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if store["type"] == "milvus":
+        if store["type"] == "milvus":  # the collection this write made, if it got that far
             _drop_collections(directory, store, keep=None)
         raise
     keep = {generation, previous["generation"] if previous else None}
@@ -343,7 +343,10 @@ def _drop_collections(directory: Path, store: dict, keep: set[str] | None) -> No
     from . import milvus
 
     try:
-        milvus.drop(store["uri"], directory, store["prefix"] if keep is not None else store["collection"], keep or set())
+        if keep is None:
+            milvus.drop_collection(store["uri"], directory, store["collection"])
+        else:
+            milvus.drop(store["uri"], directory, store["prefix"], keep)
     except Exception:  # noqa: BLE001 - a leftover collection costs space, not correctness
         pass
 
