@@ -66,6 +66,30 @@ def fake_embedder(monkeypatch) -> FakeEmbedder:
     return fake
 
 
+class CountingEmbedder:
+    """Wraps the fake embedder and records every text it is asked to embed."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.backend, self.dim = inner, inner.name, inner.backend, inner.dim
+        self.texts: list[str] = []
+
+    def encode(self, texts, batch_size=32, progress=None):
+        self.texts.extend(texts)
+        return self.inner.encode(texts, batch_size, progress)
+
+    def encode_with_spans(self, texts, spans, batch_size=32, progress=None):
+        self.texts.extend(texts)
+        return self.inner.encode_with_spans(texts, spans, batch_size, progress)
+
+
+@pytest.fixture
+def counting(fake_embedder, monkeypatch) -> CountingEmbedder:
+    """The fake embedder, counting what it is asked to embed (incremental builds)."""
+    counter = CountingEmbedder(fake_embedder)
+    monkeypatch.setattr("retriever.api.load_embedder", lambda name, backend=None: counter)
+    return counter
+
+
 @pytest.fixture(scope="session")
 def real(tmp_path_factory):
     """An index of corpus/ built with the real model (the end-to-end tests')."""
