@@ -17,6 +17,18 @@ BENCH = ROOT / "benchmarks"
 DATA = ROOT.parent / "shared" / "data"
 
 
+def run_and_print(doc: str, quick_help: str, run, markdown) -> None:
+    """`python -m benchmarks.X [--quick]`: run one section, its raw results (JSON) on
+    stderr and its Markdown on stdout."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    results = run(parser.parse_args().quick)
+    print(json.dumps(results, indent=1), file=sys.stderr)
+    print(markdown(results))
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 

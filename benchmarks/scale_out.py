@@ -16,14 +16,12 @@ say what that costs, so that the gain on a cluster can be weighed against it.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import BENCH, ROOT, data_file, log, percentile, read_jsonl
+from benchmarks.common import BENCH, ROOT, data_file, log, percentile, read_jsonl, run_and_print
 
 from .speed import RETRIEVER, run_measured, write_texts
 
@@ -160,12 +158,7 @@ def markdown(results: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="6 gov_reports documents, 30 questions")
-    args = parser.parse_args()
-    results = run(args.quick)
-    print(json.dumps(results, indent=1), file=sys.stderr)
-    print(markdown(results))
+    run_and_print(__doc__, "6 gov_reports documents, 30 questions", run, markdown)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ so it includes HTTP, the server's queueing and the answer. Measured:
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
@@ -35,7 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.common import BENCH, ROOT, log, percentile, read_jsonl
+from benchmarks.common import BENCH, ROOT, run_and_print, log, percentile, read_jsonl
 
 DEFAULT_INDEX = ROOT / "indexes" / "default"
 RETRIEVER = Path(sys.executable).parent / "retriever"
@@ -216,19 +215,14 @@ def markdown(results: dict) -> str:
         "A real `retriever serve` process on a loopback port (access log on, as by default); clients are threads of the "
         "benchmark with one keep-alive connection each, asking GET /api/ask (k=5, hybrid, 300-character summary) with "
         "the labelled questions in turn. A latency runs from sending the request to the parsed JSON reply. The load test "
-        "runs the service answering 1, 2 and 4 questions at once (the default is one per core). The cold rows run the whole `retriever ask` command, which finds the service or answers in its "
-        "own process.\n",
+        "runs the service answering 1, 2 and 4 questions at once (the default is one per core). The cold rows run the "
+        "whole `retriever ask` command, which finds the service or answers in its own process.\n",
     ]
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer requests")
-    args = parser.parse_args()
-    results = run(args.quick)
-    print(json.dumps(results, indent=1), file=sys.stderr)
-    print(markdown(results))
+    run_and_print(__doc__, "fewer requests", run, markdown)
 
 
 if __name__ == "__main__":
