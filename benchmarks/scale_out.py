@@ -73,7 +73,7 @@ def asks(faiss_dir: Path, milvus_dir: Path, quick: bool) -> list[dict]:
     for label, directory in (("FAISS (files)", faiss_dir), ("Milvus (milvus-lite)", milvus_dir)):
         r = Retriever.open(directory)
         vectors = r.embedder.encode([for_matching(q) for q in questions])
-        r.ask(questions[0])  # warm-up
+        r.warm_up()
         search_ms, ask_ms = [], []
         for q, v in zip(questions, vectors):
             t = time.perf_counter()

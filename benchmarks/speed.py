@@ -220,7 +220,7 @@ def bench_warm_ask(quick: bool, index_dir: Path) -> dict:
     if cmrc is not None and len(questions) < n:
         questions += [q["query"] for q in read_jsonl(cmrc)[: n - len(questions)]]
     retriever = Retriever.open(index_dir)
-    retriever.ask(questions[0])  # warm-up: model, word segmenter, first-call allocations
+    retriever.warm_up()  # as a service does: model, word segmenter, first-call allocations
     stages: dict[str, list[float]] = {"encode": [], "search": [], "summary": [], "total": []}
     log(f"speed: {n} warm asks on {index_dir}")
     for i in range(n):
@@ -266,7 +266,7 @@ def _summary_s(seconds: list[float]) -> dict[str, float]:
 
 def _cold_ask(index_dir: Path, runs: int) -> dict:
     seconds, outputs = _time_command(["ask", COLD_QUESTION, "--json", "--index-dir", str(index_dir)], runs)
-    # The process's own account of the one-off cost (imports, model, word segmenter).
+    # The process's own account of the one-off cost (imports, model, the question's word cutter).
     load_ms = [json.loads(out)["timings_ms"]["load"] for out in outputs]
     top = {json.loads(out)["results"][0]["doc_id"] for out in outputs}
     return {**_summary_s(seconds), "load_ms_median": round(statistics.median(load_ms), 1), "top_doc": sorted(top)}
@@ -605,7 +605,7 @@ def markdown(results: dict) -> str:
     out += [
         "",
         f"`Retriever.open()` on indexes/default (corpus/) and on the gov_reports index with the CMRC 2018 and DRCD "
-        f"paragraphs and the VCSum meeting transcripts added; one untimed warm-up ask, then {w['asks']} asks (k=5, hybrid, 300-character summary) cycling "
+        f"paragraphs and the VCSum meeting transcripts added; `Retriever.warm_up()` first (as `retriever serve` does: the model, rjieba and one untimed ask), then {w['asks']} asks (k=5, hybrid, 300-character summary) cycling "
         f"through the {w['distinct_questions']} questions of benchmarks/questions.jsonl followed by cmrc2018 questions; "
         "stages are the answer's own timings_ms, the whole ask is perf_counter around the call. The summary runs no "
         "model: the index stores a vector per sentence (before format 2 it encoded the hits' sentences with torch, "
@@ -636,7 +636,7 @@ def markdown(results: dict) -> str:
         "",
         "Wall time of each command run by subprocess (output captured) against an already built index of corpus/; "
         f"of a cold ask, a median {_fmt(c['ask']['load_ms_median'] / 1000, 2)} s is the process's own `load` timing "
-        f"(loading the model and the word segmenter){torch_load}.",
+        f"(loading the model and opening the lexicon that cuts the question into words){torch_load}.",
         "",
     ]
 

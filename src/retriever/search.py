@@ -10,11 +10,12 @@ benchmarks/retrieval_quality.py; README "Benchmarks" says why.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .bm25 import terms
+from .bm25 import query_terms
 from .clean import for_matching
 from .config import SEARCH_MODES, SearchConfig, UsageError
 from .index import Index, nearest
@@ -77,7 +78,7 @@ def _near_duplicate(a: set[str], b: set[str], threshold: float) -> bool:
     return len(a & b) >= threshold * min(len(a), len(b))
 
 
-def highlight_spans(text: str, words: list[str]) -> tuple[tuple[int, int], ...]:
+def highlight_spans(text: str, words: Sequence[str]) -> tuple[tuple[int, int], ...]:
     """Spans of the question's words (two characters or more) in `text`, merged.
 
     The words are in matching form (simplified); so is the text searched, when that
@@ -116,7 +117,7 @@ def search(
     n = len(index.passages)
     if n == 0 or k <= 0:
         return []
-    query_terms = terms(query)
+    words = query_terms(query)
     wanted = max(config.candidates, 3 * k)  # room for near-duplicates to drop out
 
     dense: dict[int, float] = {}
@@ -125,7 +126,7 @@ def search(
         scores, ids = nearest(index, query_vector, min(wanted, n))
         dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
     if mode in ("bm25", "hybrid"):
-        all_bm25 = index.bm25.scores(query_terms)
+        all_bm25 = index.bm25.scores(words)
         bm25 = {int(i): float(all_bm25[i]) for i in _top(all_bm25, wanted) if all_bm25[i] > 0}
 
     if mode == "dense":
@@ -163,7 +164,7 @@ def search(
                 passage=passage,
                 dense=dense.get(pid),
                 bm25=bm25.get(pid),
-                highlights=highlight_spans(passage.text, query_terms),
+                highlights=highlight_spans(passage.text, words),
             )
         )
         if len(hits) == k:

@@ -87,7 +87,7 @@ class LiveIndex:
     def _reload(self) -> None:
         try:
             retriever = Retriever.open(self.directory)
-            warm_up(retriever)
+            retriever.warm_up()
         except Exception as e:  # noqa: BLE001 - whatever the cause, the old index goes on serving
             self.reload_error = str(e) if isinstance(e, RetrieverError) else f"{type(e).__name__}: {e}"
             log.error("kept the index already served: %s", self.reload_error)
@@ -99,11 +99,6 @@ class LiveIndex:
         """Wait for a reload under way (tests, and a clean shutdown)."""
         if self._loader:
             self._loader.join(timeout)
-
-
-def warm_up(retriever: Retriever) -> None:
-    """Load the model and the word segmenter now, not in the first request."""
-    retriever.ask("预热", k=1)
 
 
 class AskRequest(BaseModel):
@@ -352,7 +347,7 @@ def run(retriever: Retriever, sock: socket.socket, access_log: bool = True, anno
     logging.getLogger("retriever").setLevel(logging.INFO)
 
     started = time.perf_counter()
-    warm_up(retriever)
+    retriever.warm_up()
     host, port = sock.getsockname()[:2]
     local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{local if ':' not in local else f'[{local}]'}:{port}"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .bm25 import content_words, general_idf, terms
+from .bm25 import content_words, general_idf, query_terms
 from .clean import for_matching
 from .config import SummaryConfig
 from .embed import Embedder
@@ -138,7 +138,7 @@ def select(
     return chosen
 
 
-def _coverage(sentence: str, words: list[str]) -> float:
+def _coverage(sentence: str, words: Sequence[str]) -> float:
     """Share of the question's distinct words that the sentence contains."""
     distinct = set(words)
     return sum(1 for w in distinct if w in sentence) / len(distinct) if distinct else 0.0
@@ -189,7 +189,7 @@ def summarize_hits(
     if not pool or max_chars <= 0:
         return Summary("", ())
     vectors = np.stack(rows)
-    words = terms(question)
+    words = query_terms(question)
     closeness = minmax(vectors @ query_vector) if query_vector is not None else np.zeros(len(pool))
     coverage = np.array([_coverage(s.text, words) for s, _ in pool])
     # Sentences of better hits are likelier to answer: a gentle prior by hit rank.
@@ -240,7 +240,7 @@ def summarize_document(
     if query:
         # What the question asks for first, what the document is about second.
         query_vector = embedder.encode([for_matching(query)])[0]
-        words = terms(query)
+        words = query_terms(query)
         coverage = np.array([_coverage(s.text, words) for s, _, _ in pool])
         relevance = 0.5 * minmax(vectors @ query_vector) + 0.3 * coverage + 0.2 * relevance
     lengths = [len(s.text) for s, _, _ in pool]
