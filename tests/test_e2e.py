@@ -87,7 +87,9 @@ def test_onnx_int8_agrees_with_the_plain_torch_path(real):
     int8 = load_embedder("m3e-small", "onnx-int8").encode(texts)
     plain = load_embedder("m3e-small", "torch").encode(texts)
     cosines = (int8 * plain).sum(axis=1)
-    assert cosines.min() > 0.998
+    # Here 0.9970 at worst, 0.9978 on average; what that does to rankings is measured
+    # in benchmarks/ (within a point of nDCG@10).
+    assert cosines.min() > 0.996 and cosines.mean() > 0.997
 
 
 def test_ask_runs_without_torch(real):
@@ -138,20 +140,22 @@ def test_ray_embeds_like_the_process(real):
     assert all(a.shape == b.shape and float(abs(a - b).max()) < 1e-5 for a, b in zip(parts, here_parts))
 
 
-def test_the_int8_export_keeps_outlier_products_fp32():
+def test_the_int8_export_smooths_the_products_with_outlier_inputs():
     # m3e-small's layer-1 feed-forward output has inputs with an outlier: found at
-    # export, that product keeps fp32 weights; every other one is quantized.
+    # export, its input is divided per channel (SmoothQuant) and every product is int8.
     import onnx
 
-    from retriever.embed import INT8_FILE, _outlier_matmuls, onnx_file, resolve_model
+    from retriever.embed import _outlier_inputs, onnx_file, resolve_model
 
     model_path = Path(resolve_model("m3e-small"))
-    fp32 = onnx_file(model_path, quantized=False)
-    assert _outlier_matmuls(fp32, model_path) == ["/inner/encoder/layer.1/output/dense/MatMul"]
+    outlier = "/inner/encoder/layer.1/output/dense/MatMul"
+    assert list(_outlier_inputs(onnx_file(model_path, quantized=False), model_path)) == [outlier]
     nodes = onnx.load(str(onnx_file(model_path, quantized=True))).graph.node
-    assert onnx_file(model_path, quantized=True).name == INT8_FILE
-    assert "/inner/encoder/layer.1/output/dense/MatMul" in {n.name for n in nodes if n.op_type == "MatMul"}
-    assert sum(n.op_type == "MatMulInteger" for n in nodes) == 11
+    assert sum(n.op_type == "MatMulInteger" for n in nodes) == 12 and not any(n.op_type == "MatMul" for n in nodes)
+    [smooth] = [n for n in nodes if n.op_type == "Mul" and n.name == f"{outlier}/Smooth"]
+    assert [n.op_type for n in nodes if smooth.output[0] in n.input] == ["DynamicQuantizeLinear"]
+    # The fused layer norm and GELU kernels are slower on CPU than the plain operators.
+    assert not {"SkipLayerNormalization", "BiasGelu"} & {n.op_type for n in nodes}
 
 
 def test_exported_models_keep_their_weights_in_a_side_file():

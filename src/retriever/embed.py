@@ -213,7 +213,9 @@ class OnnxEmbedder(_TokenEmbedder):
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only: its warnings are about graph details
         model_file = onnx_file(path, quantized)
-        self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(model_file), options, providers=["CPUExecutionProvider"], disabled_optimizers=list(_UNFUSED)
+        )
 
     def _tokens(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
         encodings = self.tokenizer.encode_batch(texts)
@@ -245,12 +247,21 @@ def _cache_dir(model_path: Path) -> Path:
 
 
 # Named after the export recipe, so that a new recipe exports again instead of using an
-# older file. Recipe 3 keeps the weights in a side file (NAME.data) that ONNX Runtime
-# maps into memory instead of parsing: a session builds in 20 ms instead of 100, and
-# the first question of a cold `retriever ask` waits that much less. The int8 model
-# keeps outlier inputs and the embedding table fp32 (see _quantize).
-FP32_FILE = "model-fp32-3.onnx"
-INT8_FILE = "model-int8-3.onnx"
+# older file. Recipe 4:
+# - weights in a side file (NAME.data) that ONNX Runtime maps into memory instead of
+#   parsing: a session builds in 20 ms instead of 100;
+# - residual additions and layer norms, and bias additions and GELU, left as separate
+#   operators (_optimize, _session);
+# - int8: the products whose inputs have outliers smoothed rather than kept fp32
+#   (_smooth), the embedding table fp32 (_quantize).
+FP32_FILE = "model-fp32-4.onnx"
+INT8_FILE = "model-int8-4.onnx"
+
+# ONNX Runtime's CPU kernels for these fused operators are slower than the operators
+# they replace: on this 2-core machine SkipLayerNormalization took 15% of an int8
+# encode (Add + LayerNormalization 4%) and BiasGelu 8% (Add + Gelu 6%). Neither the
+# export nor the session fuses them.
+_UNFUSED = ("SkipLayerNormFusion", "BiasGeluFusion")
 
 
 def onnx_file(model_path: Path, quantized: bool) -> Path:
@@ -269,7 +280,8 @@ def onnx_file(model_path: Path, quantized: bool) -> Path:
             _optimize(work / "raw.onnx", work / "fp32.onnx", model_path)
             _with_side_file(work / "fp32.onnx", work / FP32_FILE)
             if quantized:
-                _quantize(work / "fp32.onnx", work / "int8.onnx", model_path)
+                _smooth(work / "fp32.onnx", work / "smooth.onnx", model_path)
+                _quantize(work / "smooth.onnx", work / "int8.onnx")
                 _with_side_file(work / "int8.onnx", work / INT8_FILE)
         except Exception as e:  # export failures come in many types, from torch and onnx
             raise RetrieverError(
@@ -356,13 +368,17 @@ def _export(model_path: Path, out: Path) -> None:
 
 
 def _optimize(raw: Path, out: Path, model_path: Path) -> None:
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
     config = json.loads((model_path / "config.json").read_text(encoding="utf-8"))
     model_type = config.get("model_type", "bert") if config.get("model_type") in ("bert", "roberta", "xlm-roberta") else "bert"
+    fusions = FusionOptions(model_type)
+    fusions.enable_skip_layer_norm = fusions.enable_bias_gelu = False  # see _UNFUSED
     optimized = optimize_model(
-        str(raw), model_type=model_type, num_heads=int(config["num_attention_heads"]), hidden_size=int(config["hidden_size"])
-    )
+        str(raw), model_type=model_type, num_heads=int(config["num_attention_heads"]),
+        hidden_size=int(config["hidden_size"]), optimization_options=fusions,
+    )  # fmt: skip
     optimized.save_model_to_file(str(out))
 
 
@@ -373,16 +389,18 @@ _CALIBRATION = (
     "今天天气很好，我们去公园散步，顺便买了一些水果。",
     "The quick brown fox jumps over the lazy dog, 2024年。",
 )
-# A MatMul whose input's largest magnitude is this many times its 99.9th percentile
-# keeps fp32 weights and inputs: dynamic quantization scales a whole tensor's
-# activations to 8 bits, and one outlier then leaves the rest a few levels. In
-# m3e-small one FFN output has it (ratio 11; the others 1.3-5.3), and keeping it fp32
-# took labelled hybrid nDCG@10 from 1.5 points under torch to even (benchmarks/).
+# A MatMul whose input's largest magnitude is this many times its 99.9th percentile has
+# outliers: dynamic quantization scales a whole tensor's activations to 8 bits, and one
+# outlier then leaves the rest a few levels. In m3e-small one FFN output has them
+# (ratio 11; the others 1.3-5.3). Quantized as it is, it cost labelled hybrid nDCG@10
+# 1.5 points; kept fp32, nothing, but it took 14% of an encode; smoothed (_smooth),
+# 0.3 points at int8 speed (benchmarks/).
 _OUTLIER_RATIO = 8.0
 
 
-def _outlier_matmuls(fp32: Path, model_path: Path) -> list[str]:
-    """Names of the MatMul nodes whose inputs have outliers (see _OUTLIER_RATIO)."""
+def _outlier_inputs(fp32: Path, model_path: Path) -> dict[str, np.ndarray]:
+    """The MatMul nodes whose inputs have outliers (see _OUTLIER_RATIO): name → the
+    largest magnitude of each input channel on the calibration text."""
     import onnx
     import onnxruntime as ort
     from tokenizers import Tokenizer
@@ -401,32 +419,59 @@ def _outlier_matmuls(fp32: Path, model_path: Path) -> list[str]:
     ids = np.array([e.ids for e in encodings], dtype=np.int64)
     mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
     inputs = session.run([n.input[0] for n in matmuls], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
-    outliers = []
+    outliers = {}
     for node, x in zip(matmuls, inputs):
-        values = np.abs(x[mask.astype(bool)] if x.ndim == 3 else x)
+        values = np.abs(x[mask.astype(bool)] if x.ndim == 3 else x)  # (tokens, channels)
         if values.max() > _OUTLIER_RATIO * max(float(np.percentile(values, 99.9)), 1e-6):
-            outliers.append(node.name)
+            outliers[node.name] = values.max(axis=0)
     return outliers
 
 
-def _quantize(fp32: Path, out: Path, model_path: Path) -> None:
+def _smooth(fp32: Path, out: Path, model_path: Path) -> None:
+    """SmoothQuant (Xiao et al., 2023) on the products with outlier inputs: each input
+    channel j is divided by s_j and the weight's row j multiplied by it, so the product
+    is unchanged while the outliers move into the weights, which are quantized per
+    output channel. s_j = sqrt(max|x_j| / max|w_j|) shares the range evenly."""
+    import onnx
+    from onnx import numpy_helper
+
+    outliers = _outlier_inputs(fp32, model_path)
+    model = onnx.load(str(fp32))
+    initializers = {i.name: i for i in model.graph.initializer}
+    for node in [n for n in model.graph.node if n.name in outliers]:
+        weight = numpy_helper.to_array(initializers[node.input[1]])  # (in, out)
+        ratio = np.maximum(outliers[node.name], 1e-5) / np.maximum(np.abs(weight).max(axis=1), 1e-5)
+        scale = np.sqrt(ratio)
+        scale /= np.median(scale)  # magnitudes near the original: a uniform factor changes nothing else
+        initializers[node.input[1]].CopyFrom(numpy_helper.from_array((weight * scale[:, None]).astype(np.float32), node.input[1]))
+        divisor = numpy_helper.from_array((1.0 / scale).astype(np.float32), f"{node.name}/smooth")
+        model.graph.initializer.append(divisor)
+        smoothed = f"{node.input[0]}/smoothed"
+        model.graph.node.insert(
+            list(model.graph.node).index(node),
+            onnx.helper.make_node("Mul", [node.input[0], divisor.name], [smoothed], name=f"{node.name}/Smooth"),
+        )
+        node.input[0] = smoothed
+    onnx.save_model(model, str(out), save_as_external_data=True, location=f"{out.name}.data")
+
+
+def _quantize(fp32: Path, out: Path) -> None:
     import logging
 
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    keep = _outlier_matmuls(fp32, model_path)
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # its advice on the root logger is for static quantization
     try:
         # Per-channel int8 weights of the matrix products and the fused attention; the
         # embedding table stays fp32 (quantized, it cost another 0.0005 of cosine to
-        # fp32 for a 23 MB smaller file), as do the products with outlier inputs. The
-        # fused operators carry no type information: say the tensors are float.
+        # fp32 for a 23 MB smaller file). The fused operators carry no type
+        # information: say the tensors are float.
         quantize_dynamic(
             str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True,
-            op_types_to_quantize=["MatMul", "Attention"], nodes_to_exclude=keep,
+            op_types_to_quantize=["MatMul", "Attention"],
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )  # fmt: skip
     finally:
