@@ -30,9 +30,9 @@ import numpy as np
 from retriever import Retriever
 from retriever.bm25 import BM25, terms
 from retriever.clean import for_matching
-from retriever.config import BACKENDS, SearchConfig
+from retriever.config import BACKENDS, SearchConfig, VectorIndexConfig
 from retriever.embed import Embedder, load_embedder
-from retriever.index import Index, SentenceVectors
+from retriever.index import Index, SentenceVectors, build_vector_index
 from retriever.search import minmax, search
 from retriever.segment import Passage
 
@@ -98,14 +98,12 @@ def qa_set(name: str, quick: bool) -> QuestionSet | None:
 
 
 def in_memory_index(texts: list[str], vectors: np.ndarray) -> Index:
-    """The product's Index over given paragraphs, one passage each, never written."""
-    import faiss
-
-    flat = faiss.IndexFlatIP(vectors.shape[1])
-    flat.add(vectors)
+    """The product's Index over given paragraphs, one passage each, never written: the
+    vector index is the one `retriever index` would build for as many."""
+    store, _ = build_vector_index(vectors, VectorIndexConfig())
     passages = [Passage(str(i), "", (), t, 0, len(t)) for i, t in enumerate(texts)]
     no_sentences = SentenceVectors.stack([(np.zeros((0, 2)), np.zeros((0, vectors.shape[1])))] * len(texts), vectors.shape[1])
-    return Index(Path("<memory>"), {}, passages, {}, flat, BM25.build([terms(t) for t in texts]), no_sentences)
+    return Index(Path("<memory>"), {}, passages, {}, store, BM25.build([terms(t) for t in texts]), no_sentences)
 
 
 def _fused_baseline(kind: str, w: float, cos: np.ndarray, bm: np.ndarray) -> list[int]:

@@ -65,13 +65,14 @@ class SegmentConfig:
 class VectorIndexConfig:
     """Which FAISS index holds the vectors, chosen by their number.
 
-    Exact search (IndexFlatIP) needs no parameters, but its cost grows with the corpus
-    (one query on one thread, 512 dimensions: 0.4 ms at 10k vectors, 7 ms at 100k,
-    68 ms at 1M; benchmarks/RESULTS.md). From `exact_below` on, an HNSW graph over 8-bit
-    codes finds candidates and exact inner products re-rank `refine` times the number
-    asked for. At 1M vectors drawn like m3e-small's, efSearch 576 found 0.958 of the
-    exact top 10 in 4 ms a query (512: 0.949; a larger `refine` changed nothing). The
-    parameters are written into the manifest.
+    Below `exact_below`, every vector is scored: in half precision, the best `refine`
+    times the number asked for then exactly (one query on one thread, 512 dimensions:
+    0.8 ms at 10.7k real passages, where float vectors took 1.5). The cost of a scan
+    grows with the corpus (floats: 7 ms at 100k, 68 ms at 1M; benchmarks/RESULTS.md), so
+    from `exact_below` on, an HNSW graph over 8-bit codes finds the candidates instead.
+    At 1M vectors drawn like m3e-small's, efSearch 576 found 0.958 of the exact top 10
+    in 4 ms a query (512: 0.949; a larger `refine` changed nothing). The parameters are
+    written into the manifest.
     """
 
     exact_below: int = 50_000

@@ -352,19 +352,25 @@ def _drop_collections(directory: Path, store: dict, keep: set[str] | None) -> No
 
 
 def build_vector_index(vectors: np.ndarray, config: VectorIndexConfig) -> tuple[object, dict]:
-    """A FAISS inner-product index over the unit vectors, exact or approximate by their
-    number, and its parameters for the manifest.
+    """A FAISS inner-product index over the unit vectors, exhaustive or approximate by
+    their number, and its parameters for the manifest. Either way the candidates it
+    finds, `refine` times as many as asked for, are re-scored by exact inner products,
+    so that scores are those of the float vectors.
 
-    The approximate one walks an HNSW graph over 8-bit codes of the vectors (distances
-    about twice as cheap as on floats), then re-ranks what it found by exact inner
-    products, so that the scores are exact and recall is the graph's own.
+    The exhaustive one scans half-precision copies: a scan is bound by reading memory,
+    and at 10,700 passages it took 0.77 ms instead of 1.5 for floats out of DRAM, with
+    the same top 100 for each of 200 questions. The approximate one walks an HNSW graph
+    over 8-bit codes (distances about twice as cheap as on floats); its recall is the
+    graph's own.
     """
     faiss = _faiss()
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     if len(x) < config.exact_below:
-        index = faiss.IndexFlatIP(x.shape[1])
+        codes = faiss.IndexScalarQuantizer(x.shape[1], faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexRefineFlat(codes)
+        index.k_factor = config.refine_factor
         index.add(x)
-        return index, {"type": "flat"}
+        return index, {"type": "flat-fp16", "refine": config.refine_factor}
     graph = faiss.IndexHNSWSQ(x.shape[1], faiss.ScalarQuantizer.QT_8bit, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
     graph.hnsw.efConstruction = config.hnsw_ef_construction
     index = faiss.IndexRefineFlat(graph)
