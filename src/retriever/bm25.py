@@ -101,15 +101,15 @@ def cut(text: str) -> list[str]:
     return _rjieba().cut(text)
 
 
-def words(text: str, cut: Callable[[str], list[str]] | None = None) -> list[str]:
+def words(text: str, cutter: Callable[[str], list[str]] | None = None) -> list[str]:
     """jieba search-mode words (long words also give their parts), lower-cased."""
-    return [w.lower() for w in (cut or _rjieba().cut_for_search)(text) if w.strip()]
+    return [w.lower() for w in (cutter or _rjieba().cut_for_search)(text) if w.strip()]
 
 
-def terms(text: str, cut: Callable[[str], list[str]] | None = None) -> list[str]:
+def terms(text: str, cutter: Callable[[str], list[str]] | None = None) -> list[str]:
     """The words BM25 indexes, in their matching form (simplified): no stopwords, no
     punctuation."""
-    return [w for w in words(for_matching(text), cut) if w not in STOPWORDS and _WORDLIKE.search(w)]
+    return [w for w in words(for_matching(text), cutter) if w not in STOPWORDS and _WORDLIKE.search(w)]
 
 
 @lru_cache(maxsize=16)  # search and summary of one question both ask for its words

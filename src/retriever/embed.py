@@ -6,9 +6,9 @@ package (its __init__ imports a dependency we do not install).
 
 Two ways to run the model (BACKENDS in config):
 - "onnx-int8" (default) and "onnx": ONNX Runtime with the `tokenizers` library, no torch
-  at run time. The model is exported once (torch, on first use), its attention and layer
-  norms fused by ONNX Runtime's optimizer, and for "onnx-int8" its weights quantized to
-  int8 per channel; the files are cached beside the model, their weights in side files
+  at run time. The model is exported once (torch, on first use), its attention fused by
+  ONNX Runtime's optimizer, and for "onnx-int8" its weights quantized to int8 per
+  channel; the files are cached beside the model, their weights in side files
   that load by memory mapping. Importing and loading this path takes about 0.07 s,
   against about 5 s for sentence-transformers and torch, and it encodes 2.5-3 times
   faster (benchmarks/RESULTS.md has the figures and the quality).
@@ -251,7 +251,7 @@ def _cache_dir(model_path: Path) -> Path:
 # - weights in a side file (NAME.data) that ONNX Runtime maps into memory instead of
 #   parsing: a session builds in 20 ms instead of 100;
 # - residual additions and layer norms, and bias additions and GELU, left as separate
-#   operators (_optimize, _session);
+#   operators (_optimize, OnnxEmbedder);
 # - int8: the products whose inputs have outliers smoothed rather than kept fp32
 #   (_smooth), the embedding table fp32 (_quantize).
 FP32_FILE = "model-fp32-4.onnx"
