@@ -87,10 +87,16 @@ def highlight_spans(text: str, words: Sequence[str]) -> tuple[tuple[int, int], .
     matched = for_matching(text)
     if len(matched) == len(text):
         text = matched
+    # The words are lower-cased; so is the text, where that keeps every offset.
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        lowered = text
     spans = []
     for word in {w for w in words if len(w) >= 2}:
-        for m in re.finditer(re.escape(word), text, flags=re.IGNORECASE):
-            spans.append((m.start(), m.end()))
+        at = lowered.find(word)
+        while at >= 0:
+            spans.append((at, at + len(word)))
+            at = lowered.find(word, at + len(word))
     merged: list[tuple[int, int]] = []
     for s, e in sorted(spans):
         if merged and s <= merged[-1][1]:
