@@ -80,6 +80,17 @@ def test_add_mode_keeps_what_was_indexed(corpus, counting):
     assert manifest()["corpus"]["sources"] == ["corpus/a.txt", "corpus/b.txt"]
 
 
+def test_a_passage_that_repeats_across_documents_is_embedded_once(corpus, counting):
+    (corpus / "c.txt").write_text("另一篇讲话\n要抓好人居环境整治,清理生活垃圾和污水,建设美丽乡村。", encoding="utf-8")
+    r, report = Retriever.build([corpus], index_dir="idx")
+    repeated = "要抓好人居环境整治,清理生活垃圾和污水,建设美丽乡村。"
+    assert report.embedded == 3 and counting.texts.count(repeated) == 1
+    stored = r.index.vectors.reconstruct_n(0, r.index.vectors.ntotal)
+    same = [i for i, p in enumerate(r.index.passages) if p.text == repeated]
+    assert len(same) == 2 and np.array_equal(stored[same[0]], stored[same[1]])
+    assert np.array_equal(r.index.sentences.of(same[0])[1], r.index.sentences.of(same[1])[1])
+
+
 def test_rebuild_embeds_everything_again(corpus, counting):
     Retriever.build([corpus], index_dir="idx")
     counting.texts.clear()

@@ -271,7 +271,12 @@ def _vectors(
         for i, p in enumerate(old.passages):
             known.setdefault(p.text, i)
     spans = [sentence_spans(p.text) for p in passages]
-    missing = [i for i, p in enumerate(passages) if p.text not in known]
+    # A text that repeats (boilerplate in a series of reports) is embedded once.
+    first: dict[str, int] = {}
+    for i, p in enumerate(passages):
+        if p.text not in known:
+            first.setdefault(p.text, i)
+    missing = list(first.values())
     dim = old.dim if old is not None else 0
     fresh: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if missing:
@@ -288,6 +293,7 @@ def _vectors(
             texts, text_spans, progress=(lambda d, t: progress("embed", d, t)) if progress else None
         )
         fresh = {i: (v, sentence_vectors(v, part)) for i, v, part in zip(missing, vectors, parts)}
+        fresh.update({i: fresh[first[p.text]] for i, p in enumerate(passages) if p.text in first and i not in fresh})
         dim = vectors.shape[1]
     out = np.empty((len(passages), dim), dtype=np.float32)
     reused = [i for i in range(len(passages)) if i not in fresh]
