@@ -57,6 +57,12 @@ def test_highlight_spans_merge_overlaps():
     assert highlight_spans("矛盾纠纷化解", ["矛盾", "纠纷", "矛盾纠纷", "解"]) == ((0, 4),)
 
 
+def test_highlight_spans_find_every_occurrence_in_any_case_and_script():
+    # Words come lower-cased and simplified; the text is matched as written.
+    assert highlight_spans("推进AI治理，ai 赋能；矛盾矛盾", ["ai", "矛盾"]) == ((2, 4), (7, 9), (13, 17))
+    assert highlight_spans("兩岸關係與經濟發展", ["关系", "经济"]) == ((2, 4), (5, 7))
+
+
 def test_index_files_and_manifest(built):
     directory = Path("idx")
     manifest = json.loads((directory / "manifest.json").read_text())
