@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from .config import ServeConfig, UsageError
+from .config import ServeConfig, UsageError, user_cache_dir
 
 
 class ServerUnavailable(Exception):
@@ -21,7 +21,8 @@ class ServerUnavailable(Exception):
 
 
 def servers_dir() -> Path:
-    return Path(os.environ.get("XDG_RUNTIME_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")) / "retriever" / "servers"
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return (Path(runtime) / "retriever" if runtime else user_cache_dir()) / "servers"
 
 
 def _registration(index_dir: Path) -> Path:

@@ -172,6 +172,12 @@ def default_backend() -> str:
     return os.environ.get(ENV_BACKEND) or DEFAULT_BACKEND
 
 
+def user_cache_dir() -> Path:
+    """retriever's files in the user's cache ($XDG_CACHE_HOME, else ~/.cache): exported
+    models where the model's own directory is not writable, the lexicon."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "retriever"
+
+
 def max_file_bytes() -> int:
     return int(float(os.environ.get(ENV_MAX_FILE_MB) or DEFAULT_MAX_FILE_MB) * 2**20)
 

@@ -37,7 +37,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ENV_THREADS, RetrieverError
+from .config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ENV_THREADS, RetrieverError, user_cache_dir
 
 Progress = Callable[[int, int], None]  # (done, total)
 Spans = Sequence[tuple[int, int]]  # character spans of one text
@@ -242,8 +242,7 @@ def _cache_dir(model_path: Path) -> Path:
     weights = sorted(model_path.glob("*.bin")) + sorted(model_path.glob("*.safetensors"))
     stamp = "".join(f"{w.name}{w.stat().st_size}{w.stat().st_mtime_ns}" for w in weights)
     key = hashlib.sha256(f"{model_path.resolve()}\0{stamp}".encode()).hexdigest()[:16]
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "retriever" / "onnx"
-    return root / f"{model_path.name}-{key}"
+    return user_cache_dir() / "onnx" / f"{model_path.name}-{key}"
 
 
 # Named after the export recipe, so that a new recipe exports again instead of using an

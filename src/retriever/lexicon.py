@@ -33,6 +33,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+from .config import user_cache_dir
+
 RECIPE = 2  # in the cache file's name: a change in what is stored makes a new file
 
 _CJK = (
@@ -211,8 +213,7 @@ def _jieba_files() -> tuple[Path, Path] | None:
 def _cache_file(dictionary: Path) -> Path:
     stat = dictionary.stat()
     key = hashlib.sha256(f"{dictionary.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\0{RECIPE}".encode()).hexdigest()[:16]
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "retriever"
-    return root / f"jieba-lexicon-{key}.sqlite"
+    return user_cache_dir() / f"jieba-lexicon-{key}.sqlite"
 
 
 def build(dictionary: Path, out: Path) -> None:

@@ -85,7 +85,7 @@ def index_type(uri: str) -> str:
     return "AUTOINDEX" if is_server(uri) else "FLAT"
 
 
-def connect_uri(uri: str, index_dir: Path) -> str:
+def _connect_uri(uri: str, index_dir: Path) -> str:
     return uri if is_server(uri) or os.path.isabs(uri) else str(index_dir / uri)
 
 
@@ -119,7 +119,7 @@ def _reason(e: Exception) -> str:
 def write(uri: str, index_dir: Path, collection: str, vectors: np.ndarray) -> None:
     """Create `collection` holding `vectors` (row i has id i), indexed for inner product."""
     pymilvus = _pymilvus()
-    c = client(connect_uri(uri, index_dir))
+    c = client(_connect_uri(uri, index_dir))
     try:
         if c.has_collection(collection):
             c.drop_collection(collection)  # left by a build that died before its swap
@@ -142,14 +142,14 @@ def write(uri: str, index_dir: Path, collection: str, vectors: np.ndarray) -> No
 
 def drop(uri: str, index_dir: Path, prefix: str, keep: set[str]) -> None:
     """Drop the collections named `prefix_…` but those in `keep`."""
-    c = client(connect_uri(uri, index_dir))
+    c = client(_connect_uri(uri, index_dir))
     for name in c.list_collections():
         if name.startswith(prefix + "_") and name not in keep:
             c.drop_collection(name)
 
 
 def drop_collection(uri: str, index_dir: Path, name: str) -> None:
-    c = client(connect_uri(uri, index_dir))
+    c = client(_connect_uri(uri, index_dir))
     if c.has_collection(name):
         c.drop_collection(name)
 
@@ -159,7 +159,7 @@ class MilvusVectors:
 
     def __init__(self, uri: str, index_dir: Path, collection: str, dim: int):
         self.uri, self.collection, self.dim = uri, collection, dim
-        self._client = client(connect_uri(uri, index_dir))
+        self._client = client(_connect_uri(uri, index_dir))
         try:
             if not self._client.has_collection(collection):
                 raise BadIndexError(f"Milvus at {uri}: collection {collection} is missing; rebuild it with `retriever index --rebuild`")
