@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks.common import BENCH, ROOT, run_and_print, log, percentile, read_jsonl
+from benchmarks.common import BENCH, ROOT, log, percentile, read_jsonl, run_and_print
 
 DEFAULT_INDEX = ROOT / "indexes" / "default"
 RETRIEVER = Path(sys.executable).parent / "retriever"

@@ -14,9 +14,8 @@ product has a faster path, the plain one is measured in the same run beside it.
    the torch-backed index of corpus/ from part 1; `retriever --help` and `retriever info`.
 4. Search scaling: exhaustive (IndexFlatIP, and the product's fp16 scan) against
    approximate (HNSW, IVF) FAISS indexes of 10k, 100k and 1M vectors drawn from a
-   Gaussian fitted to the passage vectors of the
-   gov_reports index (same mean and covariance), with FAISS thread settings for one
-   query against a batch.
+   Gaussian fitted to the passage vectors of the gov_reports index (same mean and
+   covariance), with FAISS thread settings for one query against a batch.
 
     python -m benchmarks.speed --quick        # from the project root; prints Markdown
 """

