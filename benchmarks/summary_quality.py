@@ -6,7 +6,8 @@ of the segment within a budget of the reference's length in characters (the sett
 published extractive comparison) and is scored with character-level ROUGE F1 ×100
 (benchmarks/rouge.py). Methods:
 
-- retriever: the tool's own generic summary (`summarize_document`: centrality + position, MMR);
+- retriever: the tool's own generic summary (`summarize_document`: centrality to the
+  document's centre + salience, MMR, quotes of at most half the budget where commas allow);
 - lead: the first sentences that fit;
 - textrank, lexrank: sumy's implementations, words cut by jieba;
 - oracle: greedy ROUGE-2 oracle against the reference, an upper bound for extraction.
@@ -54,7 +55,7 @@ def sentences_of(text: str) -> tuple[str, list[str]]:
     selection, not the split. (`summarize_document` splits the same cleaned text with the
     same `split_sentences`, line by line, but then applies its own candidate rules: it
     skips a title line and bare headings, drops sentences under 8 characters and cuts
-    sentences longer than the budget at a comma.)
+    sentences longer than half the budget at commas.)
     """
     cleaned = clean(text)
     return cleaned, [s.text for line in cleaned.split("\n") for s in split_sentences(line)]

@@ -1,8 +1,10 @@
 """Tune the document summary's weights on VCSum dev (never on test).
 
 Runs the tool's own `summarize_document` over the dev segments for each combination
-of the weights in SummaryConfig (centrality, salience, position; the MMR trade-off)
-and prints ROUGE-1/2/L F1 at the reference's length, best first. Sentence vectors are
+of the weights in SummaryConfig (centrality, salience, position; the MMR trade-off),
+then, at the default weights, for each number of rounds that move the document's
+centre and with and without the cap on a quote's length; it prints ROUGE-1/2/L F1 at
+the reference's length, best first. Sentence vectors are
 computed once and cached in memory, so the grid costs selection and scoring only.
 benchmarks/summary_quality.py then reports the chosen defaults on the test split.
 
@@ -66,29 +68,45 @@ def main() -> None:
     evaluate(segments, embedder, base)  # fills the cache
 
     steps = [0.0, 0.25, 0.5, 0.75, 1.0]
-    rows = []
+    weights = []
     for centrality, salience in itertools.product(steps, steps):
-        position = 1.0 - centrality - salience
-        if position < -1e-9:
+        position = round(1.0 - centrality - salience, 2)
+        if position < 0:
             continue
         for redundancy in (0.6, 0.7, 0.8, 0.9):
-            config = replace(
-                base,
-                centrality_weight=centrality,
-                salience_weight=salience,
-                position_weight=round(position, 2),
-                document_redundancy=redundancy,
+            weights.append(
+                replace(
+                    base,
+                    centrality_weight=centrality,
+                    salience_weight=salience,
+                    position_weight=position,
+                    document_redundancy=redundancy,
+                )
             )
-            scores = evaluate(segments, embedder, config)
-            rows.append((scores["R2"] + scores["RL"], centrality, salience, round(position, 2), redundancy, scores))
-            log(f"tune: c {centrality} s {salience} p {position:.2f} λ {redundancy}: "
-                f"R1 {scores['R1']:.2f} R2 {scores['R2']:.2f} RL {scores['RL']:.2f}")
-    rows.sort(key=lambda r: -r[0])
-    print("| centrality | salience | position | MMR λ | R1 | R2 | RL |")
-    print("|---|---|---|---|---|---|---|")
-    for _, c, s, p, lam, sc in rows[:15]:
-        print(f"| {c} | {s} | {p} | {lam} | {sc['R1']:.2f} | {sc['R2']:.2f} | {sc['RL']:.2f} |")
+    table(segments, embedder, weights, ("centrality_weight", "salience_weight", "position_weight", "document_redundancy"), 15)
+    shapes = [
+        replace(base, centre_rounds=rounds, max_quote_share=share)
+        for rounds in (0, 1, 2, 3, 5, 10)
+        for share in (0.5, 1.0)
+    ]
+    table(segments, embedder, shapes, ("centre_rounds", "max_quote_share"), len(shapes))
 
+
+def table(segments: list[dict], embedder, configs: list[SummaryConfig], fields: tuple[str, ...], top: int) -> None:
+    """Score each config on the segments; print the best `top` as a Markdown table."""
+    rows = []
+    for config in configs:
+        scores = evaluate(segments, embedder, config)
+        values = [getattr(config, f) for f in fields]
+        rows.append((scores["R2"] + scores["RL"], values, scores))
+        log("tune: " + " ".join(f"{f} {v}" for f, v in zip(fields, values)) +
+            f": R1 {scores['R1']:.2f} R2 {scores['R2']:.2f} RL {scores['RL']:.2f}")
+    rows.sort(key=lambda r: -r[0])
+    print("| " + " | ".join(fields) + " | R1 | R2 | RL |")
+    print("|" + "---|" * (len(fields) + 3))
+    for _, values, sc in rows[:top]:
+        print("| " + " | ".join(str(v) for v in values) + f" | {sc['R1']:.2f} | {sc['R2']:.2f} | {sc['RL']:.2f} |")
+    print()
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,7 @@ import pytest
 from retriever.clean import clean
 from retriever.config import SegmentConfig
 from retriever.outline import ENUMERATION_RANK, detect_heading, is_toc_marker
-from retriever.segment import find_title, segment, split_sentences
+from retriever.segment import Sentence, cap_sentence, find_title, segment, split_sentences
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -119,6 +119,21 @@ def test_long_sentences_are_cut_at_commas():
     got = segment(text, "d", "t", SegmentConfig(min_chars=10, target_chars=60, max_chars=80))
     assert [len(p.text) for p in got] == [51, 51, 51]
     assert "".join(p.text for p in got) == text
+
+
+def test_soft_caps_cut_only_at_commas():
+    sentence = Sentence("甲" * 10 + "，" + "乙" * 30 + "，" + "丙" * 5 + "。", 7, 55)
+    # The first comma is in the second half of 20 characters; then there is none within
+    # 20 characters, so the next cut is at the first comma after them.
+    assert [(p.text, p.start) for p in cap_sentence(sentence, 20, hard=False)] == [
+        ("甲" * 10 + "，", 7),
+        ("乙" * 30 + "，", 18),
+        ("丙" * 5 + "。", 49),
+    ]
+    assert [p.text for p in cap_sentence(sentence, 20)][:2] == ["甲" * 10 + "，", "乙" * 20]  # a hard cut
+    # No comma left to cut at, or only one that ends the text: the sentence stays whole.
+    for text in ("甲" * 30 + "。", "甲" * 30 + "，"):
+        assert cap_sentence(Sentence(text, 0, 31), 20, hard=False) == [Sentence(text, 0, 31)]
 
 
 @pytest.mark.parametrize("path", sorted(CORPUS.glob("*.txt")), ids=lambda p: p.name)

@@ -6,7 +6,7 @@ from retriever import summarize_text
 from retriever.config import SummaryConfig
 from retriever.search import Hit
 from retriever.segment import Passage
-from retriever.summarize import select, summarize_document, summarize_hits
+from retriever.summarize import centre, select, summarize_document, summarize_hits
 
 
 def test_select_respects_budget_and_redundancy():
@@ -19,6 +19,28 @@ def test_select_respects_budget_and_redundancy():
     assert select(relevance, vectors, [10, 10, 10, 25], budget=30, config=config) == [0, 2]
     # The floor: only sentences within 90% of the best one's relevance (1 is a repeat).
     assert select(relevance, vectors, [10, 10, 10, 10], budget=100, config=config, floor=0.9) == [0]
+
+
+def test_centre_moves_to_what_most_sentences_share():
+    # Three sentences on one subject, four asides on two others: the mean leans to the
+    # asides; after one round the centre is the subject itself.
+    topic, aside1, aside2 = np.eye(3, dtype=np.float32)
+    vectors = np.stack([topic] * 3 + [aside1] * 2 + [aside2] * 2)
+    fixed = np.zeros(7)
+    mean = centre(vectors, fixed, SummaryConfig(centre_rounds=0))
+    assert np.allclose(mean, np.array([3, 2, 2]) / np.sqrt(17))
+    assert np.allclose(centre(vectors, fixed, SummaryConfig(centre_rounds=1)), topic)
+    # Sentences that all rate alike leave it where it was.
+    assert np.allclose(centre(np.stack([topic, aside1]), np.zeros(2), SummaryConfig()), np.array([1, 1, 0]) / np.sqrt(2))
+
+
+def test_document_summary_quotes_long_sentences_by_clause(fake_embedder):
+    long = "我们要建立矛盾纠纷排查调处机制，要加强人民调解组织建设，还要发展特色产业增加农民收入。"
+    summary = summarize_document(long + "\n谢谢大家。", "d", "t", fake_embedder, max_chars=40)
+    # No quote takes more than half of 40 characters where a comma allows: the
+    # 44-character sentence is offered as its three clauses, of which two fit.
+    assert [s.text for s in summary.sentences] == ["我们要建立矛盾纠纷排查调处机制，", "还要发展特色产业增加农民收入。"]
+    assert all(long[s.start : s.end] == s.text for s in summary.sentences)
 
 
 def _hit(rank, doc_id, text, start=0):

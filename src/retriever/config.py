@@ -113,14 +113,20 @@ class SummaryConfig:
     # An answer's sentences score at least this share of the best sentence's relevance.
     answer_floor: float = 0.5
     # A document summary rates each sentence by these three signals, each scaled to
-    # 0-1 within the document: closeness to the document's mean vector (centrality),
-    # how much of the document's salient vocabulary it carries (salience), and where
-    # it stands (early in the document, first in its paragraph). Chosen on VCSum dev
+    # 0-1 within the document: closeness to the document's centre (centrality), how
+    # much of the document's salient vocabulary it carries (salience), and where it
+    # stands (early in the document, first in its paragraph). Chosen on VCSum dev
     # (benchmarks/tune_summary.py): position added nothing there.
     centrality_weight: float = 0.75
     salience_weight: float = 0.25
     position_weight: float = 0.0
     document_redundancy: float = 0.8  # the MMR trade-off of document summaries
+    # The centre starts as the mean of all sentence vectors, then moves this many
+    # times to the weighted mean of the better-rated half (summarize.centre).
+    centre_rounds: int = 3
+    # One quote takes at most this share of a document summary's budget: a long
+    # (spoken) sentence is cut at a comma, so a summary says more than one thing.
+    max_quote_share: float = 0.5
 
 
 SEARCH_MODES = ("hybrid", "dense", "bm25")

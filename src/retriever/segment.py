@@ -119,18 +119,27 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return [(s.start, s.end) for s in split_sentences(text)]
 
 
-def cap_sentence(sentence: Sentence, max_chars: int) -> list[Sentence]:
-    """Cut a sentence longer than max_chars at a comma (or a hard cut if it has none)."""
+def cap_sentence(sentence: Sentence, max_chars: int, hard: bool = True) -> list[Sentence]:
+    """Cut a sentence longer than max_chars into pieces, each at the last comma of its
+    second half. Where that half has none: a hard cut at max_chars, or, if not `hard`,
+    the first comma after it (the piece is then longer, but no clause is broken)."""
     out = []
     text, base = sentence.text, sentence.start
     while len(text) > max_chars:
-        cut = max_chars
+        cut = None
         window = text[max_chars // 2 : max_chars]
         for marks in _SOFT_BREAKS:
             pos = max(window.rfind(m) for m in marks)
             if pos >= 0:
                 cut = max_chars // 2 + pos + 1
                 break
+        if cut is None and hard:
+            cut = max_chars
+        elif cut is None:
+            later = [p for p in (text.find(m, max_chars) for m in _SOFT_BREAKS[0]) if p >= 0]
+            if not later or min(later) + 1 >= len(text):
+                break
+            cut = min(later) + 1
         out.append(Sentence(text[:cut], base, base + cut))
         text, base = text[cut:], base + cut
     out.append(Sentence(text, base, base + len(text)))
