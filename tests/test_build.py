@@ -8,6 +8,7 @@ import pytest
 from conftest import write_corpus
 
 from retriever import Retriever
+from retriever.embed import EXPORT_RECIPE
 
 DOCS = {
     "a.txt": "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。\n"
@@ -116,10 +117,24 @@ def test_an_index_keeps_its_model_and_backend_unless_told(corpus, counting, monk
     Retriever.build([corpus], index_dir="idx")
     # The second build loads the model and backend the index records.
     assert asked == [("some-model", "torch"), ("some-model", "torch")]
-    assert manifest()["model"] == {"name": "some-model", "backend": "torch", "dim": 64, "normalized": True}
+    assert manifest()["model"] == {"name": "some-model", "backend": "torch", "export_recipe": None, "dim": 64, "normalized": True}
     _, report = Retriever.build([corpus], index_dir="idx", backend="onnx")
     assert report.embedded == 4 and asked[-1] == ("some-model", "onnx")
     assert report.notes == ["model changed from some-model (torch) to some-model (onnx): every passage is embedded again"]
+    assert manifest()["model"]["export_recipe"] == EXPORT_RECIPE
+
+
+def test_a_new_onnx_export_embeds_everything_again(corpus, counting, monkeypatch):
+    import retriever.build
+
+    monkeypatch.setattr("retriever.api.load_embedder", lambda name, backend: counting)
+    Retriever.build([corpus], index_dir="idx", backend="onnx")
+    monkeypatch.setattr(retriever.build, "export_recipe", lambda backend: EXPORT_RECIPE + 1)
+    _, report = Retriever.build([corpus], index_dir="idx")
+    assert (report.embedded, report.unchanged) == (3, 2)
+    assert report.notes == [
+        f"the model's ONNX export changed (recipe {EXPORT_RECIPE} to {EXPORT_RECIPE + 1}): every passage is embedded again"
+    ]
 
 
 def test_new_reading_code_reads_files_again_but_reuses_vectors(corpus, counting, monkeypatch):

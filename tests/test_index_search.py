@@ -66,7 +66,7 @@ def test_highlight_spans_find_every_occurrence_in_any_case_and_script():
 def test_index_files_and_manifest(built):
     directory = Path("idx")
     manifest = json.loads((directory / "manifest.json").read_text())
-    assert manifest["model"] == {"name": "fake", "backend": "fake", "dim": 64, "normalized": True}
+    assert manifest["model"] == {"name": "fake", "backend": "fake", "export_recipe": None, "dim": 64, "normalized": True}
     assert manifest["corpus"]["documents"] == 3 and manifest["corpus"]["passages"] == 4
     assert set(manifest["files"]) == {
         "vectors.faiss", "passages.jsonl", "documents.jsonl", "sentences.npz", "bm25.npz", "bm25_vocab.json"

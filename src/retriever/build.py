@@ -22,7 +22,7 @@ from . import index as index_store
 from .bm25 import BM25, terms
 from .clean import for_matching
 from .config import DEFAULT_BACKEND, ENV_BACKEND, ENV_MODEL, BadIndexError, InputError, SearchConfig, SegmentConfig, default_model
-from .embed import Embedder
+from .embed import Embedder, export_recipe
 from .load import Document, doc_id_for, find_files, load_document
 from .segment import Passage, segment, sentence_spans
 
@@ -117,10 +117,15 @@ def build_index(
         # the environment).
         name = model or os.environ.get(ENV_MODEL) or (old.model if old else default_model())
         backend = backend or os.environ.get(ENV_BACKEND) or (old.backend if old else DEFAULT_BACKEND)
-        same_model = old is not None and (old.model, old.backend) == (name, backend)
-        if old is not None and not same_model:
+        recipe = export_recipe(backend)
+        same_model = old is not None and (old.model, old.backend, old.export_recipe) == (name, backend, recipe)
+        if old is not None and (old.model, old.backend) != (name, backend):
             notes.append(
                 f"model changed from {old.model} ({old.backend}) to {name} ({backend}): every passage is embedded again"
+            )
+        elif old is not None and not same_model:
+            notes.append(
+                f"the model's ONNX export changed (recipe {old.export_recipe} to {recipe}): every passage is embedded again"
             )
         same_pipeline = old is not None and old.manifest.get("pipeline") == pipeline()
         # Vectors stay where the index keeps them (FAISS files or a Milvus collection)
@@ -203,7 +208,7 @@ def build_index(
         bm25 = BM25.build([terms(p.text) for p in passages], config.bm25_k1, config.bm25_b)
         dim = vectors.shape[1]
         manifest = {
-            "model": {"name": name, "backend": backend, "dim": dim, "normalized": True},
+            "model": {"name": name, "backend": backend, "export_recipe": recipe, "dim": dim, "normalized": True},
             "pipeline": pipeline(),
             "segmentation": asdict(SegmentConfig()),
             "bm25": {"tokenizer": "rjieba cut_for_search", "k1": bm25.k1, "b": bm25.b},

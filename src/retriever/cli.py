@@ -390,7 +390,8 @@ def info(
         c = data["corpus"]
         out.print(Text(f"Index {data['index']}", style="bold"))
         m = data["model"]
-        out.print(f"  model      {m['name']} ({m['backend']}, dimension {m['dim']})")
+        export = f", export recipe {m['export_recipe']}" if m.get("export_recipe") else ""
+        out.print(f"  model      {m['name']} ({m['backend']}{export}, dimension {m['dim']})")
         out.print(f"  corpus     {c['documents']} documents, {c['passages']} passages, {c['chars']:,} characters")
         out.print(f"  on disk    {data['bytes'] / 1e6:.2f} MB, format {data['format_version']}, updated {data['updated']}")
         from rich.table import Table

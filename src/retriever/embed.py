@@ -253,8 +253,15 @@ def _cache_dir(model_path: Path) -> Path:
 #   operators (_optimize, OnnxEmbedder);
 # - int8: the products whose inputs have outliers smoothed rather than kept fp32
 #   (_smooth), the embedding table fp32 (_quantize).
-FP32_FILE = "model-fp32-4.onnx"
-INT8_FILE = "model-int8-4.onnx"
+EXPORT_RECIPE = 4
+FP32_FILE = f"model-fp32-{EXPORT_RECIPE}.onnx"
+INT8_FILE = f"model-int8-{EXPORT_RECIPE}.onnx"
+
+
+def export_recipe(backend: str) -> int | None:
+    """What, besides the model and the backend, decides the vectors: the recipe of
+    the ONNX export (None for torch, which runs the model as published)."""
+    return EXPORT_RECIPE if backend in ("onnx", "onnx-int8") else None
 
 # ONNX Runtime's CPU kernels for these fused operators are slower than the operators
 # they replace: on this 2-core machine SkipLayerNormalization took 15% of an int8

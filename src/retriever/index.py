@@ -114,6 +114,11 @@ class Index:
         return self.manifest["model"]["backend"]
 
     @property
+    def export_recipe(self) -> int | None:
+        """The ONNX export recipe its vectors came from (embed.EXPORT_RECIPE)."""
+        return self.manifest["model"].get("export_recipe")
+
+    @property
     def dim(self) -> int:
         return int(self.manifest["model"]["dim"])
 
