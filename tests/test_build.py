@@ -133,7 +133,7 @@ def test_a_new_onnx_export_embeds_everything_again(corpus, counting, monkeypatch
     _, report = Retriever.build([corpus], index_dir="idx")
     assert (report.embedded, report.unchanged) == (3, 2)
     assert report.notes == [
-        f"the model's ONNX export changed (recipe {EXPORT_RECIPE} to {EXPORT_RECIPE + 1}): every passage is embedded again"
+        f"the model's ONNX export changed (recipe {EXPORT_RECIPE} to recipe {EXPORT_RECIPE + 1}): every passage is embedded again"
     ]
 
 

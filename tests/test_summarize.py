@@ -6,7 +6,7 @@ from retriever import summarize_text
 from retriever.config import SummaryConfig
 from retriever.search import Hit
 from retriever.segment import Passage
-from retriever.summarize import centre, select, summarize_document, summarize_hits
+from retriever.summarize import Summary, SummarySentence, centre, select, summarize_document, summarize_hits
 
 
 def test_select_respects_budget_and_redundancy():
@@ -41,6 +41,19 @@ def test_document_summary_quotes_long_sentences_by_clause(fake_embedder):
     # 44-character sentence is offered as its three clauses, of which two fit.
     assert [s.text for s in summary.sentences] == ["我们要建立矛盾纠纷排查调处机制，", "还要发展特色产业增加农民收入。"]
     assert all(long[s.start : s.end] == s.text for s in summary.sentences)
+    # The first piece is not continued by the second: its comma becomes an ellipsis.
+    assert summary.text == "我们要建立矛盾纠纷排查调处机制…还要发展特色产业增加农民收入。"
+
+
+def test_a_cut_piece_keeps_its_comma_only_when_the_next_quote_continues_it():
+    def quote(text, doc_id, start):
+        return SummarySentence(text, doc_id, "t", (), start, start + len(text), None)
+
+    first, second = quote("要建立排查机制，", "a", 0), quote("及时化解矛盾。", "a", 8)
+    assert Summary.of([first, second]).text == "要建立排查机制，及时化解矛盾。"
+    assert Summary.of([first, quote("及时化解矛盾。", "a", 20)]).text == "要建立排查机制…及时化解矛盾。"
+    assert Summary.of([first, quote("及时化解矛盾。", "b", 8)]).text == "要建立排查机制…及时化解矛盾。"
+    assert Summary.of([second, first]).text == "及时化解矛盾。要建立排查机制…"
 
 
 def _hit(rank, doc_id, text, start=0):

@@ -124,9 +124,8 @@ def build_index(
                 f"model changed from {old.model} ({old.backend}) to {name} ({backend}): every passage is embedded again"
             )
         elif old is not None and not same_model:
-            notes.append(
-                f"the model's ONNX export changed (recipe {old.export_recipe} to {recipe}): every passage is embedded again"
-            )
+            before = f"recipe {old.export_recipe}" if old.export_recipe else "an unrecorded recipe"
+            notes.append(f"the model's ONNX export changed ({before} to recipe {recipe}): every passage is embedded again")
         same_pipeline = old is not None and old.manifest.get("pipeline") == pipeline()
         # Vectors stay where the index keeps them (FAISS files or a Milvus collection)
         # unless asked otherwise.

@@ -61,8 +61,28 @@ class Summary:
     text: str
     sentences: tuple[SummarySentence, ...]
 
+    @classmethod
+    def of(cls, chosen: Sequence[SummarySentence]) -> Summary:
+        return cls(_join(chosen), tuple(chosen))
+
     def to_dict(self) -> dict:
         return {"text": self.text, "sentences": [s.to_dict() for s in self.sentences]}
+
+
+# A quote cut from its sentence at one of these marks, and not continued by the next
+# quote, ends in an ellipsis instead: two pieces must not read as one sentence. One
+# character for one, so the text stays within the budget its quotes were chosen for.
+_CUT_MARKS = "，,、：:"
+
+
+def _join(chosen: Sequence[SummarySentence]) -> str:
+    """The summary's text: its quotes in order, each exactly as in the document except
+    for the mark a cut piece ends with."""
+    out = []
+    for s, after in zip(chosen, [*chosen[1:], None]):
+        continued = after is not None and (after.doc_id, after.start) == (s.doc_id, s.end)
+        out.append(s.text[:-1] + "…" if s.text[-1:] in _CUT_MARKS and not continued else s.text)
+    return "".join(out)
 
 
 # Connectives that open a sentence and lean on the one before it (「然后」「所以」「其实」,
@@ -237,7 +257,7 @@ def summarize_hits(
         SummarySentence(s.text, hit.passage.doc_id, hit.passage.title, hit.passage.heading_path, s.start, s.end, hit.rank)
         for s, hit in (pool[i] for i in order)
     ]
-    return Summary("".join(s.text for s in chosen), tuple(chosen))
+    return Summary.of(chosen)
 
 
 def summarize_document(
@@ -280,4 +300,4 @@ def summarize_document(
         SummarySentence(s.text, doc_id, title, path, s.start, s.end, None)
         for s, path, _ in (pool[i] for i in sorted(order))
     ]
-    return Summary("".join(s.text for s in chosen), tuple(chosen))
+    return Summary.of(chosen)
