@@ -258,10 +258,14 @@ FP32_FILE = f"model-fp32-{EXPORT_RECIPE}.onnx"
 INT8_FILE = f"model-int8-{EXPORT_RECIPE}.onnx"
 
 
+_ONNX_BACKENDS = ("onnx-int8", "onnx")
+
+
 def export_recipe(backend: str) -> int | None:
     """What, besides the model and the backend, decides the vectors: the recipe of
     the ONNX export (None for torch, which runs the model as published)."""
-    return EXPORT_RECIPE if backend in ("onnx", "onnx-int8") else None
+    return EXPORT_RECIPE if backend in _ONNX_BACKENDS else None
+
 
 # ONNX Runtime's CPU kernels for these fused operators are slower than the operators
 # they replace: on this 2-core machine SkipLayerNormalization took 15% of an int8
@@ -489,7 +493,7 @@ def load_embedder(name: str, backend: str = DEFAULT_BACKEND) -> Embedder:
     """The embedder for a model name or path, loaded once per process."""
     if backend == "torch":
         return SentenceTransformerEmbedder(name)
-    if backend in ("onnx", "onnx-int8"):
+    if backend in _ONNX_BACKENDS:
         return OnnxEmbedder(name, quantized=backend == "onnx-int8")
     raise RetrieverError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
 

@@ -20,7 +20,7 @@ _ENDERS = frozenset("。！？!?；;…")
 _CLOSERS = frozenset("”’」』）)】》")
 _ASCII_QUOTES = frozenset("\"'")
 # Where an over-long sentence may be cut, best first.
-_SOFT_BREAKS = ("，,", "、：:")
+SOFT_BREAKS = ("，,", "、：:")
 _TITLE_MAX_CHARS = 60
 
 
@@ -128,7 +128,7 @@ def cap_sentence(sentence: Sentence, max_chars: int, hard: bool = True) -> list[
     while len(text) > max_chars:
         cut = None
         window = text[max_chars // 2 : max_chars]
-        for marks in _SOFT_BREAKS:
+        for marks in SOFT_BREAKS:
             pos = max(window.rfind(m) for m in marks)
             if pos >= 0:
                 cut = max_chars // 2 + pos + 1
@@ -136,7 +136,7 @@ def cap_sentence(sentence: Sentence, max_chars: int, hard: bool = True) -> list[
         if cut is None and hard:
             cut = max_chars
         elif cut is None:
-            later = [p for p in (text.find(m, max_chars) for m in _SOFT_BREAKS[0]) if p >= 0]
+            later = [p for p in (text.find(m, max_chars) for m in SOFT_BREAKS[0]) if p >= 0]
             if not later or min(later) + 1 >= len(text):
                 break
             cut = min(later) + 1

@@ -24,7 +24,7 @@ from .config import SummaryConfig
 from .embed import Embedder
 from .outline import ENUMERATION_RANK, detect_heading
 from .search import Hit, minmax
-from .segment import Sentence, cap_sentence, paragraphs
+from .segment import SOFT_BREAKS, Sentence, cap_sentence, paragraphs
 
 # Outline markers that open a sentence (「(一)」, 「一是」, 「1.」): the summary quotes the
 # sentence from just after them, which is still a verbatim span of the document.
@@ -69,10 +69,11 @@ class Summary:
         return {"text": self.text, "sentences": [s.to_dict() for s in self.sentences]}
 
 
-# A quote cut from its sentence at one of these marks, and not continued by the next
-# quote, ends in an ellipsis instead: two pieces must not read as one sentence. One
-# character for one, so the text stays within the budget its quotes were chosen for.
-_CUT_MARKS = "，,、：:"
+# A quote cut from its sentence at one of these marks (where cap_sentence cuts), and not
+# continued by the next quote, ends in an ellipsis instead: two pieces must not read as
+# one sentence. One character for one, so the text stays within the budget its quotes
+# were chosen for.
+_CUT_MARKS = "".join(SOFT_BREAKS)
 
 
 def _join(chosen: Sequence[SummarySentence]) -> str:
