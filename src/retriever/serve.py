@@ -11,19 +11,29 @@ Errors are JSON `{"error": "…"}` with a 4xx status for a bad request and 5xx f
 failure, never a traceback. A request answers from the index that was live when it
 came in: when `retriever index` makes a new generation live, LiveIndex loads it beside
 the old one and swaps it in once it is complete.
+
+Hostile clients are bounded: Host names (HostCheck), bodies (BodyLimit), request heads
+in size and time (GuardedH11Protocol), and the work of a summary (create_app's lanes).
 """
 
+import asyncio
 import contextlib
 import copy
+import ipaddress
 import logging
 import os
+import re
 import socket
 import threading
 import time
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar
 
+import anyio
+import h11
+import uvicorn
 from fastapi import FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -32,17 +42,28 @@ from fastapi_offline import FastAPIOffline
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 
 from . import __version__
 from . import index as index_store
 from .api import Retriever, summarize_text
-from .config import BadIndexError, InputError, RetrieverError, SearchConfig, ServeConfig, SummaryConfig, UsageError
-from .digest import summarize_one
+from .config import (
+    LIMITS,
+    SEARCH_MODES,
+    BadIndexError,
+    InputError,
+    RetrieverError,
+    SearchConfig,
+    ServeConfig,
+    SummaryConfig,
+    UsageError,
+)
+from .digest import check_options, summarize_one
 from .load import load_stream
 
 log = logging.getLogger("retriever.serve")
 
-Mode = Literal["hybrid", "dense", "bm25"]
 CONFIG = ServeConfig()
 
 
@@ -101,19 +122,60 @@ class LiveIndex:
             self._loader.join(timeout)
 
 
+# pydantic parses the fields; their bounds are checked by config's check_* (through
+# Retriever.ask and digest.check_options), as for the CLI and the library, so that what
+# one refuses the service refuses in the same words (400). The OpenAPI schema gives the
+# bounds in these descriptions.
+ABOUT = {
+    "question": {"description": f"The question: 1 to {LIMITS.max_question_chars:,} characters"},
+    "k": {"description": f"How many passages: 1 to {LIMITS.max_k}"},
+    "mode": {"description": "How passages are ranked", "json_schema_extra": {"enum": list(SEARCH_MODES)}},
+    "summary_chars": {"description": f"The summary's budget in characters: 0 (none) to {LIMITS.max_summary_chars:,}"},
+}
+
+
 class AskRequest(BaseModel):
-    question: str = Field(validation_alias=AliasChoices("question", "q"), min_length=1, max_length=CONFIG.max_question_chars)
-    k: int = Field(SearchConfig.k, ge=1, le=CONFIG.max_k)
-    mode: Mode = SearchConfig.mode
-    summary_chars: int = Field(SummaryConfig.max_chars, ge=0, le=CONFIG.max_summary_chars)
+    question: str = Field(validation_alias=AliasChoices("question", "q"), **ABOUT["question"])
+    k: int = Field(SearchConfig.k, **ABOUT["k"])
+    mode: str = Field(SearchConfig.mode, **ABOUT["mode"])
+    summary_chars: int = Field(SummaryConfig.max_chars, **ABOUT["summary_chars"])
 
 
-class SummarizeRequest(BaseModel):
-    text: str = Field(min_length=1)
+class SummaryOptions(BaseModel):
+    """The options of a summary: JSON fields, or form fields beside an uploaded file."""
+
+    max_chars: int | None = Field(None, description=f"The budget in characters: 1 to {LIMITS.max_summary_chars:,} (default {SummaryConfig.doc_max_chars})")
+    ratio: float | None = Field(None, description="The budget as a share of the document: above 0, at most 1")
+    query: str | None = Field(None, description=f"Prefer what answers this question: 1 to {LIMITS.max_question_chars:,} characters")
+
+
+class SummarizeRequest(SummaryOptions):
+    text: str = Field(description=f"The text: at most {CONFIG.max_summarize_chars:,} characters (ServeConfig.max_summarize_chars)")
     title: str = ""
-    max_chars: int | None = Field(None, ge=1, le=CONFIG.max_summary_chars)
-    ratio: float | None = Field(None, gt=0, le=1)
-    query: str | None = Field(None, max_length=CONFIG.max_question_chars)
+
+
+FORM_FIELDS = ("file", *SummaryOptions.model_fields)
+
+# pydantic's words for a value of the wrong type, in the user's.
+IN_USER_TERMS = {
+    "missing": "{} is required",
+    "int_type": "{} must be a whole number",
+    "int_parsing": "{} must be a whole number",
+    "int_from_float": "{} must be a whole number",
+    "float_type": "{} must be a number",
+    "float_parsing": "{} must be a number",
+    "string_type": "{} must be a string",
+    "json_invalid": "the body is not valid JSON",
+    "model_type": "the body must be a JSON object",
+    "model_attributes_type": "the body must be a JSON object",
+}
+
+
+def problem(error: dict) -> str:
+    """One pydantic error as the service says it."""
+    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "body")) or "the body"
+    words = IN_USER_TERMS.get(error.get("type", ""))
+    return words.format(where) if words else f"{where}: {error.get('msg', 'invalid')}"
 
 
 class BodyLimit:
@@ -164,16 +226,176 @@ class BodyLimit:
         await response(scope, None, send)
 
 
+LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def host_name(value: str) -> str:
+    """The name in a Host header, without the port: `[::1]:8000` gives `::1`."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].partition("]")[0]
+    return value.rpartition(":")[0] if value.count(":") == 1 else value
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def allowed_hosts(config: ServeConfig) -> frozenset[str] | None:
+    """The Host names the service answers to, or None for any (ServeConfig.allowed_hosts):
+    on loopback, the local names and the address listened on too (the URL announced)."""
+    names = {host_name(name) for name in config.allowed_hosts}
+    if "*" in names:
+        return None
+    if is_loopback(config.host):
+        return LOCAL_NAMES | names | {host_name(config.host)}
+    return LOCAL_NAMES | names if names else None
+
+
+class HostCheck:
+    """ASGI middleware: a request whose Host is not allowed gets 400 and the JSON error.
+
+    Against DNS rebinding: a web page can make its own name resolve to 127.0.0.1, and
+    its scripts then reach this service (which has no authentication) under that name.
+    """
+
+    def __init__(self, app, allowed: frozenset[str]):
+        self.app, self.allowed = app, allowed
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            name = host_name(dict(scope["headers"]).get(b"host", b"").decode("latin-1"))
+            if name not in self.allowed:
+                message = (
+                    f"host {name!r} is not allowed (this service answers to {', '.join(sorted(self.allowed))}); "
+                    f"to allow it, start the service with --allow-host {name}"
+                )
+                return await JSONResponse({"error": message}, status_code=400)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+HEAD_END = re.compile(rb"\n\r?\n")  # the blank line that ends a request head, as h11 finds it
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, with three guards that uvicorn has no setting for.
+
+    uvicorn runs h11 here (its "auto" takes httptools only when installed, and it is
+    not); http_server() gives it this subclass, with the limits of `limits`.
+    - The request line and headers must arrive within header_timeout_s of the
+      connection opening or the previous answer ending: a client trickling header
+      lines (slowloris) held its connection for ever, since every byte stopped
+      uvicorn's keep-alive timer.
+    - A request line or headers over the limits get 414 or 431 and the JSON error,
+      where h11 answered a bare 400 past 16 KB (a 2,000-character question is 18 KB
+      of URL).
+    - After such an answer, a lingering close: the unread rest of the request is read
+      and dropped a while (linger_s), since closing on unread data sends a TCP reset,
+      which can destroy the answer before the client reads it.
+    """
+
+    limits: ClassVar[ServeConfig] = CONFIG
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.head_timer: asyncio.TimerHandle | None = None
+        self.lingering = False
+        super().connection_made(transport)
+        self.await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return  # dropped: the answer is sent, the connection closing
+        super().data_received(data)
+        self.await_head()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self.await_head()
+
+    def handle_events(self) -> None:
+        # Before h11 reads a head: past its own limit, it answers a bare 400 and closes.
+        if self.conn.their_state is h11.IDLE and (refusal := self.oversized(self.conn.trailing_data[0])):
+            return self.refuse(*refusal)
+        super().handle_events()
+
+    def await_head(self) -> None:
+        """Start the head's clock when h11 begins to wait for a request (IDLE); stop it
+        when the head is in. Later bytes do not restart it."""
+        if self.conn.their_state is not h11.IDLE or self.lingering or self.transport.is_closing():
+            self.stop_head_timer()
+        elif self.head_timer is None:
+            self.head_timer = self.loop.call_later(self.limits.header_timeout_s, self.head_timed_out)
+
+    def stop_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def head_timed_out(self) -> None:
+        self.head_timer = None
+        if self.conn.trailing_data[0]:
+            self.refuse(408, f"the request line and headers did not arrive within {self.limits.header_timeout_s:g} s")
+        else:
+            self.transport.close()  # nothing was asked: nothing to answer
+
+    def oversized(self, buffer: bytes) -> tuple[int, str] | None:
+        """(414 or 431, why) for a request head, whole or in part, over the limits."""
+        end = HEAD_END.search(buffer)
+        head = len(buffer) if end is None else end.start()
+        line = buffer.find(b"\n", 0, head)
+        line = head if line < 0 else line
+        if line > self.limits.max_request_line_bytes:
+            return 414, f"request line too long: the limit is {self.limits.max_request_line_bytes:,} bytes"
+        if head - line > self.limits.max_header_bytes:
+            return 431, f"request headers too large: the limit is {self.limits.max_header_bytes:,} bytes"
+        return None
+
+    def refuse(self, status: int, message: str) -> None:
+        """Answer with the JSON error, then close in a way that lets the client read it."""
+        log.warning("refused a request from %s: %d %s", self.client[0] if self.client else "a client", status, message)
+        self.stop_head_timer()
+        body = JSONResponse({"error": message}).body
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        response = h11.Response(status_code=status, headers=headers, reason=STATUS_PHRASES[status])
+        self.transport.write(self.conn.send(response) + self.conn.send(h11.Data(data=body)) + self.conn.send(h11.EndOfMessage()))
+        self.lingering = True
+        self.flow.resume_reading()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()  # the answer, then its end: the client reads both and closes
+        self.loop.call_later(self.limits.linger_s, self.transport.close)
+
+
+def http_server(app: FastAPI, config: ServeConfig = CONFIG, **options) -> uvicorn.Server:
+    """uvicorn serving `app` with GuardedH11Protocol and `config`'s limits (run(), and the
+    tests' real servers); `options` are uvicorn.Config's."""
+    protocol = type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": config})
+    # A head over the limits is refused before h11 would see more of it.
+    head_limit = config.max_request_line_bytes + config.max_header_bytes
+    return uvicorn.Server(uvicorn.Config(app, http=protocol, h11_max_incomplete_event_size=head_limit, **options))
+
+
 def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None) -> FastAPI:
     """The service over an opened index (`retriever serve` opens and warms it).
 
-    `config` sets the body limit and how many questions are answered at once; the
-    limits on a question's fields are the defaults (CONFIG), which the request models
-    and the OpenAPI schema carry. `lifespan` is FastAPI's, run at start and shutdown.
+    `config` sets the Host names answered, the limits of bodies and summaries, and how
+    many questions are answered at once; the limits on a question's fields are LIMITS,
+    checked as by the library. `lifespan` is FastAPI's, run at start and shutdown.
     """
     live = LiveIndex(retriever)
     asks = threading.BoundedSemaphore(config.concurrent_asks)
-    summaries = threading.Lock()  # one document at a time: each already uses every core
+    # Summaries run in two lanes of worker threads: short texts concurrent_asks at a
+    # time, long ones one at a time (each already uses every core), so that a short
+    # text never waits behind a long one. A request waits for its lane without holding
+    # a worker thread: long texts queued on a lock would take the threads that every
+    # other request needs.
+    small_lane, big_lane = anyio.CapacityLimiter(config.concurrent_asks), anyio.CapacityLimiter(1)
     page = resources.files("retriever").joinpath("page.html").read_text(encoding="utf-8")
     started = time.time()
 
@@ -184,6 +406,9 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    hosts = allowed_hosts(config)
+    if hosts is not None:
+        app.add_middleware(HostCheck, allowed=hosts)  # added last, so checked first
     app.state.live = live
 
     def error(status: int, message: str) -> JSONResponse:
@@ -192,10 +417,7 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     @app.exception_handler(RequestValidationError)
     @app.exception_handler(ValidationError)
     async def invalid(request: Request, exc: RequestValidationError | ValidationError) -> JSONResponse:
-        problems = []
-        for e in exc.errors():
-            where = ".".join(str(part) for part in e.get("loc", ()) if part not in ("query", "body"))
-            problems.append(f"{where}: {e.get('msg', 'invalid')}" if where else e.get("msg", "invalid"))
+        problems = dict.fromkeys(problem(e) for e in exc.errors())  # once each, in order
         return error(422, "; ".join(problems) or "invalid request")
 
     @app.exception_handler(HTTPException)
@@ -206,6 +428,12 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     async def retriever_error(request: Request, exc: RetrieverError) -> JSONResponse:
         status = 400 if isinstance(exc, UsageError) else 422 if isinstance(exc, InputError) else 503 if isinstance(exc, BadIndexError) else 500
         return error(status, str(exc))
+
+    @app.exception_handler(ClientDisconnect)
+    async def went_away(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # Nothing failed and nobody reads the answer: one line, where uvicorn logged a traceback.
+        log.warning("client went away during the upload to %s", request.url.path)
+        return error(400, "client went away")
 
     @app.exception_handler(Exception)
     async def failure(request: Request, exc: Exception) -> JSONResponse:
@@ -240,10 +468,10 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
 
     @app.get("/api/ask", summary="The passages most relevant to a question, and a cited summary")
     def ask_get(
-        q: Annotated[str, Query(min_length=1, max_length=CONFIG.max_question_chars, description="The question")],
-        k: Annotated[int, Query(ge=1, le=CONFIG.max_k)] = SearchConfig.k,
-        mode: Mode = SearchConfig.mode,
-        summary_chars: Annotated[int, Query(ge=0, le=CONFIG.max_summary_chars)] = SummaryConfig.max_chars,
+        q: Annotated[str, Query(**ABOUT["question"])],
+        k: Annotated[int, Query(**ABOUT["k"])] = SearchConfig.k,
+        mode: Annotated[str, Query(**ABOUT["mode"])] = SearchConfig.mode,
+        summary_chars: Annotated[int, Query(**ABOUT["summary_chars"])] = SummaryConfig.max_chars,
     ) -> JSONResponse:
         return answer(AskRequest(q=q, k=k, mode=mode, summary_chars=summary_chars))
 
@@ -264,9 +492,7 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
                             "required": ["file"],
                             "properties": {
                                 "file": {"type": "string", "format": "binary"},
-                                "max_chars": {"type": "integer"},
-                                "ratio": {"type": "number"},
-                                "query": {"type": "string"},
+                                **SummaryOptions.model_json_schema()["properties"],
                             },
                         }
                     },
@@ -276,25 +502,26 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     )
     async def summarize(request: Request) -> JSONResponse:
         kind = request.headers.get("content-type", "").split(";")[0].strip()
+        retriever = live.current()  # its model is loaded, if need be, in the worker thread
         if kind == "application/json":
             req = SummarizeRequest.model_validate_json(await request.body())
-            work = lambda: summarize_json(live.current(), req)  # noqa: E731
+            check_options(req.max_chars, req.ratio, req.query)  # before waiting for a lane
+            what, chars = "the text", len(req.text)
+            work = lambda: summarize_text(req.text, req.max_chars, req.ratio, req.query, req.title, embedder=retriever.embedder)  # noqa: E731
         elif kind == "multipart/form-data":
-            async with request.form(max_files=1, max_fields=8) as form:
-                upload = form.get("file")
-                if not isinstance(upload, UploadFile):
-                    raise UsageError("multipart upload without a `file` field")
-                options = SummarizeRequest(text="-", **{k: v for k, v in form.items() if k != "file" and v != ""})
-                data, name = await upload.read(), upload.filename or "upload"
-            work = lambda: summarize_upload(live.current(), data, name, options)  # noqa: E731
+            data, name, options = await uploaded(request)
+            check_options(options.max_chars, options.ratio, options.query)
+            # Read as a file of that name would be (its suffix gives the format): bounded
+            # by the body limit, and needed to know the length of the text.
+            doc = await run_in_threadpool(load_stream, data, os.path.basename(name) or "upload")
+            what, chars = doc.path, len(doc.text)
+            work = lambda: summarize_one(doc, retriever.embedder, options.max_chars, options.ratio, options.query)  # noqa: E731
         else:
             return error(415, "send JSON {\"text\": …} or a multipart/form-data upload with a `file` field")
-
-        def run() -> dict:
-            with summaries:
-                return work()
-
-        return JSONResponse(await run_in_threadpool(run))
+        if chars > config.max_summarize_chars:
+            raise HTTPException(413, f"{what} is too long to summarize here: {chars:,} characters, the limit is {config.max_summarize_chars:,}")
+        lane = small_lane if chars <= config.small_summarize_chars else big_lane
+        return JSONResponse((await anyio.to_thread.run_sync(work, limiter=lane)).to_dict())
 
     @app.get("/api/info", summary="What is indexed, with which model, and the sizes")
     def info() -> JSONResponse:
@@ -303,15 +530,19 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     return app
 
 
-def summarize_json(retriever: Retriever, req: SummarizeRequest) -> dict:
-    record = summarize_text(req.text, req.max_chars, req.ratio, req.query, req.title, embedder=retriever.embedder)
-    return record.to_dict()
-
-
-def summarize_upload(retriever: Retriever, data: bytes, name: str, options: SummarizeRequest) -> dict:
-    """An uploaded file, read as a file of that name would be (its suffix gives the format)."""
-    doc = load_stream(data, os.path.basename(name) or "upload")
-    return summarize_one(doc, retriever.embedder, options.max_chars, options.ratio, options.query).to_dict()
+async def uploaded(request: Request) -> tuple[bytes, str, SummaryOptions]:
+    """The file of a multipart upload, its name and the summary's options (form fields)."""
+    async with request.form(max_files=1, max_fields=8) as form:
+        fields = set(form.keys())
+        if {"file", "text"} <= fields:
+            raise UsageError("send either a file (multipart) or a text (JSON), not both")
+        if unknown := sorted(fields - set(FORM_FIELDS)):
+            raise UsageError(f"unknown form field {', '.join(f'`{name}`' for name in unknown)}: the fields are {', '.join(FORM_FIELDS)}")
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise UsageError("multipart upload without a `file` field")
+        options = SummaryOptions.model_validate({k: v for k, v in form.items() if k != "file" and v != ""})
+        return await upload.read(), upload.filename or "upload", options
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -336,8 +567,6 @@ def listen(host: str, port: int) -> socket.socket:
 def run(retriever: Retriever, sock: socket.socket, access_log: bool = True, announce=print, config: ServeConfig = CONFIG) -> None:
     """Serve on a bound socket until SIGINT or SIGTERM; `ask` finds it meanwhile."""
     import sys
-
-    import uvicorn
 
     from .client import register, unregister
 
@@ -369,13 +598,12 @@ def run(retriever: Retriever, sock: socket.socket, access_log: bool = True, anno
         finally:
             unregister(registration)
 
-    app = create_app(retriever, config, lifespan=registered)
+    # The address listened on decides which Host names are answered (allowed_hosts).
+    app = create_app(retriever, replace(config, host=host, port=port), lifespan=registered)
     # Logs, the access log included (uvicorn's goes to stdout), go to stderr like every command's.
     logs = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     logs["handlers"]["access"]["stream"] = "ext://sys.stderr"
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="info", log_config=logs, access_log=access_log, timeout_graceful_shutdown=5)
-    )
+    server = http_server(app, config, log_level="info", log_config=logs, access_log=access_log, timeout_graceful_shutdown=5)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:

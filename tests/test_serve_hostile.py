@@ -1,0 +1,218 @@
+"""`retriever serve` against hostile clients (issue #16): foreign Host names, slow or
+oversized request heads, clients that go away, mixed uploads, long summaries. Real
+servers on free loopback ports where the HTTP layer is what is tested."""
+
+import json
+import logging
+import socket
+import threading
+import time
+
+import httpx
+from test_serve import DOC, ENV, built, client, local_client, running  # noqa: F401 (fixtures)
+from typer.testing import CliRunner
+
+from retriever.cli import app as cli
+from retriever.config import ServeConfig
+from retriever.load import load_stream
+from retriever.serve import create_app
+
+
+def connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def send_quietly(sock: socket.socket, data: bytes) -> None:
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass  # the server stopped reading: what it answered is what the test reads
+
+
+def trickle(sock: socket.socket, lines: int = 50, every_s: float = 0.3) -> None:
+    """A request head one line at a time (slowloris): 15 s in all unless cut off."""
+    for n in range(lines):
+        try:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n" if n == 0 else b"X-Slow-%d: %d\r\n" % (n, n))
+        except OSError:
+            return
+        time.sleep(every_s)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """What the server sends until it closes (socket.timeout if it never does)."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def last_answer(raw: bytes) -> tuple[int, dict]:
+    """The status and JSON body of the last response in `raw` (the reason phrase is
+    Python's: "Request-URI Too Long" before 3.13)."""
+    head, _, body = raw[raw.rindex(b"HTTP/1.1 ") :].partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_only_local_host_names_are_answered_on_loopback(built):
+    """DNS rebinding: a page whose name resolves to 127.0.0.1 must not reach the service."""
+    cases = [
+        (ServeConfig(), {"localhost:8000": 200, "LOCALHOST": 200, "127.0.0.1:8000": 200, "[::1]:8000": 200,
+                         "testserver": 400, "evil.example": 400, "evil.example:8000": 400, "127.0.0.1.evil.example": 400}),
+        (ServeConfig(allowed_hosts=("docs.lan",)), {"docs.lan:8000": 200, "localhost": 200, "evil.example": 400}),
+        (ServeConfig(allowed_hosts=("*",)), {"evil.example": 200}),
+        (ServeConfig(host="127.0.0.2"), {"127.0.0.2:8000": 200, "evil.example": 400}),
+        (ServeConfig(host="::1"), {"[::1]:8000": 200, "evil.example": 400}),
+        (ServeConfig(host="0.0.0.0"), {"evil.example": 200, "192.168.1.20:8000": 200}),
+        (ServeConfig(host="0.0.0.0", allowed_hosts=("docs.lan",)), {"docs.lan": 200, "127.0.0.1": 200, "evil.example": 400}),
+    ]  # fmt: skip
+    for config, hosts in cases:
+        app = create_app(built, config)
+        got = {host: local_client(app).get("/healthz", headers={"host": host}).status_code for host in hosts}
+        assert got == hosts, config
+    refused = local_client(create_app(built)).get("/api/ask", params={"q": "问题"}, headers={"host": "evil.example:8000"})
+    assert (refused.status_code, refused.json()) == (400, {"error": (
+        "host 'evil.example' is not allowed (this service answers to 127.0.0.1, ::1, localhost); "
+        "to allow it, start the service with --allow-host evil.example"
+    )})  # fmt: skip
+
+
+def test_allow_host_reaches_the_service(built, monkeypatch):
+    taken = {}
+
+    def run(retriever, sock, access_log, announce, config):
+        taken["config"] = config
+        sock.close()
+
+    monkeypatch.setattr("retriever.serve.run", run)
+    result = CliRunner().invoke(cli, ["serve", "--port", "0", "--allow-host", "docs.lan", "--allow-host", "*"])
+    assert result.exit_code == 0, result.output
+    assert taken["config"].allowed_hosts == ("docs.lan", "*")
+    assert "--allow-host" in CliRunner().invoke(cli, ["serve", "--help"]).stdout
+
+
+def test_a_request_head_must_arrive_in_time(built):
+    """Slowloris: header lines every 0.3 s, on a new connection and on a kept-alive one
+    after its first answer, are cut off with a 408 once 1 s has passed; others are served."""
+    config = ServeConfig(header_timeout_s=1.0)
+    with running(create_app(built, config), config) as url:
+        fresh, kept = connect(url), connect(url)
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        started = time.monotonic()
+        for sock in (fresh, kept):
+            threading.Thread(target=trickle, args=(sock,), daemon=True).start()
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        answers = [read_all(sock) for sock in (fresh, kept)]
+        elapsed = time.monotonic() - started
+        for sock in (fresh, kept):
+            sock.close()
+    assert elapsed < 5  # the trickle lasts 15 s
+    timed_out = (408, {"error": "the request line and headers did not arrive within 1 s"})
+    assert [last_answer(a) for a in answers] == [timed_out, timed_out]
+    assert answers[0].count(b"HTTP/1.1 ") == 1
+    assert answers[1].startswith(b"HTTP/1.1 200 OK\r\n") and answers[1].count(b"HTTP/1.1 ") == 2
+
+
+def test_oversized_request_heads_get_an_answer_the_client_can_read(built):
+    """A 900 KB URL gets 414 and headers over the limit 431, with the JSON error, read in
+    full by a client still sending; a question of 2,000 characters (18 KB of URL) is fine."""
+    with running(create_app(built)) as url:
+        for request, answer in [
+            (b"GET /api/ask?q=" + b"a" * 900_000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n",
+             (414, {"error": "request line too long: the limit is 65,536 bytes"})),
+            (b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n" + b"X-Big: %s\r\n" % (b"b" * 1000) * 100 + b"\r\n",
+             (431, {"error": "request headers too large: the limit is 65,536 bytes"})),
+        ]:  # fmt: skip
+            sock = connect(url)
+            sending = threading.Thread(target=send_quietly, args=(sock, request))
+            sending.start()
+            assert last_answer(read_all(sock)) == answer
+            sending.join(10)
+            sock.close()
+        long_question = httpx.get(f"{url}/api/ask", params={"q": "问" * 2000, "mode": "bm25"})
+        assert long_question.status_code == 200 and len(str(long_question.request.url)) > 18_000
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_client_gone_during_an_upload_is_one_warning(built):
+    records, loggers = Records(), [logging.getLogger("uvicorn"), logging.getLogger("retriever")]
+    head = (
+        b"POST /api/summarize HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: multipart/form-data; boundary=XX\r\n\r\n"
+    )
+    part = b'--XX\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\n' + DOC.encode()
+    with running(create_app(built)) as url:
+        for logger in loggers:
+            logger.addHandler(records)
+        try:
+            sock = connect(url)
+            sock.sendall(head + b"%x\r\n%s\r\n" % (len(part), part))  # and no more
+            time.sleep(0.2)
+            sock.close()
+            deadline = time.monotonic() + 10
+            while not records.records and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.2)  # anything logged after it would be seen too
+        finally:
+            for logger in loggers:
+                logger.removeHandler(records)
+    logged = [(r.levelname, r.getMessage(), r.exc_info) for r in records.records]
+    assert logged == [("WARNING", "client went away during the upload to /api/summarize", None)]
+
+
+def test_a_file_and_a_text_at_once_is_a_clear_400(client):
+    both = client.post("/api/summarize", files={"file": ("a.txt", DOC.encode())}, data={"text": DOC})
+    assert (both.status_code, both.json()) == (400, {"error": "send either a file (multipart) or a text (JSON), not both"})
+    unknown = client.post("/api/summarize", files={"file": ("a.txt", DOC.encode())}, data={"title": "讲话", "max_chars": "50"})
+    assert (unknown.status_code, unknown.json()) == (400, {"error": "unknown form field `title`: the fields are file, max_chars, ratio, query"})
+
+
+def test_summarize_refuses_texts_over_the_limit(built):
+    """413 naming both numbers, for a JSON text and for an upload's extracted text."""
+    chars = len(load_stream(ENV.encode(), "讲话.md").text)
+    client = local_client(create_app(built, ServeConfig(max_summarize_chars=chars - 1)))
+    response = client.post("/api/summarize", json={"text": "字" * chars})
+    limit = f"{chars:,} characters, the limit is {chars - 1:,}"
+    assert (response.status_code, response.json()) == (413, {"error": f"the text is too long to summarize here: {limit}"})
+    response = client.post("/api/summarize", files={"file": ("讲话.md", ENV.encode())})
+    assert (response.status_code, response.json()) == (413, {"error": f"讲话.md is too long to summarize here: {limit}"})
+    assert client.post("/api/summarize", json={"text": ENV[: chars - 1]}).status_code == 200
+
+
+def test_a_short_summary_does_not_wait_for_a_long_one(built, fake_embedder, monkeypatch):
+    """While a long text is being embedded (held on an event), a short one is summarized."""
+    entered, release = threading.Event(), threading.Event()
+    encode = fake_embedder.encode
+
+    def held(texts, *args, **kwargs):
+        if len(texts) >= 50:  # the long text's sentences
+            entered.set()
+            release.wait(30)
+        return encode(texts, *args, **kwargs)
+
+    monkeypatch.setattr(fake_embedder, "encode", held)
+    long_text = "".join(f"第{n}条,要抓好人居环境整治,清理生活垃圾。" for n in range(100))
+    config = ServeConfig(concurrent_asks=1, small_summarize_chars=1000)
+    assert len(long_text) > config.small_summarize_chars >= len(DOC)
+    answers = {}
+    with running(create_app(built, config), config) as url:
+        long = threading.Thread(target=lambda: answers.update(long=httpx.post(f"{url}/api/summarize", json={"text": long_text}, timeout=60)))
+        long.start()
+        try:
+            assert entered.wait(30)
+            short = httpx.post(f"{url}/api/summarize", json={"text": DOC}, timeout=10)  # behind one lock, it timed out
+            assert short.status_code == 200 and short.json()["title"] == "基层治理讲话"
+            assert "long" not in answers
+        finally:
+            release.set()
+            long.join(30)
+    assert answers["long"].status_code == 200
