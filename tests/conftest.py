@@ -120,3 +120,34 @@ def write_corpus(root: Path, docs: dict[str, str]) -> Path:
     for name, text in docs.items():
         (corpus / name).write_text(text, encoding="utf-8")
     return corpus
+
+
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/word/document.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+)
+_RELS = (
+    '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+    'Target="{main}"/></Relationships>'
+)
+W_NS = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+
+
+def raw_docx(path: Path, body, main: str = "word/document.xml") -> Path:
+    """A .docx whose <w:body> is `body` (a string, or an iterable of byte chunks written
+    as a stream: a bomb of any size costs no memory to make)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        z.writestr("_rels/.rels", _RELS.format(main=main))
+        with z.open(main, "w", force_zip64=True) as f:
+            f.write(f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document {W_NS}><w:body>'.encode())
+            for chunk in [body.encode()] if isinstance(body, str) else body:
+                f.write(chunk)
+            f.write(b"</w:body></w:document>")
+    return path

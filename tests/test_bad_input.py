@@ -10,9 +10,10 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import raw_docx
 from typer.testing import CliRunner
 
-from retriever import Retriever
+from retriever import Retriever, UsageError
 from retriever.cli import EXIT_PARTIAL, app
 from retriever.config import SegmentConfig
 
@@ -43,6 +44,10 @@ def make_bad_folder(root: Path) -> dict[str, str]:
     with open(root / "huge.txt", "wb") as f:
         f.truncate(100 * 2**20)  # sparse: 100 MB on paper, nothing on disk
     (root / "broken.docx").write_bytes(b"PK\x03\x04 this is not a zip archive at all")
+    # 8 MB of XML in 20 KB: refused before it is inflated.
+    chunk = ("<w:p><w:r><w:t>" + "党建引领基层治理" * 1000 + "</w:t></w:r></w:p>").encode()
+    raw_docx(root / "bomb.docx", (chunk for _ in range(8 * 2**20 // len(chunk))))
+    bad["bomb.docx"] = "a zip bomb? word/document.xml inflates"
     (root / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer")
     (root / "nav-only.html").write_text(
         "<html><body><nav><a href='/'>首页</a><a href='/a'>上一篇</a></nav><footer>版权所有</footer></body></html>",
@@ -140,8 +145,11 @@ def test_hostile_text_gives_bounded_passages_and_answers(in_tmp, fake_embedder):
     # One line of 48,000 characters without punctuation is cut, not kept whole.
     long_doc = [p for p in r.index.passages if p.doc_id == "no-punctuation.txt"]
     assert len(long_doc) >= 48_000 // limit
-    for question in ("乡村振兴😀", "\u200b\x00", "ＡＢＣ", "Русский", "没有标点" * 2500):
+    for question in ("乡村振兴😀", "\u200b\x00", "ＡＢＣ", "Русский", "没有标点" * 500):
         answer = r.ask(question)
         assert answer.results and len(answer.summary.text) <= 300
+    # A question is not a document: one bound, the service's too.
+    with pytest.raises(UsageError, match="^the question is too long: 2,001 characters, the limit is 2,000 "):
+        r.ask("没有标点" * 500 + "?")
     # Control characters and terminal colour codes do not reach the stored text.
     assert r.index.documents["control.txt"].text == "第一段内容红色。\n第二段零宽字符。"

@@ -99,6 +99,9 @@ def test_whitespace_and_invisible_characters():
 def test_markdown():
     md = "# 标题\n\n**加粗**与[链接](http://x.cn)。\n\n![图](a.png)\n\n## 一、小节\n\n> 引文。"
     assert clean(md, markdown=True) == "# 标题\n加粗与链接。\n## 一、小节\n引文。"
+    # Targets with parentheses of their own, and titles, leave nothing behind.
+    md = '见[维基百科](https://zh.wikipedia.org/wiki/Foo_(bar))条目,![图](a_(1).png "标题")及[此处](http://x.cn "说明")。'
+    assert clean(md, markdown=True) == "见维基百科条目,及此处。"
 
 
 @pytest.mark.parametrize("path", sorted(CORPUS.glob("*.txt")), ids=lambda p: p.name)

@@ -162,3 +162,67 @@ def test_sigkill_mid_build_leaves_the_old_index_answering(built, fake_embedder, 
     assert "corpus/d.txt" in r.index.documents
     assert not list(Path("idx").glob(".tmp-gen-*"))
     assert len(list(Path("idx").glob("gen-*"))) <= 2
+
+
+# --- a disk that cannot take the index ------------------------------------------------
+
+
+def _one_line_error(result) -> str:
+    assert result.exit_code == 1, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    return result.stderr.strip()
+
+
+def test_an_index_dir_that_is_a_file_or_below_one(in_tmp, fake_embedder):
+    write_corpus(in_tmp, DOCS)
+    Path("afile").write_text("x")
+    for target, message in (
+        ("afile", "error: afile: cannot write the index: a file, not a directory"),
+        ("afile/sub", "error: afile/sub: cannot write the index: Not a directory"),
+    ):
+        assert _one_line_error(CliRunner().invoke(app, ["index", "corpus", "--index-dir", target])) == message
+    assert Path("afile").read_text() == "x" and fake_embedder.calls == 0  # refused before any embedding
+
+
+@pytest.mark.parametrize(
+    "code, cause", [(28, "No space left on device"), (30, "Read-only file system")]
+)
+def test_a_full_or_read_only_disk_leaves_the_old_index(built, monkeypatch, code, cause):
+    """ENOSPC or EROFS while the new generation is written: one line, and the old index
+    answers as before (a real small tmpfs is tried below where the system allows it)."""
+    before = answers("idx")
+    Path("corpus/d.txt").write_text("新增文件\n要加强基层党组织建设,发挥党员先锋模范作用。", encoding="utf-8")
+
+    def full(*args, **kwargs):
+        raise OSError(code, cause)
+
+    monkeypatch.setattr("retriever.index.SentenceVectors.save", full)
+    assert _one_line_error(CliRunner().invoke(app, ["index", "corpus", "--index-dir", "idx"])) == (
+        f"error: idx: cannot write the index: {cause}"
+    )
+    assert answers("idx") == before
+    assert sorted(p.name for p in Path("idx").iterdir() if p.name.startswith(".tmp")) == []
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 256 KB tmpfs, where this process may mount one (root on Linux); skipped elsewhere."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root); the mocked ENOSPC test covers the logic")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_real_full_disk(in_tmp, fake_embedder, tiny_disk):
+    # Passages enough to need more than 256 KB of index files.
+    write_corpus(in_tmp, {f"{i}.txt": f"第{i}号文件\n" + f"要做好第{i}项工作,落实各项措施。" * 40 for i in range(300)})
+    result = CliRunner().invoke(app, ["index", "corpus", "--index-dir", str(tiny_disk / "idx")])
+    assert _one_line_error(result) == f"error: {tiny_disk / 'idx'}: cannot write the index: No space left on device"
+    assert [p.name for p in (tiny_disk / "idx").iterdir()] == [".lock"]  # nothing half-written left
+    out = CliRunner().invoke(app, ["summarize", "corpus/1.txt", "--out", str(tiny_disk / "big.md")])
+    assert out.exit_code == 0  # small enough
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
+    again = CliRunner().invoke(app, ["summarize", "corpus/2.txt", "--out", str(tiny_disk / "big.md")])
+    assert _one_line_error(again).startswith(f"error: {tiny_disk / 'big.md'}: cannot write the summaries: Read-only file system")

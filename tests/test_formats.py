@@ -128,6 +128,27 @@ def test_binary_and_undecodable():
     assert _error(decode, codecs.BOM_UTF8 + b"ok\xff", "f.txt").cause == "invalid UTF-8 at byte 5"
 
 
+def test_a_file_cut_inside_its_last_character_is_read_without_it(tmp_path):
+    text = "要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。"
+    for data, kept, cut in (
+        (text.encode()[:-1], text[:-1], 2),  # 。 is three bytes: two are left
+        (codecs.BOM_UTF8 + text.encode()[:-2], text[:-1], 1),
+        (codecs.BOM_UTF16_LE + text.encode("utf-16-le")[:-1], text[:-1], 1),
+    ):
+        notes: list[str] = []
+        assert decode(data, "f.txt", notes=notes) == kept
+        assert notes == [f"the file ends inside a character (cut short?): its last {cut} byte{'s' * (cut > 1)} were left out"]
+    # Damage anywhere else is still an error; a whole file has no note.
+    assert _error(decode, codecs.BOM_UTF8 + b"\xe7ok", "f.txt").cause == "invalid UTF-8 at byte 3"
+    notes = []
+    assert decode(text.encode(), "f.txt", notes=notes) == text and notes == []
+    (tmp_path / "cut.txt").write_bytes(("标题\n" + text).encode()[:-1])
+    doc = load_document(tmp_path / "cut.txt")
+    assert doc.text.endswith("加强人民调解组织建设") and doc.notes == (
+        "the file ends inside a character (cut short?): its last 2 bytes were left out",
+    )
+
+
 # --- HTML --------------------------------------------------------------------------
 
 GOV_PAGE = """<!DOCTYPE html>
@@ -553,8 +574,8 @@ def _tree(root: Path) -> None:
         (root / name).write_text("x")
 
 
-def _names(root: Path, paths: list[Path]) -> list[str]:
-    return [p.relative_to(root).as_posix() for p in paths]
+def _names(root: Path, found: tuple[list[Path], list]) -> list[str]:
+    return [p.relative_to(root).as_posix() for p in found[0]]
 
 
 def test_find_files_with_globs(tmp_path):
@@ -592,15 +613,33 @@ def test_find_files_symlinks(tmp_path):
     (root / "sub" / "loop").symlink_to(root, target_is_directory=True)  # back up the tree
     (root / "self").symlink_to(root / "self")  # a link to itself
     (root / "self.txt").symlink_to(root / "self.txt")
-    (root / "linked").symlink_to(outside, target_is_directory=True)  # followed once
+    (root / "linked").symlink_to(outside, target_is_directory=True)  # with --follow-links: followed once
     (root / "twice").symlink_to(outside, target_is_directory=True)
     (root / "alias").symlink_to(root / "sub", target_is_directory=True)  # walked as sub/
     (root / "dangling.txt").symlink_to(root / "missing.txt")
-    # Dangling and looping links to documents are kept, to be reported when read.
-    assert _names(root, find_files([root])) == ["a.txt", "dangling.txt", "linked/c.txt", "self.txt", "sub/b.txt"]
+    (root / "c-link.txt").symlink_to(outside / "c.txt")
+    (root / "b-link.txt").symlink_to(root / "sub" / "b.txt")  # inside: the same file, read once
+    # Dangling and looping links to documents are kept, to be reported when read. A
+    # file reached twice is read once: by its own name if it has one here (sub/b.txt, not
+    # b-link.txt), else by the first link (c-link.txt, not linked/c.txt).
+    assert _names(root, find_files([root], follow_links=True)) == [
+        "a.txt", "c-link.txt", "dangling.txt", "self.txt", "sub/b.txt"
+    ]  # fmt: skip
     assert _error(load_document, root / "dangling.txt").cause == "broken symbolic link (or a loop of links)"
-    # Named twice (directly and through a link): read once.
-    assert len(find_files([root, outside / "c.txt", root / "sub" / "b.txt"])) == 5
+    # Links that lead out of the paths being read are not followed, and each is reported.
+    files, refused = find_files([root])
+    assert _names(root, (files, [])) == ["a.txt", "dangling.txt", "self.txt", "sub/b.txt"]
+    assert [str(e) for e in refused] == [
+        f"{root / name}: a link to {target}, outside the paths being read: not followed (--follow-links follows it)"
+        for name, target in (("linked", outside), ("twice", outside), ("c-link.txt", outside / "c.txt"))
+    ]
+    # ... unless they lead to another path being read (c-link.txt). Named twice
+    # (directly and through a link): read once.
+    files, refused = find_files([root, outside / "c.txt", root / "sub" / "b.txt"])
+    assert _names(tmp_path, (files, [])) == [
+        "root/a.txt", "root/dangling.txt", "root/self.txt", "root/sub/b.txt", "outside/c.txt"
+    ]  # fmt: skip
+    assert [Path(e.path).name for e in refused] == ["linked", "twice"]
     assert _error(find_files, [root / "self.txt"]).cause == "broken symbolic link (or a loop of links)"
 
 

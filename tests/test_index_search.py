@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import write_corpus
 
-from retriever import BadIndexError, InputError, Retriever
+from retriever import BadIndexError, InputError, Retriever, StorageError
 from retriever import index as index_store
 from retriever.bm25 import BM25, terms
 from retriever.config import SearchConfig
@@ -125,7 +125,7 @@ def test_failed_write_leaves_the_old_index(built, corpus, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(BM25, "save", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match="^idx: cannot write the index: disk full$"):
         Retriever.build([corpus], index_dir="idx")
     assert json.loads(Path("idx/manifest.json").read_text()) == before
     assert [p.name for p in Path("idx").iterdir() if p.name.startswith(".tmp")] == []

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from test_build import DOCS
 from typer.testing import CliRunner
 
-from retriever import BadIndexError, Retriever, UsageError
+from retriever import BadIndexError, Retriever, StorageError, UsageError
 from retriever.cli import app as cli
 from retriever.milvus import client, spec
 
@@ -51,7 +51,7 @@ def test_same_answers_as_faiss(corpus, counting):
     assert milvus.index.vectors.ntotal == n
     assert abs(milvus.index.vectors.reconstruct_n(0, n) - faiss.index.vectors.reconstruct_n(0, n)).max() < 1e-6
     # The service works the same on either.
-    served = TestClient(__import__("retriever.serve", fromlist=["create_app"]).create_app(milvus))
+    served = TestClient(__import__("retriever.serve", fromlist=["create_app"]).create_app(milvus), base_url="http://localhost")
     assert served.get("/api/ask", params={"q": "人居环境整治"}).json()["results"][0]["doc_id"] == "corpus/b.txt"
 
 
@@ -110,6 +110,6 @@ def test_a_failed_write_drops_its_collection(corpus, counting, monkeypatch):
 
     monkeypatch.setattr("retriever.index.SentenceVectors.save", broken)
     (corpus / "d.txt").write_text("垃圾分类\n要推进垃圾分类。", encoding="utf-8")
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StorageError, match="disk full"):
         Retriever.build([corpus], index_dir="idx")
     assert collections("idx") == [live] and manifest("idx")["vector_store"]["collection"] == live

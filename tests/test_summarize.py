@@ -131,8 +131,10 @@ def test_budget_ratio_out_of_range():
     from retriever import UsageError
     from retriever.digest import budget
 
-    with pytest.raises(UsageError, match="--ratio must be above 0 and at most 1, not 1.5"):
+    with pytest.raises(UsageError, match="^ratio must be a number above 0 and at most 1, not 1.5$"):
         budget(1000, None, 1.5)
+    # A ratio never asks for more than a summary may have.
+    assert budget(10_000_000, None, 0.5) == 5_000
 
 
 def test_query_focused_document_summary(fake_embedder):

@@ -22,6 +22,7 @@ _EXPORTS = {
     "BadIndexError": "config",
     "InputError": "config",
     "RetrieverError": "config",
+    "StorageError": "config",
     "UsageError": "config",
     "Hit": "search",
     "Passage": "segment",
@@ -31,7 +32,7 @@ _EXPORTS = {
 
 __all__ = [  # noqa: F822 - resolved by __getattr__ below
     "Answer", "BadIndexError", "BuildReport", "DocumentSummary", "Hit", "InputError", "Passage", "Retriever",
-    "RetrieverError", "Summary", "SummarySentence", "UsageError", "summarize_files", "summarize_text",
+    "RetrieverError", "StorageError", "Summary", "SummarySentence", "UsageError", "summarize_files", "summarize_text",
 ]
 
 
@@ -46,7 +47,7 @@ def __getattr__(name: str):
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from .api import Answer, Retriever, summarize_files, summarize_text
     from .build import BuildReport
-    from .config import BadIndexError, InputError, RetrieverError, UsageError
+    from .config import BadIndexError, InputError, RetrieverError, StorageError, UsageError
     from .digest import DocumentSummary
     from .search import Hit
     from .segment import Passage

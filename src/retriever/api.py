@@ -26,10 +26,14 @@ from .config import (
     SearchConfig,
     SummaryConfig,
     UsageError,
+    check_budget,
+    check_k,
+    check_paths,
     check_question,
     default_backend,
     default_index_dir,
     default_model,
+    path_text,
 )
 from .embed import Embedder, load_embedder
 from .search import Hit, score_name, search
@@ -103,7 +107,7 @@ class Retriever:
     @classmethod
     def build(
         cls,
-        paths: Sequence[Path | str] | None = None,
+        paths: Path | str | Sequence[Path | str] | None = None,
         index_dir: Path | str | None = None,
         model: str | None = None,
         progress: ProgressCallback | None = None,
@@ -117,14 +121,17 @@ class Retriever:
         uri: str | None = None,
         collection: str | None = None,
         ray: bool | str = False,
+        follow_links: bool = False,
     ) -> tuple[Retriever, BuildReport]:
         """Index the files under `paths` (default: corpus/) into `index_dir`.
 
         Incremental: unchanged files are not read again and passages already in the
         index are not embedded again (`rebuild=True` starts over). The index then holds
         exactly these files, or with `add=True` these and what it held before;
-        `include`/`exclude` are glob filters (e.g. "*.pdf") for files in directories. Files
-        that cannot be read are skipped and listed in the report; if none can be read,
+        `include`/`exclude` are glob filters (e.g. "*.pdf") for files in directories;
+        symbolic links that lead out of `paths` are not followed unless `follow_links`.
+        Files that cannot be read (and links not followed) are skipped and listed in the
+        report; if none can be read,
         nothing is written and InputError is raised. The index is replaced atomically:
         until the new one is complete, readers see the old one.
 
@@ -136,8 +143,8 @@ class Retriever:
         """
         from .build import build_index
 
+        sources = check_paths(paths, default=DEFAULT_CORPUS_DIR)
         directory = Path(index_dir) if index_dir else default_index_dir()
-        sources = [Path(p) for p in (paths or [DEFAULT_CORPUS_DIR])]
         store = None
         if vector_store or uri or collection:
             from .milvus import spec
@@ -158,7 +165,7 @@ class Retriever:
         report = build_index(
             sources, directory, model or (embedder.name if embedder else None), get_embedder, progress,
             backend=backend or (embedder.backend if embedder else None), rebuild=rebuild, add=add, include=include,
-            exclude=exclude, vector_store=store,
+            exclude=exclude, vector_store=store, follow_links=follow_links,
         )  # fmt: skip
         return cls(index_store.load(directory), embedder), report
 
@@ -179,8 +186,7 @@ class Retriever:
     ) -> Answer:
         """The k most relevant passages and a cited extractive summary."""
         question = check_question(question, mode)
-        if k < 1:
-            raise UsageError(f"k must be at least 1, not {k}")
+        k, summary_chars = check_k(k), check_budget(summary_chars, "summary_chars", allow_zero=True)
         timings: dict[str, float] = {}
         needs_vector = mode != "bm25" or summary_chars > 0
         # First use in a process loads the model and what cuts the question into words:
@@ -208,7 +214,7 @@ class Retriever:
             score=score_name(mode, SearchConfig()),
             results=hits,
             summary=summary,
-            index=str(self.index.directory),
+            index=path_text(self.index.directory),
             model=self.index.model,
             timings_ms=timings,
         )
@@ -228,7 +234,7 @@ def describe(index_dir: Path | str | None = None) -> dict:
 
 def _info(directory: Path, m: dict, documents: dict[str, index_store.IndexedDocument]) -> dict:
     return {
-        "index": str(directory),
+        "index": path_text(directory),
         "model": m["model"],
         "corpus": m["corpus"],
         "documents": [
@@ -259,10 +265,13 @@ def summarize_text(
     `query`, sentences relevant to it are preferred.
     """
     from .clean import clean
-    from .digest import summarize_one
+    from .digest import check_options, summarize_one
     from .load import Document
     from .segment import find_title
 
+    if not isinstance(text, str):
+        raise UsageError(f"the text must be a str, not {type(text).__name__}")
+    check_options(max_chars, ratio, query)
     cleaned = clean(text)
     if not cleaned:
         raise UsageError("no text to summarize once site chrome and junk were removed")
@@ -271,7 +280,7 @@ def summarize_text(
 
 
 def summarize_files(
-    paths: Sequence[Path | str],
+    paths: Path | str | Sequence[Path | str],
     max_chars: int | None = None,
     ratio: float | None = None,
     query: str | None = None,
@@ -281,14 +290,19 @@ def summarize_files(
     embedder: Embedder | None = None,
     backend: str | None = None,
     progress: ProgressCallback | None = None,
+    follow_links: bool = False,
 ) -> list[DocumentSummary | InputError]:
-    """One record per file under `paths` (directories walked, `-` is standard input),
-    or the InputError that kept a file from being read. Same records as summarize_text.
+    """One record per file under `paths` (one path or a list; directories walked, `-` is
+    standard input), or the InputError that kept a file from being read (symbolic links
+    that lead out of `paths` are not followed unless `follow_links`). Same records as
+    summarize_text.
     """
     from .digest import summarize_paths
+
+    paths = check_paths(paths)
     # The model loads with the first readable document (load_embedder caches it).
     get_embedder = lambda: embedder or load_embedder(model or default_model(), backend or default_backend())  # noqa: E731
-    return list(summarize_paths(paths, get_embedder, max_chars, ratio, query, include, exclude, progress))
+    return list(summarize_paths(paths, get_embedder, max_chars, ratio, query, include, exclude, progress, follow_links))
 
 
 __all__ = ["Answer", "Retriever", "describe", "summarize_files", "summarize_text"]

@@ -21,7 +21,7 @@ import numpy as np
 from . import index as index_store
 from .bm25 import BM25, terms
 from .clean import for_matching
-from .config import DEFAULT_BACKEND, ENV_BACKEND, ENV_MODEL, BadIndexError, InputError, SearchConfig, SegmentConfig, default_model
+from .config import DEFAULT_BACKEND, ENV_BACKEND, ENV_MODEL, BadIndexError, InputError, SearchConfig, SegmentConfig, default_model, path_text
 from .embed import Embedder, export_recipe
 from .load import Document, doc_id_for, find_files, load_document
 from .segment import Passage, segment, sentence_spans
@@ -99,6 +99,7 @@ def build_index(
     include: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
     vector_store: dict | None = None,
+    follow_links: bool = False,
 ) -> BuildReport:
     """Index the files under `paths` into `directory`.
 
@@ -106,10 +107,10 @@ def build_index(
     held before; `include`/`exclude` are glob filters for the files found in
     directories. A file that cannot be read is skipped and reported; if it was indexed
     before, its old version stays. If no file can be read, InputError, and nothing is
-    written.
+    written. Symbolic links that lead out of `paths` are skipped unless `follow_links`.
     """
     started = time.perf_counter()
-    files = find_files(list(paths), include=include, exclude=exclude)
+    files, not_followed = find_files(list(paths), include, exclude, follow_links)
     with index_store.write_lock(directory):
         notes: list[str] = []
         old = _previous(directory, rebuild, notes)
@@ -136,7 +137,7 @@ def build_index(
 
         documents: list[Document] = []
         reused: dict[str, tuple[int, int]] = {}  # doc_id → its passage range in the old index
-        skipped: list[InputError] = []
+        skipped: list[InputError] = list(not_followed)
         counts = dict.fromkeys(("added", "changed", "unchanged", "kept"), 0)
 
         def reuse(before: index_store.IndexedDocument, path: str, why: str) -> None:
@@ -149,11 +150,12 @@ def build_index(
             doc_id = doc_id_for(path)
             before = old.documents.get(doc_id) if old else None
             if before and same_pipeline and file_sha256(path) == before.sha256:
-                reuse(before, str(path), "unchanged")
+                reuse(before, path_text(path), "unchanged")
             else:
                 try:
                     documents.append(load_document(path))
                     counts["changed" if before else "added"] += 1
+                    notes.extend(f"{documents[-1].path}: {note}" for note in documents[-1].notes)
                 except InputError as e:
                     skipped.append(e)
                     if before:  # nothing already indexed is lost to a bad read
@@ -164,7 +166,7 @@ def build_index(
             if len(skipped) == 1:
                 raise skipped[0]
             raise InputError(
-                ", ".join(map(str, paths)), f"none of the {len(files)} files could be read (first: {skipped[0]})"
+                ", ".join(map(path_text, paths)), f"none of the {len(skipped)} files could be read (first: {skipped[0]})"
             )
         named = {d.doc_id for d in documents}
         removed = 0
@@ -200,24 +202,26 @@ def build_index(
                 passages.extend(segment(doc.text, doc.doc_id, doc.title, SegmentConfig()))
             ranges[doc.doc_id] = (first, len(passages))
 
+        # Everything that depends only on the documents comes before the embedding,
+        # which is nearly all of a build's time: what can fail here fails early.
+        corpus = {
+            "fingerprint": index_store.corpus_fingerprint(documents),
+            "documents": len(documents),
+            "passages": len(passages),
+            "chars": sum(len(d.text) for d in documents),
+            "sources": sorted({*map(path_text, paths), *((old.manifest["corpus"].get("sources", [])) if old and add else ())}),
+        }
+        config = SearchConfig()
+        bm25 = BM25.build([terms(p.text) for p in passages], config.bm25_k1, config.bm25_b)
         vectors, sentences, embedded = _vectors(
             passages, old if same_model else None, lambda: load_embedder(name, backend), progress
         )
-        config = SearchConfig()
-        bm25 = BM25.build([terms(p.text) for p in passages], config.bm25_k1, config.bm25_b)
-        dim = vectors.shape[1]
         manifest = {
-            "model": {"name": name, "backend": backend, "export_recipe": recipe, "dim": dim, "normalized": True},
+            "model": {"name": name, "backend": backend, "export_recipe": recipe, "dim": vectors.shape[1], "normalized": True},
             "pipeline": pipeline(),
             "segmentation": asdict(SegmentConfig()),
             "bm25": {"tokenizer": "rjieba cut_for_search", "k1": bm25.k1, "b": bm25.b},
-            "corpus": {
-                "fingerprint": index_store.corpus_fingerprint(documents),
-                "documents": len(documents),
-                "passages": len(passages),
-                "chars": sum(len(d.text) for d in documents),
-                "sources": sorted({*map(str, paths), *((old.manifest["corpus"].get("sources", [])) if old and add else ())}),
-            },
+            "corpus": corpus,
         }
         index_store.write(directory, documents, passages, ranges, vectors, sentences, bm25, manifest, store)
     return BuildReport(

@@ -95,8 +95,11 @@ _OPEN_QUOTES = {"“": "”", "「": "」", "『": "』", "(": ")", "（": "）"
 _CLAUSE = re.compile("[，,、]")
 
 # Markdown syntax that would otherwise leak into passages.
-_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+# A link's target may hold parentheses of its own (…/wiki/Foo_(bar)), one level deep,
+# and a title ("…").
+_MD_TARGET = r"\((?:[^()\s]|\([^()\s]*\))*(?:\s+\"[^\"\n]*\")?\)"
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]" + _MD_TARGET)
+_MD_LINK = re.compile(r"\[([^\]]+)\]" + _MD_TARGET)
 _MD_EMPHASIS = re.compile(r"(\*\*|__|\*|`)(?=\S)(.+?)(?<=\S)\1")
 _MD_FENCE = re.compile(r"^\s*(```|~~~).*$", re.MULTILINE)
 _MD_RULE = re.compile(r"^\s*([-*_]\s*){3,}$", re.MULTILINE)

@@ -36,9 +36,13 @@ from .config import (
     SearchConfig,
     ServeConfig,
     SummaryConfig,
+    LIMITS,
     UsageError,
+    check_budget,
+    check_k,
     check_question,
     default_index_dir,
+    path_text,
 )
 
 # The library, and rich's progress bars, panels and tables, are imported inside the
@@ -74,6 +78,28 @@ Backend = Annotated[
     ),
 ]  # fmt: skip
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout")]
+FollowLinks = Annotated[
+    bool, typer.Option("--follow-links", help="Follow symbolic links that lead out of PATHS (skipped and reported otherwise)")
+]
+
+
+# Control characters in what is shown (a file named with ESC[2J or a newline, a title
+# with a bidirectional override) would act on the terminal or break the line: they are
+# shown as escapes. Texts keep their length (highlight offsets point into them).
+_CONTROLS = [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _CONTROLS} | {9: "\\t", 10: "\\n", 13: "\\r"}
+_BLOTS = dict.fromkeys(_CONTROLS, "\ufffd")
+
+
+def shown(text: str, keep_length: bool = False) -> str:
+    """`text` safe to print on a terminal: control characters escaped (or, with
+    `keep_length`, replaced one for one)."""
+    return text.translate(_BLOTS if keep_length else _ESCAPES)
+
+
+def _markup(value: object) -> str:
+    """A value to put into rich markup: shown safely, its brackets not read as markup."""
+    return escape(shown(path_text(value) if isinstance(value, os.PathLike) else str(value)))
 
 
 @contextmanager
@@ -82,10 +108,10 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except UsageError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        err.print(f"[red]error:[/red] {_markup(e)}")
         raise typer.Exit(EXIT_USAGE) from None
     except RetrieverError as e:
-        err.print(f"[red]error:[/red] {escape(str(e))}")
+        err.print(f"[red]error:[/red] {_markup(e)}")
         raise typer.Exit(EXIT_FAILED) from None
     except KeyboardInterrupt:
         err.print("interrupted; the index is as it was before this run")
@@ -138,13 +164,13 @@ def _build(paths: list[Path], index_dir: Path | None, model: str | None, **optio
     with _progress() as progress:
         retriever, report = Retriever.build(paths, index_dir=index_dir, model=model, progress=progress, **options)
     for note in report.notes:
-        err.print(f"[yellow]note[/yellow] {escape(note)}")
+        err.print(f"[yellow]note[/yellow] {_markup(note)}")
     for problem in report.skipped:
-        err.print(f"[yellow]skipped[/yellow] {escape(str(problem))}")
+        err.print(f"[yellow]skipped[/yellow] {_markup(problem)}")
     skipped = f"; {len(report.skipped)} file(s) skipped" if report.skipped else ""
     if not report.written:
         err.print(
-            f"{report.index_dir} is up to date: {report.documents} documents, {report.passages} passages, "
+            f"{_markup(report.index_dir)} is up to date: {report.documents} documents, {report.passages} passages, "
             f"nothing changed ({report.seconds:.1f} s){skipped}"
         )
         return retriever, report
@@ -158,7 +184,7 @@ def _build(paths: list[Path], index_dir: Path | None, model: str | None, **optio
     changes = ", ".join(f"{n} {what}" for n, what in counts if n)
     err.print(
         f"Indexed {report.documents} documents, {report.passages} passages ({report.chars:,} characters) "
-        f"into {report.index_dir} in {report.seconds:.1f} s: {changes}; {report.embedded} passages embedded{skipped}"
+        f"into {_markup(report.index_dir)} in {report.seconds:.1f} s: {changes}; {report.embedded} passages embedded{skipped}"
     )
     return retriever, report
 
@@ -178,6 +204,7 @@ def index(
     collection: Annotated[Optional[str], typer.Option("--collection", help="Milvus: collection name prefix (default from the index directory)", show_default=False)] = None,
     ray: Annotated[bool, typer.Option("--ray", help="Embed on Ray: a local instance, or the cluster of --ray-address")] = False,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", envvar="RAY_ADDRESS", help="Ray cluster to embed on (ray://head:10001, auto); implies --ray", show_default=False)] = None,
+    follow_links: FollowLinks = False,
 ) -> None:
     """Index files and directories; only what changed is read and embedded again.
 
@@ -188,6 +215,7 @@ def index(
         _, report = _build(
             paths or [DEFAULT_CORPUS_DIR], index_dir, model, backend=backend, rebuild=rebuild, add=add, include=include,
             exclude=exclude, vector_store=vector_store, uri=uri, collection=collection, ray=ray_address or ray,
+            follow_links=follow_links,
         )  # fmt: skip
     if report.skipped:
         # The index is complete for the files that could be read; the exit code says
@@ -202,7 +230,7 @@ def _open(index_dir: Path | None, model: str | None) -> Retriever:
 
     directory = index_dir or default_index_dir()
     if not index_store.exists(directory) and index_dir is None and DEFAULT_CORPUS_DIR.is_dir():
-        err.print(f"No index at {directory} yet: building it from {DEFAULT_CORPUS_DIR}/ (first use)")
+        err.print(f"No index at {_markup(directory)} yet: building it from {DEFAULT_CORPUS_DIR}/ (first use)")
         return _build([DEFAULT_CORPUS_DIR], directory, model)[0]
     return Retriever.open(directory, model=model)
 
@@ -214,17 +242,17 @@ def _location(doc_id: str, heading_path: tuple[str, ...] | list[str]) -> str:
 def _render_answer(answer: dict) -> None:
     """Draw the JSON of `ask --json`: the same whether answered here or by a service."""
     if not answer["results"]:
-        out.print(f"No passage matches 「{escape(answer['query'])}」.")
+        out.print(f"No passage matches 「{_markup(answer['query'])}」.")
         return
     for hit in answer["results"]:
         head = Text()
         head.append(f"[{hit['rank']}] ", style="bold cyan")
         head.append(f"{hit['score']:.3f}  ", style="magenta")
-        head.append(hit["title"], style="bold")
+        head.append(shown(hit["title"]), style="bold")
         out.print(head)
-        where = Text(f"    {_location(hit['doc_id'], hit['heading_path'])}  ({hit['start']}–{hit['end']})", style="dim")
-        out.print(where)
-        body = Text(hit["text"].replace("\n", " "))
+        where = f"    {shown(_location(hit['doc_id'], hit['heading_path']))}  ({hit['start']}–{hit['end']})"
+        out.print(Text(where, style="dim"))
+        body = Text(shown(hit["text"].replace("\n", " "), keep_length=True))
         # Newlines became spaces of the same length, so spans still line up.
         for start, end in hit["highlights"]:
             body.stylize("bold yellow", start, end)
@@ -232,7 +260,7 @@ def _render_answer(answer: dict) -> None:
         out.print()
     out.print(Text("Summary", style="bold underline"))
     for s in answer["summary"]["sentences"]:
-        line = Text(s["text"])
+        line = Text(shown(s["text"]))
         line.append(f" [{s['cites']}]", style="bold cyan")
         out.print(line)
     out.print(Text(f"\nscore = {answer['score']}; [n] cites result n", style="dim"))
@@ -241,9 +269,9 @@ def _render_answer(answer: dict) -> None:
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question, e.g. 如何化解矛盾纠纷")],
-    k: Annotated[int, typer.Option("-k", "--top-k", min=1, max=100, help="Number of passages")] = SearchConfig.k,
+    k: Annotated[int, typer.Option("-k", "--top-k", help=f"Number of passages (1-{LIMITS.max_k})")] = SearchConfig.k,
     mode: Annotated[str, typer.Option("--mode", help=f"Ranking: {' | '.join(SEARCH_MODES)}")] = SearchConfig.mode,
-    summary_chars: Annotated[int, typer.Option("--summary-chars", min=0, help="Summary budget in characters (0: none)")] = SummaryConfig.max_chars,
+    summary_chars: Annotated[int, typer.Option("--summary-chars", help=f"Summary budget in characters (0: none; at most {LIMITS.max_summary_chars:,})")] = SummaryConfig.max_chars,
     index_dir: IndexDir = None,
     model: Model = None,
     server: Annotated[Optional[str], typer.Option("--server", envvar=ENV_SERVER, help="Ask the `retriever serve` at this URL (default: one serving the same index, if running)", show_default=False)] = None,
@@ -259,7 +287,8 @@ def ask(
     from .client import ServerUnavailable, ask_server, find_server
 
     with _errors():
-        check_question(question, mode)  # before a first-use build or a request, not after
+        # Before a first-use build or a request, not after: the same checks as the library's.
+        check_question(question, mode), check_k(k), check_budget(summary_chars, "summary_chars", allow_zero=True)
         started = time.perf_counter()
         answer, by = None, "this process"
         url = None if local or model else server or find_server(index_dir or default_index_dir())
@@ -278,7 +307,7 @@ def ask(
     if verbose:
         stages = ", ".join(f"{name} {ms:.1f}" for name, ms in answer["timings_ms"].items())
         err.print(
-            f"answered by {escape(by)} from {escape(answer['index'])} in {(time.perf_counter() - started) * 1000:.0f} ms "
+            f"answered by {_markup(by)} from {_markup(answer['index'])} in {(time.perf_counter() - started) * 1000:.0f} ms "
             f"(ms: {stages})"
         )
 
@@ -288,18 +317,18 @@ def _render_summary(record: DocumentSummary) -> None:
     if record.keywords:
         meta += " · keywords: " + "、".join(record.keywords)
     body = Text()
-    body.append(meta, style="dim")
+    body.append(shown(meta), style="dim")
     body.append("\n\n")
-    body.append(record.summary.text or "(nothing to summarize)", style="" if record.summary.text else "dim")
+    body.append(shown(record.summary.text) or "(nothing to summarize)", style="" if record.summary.text else "dim")
     if record.outline:
         top = min(h["level"] for h in record.outline)
         # The top two levels of the outline: enough to see the document's shape.
-        lines = [f"{'  ' * (h['level'] - top)}{h['title']}" for h in record.outline if h["level"] - top < 2]
+        lines = [f"{'  ' * (h['level'] - top)}{shown(h['title'])}" for h in record.outline if h["level"] - top < 2]
         body.append("\n\nOutline\n", style="bold")
         body.append("\n".join(lines), style="cyan")
     from rich.panel import Panel
 
-    out.print(Panel(body, title=Text(record.title or record.path, style="bold"), title_align="left", expand=True))
+    out.print(Panel(body, title=Text(shown(record.title or record.path), style="bold"), title_align="left", expand=True))
 
 
 def _index_name(name: str) -> Path:
@@ -310,7 +339,7 @@ def _index_name(name: str) -> Path:
 @app.command()
 def summarize(
     paths: Annotated[list[str], typer.Argument(help="Files or directories (walked recursively); - reads standard input")],
-    max_chars: Annotated[Optional[int], typer.Option("--max-chars", min=1, help=f"Summary budget per document (default {SummaryConfig.doc_max_chars})", show_default=False)] = None,
+    max_chars: Annotated[Optional[int], typer.Option("--max-chars", help=f"Summary budget per document (default {SummaryConfig.doc_max_chars}, at most {LIMITS.max_summary_chars:,})", show_default=False)] = None,
     ratio: Annotated[Optional[float], typer.Option("--ratio", help="Budget as a share of each document, e.g. 0.05 (capped by --max-chars if given)")] = None,
     query: Annotated[Optional[str], typer.Option("--query", "-q", help="Focus each summary on this question")] = None,
     include: Annotated[Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")] = None,
@@ -319,6 +348,7 @@ def summarize(
     add_to_index: Annotated[Optional[str], typer.Option("--add-to-index", help="Also index the documents into indexes/NAME (or a path)")] = None,
     model: Model = None,
     backend: Backend = None,
+    follow_links: FollowLinks = False,
     as_json: AsJson = False,
 ) -> None:
     """Summarize documents in batch: title, extractive summary, outline and keywords of each.
@@ -327,23 +357,26 @@ def summarize(
     skipped; the exit code is 3 when some failed, 1 when all did.
     """
     from .api import summarize_files
-    from .digest import record_dict
+    from .digest import check_options, record_dict
     from .export import check_out_path, write_records
 
     started = time.perf_counter()
     with _errors():
         if out_file:
             check_out_path(out_file)
-        if query is not None and not query.strip():
-            raise UsageError("the query is empty")
+        check_options(max_chars, ratio, query)
         with _progress() as progress:
             records = summarize_files(
-                paths, max_chars, ratio, query, include, exclude, model=model, backend=backend, progress=progress
-            )
+                paths, max_chars, ratio, query, include, exclude, model=model, backend=backend, progress=progress,
+                follow_links=follow_links,
+            )  # fmt: skip
         if out_file:
             write_records(records, out_file)
     failed = [r for r in records if isinstance(r, InputError)]
     done = [r for r in records if not isinstance(r, InputError)]
+    for r in done:
+        for note in r.notes:
+            err.print(f"[yellow]note[/yellow] {_markup(r.path)}: {_markup(note)}")
     if as_json:
         _print_json({"documents": [record_dict(r) for r in records]})
     elif not out_file:
@@ -351,15 +384,15 @@ def summarize(
             _render_summary(r)
     for f in failed:
         # When nothing could be done, each failure is an error; otherwise a skip.
-        err.print(f"[yellow]skipped[/yellow] {escape(str(f))}" if done else f"[red]error:[/red] {escape(str(f))}")
+        err.print(f"[yellow]skipped[/yellow] {_markup(f)}" if done else f"[red]error:[/red] {_markup(f)}")
     if done and (len(records) > 1 or out_file):
         err.print(
             f"Summarized {len(done)} of {len(records)} documents in {time.perf_counter() - started:.1f} s"
-            + (f"; wrote {out_file}" if out_file else "")
+            + (f"; wrote {_markup(out_file)}" if out_file else "")
             + (f"; {len(failed)} failed" if failed else "")
         )
     if add_to_index and done:
-        indexable = [Path(r.path) for r in done if r.path != "-"]
+        indexable = [r.source for r in done if r.source is not None]
         with _errors():
             _build(indexable, _index_name(add_to_index), model, backend=backend, add=True)
     if failed:
@@ -388,20 +421,20 @@ def info(
         _print_json(data)
     else:
         c = data["corpus"]
-        out.print(Text(f"Index {data['index']}", style="bold"))
+        out.print(Text(f"Index {shown(data['index'])}", style="bold"))
         m = data["model"]
         export = f", export recipe {m['export_recipe']}" if m.get("export_recipe") else ""
-        out.print(f"  model      {m['name']} ({m['backend']}{export}, dimension {m['dim']})")
+        out.print(f"  model      {_markup(m['name'])} ({m['backend']}{export}, dimension {m['dim']})")
         out.print(f"  corpus     {c['documents']} documents, {c['passages']} passages, {c['chars']:,} characters")
         out.print(f"  on disk    {data['bytes'] / 1e6:.2f} MB, format {data['format_version']}, updated {data['updated']}")
         from rich.table import Table
 
         table = Table("document", "passages", "characters", "title", box=None, padding=(0, 2, 0, 2))
         for d in data["documents"]:
-            table.add_row(d["doc_id"], str(d["passages"]), f"{d['chars']:,}", d["title"])
+            table.add_row(Text(shown(d["doc_id"])), str(d["passages"]), f"{d['chars']:,}", Text(shown(d["title"])))
         out.print(table)
         if check:
-            out.print("  check      " + ("ok" if not data["problems"] else "; ".join(data["problems"])))
+            out.print("  check      " + ("ok" if not data["problems"] else _markup("; ".join(data["problems"]))))
     if check and data["problems"]:
         raise typer.Exit(EXIT_FAILED)
 
@@ -413,6 +446,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one, printed at start)")] = ServeConfig.port,
     model: Model = None,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request on stderr")] = True,
+    allow_host: Annotated[Optional[list[str]], typer.Option("--allow-host", help="Also answer requests addressed to this host name (repeatable; *: any). On loopback, only localhost, 127.0.0.1 and ::1 are answered otherwise (against DNS rebinding)", show_default=False)] = None,
 ) -> None:
     """Serve the index over HTTP: a search page at /, the JSON API under /api, docs at /docs.
 
@@ -424,7 +458,8 @@ def serve(
         retriever = _open(index_dir, model)
         from .serve import listen, run
 
-        run(retriever, listen(host, port), access_log, announce=lambda line: err.print(escape(line), highlight=False))
+        config = ServeConfig(allowed_hosts=tuple(allow_host or ()))
+        run(retriever, listen(host, port), access_log, announce=lambda line: err.print(escape(line), highlight=False), config=config)
 
 
 def main() -> None:

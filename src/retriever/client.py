@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from .config import ServeConfig, UsageError, user_cache_dir
+from .config import ServeConfig, UsageError, path_text, user_cache_dir
 
 
 class ServerUnavailable(Exception):
@@ -26,21 +26,29 @@ def servers_dir() -> Path:
 
 
 def _registration(index_dir: Path) -> Path:
-    key = hashlib.sha256(os.path.realpath(index_dir).encode()).hexdigest()[:16]
+    key = hashlib.sha256(os.fsencode(os.path.realpath(index_dir))).hexdigest()[:16]
     return servers_dir() / f"{key}.json"
 
 
-def register(index_dir: Path, url: str) -> Path:
-    """Announce a service of `index_dir` at `url`; returns the file to remove at exit."""
+def register(index_dir: Path, url: str) -> Path | None:
+    """Announce a service of `index_dir` at `url`; returns the file to remove at exit, or
+    None where it cannot be written (a full or read-only disk): the service then runs
+    all the same, and `ask` finds it only when told its URL."""
     path = _registration(index_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "index": os.path.realpath(index_dir)}), encoding="utf-8")
-    os.replace(tmp, path)
+    entry = {"url": url, "pid": os.getpid(), "index": path_text(os.path.realpath(index_dir))}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(entry), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        return None
     return path
 
 
-def unregister(path: Path) -> None:
+def unregister(path: Path | None) -> None:
+    if path is None:
+        return
     try:
         if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
             path.unlink()

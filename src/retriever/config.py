@@ -6,7 +6,10 @@ environment variables below override the defaults for both.
 
 from __future__ import annotations
 
+import numbers
 import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +18,7 @@ ENV_INDEX = "RETRIEVER_INDEX"
 ENV_MODEL = "RETRIEVER_MODEL"
 ENV_BACKEND = "RETRIEVER_BACKEND"
 ENV_MAX_FILE_MB = "RETRIEVER_MAX_FILE_MB"
+ENV_MAX_CHARS = "RETRIEVER_MAX_CHARS"
 ENV_SERVER = "RETRIEVER_SERVER"
 ENV_THREADS = "RETRIEVER_THREADS"  # threads of the model (default: every core)
 
@@ -43,6 +47,38 @@ DOCUMENT_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + DOCX_SUFFIXES + PDF_SUFFIXES
 # Larger files are skipped, not read: 64 MB is some 20 million Chinese characters of
 # text, hours of embedding; a file that big is more likely a dump or a log.
 DEFAULT_MAX_FILE_MB = 64
+
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What reading one file may cost, whatever the file says of itself.
+
+    A .docx is a zip archive: 1 MB of it can inflate to gigabytes of XML (a 1 GB
+    bomb once took 556 s and 3.4 GB to read). So the parts read are checked before
+    they are parsed, by their sizes and their compression ratio, and then parsed as a
+    stream; a PDF's pages and a document's text are counted as they come, and reading
+    one file has a deadline. Each bound is far above what real documents need: a long
+    government work report is 30,000 characters, a book 500,000.
+    """
+
+    # Characters of text one document may give (RETRIEVER_MAX_CHARS overrides): ten
+    # million is some twenty books, hours of embedding.
+    max_chars: int = 10_000_000
+    # A .docx: the parts read (the body and its styles), uncompressed, at most this many
+    # bytes, and none more than max_inflate_ratio times its compressed size once it is
+    # over inflate_grace_bytes. Real Word XML compresses 5-20 times; bombs, hundreds or
+    # thousands (the ratio rule is Apache POI's).
+    max_inflated_bytes: int = 256 * 2**20
+    max_inflate_ratio: int = 100
+    inflate_grace_bytes: int = 2**20
+    max_blocks: int = 500_000  # paragraphs and table rows of a .docx
+    # Tags of a web page (counted as its '<' characters, before parsing): a page of
+    # a million elements took 11 s and 770 MB to read; a news page has some 10,000.
+    max_tags: int = 1_000_000
+    max_pages: int = 5_000  # of a PDF
+    max_seconds: float = 300.0  # reading one .docx or PDF
+
 
 # On-disk index format; bump when a file changes meaning.
 INDEX_FORMAT_VERSION = 2  # 2: sentence vectors, the backend, rjieba words
@@ -127,18 +163,100 @@ class SummaryConfig:
     # One quote takes at most this share of a document summary's budget: a long
     # (spoken) sentence is cut at a comma, so a summary says more than one thing.
     max_quote_share: float = 0.5
+    # A document summary embeds at most this many sentences (some 100,000 characters;
+    # about 4 s here): past it, the most salient are shortlisted first, so that the
+    # cost of a longer document grows only by the model-free steps.
+    max_embedded_sentences: int = 2_000
 
 
 SEARCH_MODES = ("hybrid", "dense", "bm25")
 
 
-def check_question(question: str, mode: str) -> str:
-    """The question stripped, or UsageError for an empty one or an unknown mode."""
+@dataclass(frozen=True)
+class Limits:
+    """What one call may ask for. The library, the CLI and the service check these
+    bounds with the same functions (check_* below), so that what one refuses the others
+    refuse with the same message; README "When things go wrong" lists them."""
+
+    max_question_chars: int = 2_000  # a question, not a document (summarize takes those)
+    max_k: int = 100  # passages in one answer
+    max_summary_chars: int = 5_000  # a summary's budget: some ten pages already
+
+
+LIMITS = Limits()
+
+
+# Lone surrogates: what Python makes of bytes that are not UTF-8 in a command-line
+# argument or a file name; they cannot be written as UTF-8 (JSON, the terminal).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_question(question: object, mode: str = "hybrid", what: str = "question") -> str:
+    """The question stripped, or UsageError: not text, empty, too long, not valid
+    Unicode (bytes that were not UTF-8 on the command line), or an unknown mode."""
     if mode not in SEARCH_MODES:
         raise UsageError(f"unknown mode {mode!r}: choose one of {', '.join(SEARCH_MODES)}")
-    if not question.strip():
-        raise UsageError("the question is empty")
-    return question.strip()
+    if not isinstance(question, str):
+        raise UsageError(f"the {what} must be text, not {type(question).__name__}")
+    question = question.strip()
+    if not question:
+        raise UsageError(f"the {what} is empty")
+    if len(question) > LIMITS.max_question_chars:
+        raise UsageError(
+            f"the {what} is too long: {len(question):,} characters, the limit is {LIMITS.max_question_chars:,} "
+            "(to summarize a document, use `retriever summarize`)"
+        )
+    if _SURROGATE.search(question):
+        raise UsageError(f"the {what} is not valid text (bytes that are not UTF-8)")
+    return question
+
+
+
+def check_k(k: object) -> int:
+    if not _whole(k) or not 1 <= k <= LIMITS.max_k:  # type: ignore[operator]
+        raise UsageError(f"k (the number of passages) must be a whole number from 1 to {LIMITS.max_k}, not {k!r}")
+    return int(k)  # type: ignore[call-overload]
+
+
+def check_budget(chars: object, name: str, allow_zero: bool = False) -> int:
+    """A summary's budget in characters: 1 (or 0, meaning none) to Limits.max_summary_chars."""
+    low = 0 if allow_zero else 1
+    if not _whole(chars) or not low <= chars <= LIMITS.max_summary_chars:  # type: ignore[operator]
+        raise UsageError(
+            f"{name} (the summary's budget) must be a whole number of characters from {low} to "
+            f"{LIMITS.max_summary_chars:,}, not {chars!r}"
+        )
+    return int(chars)  # type: ignore[call-overload]
+
+
+def check_ratio(ratio: object) -> float:
+    if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not 0 < ratio <= 1:
+        raise UsageError(f"ratio must be a number above 0 and at most 1, not {ratio!r}")
+    return float(ratio)
+
+
+def check_paths(paths: object, default: Path | None = None) -> list[Path]:
+    """The paths of a call that reads files: one path (str or os.PathLike) is one path,
+    not the characters of its name; a list of them; None for `default`. TypeError for
+    anything else, UsageError for an empty list."""
+    if paths is None and default is not None:
+        return [default]
+    if isinstance(paths, (str, os.PathLike)):
+        return [Path(paths)]
+    if isinstance(paths, (bytes, bytearray)) or not isinstance(paths, Iterable):
+        raise TypeError(f"paths must be a path or a list of paths, not {type(paths).__name__}")
+    out = []
+    for p in paths:
+        if not isinstance(p, (str, os.PathLike)):
+            raise TypeError(f"each path must be a str or os.PathLike, not {type(p).__name__}: {p!r}")
+        out.append(Path(p))
+    if not out:
+        raise UsageError("no paths given")
+    return out
 
 
 @dataclass(frozen=True)
@@ -151,15 +269,33 @@ class ServeConfig:
 
     host: str = "127.0.0.1"  # loopback: the service has no authentication
     port: int = 8000
-    max_question_chars: int = 2_000
-    max_k: int = 100
-    max_summary_chars: int = 5_000
+    # Names a request may give in its Host header (the port aside), besides localhost,
+    # 127.0.0.1 and ::1 (`--allow-host`; "*": any). On loopback, only these: a web page
+    # whose own name is made to resolve to 127.0.0.1 (DNS rebinding) is refused. On
+    # another address, any name unless some are given.
+    allowed_hosts: tuple[str, ...] = ()
     max_body_bytes: int = 16 * 2**20  # a request body: uploaded file or JSON text
+    # The request line and headers: a question of 2,000 characters is some 18 KB of URL.
+    max_request_line_bytes: int = 64 * 2**10
+    max_header_bytes: int = 64 * 2**10
+    # A connection sends its request line and headers within this time from when it
+    # opens or its previous answer ends, or it is closed: trickling headers (slowloris)
+    # would otherwise hold a connection for ever.
+    header_timeout_s: float = 10.0
+    # After refusing a request head, its rest is read and dropped this long before the
+    # connection closes: closing on unread data sends a reset that can destroy the answer.
+    linger_s: float = 2.0
     # Questions answered at once: one per core. Encoding runs on every core, but the
     # rest of an answer (search, summary, JSON, HTTP) on one: on 2 cores, 8 clients got
     # 175 answers/s with 2 at once against 94 with 1 on a busy machine, the same 168 on
     # a quiet one (benchmarks/serve_load.py).
     concurrent_asks: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # /api/summarize: a longer text (or uploaded document's text) is refused (413); two
+    # 504 KB texts took 52 and 95 s. Texts up to small_summarize_chars are summarized
+    # concurrent_asks at a time, longer ones one at a time beside them, so that a short
+    # text never waits behind a long one.
+    max_summarize_chars: int = 1_000_000
+    small_summarize_chars: int = 20_000
     # `retriever ask` gives up on a server that does not accept the connection in this
     # time and answers locally; an accepted question may take longer (a first load).
     connect_timeout_s: float = 0.5
@@ -188,6 +324,20 @@ def max_file_bytes() -> int:
     return int(float(os.environ.get(ENV_MAX_FILE_MB) or DEFAULT_MAX_FILE_MB) * 2**20)
 
 
+def max_document_chars() -> int:
+    return int(os.environ.get(ENV_MAX_CHARS) or ReadLimits.max_chars)
+
+
+def path_text(path: os.PathLike | str) -> str:
+    """A path as text that can go anywhere (JSON, a UTF-8 file, the terminal): bytes of
+    the name that are not UTF-8, which Python keeps as lone surrogates (common in
+    archives unpacked from other systems), shown as \\xNN escapes, as `ls -b` does."""
+    text = os.fspath(path)
+    if _SURROGATE.search(text):
+        text = os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text
+
+
 class RetrieverError(Exception):
     """An error the user can act on; the CLI prints it as one line, without a traceback."""
 
@@ -196,9 +346,9 @@ class InputError(RetrieverError):
     """A file that cannot be read as a document."""
 
     def __init__(self, path: Path | str, cause: str):
-        self.path = str(path)
+        self.path = path_text(path)
         self.cause = cause
-        super().__init__(f"{path}: {cause}")
+        super().__init__(f"{self.path}: {cause}")
 
 
 class BadIndexError(RetrieverError):
@@ -207,3 +357,14 @@ class BadIndexError(RetrieverError):
 
 class UsageError(RetrieverError):
     """A bad argument: an empty question, an unknown mode."""
+
+
+class StorageError(RetrieverError):
+    """A file could not be written (a full disk, a read-only file system, a path that is
+    not a directory); what was there before is as it was."""
+
+    def __init__(self, path: os.PathLike | str, what: str, error: OSError):
+        cause = error.strerror or str(error)
+        if error.filename is not None and os.fspath(error.filename) != os.fspath(path):
+            cause += f" ({path_text(error.filename)})"
+        super().__init__(f"{path_text(path)}: cannot write {what}: {cause}")

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .bm25 import keywords
-from .config import InputError, SummaryConfig, UsageError
+from .config import LIMITS, InputError, SummaryConfig, check_budget, check_question, check_ratio
 from .embed import Embedder
 from .load import Document, find_files, load_document, load_stream
 from .segment import paragraphs
@@ -38,6 +38,10 @@ class DocumentSummary:
     outline: list[dict]  # {"level": int, "title": str, "start": int}
     keywords: list[str]
     query: str | None = None
+    notes: tuple[str, ...] = ()  # what reading it repaired (load.Document.notes)
+    # The file it was read from (None for text and standard input): `path` is only
+    # its name as shown, with bytes that are not UTF-8 escaped.
+    source: Path | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         out = {
@@ -51,6 +55,8 @@ class DocumentSummary:
         }
         if self.query is not None:
             out["query"] = self.query
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
 
@@ -61,14 +67,24 @@ def record_dict(record: DocumentSummary | InputError) -> dict:
     return record.to_dict()
 
 
+def check_options(max_chars: object, ratio: object, query: object) -> None:
+    """UsageError for a summary option out of bounds: checked before any work."""
+    if max_chars is not None:
+        check_budget(max_chars, "max_chars")
+    if ratio is not None:
+        check_ratio(ratio)
+    if query is not None:
+        check_question(query, what="query")
+
+
 def budget(chars: int, max_chars: int | None, ratio: float | None, config: SummaryConfig = SummaryConfig()) -> int:
     """Characters a document's summary may use: `ratio` of the document (never under
-    config.ratio_floor_chars), capped by `max_chars` when both are given."""
+    config.ratio_floor_chars nor over Limits.max_summary_chars), capped by `max_chars`
+    when both are given."""
+    check_options(max_chars, ratio, None)
     if ratio is None:
         return max_chars if max_chars is not None else config.doc_max_chars
-    if not 0 < ratio <= 1:
-        raise UsageError(f"--ratio must be above 0 and at most 1, not {ratio}")
-    by_ratio = max(round(ratio * chars), config.ratio_floor_chars)
+    by_ratio = min(max(round(ratio * chars), config.ratio_floor_chars), LIMITS.max_summary_chars)
     return min(by_ratio, max_chars) if max_chars is not None else by_ratio
 
 
@@ -78,6 +94,7 @@ def summarize_one(
     max_chars: int | None = None,
     ratio: float | None = None,
     query: str | None = None,
+    source: Path | None = None,
 ) -> DocumentSummary:
     outline = [
         {"level": p.heading.rank, "title": p.heading.title, "start": p.sentences[0].start}
@@ -93,20 +110,26 @@ def summarize_one(
         outline=outline,
         keywords=keywords(doc.text),
         query=query,
+        notes=doc.notes,
+        source=source,
     )
 
 
 def _inputs(
-    paths: Sequence[Path | str], include: Sequence[str] | None, exclude: Sequence[str] | None
+    paths: Sequence[Path | str], include: Sequence[str] | None, exclude: Sequence[str] | None, follow_links: bool
 ) -> list[Path | str | InputError]:
-    """Files to read, in order: each given path expanded, or the error that it is."""
+    """Files to read, in order: each given path expanded, or the error that it is
+    (a link not followed among them)."""
     out: list[Path | str | InputError] = []
+    roots = [Path(p) for p in paths if str(p) != STDIN]
     for p in paths:
         if str(p) == STDIN:
             out.append(STDIN)
             continue
         try:
-            out.extend(find_files([Path(p)], include=include, exclude=exclude))
+            files, links = find_files([Path(p)], include, exclude, follow_links, roots)
+            out.extend(files)
+            out.extend(links)
         except InputError as e:
             out.append(e)
     return out
@@ -130,15 +153,20 @@ def summarize_paths(
     include: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
+    follow_links: bool = False,
 ) -> Iterable[DocumentSummary | InputError]:
     """One record per file under `paths` (`-` reads standard input), as each is done.
 
     `embedder()` gives the model; it is called only for readable documents, so that a
     run whose files all fail never loads it.
     """
-    budget(0, max_chars, ratio)  # a bad --ratio is an error before any work
-    items = _inputs(paths, include, exclude)
-    for n, doc in enumerate(map(_read, items), 1):
-        yield doc if isinstance(doc, InputError) else summarize_one(doc, embedder(), max_chars, ratio, query)
+    check_options(max_chars, ratio, query)  # before any work
+    items = _inputs(paths, include, exclude, follow_links)
+    for n, item in enumerate(items, 1):
+        doc = _read(item)
+        if isinstance(doc, InputError):
+            yield doc
+        else:
+            yield summarize_one(doc, embedder(), max_chars, ratio, query, source=item if isinstance(item, Path) else None)
         if progress:
             progress("summarize", n, len(items))

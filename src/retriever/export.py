@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -9,7 +10,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .config import InputError, UsageError
+from .config import InputError, StorageError, UsageError
 from .digest import DocumentSummary, record_dict
 
 Record = DocumentSummary | InputError
@@ -74,6 +75,9 @@ def write_records(records: Sequence[Record], path: Path) -> None:
     try:
         tmp.write_text(text, encoding=encoding, newline="")
         os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InputError(path, f"cannot write: {e.strerror or e}") from None
+    except BaseException as e:
+        with contextlib.suppress(OSError):  # a read-only file system refuses this too
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise StorageError(path, "the summaries", e) from None
+        raise

@@ -14,15 +14,18 @@ import codecs
 import io
 import logging
 import math
+import posixpath
 import re
+import time
 import unicodedata
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import NoReturn
 
-from .config import InputError
+from .config import ENV_MAX_CHARS, InputError, ReadLimits, max_document_chars
 
 # --- text encodings ----------------------------------------------------------------
 
@@ -153,10 +156,23 @@ def _codec_for(charset: str) -> str | None:
         return None
 
 
-def decode(data: bytes, path: Path | str, declared: str | None = None) -> str:
+def _without_cut_tail(data: bytes, encoding: str, error: UnicodeDecodeError, notes: list[str] | None) -> str | None:
+    """The text of a file cut short inside its last character (a download or a copy
+    that stopped early): all but the incomplete character, with a note saying so.
+    None if the error is anywhere else."""
+    if error.end != len(data) or error.reason not in ("unexpected end of data", "truncated data"):
+        return None
+    if notes is not None:
+        n = len(data) - error.start
+        notes.append(f"the file ends inside a character (cut short?): its last {n} byte{'s' * (n > 1)} were left out")
+    return data[: error.start].decode(encoding)
+
+
+def decode(data: bytes, path: Path | str, declared: str | None = None, notes: list[str] | None = None) -> str:
     """Decode a text file: a BOM (UTF-8, UTF-16, UTF-32) decides; else UTF-8; else the
     `declared` charset (an HTML page's); else GB18030, Big5 or BOM-less UTF-16, chosen by
-    which decoding reads most like Chinese. Traditional text stays as written.
+    which decoding reads most like Chinese. Traditional text stays as written. A file
+    cut inside its last character is read without it; `notes` gets a line saying so.
     """
     for bom, encoding in (
         (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: it starts with the same bytes
@@ -169,6 +185,9 @@ def decode(data: bytes, path: Path | str, declared: str | None = None) -> str:
             try:
                 return data[len(bom) :].decode(encoding)
             except UnicodeDecodeError as e:
+                text = _without_cut_tail(data[len(bom) :], encoding, e, notes)
+                if text is not None:
+                    return text
                 name = encoding.upper().removesuffix("-LE").removesuffix("-BE")
                 raise InputError(path, f"invalid {name} at byte {len(bom) + e.start}") from None
     if b"\x00" in data:
@@ -180,6 +199,9 @@ def decode(data: bytes, path: Path | str, declared: str | None = None) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         utf8_error = e
+    text = _without_cut_tail(data, "utf-8", utf8_error, notes)
+    if text is not None:
+        return text
     codec = _codec_for(declared) if declared else None
     if codec:
         text = _decode_big5(data) if codec == "big5" else _decode_strict(data, codec)
@@ -206,6 +228,7 @@ class Extracted:
 
     text: str
     title: str | None = None
+    notes: tuple[str, ...] = ()  # what was repaired on the way (a character cut off at the end)
 
 
 def reason(e: Exception) -> str:
@@ -442,13 +465,17 @@ def _head_title(root) -> str | None:
     return None
 
 
-def read_html(data: bytes, path: Path | str) -> Extracted:
+def read_html(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -> Extracted:
     """The main text of a web page: navigation, headers, footers, sidebars, share and
     comment widgets, scripts, styles and forms left out."""
     import lxml.html
     from lxml import etree
 
-    text = _XML_DECLARATION.sub("", decode(data, path, declared=declared_charset(data)), count=1)
+    tags = data.count(b"<")
+    if tags > limits.max_tags:
+        raise InputError(path, f"over {limits.max_tags:,} tags ({tags:,}): not a page this tool reads")
+    notes: list[str] = []
+    text = _XML_DECLARATION.sub("", decode(data, path, declared_charset(data), notes), count=1)
     if not text.strip():
         raise InputError(path, "empty file")
     try:
@@ -477,7 +504,7 @@ def read_html(data: bytes, path: Path | str) -> Extracted:
             el.drop_tree()
     # The first <h1> of the main text names the article better than <title>.
     h1 = next((t for t in (_one_line(h.text_content()) for h in content.iter("h1")) if t), None)
-    return Extracted("\n".join(_render(content)), h1 or head_title)
+    return Extracted("\n".join(_render(content)), h1 or head_title, tuple(notes))
 
 
 # --- .docx -------------------------------------------------------------------------
@@ -540,33 +567,163 @@ def _table_rows(tbl) -> list[str]:
     return rows
 
 
-def read_docx(data: bytes, path: Path | str) -> Extracted:
+class ReadBudget:
+    """What reading one file has cost so far: characters of text, paragraphs or rows,
+    seconds. Each reader counts as it goes, so that a hostile file is refused when it
+    passes a bound (config.ReadLimits), not after it has filled the memory."""
+
+    def __init__(self, path: Path | str, limits: ReadLimits = ReadLimits()):
+        self.path, self.limits = path, limits
+        self.max_chars = max_document_chars()
+        self.chars = self.blocks = 0
+        self.deadline = time.monotonic() + limits.max_seconds
+
+    def text(self, text: str) -> str:
+        self.chars += len(text)
+        if self.chars > self.max_chars:
+            raise InputError(
+                self.path,
+                f"too much text (over {self.max_chars:,} characters; set {ENV_MAX_CHARS} to raise the limit)",
+            )
+        return text
+
+    def block(self, what: str) -> None:
+        self.blocks += 1
+        if self.blocks > self.limits.max_blocks:
+            raise InputError(self.path, f"more than {self.limits.max_blocks:,} {what}: not a document this tool reads")
+        if self.blocks % 1024 == 1:  # the clock costs more than a paragraph
+            self.check_time()
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise InputError(self.path, f"reading it took over {self.limits.max_seconds:.0f} s: given up")
+
+
+_RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
+_OFFICE_DOCUMENT = "/officeDocument"
+_STYLES = "/styles"
+# What the main part's folder says an Office archive is, when it is not Word.
+_NOT_WORD = {"xl": "an Excel workbook (.xlsx)", "ppt": "a PowerPoint presentation (.pptx)"}
+
+
+def _check_inflation(archive: zipfile.ZipFile, names: list[str], path: Path | str, limits: ReadLimits) -> None:
+    """Refuse a zip bomb before anything is inflated: the parts to read must not claim
+    more than limits.max_inflated_bytes in all, nor inflate more than
+    limits.max_inflate_ratio times. zipfile never inflates a part beyond the size it
+    claims (and checks the CRC), so the claims bound what reading costs."""
+    infos = [archive.getinfo(name) for name in names]
+    total = sum(i.file_size for i in infos)
+    if total > limits.max_inflated_bytes:
+        raise InputError(
+            path,
+            f"a zip bomb? its text parts would inflate to {total / 2**20:,.0f} MB "
+            f"(the limit is {limits.max_inflated_bytes / 2**20:.0f} MB)",
+        )
+    for i in infos:
+        if i.file_size > limits.inflate_grace_bytes and i.file_size > limits.max_inflate_ratio * max(1, i.compress_size):
+            raise InputError(
+                path,
+                f"a zip bomb? {i.filename} inflates {i.file_size / max(1, i.compress_size):,.0f} times "
+                f"(to {i.file_size / 2**20:,.0f} MB; real documents: under {limits.max_inflate_ratio})",
+            )
+
+
+def _part_target(archive: zipfile.ZipFile, rels: str, kind: str, base: str) -> str | None:
+    """The part a relationships file points to for `kind` (a type URI ending), as a
+    name in the archive."""
+    from lxml import etree
+
+    try:
+        root = etree.fromstring(archive.read(rels))
+    except (KeyError, etree.XMLSyntaxError):
+        return None
+    for rel in root.iter(_RELS):
+        if rel.get("Type", "").endswith(kind) and rel.get("TargetMode") != "External":
+            target = rel.get("Target", "")
+            return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(base, target))
+    return None
+
+
+def _docx_parts(archive: zipfile.ZipFile, path: Path | str) -> tuple[str, str | None]:
+    """The names of the main document part and of its styles."""
+    main = _part_target(archive, "_rels/.rels", _OFFICE_DOCUMENT, "")
+    if main is None:
+        main = "word/document.xml"
+    folder = main.split("/")[0]
+    if folder in _NOT_WORD:
+        raise InputError(path, f"{_NOT_WORD[folder]}, not a Word document: not supported (formats: .txt .md .html .docx .pdf)")
+    if main not in archive.namelist():
+        raise InputError(path, "not a readable .docx file (a zip archive without a Word document in it)")
+    directory, name = posixpath.split(main)
+    styles = _part_target(archive, f"{directory}/_rels/{name}.rels", _STYLES, directory)
+    return main, styles if styles in archive.namelist() else None
+
+
+def _style_names(archive: zipfile.ZipFile, part: str | None) -> dict[str, str]:
+    from lxml import etree
+
+    if part is None:
+        return {}
+    names = {}
+    for _, style in etree.iterparse(archive.open(part), tag=f"{_W}style"):
+        name = style.find(f"{_W}name")
+        names[style.get(f"{_W}styleId", "")] = name.get(f"{_W}val", "") if name is not None else ""
+        style.clear()
+    return names
+
+
+def _body_blocks(stream, budget: ReadBudget):
+    """The children of <w:body>, one at a time, each dropped once used: the body is
+    parsed as a stream, so memory holds one paragraph or table, not the document."""
+    from lxml import etree
+
+    depth = 0
+    for event, el in etree.iterparse(stream, events=("start", "end")):
+        if event == "start":
+            depth += 1
+            continue
+        depth -= 1
+        if depth == 2:  # <w:document> is depth 1, <w:body> 2: its children end at 2
+            budget.block("paragraphs")
+            yield el
+            el.clear()
+            while el.getprevious() is not None:
+                del el.getparent()[0]
+
+
+def read_docx(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -> Extracted:
     """Paragraphs and table rows (cells separated by tabs) of a Word document, in order;
-    headers, footers, comments and deleted revisions left out."""
-    import docx
+    headers, footers, comments and deleted revisions left out. Read as a stream, within
+    `limits` (a zip bomb is refused before it is inflated)."""
+    from lxml import etree
 
     if data.startswith(_OLE_MAGIC):
         refuse_ole(path)
     if not data.startswith(_ZIP_MAGIC):
         raise InputError(path, "not a .docx file (not a zip archive)")
-    try:
-        document = docx.Document(io.BytesIO(data))
-        styles = {s.style_id: s.name or "" for s in document.styles}
-        body = document.element.body
-    except Exception as e:  # noqa: BLE001 - python-docx, zipfile and lxml raise many kinds
-        raise InputError(path, f"not a readable .docx file ({reason(e)})") from None
+    budget = ReadBudget(path, limits)
     lines: list[str] = []
     title = None
-    for block in _docx_blocks(body):
-        if block.tag == f"{_W}tbl":
-            lines.extend(_table_rows(block))
-            continue
-        text = _paragraph_text(block)
-        style = block.find(f"{_W}pPr/{_W}pStyle")
-        style_name = styles.get(style.get(f"{_W}val"), "") if style is not None else ""
-        if title is None and text.strip() and _DOCX_TITLE_STYLE.match(style_name.strip()):
-            title = _one_line(text)
-        lines.append(text)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            main, styles_part = _docx_parts(archive, path)
+            _check_inflation(archive, [main, *([styles_part] if styles_part else [])], path, limits)
+            styles = _style_names(archive, styles_part)
+            for element in _body_blocks(archive.open(main), budget):
+                for block in _docx_blocks([element]):
+                    if block.tag == f"{_W}tbl":
+                        lines.extend(budget.text(row) for row in _table_rows(block))
+                        continue
+                    text = budget.text(_paragraph_text(block))
+                    style = block.find(f"{_W}pPr/{_W}pStyle")
+                    style_name = styles.get(style.get(f"{_W}val"), "") if style is not None else ""
+                    if title is None and text.strip() and _DOCX_TITLE_STYLE.match(style_name.strip()):
+                        title = _one_line(text)
+                    lines.append(text)
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, etree.XMLSyntaxError, KeyError, OSError, EOFError, ValueError) as e:
+        raise InputError(path, f"not a readable .docx file ({reason(e)})") from None
     return Extracted("\n".join(lines), title)
 
 
@@ -647,11 +804,13 @@ def _join_wrapped(lines: list[str]) -> list[str]:
     return out
 
 
-def read_pdf(data: bytes, path: Path | str) -> Extracted:
+def read_pdf(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -> Extracted:
     """The text layer of a PDF: pages in order, running headers, footers and page
-    numbers dropped, lines wrapped by the layout joined again."""
+    numbers dropped, lines wrapped by the layout joined again. Within `limits`: pypdf
+    bounds what one stream may inflate to (75 MB), the pages and the text are counted
+    here."""
     import pypdf
-    from pypdf.errors import DependencyError
+    from pypdf.errors import DependencyError, LimitReachedError
 
     logger = logging.getLogger("pypdf")
     level = logger.level
@@ -662,11 +821,19 @@ def read_pdf(data: bytes, path: Path | str) -> Extracted:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise InputError(path, "encrypted PDF: it needs a password to open")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        if len(reader.pages) > limits.max_pages:
+            raise InputError(path, f"{len(reader.pages):,} pages: more than the {limits.max_pages:,} this tool reads")
+        budget = ReadBudget(path, limits)
+        pages = []
+        for page in reader.pages:
+            budget.check_time()
+            pages.append(budget.text(page.extract_text() or ""))
     except InputError:
         raise
     except DependencyError:
         raise InputError(path, "encrypted PDF: decrypting it needs the 'cryptography' package") from None
+    except LimitReachedError as e:
+        raise InputError(path, f"a PDF bomb? {reason(e)}") from None
     except Exception as e:  # noqa: BLE001 - pypdf raises many kinds on damaged files
         raise InputError(path, f"not a readable PDF ({reason(e)})") from None
     finally:

@@ -20,6 +20,7 @@ files.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .bm25 import BM25
-from .config import INDEX_FORMAT_VERSION, BadIndexError, SearchConfig, VectorIndexConfig
+from .config import INDEX_FORMAT_VERSION, BadIndexError, SearchConfig, StorageError, VectorIndexConfig
 from .segment import Passage
 
 if TYPE_CHECKING:
@@ -247,9 +248,16 @@ def verify(directory: Path) -> list[str]:
 
 @contextmanager
 def write_lock(directory: Path) -> Iterator[None]:
-    """Hold the index's writer lock; a second writer fails at once with a clear message."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as handle:
+    """Hold the index's writer lock; a second writer fails at once with a clear message,
+    and so does a directory that cannot be written (before any work)."""
+    try:
+        if directory.exists() and not directory.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "a file, not a directory", str(directory))
+        directory.mkdir(parents=True, exist_ok=True)
+        handle = open(directory / ".lock", "w")
+    except OSError as e:
+        raise StorageError(directory, "the index", e) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -278,12 +286,12 @@ def write(
     previous = read_manifest(directory) if exists(directory) else None
     generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     tmp = directory / f".tmp-{generation}"
-    tmp.mkdir(parents=True)
     if store["type"] == "milvus":
         from . import milvus
 
         store = {**store, "collection": milvus.collection_name(store["prefix"], generation)}
     try:
+        tmp.mkdir(parents=True)
         if store["type"] == "milvus":
             milvus.write(store["uri"], directory, store["collection"], vectors)
             vector_params = {"type": "milvus", "index": milvus.index_type(store["uri"]), "metric": "IP"}
@@ -325,10 +333,12 @@ def write(
             _fsync(tmp / name)
         os.rename(tmp, directory / generation)
         _atomic_write_text(directory / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if store["type"] == "milvus":  # the collection this write made, if it got that far
             _drop_collections(directory, store, keep=None)
+        if isinstance(e, OSError):  # a full disk, a read-only file system: one line, not a traceback
+            raise StorageError(directory, "the index", e) from None
         raise
     keep = {generation, previous["generation"] if previous else None}
     for old in directory.glob("gen-*"):

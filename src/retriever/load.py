@@ -24,8 +24,9 @@ from .config import (
     TEXT_SUFFIXES,
     InputError,
     max_file_bytes,
+    path_text,
 )
-from .formats import Extracted, decode, read_docx, read_html, read_pdf, reason, refuse_ole, sniff
+from .formats import Extracted, ReadBudget, decode, read_docx, read_html, read_pdf, reason, refuse_ole, sniff
 from .segment import find_title
 
 __all__ = ["Document", "decode", "doc_id_for", "find_files", "load_document", "load_stream"]
@@ -43,6 +44,7 @@ class Document:
     title: str
     text: str
     sha256: str  # of the file's bytes: tells an unchanged file from a changed one
+    notes: tuple[str, ...] = ()  # what reading it repaired, for the user to know
 
 
 def _matches(patterns: Sequence[str], name: str, relative: str) -> bool:
@@ -52,21 +54,43 @@ def _matches(patterns: Sequence[str], name: str, relative: str) -> bool:
     return any(fnmatch.fnmatchcase(name, p.lower()) or fnmatch.fnmatchcase(relative, p.lower()) for p in patterns)
 
 
-def _walk(top: Path, include: Sequence[str], exclude: Sequence[str]) -> list[Path]:
-    """Supported files below `top`, hidden ones skipped. A symlinked directory is
-    followed if it leads out of the tree, once: a link into the tree (a loop back up,
-    or a second way to a directory walked anyway) is not entered."""
+def _inside(real: str, roots: Sequence[str]) -> bool:
+    return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def _outside(path: Path, real: str) -> InputError:
+    return InputError(
+        path, f"a link to {path_text(real)}, outside the paths being read: not followed (--follow-links follows it)"
+    )
+
+
+def _walk(
+    top: Path, include: Sequence[str], exclude: Sequence[str], roots: Sequence[str], follow_links: bool
+) -> tuple[list[Path], list[InputError]]:
+    """Supported files below `top`, hidden ones skipped, and the links not followed.
+
+    A symbolic link that leads out of `roots` (the real paths of everything being
+    read) is not followed unless `follow_links`: a link such as `passwd.txt ->
+    /etc/passwd` in a shared folder would otherwise put that file into the index. A
+    link to a directory inside the tree (a loop back up, or a second way to a
+    directory walked anyway) is never entered; one leading out of it, once.
+    """
     top_real = os.path.realpath(top)
     seen = {top_real}
     found: list[Path] = []
+    refused: list[InputError] = []
     for root, dirs, names in os.walk(top, followlinks=True):
         here = Path(root)
         below = here.relative_to(top)
         kept = []
         for d in sorted(dirs):
-            real = os.path.realpath(here / d)
-            inside = os.path.islink(here / d) and (real + os.sep).startswith(top_real + os.sep)
-            if d.startswith(".") or real in seen or inside or _matches(exclude, d, (below / d).as_posix()):
+            if d.startswith(".") or _matches(exclude, d, (below / d).as_posix()):
+                continue
+            real, link = os.path.realpath(here / d), os.path.islink(here / d)
+            if link and not follow_links and not _inside(real, roots):
+                refused.append(_outside(here / d, real))
+                continue
+            if real in seen or (link and _inside(real, [top_real])):
                 continue
             seen.add(real)
             kept.append(d)
@@ -79,56 +103,78 @@ def _walk(top: Path, include: Sequence[str], exclude: Sequence[str]) -> list[Pat
                 continue
             if _matches(exclude, name, relative):
                 continue
-            # A broken link or a loop of links is kept, to be reported when read;
-            # sockets and the like are not documents.
-            if (here / name).is_file() or (here / name).is_symlink():
-                found.append(here / name)
-    return sorted(found)
+            path = here / name
+            if path.is_symlink():
+                # A broken link or a loop of links is kept, to be reported when read.
+                real = os.path.realpath(path)
+                if os.path.exists(real) and not follow_links and not _inside(real, roots):
+                    refused.append(_outside(path, real))
+                    continue
+                found.append(path)
+            elif path.is_file():  # sockets and the like are not documents
+                found.append(path)
+    return sorted(found), refused
 
 
 def find_files(
     paths: Sequence[Path],
-    include: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-) -> list[Path]:
-    """The documents named by `paths`, directories walked recursively, in a stable order.
+    include: Sequence[str] | str | None = None,
+    exclude: Sequence[str] | str | None = None,
+    follow_links: bool = False,
+    roots: Sequence[Path] | None = None,
+) -> tuple[list[Path], list[InputError]]:
+    """The documents named by `paths`, directories walked recursively, in a stable
+    order; and the symbolic links found there that lead out of `roots` (default:
+    `paths`) and were not followed, each as an InputError that says so.
 
     In directories, only supported suffixes (config.DOCUMENT_SUFFIXES) are taken, hidden
     files and directories are skipped, and `include`/`exclude` glob patterns (fnmatch:
     `*.pdf`, `drafts/*`) filter by file name or by path below the directory; an excluded
     directory is not entered. A file named explicitly is always taken, whatever its
-    suffix or the patterns. A path that does not exist is an error; so is a directory
-    without documents.
+    suffix or the patterns, and followed if it is a link. A path that does not exist is
+    an error; so is a directory without documents.
     """
-    include, exclude = list(include or []), list(exclude or [])
+    include, exclude = _patterns(include), _patterns(exclude)
+    real_roots = [os.path.realpath(p) for p in (roots or paths)]
     found: list[Path] = []
+    refused: list[InputError] = []
     for path in map(Path, paths):
         if path.is_dir():
-            files = _walk(path, include, exclude)
-            if not files:
+            files, links = _walk(path, include, exclude, real_roots, follow_links)
+            if not files and not links:
                 filtered = " matching the include/exclude patterns" if include or exclude else ""
                 raise InputError(path, f"no documents ({', '.join(DOCUMENT_SUFFIXES)}){filtered} in this directory")
             found.extend(files)
+            refused.extend(links)
         elif path.exists():
             found.append(path)
         elif path.is_symlink():
             raise InputError(path, "broken symbolic link (or a loop of links)")
         else:
             raise InputError(path, "no such file or directory")
-    # A file named twice (directly and inside a named directory) is read once.
+    # A file found twice (named directly and inside a named directory, or through a
+    # link) is read once, under its own name rather than a link's where it has one.
     unique: dict[str, Path] = {}
     for p in found:
-        unique.setdefault(os.path.realpath(p), p)
-    return list(unique.values())
+        real = os.path.realpath(p)
+        if real not in unique or (real != os.path.abspath(unique[real]) and real == os.path.abspath(p)):
+            unique[real] = p
+    position = {p: i for i, p in reversed(list(enumerate(found)))}
+    return sorted(unique.values(), key=position.__getitem__), refused
+
+
+def _patterns(patterns: Sequence[str] | str | None) -> list[str]:
+    """Glob patterns: one pattern is one pattern, not the characters of its text."""
+    return [patterns] if isinstance(patterns, str) else list(patterns or [])
 
 
 def doc_id_for(path: Path) -> str:
     """A stable id: the path relative to the working directory when it lies below it."""
     resolved = Path(os.path.realpath(path))  # unlike Path.resolve, never raises on a loop of links
     try:
-        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+        return path_text(resolved.relative_to(Path.cwd().resolve()).as_posix())
     except ValueError:
-        return resolved.as_posix()
+        return path_text(resolved.as_posix())
 
 
 def format_of(path: Path | str, data: bytes) -> str:
@@ -155,7 +201,8 @@ def _extract(fmt: str, data: bytes, path: str) -> Extracted:
         refuse_ole(path)
     reader = _READERS.get(fmt)
     if reader is None:
-        return Extracted(decode(data, path))
+        notes: list[str] = []
+        return Extracted(decode(data, path, notes=notes), notes=tuple(notes))
     try:
         return reader(data, path)
     except InputError:
@@ -170,6 +217,7 @@ def _document(data: bytes, fmt: str, doc_id: str, path: str, fallback_title: str
     if not data.strip():
         raise InputError(path, "empty file")
     extracted = _extract(fmt, data, path)
+    ReadBudget(path).text(extracted.text)  # the readers that do not stream are checked here
     text = clean(extracted.text, markdown=fmt == "markdown")
     if not text:
         raise InputError(path, "no text left once site chrome and junk were removed")
@@ -179,6 +227,7 @@ def _document(data: bytes, fmt: str, doc_id: str, path: str, fallback_title: str
         title=extracted.title or find_title(text, fallback=fallback_title),
         text=text,
         sha256=hashlib.sha256(data).hexdigest(),
+        notes=extracted.notes,
     )
 
 
@@ -195,13 +244,14 @@ def load_document(path: Path) -> Document:
     except OSError as e:
         broken = path.is_symlink() and not path.exists()
         raise InputError(path, "broken symbolic link (or a loop of links)" if broken else e.strerror or str(e)) from None
-    return _document(data, format_of(path, data), doc_id_for(path), str(path), path.stem)
+    return _document(data, format_of(path, data), doc_id_for(path), path_text(path), path_text(path.stem))
 
 
 def load_stream(data: bytes, name: str = STDIN_NAME, fmt: str | None = None) -> Document:
     """A Document from bytes read from standard input or uploaded: `name` is its doc_id
     and path; the format is `fmt` ("text", "markdown", "html", "docx", "pdf"), or told
     by the name's suffix and the content as for a file."""
+    name = path_text(name)
     if name == STDIN_NAME:
         return _document(data, fmt or sniff(data), name, name, "stdin")
     return _document(data, fmt or format_of(name, data), name, name, Path(name).stem)

@@ -93,7 +93,7 @@ def default_prefix(index_dir: Path) -> str:
     """Collections of this index: its directory's name and a hash of its path, so that
     indexes of the same name elsewhere do not share a server's collections."""
     name = re.sub(r"[^0-9A-Za-z_]", "_", Path(os.path.abspath(index_dir)).name)[:40]
-    digest = hashlib.sha256(os.path.abspath(index_dir).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(os.fsencode(os.path.abspath(index_dir))).hexdigest()[:8]
     return f"retriever_{name}_{digest}"
 
 

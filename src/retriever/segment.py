@@ -125,24 +125,28 @@ def cap_sentence(sentence: Sentence, max_chars: int, hard: bool = True) -> list[
     the first comma after it (the piece is then longer, but no clause is broken)."""
     out = []
     text, base = sentence.text, sentence.start
-    while len(text) > max_chars:
+    max_chars = max(1, max_chars)  # each piece takes at least one character: the loop ends
+    # Offsets into the one string, never a slice of the rest: a sentence of millions of
+    # characters (a text without punctuation) is cut in linear time.
+    start, n = 0, len(text)
+    while n - start > max_chars:
         cut = None
-        window = text[max_chars // 2 : max_chars]
+        low, high = start + max_chars // 2, start + max_chars
         for marks in SOFT_BREAKS:
-            pos = max(window.rfind(m) for m in marks)
+            pos = max(text.rfind(m, low, high) for m in marks)
             if pos >= 0:
-                cut = max_chars // 2 + pos + 1
+                cut = pos + 1
                 break
         if cut is None and hard:
-            cut = max_chars
+            cut = high
         elif cut is None:
-            later = [p for p in (text.find(m, max_chars) for m in SOFT_BREAKS[0]) if p >= 0]
-            if not later or min(later) + 1 >= len(text):
+            later = [p for p in (text.find(m, high) for m in SOFT_BREAKS[0]) if p >= 0]
+            if not later or min(later) + 1 >= n:
                 break
             cut = min(later) + 1
-        out.append(Sentence(text[:cut], base, base + cut))
-        text, base = text[cut:], base + cut
-    out.append(Sentence(text, base, base + len(text)))
+        out.append(Sentence(text[start:cut], base + start, base + cut))
+        start = cut
+    out.append(Sentence(text[start:], base + start, base + n))
     return out
 
 

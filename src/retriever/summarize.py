@@ -284,16 +284,24 @@ def summarize_document(
             pool.append((s, para.path, position))
     if not pool or max_chars <= 0:
         return Summary("", ())
+    # Salience and position do not depend on the centre: rated once, over the whole
+    # document (its recurring vocabulary).
+    salient = salience([s.text for s, _, _ in pool])
+    words = query_terms(query) if query else []
+    coverage = np.array([_coverage(s.text, words) for s, _, _ in pool])
+    if len(pool) > config.max_embedded_sentences:
+        # Embedding is nearly all the cost (a million characters: 17,000 sentences, 29
+        # of 36 s): a long document's sentences are first shortlisted by the signals
+        # that need no model, the question's words before salience.
+        keep = np.sort(np.argsort(-(minmax(salient) + 2 * coverage), kind="stable")[: config.max_embedded_sentences])
+        pool, salient, coverage = [pool[i] for i in keep], salient[keep], coverage[keep]
     vectors = embedder.encode([for_matching(s.text) for s, _, _ in pool])
-    # Salience and position do not depend on the centre: rated once.
     positions = np.array([p for _, _, p in pool])
-    fixed = config.salience_weight * minmax(salience([s.text for s, _, _ in pool])) + config.position_weight * positions
+    fixed = config.salience_weight * minmax(salient) + config.position_weight * positions
     relevance = rate(vectors, centre(vectors, fixed, config), fixed, config)
     if query:
         # What the question asks for first, what the document is about second.
         query_vector = embedder.encode([for_matching(query)])[0]
-        words = query_terms(query)
-        coverage = np.array([_coverage(s.text, words) for s, _, _ in pool])
         relevance = 0.5 * minmax(vectors @ query_vector) + 0.3 * coverage + 0.2 * relevance
     lengths = [len(s.text) for s, _, _ in pool]
     order = select(relevance, vectors, lengths, max_chars, replace(config, redundancy=config.document_redundancy))

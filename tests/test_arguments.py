@@ -1,0 +1,131 @@
+"""The library checks its arguments as the CLI does: same bounds, same messages.
+
+A wrong argument is a UsageError (TypeError for what is not a path at all) before any
+work, never an AttributeError from deep inside, an endless loop or a walk of the
+whole file system.
+"""
+
+import signal
+from contextlib import contextmanager
+
+import pytest
+from typer.testing import CliRunner
+
+from retriever import Retriever, UsageError, summarize_files, summarize_text
+from retriever.cli import EXIT_USAGE, app
+from retriever.segment import Sentence, cap_sentence
+
+TEXT = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。\n"
+
+
+@contextmanager
+def deadline(seconds: int):
+    """Fail instead of hanging: these calls once looped forever."""
+
+    def expired(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def built(in_tmp, fake_embedder) -> Retriever:
+    (in_tmp / "doc.txt").write_text(TEXT, encoding="utf-8")
+    return Retriever.build("doc.txt", index_dir="idx")[0]
+
+
+K = "k (the number of passages) must be a whole number from 1 to 100, not {}"
+BUDGET = "{} (the summary's budget) must be a whole number of characters from {} to 5,000, not {}"
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        ((None,), {}, "the question must be text, not NoneType"),
+        ((123,), {}, "the question must be text, not int"),
+        (("  ",), {}, "the question is empty"),
+        (("问" * 2001,), {}, "the question is too long: 2,001 characters, the limit is 2,000 (to summarize a document, use `retriever summarize`)"),
+        (("问题\udcff",), {}, "the question is not valid text (bytes that are not UTF-8)"),
+        (("问题",), {"mode": "fuzzy"}, "unknown mode 'fuzzy': choose one of hybrid, dense, bm25"),
+        (("问题",), {"k": None}, K.format("None")),
+        (("问题",), {"k": "5"}, K.format("'5'")),
+        (("问题",), {"k": 2.5}, K.format("2.5")),
+        (("问题",), {"k": True}, K.format("True")),
+        (("问题",), {"k": 0}, K.format("0")),
+        (("问题",), {"k": 101}, K.format("101")),
+        (("问题",), {"summary_chars": None}, BUDGET.format("summary_chars", 0, "None")),
+        (("问题",), {"summary_chars": -1}, BUDGET.format("summary_chars", 0, "-1")),
+        (("问题",), {"summary_chars": 5001}, BUDGET.format("summary_chars", 0, "5001")),
+    ],
+)
+def test_ask_refuses_bad_arguments(built, args, kwargs, message):
+    with pytest.raises(UsageError) as e:
+        built.ask(*args, **kwargs)
+    assert str(e.value) == message
+
+
+def test_the_cli_says_the_same(built):
+    for args, message in [
+        (["ask", "问题", "-k", "0"], K.format("0")),
+        (["ask", "问题", "--summary-chars", "5001"], BUDGET.format("summary_chars", 0, "5001")),
+        (["ask", "问" * 2001], "the question is too long: 2,001 characters, the limit is 2,000"),
+        (["summarize", "doc.txt", "--max-chars", "0"], BUDGET.format("max_chars", 1, "0")),
+        (["summarize", "doc.txt", "--ratio", "1.5"], "ratio must be a number above 0 and at most 1, not 1.5"),
+        (["summarize", "doc.txt", "--query", " "], "the query is empty"),
+    ]:
+        result = CliRunner().invoke(app, [*args, "--index-dir", "idx"] if args[0] == "ask" else args)
+        assert result.exit_code == EXIT_USAGE, (args, result.stderr)
+        assert " ".join(result.stderr.split()).startswith(f"error: {message}"), (args, result.stderr)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_chars": 0}, BUDGET.format("max_chars", 1, "0")),
+        ({"max_chars": -5}, BUDGET.format("max_chars", 1, "-5")),
+        ({"max_chars": 2.5}, BUDGET.format("max_chars", 1, "2.5")),
+        ({"ratio": 0}, "ratio must be a number above 0 and at most 1, not 0"),
+        ({"ratio": "0.1"}, "ratio must be a number above 0 and at most 1, not '0.1'"),
+        ({"query": ""}, "the query is empty"),
+    ],
+)
+def test_summaries_refuse_bad_budgets_at_once(in_tmp, fake_embedder, kwargs, message):
+    (in_tmp / "doc.txt").write_text(TEXT, encoding="utf-8")
+    with deadline(10):
+        for call in (lambda: summarize_text(TEXT, **kwargs), lambda: summarize_files(["doc.txt"], **kwargs)):
+            with pytest.raises(UsageError) as e:
+                call()
+            assert str(e.value) == message
+    assert fake_embedder.calls == 0
+    with pytest.raises(UsageError, match="^the text must be a str, not bytes$"):
+        summarize_text(TEXT.encode())
+
+
+def test_cutting_a_sentence_always_ends():
+    with deadline(10):
+        assert [s.text for s in cap_sentence(Sentence("一二,三", 0, 4), 0)] == ["一", "二", ",", "三"]
+
+
+def test_one_path_is_one_path(in_tmp, fake_embedder):
+    (in_tmp / "doc.txt").write_text(TEXT, encoding="utf-8")
+    (in_tmp / "other.txt").write_text(TEXT.replace("矛盾", "产业"), encoding="utf-8")
+    with deadline(20):
+        assert [r.path for r in summarize_files("doc.txt")] == ["doc.txt"]
+        assert [r.path for r in summarize_files(in_tmp / "doc.txt")] == [str(in_tmp / "doc.txt")]
+        r, report = Retriever.build("doc.txt", index_dir="idx")
+        assert list(r.index.documents) == ["doc.txt"]
+        # One glob pattern is one pattern, not its characters ("*" would match everything).
+        assert [x.path for x in summarize_files(".", include="doc*")] == ["doc.txt"]
+    for bad in (123, b"doc.txt", [123], None):
+        with pytest.raises(TypeError):
+            summarize_files(bad)
+    with pytest.raises(TypeError, match="^paths must be a path or a list of paths, not int$"):
+        Retriever.build(5, index_dir="idx")
+    with pytest.raises(UsageError, match="^no paths given$"):
+        summarize_files([])
