@@ -25,7 +25,7 @@ from retriever import Retriever
 from retriever.config import DEFAULT_INDEX_DIR
 from retriever.index import exists
 
-from . import retrieval_quality, scale_out, serve_load, speed, summary_quality
+from . import limits, retrieval_quality, scale_out, serve_load, speed, summary_quality
 from .common import BENCH, ROOT, log
 
 RESULTS = BENCH / "results"
@@ -88,6 +88,7 @@ def headline(results: dict) -> list[str]:
     lines.extend(serve_load.headline(results["serve"]))
     lines.extend(scale_out.headline(results["scale_out"]))
     lines.extend(summary_quality.headline(results["summary"]))
+    lines.extend(limits.headline(results["limits"]))
     return lines
 
 
@@ -118,6 +119,9 @@ def report(results: dict, plots: list[Path]) -> str:
         serve_load.markdown(results["serve"]),
         "\n## Scaling out: Ray and Milvus on this machine\n",
         scale_out.markdown(results["scale_out"]),
+        "\n## Hostile and huge input\n",
+        limits.markdown(results["limits"]),
+        *(link(p) for p in plots if p.stem.startswith("limits")),
         "",
     ]
     return "\n".join(sections)
@@ -145,6 +149,8 @@ def main() -> None:
     results["serve"] = serve_load.run(args.quick)
     log("== scaling out")
     results["scale_out"] = scale_out.run(args.quick)
+    log("== hostile and huge input")
+    results["limits"] = limits.run(args.quick)
 
     commit = git_commit()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -170,6 +176,7 @@ def main() -> None:
         *retrieval_quality.plot(results["retrieval"], PLOTS),
         *summary_quality.plot(results["summary"], PLOTS),
         *speed.plot(results["speed"], PLOTS),
+        *limits.plot(results["limits"], PLOTS),
     ]
     REPORT.write_text(report(results, plots), encoding="utf-8")
     log(f"wrote {REPORT.relative_to(ROOT)} and {len(plots)} plots")

@@ -161,3 +161,20 @@ def test_run_in_headings_are_not_quoted(fake_embedder):
     text = "(一)聚焦群众需求,践行宗旨使命。要把群众的急难愁盼问题放在心上,用心用情办实事。"
     record = summarize_text(text, max_chars=200, embedder=fake_embedder)
     assert record.summary.text == "要把群众的急难愁盼问题放在心上,用心用情办实事。"
+
+
+def test_a_long_document_embeds_only_its_most_salient_sentences(counting):
+    """Past SummaryConfig.max_embedded_chars, the sentences that carry the document's
+    recurring words (or the question's) are shortlisted before the model runs."""
+    from dataclasses import replace
+
+    text = "乡村振兴要抓产业发展。今天的天气确实很不错。产业发展是乡村振兴的基础。会议开到这里大家辛苦了。乡村振兴离不开产业发展。"
+    config = replace(SummaryConfig(), max_embedded_chars=40)  # of 59: three sentences fit
+    summary = summarize_document(text, "d", "t", counting, max_chars=100, config=config)
+    shortlisted = ["乡村振兴要抓产业发展。", "产业发展是乡村振兴的基础。", "乡村振兴离不开产业发展。"]
+    assert counting.texts == shortlisted
+    assert [s.text for s in summary.sentences] == shortlisted
+    # A question's words come first.
+    counting.texts.clear()
+    summarize_document(text, "d", "t", counting, max_chars=100, config=config, query="天气怎么样")
+    assert counting.texts == ["乡村振兴要抓产业发展。", "今天的天气确实很不错。", "乡村振兴离不开产业发展。", "天气怎么样"]

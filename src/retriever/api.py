@@ -131,9 +131,9 @@ class Retriever:
         `include`/`exclude` are glob filters (e.g. "*.pdf") for files in directories;
         symbolic links that lead out of `paths` are not followed unless `follow_links`.
         Files that cannot be read (and links not followed) are skipped and listed in the
-        report; if none can be read,
-        nothing is written and InputError is raised. The index is replaced atomically:
-        until the new one is complete, readers see the old one.
+        report; if none can be read, nothing is written and InputError is raised. The
+        index is replaced atomically: until the new one is complete, readers see the old
+        one.
 
         `vector_store` "milvus" keeps the vectors in Milvus at `uri` (a server, or a
         milvus-lite file; default milvus.db in the index), in collections named after

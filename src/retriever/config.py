@@ -49,7 +49,6 @@ DOCUMENT_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + DOCX_SUFFIXES + PDF_SUFFIXES
 DEFAULT_MAX_FILE_MB = 64
 
 
-
 @dataclass(frozen=True)
 class ReadLimits:
     """What reading one file may cost, whatever the file says of itself.
@@ -163,10 +162,10 @@ class SummaryConfig:
     # One quote takes at most this share of a document summary's budget: a long
     # (spoken) sentence is cut at a comma, so a summary says more than one thing.
     max_quote_share: float = 0.5
-    # A document summary embeds at most this many sentences (some 100,000 characters;
-    # about 4 s here): past it, the most salient are shortlisted first, so that the
-    # cost of a longer document grows only by the model-free steps.
-    max_embedded_sentences: int = 2_000
+    # A document summary embeds sentences of at most this many characters in all
+    # (some 2,000 sentences; about 4 s here): past it, the most salient are shortlisted
+    # first, so that the cost of a longer document grows only by the model-free steps.
+    max_embedded_chars: int = 100_000
 
 
 SEARCH_MODES = ("hybrid", "dense", "bm25")
@@ -213,7 +212,6 @@ def check_question(question: object, mode: str = "hybrid", what: str = "question
     if _SURROGATE.search(question):
         raise UsageError(f"the {what} is not valid text (bytes that are not UTF-8)")
     return question
-
 
 
 def check_k(k: object) -> int:

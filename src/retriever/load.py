@@ -153,14 +153,14 @@ def find_files(
         else:
             raise InputError(path, "no such file or directory")
     # A file found twice (named directly and inside a named directory, or through a
-    # link) is read once, under its own name rather than a link's where it has one.
+    # link) is read once: by its own name where it has one here, not a link's.
+    direct = {os.path.abspath(p) for p in found if os.path.realpath(p) == os.path.abspath(p)}
     unique: dict[str, Path] = {}
     for p in found:
         real = os.path.realpath(p)
-        if real not in unique or (real != os.path.abspath(unique[real]) and real == os.path.abspath(p)):
-            unique[real] = p
-    position = {p: i for i, p in reversed(list(enumerate(found)))}
-    return sorted(unique.values(), key=position.__getitem__), refused
+        if real not in direct or real == os.path.abspath(p):
+            unique.setdefault(real, p)
+    return list(unique.values()), refused
 
 
 def _patterns(patterns: Sequence[str] | str | None) -> list[str]:

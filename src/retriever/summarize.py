@@ -289,11 +289,15 @@ def summarize_document(
     salient = salience([s.text for s, _, _ in pool])
     words = query_terms(query) if query else []
     coverage = np.array([_coverage(s.text, words) for s, _, _ in pool])
-    if len(pool) > config.max_embedded_sentences:
-        # Embedding is nearly all the cost (a million characters: 17,000 sentences, 29
-        # of 36 s): a long document's sentences are first shortlisted by the signals
-        # that need no model, the question's words before salience.
-        keep = np.sort(np.argsort(-(minmax(salient) + 2 * coverage), kind="stable")[: config.max_embedded_sentences])
+    lengths = np.array([len(s.text) for s, _, _ in pool])
+    if lengths.sum() > config.max_embedded_chars:
+        # Embedding is nearly all the cost, and it grows with the characters embedded (a
+        # million characters: 17,000 sentences, 29 of 36 s): a long document's
+        # sentences are first shortlisted by the signals that need no model, the
+        # question's words before salience.
+        best = np.argsort(-(minmax(salient) + 2 * coverage), kind="stable")
+        fits = int(np.searchsorted(np.cumsum(lengths[best]), config.max_embedded_chars, side="right"))
+        keep = np.sort(best[: max(1, fits)])
         pool, salient, coverage = [pool[i] for i in keep], salient[keep], coverage[keep]
     vectors = embedder.encode([for_matching(s.text) for s, _, _ in pool])
     positions = np.array([p for _, _, p in pool])
@@ -303,8 +307,7 @@ def summarize_document(
         # What the question asks for first, what the document is about second.
         query_vector = embedder.encode([for_matching(query)])[0]
         relevance = 0.5 * minmax(vectors @ query_vector) + 0.3 * coverage + 0.2 * relevance
-    lengths = [len(s.text) for s, _, _ in pool]
-    order = select(relevance, vectors, lengths, max_chars, replace(config, redundancy=config.document_redundancy))
+    order = select(relevance, vectors, [len(s.text) for s, _, _ in pool], max_chars, replace(config, redundancy=config.document_redundancy))
     chosen = [
         SummarySentence(s.text, doc_id, title, path, s.start, s.end, None)
         for s, path, _ in (pool[i] for i in sorted(order))
