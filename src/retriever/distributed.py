@@ -44,10 +44,16 @@ class RayEmbedder:
             # Ray waits 20-30 s for its control process to start; on a busy 2-core
             # machine that took longer once: give it two minutes before giving up.
             os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "120")
-            try:
-                ray.init(address=address or None, include_dashboard=False, log_to_driver=False, configure_logging=False)
-            except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError…
-                raise RetrieverError(f"cannot start or reach Ray{f' at {address}' if address else ''} ({e})") from None
+            for attempt in (1, 2):
+                try:
+                    ray.init(address=address or None, include_dashboard=False, log_to_driver=False, configure_logging=False)
+                    break
+                except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError…
+                    # A local instance gets a second try when its node did not register
+                    # within Ray's fixed 30 s (seen once on a loaded 2-core machine).
+                    if address or attempt == 2 or "timed out during startup" not in str(e):
+                        raise RetrieverError(f"cannot start or reach Ray{f' at {address}' if address else ''} ({e})") from None
+                    ray.shutdown()
         cpus = int(ray.cluster_resources().get("CPU", 1))
         # One worker per core on a machine of its own; each gets the cores it may use,
         # and its ONNX Runtime as many threads.
