@@ -32,7 +32,8 @@ from retriever.bm25 import BM25, terms
 from retriever.clean import for_matching
 from retriever.config import BACKENDS, SearchConfig, VectorIndexConfig
 from retriever.embed import Embedder, load_embedder
-from retriever.index import Index, SentenceVectors, build_vector_index
+from retriever.build import embed_passages
+from retriever.index import Index, build_vector_index
 from retriever.search import minmax, search
 from retriever.segment import Passage
 
@@ -97,13 +98,14 @@ def qa_set(name: str, quick: bool) -> QuestionSet | None:
     )
 
 
-def in_memory_index(texts: list[str], vectors: np.ndarray) -> Index:
+def in_memory_index(texts: list[str], embedder: Embedder) -> Index:
     """The product's Index over given paragraphs, one passage each, never written: the
-    vector index is the one `retriever index` would build for as many."""
-    store, _ = build_vector_index(vectors, VectorIndexConfig())
+    vectors of the passages and their sentences embedded as `retriever index` embeds
+    them, the vector index the one it would build for as many."""
     passages = [Passage(str(i), "", (), t, 0, len(t)) for i, t in enumerate(texts)]
-    no_sentences = SentenceVectors.stack([(np.zeros((0, 2)), np.zeros((0, vectors.shape[1])))] * len(texts), vectors.shape[1])
-    return Index(Path("<memory>"), {}, passages, {}, store, BM25.build([terms(t) for t in texts]), no_sentences)
+    vectors, sentences, _ = embed_passages(passages, None, lambda: embedder, None)
+    store, _ = build_vector_index(vectors, VectorIndexConfig())
+    return Index(Path("<memory>"), {}, passages, {}, store, BM25.build([terms(t) for t in texts]), sentences)
 
 
 def _fused_baseline(kind: str, w: float, cos: np.ndarray, bm: np.ndarray) -> list[int]:
@@ -125,7 +127,7 @@ def evaluate(qs: QuestionSet, embedder: Embedder, index: Index | None = None) ->
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if index is None:
-        index = in_memory_index(qs.passages, embedder.encode([for_matching(t) for t in qs.passages]))
+        index = in_memory_index(qs.passages, embedder)
     qvecs = embedder.encode([for_matching(q) for q in qs.questions])
     vectors = index.vectors.reconstruct_n(0, index.vectors.ntotal)
     base = SearchConfig()
@@ -138,7 +140,7 @@ def evaluate(qs: QuestionSet, embedder: Embedder, index: Index | None = None) ->
         "BM25 (jieba)": product("bm25"),
         "dense (m3e-small)": product("dense"),
         f"hybrid w={base.bm25_weight:g} (default)": product("hybrid"),
-        **{f"hybrid w={w:g}": product("hybrid", w) for w in (0.3, 0.4, 0.6, 0.7)},
+        **{f"hybrid w={w:g}": product("hybrid", w) for w in (0.3, 0.4, 0.5, 0.6, 0.7) if w != base.bm25_weight},
     }
     runs: dict[str, list] = {name: [] for name in methods}
     runs.update({"RRF k=60": [], "cosine + 0.25·minmax(BM25)": [], "char 1-2-gram TF-IDF": []})
@@ -192,9 +194,9 @@ def compare_backends(model: str, sets: list[QuestionSet]) -> dict:
             log(f"retrieval: {qs.name} with the {backend} backend")
             texts = [for_matching(t) for t in qs.passages]
             start = time.perf_counter()
-            vectors = embedder.encode(texts)
+            embedder.encode(texts)
             seconds = time.perf_counter() - start
-            methods = evaluate(qs, embedder, in_memory_index(qs.passages, vectors))
+            methods = evaluate(qs, embedder, in_memory_index(qs.passages, embedder))
             out.setdefault(qs.name, {})[backend] = {
                 "dense_ndcg10": methods["dense (m3e-small)"]["nDCG@10"],
                 "hybrid_ndcg10": next(m["nDCG@10"] for name, m in methods.items() if name.endswith("(default)")),

@@ -43,18 +43,13 @@ class FakeEmbedder:
             progress(len(texts), len(texts))
         return out
 
-    def encode_with_spans(self, texts, spans, batch_size=32, progress=None):
-        """Each span embedded on its own: exact and independent of the rest."""
-        parts = [self.encode([text[a:b] for a, b in text_spans]) for text, text_spans in zip(texts, spans)]
-        return self.encode(texts, batch_size, progress), parts
-
 
 def sentence_lookup(embedder, hits):
     """What Index.sentences.of gives the summary, for passages that are not indexed."""
     table = {}
     for hit in hits:
         spans = sentence_spans(hit.passage.text)
-        table[hit.passage_id] = (np.array(spans).reshape(-1, 2), embedder.encode_with_spans([hit.passage.text], [spans])[1][0])
+        table[hit.passage_id] = (np.array(spans).reshape(-1, 2), embedder.encode([hit.passage.text[a:b] for a, b in spans]))
     return table.__getitem__
 
 
@@ -76,10 +71,6 @@ class CountingEmbedder:
     def encode(self, texts, batch_size=32, progress=None):
         self.texts.extend(texts)
         return self.inner.encode(texts, batch_size, progress)
-
-    def encode_with_spans(self, texts, spans, batch_size=32, progress=None):
-        self.texts.extend(texts)
-        return self.inner.encode_with_spans(texts, spans, batch_size, progress)
 
 
 @pytest.fixture

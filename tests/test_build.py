@@ -9,6 +9,7 @@ from conftest import write_corpus
 
 from retriever import Retriever
 from retriever.embed import EXPORT_RECIPE
+from retriever.segment import sentence_spans
 
 DOCS = {
     "a.txt": "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。\n"
@@ -95,8 +96,13 @@ def test_a_passage_that_repeats_across_documents_is_embedded_once(corpus, counti
 def test_rebuild_embeds_everything_again(corpus, counting):
     Retriever.build([corpus], index_dir="idx")
     counting.texts.clear()
-    _, report = Retriever.build([corpus], index_dir="idx", rebuild=True)
-    assert report.embedded == 3 and len(counting.texts) == 3 and report.written
+    r, report = Retriever.build([corpus], index_dir="idx", rebuild=True)
+    assert report.embedded == 3 and report.written
+    # Each passage and each of its sentences on its own; a one-sentence passage once.
+    sentences = [p.text[a:b] for p in r.index.passages for a, b in sentence_spans(p.text)]
+    assert sorted(counting.texts) == sorted({*(p.text for p in r.index.passages), *sentences})
+    assert len(counting.texts) == 5 and "加强人民调解组织建设。" in counting.texts
+
 
 
 def test_a_file_unreadable_now_keeps_its_indexed_version(corpus, counting):

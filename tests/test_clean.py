@@ -61,7 +61,7 @@ CONTENT_LINES = [
     "要畅通群众举报渠道,及时回应群众关切。",
     "通过微信公众号发布政务信息,为群众点赞。",
     "2023年全镇完成投资1.5亿元。",
-    "同志们:",
+    "同志们,今年的任务很重。",
     "谢谢大家!",
     "(三)完善矛盾纠纷化解机制",
 ]
@@ -79,7 +79,7 @@ def test_broken_lines_are_rejoined():
 
 
 def test_titles_and_headings_are_not_joined():
-    text = "在全市干部培训班上的发言\n同志们:\n一、铸牢政治之魂\n二是以谋定向服务发展大局\n正文。"
+    text = "在全市干部培训班上的发言\n一、铸牢政治之魂\n二是以谋定向服务发展大局\n正文。"
     assert clean(text) == text
 
 
@@ -108,3 +108,36 @@ def test_markdown():
 def test_cleaning_the_seeds_is_idempotent(path):
     once = clean(path.read_text(encoding="utf-8"))
     assert clean(once) == once
+
+
+def test_repost_notices_go_with_the_generated_blurb_on_their_line():
+    text = (
+        "关于做好防汛工作的讲话\n"
+        "防汛工作关系群众安全,要压实责任、加强值守。以下是小编为大家整理的“关于做好防汛工作的讲话”相关范文,欢迎阅读!\n"
+        "同志们,今年汛期形势严峻,各级要立足防大汛、抗大灾。"
+    )
+    assert clean(text) == "关于做好防汛工作的讲话\n同志们,今年汛期形势严峻,各级要立足防大汛、抗大灾。"
+
+
+def test_a_title_printed_again_with_a_placeholder_goes():
+    text = "在全县安全生产会议上的讲话\n在〔...〕县安全生产会议上的讲话\n今年以来,全县安全生产形势总体平稳。"
+    assert clean(text) == "在全县安全生产会议上的讲话\n今年以来,全县安全生产形势总体平稳。"
+    # A different line that merely starts alike stays.
+    other = "在全县安全生产会议上的讲话\n在全县范围内开展安全生产大检查,消除隐患。"
+    assert clean(other) == other
+
+
+@pytest.mark.parametrize("salutation", ["同志们:", "各位代表：", "尊敬的各位领导、同志们:", "各位委员、同志们："])
+def test_a_salutation_on_its_own_line_goes(salutation):
+    assert clean(f"{salutation}\n现在,我代表县政府作工作报告。") == "现在,我代表县政府作工作报告。"
+    # Within a sentence it stays.
+    assert clean("同志们,今年的任务很重。") == "同志们,今年的任务很重。"
+
+
+def test_licence_templates_of_wiki_sources_go():
+    text = (
+        "会议听取了工作报告。\n"
+        "本作品来自某国家机关的决定。依据《著作权法》第五条，本作品不适用于该法，所以属于公有领域。\n"
+        "本模板所指的决定包括由主席令公布的决定。"
+    )
+    assert clean(text) == "会议听取了工作报告。"

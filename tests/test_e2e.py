@@ -128,16 +128,12 @@ def test_milvus_lite_finds_what_faiss_finds(real, tmp_path):
 def test_ray_embeds_like_the_process(real):
     pytest.importorskip("ray")
     from retriever.distributed import RayEmbedder
-    from retriever.segment import sentence_spans
 
     texts = [p.text for p in real.index.passages[:40]]
-    spans = [sentence_spans(t) for t in texts]
     on_ray = RayEmbedder("m3e-small", "onnx-int8", workers=2)
-    vectors, parts = on_ray.encode_with_spans(texts, spans)
-    here, here_parts = real.embedder.encode_with_spans(texts, spans)
+    vectors, here = on_ray.encode(texts), real.embedder.encode(texts)
     assert vectors.shape == here.shape and on_ray.workers == 2
     assert float(abs(vectors - here).max()) < 1e-5
-    assert all(a.shape == b.shape and float(abs(a - b).max()) < 1e-5 for a, b in zip(parts, here_parts))
 
 
 def test_the_int8_export_smooths_the_products_with_outlier_inputs():

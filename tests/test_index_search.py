@@ -81,23 +81,31 @@ def test_hybrid_score_is_weighted_minmax_of_both_sides(built, fake_embedder):
     q = "化解矛盾纠纷"
     qv = fake_embedder.encode([q])[0]
     hits = search(built.index, q, qv, k=10, mode="hybrid")
-    vecs = built.index.vectors.reconstruct_n(0, len(built.index.passages))
-    cos = vecs @ qv
+    config = SearchConfig()
+    passages = built.index.passages
+    cos = built.index.vectors.reconstruct_n(0, len(passages)) @ qv
+    # Each passage's best sentence of 8 characters or more, each embedded on its own.
+    best = np.array([
+        max((float(fake_embedder.encode([p.text[a:b]])[0] @ qv) for a, b in sentence_spans(p.text) if b - a >= 8), default=c)
+        for p, c in zip(passages, cos)
+    ])  # fmt: skip
+    dense = (1 - config.sentence_weight) * cos + config.sentence_weight * best
     bm = built.index.bm25.scores(terms(q))
-    w = SearchConfig().bm25_weight
+    w = config.bm25_weight
     # With 4 passages every one is a candidate, so minmax runs over all of them.
-    expected = (1 - w) * (cos - cos.min()) / (cos.max() - cos.min()) + w * (bm - bm.min()) / (bm.max() - bm.min())
+    expected = (1 - w) * (dense - dense.min()) / (dense.max() - dense.min()) + w * (bm - bm.min()) / (bm.max() - bm.min())
     for h in hits:
-        assert h.score == pytest.approx(expected[h.passage_id], abs=1e-5)
-        assert h.dense == pytest.approx(cos[h.passage_id], abs=1e-5)
+        assert h.score == pytest.approx(expected[h.passage_id], abs=1e-3)
+        assert h.dense == pytest.approx(dense[h.passage_id], abs=1e-3)
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
 
 
 def test_near_duplicates_are_shown_once(built, fake_embedder):
     hits = search(built.index, "矛盾纠纷排查调处", fake_embedder.encode(["矛盾纠纷排查调处"])[0], k=10, mode="bm25")
-    # Two passages match, with the same text: the one of the earlier document stays.
-    assert [h.passage.doc_id for h in hits] == ["corpus/a.txt"]
+    # Two passages match, with the same text: one is shown. BM25 reads their titles too,
+    # and the shorter title (c.txt's 转载稿) weighs the same words a little more.
+    assert [h.passage.doc_id for h in hits] == ["corpus/c.txt"]
     assert hits[0].passage.heading_path == ("一、化解矛盾纠纷",)
     assert hits[0].passage.text[slice(*hits[0].highlights[0])] in ("矛盾", "纠纷", "矛盾纠纷", "排查", "调处")
 
@@ -159,18 +167,27 @@ def test_nothing_readable_writes_nothing(in_tmp, fake_embedder):
 
 
 def test_sentence_vectors_follow_the_passages(built, fake_embedder):
-    # One vector per sentence of each passage, at the sentence's offsets: the
-    # embedder's span vector (the fake embeds each span on its own) minus the
-    # passage's, unit length; a passage of one sentence keeps its span's vector.
+    # One vector per sentence of each passage, at the sentence's offsets: the sentence
+    # embedded on its own.
     for pid, passage in enumerate(built.index.passages):
         spans, vectors = built.index.sentences.of(pid)
         assert spans.tolist() == [list(span) for span in sentence_spans(passage.text)]
         expected = fake_embedder.encode([passage.text[a:b] for a, b in spans])
-        if len(spans) > 1:
-            expected = expected - fake_embedder.encode([passage.text])[0]
-            expected /= np.linalg.norm(expected, axis=1, keepdims=True)
         assert np.abs(vectors - expected).max() < 1e-3  # stored as float16
     assert {len(built.index.sentences.of(pid)[0]) for pid in range(len(built.index.passages))} >= {1, 2}
+
+
+def test_best_sentence_of_each_candidate(built, fake_embedder):
+    index = built.index
+    q = fake_embedder.encode(["加强人民调解组织建设"])[0]
+    ids = np.arange(len(index.passages))
+    best = index.sentences.best(ids, q, min_chars=8)
+    for pid, value in zip(ids, best):
+        spans, vectors = index.sentences.of(pid)
+        long = [v @ q for (a, b), v in zip(spans, vectors) if b - a >= 8]
+        assert value == pytest.approx(max(long), abs=1e-6) if long else math.isnan(value)
+    # Sentences shorter than min_chars do not count: none is that long here.
+    assert np.isnan(index.sentences.best(ids, q, min_chars=1000)).all()
 
 
 @pytest.mark.parametrize(

@@ -109,7 +109,8 @@ def test_passages_paths_offsets_and_toc():
         ("二、主要任务",),
     ]
     assert all(text[p.start : p.end] == p.text for p in got)
-    assert got[0].text == "同志们:\n" + "今天开会。" * 4  # the TOC and the title line are not passages
+    # The TOC, the title line and the bare salutation are not passages.
+    assert got[0].text == "今天开会。" * 4
     assert got[1].text.startswith("一、总体要求\n(一)坚持党建引领\n")
     assert got[3].text.startswith("二、主要任务\n")
 

@@ -114,8 +114,24 @@ def terms(text: str, cutter: Callable[[str], list[str]] | None = None) -> list[s
 
 @lru_cache(maxsize=16)  # search and summary of one question both ask for its words
 def query_terms(question: str) -> tuple[str, ...]:
-    """terms(question), for a question (see question_cutter)."""
-    return tuple(terms(question, question_cutter()))
+    """terms() of a question and of the full forms of the years, congresses and bodies it
+    names in short (query.understand), cut by question_cutter."""
+    from .query import understand
+
+    return tuple(terms(understand(question).text, question_cutter()))
+
+
+def passage_terms(title: str, heading_path: Sequence[str], text: str) -> list[str]:
+    """What BM25 indexes for a passage: its words and those of its document's title and
+    heading path. A passage alone often lacks what a question names (the year and body
+    of a report are in its title, the subject of a section in its heading), while the
+    shown passage stays its own text."""
+    return terms(" ".join([title, *heading_path, text]))
+
+
+# How passage_terms builds a passage's terms, recorded in the manifest: an index built
+# otherwise gets its BM25 made again.
+BM25_FIELDS = ("title", "heading_path", "text")
 
 
 @dataclass

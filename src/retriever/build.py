@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import index as index_store
-from .bm25 import BM25, terms
+from .bm25 import BM25, BM25_FIELDS, passage_terms
 from .clean import for_matching
 from .config import DEFAULT_BACKEND, ENV_BACKEND, ENV_MODEL, BadIndexError, InputError, SearchConfig, SegmentConfig, default_model, path_text
 from .embed import Embedder, export_recipe
@@ -181,7 +181,10 @@ def build_index(
 
         # One order whatever the order of the runs that added them: by document id.
         documents.sort(key=lambda d: d.doc_id)
-        unchanged = same_model and same_pipeline and store == before_store
+        config = SearchConfig()
+        bm25_settings = {"tokenizer": "rjieba cut_for_search", "fields": list(BM25_FIELDS), "k1": config.bm25_k1, "b": config.bm25_b}
+        same_bm25 = old is not None and old.manifest.get("bm25") == bm25_settings
+        unchanged = same_model and same_pipeline and same_bm25 and store == before_store
         if old and not (counts["added"] or counts["changed"] or removed) and unchanged:
             # Nothing to do: the index on disk is this corpus already.
             corpus = old.manifest["corpus"]
@@ -211,16 +214,15 @@ def build_index(
             "chars": sum(len(d.text) for d in documents),
             "sources": sorted({*map(path_text, paths), *((old.manifest["corpus"].get("sources", [])) if old and add else ())}),
         }
-        config = SearchConfig()
-        bm25 = BM25.build([terms(p.text) for p in passages], config.bm25_k1, config.bm25_b)
-        vectors, sentences, embedded = _vectors(
+        bm25 = BM25.build([passage_terms(p.title, p.heading_path, p.text) for p in passages], config.bm25_k1, config.bm25_b)
+        vectors, sentences, embedded = embed_passages(
             passages, old if same_model else None, lambda: load_embedder(name, backend), progress
         )
         manifest = {
             "model": {"name": name, "backend": backend, "export_recipe": recipe, "dim": vectors.shape[1], "normalized": True},
             "pipeline": pipeline(),
             "segmentation": asdict(SegmentConfig()),
-            "bm25": {"tokenizer": "rjieba cut_for_search", "k1": bm25.k1, "b": bm25.b},
+            "bm25": bm25_settings,
             "corpus": corpus,
         }
         index_store.write(directory, documents, passages, ranges, vectors, sentences, bm25, manifest, store)
@@ -245,25 +247,7 @@ def _describe(store: dict) -> str:
     return "FAISS files" if store["type"] == "faiss" else f"Milvus at {store['uri']} ({store['prefix']})"
 
 
-def sentence_vectors(passage: np.ndarray, in_context: np.ndarray) -> np.ndarray:
-    """What each sentence adds to its passage: its in-context vector minus the
-    passage's, made unit length.
-
-    Sentence vectors pooled from one forward pass share the passage's context and sit
-    close together (cosine near 1), so they neither tell sentences apart by relevance
-    nor pass the summary's redundancy check. Centered, they do: on the labelled
-    questions the summaries kept the gold phrase for 0.704 of them, against 0.606
-    uncentered and 0.732 with every sentence embedded on its own (benchmarks/), which
-    costs a model call per sentence. A passage of one sentence has nothing to center.
-    """
-    if len(in_context) < 2:
-        return in_context
-    centered = in_context - passage
-    norms = np.linalg.norm(centered, axis=1, keepdims=True)
-    return (centered / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-
-
-def _vectors(
+def embed_passages(
     passages: list[Passage],
     old: index_store.Index | None,
     embedder: Callable[[], Embedder],
@@ -272,6 +256,14 @@ def _vectors(
     """A unit vector per passage and per sentence of each passage: from the old index
     where it holds the same passage text (embedded by the same model), else computed.
 
+    Sentences are embedded on their own, not pooled from their passage's forward pass:
+    pooled vectors share the passage's context and sit close together, while on its
+    own the one sentence that answers a question in other words stands out (the dense
+    side of the dev questions went from MRR@10 0.25 to 0.37 with a passage's best
+    sentence beside it; benchmarks/user_questions.py), and the summaries tell
+    sentences apart. It costs a second pass over the same characters. A text that
+    repeats (boilerplate in a series of reports) is embedded once.
+
     Returns the vectors, the sentence vectors and how many passages were embedded.
     """
     known: dict[str, int] = {}
@@ -279,7 +271,6 @@ def _vectors(
         for i, p in enumerate(old.passages):
             known.setdefault(p.text, i)
     spans = [sentence_spans(p.text) for p in passages]
-    # A text that repeats (boilerplate in a series of reports) is embedded once.
     first: dict[str, int] = {}
     for i, p in enumerate(passages):
         if p.text not in known:
@@ -288,21 +279,17 @@ def _vectors(
     dim = old.dim if old is not None else 0
     fresh: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if missing:
-        texts, text_spans = [], []
-        for i in missing:
-            key = for_matching(passages[i].text)
-            # The model reads the matching form (simplified), whose length is the
-            # text's but for a few phrases: then the spans are stretched to fit.
-            scale = len(key) / max(1, len(passages[i].text))
-            texts.append(key)
-            text_spans.append(spans[i] if scale == 1 else [(round(a * scale), round(b * scale)) for a, b in spans[i]])
-        model = embedder()
-        vectors, parts = model.encode_with_spans(
-            texts, text_spans, progress=(lambda d, t: progress("embed", d, t)) if progress else None
-        )
-        fresh = {i: (v, sentence_vectors(v, part)) for i, v, part in zip(missing, vectors, parts)}
-        fresh.update({i: fresh[first[p.text]] for i, p in enumerate(passages) if p.text in first and i not in fresh})
+        # The model reads the matching form (simplified); a sentence that is a whole
+        # passage, or that repeats, is embedded once.
+        keys = [for_matching(passages[i].text) for i in missing]
+        texts = list(dict.fromkeys([*keys, *(for_matching(passages[i].text[a:b]) for i in missing for a, b in spans[i])]))
+        vectors = embedder().encode(texts, progress=(lambda d, t: progress("embed", d, t)) if progress else None)
         dim = vectors.shape[1]
+        of_text = dict(zip(texts, vectors))
+        for key, i in zip(keys, missing):
+            parts = [of_text[for_matching(passages[i].text[a:b])] for a, b in spans[i]]
+            fresh[i] = (of_text[key], np.array(parts, dtype=np.float32).reshape(-1, dim))
+        fresh.update({i: fresh[first[p.text]] for i, p in enumerate(passages) if p.text in first and i not in fresh})
     out = np.empty((len(passages), dim), dtype=np.float32)
     reused = [i for i in range(len(passages)) if i not in fresh]
     if reused:  # one FAISS call for all of them

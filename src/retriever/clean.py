@@ -60,7 +60,14 @@ _PAYWALL = re.compile(
 )
 # Site search hints such as 「(可搜索其他更多资料)」.
 _SITE_HINT = re.compile(r"[(（][^()（）\n]{0,20}(?:可搜索|搜索更多|更多资料|更多范文|更多精彩)[^()（）\n]{0,20}[)）]")
-# Blurbs that introduce a reposted text: 「以下是网友为您整理分享的“…”相关范文,供您参考!」.
+# A repost site's notice that it "collected this for you" (「以下是网友为您整理分享的“…”相关范文,
+# 供您参考!」) goes with everything before it on its line: the site puts its own generated
+# summary of the text there. What follows on the line is the text.
+_REPOST = re.compile(
+    r"^[^\n]{0,400}?(?:(?:网友|小编|本站)?为(?:您|大家)(?:精心)?(?:整理|收集|搜集|精选)|相关范文)[^。！？!?\n]{0,200}[。！？!?]*",
+    re.MULTILINE,
+)
+# Blurbs that introduce a reposted text, where they share a line with text.
 _BLURB = re.compile(r"[^。！？!?\n]{0,200}(?:为您整理|为大家整理|供您参考|供大家参考|相关范文)[^。！？!?\n]{0,200}[。！？!?]?")
 # Runs of three or more quote marks left over from page markup.
 _QUOTE_RUN = re.compile(r"[\"“”'‘’]{3,}")
@@ -81,8 +88,19 @@ _CHROME = re.compile(
 # Disclaimers and repost notices, however long the line.
 _DISCLAIMER = re.compile(
     r"本站仅提供信息存储空间|不拥有所有权|不承担相关法律责任|如若转载|转载请注明|请注明出处|版权归原作者|"
-    r"涉嫌抄袭侵权|侵权请联系|联系我们删除|仅代表作者本人|由互联网用户自发贡献"
+    r"涉嫌抄袭侵权|侵权请联系|联系我们删除|仅代表作者本人|由互联网用户自发贡献|"
+    # Licence templates of wiki sources: 「本作品来自…属于公有领域。」「本模板所指的…」.
+    r"属于公有领域|不适用于该法|本模板所指"
 )
+# A salutation on a line of its own (「同志们:」「各位代表：」「尊敬的各位领导、同志们:」): it
+# opens a speech and says nothing a reader searches for.
+_SALUTATION = re.compile(r"^[^，。！？,.!?]{0,16}(?:同志|代表|领导|朋友|来宾|嘉宾|委员|大家|先生|女士)们?[：:]$")
+_SALUTATION_MAX = 24
+# A title printed again near the top, with a placeholder (「在〔...〕镇…的讲话」) or spacing
+# of its own: compared without them, it is a copy when this much of it matches.
+_PLACEHOLDER = re.compile(r"[〔\[【(（][.…。·\s]*[〕\]】)）]|[\s\W_]")
+_SAME_TITLE = 0.85
+_TITLE_LINE_MAX = 60
 # A line that is only a site name once URLs and hints are gone (「某某写作网」, 「某某文库」).
 _SITE_NAME = re.compile(r"^[\w\u4e00-\u9fff]{1,12}(?:网|文库|网站|之家|资料库)$")
 # A line of nothing but digits, punctuation and symbols: counters (「221381」), page
@@ -149,7 +167,19 @@ def is_junk_line(line: str) -> bool:
         return False
     if _NO_WORDS.match(s) or _DISCLAIMER.search(s) or _SITE_NAME.match(s):
         return True
+    if len(s) <= _SALUTATION_MAX and _SALUTATION.match(s):
+        return True
     return len(s) <= _CHROME_LINE_MAX and bool(_CHROME.search(s))
+
+
+def _copy_of_title(line: str, title: str) -> bool:
+    """Is `line` the title printed again (placeholders, spaces and punctuation aside)?"""
+    from difflib import SequenceMatcher
+
+    if len(line) > _TITLE_LINE_MAX or len(title) > _TITLE_LINE_MAX:
+        return False
+    a, b = _PLACEHOLDER.sub("", line), _PLACEHOLDER.sub("", title)
+    return bool(a and b) and SequenceMatcher(None, a, b, autojunk=False).ratio() >= _SAME_TITLE
 
 
 def _unclosed(line: str) -> bool:
@@ -198,7 +228,7 @@ def clean(text: str, markdown: bool = False) -> str:
     text = normalize(text)
     if markdown:
         text = strip_markdown(text)
-    text = remove_inline_junk(text)
+    text = remove_inline_junk(_REPOST.sub("", text))
     # Blank lines carry no meaning here: some sites put one between every line, others
     # none at all. Whether two lines belong together is decided by reflow alone, which
     # keeps cleaning idempotent.
@@ -212,9 +242,11 @@ def clean(text: str, markdown: bool = False) -> str:
             if kept and kept[-1][-1] not in _CLOSED:
                 kept[-1] += "……"
             continue
-        # Sites print the title twice: in the page header and above the text.
-        if not kept or line != kept[-1]:
-            kept.append(line)
+        # Sites print the title twice: in the page header and above the text (with a
+        # placeholder for a name, at times), or repeat a line.
+        if kept and (line == kept[-1] or (len(kept) <= 3 and _copy_of_title(line, kept[0]))):
+            continue
+        kept.append(line)
     return "\n".join(kept)
 
 

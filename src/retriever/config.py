@@ -80,7 +80,9 @@ class ReadLimits:
 
 
 # On-disk index format; bump when a file changes meaning.
-INDEX_FORMAT_VERSION = 2  # 2: sentence vectors, the backend, rjieba words
+# 2: sentence vectors, the backend, rjieba words; 3: sentences embedded on their own,
+# BM25 over titles and heading paths too.
+INDEX_FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -119,17 +121,28 @@ class VectorIndexConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Hybrid search: (1 - w)·minmax(cosine) + w·minmax(BM25) over the union of both
-    top lists, w = bm25_weight.
+    """Hybrid search: (1 - w)·minmax(dense) + w·minmax(BM25) over the union of both top
+    lists, w = bm25_weight, plus year_weight for a passage of the year asked.
 
-    The fusion and its weight were chosen on the labelled questions over corpus/,
-    CMRC 2018 and DRCD (benchmarks/retrieval_quality.py; README "Benchmarks" says why).
+    The weights were chosen on the dev half of benchmarks/user_questions.jsonl
+    (python -m benchmarks.tune_search: BM25 0.3, 0.4, 0.5 gave MRR@10 0.537, 0.520,
+    0.489 with sentence 0.5 and year 0.25) and checked on CMRC 2018 and DRCD (nDCG@10
+    0.991 and 0.974 at these weights, 0.990 and 0.970 before sentences).
     """
 
     k: int = 5
     mode: str = "hybrid"
     candidates: int = 100  # from each side before fusion
-    bm25_weight: float = 0.5
+    bm25_weight: float = 0.3
+    # The dense side of a candidate: (1 - s)·cosine of its passage vector + s·the best
+    # cosine of one of its sentences (of min_sentence_chars or more), each embedded on
+    # its own: a question in other words often matches one sentence of a passage that
+    # is also about other things (dev MRR@10 0.479 without, 0.537 with s = 0.5).
+    sentence_weight: float = 0.5
+    min_sentence_chars: int = 8
+    # Added to the fused score (0-1) of passages whose document's title names a year the
+    # question names (query.py): on the dev year questions, hit@1 0.22 without, 0.38 with.
+    year_weight: float = 0.25
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     # Hits whose character 3-grams overlap this much with a better hit are dropped.

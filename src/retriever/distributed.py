@@ -1,13 +1,11 @@
 """Embedding on Ray: `retriever index --ray [ADDRESS]`.
 
-The passages to embed are cut into chunks and mapped over a pool of Ray actors, each
-holding one copy of the model (loading it once per worker, not per chunk) and running
-on its share of the cores. Results come back in order, so the index is the same as
-one built in process; reading, cleaning, BM25 and writing stay in the driver, since
-embedding is nearly all the time of a build.
+The texts to embed (passages and their sentences) are cut into chunks and mapped over
+a pool of Ray actors, each holding one copy of the model (loading it once per worker,
+not per chunk) and running on its share of the cores. Results come back in order, so
+the index is the same as one built in process; reading, cleaning, BM25 and writing
+stay in the driver, since embedding is nearly all the time of a build.
 
-Actors rather than Ray Data: a passage gives a vector and a variable number of sentence
-vectors, which an actor returns as plain arrays without a ragged-tensor schema.
 Without an address, Ray starts a local instance on this machine's cores; with one
 (`ray://head:10001` or `auto`), the work goes to that cluster, whose workers need
 this package and the model installed.
@@ -21,9 +19,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .config import ENV_THREADS, RetrieverError
-from .embed import Spans, load_embedder
+from .embed import load_embedder
 
-CHUNK = 64  # passages per task: large enough to amortize a call, small for progress
+CHUNK = 64  # texts per task: large enough to amortize a call, small for progress
 
 
 def _ray():
@@ -35,7 +33,7 @@ def _ray():
 
 
 class RayEmbedder:
-    """An Embedder whose encode_with_spans runs on Ray actors."""
+    """An Embedder whose encode runs on Ray actors."""
 
     def __init__(self, name: str, backend: str, address: str | None = None, workers: int | None = None):
         ray = _ray()
@@ -64,23 +62,17 @@ class RayEmbedder:
         self.dim = int(ray.get(self._pool[0].dim.remote()))
 
     def encode(self, texts: Sequence[str], batch_size: int = 8, progress: Callable | None = None) -> np.ndarray:
-        return self.encode_with_spans(texts, [[] for _ in texts], batch_size, progress)[0]
-
-    def encode_with_spans(
-        self, texts: Sequence[str], spans: Sequence[Spans], batch_size: int = 8, progress: Callable | None = None
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
         from ray.util import ActorPool
 
-        chunks = [(list(texts[i : i + CHUNK]), list(spans[i : i + CHUNK])) for i in range(0, len(texts), CHUNK)]
+        chunks = [list(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)]
         pool = ActorPool(self._pool)
-        vectors, parts, done = [], [], 0
-        for chunk_vectors, chunk_parts in pool.map(lambda actor, chunk: actor.encode.remote(*chunk, batch_size), chunks):
+        vectors, done = [], 0
+        for chunk_vectors in pool.map(lambda actor, chunk: actor.encode.remote(chunk, batch_size), chunks):
             vectors.append(chunk_vectors)
-            parts.extend(chunk_parts)
             done += len(chunk_vectors)
             if progress:
                 progress(done, len(texts))
-        return (np.concatenate(vectors) if vectors else np.zeros((0, self.dim), np.float32)), parts
+        return np.concatenate(vectors) if vectors else np.zeros((0, self.dim), np.float32)
 
 
 class _Worker:
@@ -93,5 +85,5 @@ class _Worker:
     def dim(self) -> int:
         return self.embedder.dim
 
-    def encode(self, texts: list[str], spans: list[Spans], batch_size: int):
-        return self.embedder.encode_with_spans(texts, spans, batch_size)
+    def encode(self, texts: list[str], batch_size: int):
+        return self.embedder.encode(texts, batch_size)

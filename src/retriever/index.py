@@ -63,10 +63,10 @@ class IndexedDocument:
 
 @dataclass
 class SentenceVectors:
-    """A unit vector per sentence of each passage, pooled from the passage's own
-    forward pass (embed.encode_with_spans): the summary under `retriever ask` rates
-    sentences without running the model. float16 halves the file; cosines move by
-    less than 0.001."""
+    """A unit vector per sentence of each passage, each embedded on its own: search
+    scores a passage by its best sentence too, and the summary under `retriever ask`
+    rates sentences without running the model. float16 halves the file; cosines move
+    by less than 0.001."""
 
     indptr: np.ndarray  # int64 (passages + 1,): passage p's sentences are [indptr[p], indptr[p+1])
     spans: np.ndarray  # int32 (sentences, 2): character offsets in the passage text
@@ -76,6 +76,19 @@ class SentenceVectors:
         """The spans and float32 vectors of one passage's sentences."""
         lo, hi = self.indptr[passage_id], self.indptr[passage_id + 1]
         return self.spans[lo:hi], self.vectors[lo:hi].astype(np.float32)
+
+    def best(self, passage_ids: np.ndarray, query: np.ndarray, min_chars: int) -> np.ndarray:
+        """For each passage, the highest cosine to `query` of one of its sentences of at
+        least `min_chars` characters; NaN where it has none. One gather for all."""
+        lo, hi = self.indptr[passage_ids], self.indptr[passage_ids + 1]
+        counts = hi - lo
+        owner = np.repeat(np.arange(len(passage_ids)), counts)
+        rows = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
+        sims = self.vectors[rows].astype(np.float32) @ query.astype(np.float32)
+        sims[(self.spans[rows, 1] - self.spans[rows, 0]) < min_chars] = np.nan
+        best = np.full(len(passage_ids), -np.inf, dtype=np.float32)
+        np.fmax.at(best, owner, sims)
+        return np.where(np.isneginf(best), np.nan, best)
 
     @classmethod
     def stack(cls, parts: list[tuple[np.ndarray, np.ndarray]], dim: int) -> SentenceVectors:
@@ -283,7 +296,7 @@ def write(
     generation's own; milvus.py).
     """
     store = store or {"type": "faiss"}
-    previous = read_manifest(directory) if exists(directory) else None
+    previous = _live_manifest(directory)
     generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     tmp = directory / f".tmp-{generation}"
     if store["type"] == "milvus":
@@ -326,7 +339,7 @@ def write(
             "generation": generation,
             "files": {n: {"bytes": (tmp / n).stat().st_size, "sha256": _sha256(tmp / n)} for n in names},
             "versions": _versions(),
-            "created": previous["created"] if previous else now,
+            "created": previous.get("created", now) if previous else now,
             "updated": now,
         }
         for name in names:
@@ -340,7 +353,7 @@ def write(
         if isinstance(e, OSError):  # a full disk, a read-only file system: one line, not a traceback
             raise StorageError(directory, "the index", e) from None
         raise
-    keep = {generation, previous["generation"] if previous else None}
+    keep = {generation, previous.get("generation") if previous else None}
     for old in directory.glob("gen-*"):
         if old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)
@@ -350,6 +363,17 @@ def write(
         kept = [m["vector_store"].get("collection") for m in (manifest, previous) if m and "vector_store" in m]
         _drop_collections(directory, store, keep=set(kept))
     return manifest
+
+
+def _live_manifest(directory: Path) -> dict | None:
+    """The manifest a write replaces, read as it is: one of another format version (an
+    index built by an older retriever, now built again) still names the generation
+    that readers may hold, and when the index was created."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def _drop_collections(directory: Path, store: dict, keep: set[str] | None) -> None:

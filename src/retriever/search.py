@@ -1,9 +1,13 @@
 """Rank passages for a question: dense (FAISS), BM25, or both fused.
 
-Hybrid score = (1 - w) · minmax(cosine) + w · minmax(BM25), over the union of the two
-top lists: each side is rescaled to [0, 1] within the candidates, so that w means the
-same for every question (m3e-small's cosines bunch between 0.6 and 0.85, BM25 has no
-fixed scale). The fusion and w = 0.5 were chosen on three question sets measured by
+The dense score of a passage is (1 - s) · the cosine of its vector + s · the best cosine
+of one of its sentences (each embedded on its own), over the candidates FAISS finds by
+passage vector. Hybrid score = (1 - w) · minmax(dense) + w · minmax(BM25), over the
+union of the two top lists: each side is rescaled to [0, 1] within the candidates, so
+that w means the same for every question (m3e-small's cosines bunch between 0.6 and
+0.85, BM25 has no fixed scale); plus year_weight where the question names a year its
+document's title carries. The weights were chosen on the dev half of
+benchmarks/user_questions.jsonl and checked on the other sets of
 benchmarks/retrieval_quality.py; README "Benchmarks" says why.
 """
 
@@ -19,12 +23,14 @@ from .bm25 import query_terms
 from .clean import for_matching
 from .config import SEARCH_MODES, SearchConfig, UsageError
 from .index import Index, nearest
+from .query import title_years, understand
 from .segment import Passage
 
 SCORE_NAMES = {
-    "hybrid": "{d:g}·minmax(cosine) + {w:g}·minmax(BM25) over the union of both top lists (0–1)",
-    "dense": "cosine similarity of the question and passage vectors",
-    "bm25": "BM25 over jieba words",
+    "hybrid": "{d:g}·minmax(dense) + {w:g}·minmax(BM25) over the union of both top lists (0–1), "
+    "+{y:g} for a document of the year asked; dense = {p:g}·cosine(passage) + {s:g}·cosine(its best sentence)",
+    "dense": "{p:g}·cosine(passage) + {s:g}·cosine(its best sentence), question and text vectors",
+    "bm25": "BM25 over jieba words of the passage, its title and headings",
 }
 
 
@@ -53,7 +59,20 @@ class Hit:
 
 
 def score_name(mode: str, config: SearchConfig) -> str:
-    return SCORE_NAMES[mode].format(d=1 - config.bm25_weight, w=config.bm25_weight)
+    return SCORE_NAMES[mode].format(
+        d=1 - config.bm25_weight, w=config.bm25_weight, y=config.year_weight,
+        p=1 - config.sentence_weight, s=config.sentence_weight,
+    )  # fmt: skip
+
+
+def dense_scores(index: Index, ids: np.ndarray, cosines: np.ndarray, query_vector: np.ndarray, config: SearchConfig) -> np.ndarray:
+    """The dense side of the candidates `ids`: their passage cosines blended with their
+    best sentence's (a passage without a sentence long enough keeps its own)."""
+    if not config.sentence_weight or not len(ids):
+        return cosines
+    best = index.sentences.best(ids, query_vector, config.min_sentence_chars)
+    best = np.where(np.isnan(best), cosines, best)
+    return (1 - config.sentence_weight) * cosines + config.sentence_weight * best
 
 
 def minmax(values: np.ndarray) -> np.ndarray:
@@ -129,8 +148,11 @@ def search(
     dense: dict[int, float] = {}
     bm25: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
-        scores, ids = nearest(index, query_vector, min(wanted, n))
-        dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+        scores, found = nearest(index, query_vector, min(wanted, n))
+        kept = found[0] >= 0
+        found_ids = found[0][kept].astype(np.int64)
+        blended = dense_scores(index, found_ids, scores[0][kept].astype(np.float32), query_vector, config)
+        dense = dict(zip(found_ids.tolist(), blended.tolist()))
     if mode in ("bm25", "hybrid"):
         all_bm25 = index.bm25.scores(words)
         bm25 = {int(i): float(all_bm25[i]) for i in _top(all_bm25, wanted) if all_bm25[i] > 0}
@@ -143,15 +165,20 @@ def search(
         ids = np.array(sorted(set(dense) | set(bm25)), dtype=np.int64)
         # Fill in the side each candidate lacks: cosines from the stored vectors,
         # BM25 from the full score array.
-        missing = [i for i in ids if i not in dense]
-        if missing:
-            vecs = index.vectors.reconstruct_batch(np.array(missing, dtype=np.int64))
-            dense.update(zip(missing, (vecs @ query_vector).tolist()))
+        missing = np.array([i for i in ids if i not in dense], dtype=np.int64)
+        if len(missing):
+            cosines = index.vectors.reconstruct_batch(missing) @ query_vector
+            dense.update(zip(missing.tolist(), dense_scores(index, missing, cosines, query_vector, config).tolist()))
         cos = np.array([dense[i] for i in ids], dtype=np.float32)
         lexical = np.array([all_bm25[i] for i in ids], dtype=np.float32)
         bm25 = dict(zip(ids.tolist(), lexical.tolist()))
         w = config.bm25_weight
         fused = (1 - w) * minmax(cos) + w * minmax(lexical)
+        years = understand(query).years
+        if years:
+            # A question that names a year prefers the documents whose titles carry it:
+            # reports of several years say nearly the same things, the year decides.
+            fused += config.year_weight * np.array([bool(title_years(index.passages[i].title) & years) for i in ids])
         ranked = dict(zip(ids.tolist(), fused.tolist()))
 
     hits: list[Hit] = []

@@ -1,0 +1,91 @@
+"""What a question names besides its words: years, congresses and bodies in the short
+forms people type, and their full forms as documents write them.
+
+People write 「2019年」, 「19年」, 「二〇一九年」 or 「九三年」, 「十九大」 and 「人大」; reports
+write 「2019年政府工作报告」, 「第十九次全国代表大会」, 「全国人民代表大会」. `understand`
+adds the full forms to the text that BM25 matches (the question shown stays as
+typed) and returns the years the question names, which search prefers among documents
+whose titles carry them (reports of several years say nearly the same things; the
+year decides). The rules are the general conventions of Chinese writing, not lists
+taken from any corpus.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+_DIGITS = dict(zip("〇零一二三四五六七八九", "00123456789"))
+_CN_DIGIT = "〇零一二三四五六七八九"
+_NUMERAL = "一二三四五六七八九十"
+_YEAR_4 = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
+_YEAR_2 = re.compile(r"(?<![\d.])(\d\d)(?=年(?!代))")
+_CN_YEAR = re.compile(rf"(?<![{_CN_DIGIT}十])([{_CN_DIGIT}]{{4}}|[{_CN_DIGIT}]{{2}})(?=年(?!代))")
+_DECADE = re.compile(rf"(?<![\d{_NUMERAL}])([1-9]0|[二三四五六七八九]十)年代")
+# 「十九大」, 「二十大」: a party congress by its ordinal, where what follows shows it is one
+# (「三大攻坚战」 is not).
+_CONGRESS = re.compile(
+    rf"(?<![{_NUMERAL}第])([{_NUMERAL}]{{1,3}})大(?=$|[\s，。、？！?,.；;：:的上时時前后後以期报報会會提召精代])"
+)
+# Short forms of bodies and their full names (the standard abbreviations).
+_SHORT_FORMS = {"人大": "人民代表大会", "政协": "政治协商会议", "政協": "政治協商會議", "党代会": "全国代表大会"}
+
+
+@dataclass(frozen=True)
+class Understood:
+    text: str  # the question and the full forms of what it names, for matching
+    years: frozenset[int]  # the years it names (a decade names ten)
+
+
+def _cn_number(numeral: str) -> int:
+    """一 … 九十九 as an int (十九 → 19, 二十 → 20, 二十一 → 21)."""
+    if "十" not in numeral:
+        return int("".join(_DIGITS[c] for c in numeral))
+    tens, _, units = numeral.partition("十")
+    return (int(_DIGITS[tens]) if tens else 1) * 10 + (int(_DIGITS[units]) if units else 0)
+
+
+def _two_digit_year(yy: int) -> int:
+    """「19年」 is 2019, 「93年」 1993: the latest such year not after next year."""
+    return 2000 + yy if 2000 + yy <= time.localtime().tm_year + 1 else 1900 + yy
+
+
+def years_in(text: str) -> set[int]:
+    """The years `text` names: 2019, 19年, 二〇一九年, 九三年; 八十年代 names ten."""
+    years = {int(y) for y in _YEAR_4.findall(text)}
+    years |= {_two_digit_year(int(y)) for y in _YEAR_2.findall(text)}
+    for digits in _CN_YEAR.findall(text):
+        value = int("".join(_DIGITS[c] for c in digits))
+        years.add(value if len(digits) == 4 else _two_digit_year(value))
+    for decade in _DECADE.findall(text):
+        start = 1900 + (int(decade) if decade.isdigit() else _cn_number(decade))
+        years |= set(range(start, start + 10))
+    return years
+
+
+def _ordinal(n: int) -> str:
+    """19 → 十九 (how an ordinal is written in 「第十九次」)."""
+    tens, units = divmod(n, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else "一二三四五六七八九"[tens - 1] + "十")
+    return head + ("" if units == 0 else "一二三四五六七八九"[units - 1])
+
+
+@lru_cache(maxsize=256)
+def understand(question: str) -> Understood:
+    """The question with the full forms of the years, congresses and bodies it names."""
+    years = years_in(question)
+    # Years written otherwise than as four digits, in four (a decade adds no words).
+    extra = [f"{y}年" for y in sorted(years) if len(years) <= 3 and str(y) not in question]
+    for numeral in _CONGRESS.findall(question):
+        extra.append(f"第{_ordinal(_cn_number(numeral))}次全国代表大会")
+    extra += [full for short, full in _SHORT_FORMS.items() if short in question and full not in question]
+    return Understood(" ".join([question, *extra]), frozenset(years))
+
+
+@lru_cache(maxsize=4096)
+def title_years(title: str) -> frozenset[int]:
+    """The years a document's title names (「2019年政府工作报告」): what a question's
+    years are matched against."""
+    return frozenset(years_in(title))
