@@ -44,3 +44,17 @@ def summarize_runs(runs: Sequence[tuple[Sequence[int], set[int]]]) -> dict[str, 
         "MRR@10": sum(mrr_at(r, g, 10) for r, g in runs) / n,
         "nDCG@10": sum(ndcg_at(r, g, 10) for r, g in runs) / n,
     }
+
+
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], rounds: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of a - b over paired per-question scores, and its 95% bootstrap interval
+    (questions resampled with replacement): an interval that excludes 0 is a difference
+    the question sample supports."""
+    import numpy as np
+
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if not len(diff):
+        return 0.0, 0.0, 0.0
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(rounds, len(diff)))].mean(axis=1)
+    return float(diff.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))

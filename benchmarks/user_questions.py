@@ -29,7 +29,7 @@ from retriever.config import user_cache_dir
 from retriever.search import search
 
 from .common import BENCH, ROOT, data_file, log, read_jsonl
-from .metrics import mrr_at
+from .metrics import mrr_at, paired_bootstrap
 
 QUESTIONS = BENCH / "user_questions.jsonl"
 K = 10
@@ -91,47 +91,69 @@ def overlap(question: str, sentence: str) -> float | None:
     return sum(w in sentence for w in words) / len(words) if words else None
 
 
-def evaluate(retriever: Retriever, rows: list[dict], modes: list[str]) -> dict:
-    """Per mode: hit@1, hit@5, MRR@10 and the document of the first result, overall and by kind."""
-    embedder = retriever.embedder
+MODES = ("bm25", "dense", "hybrid")
+
+
+def per_question(retriever: Retriever, rows: list[dict], modes: tuple[str, ...] = MODES) -> dict[str, list[dict]]:
+    """For each mode, each question's hit@1, hit@5, reciprocal rank (MRR@10) and whether
+    the first result comes from the right document."""
     relevant = [relevant_passages(retriever, r) for r in rows]
     lost = [r["id"] for r, rel in zip(rows, relevant) if not rel]
     if lost:
         log(f"user questions: no passage holds the gold of {', '.join(lost)}")
-    vectors = embedder.encode([r["question"] for r in rows])
-    out: dict = {}
+    vectors = retriever.embedder.encode([r["question"] for r in rows])
+    out: dict[str, list[dict]] = {}
     for mode in modes:
-        per_kind: dict[str, list[dict]] = defaultdict(list)
+        out[mode] = []
         for row, rel, vector in zip(rows, relevant, vectors):
             hits = search(retriever.index, row["question"], vector, K, mode)
             ranked = [h.passage_id for h in hits]
-            scores = {
+            out[mode].append({
+                "kind": row["kind"],
                 "hit@1": float(bool(ranked[:1] and ranked[0] in rel)),
                 "hit@5": float(bool(set(ranked[:5]) & rel)),
                 "MRR@10": mrr_at(ranked, rel, K),
                 "doc@1": float(bool(hits) and doc_key(hits[0].passage.doc_id) == doc_key(row["doc"])),
-            }
-            per_kind[row["kind"]].append(scores)
-            per_kind["all"].append(scores)
-        out[mode] = {kind: _mean(values) for kind, values in per_kind.items()}
+            })  # fmt: skip
     return out
 
 
-def _mean(values: list[dict]) -> dict:
-    return {"n": len(values), **{m: sum(v[m] for v in values) / len(values) for m in values[0]}}
+def by_kind(scores: list[dict]) -> dict[str, dict]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for s in scores:
+        groups["all"].append(s)
+        groups[s["kind"]].append(s)
+    return {kind: {"n": len(v), **{m: sum(x[m] for x in v) / len(v) for m in METRICS}} for kind, v in groups.items()}
+
+
+METRICS = ("hit@1", "hit@5", "MRR@10", "doc@1")
+
+
+def verdicts(retriever: Retriever, rows: list[dict]) -> dict:
+    """How often the answer says nothing answers: on real questions (false alarms) and on
+    off-topic ones (catches), near misses apart."""
+    answered = {r["id"]: retriever.ask(r["question"], k=5, summary_chars=0).answered for r in rows}
+    real = [r for r in rows if r["kind"] != "off_topic"]
+    off = [r for r in rows if r["kind"] == "off_topic" and not r.get("near_miss")]
+    near = [r for r in rows if r.get("near_miss")]
+    share = lambda group: sum(answered[r["id"]] is False for r in group) / len(group) if group else 0.0  # noqa: E731
+    return {
+        "real": len(real), "false_alarms": share(real),
+        "off_topic": len(off), "caught": share(off),
+        "near_misses": len(near), "near_caught": share(near),
+    }  # fmt: skip
 
 
 def overlap_stats(rows: list[dict], retriever: Retriever) -> dict:
     texts = {doc_key(d.doc_id): d.text for d in retriever.index.documents.values()}
-    by_kind: dict[str, list[float]] = defaultdict(list)
+    by: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         text = texts.get(doc_key(r["doc"]), "")
-        values = [overlap(r["question"], sentence_around(text, g)) for g in r["gold"] if g in text]
-        values = [v for v in values if v is not None]
+        values = [v for v in (overlap(r["question"], sentence_around(text, g)) for g in r["gold"] if g in text) if v is not None]
         if values:
-            by_kind[r["kind"]].append(max(values))
-            by_kind["all"].append(max(values))
-    return {k: round(sum(v) / len(v), 3) for k, v in by_kind.items()}
+            by[r["kind"]].append(max(values))
+            by["all"].append(max(values))
+    return {k: round(sum(v) / len(v), 3) for k, v in by.items()}
 
 
 def table(results: dict) -> str:
@@ -140,24 +162,94 @@ def table(results: dict) -> str:
         for kind in ("all", *KINDS):
             if kind in kinds:
                 m = kinds[kind]
-                lines.append(
-                    f"| {mode} | {kind} | {m['n']} | {m['hit@1']:.3f} | {m['hit@5']:.3f} | {m['MRR@10']:.3f} | {m['doc@1']:.3f} |"
-                )
+                lines.append(f"| {mode} | {kind} | {m['n']} | " + " | ".join(f"{m[x]:.3f}" for x in METRICS) + " |")
     return "\n".join(lines)
+
+
+def run(quick: bool = False, retriever: Retriever | None = None) -> dict:
+    retriever = retriever or build()
+    if retriever is None:
+        return {"skipped": "../shared/data/gov_reports not found"}
+    rows = read_jsonl(QUESTIONS)
+    out: dict = {"documents": len(retriever.index.documents), "passages": len(retriever.index.passages), "splits": {}}
+    for split in ("dev", "test"):
+        answerable = [r for r in rows if r["kind"] != "off_topic" and r["split"] == split]
+        scores = per_question(retriever, answerable)
+        out["splits"][split] = {
+            "questions": len(answerable),
+            "overlap": overlap_stats(answerable, retriever),
+            "modes": {mode: by_kind(s) for mode, s in scores.items()},
+            # The default against each single ranker, question by question.
+            "paired": {
+                f"hybrid - {other}": {m: paired_bootstrap([x[m] for x in scores["hybrid"]], [x[m] for x in scores[other]])
+                                      for m in ("hit@5", "MRR@10")}
+                for other in ("bm25", "dense")
+            },  # fmt: skip
+            "verdicts": verdicts(retriever, [r for r in rows if r["split"] == split]),
+        }
+        log(f"user questions: {split} done")
+    return out
+
+
+def headline(results: dict) -> list[str]:
+    if "splits" not in results:
+        return []
+    test = results["splits"]["test"]
+    h, b, d = (test["modes"][m]["all"] for m in ("hybrid", "bm25", "dense"))
+    v = test["verdicts"]
+    return [
+        f"user questions, test half ({test['questions']}): hybrid hit@1 {h['hit@1']:.3f}, hit@5 {h['hit@5']:.3f}, "
+        f"MRR@10 {h['MRR@10']:.3f} (BM25 {b['MRR@10']:.3f}, dense {d['MRR@10']:.3f}); off-topic caught "
+        f"{v['caught']:.0%} at {v['false_alarms']:.0%} false alarms"
+    ]
+
+
+def markdown(results: dict) -> str:
+    if "splits" not in results:
+        return f"Skipped: {results.get('skipped')}\n"
+    out = [
+        f"{results['documents']} documents ({results['passages']:,} passages: corpus/ and gov_reports, each report "
+        "titled on its first line). Tuned on dev (`python -m benchmarks.tune_search`), reported on test. A hit is a "
+        "passage of the right document holding a gold phrase; doc@1: the first result is from the right document.\n"
+    ]
+    for split in ("test", "dev"):
+        data = results["splits"][split]
+        overlap = ", ".join(f"{k} {v:.2f}" for k, v in sorted(data["overlap"].items()))
+        out += [
+            f"**{split} half** — {data['questions']} questions; word overlap with the gold sentence: {overlap}\n",
+            table(data["modes"]),
+        ]
+        out += ["", "| difference (95% paired bootstrap interval) | hit@5 | MRR@10 |", "|---|---|---|"]
+        for name, metrics in data["paired"].items():
+            cells = [f"{mean:+.3f} [{lo:+.3f}, {hi:+.3f}]" for mean, lo, hi in metrics.values()]
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+        v = data["verdicts"]
+        out += [
+            "",
+            f"Does anything answer? Real questions judged unanswered (false alarms): {v['false_alarms']:.1%} of "
+            f"{v['real']}; off-topic questions caught: {v['caught']:.1%} of {v['off_topic']}; near misses (the "
+            f"corpus's words, not its facts) caught: {v['near_caught']:.1%} of {v['near_misses']}.\n",
+        ]
+    return "\n".join(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="dev", choices=("dev", "test", "all"))
-    parser.add_argument("--modes", default="bm25,dense,hybrid")
+    parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--report", action="store_true", help="the whole section: both halves, bootstrap, verdicts")
     args = parser.parse_args()
     retriever = build(args.rebuild)
     if retriever is None:
         return
+    if args.report:
+        print(markdown(run(retriever=retriever)))
+        return
     rows = [r for r in read_jsonl(QUESTIONS) if r["kind"] != "off_topic" and args.split in ("all", r["split"])]
     log(f"user questions: {len(rows)} {args.split} questions; word overlap with the gold sentence {overlap_stats(rows, retriever)}")
-    print(table(evaluate(retriever, rows, args.modes.split(","))))
+    scores = per_question(retriever, rows, tuple(args.modes.split(",")))
+    print(table({mode: by_kind(s) for mode, s in scores.items()}))
 
 
 if __name__ == "__main__":

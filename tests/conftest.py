@@ -58,6 +58,10 @@ def fake_embedder(monkeypatch) -> FakeEmbedder:
     """Every model name loads the fake embedder, in the library and the CLI."""
     fake = FakeEmbedder()
     monkeypatch.setattr("retriever.api.load_embedder", lambda name, backend=None: fake)
+    # Its cosines mean nothing to the judgement whether anything answers, which is
+    # calibrated per real model: every question is left unjudged (tests of the
+    # judgement give it a threshold of their own).
+    monkeypatch.setattr("retriever.api.ANSWER_THRESHOLDS", {})
     return fake
 
 

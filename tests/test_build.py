@@ -101,8 +101,22 @@ def test_rebuild_embeds_everything_again(corpus, counting):
     # Each passage and each of its sentences on its own; a one-sentence passage once.
     sentences = [p.text[a:b] for p in r.index.passages for a, b in sentence_spans(p.text)]
     assert sorted(counting.texts) == sorted({*(p.text for p in r.index.passages), *sentences})
-    assert len(counting.texts) == 5 and "加强人民调解组织建设。" in counting.texts
+    assert len(counting.texts) == 8 and "一、化解矛盾纠纷" in counting.texts  # a heading line is a sentence
 
+
+
+def test_sentences_cut_otherwise_are_embedded_again(corpus, counting, monkeypatch):
+    Retriever.build([corpus], index_dir="idx")
+    counting.texts.clear()
+    # The same passages, their sentences cut otherwise, as by a newer segment.py (whose
+    # code is part of the pipeline a document was read with).
+    monkeypatch.setattr("retriever.build.sentence_spans", lambda text: [(0, len(text))])
+    monkeypatch.setattr("retriever.build.pipeline", lambda: {"code": "newer"})
+    r, report = Retriever.build([corpus], index_dir="idx", rebuild=False)
+    # Two passages had several sentences; the third was one sentence and keeps its vectors.
+    changed = [p.text for p in r.index.passages if "\n" in p.text]
+    assert report.embedded == 2 and sorted(counting.texts) == sorted(changed)
+    assert all(r.index.sentences.spans_of(i) == [(0, len(p.text))] for i, p in enumerate(r.index.passages))
 
 
 def test_a_file_unreadable_now_keeps_its_indexed_version(corpus, counting):

@@ -37,3 +37,11 @@ def test_ndcg():
 def test_summarize_runs():
     got = summarize_runs([([1, 2], {1}), ([2, 1], {1})])
     assert got == pytest.approx({"R@1": 0.5, "R@5": 1.0, "R@10": 1.0, "MRR@10": 0.75, "nDCG@10": (1 + 1 / math.log2(3)) / 2})
+
+
+def test_paired_bootstrap():
+    from benchmarks.metrics import paired_bootstrap
+
+    mean, lo, hi = paired_bootstrap([1, 1, 1, 1, 0, 1, 1, 1], [0, 0, 0, 0, 0, 0, 0, 1])
+    assert mean == 0.75 and 0.3 < lo <= mean <= hi <= 1.0
+    assert paired_bootstrap([1, 0], [1, 0]) == (0.0, 0.0, 0.0)  # no difference, no spread

@@ -20,6 +20,7 @@ from . import index as index_store
 from .bm25 import question_cutter, warm_up_tokenizer
 from .clean import for_matching
 from .config import (
+    ANSWER_THRESHOLDS,
     DEFAULT_CORPUS_DIR,
     BadIndexError,
     InputError,
@@ -36,7 +37,7 @@ from .config import (
     path_text,
 )
 from .embed import Embedder, load_embedder
-from .search import Hit, score_name, search
+from .search import Hit, Verdict, judge, score_name, search
 from .summarize import Summary, summarize_hits
 
 # Building and reading documents are imported where they are used: `retriever ask`
@@ -56,12 +57,18 @@ class Answer:
     index: str
     model: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    verdict: Verdict = Verdict(None, None)  # whether the index seems to answer at all
+
+    @property
+    def answered(self) -> bool | None:
+        return self.verdict.answered
 
     def to_dict(self) -> dict:
         """The JSON object of `retriever ask --json`."""
         return {
             "query": self.query,
             "mode": self.mode,
+            **self.verdict.to_dict(),
             "score": self.score,
             "results": [h.to_dict() for h in self.results],
             "summary": self.summary.to_dict(),
@@ -200,11 +207,14 @@ class Retriever:
         timings["encode"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         hits = search(self.index, question, query_vector, k, mode)
+        verdict = judge(self.index, hits, query_vector, ANSWER_THRESHOLDS.get(self.index.model))
         timings["search"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
+        # Nothing that answers: the nearest passages are listed, but not summarized as if
+        # they were an answer.
         summary = (
             summarize_hits(question, hits, query_vector, self.index.sentences.of, summary_chars)
-            if summary_chars > 0
+            if summary_chars > 0 and verdict.answered is not False
             else Summary("", ())
         )
         timings["summary"] = (time.perf_counter() - t) * 1000
@@ -217,6 +227,7 @@ class Retriever:
             index=path_text(self.index.directory),
             model=self.index.model,
             timings_ms=timings,
+            verdict=verdict,
         )
 
     def info(self) -> dict:

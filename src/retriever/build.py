@@ -266,11 +266,15 @@ def embed_passages(
 
     Returns the vectors, the sentence vectors and how many passages were embedded.
     """
+    spans = [sentence_spans(p.text) for p in passages]
+    # Vectors are reused for a passage whose text the old index holds cut into the same
+    # sentences (a change to how sentences are cut embeds them again).
     known: dict[str, int] = {}
     if old is not None:
         for i, p in enumerate(old.passages):
             known.setdefault(p.text, i)
-    spans = [sentence_spans(p.text) for p in passages]
+        cut = {p.text: s for p, s in zip(passages, spans)}
+        known = {t: i for t, i in known.items() if t in cut and old.sentences.spans_of(i) == cut[t]}
     first: dict[str, int] = {}
     for i, p in enumerate(passages):
         if p.text not in known:

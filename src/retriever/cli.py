@@ -244,6 +244,9 @@ def _render_answer(answer: dict) -> None:
     if not answer["results"]:
         out.print(f"No passage matches 「{_markup(answer['query'])}」.")
         return
+    if answer.get("answered") is False:
+        out.print(Text(f"Nothing here seems to answer 「{shown(answer['query'])}」 ({answer.get('reason', '')}).", style="yellow"))
+        out.print(Text("The nearest passages, for what they are worth:\n", style="dim"))
     for hit in answer["results"]:
         head = Text()
         head.append(f"[{hit['rank']}] ", style="bold cyan")
@@ -258,6 +261,9 @@ def _render_answer(answer: dict) -> None:
             body.stylize("bold yellow", start, end)
         out.print(Text("    ").append(body))
         out.print()
+    if not answer["summary"]["sentences"]:
+        out.print(Text(f"score = {answer['score']}", style="dim"))
+        return
     out.print(Text("Summary", style="bold underline"))
     for s in answer["summary"]["sentences"]:
         line = Text(shown(s["text"]))

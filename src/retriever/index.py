@@ -77,6 +77,10 @@ class SentenceVectors:
         lo, hi = self.indptr[passage_id], self.indptr[passage_id + 1]
         return self.spans[lo:hi], self.vectors[lo:hi].astype(np.float32)
 
+    def spans_of(self, passage_id: int) -> list[tuple[int, int]]:
+        lo, hi = self.indptr[passage_id], self.indptr[passage_id + 1]
+        return [(int(a), int(b)) for a, b in self.spans[lo:hi]]
+
     def best(self, passage_ids: np.ndarray, query: np.ndarray, min_chars: int) -> np.ndarray:
         """For each passage, the highest cosine to `query` of one of its sentences of at
         least `min_chars` characters; NaN where it has none. One gather for all."""

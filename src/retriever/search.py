@@ -13,6 +13,7 @@ benchmarks/retrieval_quality.py; README "Benchmarks" says why.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +57,41 @@ class Hit:
             },
             "highlights": [list(span) for span in self.highlights],
         }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the index seems to answer a question at all."""
+
+    answered: bool | None  # None: not judged (no question vector)
+    confidence: float | None  # 0-1: how likely the best passage answers (SearchConfig)
+    reason: str | None = None  # why not, when not answered
+
+    def to_dict(self) -> dict:
+        out = {"answered": self.answered, "confidence": None if self.confidence is None else round(self.confidence, 4)}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+def judge(
+    index: Index, hits: list[Hit], query_vector: np.ndarray | None, threshold: float | None, config: SearchConfig = SearchConfig()
+) -> Verdict:
+    """Does anything in the index answer the question? By the dense score of the best hit:
+    off-topic questions ("明天北京天气怎么样", "qwertyzxcv") get passages too, but none
+    as close as an answer is. Judged in every mode where the question has a vector and
+    the model a threshold (config.ANSWER_THRESHOLDS)."""
+    if query_vector is None or threshold is None:
+        return Verdict(None, None)
+    if not hits:
+        return Verdict(False, 0.0, "no passage matches the question")
+    ids = np.array([h.passage_id for h in hits], dtype=np.int64)
+    cosines = index.vectors.reconstruct_batch(ids) @ query_vector
+    best = float(dense_scores(index, ids, cosines, query_vector, config).max())
+    confidence = 1.0 / (1.0 + math.exp(-(best - threshold) / config.confidence_scale))
+    if best >= threshold:
+        return Verdict(True, confidence)
+    return Verdict(False, confidence, f"the closest passage scores {best:.2f} on the dense side, below {threshold:.2f}")
 
 
 def score_name(mode: str, config: SearchConfig) -> str:

@@ -115,8 +115,13 @@ def split_sentences(text: str, offset: int = 0) -> list[Sentence]:
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Offsets of a passage's sentences in its text: the sentences its summary quotes,
-    each of which the index keeps a vector for."""
-    return [(s.start, s.end) for s in split_sentences(text)]
+    each of which the index keeps a vector for. A line ends a sentence too: in cleaned
+    text a line is a paragraph or a heading, never half a sentence."""
+    spans, offset = [], 0
+    for line in text.split("\n"):
+        spans += [(s.start, s.end) for s in split_sentences(line, offset)]
+        offset += len(line) + 1
+    return spans
 
 
 def cap_sentence(sentence: Sentence, max_chars: int, hard: bool = True) -> list[Sentence]:
