@@ -270,3 +270,14 @@ def test_ray_without_ray_says_how_to_install_it(runner, in_tmp, monkeypatch):
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: --ray needs Ray: pip install 'retriever[ray]'"
     assert not Path("indexes/default/manifest.json").exists()
+
+
+def test_ask_says_when_nothing_answers(runner, corpus, monkeypatch):
+    runner.invoke(app, ["index"])
+    monkeypatch.setattr("retriever.api.ANSWER_THRESHOLDS", {"m3e-small": 2.0})  # nothing reaches it
+    shown = runner.invoke(app, ["ask", "明天北京天气怎么样", "--local"])
+    flat = " ".join(shown.stdout.split())
+    assert shown.exit_code == 0 and flat.startswith("Nothing here seems to answer 「明天北京天气怎么样」 (the closest passage scores ")
+    assert "The nearest passages, for what they are worth:" in flat and "[1]" in flat and "Summary" not in flat
+    data = json.loads(runner.invoke(app, ["ask", "明天北京天气怎么样", "--json", "--local"]).stdout)
+    assert (data["answered"], data["summary"]["text"]) == (False, "") and data["results"]

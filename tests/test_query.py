@@ -1,0 +1,102 @@
+"""What a question names in short, and the search that prefers the year asked."""
+
+import numpy as np
+import pytest
+from conftest import write_corpus
+
+from retriever import Retriever
+from retriever.config import SearchConfig
+from retriever.query import title_years, understand, years_in
+from retriever.search import judge, search
+
+
+@pytest.mark.parametrize(
+    "question, years",
+    [
+        ("2025年经济增长的预期目标是多少", {2025}),
+        ("03年GDP增速定了多少", {2003}),
+        ("二〇一九年的赤字率", {2019}),
+        ("二零零八年奥运会", {2008}),
+        ("九三年全国一共打了多少粮食", {1993}),
+        ("2019年和2020年的就业目标", {2019, 2020}),
+        ("80年代的价格闯关", set(range(1980, 1990))),
+        ("五十年代中国跟以色列谈过建交吗", set(range(1950, 1960))),
+        ("三年行动计划", set()),  # three years, not a year
+        ("增长1.5年", set()),
+        ("十年规划", set()),
+    ],
+)
+def test_years_in_the_forms_people_write(question, years):
+    assert years_in(question) == years
+
+
+def test_understand_adds_full_forms():
+    assert understand("03年GDP增速").text == "03年GDP增速 2003年"
+    assert understand("2025年目标").text == "2025年目标"  # already written in full
+    assert understand("十九大报告说了什么").text == "十九大报告说了什么 第十九次全国代表大会"
+    assert understand("二十大提出的中国式现代化").text.endswith(" 第二十次全国代表大会")
+    assert understand("三大攻坚战").text == "三大攻坚战"  # not a congress
+    assert understand("十四届全国人大三次会议").text.endswith(" 人民代表大会")
+    assert understand("80年代的价格").text == "80年代的价格"  # a decade adds no words
+    assert title_years("2019年国务院政府工作报告") == {2019}
+
+
+# Near-identical reports of three years among other documents (the minmax rescaling
+# of each side runs over all candidates, as in a real index).
+REPORTS = {
+    "2019.txt": "2019年政府工作报告\n今年要稳定就业,城镇新增就业目标是1100万人以上,调查失业率5.5%左右。",
+    "2020.txt": "2020年政府工作报告\n今年要稳定就业,城镇新增就业目标是900万人以上,调查失业率6%左右。",
+    "2021.txt": "2021年政府工作报告\n今年要稳定就业,城镇新增就业目标是1100万人以上,调查失业率5.5%左右。",
+    "a.txt": "乡村振兴座谈会\n要抓好人居环境整治,清理生活垃圾和污水,建设美丽乡村。",
+    "b.txt": "基层治理讲话\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。",
+    "c.txt": "产业发展报告\n要因地制宜发展特色产业,带动群众增收致富。",
+    "d.txt": "防汛工作会议\n要压实防汛责任,加强隐患排查,确保安全度汛。",
+}
+
+
+def test_the_year_asked_decides_among_near_identical_reports(in_tmp, fake_embedder):
+    write_corpus(in_tmp, REPORTS)
+    r, _ = Retriever.build(["corpus"], index_dir="idx")
+    for year in ("2019", "2020", "2021", "20年", "二〇二一年"):
+        question = f"{year}新增就业目标是多少"
+        full = {"20年": "2020", "二〇二一年": "2021"}.get(year, year)
+        assert r.ask(question, k=1).results[0].passage.doc_id == f"corpus/{full}.txt", question
+    # The year's report gets year_weight more than its words alone give it; the others not.
+    question = "20年新增就业目标是多少"
+    vector = fake_embedder.encode([question])[0]
+    scores = {
+        weight: {h.passage.doc_id: h.score for h in search(r.index, question, vector, 10, "hybrid", SearchConfig(year_weight=weight))}
+        for weight in (0.0, SearchConfig().year_weight)
+    }
+    for doc_id, score in scores[0.0].items():
+        boost = SearchConfig().year_weight if doc_id == "corpus/2020.txt" else 0.0
+        assert scores[SearchConfig().year_weight][doc_id] == pytest.approx(score + boost)
+
+
+def test_nothing_answers_below_the_threshold(in_tmp, fake_embedder):
+    write_corpus(in_tmp, REPORTS)
+    r, _ = Retriever.build(["corpus"], index_dir="idx")
+    question = "2020年新增就业目标"
+    vector = fake_embedder.encode([question])[0]
+    hits = search(r.index, question, vector, 3, "hybrid")
+    best = max(h.dense for h in hits)
+    yes = judge(r.index, hits, vector, threshold=best - 0.01)
+    no = judge(r.index, hits, vector, threshold=best + 0.01)
+    assert (yes.answered, no.answered) == (True, False)
+    assert yes.confidence > 0.5 > no.confidence
+    assert no.reason == f"the closest passage scores {best:.2f} on the dense side, below {best + 0.01:.2f}"
+    assert judge(r.index, hits, vector, threshold=None).to_dict() == {"answered": None, "confidence": None}
+    assert judge(r.index, [], vector, threshold=0.5).answered is False
+
+
+def test_an_unanswered_question_lists_the_nearest_passages_without_a_summary(in_tmp, fake_embedder, monkeypatch):
+    write_corpus(in_tmp, REPORTS)
+    r, _ = Retriever.build(["corpus"], index_dir="idx")
+    monkeypatch.setattr("retriever.api.ANSWER_THRESHOLDS", {r.index.model: 2.0})  # nothing reaches it
+    answer = r.ask("明天北京天气怎么样").to_dict()
+    assert answer["answered"] is False and answer["results"] and answer["summary"] == {"text": "", "sentences": []}
+    assert answer["reason"].startswith("the closest passage scores ")
+    monkeypatch.setattr("retriever.api.ANSWER_THRESHOLDS", {r.index.model: -1.0})
+    answer = r.ask("2020年新增就业目标").to_dict()
+    assert answer["answered"] is True and "reason" not in answer and answer["summary"]["sentences"]
+    assert np.isclose(answer["confidence"], answer["confidence"])
