@@ -25,7 +25,7 @@ from retriever import Retriever
 from retriever.config import DEFAULT_INDEX_DIR
 from retriever.index import exists
 
-from . import limits, retrieval_quality, scale_out, serve_load, speed, summary_quality
+from . import limits, peers, retrieval_quality, scale_out, serve_load, speed, summary_quality, user_questions
 from .common import BENCH, ROOT, log
 
 RESULTS = BENCH / "results"
@@ -84,6 +84,8 @@ def headline(results: dict) -> list[str]:
         lines.append(
             f"{name}: hybrid nDCG@10 {default['nDCG@10']:.3f} vs best baseline ({best_name}) {best['nDCG@10']:.3f}"
         )
+    lines.extend(user_questions.headline(results["user_questions"]))
+    lines.extend(peers.headline(results["peers"]))
     lines.extend(speed.headline(results["speed"]))
     lines.extend(serve_load.headline(results["serve"]))
     lines.extend(scale_out.headline(results["scale_out"]))
@@ -109,6 +111,10 @@ def report(results: dict, plots: list[Path]) -> str:
         "## Retrieval quality\n",
         retrieval_quality.markdown(results["retrieval"]),
         link(by_name["retrieval_quality"]) if "retrieval_quality" in by_name else "",
+        "\n## Questions in users' own words\n",
+        user_questions.markdown(results["user_questions"]),
+        "\n## A peer: txtai on the same passages and model\n",
+        peers.markdown(results["peers"]),
         "\n## Summary quality\n",
         summary_quality.markdown(results["summary"]),
         *(link(p) for p in plots if p.stem.startswith("summary")),
@@ -143,6 +149,10 @@ def main() -> None:
     for name, section in (("retrieval", retrieval_quality), ("summary", summary_quality)):
         log(f"== {name}")
         results[name] = section.run(args.quick, retriever=retriever)
+    log("== user questions")
+    results["user_questions"] = user_questions.run(args.quick)
+    log("== peers")
+    results["peers"] = peers.run(args.quick)
     log("== speed")
     results["speed"] = speed.run(args.quick)
     log("== service")
