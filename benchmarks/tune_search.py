@@ -21,7 +21,7 @@ from .common import log, read_jsonl
 from .metrics import mrr_at
 from .user_questions import QUESTIONS, build, relevant_passages
 
-GRID = {"bm25_weight": (0.3, 0.4, 0.5), "sentence_weight": (0.0, 0.3, 0.5, 0.7), "year_weight": (0.0, 0.15, 0.25, 0.35)}
+GRID = {"bm25_weight": (0.2, 0.3, 0.4, 0.5), "sentence_weight": (0.0, 0.3, 0.5, 0.7), "year_weight": (0.0, 0.15, 0.25, 0.35)}
 
 
 def main() -> None:

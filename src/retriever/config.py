@@ -125,9 +125,9 @@ class SearchConfig:
     lists, w = bm25_weight, plus year_weight for a passage of the year asked.
 
     The weights were chosen on the dev half of benchmarks/user_questions.jsonl
-    (python -m benchmarks.tune_search: BM25 0.3, 0.4, 0.5 gave MRR@10 0.537, 0.520,
-    0.489 with sentence 0.5 and year 0.25) and checked on CMRC 2018 and DRCD (nDCG@10
-    0.991 and 0.974 at these weights, 0.990 and 0.970 before sentences).
+    (python -m benchmarks.tune_search: BM25 0.2, 0.3, 0.4, 0.5 gave MRR@10 0.507,
+    0.543, 0.526, 0.502 with sentence 0.5 and year 0.25) and checked on CMRC 2018 and
+    DRCD (nDCG@10 0.991 and 0.974 at these weights, 0.990 and 0.970 before sentences).
     """
 
     k: int = 5
@@ -137,7 +137,7 @@ class SearchConfig:
     # The dense side of a candidate: (1 - s)·cosine of its passage vector + s·the best
     # cosine of one of its sentences (of min_sentence_chars or more), each embedded on
     # its own: a question in other words often matches one sentence of a passage that
-    # is also about other things (dev MRR@10 0.479 without, 0.537 with s = 0.5).
+    # is also about other things (dev MRR@10 0.448 without, 0.543 with s = 0.5).
     sentence_weight: float = 0.5
     min_sentence_chars: int = 8
     # Added to the fused score (0-1) of passages whose document's title names a year the
