@@ -51,6 +51,7 @@ JUNK_LINES = [
 @pytest.mark.parametrize("line", JUNK_LINES)
 def test_junk_lines(line):
     assert is_junk_line(remove_inline_junk(line).strip())
+    assert clean("会议听取了工作报告。\n" + line) == "会议听取了工作报告。"
 
 
 CONTENT_LINES = [
@@ -141,3 +142,15 @@ def test_licence_templates_of_wiki_sources_go():
         "本模板所指的决定包括由主席令公布的决定。"
     )
     assert clean(text) == "会议听取了工作报告。"
+
+
+def test_a_disclaimer_in_a_text_without_line_breaks_costs_its_sentence_not_the_text():
+    body = "各地要抓好基层治理工作，" * 40  # 480 characters on one line
+    text = body + "本站仅提供信息存储空间服务，不拥有所有权。" + body.rstrip("，") + "。"
+    # The sentence runs from the line's start (no full stop before it) to its 。: at most
+    # 200 characters before the notice go, and the notice's own sentence.
+    assert clean(text) == body[: len(body) - 200] + body.rstrip("，") + "。"
+    # Without any full stop or line break, 200 characters either side of the notice go
+    # (it is matched as 转载请注明, at 2,000).
+    bare = "基层治理" * 500 + "转载请注明出处" + "基层治理" * 500
+    assert clean(bare) == bare[:1800] + bare[2205:]

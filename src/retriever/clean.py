@@ -85,7 +85,13 @@ _CHROME = re.compile(
     r"|下载文档|复制链接|字体[:：]?\s*[大中小]",
     re.IGNORECASE,
 )
-# Disclaimers and repost notices, however long the line.
+# Disclaimers and repost notices: a line of up to _DISCLAIMER_LINE_MAX characters that
+# holds one goes whole; in a longer line (a document without line breaks) only the
+# sentence that holds it, reaching at most _DISCLAIMER_REACH characters either side, so
+# that a text without full stops loses that much of itself, not everything.
+_DISCLAIMER_LINE_MAX = 300
+_DISCLAIMER_REACH = 200
+_SENTENCE_END = "。！？!?\n"
 _DISCLAIMER = re.compile(
     r"本站仅提供信息存储空间|不拥有所有权|不承担相关法律责任|如若转载|转载请注明|请注明出处|版权归原作者|"
     r"涉嫌抄袭侵权|侵权请联系|联系我们删除|仅代表作者本人|由互联网用户自发贡献|"
@@ -154,7 +160,32 @@ def remove_inline_junk(text: str) -> str:
     text = _PAYWALL.sub(f"\n{_GAP}\n", _URL.sub("", _EMAIL.sub("", _BOOKMARK.sub("", text))))
     for pattern in (_SITE_HINT, _BLURB, _QUOTE_RUN):
         text = pattern.sub("", text)
-    return text
+    return _drop_disclaimers(text)
+
+
+def _drop_disclaimers(text: str) -> str:
+    """In lines longer than _DISCLAIMER_LINE_MAX, cut the sentences that hold a
+    disclaimer: from the sentence end before it to the one after it, at most
+    _DISCLAIMER_REACH characters either side. (Shorter lines go whole: is_junk_line.)"""
+    kept, at = [], 0
+    for m in _DISCLAIMER.finditer(text):
+        if m.start() < at:  # inside the sentence already cut
+            continue
+        line_end = text.find("\n", m.end())
+        if (len(text) if line_end < 0 else line_end) - (text.rfind("\n", 0, m.start()) + 1) <= _DISCLAIMER_LINE_MAX:
+            continue
+        start, floor = m.start(), max(at, m.start() - _DISCLAIMER_REACH)
+        while start > floor and text[start - 1] not in _SENTENCE_END:
+            start -= 1
+        end, ceiling = m.end(), min(len(text), m.end() + _DISCLAIMER_REACH)
+        while end < ceiling and text[end] not in _SENTENCE_END:
+            end += 1
+        if end < len(text) and text[end] in "。！？!?":
+            end += 1  # its full stop
+        kept.append(text[at:start])
+        at = end
+    kept.append(text[at:])
+    return "".join(kept)
 
 
 def _strip_bare_domains(line: str) -> str:
@@ -165,7 +196,7 @@ def is_junk_line(line: str) -> bool:
     s = line.strip()
     if not s:
         return False
-    if _NO_WORDS.match(s) or _DISCLAIMER.search(s) or _SITE_NAME.match(s):
+    if _NO_WORDS.match(s) or _SITE_NAME.match(s) or (len(s) <= _DISCLAIMER_LINE_MAX and _DISCLAIMER.search(s)):
         return True
     if len(s) <= _SALUTATION_MAX and _SALUTATION.match(s):
         return True
