@@ -207,6 +207,36 @@ def test_summarize_unknown_output_format_is_a_usage_error(runner, corpus):
     assert result.stderr == "error: out.xlsx: unknown output format .xlsx; use .jsonl, .md, .csv\n"
 
 
+def test_summarize_out_is_not_replaced_when_no_file_could_be_read(runner, corpus):
+    Path("out.jsonl").write_text("earlier good records\n", encoding="utf-8")
+    Path("bad.txt").write_bytes(b"\x00\x00")
+    result = runner.invoke(app, ["summarize", "bad.txt", "missing.txt", "--out", "out.jsonl"])
+    assert result.exit_code == 1
+    assert "error: bad.txt: binary file (contains NUL bytes), not text" in result.stderr
+    assert Path("out.jsonl").read_text(encoding="utf-8") == "earlier good records\n"
+    assert sorted(p.name for p in Path(".").iterdir() if p.name.startswith("out")) == ["out.jsonl"]
+
+
+def test_version_comes_from_the_package_metadata(runner):
+    from importlib.metadata import version
+
+    import retriever
+
+    result = runner.invoke(app, ["--version"])
+    assert (result.exit_code, result.stdout) == (0, f"retriever {version('retriever')}\n")
+    assert retriever.__version__ == version("retriever")
+
+
+def test_the_package_namespace_holds_only_its_exports():
+    import pkgutil
+
+    import retriever
+
+    submodules = {m.name for m in pkgutil.iter_modules(retriever.__path__)}  # attributes once imported
+    assert {n for n in dir(retriever) if not n.startswith("_")} - submodules <= set(retriever.__all__)
+    assert all(getattr(retriever, n) is not None for n in retriever.__all__)
+
+
 def test_summarize_failures_are_listed_and_the_rest_done(runner, corpus):
     Path("bad.txt").write_bytes(b"\x00\x00")
     result = runner.invoke(app, ["summarize", "corpus", "bad.txt", "missing.txt", "--out", "out.csv"])

@@ -59,6 +59,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"retriever {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit")
+    ] = False,
+) -> None:
+    """Semantic search and extractive summaries for Chinese documents."""
+
+
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -376,10 +394,11 @@ def summarize(
                 paths, max_chars, ratio, query, include, exclude, model=model, backend=backend, progress=progress,
                 follow_links=follow_links,
             )  # fmt: skip
-        if out_file:
-            write_records(records, out_file)
     failed = [r for r in records if isinstance(r, InputError)]
     done = [r for r in records if not isinstance(r, InputError)]
+    if out_file and done:  # a file of errors alone would replace an earlier good one
+        with _errors():
+            write_records(records, out_file)
     for r in done:
         for note in r.notes:
             err.print(f"[yellow]note[/yellow] {_markup(r.path)}: {_markup(note)}")
