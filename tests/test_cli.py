@@ -307,7 +307,35 @@ def test_ask_says_when_nothing_answers(runner, corpus, monkeypatch):
     monkeypatch.setattr("retriever.api.ANSWER_THRESHOLDS", {"m3e-small": 2.0})  # nothing reaches it
     shown = runner.invoke(app, ["ask", "明天北京天气怎么样", "--local"])
     flat = " ".join(shown.stdout.split())
-    assert shown.exit_code == 0 and flat.startswith("Nothing here seems to answer 「明天北京天气怎么样」 (the closest passage scores ")
+    assert shown.exit_code == 0 and flat.startswith(
+        "Nothing here seems to answer 「明天北京天气怎么样」 (the closest passage scores "
+    )
     assert "The nearest passages, for what they are worth:" in flat and "[1]" in flat and "Summary" not in flat
     data = json.loads(runner.invoke(app, ["ask", "明天北京天气怎么样", "--json", "--local"]).stdout)
     assert (data["answered"], data["summary"]["text"]) == (False, "") and data["results"]
+
+
+def test_progress_without_a_terminal_is_a_line_now_and_then(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from retriever import cli
+
+    log = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=log, width=200))
+    now = [0.0]
+    update = cli._progress_lines(clock=lambda: now[0])
+    for t, stage, done, total in [
+        (0.0, "read", 1, 3), (0.5, "read", 3, 3),  # quick: nothing
+        (1.0, "embed", 100, 1000), (2.5, "embed", 200, 1000), (3.5, "embed", 300, 1000),  # first line after 2 s
+        (10.0, "embed", 600, 1000), (13.5, "embed", 900, 1000),  # then every 10 s
+        (14.0, "embed", 1000, 1000),  # and at the end
+    ]:  # fmt: skip
+        now[0] = t
+        update(stage, done, total)
+    assert log.getvalue().splitlines() == [
+        "Embedding passages and sentences: 300/1,000 (30%), 120.0/s",
+        "Embedding passages and sentences: 900/1,000 (90%), 72.0/s",
+        "Embedding passages and sentences: 1,000/1,000 (100%), 76.9/s",
+    ]

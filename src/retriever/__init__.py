@@ -29,8 +29,21 @@ _EXPORTS = {
 }
 
 __all__ = [  # noqa: F822 - resolved by __getattr__ below
-    "Answer", "BadIndexError", "BuildReport", "DocumentSummary", "Hit", "InputError", "Passage", "Retriever",
-    "RetrieverError", "StorageError", "Summary", "SummarySentence", "UsageError", "summarize_files", "summarize_text",
+    "Answer",
+    "BadIndexError",
+    "BuildReport",
+    "DocumentSummary",
+    "Hit",
+    "InputError",
+    "Passage",
+    "Retriever",
+    "RetrieverError",
+    "StorageError",
+    "Summary",
+    "SummarySentence",
+    "UsageError",
+    "summarize_files",
+    "summarize_text",
 ]
 
 

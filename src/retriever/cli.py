@@ -21,14 +21,15 @@ from rich.markup import escape
 from rich.text import Text
 
 from .config import (
-    DEFAULT_CORPUS_DIR,
-    DEFAULT_INDEX_DIR,
     BACKENDS,
     DEFAULT_BACKEND,
+    DEFAULT_CORPUS_DIR,
+    DEFAULT_INDEX_DIR,
     ENV_BACKEND,
     ENV_INDEX,
     ENV_MODEL,
     ENV_SERVER,
+    LIMITS,
     SEARCH_MODES,
     VECTOR_STORES,
     InputError,
@@ -36,7 +37,6 @@ from .config import (
     SearchConfig,
     ServeConfig,
     SummaryConfig,
-    LIMITS,
     UsageError,
     check_budget,
     check_k,
@@ -59,6 +59,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
 
 def _print_version(value: bool) -> None:
     if value:
@@ -141,16 +142,26 @@ def _print_json(obj: dict) -> None:
     sys.stdout.flush()
 
 
+# Without a terminal (a log, CI, a pipe), progress is a line now and then: the first
+# once a stage has taken PROGRESS_FIRST_S (quick work stays quiet), then one every
+# PROGRESS_EVERY_S, and one when the stage ends.
+PROGRESS_FIRST_S, PROGRESS_EVERY_S = 2.0, 10.0
+PROGRESS_LABELS = {"read": "Reading files", "embed": "Embedding passages and sentences", "summarize": "Summarizing"}
+
+
 @contextmanager
 def _progress() -> Iterator:
-    """A progress callback for the library that draws bars on stderr.
+    """A progress callback for the library, on stderr: bars on a terminal; elsewhere
+    lines with counts and the rate, as pip and git write them in a log.
 
-    The bars start with the first report, so that an error before any work is the
-    only thing printed.
+    Nothing is printed before the first report, so that an error before any work is
+    the only thing printed.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    if not err.is_terminal:
+        yield _progress_lines()
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-    labels = {"read": "Reading files", "embed": "Embedding passages", "summarize": "Summarizing"}
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -158,15 +169,14 @@ def _progress() -> Iterator:
         TimeRemainingColumn(),
         console=err,
         transient=True,  # the closing line of the command says what was done
-        disable=not err.is_terminal,  # bars are for people; logs get the closing line only
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(stage: str, done: int, total: int) -> None:
         if not tasks:
             bar.start()
         if stage not in tasks:
-            tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            tasks[stage] = bar.add_task(PROGRESS_LABELS.get(stage, stage), total=total)
         bar.update(tasks[stage], completed=done, total=total)
 
     try:
@@ -174,6 +184,32 @@ def _progress() -> Iterator:
     finally:
         if tasks:
             bar.stop()
+
+
+def _progress_lines(clock=time.monotonic):
+    """The callback that writes progress as lines: `Embedding passages and sentences:
+    1,024/9,316 (11%), 95/s`."""
+    started: dict[str, float] = {}
+    shown: dict[str, float] = {}  # when each stage last printed a line
+
+    def update(stage: str, done: int, total: int) -> None:
+        now = clock()
+        began = started.setdefault(stage, now)
+        if stage in shown:
+            due = done >= total or now - shown[stage] >= PROGRESS_EVERY_S
+        else:
+            due = now - began >= PROGRESS_FIRST_S
+        if not due:
+            return
+        shown[stage] = now
+        line = f"{PROGRESS_LABELS.get(stage, stage)}: {done:,}/{total:,}"
+        if total:
+            line += f" ({done / total:.0%})"
+        if now > began and done:
+            line += f", {done / (now - began):,.1f}/s"
+        err.print(line, markup=False, highlight=False)
+
+    return update
 
 
 def _build(paths: list[Path], index_dir: Path | None, model: str | None, **options) -> tuple[Retriever, BuildReport]:
@@ -209,19 +245,48 @@ def _build(paths: list[Path], index_dir: Path | None, model: str | None, **optio
 
 @app.command()
 def index(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help=f"Files or directories (default {DEFAULT_CORPUS_DIR}/)", show_default=False)] = None,
+    paths: Annotated[
+        Optional[list[Path]], typer.Argument(help=f"Files or directories (default {DEFAULT_CORPUS_DIR}/)", show_default=False)
+    ] = None,
     index_dir: IndexDir = None,
     model: Model = None,
     backend: Backend = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start over: read and embed every file again")] = False,
     add: Annotated[bool, typer.Option("--add", help="Add these files to what is indexed instead of replacing it")] = False,
-    include: Annotated[Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")] = None,
+    include: Annotated[
+        Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")
+    ] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Skip files matching this glob (repeatable)")] = None,
-    vector_store: Annotated[Optional[str], typer.Option("--vector-store", help=f"Where the vectors live: {' | '.join(VECTOR_STORES)} (default faiss; an index keeps its store)", show_default=False)] = None,
-    uri: Annotated[Optional[str], typer.Option("--uri", help="Milvus: http://host:19530, or a milvus-lite file (default milvus.db in the index)", show_default=False)] = None,
-    collection: Annotated[Optional[str], typer.Option("--collection", help="Milvus: collection name prefix (default from the index directory)", show_default=False)] = None,
+    vector_store: Annotated[
+        Optional[str],
+        typer.Option(
+            "--vector-store",
+            help=f"Where the vectors live: {' | '.join(VECTOR_STORES)} (default faiss; an index keeps its store)",
+            show_default=False,
+        ),
+    ] = None,
+    uri: Annotated[
+        Optional[str],
+        typer.Option(
+            "--uri", help="Milvus: http://host:19530, or a milvus-lite file (default milvus.db in the index)", show_default=False
+        ),
+    ] = None,
+    collection: Annotated[
+        Optional[str],
+        typer.Option(
+            "--collection", help="Milvus: collection name prefix (default from the index directory)", show_default=False
+        ),
+    ] = None,
     ray: Annotated[bool, typer.Option("--ray", help="Embed on Ray: a local instance, or the cluster of --ray-address")] = False,
-    ray_address: Annotated[Optional[str], typer.Option("--ray-address", envvar="RAY_ADDRESS", help="Ray cluster to embed on (ray://head:10001, auto); implies --ray", show_default=False)] = None,
+    ray_address: Annotated[
+        Optional[str],
+        typer.Option(
+            "--ray-address",
+            envvar="RAY_ADDRESS",
+            help="Ray cluster to embed on (ray://head:10001, auto); implies --ray",
+            show_default=False,
+        ),
+    ] = None,
     follow_links: FollowLinks = False,
 ) -> None:
     """Index files and directories; only what changed is read and embedded again.
@@ -263,7 +328,9 @@ def _render_answer(answer: dict) -> None:
         out.print(f"No passage matches 「{_markup(answer['query'])}」.")
         return
     if answer.get("answered") is False:
-        out.print(Text(f"Nothing here seems to answer 「{shown(answer['query'])}」 ({answer.get('reason', '')}).", style="yellow"))
+        out.print(
+            Text(f"Nothing here seems to answer 「{shown(answer['query'])}」 ({answer.get('reason', '')}).", style="yellow")
+        )
         out.print(Text("The nearest passages, for what they are worth:\n", style="dim"))
     for hit in answer["results"]:
         head = Text()
@@ -295,12 +362,24 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question, e.g. 如何化解矛盾纠纷")],
     k: Annotated[int, typer.Option("-k", "--top-k", help=f"Number of passages (1-{LIMITS.max_k})")] = SearchConfig.k,
     mode: Annotated[str, typer.Option("--mode", help=f"Ranking: {' | '.join(SEARCH_MODES)}")] = SearchConfig.mode,
-    summary_chars: Annotated[int, typer.Option("--summary-chars", help=f"Summary budget in characters (0: none; at most {LIMITS.max_summary_chars:,})")] = SummaryConfig.max_chars,
+    summary_chars: Annotated[
+        int, typer.Option("--summary-chars", help=f"Summary budget in characters (0: none; at most {LIMITS.max_summary_chars:,})")
+    ] = SummaryConfig.max_chars,
     index_dir: IndexDir = None,
     model: Model = None,
-    server: Annotated[Optional[str], typer.Option("--server", envvar=ENV_SERVER, help="Ask the `retriever serve` at this URL (default: one serving the same index, if running)", show_default=False)] = None,
+    server: Annotated[
+        Optional[str],
+        typer.Option(
+            "--server",
+            envvar=ENV_SERVER,
+            help="Ask the `retriever serve` at this URL (default: one serving the same index, if running)",
+            show_default=False,
+        ),
+    ] = None,
     local: Annotated[bool, typer.Option("--local", help="Answer in this process even when a service is running")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say whether a service or this process answered, and the timings")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Say whether a service or this process answered, and the timings")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Show the passages most relevant to QUESTION and a summary that cites them.
@@ -363,13 +442,27 @@ def _index_name(name: str) -> Path:
 @app.command()
 def summarize(
     paths: Annotated[list[str], typer.Argument(help="Files or directories (walked recursively); - reads standard input")],
-    max_chars: Annotated[Optional[int], typer.Option("--max-chars", help=f"Summary budget per document (default {SummaryConfig.doc_max_chars}, at most {LIMITS.max_summary_chars:,})", show_default=False)] = None,
-    ratio: Annotated[Optional[float], typer.Option("--ratio", help="Budget as a share of each document, e.g. 0.05 (capped by --max-chars if given)")] = None,
+    max_chars: Annotated[
+        Optional[int],
+        typer.Option(
+            "--max-chars",
+            help=f"Summary budget per document (default {SummaryConfig.doc_max_chars}, at most {LIMITS.max_summary_chars:,})",
+            show_default=False,
+        ),
+    ] = None,
+    ratio: Annotated[
+        Optional[float],
+        typer.Option("--ratio", help="Budget as a share of each document, e.g. 0.05 (capped by --max-chars if given)"),
+    ] = None,
     query: Annotated[Optional[str], typer.Option("--query", "-q", help="Focus each summary on this question")] = None,
-    include: Annotated[Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")] = None,
+    include: Annotated[
+        Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")
+    ] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Skip files matching this glob (repeatable)")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the records to FILE.jsonl, .md or .csv")] = None,
-    add_to_index: Annotated[Optional[str], typer.Option("--add-to-index", help="Also index the documents into indexes/NAME (or a path)")] = None,
+    add_to_index: Annotated[
+        Optional[str], typer.Option("--add-to-index", help="Also index the documents into indexes/NAME (or a path)")
+    ] = None,
     model: Model = None,
     backend: Backend = None,
     follow_links: FollowLinks = False,
@@ -467,11 +560,22 @@ def info(
 @app.command()
 def serve(
     index_dir: IndexDir = None,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface; there is no authentication)")] = ServeConfig.host,
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one, printed at start)")] = ServeConfig.port,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface; there is no authentication)")
+    ] = ServeConfig.host,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one, printed at start)")
+    ] = ServeConfig.port,
     model: Model = None,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request on stderr")] = True,
-    allow_host: Annotated[Optional[list[str]], typer.Option("--allow-host", help="Also answer requests addressed to this host name (repeatable; *: any). On loopback, only localhost, 127.0.0.1 and ::1 are answered otherwise (against DNS rebinding)", show_default=False)] = None,
+    allow_host: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--allow-host",
+            help="Also answer requests addressed to this host name (repeatable; *: any). On loopback, only localhost, 127.0.0.1 and ::1 are answered otherwise (against DNS rebinding)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the index over HTTP: a search page at /, the JSON API under /api, docs at /docs.
 
@@ -484,7 +588,13 @@ def serve(
         from .serve import listen, run
 
         config = ServeConfig(allowed_hosts=tuple(allow_host or ()))
-        run(retriever, listen(host, port), access_log, announce=lambda line: err.print(escape(line), highlight=False), config=config)
+        run(
+            retriever,
+            listen(host, port),
+            access_log,
+            announce=lambda line: err.print(escape(line), highlight=False),
+            config=config,
+        )
 
 
 def main() -> None:
