@@ -339,3 +339,13 @@ def test_progress_without_a_terminal_is_a_line_now_and_then(monkeypatch):
         "Embedding passages and sentences: 900/1,000 (90%), 72.0/s",
         "Embedding passages and sentences: 1,000/1,000 (100%), 76.9/s",
     ]
+
+
+def test_help_paragraphs_are_not_hard_wrapped(runner):
+    for command in ("index", "ask", "summarize", "info", "serve"):
+        help_text = app.registered_commands[
+            [c.callback.__name__ for c in app.registered_commands].index(command)
+        ].callback.__doc__
+        assert all("\n" not in paragraph for paragraph in help_text.split("\n\n")), command
+    result = runner.invoke(app, ["ask", "--help"], env={"COLUMNS": "200"})
+    assert "answers when one is named (--server, RETRIEVER_SERVER) or serves the same index;" in result.stdout

@@ -309,11 +309,12 @@ def test_ask_falls_back_when_the_service_is_gone(built):
     assert result.exit_code == 0
     assert json.loads(result.stdout)["results"][0]["doc_id"] == "corpus/b.md"
     assert f"answered by this process (the service did not answer: {url}: [Errno 111] Connection refused)" in result.stderr
-    # A registration left by a killed service is ignored.
+    # A registration left by a killed service is ignored, and dropped.
     registration = register(Path("indexes/default"), url)
     data = json.loads(registration.read_text())
     registration.write_text(json.dumps({**data, "pid": 2**22 + 1}))
     assert find_server(Path("indexes/default")) is None
+    assert not registration.exists()
 
 
 def test_serve_refuses_a_port_in_use(built):

@@ -6,6 +6,7 @@ stderr. Exit codes: 0 done, 1 failed, 2 bad usage, 3 done but some files were sk
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -59,6 +60,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _command(function):
+    """app.command(), with the docstring's paragraphs unwrapped: Typer keeps their line
+    breaks and the terminal wraps them again, which left orphan lines in --help."""
+    paragraphs = inspect.cleandoc(function.__doc__ or "").split("\n\n")
+    function.__doc__ = "\n\n".join(" ".join(p.split()) for p in paragraphs)
+    return app.command()(function)
 
 
 def _print_version(value: bool) -> None:
@@ -243,7 +252,7 @@ def _build(paths: list[Path], index_dir: Path | None, model: str | None, **optio
     return retriever, report
 
 
-@app.command()
+@_command
 def index(
     paths: Annotated[
         Optional[list[Path]], typer.Argument(help=f"Files or directories (default {DEFAULT_CORPUS_DIR}/)", show_default=False)
@@ -357,7 +366,7 @@ def _render_answer(answer: dict) -> None:
     out.print(Text(f"\nscore = {answer['score']}; [n] cites result n", style="dim"))
 
 
-@app.command()
+@_command
 def ask(
     question: Annotated[str, typer.Argument(help="The question, e.g. 如何化解矛盾纠纷")],
     k: Annotated[int, typer.Option("-k", "--top-k", help=f"Number of passages (1-{LIMITS.max_k})")] = SearchConfig.k,
@@ -439,7 +448,7 @@ def _index_name(name: str) -> Path:
     return Path(name) if ("/" in name or Path(name).is_dir()) else DEFAULT_INDEX_DIR.parent / name
 
 
-@app.command()
+@_command
 def summarize(
     paths: Annotated[list[str], typer.Argument(help="Files or directories (walked recursively); - reads standard input")],
     max_chars: Annotated[
@@ -517,7 +526,7 @@ def summarize(
         raise typer.Exit(EXIT_FAILED if not done else EXIT_PARTIAL)
 
 
-@app.command()
+@_command
 def info(
     index_dir: IndexDir = None,
     as_json: AsJson = False,
@@ -557,7 +566,7 @@ def info(
         raise typer.Exit(EXIT_FAILED)
 
 
-@app.command()
+@_command
 def serve(
     index_dir: IndexDir = None,
     host: Annotated[
