@@ -349,3 +349,34 @@ def test_help_paragraphs_are_not_hard_wrapped(runner):
         assert all("\n" not in paragraph for paragraph in help_text.split("\n\n")), command
     result = runner.invoke(app, ["ask", "--help"], env={"COLUMNS": "200"})
     assert "answers when one is named (--server, RETRIEVER_SERVER) or serves the same index;" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "text,width,indent,lines",
+    [
+        ("甲乙丙丁。戊", 8, 0, ["甲乙丙", "丁。戊"]),  # 。 never starts a line
+        ("甲乙丙丁 [1]", 8, 0, ["甲乙丙", "丁 [1]"]),  # nor a citation mark
+        ("甲乙丙「丁」", 8, 0, ["甲乙丙", "「丁」"]),  # 「 never ends one
+        ("abc defgh", 7, 2, ["abc", "  defgh"]),  # a Latin word stays whole; the rest indented
+        ("甲乙 › 丙丁", 6, 0, ["甲乙 ›", "丙丁"]),  # › ends a line, never starts one
+        ("0123456789", 4, 0, ["0123", "4567", "89"]),  # a word longer than the line is cut
+    ],
+)
+def test_lines_break_where_chinese_typesetting_allows(text, width, indent, lines):
+    from rich.text import Text
+
+    from retriever.cli import wrapped
+
+    assert wrapped(Text(text), width, indent).plain.split("\n") == lines
+
+
+def test_wrapping_keeps_the_highlights_on_their_characters():
+    from rich.text import Text
+
+    from retriever.cli import wrapped
+
+    text = Text("甲乙丙丁戊己")
+    text.stylize("bold", 3, 5)  # 丁戊
+    out = wrapped(text, 6)
+    assert out.plain == "甲乙丙\n丁戊己"
+    assert [(out.plain[s.start : s.end], s.style) for s in out.spans] == [("丁戊", "bold")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
@@ -327,6 +329,60 @@ def _open(index_dir: Path | None, model: str | None) -> Retriever:
     return Retriever.open(directory, model=model)
 
 
+# Line breaking as Chinese is set: a line never starts with closing punctuation (nor a
+# citation mark like [2]) and never ends with opening punctuation; a Latin word or a
+# number stays whole. rich folds Chinese at the last cell that fits, anywhere.
+NO_LINE_START = frozenset("。，、；：？！）》」』〉】〕”’…·,.;:?!)]}%›–—")
+NO_LINE_END = frozenset("（《「『〈【〔“‘([{–—")
+CITE = re.compile(r" ?\[\d+\]")
+
+
+def _breakable(text: str, at: int) -> bool:
+    """May a line end before text[at]? (Spaces there are dropped: what follows them counts.)"""
+    nxt = at
+    while nxt < len(text) - 1 and text[nxt] == " ":
+        nxt += 1
+    before, after = text[at - 1], text[nxt]
+    if after in NO_LINE_START or before in NO_LINE_END or CITE.match(text, at):
+        return False
+    # A run of Latin letters, digits and signs is a word: broken only at a space.
+    return not (before.isascii() and not before.isspace() and after.isascii() and not after.isspace())
+
+
+def wrapped(text: Text, width: int, indent: int = 0) -> Text:
+    """`text` in lines of at most `width` cells (the first as it is, the others
+    indented by `indent` spaces), broken where Chinese typesetting allows; spaces at
+    a break are dropped."""
+    plain, lines, start = text.plain, [], 0
+    room = width
+    while start < len(plain):
+        end, used = start, 0
+        while end < len(plain) and used + cell_len(plain[end]) <= room:
+            used += cell_len(plain[end])
+            end += 1
+        if end == len(plain):
+            lines.append(text[start:end])
+            break
+        end = max(end, start + 1)  # a character wider than the room still moves on
+        cut = end
+        # Back up to where a break is allowed, but not past a third of the line.
+        while cut - start > (end - start) * 2 // 3 and not _breakable(plain, cut):
+            cut -= 1
+        if not _breakable(plain, cut):
+            cut = end
+        lines.append(text[start:cut])
+        start = cut
+        while start < len(plain) and plain[start] == " ":
+            start += 1
+        room = max(width - indent, 1)
+    out = Text()
+    for n, line in enumerate(lines):
+        line.rstrip()
+        out.append(Text("\n" + " " * indent) if n else Text())
+        out.append(line)
+    return out
+
+
 def _location(doc_id: str, heading_path: tuple[str, ...] | list[str]) -> str:
     return " › ".join([doc_id, *heading_path])
 
@@ -341,29 +397,31 @@ def _render_answer(answer: dict) -> None:
             Text(f"Nothing here seems to answer 「{shown(answer['query'])}」 ({answer.get('reason', '')}).", style="yellow")
         )
         out.print(Text("The nearest passages, for what they are worth:\n", style="dim"))
+    width = out.width
     for hit in answer["results"]:
         head = Text()
         head.append(f"[{hit['rank']}] ", style="bold cyan")
         head.append(f"{hit['score']:.3f}  ", style="magenta")
         head.append(shown(hit["title"]), style="bold")
-        out.print(head)
+        out.print(wrapped(head, width, 4))
         where = f"    {shown(_location(hit['doc_id'], hit['heading_path']))}  ({hit['start']}–{hit['end']})"
-        out.print(Text(where, style="dim"))
+        out.print(wrapped(Text(where, style="dim"), width, 4))
         body = Text(shown(hit["text"].replace("\n", " "), keep_length=True))
         # Newlines became spaces of the same length, so spans still line up.
         for start, end in hit["highlights"]:
             body.stylize("bold yellow", start, end)
-        out.print(Text("    ").append(body))
+        out.print(wrapped(Text("    ").append(body), width, 4))
         out.print()
     if not answer["summary"]["sentences"]:
-        out.print(Text(f"score = {answer['score']}", style="dim"))
+        out.print(wrapped(Text(f"score = {answer['score']}", style="dim"), width))
         return
     out.print(Text("Summary", style="bold underline"))
     for s in answer["summary"]["sentences"]:
         line = Text(shown(s["text"]))
         line.append(f" [{s['cites']}]", style="bold cyan")
-        out.print(line)
-    out.print(Text(f"\nscore = {answer['score']}; [n] cites result n", style="dim"))
+        out.print(wrapped(line, width, 2))
+    out.print()
+    out.print(wrapped(Text(f"score = {answer['score']}; [n] cites result n", style="dim"), width))
 
 
 @_command
@@ -559,7 +617,13 @@ def info(
         table = Table("document", "passages", "characters", "title", box=None, padding=(0, 2, 0, 2))
         for d in data["documents"]:
             table.add_row(Text(shown(d["doc_id"])), str(d["passages"]), f"{d['chars']:,}", Text(shown(d["title"])))
-        out.print(table)
+        # On a terminal the table fits the window; in a pipe or a file it takes the
+        # width it needs, so that no id or title is cut.
+        if out.is_terminal:
+            out.print(table)
+        else:
+            needed = out.measure(table, options=out.options.update(width=10_000)).maximum
+            Console(file=out.file, width=needed, highlight=False).print(table)
         if check:
             out.print("  check      " + ("ok" if not data["problems"] else _markup("; ".join(data["problems"]))))
     if check and data["problems"]:
