@@ -1,18 +1,24 @@
 # `make demo`: set up .venv, build indexes/default over corpus/ and answer a question.
-# `make test`: set up .venv and run the test suite (what CI runs).
+# `make test`: set up .venv, check lint, format and types, and run the test suite (what CI runs).
 # `make bench`: run benchmarks/ and write benchmarks/RESULTS.md (`make bench-quick`: a short run).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 QUESTION ?= 如何化解矛盾纠纷
 
-.PHONY: demo test setup bench bench-quick clean
+.PHONY: demo test lint setup bench bench-quick clean
 
 demo: setup
 	$(BIN)/retriever ask "$(QUESTION)"
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then exit 0; else exit $$rc; fi
+
+# Lint, format and types (configured in pyproject.toml); part of `make test`.
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 # Retrieval and summary quality, speed and scale; writes benchmarks/RESULTS.md.
 bench: setup

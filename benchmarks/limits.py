@@ -22,8 +22,8 @@ import sys
 import tempfile
 import textwrap
 import time
-import zlib
 import zipfile
+import zlib
 from pathlib import Path
 
 from .common import ROOT, data_file, log, read_jsonl, run_and_print

@@ -314,13 +314,18 @@ def uq_quality(retriever: Retriever, rows: list[dict], saved_txtai: Path, passag
     docs = [doc_key(p.doc_id) for p in passages]
     scores.update({name: uq_scores(r, rows, relevant, docs) for name, r in ranked.items()})
     splits = {
-        split: {name: user_questions.by_kind([s for s, r in zip(values, rows) if r["split"] == split]) for name, values in scores.items()}
+        split: {
+            name: user_questions.by_kind([s for s, r in zip(values, rows) if r["split"] == split])
+            for name, values in scores.items()
+        }
         for split in ("dev", "test")
     }
     # The product against each txtai row on the test half, question by question.
     test = [i for i, r in enumerate(rows) if r["split"] == "test"]
     paired = {
-        name: {m: paired_bootstrap([scores[PRODUCT][i][m] for i in test], [values[i][m] for i in test]) for m in ("hit@5", "MRR@10")}
+        name: {
+            m: paired_bootstrap([scores[PRODUCT][i][m] for i in test], [values[i][m] for i in test]) for m in ("hit@5", "MRR@10")
+        }
         for name, values in scores.items()
         if name != PRODUCT
     }
@@ -480,9 +485,17 @@ def verdict(results: dict) -> dict[str, list[str]]:
         compare("peak RSS of that build, MiB", ours["peak_rss_mib"], theirs["peak_rss_mib"], False, ",")
         compare("index on disk, MiB", ours["disk_mib"], theirs["disk_mib"], False, ".1f")
         w, c = uq["warm_ms"], uq["cold"]
-        compare("warm query p50, ms (ask without summary; txtai search)", w[WARM_PRODUCT]["p50"], w[WARM_TXTAI]["p50"], False, ".1f")
+        compare(
+            "warm query p50, ms (ask without summary; txtai search)", w[WARM_PRODUCT]["p50"], w[WARM_TXTAI]["p50"], False, ".1f"
+        )
         compare("warm query p95, ms", w[WARM_PRODUCT]["p95"], w[WARM_TXTAI]["p95"], False, ".1f")
-        compare("cold start, s (ask without summary; txtai load + search)", c[COLD_PRODUCT]["median_s"], c[COLD_TXTAI]["median_s"], False, ".2f")
+        compare(
+            "cold start, s (ask without summary; txtai load + search)",
+            c[COLD_PRODUCT]["median_s"],
+            c[COLD_TXTAI]["median_s"],
+            False,
+            ".2f",
+        )
         compare("cold start peak RSS, MiB", c[COLD_PRODUCT]["peak_rss_mib"], c[COLD_TXTAI]["peak_rss_mib"], False, ",")
     return out
 
@@ -535,7 +548,11 @@ def markdown(results: dict) -> str:
         metrics = ("hit@1", "hit@5", "MRR@10", "doc@1")
         parts += [
             f"**User questions** — {q['passages']:,} passages (corpus/ and gov_reports), answerable questions; dev | test\n",
-            "| kind | method | n | " + " | ".join(f"dev {m}" for m in metrics) + " | " + " | ".join(f"test {m}" for m in metrics) + " |",
+            "| kind | method | n | "
+            + " | ".join(f"dev {m}" for m in metrics)
+            + " | "
+            + " | ".join(f"test {m}" for m in metrics)
+            + " |",
             "|---|---|---|" + "---|" * (2 * len(metrics)),
         ]
         dev, test = q["splits"]["dev"], q["splits"]["test"]
@@ -553,7 +570,11 @@ def markdown(results: dict) -> str:
         parts.append("")
 
     columns = retrieval_quality.COLUMNS
-    parts += ["**Labelled questions and QA sets**\n", "| question set | method | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    parts += [
+        "**Labelled questions and QA sets**\n",
+        "| question set | method | " + " | ".join(columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
     for name, data in results["datasets"].items():
         cells = _bold_best(data["methods"], columns)
         for method in data["methods"]:
@@ -576,10 +597,16 @@ def markdown(results: dict) -> str:
         parts += ["", "| warm, one question at a time | questions | p50 ms | p95 ms |", "|---|---|---|---|"]
         for name, w in uq["warm_ms"].items():
             parts.append(f"| {name} | {w['n']} | {w['p50']:.1f} | {w['p95']:.1f} |")
-        parts += ["", f"| cold process: load the index, answer «{uq['cold']['question']}» | runs | median s | min s | max s | CPU s | peak RSS MiB |", "|---|---|---|---|---|---|---|"]
+        parts += [
+            "",
+            f"| cold process: load the index, answer «{uq['cold']['question']}» | runs | median s | min s | max s | CPU s | peak RSS MiB |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, c in uq["cold"].items():
             if isinstance(c, dict):
-                parts.append(f"| {name} | {c['runs']} | {c['median_s']:.2f} | {c['min_s']:.2f} | {c['max_s']:.2f} | {c['cpu_s']:.2f} | {c['peak_rss_mib']:,} |")
+                parts.append(
+                    f"| {name} | {c['runs']} | {c['median_s']:.2f} | {c['min_s']:.2f} | {c['max_s']:.2f} | {c['cpu_s']:.2f} | {c['peak_rss_mib']:,} |"
+                )
         parts.append("")
 
     v = verdict(results)
@@ -594,7 +621,7 @@ def markdown(results: dict) -> str:
         "the question; txtai gets the passage text alone, as a user would give it, so nothing in a gov_reports passage "
         "says which year's report it is from. Above 5,000 vectors txtai's default FAISS index is IVF probing 1/16 of its "
         "cells. txtai's default tokenizer cuts Chinese "
-        "into single characters; the jieba row is a custom scoring class of a few lines. \"Best txtai\" is its best row "
+        'into single characters; the jieba row is a custom scoring class of a few lines. "Best txtai" is its best row '
         "on each measure, chosen on the figures themselves, which flatters txtai. Texts and questions reach txtai in the "
         "product's matching form (traditional → simplified). Cold start counts importing each tool (txtai imports torch "
         "and transformers).\n"

@@ -29,10 +29,10 @@ import numpy as np
 
 from retriever import Retriever
 from retriever.bm25 import BM25, terms
+from retriever.build import embed_passages
 from retriever.clean import for_matching
 from retriever.config import BACKENDS, SearchConfig, VectorIndexConfig
 from retriever.embed import Embedder, load_embedder
-from retriever.build import embed_passages
 from retriever.index import Index, build_vector_index
 from retriever.search import minmax, search
 from retriever.segment import Passage

@@ -50,9 +50,7 @@ class Score:
 
 def chars(text: str) -> str:
     """The characters that ROUGE compares: no whitespace, no punctuation, lower case."""
-    return "".join(
-        c.lower() for c in text if not c.isspace() and not unicodedata.category(c).startswith("P")
-    )
+    return "".join(c.lower() for c in text if not c.isspace() and not unicodedata.category(c).startswith("P"))
 
 
 def _score(overlap: int, candidate_total: int, reference_total: int) -> Score:

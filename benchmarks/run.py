@@ -17,7 +17,7 @@ import os
 import platform
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -39,7 +39,11 @@ PACKAGES = (
 
 def machine() -> dict:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor(),
     )
     mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
@@ -81,9 +85,7 @@ def headline(results: dict) -> list[str]:
             ((k, m) for k, m in methods.items() if not k.startswith(("hybrid", "RRF", "cosine +"))),
             key=lambda kv: kv[1]["nDCG@10"],
         )
-        lines.append(
-            f"{name}: hybrid nDCG@10 {default['nDCG@10']:.3f} vs best baseline ({best_name}) {best['nDCG@10']:.3f}"
-        )
+        lines.append(f"{name}: hybrid nDCG@10 {default['nDCG@10']:.3f} vs best baseline ({best_name}) {best['nDCG@10']:.3f}")
     lines.extend(user_questions.headline(results["user_questions"]))
     lines.extend(peers.headline(results["peers"]))
     lines.extend(speed.headline(results["speed"]))
@@ -163,11 +165,11 @@ def main() -> None:
     results["limits"] = limits.run(args.quick)
 
     commit = git_commit()
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(exist_ok=True)
     json_path = RESULTS / f"{stamp}-{commit}{'-quick' if args.quick else ''}.json"
     results["meta"] = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit,
         "quick": args.quick,
         "seconds": time.perf_counter() - started,

@@ -58,7 +58,11 @@ def service(index_dir: Path, concurrent_asks: int, log_file: Path) -> Iterator[s
     env = {**os.environ, "XDG_RUNTIME_DIR": str(log_file.parent)}  # its registration stays out of the user's
     with open(log_file, "w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, str(index_dir), str(concurrent_asks)], stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT
+            [sys.executable, "-c", _SERVER, str(index_dir), str(concurrent_asks)],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+            cwd=ROOT,
         )
         try:
             deadline = time.monotonic() + 120
@@ -103,7 +107,9 @@ def load(url: str, clients: int, per_client: int) -> dict:
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[str] = []
     threads = [
-        threading.Thread(target=_client, args=(url, [qs[(c * per_client + i) % len(qs)] for i in range(per_client)], latencies[c], errors))
+        threading.Thread(
+            target=_client, args=(url, [qs[(c * per_client + i) % len(qs)] for i in range(per_client)], latencies[c], errors)
+        )
         for c in range(clients)
     ]
     start = time.perf_counter()
@@ -132,11 +138,18 @@ def cold_ask(url: str | None, runs: int, env_dir: Path) -> dict:
     seconds = []
     for _ in range(runs):
         start = time.perf_counter()
-        done = subprocess.run([str(RETRIEVER), "ask", "如何化解矛盾纠纷", "--json", *extra], cwd=ROOT, env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [str(RETRIEVER), "ask", "如何化解矛盾纠纷", "--json", *extra], cwd=ROOT, env=env, capture_output=True, text=True
+        )
         seconds.append(time.perf_counter() - start)
         if done.returncode != 0 or not json.loads(done.stdout)["results"]:
             raise RuntimeError(f"retriever ask exited {done.returncode}: {done.stderr[-300:]}")
-    return {"runs": runs, "median_s": round(statistics.median(seconds), 3), "min_s": round(min(seconds), 3), "max_s": round(max(seconds), 3)}
+    return {
+        "runs": runs,
+        "median_s": round(statistics.median(seconds), 3),
+        "min_s": round(min(seconds), 3),
+        "max_s": round(max(seconds), 3),
+    }
 
 
 def run(quick: bool) -> dict:

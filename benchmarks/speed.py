@@ -123,7 +123,11 @@ def run_measured(cmd: list[str], cwd: Path) -> tuple[float, float, float, int, s
             [sys.executable, "-c", _MEASURE, str(report), *cmd], cwd=cwd, env=_env(), stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        usage = json.loads(report.read_text()) if report.exists() else {"seconds": 0, "cpu": 0, "maxrss_kib": 0, "code": done.returncode}
+        usage = (
+            json.loads(report.read_text())
+            if report.exists()
+            else {"seconds": 0, "cpu": 0, "maxrss_kib": 0, "code": done.returncode}
+        )
     return usage["seconds"], usage["cpu"], usage["maxrss_kib"] / 1024, usage["code"], done.stderr
 
 
@@ -193,7 +197,11 @@ def grow_to_10k(gov_index: Path, work: Path) -> Path | None:
     from retriever import Retriever
 
     sources = []
-    for name, file, key in (("cmrc2018", "passages.jsonl", "passage_id"), ("drcd", "passages.jsonl", "passage_id"), ("vcsum", "meetings.jsonl", "id")):
+    for name, file, key in (
+        ("cmrc2018", "passages.jsonl", "passage_id"),
+        ("drcd", "passages.jsonl", "passage_id"),
+        ("vcsum", "meetings.jsonl", "id"),
+    ):
         path = data_file(name, file)
         if path is not None:
             texts = {f"{name}-{row[key]}": row["text"] for row in read_jsonl(path)}
@@ -587,7 +595,14 @@ def markdown(results: dict) -> str:
         if "skipped" in row:
             out.append(f"| {row['corpus']} | {row.get('backend', '')} | skipped: {row['skipped']} | | | | | | | |")
             continue
-        plain = next((r for r in results["index_build"] if r["corpus"] == row["corpus"] and r.get("backend") == "torch" and "skipped" not in r), None)
+        plain = next(
+            (
+                r
+                for r in results["index_build"]
+                if r["corpus"] == row["corpus"] and r.get("backend") == "torch" and "skipped" not in r
+            ),
+            None,
+        )
         ratio = f"{row['passages_per_s'] / plain['passages_per_s']:.2f}" if plain else ""
         out.append(
             f"| {row['corpus']} | {row['backend']} | {row['documents']} | {row['passages']:,} | {row['chars']:,} | {_fmt(row['seconds'], 2)} "
@@ -630,7 +645,7 @@ def markdown(results: dict) -> str:
         "",
         "| command | runs | median s | min s | max s | × default |",
         "|---|---|---|---|---|---|",
-        f"| `retriever ask \"{c['question']}\" --json` (default: int8 ONNX) | {c['ask']['runs']} | {_fmt(c['ask']['median_s'], 2)} "
+        f'| `retriever ask "{c["question"]}" --json` (default: int8 ONNX) | {c["ask"]["runs"]} | {_fmt(c["ask"]["median_s"], 2)} '
         f"| {_fmt(c['ask']['min_s'], 2)} | {_fmt(c['ask']['max_s'], 2)} | 1 |",
     ]
     if "ask_torch" in c:

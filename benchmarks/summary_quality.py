@@ -334,7 +334,9 @@ def markdown(results: dict) -> str:
         ]
         for method, m in v["methods"].items():
             name = f"{method} (upper bound)" if method == "oracle" else method
-            out.append(f"| {name} | {m['R1']:.2f} | {m['R2']:.2f} | {m['RL']:.2f} | {m['mean_chars']:.0f} | {m['ms_per_segment']:.0f} |")
+            out.append(
+                f"| {name} | {m['R1']:.2f} | {m['R2']:.2f} | {m['RL']:.2f} | {m['mean_chars']:.0f} | {m['ms_per_segment']:.0f} |"
+            )
         out.append("")
     q = results["query"]
     if "skipped" in q:
@@ -342,8 +344,7 @@ def markdown(results: dict) -> str:
     else:
         fmt = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
         out += [
-            f"### Question summaries over corpus/ ({q['questions']} questions, k={q['k']}, "
-            f"{q['summary_chars']} characters)\n",
+            f"### Question summaries over corpus/ ({q['questions']} questions, k={q['k']}, {q['summary_chars']} characters)\n",
             "Gold kept: the summary contains a gold phrase; gold available: one of the top-5 passages "
             "does (the ceiling); redundancy: highest character-bigram Jaccard between two sentences of "
             "a summary, averaged (0 = no overlap).\n",

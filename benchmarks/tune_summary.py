@@ -85,9 +85,7 @@ def main() -> None:
             )
     table(segments, embedder, weights, ("centrality_weight", "salience_weight", "position_weight", "document_redundancy"), 15)
     shapes = [
-        replace(base, centre_rounds=rounds, max_quote_share=share)
-        for rounds in (0, 1, 2, 3, 5, 10)
-        for share in (0.5, 1.0)
+        replace(base, centre_rounds=rounds, max_quote_share=share) for rounds in (0, 1, 2, 3, 5, 10) for share in (0.5, 1.0)
     ]
     table(segments, embedder, shapes, ("centre_rounds", "max_quote_share"), len(shapes))
 
@@ -99,14 +97,18 @@ def table(segments: list[dict], embedder, configs: list[SummaryConfig], fields: 
         scores = evaluate(segments, embedder, config)
         values = [getattr(config, f) for f in fields]
         rows.append((scores["R2"] + scores["RL"], values, scores))
-        log("tune: " + " ".join(f"{f} {v}" for f, v in zip(fields, values)) +
-            f": R1 {scores['R1']:.2f} R2 {scores['R2']:.2f} RL {scores['RL']:.2f}")
+        log(
+            "tune: "
+            + " ".join(f"{f} {v}" for f, v in zip(fields, values))
+            + f": R1 {scores['R1']:.2f} R2 {scores['R2']:.2f} RL {scores['RL']:.2f}"
+        )
     rows.sort(key=lambda r: -r[0])
     print("| " + " | ".join(fields) + " | R1 | R2 | RL |")
     print("|" + "---|" * (len(fields) + 3))
     for _, values, sc in rows[:top]:
         print("| " + " | ".join(str(v) for v in values) + f" | {sc['R1']:.2f} | {sc['R2']:.2f} | {sc['RL']:.2f} |")
     print()
+
 
 if __name__ == "__main__":
     main()

@@ -19,7 +19,6 @@ built once into the user's cache and rebuilt incrementally when the code changes
 from __future__ import annotations
 
 import argparse
-import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -181,8 +180,10 @@ def run(quick: bool = False, retriever: Retriever | None = None) -> dict:
             "modes": {mode: by_kind(s) for mode, s in scores.items()},
             # The default against each single ranker, question by question.
             "paired": {
-                f"hybrid - {other}": {m: paired_bootstrap([x[m] for x in scores["hybrid"]], [x[m] for x in scores[other]])
-                                      for m in ("hit@5", "MRR@10")}
+                f"hybrid - {other}": {
+                    m: paired_bootstrap([x[m] for x in scores["hybrid"]], [x[m] for x in scores[other]])
+                    for m in ("hit@5", "MRR@10")
+                }
                 for other in ("bm25", "dense")
             },  # fmt: skip
             "verdicts": verdicts(retriever, [r for r in rows if r["split"] == split]),
@@ -247,7 +248,9 @@ def main() -> None:
         print(markdown(run(retriever=retriever)))
         return
     rows = [r for r in read_jsonl(QUESTIONS) if r["kind"] != "off_topic" and args.split in ("all", r["split"])]
-    log(f"user questions: {len(rows)} {args.split} questions; word overlap with the gold sentence {overlap_stats(rows, retriever)}")
+    log(
+        f"user questions: {len(rows)} {args.split} questions; word overlap with the gold sentence {overlap_stats(rows, retriever)}"
+    )
     scores = per_question(retriever, rows, tuple(args.modes.split(",")))
     print(table({mode: by_kind(s) for mode, s in scores.items()}))
 

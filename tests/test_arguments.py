@@ -50,7 +50,11 @@ BUDGET = "{} (the summary's budget) must be a whole number of characters from {}
         ((None,), {}, "the question must be text, not NoneType"),
         ((123,), {}, "the question must be text, not int"),
         (("  ",), {}, "the question is empty"),
-        (("问" * 2001,), {}, "the question is too long: 2,001 characters, the limit is 2,000 (to summarize a document, use `retriever summarize`)"),
+        (
+            ("问" * 2001,),
+            {},
+            "the question is too long: 2,001 characters, the limit is 2,000 (to summarize a document, use `retriever summarize`)",
+        ),
         (("问题\udcff",), {}, "the question is not valid text (bytes that are not UTF-8)"),
         (("问题",), {"mode": "fuzzy"}, "unknown mode 'fuzzy': choose one of hybrid, dense, bm25"),
         (("问题",), {"k": None}, K.format("None")),

@@ -104,7 +104,6 @@ def test_rebuild_embeds_everything_again(corpus, counting):
     assert len(counting.texts) == 8 and "一、化解矛盾纠纷" in counting.texts  # a heading line is a sentence
 
 
-
 def test_sentences_cut_otherwise_are_embedded_again(corpus, counting, monkeypatch):
     Retriever.build([corpus], index_dir="idx")
     counting.texts.clear()
@@ -192,7 +191,9 @@ def test_index_type_is_chosen_by_size_and_recorded(corpus, counting, monkeypatch
     # are re-ranked exactly), and vectors reused from the index.
     for question in ("如何化解矛盾纠纷", "人居环境整治"):
         a, b = flat.ask(question, summary_chars=0), hnsw.ask(question, summary_chars=0)
-        assert [(h.passage.text, round(h.score, 6)) for h in a.results] == [(h.passage.text, round(h.score, 6)) for h in b.results]
+        assert [(h.passage.text, round(h.score, 6)) for h in a.results] == [
+            (h.passage.text, round(h.score, 6)) for h in b.results
+        ]
     counting.texts.clear()
     (corpus / "c.txt").write_text("产业发展座谈\n要发展乡村旅游,拓宽农民增收渠道。", encoding="utf-8")
     _, report = Retriever.build([corpus], index_dir="hnsw")

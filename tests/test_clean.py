@@ -9,8 +9,12 @@ CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 # One case per kind of junk, worded as other sites word it, not copied from corpus/.
 INLINE = [
     ("paywall percent", "乡村治理要久久为功。此处省略60%,请登录会员,阅读正文所有内容。", "乡村治理要久久为功。"),
-    ("paywall broken line", "基层要稳。\"\"\"\"此处省略25%,请\n登录会员,阅读正文所有内容。", "基层要稳。"),
-    ("paywall bracket", "要抓实抓细。……(某某文秘网省略1203字,正式会员可完整阅读)……\n下面讲第二点。", "要抓实抓细。\n下面讲第二点。"),
+    ("paywall broken line", '基层要稳。""""此处省略25%,请\n登录会员,阅读正文所有内容。', "基层要稳。"),
+    (
+        "paywall bracket",
+        "要抓实抓细。……(某某文秘网省略1203字,正式会员可完整阅读)……\n下面讲第二点。",
+        "要抓实抓细。\n下面讲第二点。",
+    ),
     ("truncation", "压担子、给机会 ……(未完,全文共5000字,当前仅显示2000字,请阅读下面提示信息。", "压担子、给机会……"),
     ("trial end", "工作要落实。\n......试读结束......\n", "工作要落实。"),
     ("url", "详见https://www.example.com/a/123.html通知。", "详见通知。"),
@@ -76,7 +80,10 @@ def test_content_lines_are_kept(line):
 
 def test_broken_lines_are_rejoined():
     text = "今天,我们齐聚一堂开展培训,既是一次思想的“充电补钙”,更是一场工作的“战前\n动员”。乡镇是治理的最后一公里。\n一、铸牢政治之魂\n正文。"
-    assert clean(text) == "今天,我们齐聚一堂开展培训,既是一次思想的“充电补钙”,更是一场工作的“战前动员”。乡镇是治理的最后一公里。\n一、铸牢政治之魂\n正文。"
+    assert (
+        clean(text)
+        == "今天,我们齐聚一堂开展培训,既是一次思想的“充电补钙”,更是一场工作的“战前动员”。乡镇是治理的最后一公里。\n一、铸牢政治之魂\n正文。"
+    )
 
 
 def test_titles_and_headings_are_not_joined():

@@ -207,6 +207,36 @@ def test_summarize_unknown_output_format_is_a_usage_error(runner, corpus):
     assert result.stderr == "error: out.xlsx: unknown output format .xlsx; use .jsonl, .md, .csv\n"
 
 
+def test_summarize_out_is_not_replaced_when_no_file_could_be_read(runner, corpus):
+    Path("out.jsonl").write_text("earlier good records\n", encoding="utf-8")
+    Path("bad.txt").write_bytes(b"\x00\x00")
+    result = runner.invoke(app, ["summarize", "bad.txt", "missing.txt", "--out", "out.jsonl"])
+    assert result.exit_code == 1
+    assert "error: bad.txt: binary file (contains NUL bytes), not text" in result.stderr
+    assert Path("out.jsonl").read_text(encoding="utf-8") == "earlier good records\n"
+    assert sorted(p.name for p in Path(".").iterdir() if p.name.startswith("out")) == ["out.jsonl"]
+
+
+def test_version_comes_from_the_package_metadata(runner):
+    from importlib.metadata import version
+
+    import retriever
+
+    result = runner.invoke(app, ["--version"])
+    assert (result.exit_code, result.stdout) == (0, f"retriever {version('retriever')}\n")
+    assert retriever.__version__ == version("retriever")
+
+
+def test_the_package_namespace_holds_only_its_exports():
+    import pkgutil
+
+    import retriever
+
+    submodules = {m.name for m in pkgutil.iter_modules(retriever.__path__)}  # attributes once imported
+    assert {n for n in dir(retriever) if not n.startswith("_")} - submodules <= set(retriever.__all__)
+    assert all(getattr(retriever, n) is not None for n in retriever.__all__)
+
+
 def test_summarize_failures_are_listed_and_the_rest_done(runner, corpus):
     Path("bad.txt").write_bytes(b"\x00\x00")
     result = runner.invoke(app, ["summarize", "corpus", "bad.txt", "missing.txt", "--out", "out.csv"])
@@ -277,7 +307,76 @@ def test_ask_says_when_nothing_answers(runner, corpus, monkeypatch):
     monkeypatch.setattr("retriever.api.ANSWER_THRESHOLDS", {"m3e-small": 2.0})  # nothing reaches it
     shown = runner.invoke(app, ["ask", "明天北京天气怎么样", "--local"])
     flat = " ".join(shown.stdout.split())
-    assert shown.exit_code == 0 and flat.startswith("Nothing here seems to answer 「明天北京天气怎么样」 (the closest passage scores ")
+    assert shown.exit_code == 0 and flat.startswith(
+        "Nothing here seems to answer 「明天北京天气怎么样」 (the closest passage scores "
+    )
     assert "The nearest passages, for what they are worth:" in flat and "[1]" in flat and "Summary" not in flat
     data = json.loads(runner.invoke(app, ["ask", "明天北京天气怎么样", "--json", "--local"]).stdout)
     assert (data["answered"], data["summary"]["text"]) == (False, "") and data["results"]
+
+
+def test_progress_without_a_terminal_is_a_line_now_and_then(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from retriever import cli
+
+    log = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=log, width=200))
+    now = [0.0]
+    update = cli._progress_lines(clock=lambda: now[0])
+    for t, stage, done, total in [
+        (0.0, "read", 1, 3), (0.5, "read", 3, 3),  # quick: nothing
+        (1.0, "embed", 100, 1000), (2.5, "embed", 200, 1000), (3.5, "embed", 300, 1000),  # first line after 2 s
+        (10.0, "embed", 600, 1000), (13.5, "embed", 900, 1000),  # then every 10 s
+        (14.0, "embed", 1000, 1000),  # and at the end
+    ]:  # fmt: skip
+        now[0] = t
+        update(stage, done, total)
+    assert log.getvalue().splitlines() == [
+        "Embedding passages and sentences: 300/1,000 (30%), 120.0/s",
+        "Embedding passages and sentences: 900/1,000 (90%), 72.0/s",
+        "Embedding passages and sentences: 1,000/1,000 (100%), 76.9/s",
+    ]
+
+
+def test_help_paragraphs_are_not_hard_wrapped(runner):
+    for command in ("index", "ask", "summarize", "info", "serve"):
+        help_text = app.registered_commands[
+            [c.callback.__name__ for c in app.registered_commands].index(command)
+        ].callback.__doc__
+        assert all("\n" not in paragraph for paragraph in help_text.split("\n\n")), command
+    result = runner.invoke(app, ["ask", "--help"], env={"COLUMNS": "200"})
+    assert "answers when one is named (--server, RETRIEVER_SERVER) or serves the same index;" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "text,width,indent,lines",
+    [
+        ("甲乙丙丁。戊", 8, 0, ["甲乙丙", "丁。戊"]),  # 。 never starts a line
+        ("甲乙丙丁 [1]", 8, 0, ["甲乙丙", "丁 [1]"]),  # nor a citation mark
+        ("甲乙丙「丁」", 8, 0, ["甲乙丙", "「丁」"]),  # 「 never ends one
+        ("abc defgh", 7, 2, ["abc", "  defgh"]),  # a Latin word stays whole; the rest indented
+        ("甲乙 › 丙丁", 6, 0, ["甲乙 ›", "丙丁"]),  # › ends a line, never starts one
+        ("0123456789", 4, 0, ["0123", "4567", "89"]),  # a word longer than the line is cut
+    ],
+)
+def test_lines_break_where_chinese_typesetting_allows(text, width, indent, lines):
+    from rich.text import Text
+
+    from retriever.cli import wrapped
+
+    assert wrapped(Text(text), width, indent).plain.split("\n") == lines
+
+
+def test_wrapping_keeps_the_highlights_on_their_characters():
+    from rich.text import Text
+
+    from retriever.cli import wrapped
+
+    text = Text("甲乙丙丁戊己")
+    text.stylize("bold", 3, 5)  # 丁戊
+    out = wrapped(text, 6)
+    assert out.plain == "甲乙丙\n丁戊己"
+    assert [(out.plain[s.start : s.end], s.style) for s in out.spans] == [("丁戊", "bold")]

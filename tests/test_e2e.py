@@ -24,7 +24,11 @@ def test_cli_answers_the_demo_question(real):
     env = {**os.environ, "RETRIEVER_INDEX": str(real.index.directory)}
     proc = subprocess.run(
         [sys.executable, "-m", "retriever.cli", "ask", "如何化解矛盾纠纷", "--json"],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     answer = json.loads(proc.stdout)

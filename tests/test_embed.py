@@ -8,4 +8,3 @@ def test_a_new_export_removes_the_files_of_older_recipes(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     _drop_older_exports(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*current, "tokenizer.json"])
-

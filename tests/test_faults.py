@@ -189,9 +189,7 @@ def test_an_index_dir_that_is_a_file_or_below_one(in_tmp, fake_embedder):
     assert Path("afile").read_text() == "x" and fake_embedder.calls == 0  # refused before any embedding
 
 
-@pytest.mark.parametrize(
-    "code, cause", [(28, "No space left on device"), (30, "Read-only file system")]
-)
+@pytest.mark.parametrize("code, cause", [(28, "No space left on device"), (30, "Read-only file system")])
 def test_a_full_or_read_only_disk_leaves_the_old_index(built, monkeypatch, code, cause):
     """ENOSPC or EROFS while the new generation is written: one line, and the old index
     answers as before (a real small tmpfs is tried below where the system allows it)."""

@@ -64,9 +64,7 @@ def test_gb18030_and_big5_told_apart_on_seed_documents():
     simplified in GB18030/GBK and traditional (OpenCC s2twp) in Big5, both ways."""
     to_traditional = opencc.OpenCC("s2twp")
     sentences = [s for p in sorted(CORPUS.glob("*.txt")) for s in _sentences(p.read_text(encoding="utf-8"))]
-    samples = (
-        sentences[::4] + [s[:8] for s in sentences[1::6]] + ["".join(sentences[i : i + 6]) for i in range(0, 60, 6)]
-    )
+    samples = sentences[::4] + [s[:8] for s in sentences[1::6]] + ["".join(sentences[i : i + 6]) for i in range(0, 60, 6)]
     checked = 0
     for simplified in samples:
         traditional = to_traditional.convert(simplified)
@@ -122,9 +120,7 @@ def test_bomless_utf16_needs_an_ascii_character():
 
 
 def test_binary_and_undecodable():
-    assert _error(decode, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "f.png").cause == (
-        "binary file (contains NUL bytes), not text"
-    )
+    assert _error(decode, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "f.png").cause == ("binary file (contains NUL bytes), not text")
     assert _error(decode, codecs.BOM_UTF8 + b"ok\xff", "f.txt").cause == "invalid UTF-8 at byte 5"
 
 

@@ -82,10 +82,17 @@ def test_links_out_of_the_tree_are_not_followed_unless_asked(in_tmp, fake_embedd
     assert result.exit_code == EXIT_PARTIAL
     stderr = " ".join(result.stderr.split())
     for name, target in (("etcdir", outside), ("passwd.txt", outside / "passwd")):
-        assert f"skipped corpus/{name}: a link to {target}, outside the paths being read: not followed (--follow-links follows it)" in stderr
+        assert (
+            f"skipped corpus/{name}: a link to {target}, outside the paths being read: not followed (--follow-links follows it)"
+            in stderr
+        )
     assert list(Retriever.open("idx").index.documents) == ["corpus/good.txt"]
     summaries = json.loads(runner.invoke(app, ["summarize", "corpus", "--json"]).stdout)["documents"]
-    assert [(Path(r["path"]).name, "error" in r) for r in summaries] == [("good.txt", False), ("etcdir", True), ("passwd.txt", True)]
+    assert [(Path(r["path"]).name, "error" in r) for r in summaries] == [
+        ("good.txt", False),
+        ("etcdir", True),
+        ("passwd.txt", True),
+    ]
     # Asked to, it follows them (a document's id is its real path).
     followed = runner.invoke(app, ["index", "corpus", "--index-dir", "idx", "--follow-links"])
     assert followed.exit_code == 0, followed.stderr
@@ -168,8 +175,11 @@ def _pdf_with_stream(path: Path, content: bytes, pages: int = 1) -> Path:
         b"<< /Type /Catalog /Pages 2 0 R >>",
         f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        *[b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-          b"/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> /Contents 3 0 R >>"] * pages,
+        *[
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> /Contents 3 0 R >>"
+        ]
+        * pages,
     ]
     out, offsets = bytearray(b"%PDF-1.4\n"), []
     for n, body in enumerate(objects, 1):

@@ -95,7 +95,11 @@ def test_errors(corpus, counting, monkeypatch):
         spec("qdrant", None, None, Path("idx"))
     with pytest.raises(UsageError, match="Milvus names are letters, digits and _"):
         spec("milvus", None, "9-bad", Path("idx"))
-    assert spec(None, "http://milvus:19530", "team", Path("idx")) == {"type": "milvus", "uri": "http://milvus:19530", "prefix": "team"}
+    assert spec(None, "http://milvus:19530", "team", Path("idx")) == {
+        "type": "milvus",
+        "uri": "http://milvus:19530",
+        "prefix": "team",
+    }
     monkeypatch.setitem(__import__("sys").modules, "pymilvus", None)  # as if not installed
     result = CliRunner().invoke(cli, ["index", str(corpus), "--index-dir", "other", "--vector-store", "milvus"])
     assert result.exit_code == 1 and "pip install 'retriever[milvus]'" in result.stderr

@@ -65,7 +65,9 @@ def test_the_year_asked_decides_among_near_identical_reports(in_tmp, fake_embedd
     question = "20年新增就业目标是多少"
     vector = fake_embedder.encode([question])[0]
     scores = {
-        weight: {h.passage.doc_id: h.score for h in search(r.index, question, vector, 10, "hybrid", SearchConfig(year_weight=weight))}
+        weight: {
+            h.passage.doc_id: h.score for h in search(r.index, question, vector, 10, "hybrid", SearchConfig(year_weight=weight))
+        }
         for weight in (0.0, SearchConfig().year_weight)
     }
     for doc_id, score in scores[0.0].items():

@@ -50,7 +50,12 @@ def without_timings(answer: dict) -> dict:
 
 def test_healthz(client, built):
     data = client.get("/healthz").json()
-    assert (data["status"], data["documents"], data["passages"], data["model"]) == ("ok", 2, built.index.manifest["corpus"]["passages"], built.index.model)
+    assert (data["status"], data["documents"], data["passages"], data["model"]) == (
+        "ok",
+        2,
+        built.index.manifest["corpus"]["passages"],
+        built.index.model,
+    )
     assert data["generation"] == built.index.manifest["generation"] and data["reload_error"] is None
 
 
@@ -71,12 +76,20 @@ def test_ask_get_and_post_give_the_json_of_ask(client, built):
         ({}, 422, "q is required"),
         ({"q": ""}, 400, "the question is empty"),
         ({"q": "   "}, 400, "the question is empty"),
-        ({"q": "问" * 2001}, 400, "the question is too long: 2,001 characters, the limit is 2,000 (to summarize a document, use `retriever summarize`)"),
+        (
+            {"q": "问" * 2001},
+            400,
+            "the question is too long: 2,001 characters, the limit is 2,000 (to summarize a document, use `retriever summarize`)",
+        ),
         ({"q": "问题", "k": 0}, 400, "k (the number of passages) must be a whole number from 1 to 100, not 0"),
         ({"q": "问题", "k": 101}, 400, "k (the number of passages) must be a whole number from 1 to 100, not 101"),
         ({"q": "问题", "k": "five"}, 422, "k must be a whole number"),
         ({"q": "问题", "mode": "fuzzy"}, 400, "unknown mode 'fuzzy': choose one of hybrid, dense, bm25"),
-        ({"q": "问题", "summary_chars": 5001}, 400, "summary_chars (the summary's budget) must be a whole number of characters from 0 to 5,000, not 5001"),
+        (
+            {"q": "问题", "summary_chars": 5001},
+            400,
+            "summary_chars (the summary's budget) must be a whole number of characters from 0 to 5,000, not 5001",
+        ),
         ({"q": "问题", "summary_chars": "1.5"}, 422, "summary_chars must be a whole number"),
     ],
 )
@@ -124,7 +137,9 @@ def test_summarize_uploaded_files(client):
     record = client.post("/api/summarize", files={"file": ("讲话.md", ENV.encode(), "text/markdown")}).json()
     assert (record["path"], record["title"]) == ("讲话.md", "环境整治")
     html = "<html><head><title>通知</title></head><body><nav>首页</nav><p>要抓好人居环境整治,清理生活垃圾。</p></body></html>"
-    record = client.post("/api/summarize", files={"file": ("page.html", html.encode(), "text/html")}, data={"max_chars": "50"}).json()
+    record = client.post(
+        "/api/summarize", files={"file": ("page.html", html.encode(), "text/html")}, data={"max_chars": "50"}
+    ).json()
     assert record["title"] == "通知" and "首页" not in record["summary"] and "环境整治" in record["summary"]
 
 
@@ -139,7 +154,10 @@ def test_summarize_bad_input_is_4xx_naming_the_file(client):
     for body, message in [
         ({"text": ""}, "no text to summarize once site chrome and junk were removed"),
         ({"text": DOC, "ratio": 2}, "ratio must be a number above 0 and at most 1, not 2.0"),
-        ({"text": DOC, "max_chars": 0}, "max_chars (the summary's budget) must be a whole number of characters from 1 to 5,000, not 0"),
+        (
+            {"text": DOC, "max_chars": 0},
+            "max_chars (the summary's budget) must be a whole number of characters from 1 to 5,000, not 0",
+        ),
         ({"text": DOC, "query": " "}, "the query is empty"),
     ]:
         response = client.post("/api/summarize", json=body)
@@ -149,7 +167,10 @@ def test_summarize_bad_input_is_4xx_naming_the_file(client):
     response = client.post("/api/summarize", files={"file": ("a.txt", DOC.encode())}, data={"ratio": "a tenth"})
     assert (response.status_code, response.json()) == (422, {"error": "ratio must be a number"})
     misnamed = client.post("/api/summarize", files={"document": ("a.txt", DOC.encode())})
-    assert (misnamed.status_code, misnamed.json()) == (400, {"error": "unknown form field `document`: the fields are file, max_chars, ratio, query"})
+    assert (misnamed.status_code, misnamed.json()) == (
+        400,
+        {"error": "unknown form field `document`: the fields are file, max_chars, ratio, query"},
+    )
     no_file = client.post("/api/summarize", files={"max_chars": (None, "50")})
     assert (no_file.status_code, no_file.json()) == (400, {"error": "multipart upload without a `file` field"})
     response = client.post("/api/summarize", content=b"text", headers={"content-type": "text/plain"})
@@ -161,7 +182,9 @@ def test_request_bodies_are_bounded(built):
     response = small.post("/api/summarize", json={"text": "很长的文字。" * 500})
     too_large = (413, {"error": "request body too large: the limit is 1,000 bytes"})
     assert (response.status_code, response.json()) == too_large
-    chunked = small.post("/api/summarize", content=iter([b'{"text": "', "长".encode() * 400, b'"}']), headers={"content-type": "application/json"})
+    chunked = small.post(
+        "/api/summarize", content=iter([b'{"text": "', "长".encode() * 400, b'"}']), headers={"content-type": "application/json"}
+    )
     assert "content-length" not in chunked.request.headers
     assert (chunked.status_code, chunked.json()) == too_large
     assert small.post("/api/summarize", json={"text": DOC}).status_code == 200
@@ -187,7 +210,10 @@ def test_failures_give_no_traceback(client, monkeypatch):
 
     monkeypatch.setattr(Retriever, "ask", broken)
     response = client.get("/api/ask", params={"q": "问题"})
-    assert (response.status_code, response.json()) == (500, {"error": "internal error (RuntimeError); the server's log has the details"})
+    assert (response.status_code, response.json()) == (
+        500,
+        {"error": "internal error (RuntimeError); the server's log has the details"},
+    )
 
 
 def test_a_new_generation_is_served_once_loaded(client, built):
@@ -269,7 +295,10 @@ def test_the_service_refuses_in_the_words_of_ask(served):
             local()
         assert str(by_service.value) == str(here.value)
     result = CliRunner().invoke(cli, ["ask", "问" * 2001, "--server", served])
-    assert (result.exit_code, result.stderr) == (2, "error: the question is too long: 2,001 characters, the limit is 2,000 (to summarize a document, use `retriever summarize`)\n")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: the question is too long: 2,001 characters, the limit is 2,000 (to summarize a document, use `retriever summarize`)\n",
+    )
 
 
 def test_ask_falls_back_when_the_service_is_gone(built):
@@ -280,11 +309,12 @@ def test_ask_falls_back_when_the_service_is_gone(built):
     assert result.exit_code == 0
     assert json.loads(result.stdout)["results"][0]["doc_id"] == "corpus/b.md"
     assert f"answered by this process (the service did not answer: {url}: [Errno 111] Connection refused)" in result.stderr
-    # A registration left by a killed service is ignored.
+    # A registration left by a killed service is ignored, and dropped.
     registration = register(Path("indexes/default"), url)
     data = json.loads(registration.read_text())
     registration.write_text(json.dumps({**data, "pid": 2**22 + 1}))
     assert find_server(Path("indexes/default")) is None
+    assert not registration.exists()
 
 
 def test_serve_refuses_a_port_in_use(built):

@@ -173,7 +173,10 @@ def test_a_file_and_a_text_at_once_is_a_clear_400(client):
     both = client.post("/api/summarize", files={"file": ("a.txt", DOC.encode())}, data={"text": DOC})
     assert (both.status_code, both.json()) == (400, {"error": "send either a file (multipart) or a text (JSON), not both"})
     unknown = client.post("/api/summarize", files={"file": ("a.txt", DOC.encode())}, data={"title": "讲话", "max_chars": "50"})
-    assert (unknown.status_code, unknown.json()) == (400, {"error": "unknown form field `title`: the fields are file, max_chars, ratio, query"})
+    assert (unknown.status_code, unknown.json()) == (
+        400,
+        {"error": "unknown form field `title`: the fields are file, max_chars, ratio, query"},
+    )
 
 
 def test_summarize_refuses_texts_over_the_limit(built):
@@ -205,7 +208,9 @@ def test_a_short_summary_does_not_wait_for_a_long_one(built, fake_embedder, monk
     assert len(long_text) > config.small_summarize_chars >= len(DOC)
     answers = {}
     with running(create_app(built, config), config) as url:
-        long = threading.Thread(target=lambda: answers.update(long=httpx.post(f"{url}/api/summarize", json={"text": long_text}, timeout=60)))
+        long = threading.Thread(
+            target=lambda: answers.update(long=httpx.post(f"{url}/api/summarize", json={"text": long_text}, timeout=60))
+        )
         long.start()
         try:
             assert entered.wait(30)

@@ -57,7 +57,9 @@ def test_a_cut_piece_keeps_its_comma_only_when_the_next_quote_continues_it():
 
 
 def _hit(rank, doc_id, text, start=0):
-    return Hit(rank, 1.0 / rank, rank, Passage(doc_id, "标题" + doc_id, ("一、总则",), text, start, start + len(text)), None, None, ())
+    return Hit(
+        rank, 1.0 / rank, rank, Passage(doc_id, "标题" + doc_id, ("一、总则",), text, start, start + len(text)), None, None, ()
+    )
 
 
 def test_question_summary_cites_and_quotes(fake_embedder):
@@ -84,7 +86,9 @@ def test_empty_inputs(fake_embedder):
 
 
 def test_document_summary_is_in_document_order(fake_embedder):
-    text = "\n".join(["第一段讲乡村振兴的总体要求。第一段还讲了产业发展。", "第二段讲人居环境整治工作。", "第三段讲矛盾纠纷化解机制建设。"])
+    text = "\n".join(
+        ["第一段讲乡村振兴的总体要求。第一段还讲了产业发展。", "第二段讲人居环境整治工作。", "第三段讲矛盾纠纷化解机制建设。"]
+    )
     summary = summarize_document(text, "d", "t", fake_embedder, max_chars=30)
     starts = [s.start for s in summary.sentences]
     assert starts == sorted(starts)
@@ -103,7 +107,9 @@ def test_summarize_text_record(fake_embedder):
     assert record["title"] == "基层治理讲话"
     assert record["summary"] == "要建立矛盾纠纷排查调处机制。要因地制宜发展特色产业。"
     assert [o["title"] for o in record["outline"]] == ["一、化解矛盾纠纷", "二、发展产业"]
-    assert record["chars"] == len("基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制。\n二、发展产业\n要因地制宜发展特色产业。")
+    assert record["chars"] == len(
+        "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制。\n二、发展产业\n要因地制宜发展特色产业。"
+    )
     assert record["keywords"] == ["纠纷", "化解矛盾", "特色产业", "调处", "因地制宜", "排查", "基层", "发展"]
 
 
@@ -168,7 +174,9 @@ def test_a_long_document_embeds_only_its_most_salient_sentences(counting):
     recurring words (or the question's) are shortlisted before the model runs."""
     from dataclasses import replace
 
-    text = "乡村振兴要抓产业发展。今天的天气确实很不错。产业发展是乡村振兴的基础。会议开到这里大家辛苦了。乡村振兴离不开产业发展。"
+    text = (
+        "乡村振兴要抓产业发展。今天的天气确实很不错。产业发展是乡村振兴的基础。会议开到这里大家辛苦了。乡村振兴离不开产业发展。"
+    )
     config = replace(SummaryConfig(), max_embedded_chars=40)  # of 59: three sentences fit
     summary = summarize_document(text, "d", "t", counting, max_chars=100, config=config)
     shortlisted = ["乡村振兴要抓产业发展。", "产业发展是乡村振兴的基础。", "乡村振兴离不开产业发展。"]

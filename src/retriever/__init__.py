@@ -7,10 +7,8 @@ Names are imported on first use (PEP 562), so that `retriever --help` does not p
 for numpy, FAISS and the reading stack.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING
-
-__version__ = "0.1.0"
+from importlib import import_module as _import_module
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 _EXPORTS = {
     "Answer": "api",
@@ -31,20 +29,39 @@ _EXPORTS = {
 }
 
 __all__ = [  # noqa: F822 - resolved by __getattr__ below
-    "Answer", "BadIndexError", "BuildReport", "DocumentSummary", "Hit", "InputError", "Passage", "Retriever",
-    "RetrieverError", "StorageError", "Summary", "SummarySentence", "UsageError", "summarize_files", "summarize_text",
+    "Answer",
+    "BadIndexError",
+    "BuildReport",
+    "DocumentSummary",
+    "Hit",
+    "InputError",
+    "Passage",
+    "Retriever",
+    "RetrieverError",
+    "StorageError",
+    "Summary",
+    "SummarySentence",
+    "UsageError",
+    "summarize_files",
+    "summarize_text",
 ]
 
 
 def __getattr__(name: str):
+    if name == "__version__":  # written once, in pyproject.toml
+        from importlib.metadata import version
+
+        value = version("retriever")
+        globals()[name] = value
+        return value
     if name not in _EXPORTS:
         raise AttributeError(f"module 'retriever' has no attribute {name!r}")
-    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    value = getattr(_import_module(f".{_EXPORTS[name]}", __name__), name)
     globals()[name] = value  # later lookups skip this function
     return value
 
 
-if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
+if _TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from .api import Answer, Retriever, summarize_files, summarize_text
     from .build import BuildReport
     from .config import BadIndexError, InputError, RetrieverError, StorageError, UsageError

@@ -6,6 +6,8 @@
     for hit in answer.results: print(hit.rank, hit.score, hit.passage.text)
     print(answer.summary.text)
     answer.to_dict()                          # the JSON of `retriever ask --json`
+
+`import retriever` gives the same names (retriever/__init__.py).
 """
 
 from __future__ import annotations
@@ -287,7 +289,9 @@ def summarize_text(
     if not cleaned:
         raise UsageError("no text to summarize once site chrome and junk were removed")
     doc = Document("<text>", "<text>", title or find_title(cleaned, fallback=""), cleaned, "")
-    return summarize_one(doc, embedder or load_embedder(model or default_model(), backend or default_backend()), max_chars, ratio, query)
+    return summarize_one(
+        doc, embedder or load_embedder(model or default_model(), backend or default_backend()), max_chars, ratio, query
+    )
 
 
 def summarize_files(

@@ -153,11 +153,11 @@ class BM25:
         vocab: dict[str, int] = {}
         postings: list[list[tuple[int, int]]] = []
         for doc, tokens in enumerate(token_lists):
-            for term, tf in Counter(tokens).items():
+            for term, count in Counter(tokens).items():
                 tid = vocab.setdefault(term, len(vocab))
                 if tid == len(postings):
                     postings.append([])
-                postings[tid].append((doc, tf))
+                postings[tid].append((doc, count))
         indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
         indptr[1:] = np.cumsum([len(p) for p in postings])
         docs = np.fromiter((d for p in postings for d, _ in p), dtype=np.int32, count=int(indptr[-1]))
@@ -207,4 +207,3 @@ class BM25:
             k1=float(k1),
             b=float(b),
         )
-

@@ -21,7 +21,17 @@ import numpy as np
 from . import index as index_store
 from .bm25 import BM25, BM25_FIELDS, passage_terms
 from .clean import for_matching
-from .config import DEFAULT_BACKEND, ENV_BACKEND, ENV_MODEL, BadIndexError, InputError, SearchConfig, SegmentConfig, default_model, path_text
+from .config import (
+    DEFAULT_BACKEND,
+    ENV_BACKEND,
+    ENV_MODEL,
+    BadIndexError,
+    InputError,
+    SearchConfig,
+    SegmentConfig,
+    default_model,
+    path_text,
+)
 from .embed import Embedder, export_recipe
 from .load import Document, doc_id_for, find_files, load_document
 from .segment import Passage, segment, sentence_spans
@@ -121,12 +131,10 @@ def build_index(
         recipe = export_recipe(backend)
         same_model = old is not None and (old.model, old.backend, old.export_recipe) == (name, backend, recipe)
         if old is not None and (old.model, old.backend) != (name, backend):
-            notes.append(
-                f"model changed from {old.model} ({old.backend}) to {name} ({backend}): every passage is embedded again"
-            )
+            notes.append(f"model changed from {old.model} ({old.backend}) to {name} ({backend}): every passage is embedded again")
         elif old is not None and not same_model:
-            before = f"recipe {old.export_recipe}" if old.export_recipe else "an unrecorded recipe"
-            notes.append(f"the model's ONNX export changed ({before} to recipe {recipe}): every passage is embedded again")
+            was = f"recipe {old.export_recipe}" if old.export_recipe else "an unrecorded recipe"
+            notes.append(f"the model's ONNX export changed ({was} to recipe {recipe}): every passage is embedded again")
         same_pipeline = old is not None and old.manifest.get("pipeline") == pipeline()
         # Vectors stay where the index keeps them (FAISS files or a Milvus collection)
         # unless asked otherwise.
@@ -182,7 +190,12 @@ def build_index(
         # One order whatever the order of the runs that added them: by document id.
         documents.sort(key=lambda d: d.doc_id)
         config = SearchConfig()
-        bm25_settings = {"tokenizer": "rjieba cut_for_search", "fields": list(BM25_FIELDS), "k1": config.bm25_k1, "b": config.bm25_b}
+        bm25_settings = {
+            "tokenizer": "rjieba cut_for_search",
+            "fields": list(BM25_FIELDS),
+            "k1": config.bm25_k1,
+            "b": config.bm25_b,
+        }
         same_bm25 = old is not None and old.manifest.get("bm25") == bm25_settings
         unchanged = same_model and same_pipeline and same_bm25 and store == before_store
         if old and not (counts["added"] or counts["changed"] or removed) and unchanged:
@@ -199,6 +212,7 @@ def build_index(
         for doc in documents:
             first = len(passages)
             if doc.doc_id in reused:
+                assert old is not None  # reused from it
                 a, b = reused[doc.doc_id]
                 passages.extend(old.passages[a:b])
             else:
@@ -297,12 +311,14 @@ def embed_passages(
     out = np.empty((len(passages), dim), dtype=np.float32)
     reused = [i for i in range(len(passages)) if i not in fresh]
     if reused:  # one FAISS call for all of them
+        assert old is not None  # what is not fresh comes from it
         out[reused] = old.vectors.reconstruct_batch(np.array([known[passages[i].text] for i in reused], dtype=np.int64))
     sentence_parts = []
     for i, p in enumerate(passages):
         if i in fresh:
             out[i], of_passage = fresh[i]
         else:
+            assert old is not None
             of_passage = old.sentences.of(known[p.text])[1]
         sentence_parts.append((spans[i], of_passage))
     return out, index_store.SentenceVectors.stack(sentence_parts, dim), len(missing)

@@ -6,8 +6,10 @@ stderr. Exit codes: 0 done, 1 failed, 2 bad usage, 3 done but some files were sk
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -16,19 +18,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
 from .config import (
-    DEFAULT_CORPUS_DIR,
-    DEFAULT_INDEX_DIR,
     BACKENDS,
     DEFAULT_BACKEND,
+    DEFAULT_CORPUS_DIR,
+    DEFAULT_INDEX_DIR,
     ENV_BACKEND,
     ENV_INDEX,
     ENV_MODEL,
     ENV_SERVER,
+    LIMITS,
     SEARCH_MODES,
     VECTOR_STORES,
     InputError,
@@ -36,7 +40,6 @@ from .config import (
     SearchConfig,
     ServeConfig,
     SummaryConfig,
-    LIMITS,
     UsageError,
     check_budget,
     check_k,
@@ -59,6 +62,33 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _command(function):
+    """app.command(), with the docstring's paragraphs unwrapped: Typer keeps their line
+    breaks and the terminal wraps them again, which left orphan lines in --help."""
+    paragraphs = inspect.cleandoc(function.__doc__ or "").split("\n\n")
+    function.__doc__ = "\n\n".join(" ".join(p.split()) for p in paragraphs)
+    return app.command()(function)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"retriever {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit")
+    ] = False,
+) -> None:
+    """Semantic search and extractive summaries for Chinese documents."""
+
+
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -123,16 +153,26 @@ def _print_json(obj: dict) -> None:
     sys.stdout.flush()
 
 
+# Without a terminal (a log, CI, a pipe), progress is a line now and then: the first
+# once a stage has taken PROGRESS_FIRST_S (quick work stays quiet), then one every
+# PROGRESS_EVERY_S, and one when the stage ends.
+PROGRESS_FIRST_S, PROGRESS_EVERY_S = 2.0, 10.0
+PROGRESS_LABELS = {"read": "Reading files", "embed": "Embedding passages and sentences", "summarize": "Summarizing"}
+
+
 @contextmanager
 def _progress() -> Iterator:
-    """A progress callback for the library that draws bars on stderr.
+    """A progress callback for the library, on stderr: bars on a terminal; elsewhere
+    lines with counts and the rate, as pip and git write them in a log.
 
-    The bars start with the first report, so that an error before any work is the
-    only thing printed.
+    Nothing is printed before the first report, so that an error before any work is
+    the only thing printed.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    if not err.is_terminal:
+        yield _progress_lines()
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-    labels = {"read": "Reading files", "embed": "Embedding passages", "summarize": "Summarizing"}
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -140,15 +180,14 @@ def _progress() -> Iterator:
         TimeRemainingColumn(),
         console=err,
         transient=True,  # the closing line of the command says what was done
-        disable=not err.is_terminal,  # bars are for people; logs get the closing line only
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def update(stage: str, done: int, total: int) -> None:
         if not tasks:
             bar.start()
         if stage not in tasks:
-            tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            tasks[stage] = bar.add_task(PROGRESS_LABELS.get(stage, stage), total=total)
         bar.update(tasks[stage], completed=done, total=total)
 
     try:
@@ -156,6 +195,32 @@ def _progress() -> Iterator:
     finally:
         if tasks:
             bar.stop()
+
+
+def _progress_lines(clock=time.monotonic):
+    """The callback that writes progress as lines: `Embedding passages and sentences:
+    1,024/9,316 (11%), 95/s`."""
+    started: dict[str, float] = {}
+    shown: dict[str, float] = {}  # when each stage last printed a line
+
+    def update(stage: str, done: int, total: int) -> None:
+        now = clock()
+        began = started.setdefault(stage, now)
+        if stage in shown:
+            due = done >= total or now - shown[stage] >= PROGRESS_EVERY_S
+        else:
+            due = now - began >= PROGRESS_FIRST_S
+        if not due:
+            return
+        shown[stage] = now
+        line = f"{PROGRESS_LABELS.get(stage, stage)}: {done:,}/{total:,}"
+        if total:
+            line += f" ({done / total:.0%})"
+        if now > began and done:
+            line += f", {done / (now - began):,.1f}/s"
+        err.print(line, markup=False, highlight=False)
+
+    return update
 
 
 def _build(paths: list[Path], index_dir: Path | None, model: str | None, **options) -> tuple[Retriever, BuildReport]:
@@ -189,21 +254,50 @@ def _build(paths: list[Path], index_dir: Path | None, model: str | None, **optio
     return retriever, report
 
 
-@app.command()
+@_command
 def index(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help=f"Files or directories (default {DEFAULT_CORPUS_DIR}/)", show_default=False)] = None,
+    paths: Annotated[
+        Optional[list[Path]], typer.Argument(help=f"Files or directories (default {DEFAULT_CORPUS_DIR}/)", show_default=False)
+    ] = None,
     index_dir: IndexDir = None,
     model: Model = None,
     backend: Backend = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start over: read and embed every file again")] = False,
     add: Annotated[bool, typer.Option("--add", help="Add these files to what is indexed instead of replacing it")] = False,
-    include: Annotated[Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")] = None,
+    include: Annotated[
+        Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")
+    ] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Skip files matching this glob (repeatable)")] = None,
-    vector_store: Annotated[Optional[str], typer.Option("--vector-store", help=f"Where the vectors live: {' | '.join(VECTOR_STORES)} (default faiss; an index keeps its store)", show_default=False)] = None,
-    uri: Annotated[Optional[str], typer.Option("--uri", help="Milvus: http://host:19530, or a milvus-lite file (default milvus.db in the index)", show_default=False)] = None,
-    collection: Annotated[Optional[str], typer.Option("--collection", help="Milvus: collection name prefix (default from the index directory)", show_default=False)] = None,
+    vector_store: Annotated[
+        Optional[str],
+        typer.Option(
+            "--vector-store",
+            help=f"Where the vectors live: {' | '.join(VECTOR_STORES)} (default faiss; an index keeps its store)",
+            show_default=False,
+        ),
+    ] = None,
+    uri: Annotated[
+        Optional[str],
+        typer.Option(
+            "--uri", help="Milvus: http://host:19530, or a milvus-lite file (default milvus.db in the index)", show_default=False
+        ),
+    ] = None,
+    collection: Annotated[
+        Optional[str],
+        typer.Option(
+            "--collection", help="Milvus: collection name prefix (default from the index directory)", show_default=False
+        ),
+    ] = None,
     ray: Annotated[bool, typer.Option("--ray", help="Embed on Ray: a local instance, or the cluster of --ray-address")] = False,
-    ray_address: Annotated[Optional[str], typer.Option("--ray-address", envvar="RAY_ADDRESS", help="Ray cluster to embed on (ray://head:10001, auto); implies --ray", show_default=False)] = None,
+    ray_address: Annotated[
+        Optional[str],
+        typer.Option(
+            "--ray-address",
+            envvar="RAY_ADDRESS",
+            help="Ray cluster to embed on (ray://head:10001, auto); implies --ray",
+            show_default=False,
+        ),
+    ] = None,
     follow_links: FollowLinks = False,
 ) -> None:
     """Index files and directories; only what changed is read and embedded again.
@@ -235,6 +329,60 @@ def _open(index_dir: Path | None, model: str | None) -> Retriever:
     return Retriever.open(directory, model=model)
 
 
+# Line breaking as Chinese is set: a line never starts with closing punctuation (nor a
+# citation mark like [2]) and never ends with opening punctuation; a Latin word or a
+# number stays whole. rich folds Chinese at the last cell that fits, anywhere.
+NO_LINE_START = frozenset("。，、；：？！）》」』〉】〕”’…·,.;:?!)]}%›–—")
+NO_LINE_END = frozenset("（《「『〈【〔“‘([{–—")
+CITE = re.compile(r" ?\[\d+\]")
+
+
+def _breakable(text: str, at: int) -> bool:
+    """May a line end before text[at]? (Spaces there are dropped: what follows them counts.)"""
+    nxt = at
+    while nxt < len(text) - 1 and text[nxt] == " ":
+        nxt += 1
+    before, after = text[at - 1], text[nxt]
+    if after in NO_LINE_START or before in NO_LINE_END or CITE.match(text, at):
+        return False
+    # A run of Latin letters, digits and signs is a word: broken only at a space.
+    return not (before.isascii() and not before.isspace() and after.isascii() and not after.isspace())
+
+
+def wrapped(text: Text, width: int, indent: int = 0) -> Text:
+    """`text` in lines of at most `width` cells (the first as it is, the others
+    indented by `indent` spaces), broken where Chinese typesetting allows; spaces at
+    a break are dropped."""
+    plain, lines, start = text.plain, [], 0
+    room = width
+    while start < len(plain):
+        end, used = start, 0
+        while end < len(plain) and used + cell_len(plain[end]) <= room:
+            used += cell_len(plain[end])
+            end += 1
+        if end == len(plain):
+            lines.append(text[start:end])
+            break
+        end = max(end, start + 1)  # a character wider than the room still moves on
+        cut = end
+        # Back up to where a break is allowed, but not past a third of the line.
+        while cut - start > (end - start) * 2 // 3 and not _breakable(plain, cut):
+            cut -= 1
+        if not _breakable(plain, cut):
+            cut = end
+        lines.append(text[start:cut])
+        start = cut
+        while start < len(plain) and plain[start] == " ":
+            start += 1
+        room = max(width - indent, 1)
+    out = Text()
+    for n, line in enumerate(lines):
+        line.rstrip()
+        out.append(Text("\n" + " " * indent) if n else Text())
+        out.append(line)
+    return out
+
+
 def _location(doc_id: str, heading_path: tuple[str, ...] | list[str]) -> str:
     return " › ".join([doc_id, *heading_path])
 
@@ -245,44 +393,60 @@ def _render_answer(answer: dict) -> None:
         out.print(f"No passage matches 「{_markup(answer['query'])}」.")
         return
     if answer.get("answered") is False:
-        out.print(Text(f"Nothing here seems to answer 「{shown(answer['query'])}」 ({answer.get('reason', '')}).", style="yellow"))
+        out.print(
+            Text(f"Nothing here seems to answer 「{shown(answer['query'])}」 ({answer.get('reason', '')}).", style="yellow")
+        )
         out.print(Text("The nearest passages, for what they are worth:\n", style="dim"))
+    width = out.width
     for hit in answer["results"]:
         head = Text()
         head.append(f"[{hit['rank']}] ", style="bold cyan")
         head.append(f"{hit['score']:.3f}  ", style="magenta")
         head.append(shown(hit["title"]), style="bold")
-        out.print(head)
+        out.print(wrapped(head, width, 4))
         where = f"    {shown(_location(hit['doc_id'], hit['heading_path']))}  ({hit['start']}–{hit['end']})"
-        out.print(Text(where, style="dim"))
+        out.print(wrapped(Text(where, style="dim"), width, 4))
         body = Text(shown(hit["text"].replace("\n", " "), keep_length=True))
         # Newlines became spaces of the same length, so spans still line up.
         for start, end in hit["highlights"]:
             body.stylize("bold yellow", start, end)
-        out.print(Text("    ").append(body))
+        out.print(wrapped(Text("    ").append(body), width, 4))
         out.print()
     if not answer["summary"]["sentences"]:
-        out.print(Text(f"score = {answer['score']}", style="dim"))
+        out.print(wrapped(Text(f"score = {answer['score']}", style="dim"), width))
         return
     out.print(Text("Summary", style="bold underline"))
     for s in answer["summary"]["sentences"]:
         line = Text(shown(s["text"]))
         line.append(f" [{s['cites']}]", style="bold cyan")
-        out.print(line)
-    out.print(Text(f"\nscore = {answer['score']}; [n] cites result n", style="dim"))
+        out.print(wrapped(line, width, 2))
+    out.print()
+    out.print(wrapped(Text(f"score = {answer['score']}; [n] cites result n", style="dim"), width))
 
 
-@app.command()
+@_command
 def ask(
     question: Annotated[str, typer.Argument(help="The question, e.g. 如何化解矛盾纠纷")],
     k: Annotated[int, typer.Option("-k", "--top-k", help=f"Number of passages (1-{LIMITS.max_k})")] = SearchConfig.k,
     mode: Annotated[str, typer.Option("--mode", help=f"Ranking: {' | '.join(SEARCH_MODES)}")] = SearchConfig.mode,
-    summary_chars: Annotated[int, typer.Option("--summary-chars", help=f"Summary budget in characters (0: none; at most {LIMITS.max_summary_chars:,})")] = SummaryConfig.max_chars,
+    summary_chars: Annotated[
+        int, typer.Option("--summary-chars", help=f"Summary budget in characters (0: none; at most {LIMITS.max_summary_chars:,})")
+    ] = SummaryConfig.max_chars,
     index_dir: IndexDir = None,
     model: Model = None,
-    server: Annotated[Optional[str], typer.Option("--server", envvar=ENV_SERVER, help="Ask the `retriever serve` at this URL (default: one serving the same index, if running)", show_default=False)] = None,
+    server: Annotated[
+        Optional[str],
+        typer.Option(
+            "--server",
+            envvar=ENV_SERVER,
+            help="Ask the `retriever serve` at this URL (default: one serving the same index, if running)",
+            show_default=False,
+        ),
+    ] = None,
     local: Annotated[bool, typer.Option("--local", help="Answer in this process even when a service is running")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say whether a service or this process answered, and the timings")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Say whether a service or this process answered, and the timings")
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Show the passages most relevant to QUESTION and a summary that cites them.
@@ -342,16 +506,30 @@ def _index_name(name: str) -> Path:
     return Path(name) if ("/" in name or Path(name).is_dir()) else DEFAULT_INDEX_DIR.parent / name
 
 
-@app.command()
+@_command
 def summarize(
     paths: Annotated[list[str], typer.Argument(help="Files or directories (walked recursively); - reads standard input")],
-    max_chars: Annotated[Optional[int], typer.Option("--max-chars", help=f"Summary budget per document (default {SummaryConfig.doc_max_chars}, at most {LIMITS.max_summary_chars:,})", show_default=False)] = None,
-    ratio: Annotated[Optional[float], typer.Option("--ratio", help="Budget as a share of each document, e.g. 0.05 (capped by --max-chars if given)")] = None,
+    max_chars: Annotated[
+        Optional[int],
+        typer.Option(
+            "--max-chars",
+            help=f"Summary budget per document (default {SummaryConfig.doc_max_chars}, at most {LIMITS.max_summary_chars:,})",
+            show_default=False,
+        ),
+    ] = None,
+    ratio: Annotated[
+        Optional[float],
+        typer.Option("--ratio", help="Budget as a share of each document, e.g. 0.05 (capped by --max-chars if given)"),
+    ] = None,
     query: Annotated[Optional[str], typer.Option("--query", "-q", help="Focus each summary on this question")] = None,
-    include: Annotated[Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")] = None,
+    include: Annotated[
+        Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")
+    ] = None,
     exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Skip files matching this glob (repeatable)")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the records to FILE.jsonl, .md or .csv")] = None,
-    add_to_index: Annotated[Optional[str], typer.Option("--add-to-index", help="Also index the documents into indexes/NAME (or a path)")] = None,
+    add_to_index: Annotated[
+        Optional[str], typer.Option("--add-to-index", help="Also index the documents into indexes/NAME (or a path)")
+    ] = None,
     model: Model = None,
     backend: Backend = None,
     follow_links: FollowLinks = False,
@@ -376,10 +554,11 @@ def summarize(
                 paths, max_chars, ratio, query, include, exclude, model=model, backend=backend, progress=progress,
                 follow_links=follow_links,
             )  # fmt: skip
-        if out_file:
-            write_records(records, out_file)
     failed = [r for r in records if isinstance(r, InputError)]
     done = [r for r in records if not isinstance(r, InputError)]
+    if out_file and done:  # a file of errors alone would replace an earlier good one
+        with _errors():
+            write_records(records, out_file)
     for r in done:
         for note in r.notes:
             err.print(f"[yellow]note[/yellow] {_markup(r.path)}: {_markup(note)}")
@@ -405,7 +584,7 @@ def summarize(
         raise typer.Exit(EXIT_FAILED if not done else EXIT_PARTIAL)
 
 
-@app.command()
+@_command
 def info(
     index_dir: IndexDir = None,
     as_json: AsJson = False,
@@ -438,21 +617,38 @@ def info(
         table = Table("document", "passages", "characters", "title", box=None, padding=(0, 2, 0, 2))
         for d in data["documents"]:
             table.add_row(Text(shown(d["doc_id"])), str(d["passages"]), f"{d['chars']:,}", Text(shown(d["title"])))
-        out.print(table)
+        # On a terminal the table fits the window; in a pipe or a file it takes the
+        # width it needs, so that no id or title is cut.
+        if out.is_terminal:
+            out.print(table)
+        else:
+            needed = out.measure(table, options=out.options.update(width=10_000)).maximum
+            Console(file=out.file, width=needed, highlight=False).print(table)
         if check:
             out.print("  check      " + ("ok" if not data["problems"] else _markup("; ".join(data["problems"]))))
     if check and data["problems"]:
         raise typer.Exit(EXIT_FAILED)
 
 
-@app.command()
+@_command
 def serve(
     index_dir: IndexDir = None,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface; there is no authentication)")] = ServeConfig.host,
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one, printed at start)")] = ServeConfig.port,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface; there is no authentication)")
+    ] = ServeConfig.host,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port (0: any free one, printed at start)")
+    ] = ServeConfig.port,
     model: Model = None,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log", help="Log every request on stderr")] = True,
-    allow_host: Annotated[Optional[list[str]], typer.Option("--allow-host", help="Also answer requests addressed to this host name (repeatable; *: any). On loopback, only localhost, 127.0.0.1 and ::1 are answered otherwise (against DNS rebinding)", show_default=False)] = None,
+    allow_host: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--allow-host",
+            help="Also answer requests addressed to this host name (repeatable; *: any). On loopback, only localhost, 127.0.0.1 and ::1 are answered otherwise (against DNS rebinding)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the index over HTTP: a search page at /, the JSON API under /api, docs at /docs.
 
@@ -465,7 +661,13 @@ def serve(
         from .serve import listen, run
 
         config = ServeConfig(allowed_hosts=tuple(allow_host or ()))
-        run(retriever, listen(host, port), access_log, announce=lambda line: err.print(escape(line), highlight=False), config=config)
+        run(
+            retriever,
+            listen(host, port),
+            access_log,
+            announce=lambda line: err.print(escape(line), highlight=False),
+            config=config,
+        )
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ same index finds it without being told; `--server URL` or RETRIEVER_SERVER names
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -63,8 +64,14 @@ def find_server(index_dir: Path) -> str | None:
         entry = json.loads(path.read_text(encoding="utf-8"))
         os.kill(int(entry["pid"]), 0)  # signal 0: is that process alive?
         return str(entry["url"])
+    except ProcessLookupError:
+        # Killed without cleanup (SIGKILL, a crash): drop its registration, so that
+        # later asks do not look at it again.
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
     except (OSError, ValueError, KeyError, TypeError):
-        return None  # none, unreadable, or its process is gone (killed without cleanup)
+        return None  # none, unreadable, or not ours to check
 
 
 def ask_server(url: str, params: dict, config: ServeConfig = ServeConfig()) -> dict:

@@ -258,7 +258,7 @@ def check_budget(chars: object, name: str, allow_zero: bool = False) -> int:
 
 
 def check_ratio(ratio: object) -> float:
-    if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not 0 < ratio <= 1:
+    if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not 0 < float(ratio) <= 1:
         raise UsageError(f"ratio must be a number above 0 and at most 1, not {ratio!r}")
     return float(ratio)
 

@@ -102,7 +102,10 @@ class SentenceTransformerEmbedder:
                 f"cannot load model {name!r}: {str(e).splitlines()[0]} "
                 "(no model hub is reachable: give a local directory or a model already in the local cache)"
             ) from None
-        self.dim = int(self.model.get_embedding_dimension())
+        dim = self.model.get_embedding_dimension()
+        if dim is None:
+            raise RetrieverError(f"cannot load model {name!r}: it does not say the dimension of its vectors")
+        self.dim = int(dim)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None) -> np.ndarray:
         # sentence-transformers' own encode: this is the reference path.
@@ -369,7 +372,9 @@ def _outlier_inputs(fp32: Path, model_path: Path) -> dict[str, np.ndarray]:
     encodings = tokenizer.encode_batch(list(_CALIBRATION))
     ids = np.array([e.ids for e in encodings], dtype=np.int64)
     mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-    inputs = session.run([n.input[0] for n in matmuls], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+    inputs = session.run(
+        [n.input[0] for n in matmuls], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    )
     outliers = {}
     for node, x in zip(matmuls, inputs):
         values = np.abs(x[mask.astype(bool)] if x.ndim == 3 else x)  # (tokens, channels)

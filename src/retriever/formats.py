@@ -213,8 +213,7 @@ def decode(data: bytes, path: Path | str, declared: str | None = None, notes: li
     bad = data[utf8_error.start : utf8_error.start + 1].hex()
     raise InputError(
         path,
-        f"cannot decode: not UTF-8 (byte 0x{bad} at offset {utf8_error.start}) and not GB18030 or Big5 text; "
-        "convert it to UTF-8",
+        f"cannot decode: not UTF-8 (byte 0x{bad} at offset {utf8_error.start}) and not GB18030 or Big5 text; convert it to UTF-8",
     )
 
 
@@ -278,9 +277,7 @@ _CHROME_TAGS = frozenset(
      "dialog", "iframe", "frame", "frameset", "object", "embed", "svg", "canvas", "math",
      "audio", "video", "map", "datalist", "option"}
 )  # fmt: skip
-_CHROME_ROLES = frozenset(
-    {"navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar", "dialog"}
-)
+_CHROME_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar", "dialog"})
 # Page chrome by class or id: whole words of the class/id names (nav, top-menu, share_box,
 # commentList...), matched in lower case once camelCase is split. Header-like names are
 # chrome only outside <article>/<main>, where an article's own header holds its title.
@@ -447,9 +444,7 @@ def _render(root) -> list[str]:
                 parts.append(el.tail.replace("\n", _BREAK) if pre else el.tail)
     text = _WHITESPACE.sub(" ", _CJK_NEWLINE.sub("", "".join(parts)))
     lines = (line.strip() for line in text.split(_BREAK))
-    return [
-        line for line in lines if line and not (len(line) <= _HTML_CHROME_LINE_MAX and _HTML_CHROME_LINE.search(line))
-    ]
+    return [line for line in lines if line and not (len(line) <= _HTML_CHROME_LINE_MAX and _HTML_CHROME_LINE.search(line))]
 
 
 def _head_title(root) -> str | None:
@@ -796,10 +791,7 @@ def _join_wrapped(lines: list[str]) -> list[str]:
         else:
             out.append(text)
         wrapped = (
-            full >= _MIN_FULL_WIDTH
-            and _width(text) >= _FULL_LINE * full
-            and text[-1] not in _CLOSED
-            and not detect_heading(text)
+            full >= _MIN_FULL_WIDTH and _width(text) >= _FULL_LINE * full and text[-1] not in _CLOSED and not detect_heading(text)
         )
     return out
 

@@ -28,12 +28,12 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -95,7 +95,7 @@ class SentenceVectors:
         return np.where(np.isneginf(best), np.nan, best)
 
     @classmethod
-    def stack(cls, parts: list[tuple[np.ndarray, np.ndarray]], dim: int) -> SentenceVectors:
+    def stack(cls, parts: Sequence[tuple[np.ndarray | Sequence[tuple[int, int]], np.ndarray]], dim: int) -> SentenceVectors:
         """From (spans, vectors) per passage, in passage order."""
         indptr = np.zeros(len(parts) + 1, dtype=np.int64)
         indptr[1:] = np.cumsum([len(spans) for spans, _ in parts])
@@ -119,7 +119,7 @@ class Index:
     manifest: dict
     passages: list[Passage]
     documents: dict[str, IndexedDocument]
-    vectors: object  # faiss.Index
+    vectors: Any  # a faiss.Index, or milvus.MilvusVectors with the same calls
     bm25: BM25
     sentences: SentenceVectors
 
@@ -231,7 +231,9 @@ def _read(gen: Path, name: str, reader, label: str | None = None):
         return reader(gen / name)
     except Exception as e:  # noqa: BLE001 - numpy, zipfile, json and FAISS each raise their own
         cause = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise BadIndexError(f"{gen / (label or name)}: unreadable ({cause}); rebuild it with `retriever index --rebuild`") from None
+        raise BadIndexError(
+            f"{gen / (label or name)}: unreadable ({cause}); rebuild it with `retriever index --rebuild`"
+        ) from None
 
 
 def _read_documents(gen: Path) -> dict[str, IndexedDocument]:
@@ -334,7 +336,7 @@ def write(
         )
         sentences.save(tmp / _SENTENCES)
         names += [_PASSAGES, _DOCUMENTS, _SENTENCES, *bm25.save(tmp)]
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         manifest = {
             "format_version": INDEX_FORMAT_VERSION,
             **manifest,

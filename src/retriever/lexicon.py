@@ -79,7 +79,7 @@ class Lexicon:
                 found.update(self._db.execute(f"SELECT word, freq FROM words WHERE word IN ({marks})", batch))
         return found
 
-    def emissions(self, chars: Iterable[str]) -> dict[str, tuple[float, float, float, float]]:
+    def emissions(self, chars: Iterable[str]) -> dict[str, tuple[float, ...]]:
         """Each character's HMM log emission probabilities, in _STATES order."""
         chars = list(dict.fromkeys(chars))
         with self._lock:
@@ -111,7 +111,9 @@ class Lexicon:
         spans two runs)."""
         words: list[str] = []
         runs = _RUN.split(text)
-        freq = self.freqs(r[i:j] for r in runs[1::2] for i in range(len(r)) for j in range(i + 1, min(len(r), i + self.longest) + 1))
+        freq = self.freqs(
+            r[i:j] for r in runs[1::2] for i in range(len(r)) for j in range(i + 1, min(len(r), i + self.longest) + 1)
+        )
         longest = max(map(len, freq), default=1)  # of the words found: bounds the search below
         for n, block in enumerate(runs):
             if not block:
@@ -241,7 +243,9 @@ def build(dictionary: Path, out: Path) -> None:
             db.execute("CREATE TABLE emit (ch TEXT PRIMARY KEY, b REAL, e REAL, m REAL, s REAL) WITHOUT ROWID")
             db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
             db.executemany("INSERT INTO words VALUES (?, ?)", freqs.items())
-            db.executemany("INSERT INTO emit VALUES (?, ?, ?, ?, ?)", ((c, *(_six(emit_P[s].get(c)) for s in _STATES)) for c in chars))
+            db.executemany(
+                "INSERT INTO emit VALUES (?, ?, ?, ?, ?)", ((c, *(_six(emit_P[s].get(c)) for s in _STATES)) for c in chars)
+            )
             meta = {
                 "total": str(sum(freqs.values())),
                 "longest": str(max(map(len, freqs))),

@@ -162,7 +162,9 @@ class MilvusVectors:
         self._client = client(_connect_uri(uri, index_dir))
         try:
             if not self._client.has_collection(collection):
-                raise BadIndexError(f"Milvus at {uri}: collection {collection} is missing; rebuild it with `retriever index --rebuild`")
+                raise BadIndexError(
+                    f"Milvus at {uri}: collection {collection} is missing; rebuild it with `retriever index --rebuild`"
+                )
             self._client.load_collection(collection)
             self.ntotal = int(self._client.get_collection_stats(collection)["row_count"])
         except RetrieverError:

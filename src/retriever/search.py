@@ -68,7 +68,10 @@ class Verdict:
     reason: str | None = None  # why not, when not answered
 
     def to_dict(self) -> dict:
-        out = {"answered": self.answered, "confidence": None if self.confidence is None else round(self.confidence, 4)}
+        out: dict[str, object] = {
+            "answered": self.answered,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+        }
         if self.reason:
             out["reason"] = self.reason
         return out
@@ -101,7 +104,9 @@ def score_name(mode: str, config: SearchConfig) -> str:
     )  # fmt: skip
 
 
-def dense_scores(index: Index, ids: np.ndarray, cosines: np.ndarray, query_vector: np.ndarray, config: SearchConfig) -> np.ndarray:
+def dense_scores(
+    index: Index, ids: np.ndarray, cosines: np.ndarray, query_vector: np.ndarray, config: SearchConfig
+) -> np.ndarray:
     """The dense side of the candidates `ids`: their passage cosines blended with their
     best sentence's (a passage without a sentence long enough keeps its own)."""
     if not config.sentence_weight or not len(ids):
@@ -184,6 +189,8 @@ def search(
     dense: dict[int, float] = {}
     bm25: dict[int, float] = {}
     if mode in ("dense", "hybrid"):
+        if query_vector is None:
+            raise UsageError(f"{mode} search needs the question's vector")
         scores, found = nearest(index, query_vector, min(wanted, n))
         kept = found[0] >= 0
         found_ids = found[0][kept].astype(np.int64)
@@ -203,6 +210,7 @@ def search(
         # BM25 from the full score array.
         missing = np.array([i for i in ids if i not in dense], dtype=np.int64)
         if len(missing):
+            assert query_vector is not None  # checked with the dense side
             cosines = index.vectors.reconstruct_batch(missing) @ query_vector
             dense.update(zip(missing.tolist(), dense_scores(index, missing, cosines, query_vector, config).tolist()))
         cos = np.array([dense[i] for i in ids], dtype=np.float32)

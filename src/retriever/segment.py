@@ -92,9 +92,7 @@ def split_sentences(text: str, offset: int = 0) -> list[Sentence]:
         j = i + 1
         while j < n and text[j] in _ENDERS:
             j += 1
-        while j < n and (
-            text[j] in _CLOSERS or (text[j] in _ASCII_QUOTES and text[start:j].count(text[j]) % 2 == 1)
-        ):
+        while j < n and (text[j] in _CLOSERS or (text[j] in _ASCII_QUOTES and text[start:j].count(text[j]) % 2 == 1)):
             j += 1
         spans.append((start, j))
         start = i = j
@@ -110,7 +108,6 @@ def split_sentences(text: str, offset: int = 0) -> list[Sentence]:
         if a < b:
             sentences.append(Sentence(text[a:b], a + offset, b + offset))
     return sentences
-
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -190,9 +187,7 @@ def _title_line(lines: list[tuple[str, int]], skip: set[int]) -> int | None:
         if i in skip:
             continue
         s = line.strip()
-        if s.startswith("# ") or (
-            0 < len(s) <= _TITLE_MAX_CHARS and s[-1] not in "。！？!?；;：:，," and not detect_heading(s)
-        ):
+        if s.startswith("# ") or (0 < len(s) <= _TITLE_MAX_CHARS and s[-1] not in "。！？!?；;：:，," and not detect_heading(s)):
             return i
         return None
     return None

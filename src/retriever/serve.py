@@ -26,10 +26,11 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import anyio
 import h11
@@ -127,30 +128,37 @@ class LiveIndex:
 # one refuses the service refuses in the same words (400). The OpenAPI schema gives the
 # bounds in these descriptions.
 ABOUT = {
-    "question": {"description": f"The question: 1 to {LIMITS.max_question_chars:,} characters"},
-    "k": {"description": f"How many passages: 1 to {LIMITS.max_k}"},
-    "mode": {"description": "How passages are ranked", "json_schema_extra": {"enum": list(SEARCH_MODES)}},
-    "summary_chars": {"description": f"The summary's budget in characters: 0 (none) to {LIMITS.max_summary_chars:,}"},
+    "question": f"The question: 1 to {LIMITS.max_question_chars:,} characters",
+    "k": f"How many passages: 1 to {LIMITS.max_k}",
+    "mode": "How passages are ranked: " + ", ".join(SEARCH_MODES),
+    "summary_chars": f"The summary's budget in characters: 0 (none) to {LIMITS.max_summary_chars:,}",
 }
+MODE_ENUM: dict[str, Any] = {"enum": list(SEARCH_MODES)}
 
 
 class AskRequest(BaseModel):
-    question: str = Field(validation_alias=AliasChoices("question", "q"), **ABOUT["question"])
-    k: int = Field(SearchConfig.k, **ABOUT["k"])
-    mode: str = Field(SearchConfig.mode, **ABOUT["mode"])
-    summary_chars: int = Field(SummaryConfig.max_chars, **ABOUT["summary_chars"])
+    question: str = Field(validation_alias=AliasChoices("question", "q"), description=ABOUT["question"])
+    k: int = Field(SearchConfig.k, description=ABOUT["k"])
+    mode: str = Field(SearchConfig.mode, description=ABOUT["mode"], json_schema_extra=MODE_ENUM)
+    summary_chars: int = Field(SummaryConfig.max_chars, description=ABOUT["summary_chars"])
 
 
 class SummaryOptions(BaseModel):
     """The options of a summary: JSON fields, or form fields beside an uploaded file."""
 
-    max_chars: int | None = Field(None, description=f"The budget in characters: 1 to {LIMITS.max_summary_chars:,} (default {SummaryConfig.doc_max_chars})")
+    max_chars: int | None = Field(
+        None, description=f"The budget in characters: 1 to {LIMITS.max_summary_chars:,} (default {SummaryConfig.doc_max_chars})"
+    )
     ratio: float | None = Field(None, description="The budget as a share of the document: above 0, at most 1")
-    query: str | None = Field(None, description=f"Prefer what answers this question: 1 to {LIMITS.max_question_chars:,} characters")
+    query: str | None = Field(
+        None, description=f"Prefer what answers this question: 1 to {LIMITS.max_question_chars:,} characters"
+    )
 
 
 class SummarizeRequest(SummaryOptions):
-    text: str = Field(description=f"The text: at most {CONFIG.max_summarize_chars:,} characters (ServeConfig.max_summarize_chars)")
+    text: str = Field(
+        description=f"The text: at most {CONFIG.max_summarize_chars:,} characters (ServeConfig.max_summarize_chars)"
+    )
     title: str = ""
 
 
@@ -171,7 +179,7 @@ IN_USER_TERMS = {
 }
 
 
-def problem(error: dict) -> str:
+def problem(error: Mapping[str, Any]) -> str:
     """One pydantic error as the service says it."""
     where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "body")) or "the body"
     words = IN_USER_TERMS.get(error.get("type", ""))
@@ -223,7 +231,11 @@ class BodyLimit:
 
     async def refuse(self, scope, send) -> None:
         response = JSONResponse({"error": f"request body too large: the limit is {self.limit:,} bytes"}, status_code=413)
-        await response(scope, None, send)
+        await response(scope, _no_body, send)
+
+
+async def _no_body() -> dict:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -362,9 +374,15 @@ class GuardedH11Protocol(H11Protocol):
         log.warning("refused a request from %s: %d %s", self.client[0] if self.client else "a client", status, message)
         self.stop_head_timer()
         body = JSONResponse({"error": message}).body
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
         response = h11.Response(status_code=status, headers=headers, reason=STATUS_PHRASES[status])
-        self.transport.write(self.conn.send(response) + self.conn.send(h11.Data(data=body)) + self.conn.send(h11.EndOfMessage()))
+        self.transport.write(
+            self.conn.send(response) + self.conn.send(h11.Data(data=bytes(body))) + self.conn.send(h11.EndOfMessage())
+        )
         self.lingering = True
         self.flow.resume_reading()
         if self.transport.can_write_eof():
@@ -426,7 +444,15 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
 
     @app.exception_handler(RetrieverError)
     async def retriever_error(request: Request, exc: RetrieverError) -> JSONResponse:
-        status = 400 if isinstance(exc, UsageError) else 422 if isinstance(exc, InputError) else 503 if isinstance(exc, BadIndexError) else 500
+        status = (
+            400
+            if isinstance(exc, UsageError)
+            else 422
+            if isinstance(exc, InputError)
+            else 503
+            if isinstance(exc, BadIndexError)
+            else 500
+        )
         return error(status, str(exc))
 
     @app.exception_handler(ClientDisconnect)
@@ -468,12 +494,12 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
 
     @app.get("/api/ask", summary="The passages most relevant to a question, and a cited summary")
     def ask_get(
-        q: Annotated[str, Query(**ABOUT["question"])],
-        k: Annotated[int, Query(**ABOUT["k"])] = SearchConfig.k,
-        mode: Annotated[str, Query(**ABOUT["mode"])] = SearchConfig.mode,
-        summary_chars: Annotated[int, Query(**ABOUT["summary_chars"])] = SummaryConfig.max_chars,
+        q: Annotated[str, Query(description=ABOUT["question"])],
+        k: Annotated[int, Query(description=ABOUT["k"])] = SearchConfig.k,
+        mode: Annotated[str, Query(description=ABOUT["mode"], json_schema_extra=MODE_ENUM)] = SearchConfig.mode,
+        summary_chars: Annotated[int, Query(description=ABOUT["summary_chars"])] = SummaryConfig.max_chars,
     ) -> JSONResponse:
-        return answer(AskRequest(q=q, k=k, mode=mode, summary_chars=summary_chars))
+        return answer(AskRequest(question=q, k=k, mode=mode, summary_chars=summary_chars))
 
     @app.post("/api/ask", summary="The same as GET, the question in a JSON body")
     def ask_post(req: AskRequest) -> JSONResponse:
@@ -517,9 +543,11 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
             what, chars = doc.path, len(doc.text)
             work = lambda: summarize_one(doc, retriever.embedder, options.max_chars, options.ratio, options.query)  # noqa: E731
         else:
-            return error(415, "send JSON {\"text\": …} or a multipart/form-data upload with a `file` field")
+            return error(415, 'send JSON {"text": …} or a multipart/form-data upload with a `file` field')
         if chars > config.max_summarize_chars:
-            raise HTTPException(413, f"{what} is too long to summarize here: {chars:,} characters, the limit is {config.max_summarize_chars:,}")
+            raise HTTPException(
+                413, f"{what} is too long to summarize here: {chars:,} characters, the limit is {config.max_summarize_chars:,}"
+            )
         lane = small_lane if chars <= config.small_summarize_chars else big_lane
         return JSONResponse((await anyio.to_thread.run_sync(work, limiter=lane)).to_dict())
 
@@ -537,7 +565,9 @@ async def uploaded(request: Request) -> tuple[bytes, str, SummaryOptions]:
         if {"file", "text"} <= fields:
             raise UsageError("send either a file (multipart) or a text (JSON), not both")
         if unknown := sorted(fields - set(FORM_FIELDS)):
-            raise UsageError(f"unknown form field {', '.join(f'`{name}`' for name in unknown)}: the fields are {', '.join(FORM_FIELDS)}")
+            raise UsageError(
+                f"unknown form field {', '.join(f'`{name}`' for name in unknown)}: the fields are {', '.join(FORM_FIELDS)}"
+            )
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise UsageError("multipart upload without a `file` field")

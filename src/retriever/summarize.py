@@ -104,9 +104,7 @@ def _strip_marker(sentence: Sentence, min_chars: int) -> Sentence:
     return sentence
 
 
-def _candidates(
-    sentences: list[Sentence], config: SummaryConfig, budget: int, longest: int | None = None
-) -> list[Sentence]:
+def _candidates(sentences: list[Sentence], config: SummaryConfig, budget: int, longest: int | None = None) -> list[Sentence]:
     """Sentences worth quoting: not a bare heading, not too short, within the budget;
     with `longest`, sentences longer than that cut at commas where they have them."""
     out = []
@@ -307,9 +305,10 @@ def summarize_document(
         # What the question asks for first, what the document is about second.
         query_vector = embedder.encode([for_matching(query)])[0]
         relevance = 0.5 * minmax(vectors @ query_vector) + 0.3 * coverage + 0.2 * relevance
-    order = select(relevance, vectors, [len(s.text) for s, _, _ in pool], max_chars, replace(config, redundancy=config.document_redundancy))
+    order = select(
+        relevance, vectors, [len(s.text) for s, _, _ in pool], max_chars, replace(config, redundancy=config.document_redundancy)
+    )
     chosen = [
-        SummarySentence(s.text, doc_id, title, path, s.start, s.end, None)
-        for s, path, _ in (pool[i] for i in sorted(order))
+        SummarySentence(s.text, doc_id, title, path, s.start, s.end, None) for s, path, _ in (pool[i] for i in sorted(order))
     ]
     return Summary.of(chosen)
