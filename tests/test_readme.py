@@ -24,7 +24,19 @@ NOT_RUN = re.compile(r"--vector-store|--uri|--ray|/models/|^retriever serve|^mak
 
 
 def blocks(language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```", README, re.S | re.M)
+    """The README's fenced blocks of `language` ("" for a fence without one), in order."""
+    found, current, inside = [], [], None
+    for line in README.splitlines(keepends=True):
+        if line.startswith("```"):
+            if inside is None:
+                inside, current = line[3:].strip(), []
+            else:
+                if inside == language:
+                    found.append("".join(current))
+                inside = None
+        elif inside is not None:
+            current.append(line)
+    return found
 
 
 def shell_lines() -> list[str]:
@@ -114,6 +126,7 @@ def test_the_shell_examples_run(workdir):
             )
             assert done.returncode == 0, f"{line}\n{done.stderr}"
             assert done.stdout.strip() or "--out" in line or "--add-to-index" in line, line
+            assert done.stdout.strip() != "null", line  # jq found nothing where the example promises something
     finally:
         served.send_signal(signal.SIGINT)
         served.wait(timeout=30)
