@@ -149,6 +149,11 @@ def test_summarize_bad_input_is_4xx_naming_the_file(client):
         z.writestr("hello.txt", "not a document")
     response = client.post("/api/summarize", files={"file": ("报告.docx", broken.getvalue())})
     assert response.status_code == 422 and response.json()["error"].startswith("报告.docx: not a readable .docx file")
+    response = client.post("/api/summarize", files={"file": ("表.xlsx", broken.getvalue())})
+    assert (response.status_code, response.json()["error"]) == (
+        422,
+        "表.xlsx: .xlsx files are not read (the formats read: .txt, .md, .html, .docx, .pdf)",
+    )
     response = client.post("/api/summarize", files={"file": ("空.txt", b"  \n")})
     assert (response.status_code, response.json()["error"]) == (422, "空.txt: empty file")
     for body, message in [

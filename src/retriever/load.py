@@ -32,6 +32,7 @@ from .segment import find_title
 __all__ = ["Document", "decode", "doc_id_for", "find_files", "load_document", "load_stream"]
 
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
+READ_FORMATS = (".txt", ".md", ".html", ".docx", ".pdf")
 STDIN_NAME = "-"
 
 
@@ -188,6 +189,10 @@ def format_of(path: Path | str, data: bytes) -> str:
         if suffix in suffixes:
             return fmt
     sniffed = sniff(data)
+    if sniffed == "docx" and suffix and suffix not in DOCUMENT_SUFFIXES:
+        # A zip archive named for what it is (.xlsx, .pptx, .zip): say that the format
+        # is not read, rather than that it is a broken .docx.
+        raise InputError(path, f"{suffix} files are not read (the formats read: {', '.join(READ_FORMATS)})")
     # A binary format is told by its magic number whatever the name says; a .txt that
     # holds markup stays text, as it always was.
     return "text" if suffix in TEXT_SUFFIXES and sniffed == "html" else sniffed
