@@ -186,3 +186,11 @@ def test_a_long_document_embeds_only_its_most_salient_sentences(counting):
     counting.texts.clear()
     summarize_document(text, "d", "t", counting, max_chars=100, config=config, query="天气怎么样")
     assert counting.texts == ["乡村振兴要抓产业发展。", "今天的天气确实很不错。", "乡村振兴离不开产业发展。", "天气怎么样"]
+
+
+def test_a_text_too_short_to_summarize_says_so(fake_embedder):
+    from retriever import summarize_text
+
+    record = summarize_text("短。", embedder=fake_embedder)
+    assert (record.summary.text, record.notes) == ("", ("nothing to summarize: its 2 characters hold no sentence of 8 or more",))
+    assert record.to_dict()["notes"] == list(record.notes)

@@ -38,7 +38,7 @@ class DocumentSummary:
     outline: list[dict]  # {"level": int, "title": str, "start": int}
     keywords: list[str]
     query: str | None = None
-    notes: tuple[str, ...] = ()  # what reading it repaired (load.Document.notes)
+    notes: tuple[str, ...] = ()  # what reading it repaired (load.Document.notes); why its summary is empty
     # The file it was read from (None for text and standard input): `path` is only
     # its name as shown, with bytes that are not UTF-8 escaped.
     source: Path | None = field(default=None, compare=False, repr=False)
@@ -102,15 +102,20 @@ def summarize_one(
         if p.heading and p.sentences
     ]
     chars = budget(len(doc.text), max_chars, ratio)
+    summary = summarize_document(doc.text, doc.doc_id, doc.title, embedder, chars, query=query)
+    notes = doc.notes
+    if not summary.text:  # said, not left to an empty field
+        shortest = SummaryConfig().min_sentence_chars
+        notes += (f"nothing to summarize: its {len(doc.text):,} characters hold no sentence of {shortest} or more",)
     return DocumentSummary(
         path=doc.path,
         title=doc.title,
         chars=len(doc.text),
-        summary=summarize_document(doc.text, doc.doc_id, doc.title, embedder, chars, query=query),
+        summary=summary,
         outline=outline,
         keywords=keywords(doc.text),
         query=query,
-        notes=doc.notes,
+        notes=notes,
         source=source,
     )
 
