@@ -380,3 +380,31 @@ def test_wrapping_keeps_the_highlights_on_their_characters():
     out = wrapped(text, 6)
     assert out.plain == "甲乙丙\n丁戊己"
     assert [(out.plain[s.start : s.end], s.style) for s in out.spans] == [("丁戊", "bold")]
+
+
+def test_the_library_says_which_file_comes_next_and_the_bar_shows_it(in_tmp, fake_embedder, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from retriever import Retriever, cli
+
+    Path("docs").mkdir()
+    for name in ("a.txt", "b.txt"):
+        Path("docs", name).write_text(DOC, encoding="utf-8")
+    heard = []
+
+    def progress(stage, done, total):
+        heard.append((stage, done, total))
+
+    progress.item = lambda stage, name: heard.append((stage, name))
+    Retriever.build(["docs"], index_dir="idx", progress=progress)
+    reads = [h for h in heard if h[0] == "read"]
+    assert reads == [("read", "docs/a.txt"), ("read", 1, 2), ("read", "docs/b.txt"), ("read", 2, 2)]
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=screen, force_terminal=True, width=120))
+    with cli._progress() as bar:
+        bar.item("read", "docs/a.txt")
+        bar("read", 0, 2)
+    assert "Reading files" in screen.getvalue() and "docs/a.txt" in screen.getvalue()

@@ -45,7 +45,8 @@ from .summarize import Summary, summarize_hits
 # Building and reading documents are imported where they are used: `retriever ask`
 # starts without the reading stack.
 if TYPE_CHECKING:
-    from .build import BuildReport, ProgressCallback
+    from .build import BuildReport
+    from .config import ProgressCallback
     from .digest import DocumentSummary
 
 

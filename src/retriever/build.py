@@ -27,17 +27,16 @@ from .config import (
     ENV_MODEL,
     BadIndexError,
     InputError,
+    ProgressCallback,
     SearchConfig,
     SegmentConfig,
+    announce,
     default_model,
     path_text,
 )
 from .embed import Embedder, export_recipe
 from .load import Document, doc_id_for, find_files, load_document
 from .segment import Passage, segment, sentence_spans
-
-# (stage, done, total): stages are "read" (files) and "embed" (passages).
-ProgressCallback = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -155,6 +154,7 @@ def build_index(
             counts[why] += 1
 
         for n, path in enumerate(files, 1):
+            announce(progress, "read", path_text(path))
             doc_id = doc_id_for(path)
             before = old.documents.get(doc_id) if old else None
             if before and same_pipeline and file_sha256(path) == before.sha256:

@@ -157,6 +157,7 @@ def _print_json(obj: dict) -> None:
 # once a stage has taken PROGRESS_FIRST_S (quick work stays quiet), then one every
 # PROGRESS_EVERY_S, and one when the stage ends.
 PROGRESS_FIRST_S, PROGRESS_EVERY_S = 2.0, 10.0
+PROGRESS_ITEM_CHARS = 40  # of the file being read, on a terminal
 PROGRESS_LABELS = {"read": "Reading files", "embed": "Embedding passages and sentences", "summarize": "Summarizing"}
 
 
@@ -178,18 +179,27 @@ def _progress() -> Iterator:
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
+        TextColumn("{task.fields[item]}", style="dim"),
         console=err,
         transient=True,  # the closing line of the command says what was done
     )
     tasks: dict[str, TaskID] = {}
+    current: dict[str, str] = {}  # the file each stage works on
 
     def update(stage: str, done: int, total: int) -> None:
         if not tasks:
             bar.start()
         if stage not in tasks:
-            tasks[stage] = bar.add_task(PROGRESS_LABELS.get(stage, stage), total=total)
-        bar.update(tasks[stage], completed=done, total=total)
+            tasks[stage] = bar.add_task(PROGRESS_LABELS.get(stage, stage), total=total, item="")
+        bar.update(tasks[stage], completed=done, total=total, item=current.get(stage, "") if done < total else "")
 
+    def item(stage: str, name: str) -> None:
+        # The tail of a long path: the file's own name is what tells.
+        current[stage] = shown(name if len(name) <= PROGRESS_ITEM_CHARS else "…" + name[-PROGRESS_ITEM_CHARS + 1 :])
+        if stage in tasks:
+            bar.update(tasks[stage], item=current[stage])
+
+    update.item = item  # type: ignore[attr-defined]  # config.announce looks for it
     try:
         yield update
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -324,6 +324,19 @@ class ServeConfig:
     # time and answers locally; an accepted question may take longer (a first load).
     connect_timeout_s: float = 0.5
     answer_timeout_s: float = 60.0
+
+
+# Long work reports progress(stage, done, total): stages "read" (files), "embed" (texts)
+# and "summarize" (documents). A callback with an `item(stage, name)` method also hears
+# which file comes next, before it is read (the CLI shows it in its bar).
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def announce(progress: ProgressCallback | None, stage: str, name: str) -> None:
+    """Tell `progress` which file comes next, if it listens for that."""
+    item = getattr(progress, "item", None)
+    if item is not None:
+        item(stage, name)
 
 
 def default_index_dir() -> Path:

@@ -15,14 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .bm25 import keywords
-from .config import LIMITS, InputError, SummaryConfig, check_budget, check_question, check_ratio
+from .config import (
+    LIMITS,
+    InputError,
+    ProgressCallback,
+    SummaryConfig,
+    announce,
+    check_budget,
+    check_question,
+    check_ratio,
+    path_text,
+)
 from .embed import Embedder
 from .load import Document, find_files, load_document, load_stream
 from .segment import paragraphs
 from .summarize import Summary, summarize_document
-
-# (stage, done, total); the stage is "summarize" (documents).
-ProgressCallback = Callable[[str, int, int], None]
 
 STDIN = "-"
 
@@ -168,6 +175,8 @@ def summarize_paths(
     check_options(max_chars, ratio, query)  # before any work
     items = _inputs(paths, include, exclude, follow_links)
     for n, item in enumerate(items, 1):
+        if not isinstance(item, InputError):
+            announce(progress, "summarize", path_text(item))
         doc = _read(item)
         if isinstance(doc, InputError):
             yield doc
