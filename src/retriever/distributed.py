@@ -21,7 +21,7 @@ import numpy as np
 from .config import ENV_THREADS, RetrieverError
 from .embed import load_embedder
 
-CHUNK = 64  # texts per task: large enough to amortize a call, small for progress
+CHUNK = 64  # texts per task (whole batches): large enough to amortize a call, small for progress
 
 
 def _ray():
@@ -62,17 +62,26 @@ class RayEmbedder:
         self.dim = int(ray.get(self._pool[0].dim.remote()))
 
     def encode(self, texts: Sequence[str], batch_size: int = 8, progress: Callable | None = None) -> np.ndarray:
+        """The vectors an in-process encode gives, bit for bit: the int8 model quantizes
+        activations per batch, so every batch must hold the same texts. The texts are
+        put in the in-process order (by length, stably) before they are cut into chunks
+        of whole batches; each worker keeps that order, and the vectors are put back."""
         from ray.util import ActorPool
 
-        chunks = [list(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        chunk = max(1, CHUNK // batch_size) * batch_size
+        chunks = [[texts[i] for i in order[lo : lo + chunk]] for lo in range(0, len(order), chunk)]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         pool = ActorPool(self._pool)
-        vectors, done = [], 0
-        for chunk_vectors in pool.map(lambda actor, chunk: actor.encode.remote(chunk, batch_size), chunks):
-            vectors.append(chunk_vectors)
+        done = 0
+        for lo, chunk_vectors in zip(
+            range(0, len(order), chunk), pool.map(lambda actor, part: actor.encode.remote(part, batch_size), chunks)
+        ):
+            out[order[lo : lo + len(chunk_vectors)]] = chunk_vectors
             done += len(chunk_vectors)
             if progress:
                 progress(done, len(texts))
-        return np.concatenate(vectors) if vectors else np.zeros((0, self.dim), np.float32)
+        return out
 
 
 class _Worker:
