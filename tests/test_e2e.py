@@ -146,6 +146,69 @@ def test_ray_embeds_like_the_process(real):
     assert np.array_equal(vectors, here)  # bit for bit: every int8 batch holds the same texts
 
 
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A real Ray cluster, as an operator starts one (`ray start --head`, token
+    authentication on by default since Ray 2.59), on a free port: its address."""
+    import shutil
+    import signal
+    import socket
+    import tempfile
+
+    pytest.importorskip("ray")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short
+    head = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={port}", "--num-cpus=2",
+         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}", "--block"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    log = []
+    for line in head.stdout:
+        log.append(line)
+        if "Ray runtime started" in line:
+            break
+    else:
+        pytest.fail("ray start --head did not start:\n" + "".join(log))
+    yield f"127.0.0.1:{port}"
+    head.send_signal(signal.SIGTERM)  # --block: the head stops what it started
+    head.wait(timeout=60)
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_build_through_a_real_ray_cluster_gives_the_vectors_of_one_in_process(real, ray_cluster, tmp_path):
+    from retriever import Retriever
+
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "retriever.cli", "index", "corpus", "--index-dir", str(tmp_path / "idx"), "--ray-address", ray_cluster],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    on_ray = Retriever.open(tmp_path / "idx").index
+    here = real.index
+    assert [p.text for p in on_ray.passages] == [p.text for p in here.passages]
+    n = len(here.passages)
+    assert np.array_equal(on_ray.vectors.reconstruct_n(0, n), here.vectors.reconstruct_n(0, n))
+    assert len(on_ray.sentences.vectors) > 300 and np.array_equal(on_ray.sentences.vectors, here.sentences.vectors)
+
+
+def test_a_cluster_that_wants_a_token_says_so(ray_cluster, tmp_path):
+    # No token anywhere (a HOME without ~/.ray/auth_token): the error says what is missing.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env["HOME"] = str(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "retriever.cli", "index", "corpus", "--index-dir", str(tmp_path / "idx"), "--ray-address", ray_cluster],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 1  # after Ray's own warnings, one line says why
+    assert proc.stderr.splitlines()[-1].startswith(f"error: cannot start or reach Ray at {ray_cluster} (")
+    assert "give its token: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token" in proc.stderr
+    assert not (tmp_path / "idx" / "manifest.json").exists()
+
+
 def test_the_int8_export_smooths_the_products_with_outlier_inputs():
     # m3e-small's layer-1 feed-forward output has inputs with an outlier: found at
     # export, its input is divided per channel (SmoothQuant) and every product is int8.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +25,23 @@ from .embed import load_embedder
 CHUNK = 64  # texts per task (whole batches): large enough to amortize a call, small for progress
 
 
-def _ray():
+def _auth_token_at_hand() -> bool:
+    """Is a Ray token given (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH) or where `ray start`
+    leaves one (~/.ray/auth_token)?"""
+    return (
+        bool(os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"))
+        or (Path.home() / ".ray" / "auth_token").is_file()
+    )
+
+
+def _ray(address: str | None = None):
+    # Ray 2.59+ clusters started by `ray start` require a token, and a driver that
+    # connects to an explicit address sends one only in token mode, which Ray reads when
+    # it is imported: without it, ray.init retried for 20 s to 2 min and failed saying
+    # nothing of authentication. With a token at hand, token mode is turned on here
+    # (unless RAY_AUTH_MODE says otherwise).
+    if address and "RAY_AUTH_MODE" not in os.environ and _auth_token_at_hand():
+        os.environ["RAY_AUTH_MODE"] = "token"
     try:
         import ray
     except ImportError:
@@ -32,16 +49,29 @@ def _ray():
     return ray
 
 
+def _cannot_reach(address: str | None, error: Exception) -> RetrieverError:
+    where = f" at {address}" if address else ""
+    hint = ""
+    if address and not _auth_token_at_hand():
+        hint = (
+            "; if the cluster uses token authentication (Ray 2.59 and later turn it on), give its token: "
+            "RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token (`ray get-auth-token` on the head node)"
+        )
+    return RetrieverError(f"cannot start or reach Ray{where} ({error}){hint}")
+
+
 class RayEmbedder:
     """An Embedder whose encode runs on Ray actors."""
 
     def __init__(self, name: str, backend: str, address: str | None = None, workers: int | None = None):
-        ray = _ray()
+        ray = _ray(address)
         self.name, self.backend = name, backend
         if not ray.is_initialized():
-            # Ray waits 20-30 s for its control process to start; on a busy 2-core
-            # machine that took longer once: give it two minutes before giving up.
-            os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "120")
+            if not address:
+                # Ray waits 20-30 s for a local control process to start; on a busy
+                # 2-core machine that took longer once: give it two minutes. (Not for a
+                # cluster: a wrong address or a missing token would wait as long.)
+                os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "120")
             for attempt in (1, 2):
                 try:
                     ray.init(address=address or None, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -50,7 +80,7 @@ class RayEmbedder:
                     # A local instance gets a second try when its node did not register
                     # within Ray's fixed 30 s (seen once on a loaded 2-core machine).
                     if address or attempt == 2 or "timed out during startup" not in str(e):
-                        raise RetrieverError(f"cannot start or reach Ray{f' at {address}' if address else ''} ({e})") from None
+                        raise _cannot_reach(address, e) from None
                     ray.shutdown()
         cpus = int(ray.cluster_resources().get("CPU", 1))
         # One worker per core on a machine of its own; each gets the cores it may use,
