@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +85,82 @@ def counting(fake_embedder, monkeypatch) -> CountingEmbedder:
     counter = CountingEmbedder(fake_embedder)
     monkeypatch.setattr("retriever.api.load_embedder", lambda name, backend=None: counter)
     return counter
+
+
+def required_or_skip(what: str) -> None:
+    """Skip for want of `what`, saying so, except in CI (RETRIEVER_CI, set by .ci/run),
+    where every test must run: there a missing component fails the test."""
+    (pytest.fail if os.environ.get("RETRIEVER_CI") else pytest.skip)(what)
+
+
+# The standalone server's listening ports (its config keys), each given a free one, and
+# its metrics port, which the `milvus-server` command leaves at 9091 whatever is there.
+MILVUS_PORTS = ("etcd_port", "root_coord_port", "proxy_port", "proxy_internal_port", "query_coord_port", "query_node_port",
+                "index_coord_port", "index_node_port", "data_coord_port", "data_node_port", "metrics")  # fmt: skip
+MILVUS_LAUNCH = """
+import json, signal, sys
+from milvus import MilvusServer
+data, ports = sys.argv[1], json.loads(sys.argv[2])
+server = MilvusServer()
+server.set_base_dir(data)
+server.webservice_port = ports.pop("metrics")
+for key, port in ports.items():
+    server.config.set(key, port)
+signal.signal(signal.SIGTERM, lambda *_: server.stop())
+server.start()
+server.wait()
+"""
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """A real standalone Milvus server (the `milvus` package), every port a free one and
+    its data in a temporary directory, for the whole run: its URI."""
+    import json
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    try:
+        import milvus  # noqa: F401
+    except ImportError:
+        required_or_skip("no Milvus server package (pip install milvus==2.3.5)")
+    ports = {}
+    for name in MILVUS_PORTS:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports[name] = s.getsockname()[1]
+    data = tmp_path_factory.mktemp("milvus")
+    server = subprocess.Popen(
+        [sys.executable, "-c", MILVUS_LAUNCH, str(data / "data"), json.dumps(ports)],
+        stdout=open(data / "log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{ports['proxy_port']}"
+    from pymilvus import MilvusClient
+
+    started = time.monotonic()
+    while True:
+        try:
+            MilvusClient(uri=uri, timeout=2).list_collections()
+            break
+        except Exception:  # noqa: BLE001 - not up yet
+            if server.poll() is not None or time.monotonic() - started > 120:
+                os.killpg(server.pid, signal.SIGKILL)
+                logs = data / "data" / "logs" / "milvus-stdout.log"
+                required_or_skip(
+                    "the Milvus server did not start: " + (logs.read_text(errors="replace")[-2000:] if logs.exists() else "")
+                )
+            time.sleep(1)
+    yield uri
+    server.send_signal(signal.SIGTERM)  # stops the server it started
+    try:
+        server.wait(timeout=60)
+    finally:
+        try:
+            os.killpg(server.pid, signal.SIGKILL)  # anything left of it
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture(scope="session")

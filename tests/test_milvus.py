@@ -1,5 +1,6 @@
-"""Vectors in Milvus (milvus-lite files here), with the fake embedder: the same answers
-as FAISS, incremental builds, one collection per kept generation, clear errors."""
+"""Vectors in Milvus, with the fake embedder: the same answers as FAISS, incremental
+builds, one collection per kept generation, clear errors. Each test runs on milvus-lite
+(a file in the index directory) and on a real Milvus server (conftest.milvus_server)."""
 
 import json
 from pathlib import Path
@@ -12,11 +13,17 @@ from typer.testing import CliRunner
 
 from retriever import BadIndexError, Retriever, StorageError, UsageError
 from retriever.cli import app as cli
-from retriever.milvus import client, spec
+from retriever.milvus import client, is_server, spec
 
 pytest.importorskip("milvus_lite")
 
 QUESTIONS = ("如何化解矛盾纠纷", "人居环境整治", "发展特色产业", "调解组织")
+
+
+@pytest.fixture(params=["milvus-lite", "milvus-server"])
+def uri(request) -> str | None:
+    """--uri: none (milvus-lite, a file in the index directory) or the server's."""
+    return None if request.param == "milvus-lite" else request.getfixturevalue("milvus_server")
 
 
 @pytest.fixture
@@ -30,21 +37,27 @@ def manifest(name: str) -> dict:
 
 def collections(index_dir: str) -> list[str]:
     store = manifest(index_dir)["vector_store"]
-    return sorted(c for c in client(str(Path(index_dir) / store["uri"])).list_collections() if c.startswith(store["prefix"]))
+    return sorted(c for c in store_client(index_dir).list_collections() if c.startswith(store["prefix"]))
+
+
+def store_client(index_dir: str):
+    uri = manifest(index_dir)["vector_store"]["uri"]
+    return client(uri if is_server(uri) else str(Path(index_dir) / uri))
 
 
 def results(r: Retriever, mode: str = "hybrid") -> list:
     return [[(h.passage_id, round(h.score, 5)) for h in r.ask(q, k=10, mode=mode, summary_chars=0).results] for q in QUESTIONS]
 
 
-def test_same_answers_as_faiss(corpus, counting):
+def test_same_answers_as_faiss(corpus, counting, uri):
     faiss, _ = Retriever.build([corpus], index_dir="faiss")
-    milvus, _ = Retriever.build([corpus], index_dir="milvus", vector_store="milvus")
+    milvus, _ = Retriever.build([corpus], index_dir="milvus", vector_store="milvus", uri=uri)
     store = manifest("milvus")["vector_store"]
-    assert (store["type"], store["uri"]) == ("milvus", "milvus.db")
+    assert (store["type"], store["uri"]) == ("milvus", uri or "milvus.db")
     assert store["collection"] == f"{store['prefix']}_{manifest('milvus')['generation']}".replace("-", "_")
-    assert "vectors.faiss" not in manifest("milvus")["files"] and Path("milvus/milvus.db").exists()
-    assert manifest("milvus")["vector_index"] == {"type": "milvus", "index": "FLAT", "metric": "IP"}
+    assert "vectors.faiss" not in manifest("milvus")["files"] and Path("milvus/milvus.db").exists() == (uri is None)
+    index_type = "AUTOINDEX" if uri else "FLAT"
+    assert manifest("milvus")["vector_index"] == {"type": "milvus", "index": index_type, "metric": "IP"}
     for mode in ("hybrid", "dense"):
         assert results(milvus, mode) == results(faiss, mode)
     n = len(faiss.index.passages)
@@ -55,8 +68,8 @@ def test_same_answers_as_faiss(corpus, counting):
     assert served.get("/api/ask", params={"q": "人居环境整治"}).json()["results"][0]["doc_id"] == "corpus/b.txt"
 
 
-def test_incremental_builds_keep_two_generations_of_collections(corpus, counting):
-    Retriever.build([corpus], index_dir="idx", vector_store="milvus")
+def test_incremental_builds_keep_two_generations_of_collections(corpus, counting, uri):
+    Retriever.build([corpus], index_dir="idx", vector_store="milvus", uri=uri)
     first = manifest("idx")["vector_store"]["collection"]
     assert collections("idx") == [first]
     (corpus / "d.txt").write_text("垃圾分类\n要推进垃圾分类,建设美丽乡村。", encoding="utf-8")
@@ -73,20 +86,21 @@ def test_incremental_builds_keep_two_generations_of_collections(corpus, counting
     assert Retriever.build([corpus], index_dir="idx")[1].written is False  # nothing changed, nothing written
 
 
-def test_moving_between_stores(corpus, counting):
+def test_moving_between_stores(corpus, counting, uri):
     before = results(Retriever.build([corpus], index_dir="idx")[0])
     counting.texts.clear()
-    r, report = Retriever.build([corpus], index_dir="idx", vector_store="milvus")
+    r, report = Retriever.build([corpus], index_dir="idx", vector_store="milvus", uri=uri)
     assert report.written and counting.texts == []  # the vectors move, none is embedded again
-    assert any("vectors move from FAISS files to Milvus at milvus.db" in n for n in report.notes)
+    assert any(f"vectors move from FAISS files to Milvus at {uri or 'milvus.db'}" in n for n in report.notes)
+    assert results(r) == before
     r, report = Retriever.build([corpus], index_dir="idx", vector_store="faiss")
     assert "vectors.faiss" in manifest("idx")["files"] and results(r) == before
 
 
-def test_errors(corpus, counting, monkeypatch):
-    Retriever.build([corpus], index_dir="idx", vector_store="milvus")
+def test_errors(corpus, counting, monkeypatch, uri):
+    Retriever.build([corpus], index_dir="idx", vector_store="milvus", uri=uri)
     store = manifest("idx")["vector_store"]
-    client(str(Path("idx") / store["uri"])).drop_collection(store["collection"])
+    store_client("idx").drop_collection(store["collection"])
     with pytest.raises(BadIndexError, match=f"collection {store['collection']} is missing; rebuild it"):
         Retriever.open("idx")
     with pytest.raises(UsageError, match="--uri and --collection are for --vector-store milvus"):
@@ -105,8 +119,8 @@ def test_errors(corpus, counting, monkeypatch):
     assert result.exit_code == 1 and "pip install 'retriever[milvus]'" in result.stderr
 
 
-def test_a_failed_write_drops_its_collection(corpus, counting, monkeypatch):
-    Retriever.build([corpus], index_dir="idx", vector_store="milvus")
+def test_a_failed_write_drops_its_collection(corpus, counting, monkeypatch, uri):
+    Retriever.build([corpus], index_dir="idx", vector_store="milvus", uri=uri)
     live = manifest("idx")["vector_store"]["collection"]
 
     def broken(self, path):
