@@ -66,7 +66,9 @@ def test_index_and_info(runner, corpus):
     assert (info["model"]["name"], info["model"]["backend"], info["model"]["dim"]) == ("m3e-small", "onnx-int8", 64)
     assert [d["title"] for d in info["documents"]] == ["基层治理讲话", "环境整治"]
     assert info["problems"] == []
-    assert "2 documents" in runner.invoke(app, ["info", "--index-dir", "idx"]).stdout
+    assert info["vector_store"] == {"type": "faiss", "index": {"type": "flat-fp16", "refine": 2}}
+    shown = runner.invoke(app, ["info", "--index-dir", "idx"]).stdout
+    assert "2 documents" in shown and "  vectors    FAISS files (flat-fp16)\n" in shown
 
 
 def test_index_again_says_up_to_date_and_rebuild_starts_over(runner, corpus):

@@ -60,6 +60,10 @@ def test_same_answers_as_faiss(corpus, counting, uri):
     assert manifest("milvus")["vector_index"] == {"type": "milvus", "index": index_type, "metric": "IP"}
     for mode in ("hybrid", "dense"):
         assert results(milvus, mode) == results(faiss, mode)
+    info = CliRunner().invoke(cli, ["info", "--index-dir", "milvus", "--json"]).stdout
+    assert json.loads(info)["vector_store"] == {**store, "index": manifest("milvus")["vector_index"]}
+    shown = CliRunner().invoke(cli, ["info", "--index-dir", "milvus"]).stdout
+    assert f"  vectors    Milvus at {uri or 'milvus.db'}, collection {store['collection']}\n" in shown
     n = len(faiss.index.passages)
     assert milvus.index.vectors.ntotal == n
     assert abs(milvus.index.vectors.reconstruct_n(0, n) - faiss.index.vectors.reconstruct_n(0, n)).max() < 1e-6

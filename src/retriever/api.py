@@ -256,6 +256,8 @@ def _info(directory: Path, m: dict, documents: dict[str, index_store.IndexedDocu
             for d in documents.values()
         ],
         "bytes": sum(f["bytes"] for f in m["files"].values()),
+        # Where the vectors are: FAISS files here, or a Milvus URI and collection.
+        "vector_store": {**m.get("vector_store", {"type": "faiss"}), "index": m.get("vector_index", {})},
         "format_version": m["format_version"],
         "versions": m.get("versions", {}),
         "created": m.get("created"),
