@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -93,29 +94,16 @@ def required_or_skip(what: str) -> None:
     (pytest.fail if os.environ.get("RETRIEVER_CI") else pytest.skip)(what)
 
 
-# The standalone server's listening ports (its config keys), each given a free one, and
-# its metrics port, which the `milvus-server` command leaves at 9091 whatever is there.
+# The ports of a test Milvus server (tests/milvus_server.py), each given a free one: its
+# listening ports (config keys), its metrics port and its embedded etcd's peer port.
 MILVUS_PORTS = ("etcd_port", "root_coord_port", "proxy_port", "proxy_internal_port", "query_coord_port", "query_node_port",
-                "index_coord_port", "index_node_port", "data_coord_port", "data_node_port", "metrics")  # fmt: skip
-MILVUS_LAUNCH = """
-import json, signal, sys
-from milvus import MilvusServer
-data, ports = sys.argv[1], json.loads(sys.argv[2])
-server = MilvusServer()
-server.set_base_dir(data)
-server.webservice_port = ports.pop("metrics")
-for key, port in ports.items():
-    server.config.set(key, port)
-signal.signal(signal.SIGTERM, lambda *_: server.stop())
-server.start()
-server.wait()
-"""
+                "index_coord_port", "index_node_port", "data_coord_port", "data_node_port", "metrics", "etcd_peer")  # fmt: skip
 
 
-@pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory):
+@contextlib.contextmanager
+def running_milvus_server(data: Path):
     """A real standalone Milvus server (the `milvus` package), every port a free one and
-    its data in a temporary directory, for the whole run: its URI."""
+    its data under `data`, while the block runs: (its URI, its process)."""
     import json
     import signal
     import socket
@@ -131,36 +119,41 @@ def milvus_server(tmp_path_factory):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             ports[name] = s.getsockname()[1]
-    data = tmp_path_factory.mktemp("milvus")
     server = subprocess.Popen(
-        [sys.executable, "-c", MILVUS_LAUNCH, str(data / "data"), json.dumps(ports)],
+        [sys.executable, str(Path(__file__).parent / "milvus_server.py"), str(data / "data"), json.dumps(ports)],
         stdout=open(data / "log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     uri = f"http://127.0.0.1:{ports['proxy_port']}"
     from pymilvus import MilvusClient
 
     started = time.monotonic()
-    while True:
-        try:
-            MilvusClient(uri=uri, timeout=2).list_collections()
-            break
-        except Exception:  # noqa: BLE001 - not up yet
-            if server.poll() is not None or time.monotonic() - started > 120:
-                os.killpg(server.pid, signal.SIGKILL)
-                logs = data / "data" / "logs" / "milvus-stdout.log"
-                required_or_skip(
-                    "the Milvus server did not start: " + (logs.read_text(errors="replace")[-2000:] if logs.exists() else "")
-                )
-            time.sleep(1)
-    yield uri
-    server.send_signal(signal.SIGTERM)  # stops the server it started
     try:
-        server.wait(timeout=60)
+        while True:
+            try:
+                MilvusClient(uri=uri, timeout=2).list_collections()
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                if server.poll() is not None or time.monotonic() - started > 120:
+                    logs = data / "data" / "logs" / "milvus-stdout.log"
+                    required_or_skip(
+                        "the Milvus server did not start: " + (logs.read_text(errors="replace")[-2000:] if logs.exists() else "")
+                    )
+                time.sleep(1)
+        yield uri, server
     finally:
-        try:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)  # stops the server it started
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(timeout=60)
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGKILL)  # anything left of it
-        except ProcessLookupError:
-            pass
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """One real Milvus server for the whole run: its URI."""
+    with running_milvus_server(tmp_path_factory.mktemp("milvus")) as (uri, _):
+        yield uri
 
 
 @pytest.fixture(scope="session")

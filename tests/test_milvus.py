@@ -135,3 +135,26 @@ def test_a_failed_write_drops_its_collection(corpus, counting, monkeypatch, uri)
     with pytest.raises(StorageError, match="disk full"):
         Retriever.build([corpus], index_dir="idx")
     assert collections("idx") == [live] and manifest("idx")["vector_store"]["collection"] == live
+
+
+def test_a_milvus_server_gone_is_a_clear_error_before_any_embedding(corpus, counting, tmp_path_factory):
+    import os
+    import signal
+
+    from conftest import running_milvus_server
+
+    with running_milvus_server(tmp_path_factory.mktemp("milvus-killed")) as (uri, server):
+        built, _ = Retriever.build([corpus], index_dir="idx", vector_store="milvus", uri=uri)
+        before = manifest("idx")
+        served = TestClient(__import__("retriever.serve", fromlist=["create_app"]).create_app(built), base_url="http://localhost")
+        assert served.get("/api/ask", params={"q": "人居环境整治"}).status_code == 200
+        os.killpg(server.pid, signal.SIGKILL)  # the server dies
+        server.wait()
+        response = served.get("/api/ask", params={"q": "人居环境整治"})
+        assert response.status_code == 503 and response.json()["error"].startswith(f"Milvus at {uri}: cannot search collection")
+        (corpus / "d.txt").write_text("垃圾分类\n要推进垃圾分类,建设美丽乡村。", encoding="utf-8")
+        counting.texts.clear()
+        with pytest.raises(BadIndexError, match=f"Milvus at {uri}: cannot"):
+            Retriever.build([corpus], index_dir="idx")
+        assert counting.texts == []  # nothing was embedded for a build that cannot be written
+        assert manifest("idx") == before  # the old generation is untouched

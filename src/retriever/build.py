@@ -141,6 +141,10 @@ def build_index(
         store = vector_store or before_store or {"type": "faiss"}
         if before_store is not None and store != before_store:
             notes.append(f"vectors move from {_describe(before_store)} to {_describe(store)}")
+        if store["type"] == "milvus":
+            from .milvus import check_reachable
+
+            check_reachable(store["uri"], directory)  # before reading and embedding, not after
 
         documents: list[Document] = []
         reused: dict[str, tuple[int, int]] = {}  # doc_id → its passage range in the old index
@@ -295,6 +299,12 @@ def embed_passages(
             first.setdefault(p.text, i)
     missing = list(first.values())
     dim = old.dim if old is not None else 0
+    # The vectors kept are fetched first, in one call: a vector store that cannot give
+    # them (a Milvus server gone) fails the build before any embedding, not after it.
+    reused = [i for i, p in enumerate(passages) if p.text in known]
+    if reused:
+        assert old is not None  # `known` comes from it
+        kept = old.vectors.reconstruct_batch(np.array([known[passages[i].text] for i in reused], dtype=np.int64))
     fresh: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if missing:
         # The model reads the matching form (simplified); a sentence that is a whole
@@ -309,10 +319,8 @@ def embed_passages(
             fresh[i] = (of_text[key], np.array(parts, dtype=np.float32).reshape(-1, dim))
         fresh.update({i: fresh[first[p.text]] for i, p in enumerate(passages) if p.text in first and i not in fresh})
     out = np.empty((len(passages), dim), dtype=np.float32)
-    reused = [i for i in range(len(passages)) if i not in fresh]
-    if reused:  # one FAISS call for all of them
-        assert old is not None  # what is not fresh comes from it
-        out[reused] = old.vectors.reconstruct_batch(np.array([known[passages[i].text] for i in reused], dtype=np.int64))
+    if reused:
+        out[reused] = kept
     sentence_parts = []
     for i, p in enumerate(passages):
         if i in fresh:

@@ -112,6 +112,17 @@ def client(uri: str):
         raise BadIndexError(f"Milvus at {uri}: cannot connect ({_reason(e)}){hint}") from None
 
 
+def check_reachable(uri: str, index_dir: Path) -> None:
+    """BadIndexError unless the Milvus at `uri` answers: a build checks before it reads
+    or embeds anything that it will be able to write its vectors."""
+    try:
+        client(_connect_uri(uri, index_dir)).list_collections()
+    except RetrieverError:
+        raise
+    except Exception as e:  # noqa: BLE001 - pymilvus raises its own types, and grpc's
+        raise BadIndexError(f"Milvus at {uri}: cannot connect ({_reason(e)})") from None
+
+
 def _reason(e: Exception) -> str:
     return getattr(e, "message", None) or str(e).splitlines()[0] or type(e).__name__
 
@@ -172,12 +183,20 @@ class MilvusVectors:
         except Exception as e:  # noqa: BLE001
             raise BadIndexError(f"Milvus at {uri}: cannot open collection {collection} ({_reason(e)})") from None
 
+    def _failed(self, doing: str, e: Exception) -> BadIndexError:
+        # A server gone or failing is the index's trouble, said in one line (a 503 from
+        # `retriever serve`), not pymilvus's traceback.
+        return BadIndexError(f"Milvus at {self.uri}: cannot {doing} collection {self.collection} ({_reason(e)})")
+
     def search(self, x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The n best inner products for each row of x: (scores, ids), -1 ids past the end."""
-        hits = self._client.search(
-            self.collection, data=[row.tolist() for row in np.asarray(x, dtype=np.float32)], limit=n,
-            search_params={"metric_type": "IP"},
-        )  # fmt: skip
+        try:
+            hits = self._client.search(
+                self.collection, data=[row.tolist() for row in np.asarray(x, dtype=np.float32)], limit=n,
+                search_params={"metric_type": "IP"},
+            )  # fmt: skip
+        except Exception as e:  # noqa: BLE001 - pymilvus raises its own types, and grpc's
+            raise self._failed("search", e) from None
         scores = np.full((len(hits), n), -np.inf, dtype=np.float32)
         ids = np.full((len(hits), n), -1, dtype=np.int64)
         for row, found in enumerate(hits):
@@ -190,7 +209,11 @@ class MilvusVectors:
         wanted = [int(i) for i in ids]
         rows: dict[int, list[float]] = {}
         for start in range(0, len(wanted), _GET_BATCH):
-            for r in self._client.get(self.collection, ids=wanted[start : start + _GET_BATCH], output_fields=["vector"]):
+            try:
+                got = self._client.get(self.collection, ids=wanted[start : start + _GET_BATCH], output_fields=["vector"])
+            except Exception as e:  # noqa: BLE001
+                raise self._failed("read", e) from None
+            for r in got:
                 rows[int(r["id"])] = r["vector"]
         for j, i in enumerate(wanted):
             if i not in rows:
