@@ -82,6 +82,8 @@ def test_incremental_builds_keep_two_generations_of_collections(corpus, counting
     assert (report.added, report.unchanged, len(counting.texts)) == (1, 3, 1)  # one new passage embedded
     second = manifest("idx")["vector_store"]["collection"]
     assert collections("idx") == sorted([first, second])  # the previous generation's stays for readers
+    states = {name: str(store_client("idx").get_load_state(name)["state"]) for name in (first, second)}
+    assert states == {first: "NotLoad", second: "Loaded"}  # but leaves the server's memory
     (corpus / "d.txt").unlink()
     Retriever.build([corpus], index_dir="idx", rebuild=True)
     third = manifest("idx")["vector_store"]["collection"]

@@ -384,14 +384,15 @@ def _live_manifest(directory: Path) -> dict | None:
 
 def _drop_collections(directory: Path, store: dict, keep: set[str] | None) -> None:
     """After a swap, drop the index's Milvus collections but the live and the previous
-    generation's (`keep`); after a failed write (`keep` None), the new one only."""
+    generation's (`keep`), the previous one released from memory; after a failed write
+    (`keep` None), the new one only."""
     from . import milvus
 
     try:
         if keep is None:
             milvus.drop_collection(store["uri"], directory, store["collection"])
         else:
-            milvus.drop(store["uri"], directory, store["prefix"], keep)
+            milvus.drop(store["uri"], directory, store["prefix"], keep, live=store["collection"])
     except Exception:  # noqa: BLE001 - a leftover collection costs space, not correctness
         pass
 

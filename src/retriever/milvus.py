@@ -151,12 +151,18 @@ def write(uri: str, index_dir: Path, collection: str, vectors: np.ndarray) -> No
         raise BadIndexError(f"Milvus at {uri}: cannot write collection {collection} ({_reason(e)})") from None
 
 
-def drop(uri: str, index_dir: Path, prefix: str, keep: set[str]) -> None:
-    """Drop the collections named `prefix_…` but those in `keep`."""
+def drop(uri: str, index_dir: Path, prefix: str, keep: set[str], live: str) -> None:
+    """Drop the collections named `prefix_…` but those in `keep`, and release those kept
+    but the `live` one from the server's memory: the previous generation stays for a
+    reader that still holds it (which loads it again if it asks), not in RAM for good."""
     c = client(_connect_uri(uri, index_dir))
     for name in c.list_collections():
-        if name.startswith(prefix + "_") and name not in keep:
+        if not name.startswith(prefix + "_"):
+            continue
+        if name not in keep:
             c.drop_collection(name)
+        elif name != live:
+            c.release_collection(name)
 
 
 def drop_collection(uri: str, index_dir: Path, name: str) -> None:
