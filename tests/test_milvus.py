@@ -106,6 +106,17 @@ def test_moving_between_stores(corpus, counting, uri):
 def test_errors(corpus, counting, monkeypatch, uri):
     Retriever.build([corpus], index_dir="idx", vector_store="milvus", uri=uri)
     store = manifest("idx")["vector_store"]
+    check = ["info", "--index-dir", "idx", "--json", "--check"]
+    first = CliRunner().invoke(cli, check)
+    assert json.loads(first.stdout)["problems"] == [], (first.stderr, first.exception)
+    store_client("idx").delete(store["collection"], ids=[0])  # a vector lost
+    result = CliRunner().invoke(cli, check)
+    assert result.exit_code == 1
+    if uri:  # found by the check of the collection
+        lost = f"Milvus at {uri}: collection {store['collection']} holds 3 vectors for 4 passages"
+        assert json.loads(result.stdout)["problems"] == [lost]
+    else:  # milvus-lite counts it at once: opening the index finds it
+        assert result.stderr.endswith("vectors, passages and BM25 disagree in count; rebuild it with `retriever index`\n")
     store_client("idx").drop_collection(store["collection"])
     with pytest.raises(BadIndexError, match=f"collection {store['collection']} is missing; rebuild it"):
         Retriever.open("idx")

@@ -252,7 +252,8 @@ def read_documents(directory: Path) -> tuple[dict, dict[str, IndexedDocument]]:
 
 
 def verify(directory: Path) -> list[str]:
-    """Problems found by checking every file against the manifest's checksums."""
+    """Problems found by checking every file against the manifest's checksums, and a
+    Milvus collection against the passages."""
     manifest = read_manifest(directory)
     gen = directory / manifest["generation"]
     problems = []
@@ -262,6 +263,11 @@ def verify(directory: Path) -> list[str]:
             problems.append(f"{file}: missing")
         elif _sha256(file) != info["sha256"]:
             problems.append(f"{file}: checksum differs from manifest")
+    store = manifest.get("vector_store", {})
+    if store.get("type") == "milvus":  # vectors outside the files: their collection
+        from . import milvus
+
+        problems += milvus.problems(store["uri"], directory, store["collection"], manifest["corpus"]["passages"])
     return problems
 
 

@@ -123,6 +123,25 @@ def check_reachable(uri: str, index_dir: Path) -> None:
         raise BadIndexError(f"Milvus at {uri}: cannot connect ({_reason(e)})") from None
 
 
+def problems(uri: str, index_dir: Path, collection: str, passages: int) -> list[str]:
+    """What `retriever info --check` finds wrong with an index's collection: missing, or
+    not one vector per passage."""
+    try:
+        c = client(_connect_uri(uri, index_dir))
+        if not c.has_collection(collection):
+            return [f"Milvus at {uri}: collection {collection} is missing"]
+        # count(*) counts what a search can find; the collection's statistics count
+        # deleted rows too until the server compacts them.
+        rows = int(c.query(collection, filter="", output_fields=["count(*)"], consistency_level="Strong")[0]["count(*)"])
+    except RetrieverError as e:
+        return [str(e)]
+    except Exception as e:  # noqa: BLE001
+        return [f"Milvus at {uri}: cannot check collection {collection} ({_reason(e)})"]
+    if rows != passages:
+        return [f"Milvus at {uri}: collection {collection} holds {rows:,} vectors for {passages:,} passages"]
+    return []
+
+
 def _reason(e: Exception) -> str:
     return getattr(e, "message", None) or str(e).splitlines()[0] or type(e).__name__
 
