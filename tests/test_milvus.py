@@ -171,3 +171,21 @@ def test_a_milvus_server_gone_is_a_clear_error_before_any_embedding(corpus, coun
             Retriever.build([corpus], index_dir="idx")
         assert counting.texts == []  # nothing was embedded for a build that cannot be written
         assert manifest("idx") == before  # the old generation is untouched
+
+
+def test_a_server_database_in_the_uri_and_a_token_from_the_environment(corpus, counting, milvus_server, monkeypatch):
+    from pymilvus import MilvusClient
+
+    admin = MilvusClient(uri=milvus_server)
+    if "team" not in admin.list_databases():
+        admin.create_database("team")
+    monkeypatch.setenv("RETRIEVER_MILVUS_TOKEN", "root:Milvus")  # the server's default user (auth off here)
+    r, _ = Retriever.build([corpus], index_dir="idx", vector_store="milvus", uri=f"{milvus_server}/team")
+    store = manifest("idx")["vector_store"]
+    assert store["uri"] == f"{milvus_server}/team"  # the token is not written
+    assert "root:Milvus" not in Path("idx", "manifest.json").read_text(encoding="utf-8")
+    assert store["collection"] in MilvusClient(uri=milvus_server, db_name="team").list_collections()
+    assert store["collection"] not in admin.list_collections()  # not in the default database
+    assert r.ask("人居环境整治", k=1).results[0].passage.doc_id == "corpus/b.txt"
+    with pytest.raises(UsageError, match="give the password or token in RETRIEVER_MILVUS_TOKEN"):
+        spec("milvus", "http://root:secret@milvus:19530", None, Path("idx"))

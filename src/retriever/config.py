@@ -21,6 +21,7 @@ ENV_MAX_FILE_MB = "RETRIEVER_MAX_FILE_MB"
 ENV_MAX_CHARS = "RETRIEVER_MAX_CHARS"
 ENV_SERVER = "RETRIEVER_SERVER"
 ENV_THREADS = "RETRIEVER_THREADS"  # threads of the model (default: every core)
+ENV_MILVUS_TOKEN = "RETRIEVER_MILVUS_TOKEN"  # a Milvus server's user:password or API key
 
 DEFAULT_INDEX_DIR = Path("indexes/default")
 DEFAULT_CORPUS_DIR = Path("corpus")

@@ -23,10 +23,11 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
-from .config import DEFAULT_MILVUS_FILE, VECTOR_STORES, BadIndexError, RetrieverError, UsageError
+from .config import DEFAULT_MILVUS_FILE, ENV_MILVUS_TOKEN, VECTOR_STORES, BadIndexError, RetrieverError, UsageError
 
 _INSERT_BATCH = 2_000
 _GET_BATCH = 1_000
@@ -70,6 +71,9 @@ def spec(kind: str | None, uri: str | None, collection: str | None, index_dir: P
         if uri or collection:
             raise UsageError("--uri and --collection are for --vector-store milvus")
         return {"type": "faiss"}
+    if uri and is_server(uri) and urlsplit(uri).password:
+        # The URI is written to the manifest, beside the index: a secret must not be.
+        raise UsageError(f"--uri: give the password or token in {ENV_MILVUS_TOKEN} (user:password), not in the URI")
     if collection is not None and not re.fullmatch(r"[A-Za-z_][0-9A-Za-z_]{0,150}", collection):
         raise UsageError(f"collection {collection!r}: Milvus names are letters, digits and _, not starting with a digit")
     return {
@@ -103,9 +107,13 @@ def collection_name(prefix: str, generation: str) -> str:
 
 @lru_cache(maxsize=8)
 def client(uri: str):
-    """One client per URI and process (milvus-lite starts its server on the first)."""
+    """One client per URI and process (milvus-lite starts its server on the first). A
+    server's URI may name a database (http://host:19530/team); its token, a secret, comes
+    from the environment (RETRIEVER_MILVUS_TOKEN: user:password or an API key)."""
     pymilvus = _pymilvus()
     try:
+        if is_server(uri):
+            return pymilvus.MilvusClient(uri, token=os.environ.get(ENV_MILVUS_TOKEN, ""))
         return pymilvus.MilvusClient(uri)
     except Exception as e:  # noqa: BLE001 - pymilvus raises its own types, and grpc's
         hint = " (milvus-lite lets one process open a file: is a `retriever serve` using it?)" if not is_server(uri) else ""
