@@ -178,7 +178,7 @@ def test_index_type_is_chosen_by_size_and_recorded(corpus, counting, monkeypatch
     vectors = flat.index.vectors
     assert type(vectors).__name__ == "IndexRefineFlat" and vectors.k_factor == 2
     assert faiss.downcast_index(vectors.base_index).sq.qtype == faiss.ScalarQuantizer.QT_fp16
-    monkeypatch.setattr("retriever.index.VectorIndexConfig", lambda: VectorIndexConfig(exact_below=2))
+    monkeypatch.setattr("retriever.stores.VectorIndexConfig", lambda: VectorIndexConfig(exact_below=2))
     hnsw, _ = Retriever.build([corpus], index_dir="hnsw")
     assert manifest_of("hnsw")["vector_index"] == {
         "type": "hnsw-sq8", "M": 32, "efConstruction": 80, "efSearch": 576, "refine": 2

@@ -66,7 +66,11 @@ def test_index_and_info(runner, corpus):
     assert (info["model"]["name"], info["model"]["backend"], info["model"]["dim"]) == ("m3e-small", "onnx-int8", 64)
     assert [d["title"] for d in info["documents"]] == ["基层治理讲话", "环境整治"]
     assert info["problems"] == []
-    assert info["vector_store"] == {"type": "faiss", "index": {"type": "flat-fp16", "refine": 2}}
+    assert info["vector_store"] == {
+        "type": "faiss",
+        "index": {"type": "flat-fp16", "refine": 2},
+        "where": "FAISS files (flat-fp16)",
+    }
     shown = runner.invoke(app, ["info", "--index-dir", "idx"]).stdout
     assert "2 documents" in shown and "  vectors    FAISS files (flat-fp16)\n" in shown
 

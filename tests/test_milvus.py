@@ -61,7 +61,8 @@ def test_same_answers_as_faiss(corpus, counting, uri):
     for mode in ("hybrid", "dense"):
         assert results(milvus, mode) == results(faiss, mode)
     info = CliRunner().invoke(cli, ["info", "--index-dir", "milvus", "--json"]).stdout
-    assert json.loads(info)["vector_store"] == {**store, "index": manifest("milvus")["vector_index"]}
+    where = f"Milvus at {uri or 'milvus.db'}, collection {store['collection']}"
+    assert json.loads(info)["vector_store"] == {**store, "index": manifest("milvus")["vector_index"], "where": where}
     shown = CliRunner().invoke(cli, ["info", "--index-dir", "milvus"]).stdout
     assert f"  vectors    Milvus at {uri or 'milvus.db'}, collection {store['collection']}\n" in shown
     n = len(faiss.index.passages)

@@ -40,6 +40,7 @@ from .config import (
 )
 from .embed import Embedder, load_embedder
 from .search import Hit, Verdict, judge, score_name, search
+from .stores import store_for
 from .summarize import Summary, summarize_hits
 
 # Building and reading documents are imported where they are used: `retriever ask`
@@ -257,7 +258,11 @@ def _info(directory: Path, m: dict, documents: dict[str, index_store.IndexedDocu
         ],
         "bytes": sum(f["bytes"] for f in m["files"].values()),
         # Where the vectors are: FAISS files here, or a Milvus URI and collection.
-        "vector_store": {**m.get("vector_store", {"type": "faiss"}), "index": m.get("vector_index", {})},
+        "vector_store": {
+            **m.get("vector_store", {"type": "faiss"}),
+            "index": m.get("vector_index", {}),
+            "where": store_for(m.get("vector_store"), directory).where(m),
+        },
         "format_version": m["format_version"],
         "versions": m.get("versions", {}),
         "created": m.get("created"),

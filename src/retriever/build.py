@@ -37,6 +37,7 @@ from .config import (
 from .embed import Embedder, export_recipe
 from .load import Document, doc_id_for, find_files, load_document
 from .segment import Passage, segment, sentence_spans
+from .stores import store_for
 
 
 @dataclass(frozen=True)
@@ -140,11 +141,9 @@ def build_index(
         before_store = _store_of(directory)
         store = vector_store or before_store or {"type": "faiss"}
         if before_store is not None and store != before_store:
-            notes.append(f"vectors move from {_describe(before_store)} to {_describe(store)}")
-        if store["type"] == "milvus":
-            from .milvus import check_reachable
-
-            check_reachable(store["uri"], directory)  # before reading and embedding, not after
+            was, now = store_for(before_store, directory).describe(), store_for(store, directory).describe()
+            notes.append(f"vectors move from {was} to {now}")
+        store_for(store, directory).check_reachable()  # before reading and embedding, not after
 
         documents: list[Document] = []
         reused: dict[str, tuple[int, int]] = {}  # doc_id → its passage range in the old index
@@ -259,10 +258,6 @@ def _store_of(directory: Path) -> dict | None:
     except BadIndexError:
         return None
     return {k: v for k, v in store.items() if k != "collection"}
-
-
-def _describe(store: dict) -> str:
-    return "FAISS files" if store["type"] == "faiss" else f"Milvus at {store['uri']} ({store['prefix']})"
 
 
 def embed_passages(

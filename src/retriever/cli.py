@@ -622,12 +622,7 @@ def info(
         out.print(f"  model      {_markup(m['name'])} ({m['backend']}{export}, dimension {m['dim']})")
         out.print(f"  corpus     {c['documents']} documents, {c['passages']} passages, {c['chars']:,} characters")
         out.print(f"  on disk    {data['bytes'] / 1e6:.2f} MB, format {data['format_version']}, updated {data['updated']}")
-        store = data["vector_store"]
-        if store["type"] == "milvus":
-            where = f"Milvus at {store['uri']}, collection {store['collection']}"
-        else:
-            where = f"FAISS files ({store['index'].get('type', 'flat')})"
-        out.print(f"  vectors    {_markup(where)}", soft_wrap=True)  # a URI is not cut
+        out.print(f"  vectors    {_markup(data['vector_store']['where'])}", soft_wrap=True)  # a URI is not cut
         from rich.table import Table
 
         table = Table("document", "passages", "characters", "title", box=None, padding=(0, 2, 0, 2))

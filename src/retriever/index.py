@@ -38,14 +38,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .bm25 import BM25
-from .config import INDEX_FORMAT_VERSION, BadIndexError, SearchConfig, StorageError, VectorIndexConfig
+from .config import INDEX_FORMAT_VERSION, BadIndexError, StorageError, VectorIndexConfig
 from .segment import Passage
+from .stores import store_for
 
 if TYPE_CHECKING:
     from .load import Document
 
 MANIFEST = "manifest.json"
-_VECTORS = "vectors.faiss"
 _PASSAGES = "passages.jsonl"
 _DOCUMENTS = "documents.jsonl"
 _SENTENCES = "sentences.npz"
@@ -119,7 +119,7 @@ class Index:
     manifest: dict
     passages: list[Passage]
     documents: dict[str, IndexedDocument]
-    vectors: Any  # a faiss.Index, or milvus.MilvusVectors with the same calls
+    vectors: Any  # what its store opened (stores.py): a faiss.Index, or milvus.MilvusVectors
     bm25: BM25
     sentences: SentenceVectors
 
@@ -151,15 +151,7 @@ def nearest(index: Index, query: np.ndarray, n: int) -> tuple[np.ndarray, np.nda
     so that a build in the same process still adds vectors on every core.
     """
     x = query.reshape(1, -1).astype(np.float32)
-    if index.manifest.get("vector_store", {}).get("type") == "milvus":
-        return index.vectors.search(x, n)
-    faiss = _faiss()
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        return index.vectors.search(x, n)
-    finally:
-        faiss.omp_set_num_threads(threads)
+    return store_for(index.manifest.get("vector_store"), index.directory).search(index.vectors, x, n)
 
 
 def exists(directory: Path) -> bool:
@@ -206,18 +198,7 @@ def load(directory: Path) -> Index:
             )
     passages = _read(gen, _PASSAGES, lambda path: [Passage.from_dict(p) for p in _read_jsonl(path)])
     documents = _read(gen, _DOCUMENTS, lambda path: _read_documents(gen))
-    store = manifest.get("vector_store", {"type": "faiss"})
-    if store["type"] == "milvus":
-        from .milvus import MilvusVectors
-
-        vectors = MilvusVectors(store["uri"], directory, store["collection"], int(manifest["model"]["dim"]))
-    else:
-        vectors = _read(gen, _VECTORS, lambda path: _faiss().read_index(str(path)))
-    params = manifest.get("vector_index", {"type": "flat"})
-    if params["type"] == "hnsw-sq8":
-        # A search asks for `candidates` neighbours (and the re-ranking for `refine`
-        # times as many): the graph walk must keep as many.
-        set_ef_search(vectors, max(params["efSearch"], SearchConfig.candidates * params["refine"]))
+    vectors = store_for(manifest.get("vector_store"), directory).open(gen, manifest)
     bm25 = _read(gen, "bm25.npz", lambda path: BM25.load(gen), label="bm25.npz or bm25_vocab.json")
     sentences = _read(gen, _SENTENCES, SentenceVectors.load)
     if not (vectors.ntotal == len(passages) == bm25.n_docs == len(sentences.indptr) - 1):
@@ -263,12 +244,7 @@ def verify(directory: Path) -> list[str]:
             problems.append(f"{file}: missing")
         elif _sha256(file) != info["sha256"]:
             problems.append(f"{file}: checksum differs from manifest")
-    store = manifest.get("vector_store", {})
-    if store.get("type") == "milvus":  # vectors outside the files: their collection
-        from . import milvus
-
-        problems += milvus.problems(store["uri"], directory, store["collection"], manifest["corpus"]["passages"])
-    return problems
+    return problems + store_for(manifest.get("vector_store"), directory).problems(manifest)
 
 
 @contextmanager
@@ -303,28 +279,17 @@ def write(
 ) -> dict:
     """Write a new generation and make it live. Call under write_lock().
 
-    `store` says where the vectors go: {"type": "faiss"} (the default: vectors.faiss
-    in the generation) or {"type": "milvus", "uri", "prefix"} (a collection of the
-    generation's own; milvus.py).
+    `store` says where the vectors go (stores.py): {"type": "faiss"} (the default:
+    vectors.faiss in the generation) or {"type": "milvus", "uri", "prefix"} (a
+    collection of the generation's own).
     """
-    store = store or {"type": "faiss"}
+    vector_store = store_for(store, directory)
     previous = _live_manifest(directory)
     generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     tmp = directory / f".tmp-{generation}"
-    if store["type"] == "milvus":
-        from . import milvus
-
-        store = {**store, "collection": milvus.collection_name(store["prefix"], generation)}
     try:
         tmp.mkdir(parents=True)
-        if store["type"] == "milvus":
-            milvus.write(store["uri"], directory, store["collection"], vectors)
-            vector_params = {"type": "milvus", "index": milvus.index_type(store["uri"]), "metric": "IP"}
-            names = []
-        else:
-            vector_index, vector_params = build_vector_index(vectors, VectorIndexConfig())
-            _faiss().write_index(vector_index, str(tmp / _VECTORS))
-            names = [_VECTORS]
+        written, vector_params, names = vector_store.write(tmp, generation, vectors)
         _write_jsonl(tmp / _PASSAGES, (p.to_dict() for p in passages))
         _write_jsonl(
             tmp / _DOCUMENTS,
@@ -346,7 +311,7 @@ def write(
         manifest = {
             "format_version": INDEX_FORMAT_VERSION,
             **manifest,
-            "vector_store": store,
+            "vector_store": written,
             "vector_index": vector_params,
             "generation": generation,
             "files": {n: {"bytes": (tmp / n).stat().st_size, "sha256": _sha256(tmp / n)} for n in names},
@@ -360,8 +325,7 @@ def write(
         _atomic_write_text(directory / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
     except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        if store["type"] == "milvus":  # the collection this write made, if it got that far
-            _drop_collections(directory, store, keep=None)
+        vector_store.discard(generation)  # what the store wrote, if it got that far
         if isinstance(e, OSError):  # a full disk, a read-only file system: one line, not a traceback
             raise StorageError(directory, "the index", e) from None
         raise
@@ -371,9 +335,7 @@ def write(
             shutil.rmtree(old, ignore_errors=True)
     for stale in directory.glob(".tmp-gen-*"):
         shutil.rmtree(stale, ignore_errors=True)
-    if store["type"] == "milvus":
-        kept = [m["vector_store"].get("collection") for m in (manifest, previous) if m and "vector_store" in m]
-        _drop_collections(directory, store, keep=set(kept))
+    vector_store.keep(manifest["vector_store"], previous.get("vector_store") if previous else None)
     return manifest
 
 
@@ -386,21 +348,6 @@ def _live_manifest(directory: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return manifest if isinstance(manifest, dict) else None
-
-
-def _drop_collections(directory: Path, store: dict, keep: set[str] | None) -> None:
-    """After a swap, drop the index's Milvus collections but the live and the previous
-    generation's (`keep`), the previous one released from memory; after a failed write
-    (`keep` None), the new one only."""
-    from . import milvus
-
-    try:
-        if keep is None:
-            milvus.drop_collection(store["uri"], directory, store["collection"])
-        else:
-            milvus.drop(store["uri"], directory, store["prefix"], keep, live=store["collection"])
-    except Exception:  # noqa: BLE001 - a leftover collection costs space, not correctness
-        pass
 
 
 def build_vector_index(vectors: np.ndarray, config: VectorIndexConfig) -> tuple[object, dict]:
