@@ -1,11 +1,13 @@
 """Scaling out on one machine: embedding on Ray and vectors in Milvus, beside the defaults.
 
 1. Build: `retriever index` as its own process over the same documents, in process
-   (the default), with `--ray` (a local Ray instance, one worker per core), and with
-   `--vector-store milvus` (milvus-lite, a local file); wall time, CPU, peak RSS.
-2. Ask: the milvus-lite index against the FAISS one built from the same documents,
-   opened in this process: the vector search alone (top 100, as a hybrid ask asks)
-   and the whole `ask`, p50/p95 over the labelled questions.
+   (the default), with `--ray` (a local Ray instance, one worker per core), with
+   `--vector-store milvus` (milvus-lite, a local file) and with `--uri` a real Milvus
+   server started here (benchmarks/milvus_server.py); wall time, CPU, peak RSS.
+2. Ask: the milvus-lite and the server index against the FAISS one built from the
+   same documents, opened in this process: the vector search alone (top 100, as a
+   hybrid ask asks), its recall@10 against FAISS, and the whole `ask`, p50/p95 over
+   the labelled questions.
 
 On one 2-core machine neither can be faster than the defaults: Ray adds its start-up
 and moves the passages between processes, milvus-lite answers over gRPC. The figures
@@ -16,6 +18,7 @@ say what that costs, so that the gain on a cluster can be weighed against it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -41,9 +44,13 @@ def documents(quick: bool, work: Path) -> tuple[str, Path]:
     return f"gov_reports ({len(docs)} docs)", write_texts(work / "gov", {d["id"]: d["text"] for d in docs})
 
 
-def build(name: str, source: Path, work: Path) -> list[dict]:
+# Added when a Milvus server starts on this machine (benchmarks/milvus_server.py).
+SERVER_WAY = "`--uri` a Milvus server (standalone, on this machine)"
+
+
+def build(name: str, source: Path, work: Path, ways) -> list[dict]:
     rows = []
-    for label, options in WAYS:
+    for label, options in ways:
         index_dir = work / f"index-{len(rows)}"
         log(f"scale-out: building {name} {label}")
         seconds, cpu, rss, code, stderr = run_measured(
@@ -60,7 +67,9 @@ def build(name: str, source: Path, work: Path) -> list[dict]:
     return rows
 
 
-def asks(faiss_dir: Path, milvus_dir: Path, quick: bool) -> list[dict]:
+def asks(stores: list[tuple[str, Path]], quick: bool) -> list[dict]:
+    """Vector search and whole asks on each index of the same documents, the first
+    (FAISS) the reference: recall@10 is the share of its top 10 each other finds."""
     import numpy as np
 
     from retriever import Retriever
@@ -70,15 +79,17 @@ def asks(faiss_dir: Path, milvus_dir: Path, quick: bool) -> list[dict]:
 
     questions = [q["question"] for q in read_jsonl(BENCH / "questions.jsonl")][: 30 if quick else None]
     rows = []
-    for label, directory in (("FAISS (files)", faiss_dir), ("Milvus (milvus-lite)", milvus_dir)):
+    reference: list[set[int]] = []
+    for label, directory in stores:
         r = Retriever.open(directory)
         vectors = r.embedder.encode([for_matching(q) for q in questions])
         r.warm_up()
-        search_ms, ask_ms = [], []
+        search_ms, ask_ms, top10 = [], [], []
         for q, v in zip(questions, vectors):
             t = time.perf_counter()
-            nearest(r.index, np.asarray(v), SearchConfig.candidates)
+            _, ids = nearest(r.index, np.asarray(v), SearchConfig.candidates)
             search_ms.append((time.perf_counter() - t) * 1000)
+            top10.append({int(i) for i in ids[0][:10]})
             t = time.perf_counter()
             r.ask(q)
             ask_ms.append((time.perf_counter() - t) * 1000)
@@ -86,20 +97,32 @@ def asks(faiss_dir: Path, milvus_dir: Path, quick: bool) -> list[dict]:
             "store": label, "passages": len(r.index.passages), "questions": len(questions),
             "search_p50_ms": round(percentile(search_ms, 50), 2), "search_p95_ms": round(percentile(search_ms, 95), 2),
             "ask_p50_ms": round(percentile(ask_ms, 50), 2), "ask_p95_ms": round(percentile(ask_ms, 95), 2),
+            "recall_at_10": round(sum(len(a & b) for a, b in zip(top10, reference or top10)) / (10 * len(top10)), 3),
         })  # fmt: skip
+        reference = reference or top10
     return rows
 
 
 def run(quick: bool) -> dict:
-    with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+    from .milvus_server import NotStarted, running
+
+    with tempfile.TemporaryDirectory(prefix="scale-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         name, source = documents(quick, work)
-        rows = build(name, source, work)
-        built = [r for r in rows if "skipped" not in r]
-        ask_rows = asks(Path(rows[0]["index_dir"]), Path(rows[2]["index_dir"]), quick) if len(built) == 3 else []
+        ways, server = list(WAYS), None
+        try:
+            uri, _ = stack.enter_context(running(work / "milvus-server"))
+            ways.append((SERVER_WAY, ["--uri", uri]))
+        except NotStarted as e:
+            server = f"no Milvus server: {e}"
+            log(f"scale-out: {server}")
+        rows = build(name, source, work, ways)
+        labels = {WAYS[0][0]: "FAISS (files)", WAYS[2][0]: "Milvus (milvus-lite)", SERVER_WAY: "Milvus (server)"}
+        stores = [(labels[r["way"]], Path(r["index_dir"])) for r in rows if r["way"] in labels and "skipped" not in r]
+        ask_rows = asks(stores, quick) if stores and stores[0][0] == "FAISS (files)" else []
     for r in rows:
         r.pop("index_dir", None)
-    return {"corpus": name, "build": rows, "ask": ask_rows}
+    return {"corpus": name, "build": rows, "ask": ask_rows, **({"server": server} if server else {})}
 
 
 def headline(results: dict) -> list[str]:
@@ -111,9 +134,12 @@ def headline(results: dict) -> list[str]:
         f"scaling out on this machine ({results['corpus']}): build with `--ray` {ray['passages_per_s']:.1f} passages/s, "
         f"{ray['passages_per_s'] / default['passages_per_s']:.2f}× the in-process path"
     )
-    if results["ask"]:
-        f, m = results["ask"]
-        line += f"; milvus-lite vector search p50 {m['search_p50_ms']:.1f} ms against FAISS {f['search_p50_ms']:.2f} ms"
+    ask = {r["store"]: r for r in results["ask"]}
+    f, lite, server = ask.get("FAISS (files)"), ask.get("Milvus (milvus-lite)"), ask.get("Milvus (server)")
+    if f and lite:
+        line += f"; milvus-lite vector search p50 {lite['search_p50_ms']:.1f} ms against FAISS {f['search_p50_ms']:.2f} ms"
+    if f and server:
+        line += f", a Milvus server {server['search_p50_ms']:.1f} ms (recall@10 {server['recall_at_10']:.3f})"
     return [line]
 
 
@@ -136,19 +162,21 @@ def markdown(results: dict) -> str:
     if results["ask"]:
         out += [
             "",
-            "**Ask** on the FAISS and the milvus-lite index of the same documents (one process; the labelled questions):\n",
-            "| vectors in | passages | questions | vector search p50 ms | p95 ms | whole `ask` p50 ms | p95 ms |",
-            "|---|---|---|---|---|---|---|",
+            "**Ask** on the FAISS, milvus-lite and Milvus server index of the same documents (one process; the labelled "
+            "questions; recall@10: the share of FAISS's top 10 by vector found):\n",
+            "| vectors in | passages | questions | vector search p50 ms | p95 ms | recall@10 | whole `ask` p50 ms | p95 ms |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in results["ask"]:
             out.append(
                 f"| {r['store']} | {r['passages']:,} | {r['questions']} | {r['search_p50_ms']:.2f} | {r['search_p95_ms']:.2f} "
-                f"| {r['ask_p50_ms']:.2f} | {r['ask_p95_ms']:.2f} |"
+                f"| {r.get('recall_at_10', 1.0):.3f} | {r['ask_p50_ms']:.2f} | {r['ask_p95_ms']:.2f} |"
             )
     out += [
         "",
         "Wall time includes start-up: for `--ray`, starting a local Ray instance and one model per worker (each worker "
-        "runs ONNX Runtime on its share of the cores); for milvus-lite, its embedded server. The search row is the top "
+        "runs ONNX Runtime on its share of the cores); for milvus-lite, its embedded server; the Milvus server (the "
+        "`milvus` package's standalone server, started for this section on free ports) was already running. The search row is the top "
         "100 by inner product (what a hybrid ask takes from the vector side); milvus-lite answers over gRPC from its own "
         "server thread. On a cluster, Ray adds machines to the embedding and Milvus holds more vectors than one machine; "
         "here both only add overhead, which these rows measure. CPU s and peak RSS are those of the `retriever` process "

@@ -14,6 +14,7 @@ import pytest
 from retriever.segment import sentence_spans
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # benchmarks/ (the Milvus server the tests run)
 CORPUS = ROOT / "corpus"
 
 
@@ -94,59 +95,17 @@ def required_or_skip(what: str) -> None:
     (pytest.fail if os.environ.get("RETRIEVER_CI") else pytest.skip)(what)
 
 
-# The ports of a test Milvus server (tests/milvus_server.py), each given a free one: its
-# listening ports (config keys), its metrics port and its embedded etcd's peer port.
-MILVUS_PORTS = ("etcd_port", "root_coord_port", "proxy_port", "proxy_internal_port", "query_coord_port", "query_node_port",
-                "index_coord_port", "index_node_port", "data_coord_port", "data_node_port", "metrics", "etcd_peer")  # fmt: skip
-
-
 @contextlib.contextmanager
 def running_milvus_server(data: Path):
-    """A real standalone Milvus server (the `milvus` package), every port a free one and
-    its data under `data`, while the block runs: (its URI, its process)."""
-    import json
-    import signal
-    import socket
-    import subprocess
-    import time
+    """A real standalone Milvus server while the block runs: (its URI, its process);
+    skipped, saying why, where it cannot start (failed in CI)."""
+    from benchmarks.milvus_server import NotStarted, running
 
     try:
-        import milvus  # noqa: F401
-    except ImportError:
-        required_or_skip("no Milvus server package (pip install milvus==2.3.5)")
-    ports = {}
-    for name in MILVUS_PORTS:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            ports[name] = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, str(Path(__file__).parent / "milvus_server.py"), str(data / "data"), json.dumps(ports)],
-        stdout=open(data / "log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    uri = f"http://127.0.0.1:{ports['proxy_port']}"
-    from pymilvus import MilvusClient
-
-    started = time.monotonic()
-    try:
-        while True:
-            try:
-                MilvusClient(uri=uri, timeout=2).list_collections()
-                break
-            except Exception:  # noqa: BLE001 - not up yet
-                if server.poll() is not None or time.monotonic() - started > 120:
-                    logs = data / "data" / "logs" / "milvus-stdout.log"
-                    required_or_skip(
-                        "the Milvus server did not start: " + (logs.read_text(errors="replace")[-2000:] if logs.exists() else "")
-                    )
-                time.sleep(1)
-        yield uri, server
-    finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGTERM)  # stops the server it started
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                server.wait(timeout=60)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)  # anything left of it
+        with running(data) as started:
+            yield started
+    except NotStarted as e:
+        required_or_skip(str(e))
 
 
 @pytest.fixture(scope="session")
