@@ -151,7 +151,7 @@ def test_a_failed_write_drops_its_collection(corpus, counting, monkeypatch, uri)
     assert collections("idx") == [live] and manifest("idx")["vector_store"]["collection"] == live
 
 
-def test_a_milvus_server_gone_is_a_clear_error_before_any_embedding(corpus, counting, tmp_path_factory):
+def test_a_milvus_server_that_dies_mid_build_or_before_is_one_clear_error(corpus, counting, tmp_path_factory):
     import os
     import signal
 
@@ -162,8 +162,21 @@ def test_a_milvus_server_gone_is_a_clear_error_before_any_embedding(corpus, coun
         before = manifest("idx")
         served = TestClient(__import__("retriever.serve", fromlist=["create_app"]).create_app(built), base_url="http://localhost")
         assert served.get("/api/ask", params={"q": "人居环境整治"}).status_code == 200
-        os.killpg(server.pid, signal.SIGKILL)  # the server dies
-        server.wait()
+        # The server dies mid-build, while the new passage is embedded: the write fails
+        # with one line, and the live generation stays.
+        (corpus / "e.txt").write_text("村务公开\n要推进村务公开,接受群众监督。", encoding="utf-8")
+        embed = counting.encode
+
+        def dying(texts, *args, **kwargs):
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+            return embed(texts, *args, **kwargs)
+
+        counting.encode = dying
+        with pytest.raises(BadIndexError, match=f"Milvus at {uri}: cannot write collection"):
+            Retriever.build([corpus], index_dir="idx")
+        counting.encode = embed
+        assert manifest("idx") == before
         response = served.get("/api/ask", params={"q": "人居环境整治"})
         assert response.status_code == 503 and response.json()["error"].startswith(f"Milvus at {uri}: cannot search collection")
         (corpus / "d.txt").write_text("垃圾分类\n要推进垃圾分类,建设美丽乡村。", encoding="utf-8")
