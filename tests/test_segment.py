@@ -155,3 +155,24 @@ def test_seed_passages_are_exact_and_bounded(path):
 def test_a_title_only_document_is_one_passage():
     [p] = segment("关于加强基层治理的通知", "d", "关于加强基层治理的通知")
     assert (p.text, p.start, p.end, p.heading_path) == ("关于加强基层治理的通知", 0, 11, ())
+
+
+BODY = "各地要认真贯彻落实会议精神，" * 20  # a text without line breaks
+
+
+@pytest.mark.parametrize(
+    "text,title",
+    [
+        # A saved page's title glued to its first sentence: the genre word ends the title.
+        ("乡镇干部学习习近平讲话体会精选在新时代新征程的背景下，" + BODY, "乡镇干部学习习近平讲话体会精选"),
+        ("关于进一步加强基层治理的意见各乡镇各部门要认真执行，" + BODY, "关于进一步加强基层治理的意见"),
+        # A genre word inside a sentence is not a title.
+        ("总书记在七一讲话中强调坚持以人民为中心的发展思想，" + BODY, "stem"),
+        ("省政府办公厅关于做好防汛工作的通知要求各地抓紧落实，" + BODY, "stem"),
+        ("复合式装甲是由数种化学特性极为不同的材料所组成的装甲，" + BODY, "stem"),
+        # Only in a text run together: a short first line is a sentence, not a glued title.
+        ("乡镇干部学习习近平讲话体会精选在新时代新征程的背景下，要做好工作。\n" + BODY, "stem"),
+    ],
+)
+def test_a_title_glued_to_the_first_sentence(text, title):
+    assert find_title(text, "stem") == title
