@@ -107,6 +107,10 @@ Backend = Annotated[
         help=f"How the model runs: {' | '.join(BACKENDS)} (default {DEFAULT_BACKEND}; an index keeps the one it was built with)",
     ),
 ]  # fmt: skip
+Include = Annotated[
+    Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")
+]
+Exclude = Annotated[Optional[list[str]], typer.Option("--exclude", help="Skip files matching this glob (repeatable)")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout")]
 FollowLinks = Annotated[
     bool, typer.Option("--follow-links", help="Follow symbolic links that lead out of PATHS (skipped and reported otherwise)")
@@ -274,10 +278,8 @@ def index(
     backend: Backend = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start over: read and embed every file again")] = False,
     add: Annotated[bool, typer.Option("--add", help="Add these files to what is indexed instead of replacing it")] = False,
-    include: Annotated[
-        Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")
-    ] = None,
-    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Skip files matching this glob (repeatable)")] = None,
+    include: Include = None,
+    exclude: Exclude = None,
     vector_store: Annotated[
         Optional[str],
         typer.Option(
@@ -532,10 +534,8 @@ def summarize(
         typer.Option("--ratio", help="Budget as a share of each document, e.g. 0.05 (capped by --max-chars if given)"),
     ] = None,
     query: Annotated[Optional[str], typer.Option("--query", "-q", help="Focus each summary on this question")] = None,
-    include: Annotated[
-        Optional[list[str]], typer.Option("--include", help="Only files matching this glob (repeatable), e.g. '*.pdf'")
-    ] = None,
-    exclude: Annotated[Optional[list[str]], typer.Option("--exclude", help="Skip files matching this glob (repeatable)")] = None,
+    include: Include = None,
+    exclude: Exclude = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the records to FILE.jsonl, .md or .csv")] = None,
     add_to_index: Annotated[
         Optional[str], typer.Option("--add-to-index", help="Also index the documents into indexes/NAME (or a path)")
