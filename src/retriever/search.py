@@ -88,9 +88,13 @@ def judge(
         return Verdict(None, None)
     if not hits:
         return Verdict(False, 0.0, "no passage matches the question")
-    ids = np.array([h.passage_id for h in hits], dtype=np.int64)
-    cosines = index.vectors.reconstruct_batch(ids) @ query_vector
-    best = float(dense_scores(index, ids, cosines, query_vector, config).max())
+    # The dense scores search() computed (hybrid, dense); in BM25 mode, computed here.
+    known = [h.dense for h in hits if h.dense is not None]
+    lacking = np.array([h.passage_id for h in hits if h.dense is None], dtype=np.int64)
+    if len(lacking):
+        cosines = index.vectors.reconstruct_batch(lacking) @ query_vector
+        known += dense_scores(index, lacking, cosines, query_vector, config).tolist()
+    best = float(max(known))
     confidence = 1.0 / (1.0 + math.exp(-(best - threshold) / config.confidence_scale))
     if best >= threshold:
         return Verdict(True, confidence)
