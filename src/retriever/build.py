@@ -140,10 +140,10 @@ def build_index(
         # unless asked otherwise.
         before_store = _store_of(directory)
         store = vector_store or before_store or {"type": "faiss"}
+        target = store_for(store, directory)
         if before_store is not None and store != before_store:
-            was, now = store_for(before_store, directory).describe(), store_for(store, directory).describe()
-            notes.append(f"vectors move from {was} to {now}")
-        store_for(store, directory).check_reachable()  # before reading and embedding, not after
+            notes.append(f"vectors move from {store_for(before_store, directory).describe()} to {target.describe()}")
+        target.check_reachable()  # before reading and embedding, not after
 
         documents: list[Document] = []
         reused: dict[str, tuple[int, int]] = {}  # doc_id → its passage range in the old index
@@ -305,13 +305,13 @@ def embed_passages(
         # The model reads the matching form (simplified); a sentence that is a whole
         # passage, or that repeats, is embedded once.
         keys = [for_matching(passages[i].text) for i in missing]
-        texts = list(dict.fromkeys([*keys, *(for_matching(passages[i].text[a:b]) for i in missing for a, b in spans[i])]))
+        sentence_keys = [[for_matching(passages[i].text[a:b]) for a, b in spans[i]] for i in missing]
+        texts = list(dict.fromkeys([*keys, *(k for ks in sentence_keys for k in ks)]))
         vectors = embedder().encode(texts, progress=(lambda d, t: progress("embed", d, t)) if progress else None)
         dim = vectors.shape[1]
         of_text = dict(zip(texts, vectors))
-        for key, i in zip(keys, missing):
-            parts = [of_text[for_matching(passages[i].text[a:b])] for a, b in spans[i]]
-            fresh[i] = (of_text[key], np.array(parts, dtype=np.float32).reshape(-1, dim))
+        for key, i, ks in zip(keys, missing, sentence_keys):
+            fresh[i] = (of_text[key], np.array([of_text[k] for k in ks], dtype=np.float32).reshape(-1, dim))
         fresh.update({i: fresh[first[p.text]] for i, p in enumerate(passages) if p.text in first and i not in fresh})
     out = np.empty((len(passages), dim), dtype=np.float32)
     if reused:
