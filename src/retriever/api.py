@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .build import BuildReport
     from .config import ProgressCallback
     from .digest import DocumentSummary
+    from .keywords import Reference
 
 
 @dataclass(frozen=True)
@@ -279,11 +280,14 @@ def summarize_text(
     model: str | None = None,
     embedder: Embedder | None = None,
     backend: str | None = None,
+    against: Path | str | Reference | None = None,
 ) -> DocumentSummary:
     """A generic extractive summary of raw text (cleaned first), in document order.
 
     The budget is `max_chars` (default 400) or `ratio` of the cleaned text; with
-    `query`, sentences relevant to it are preferred.
+    `query`, sentences relevant to it are preferred. Keywords are the words that set the
+    text apart from general Chinese or, given `against` (an index directory, or a
+    keywords.Reference), from the documents of that index.
     """
     from .clean import clean
     from .digest import check_options, summarize_one
@@ -293,13 +297,13 @@ def summarize_text(
     if not isinstance(text, str):
         raise UsageError(f"the text must be a str, not {type(text).__name__}")
     check_options(max_chars, ratio, query)
+    reference = _reference(against)
     cleaned = clean(text)
     if not cleaned:
         raise UsageError("no text to summarize once site chrome and junk were removed")
     doc = Document("<text>", "<text>", title or find_title(cleaned, fallback=""), cleaned, "")
-    return summarize_one(
-        doc, embedder or load_embedder(model or default_model(), backend or default_backend()), max_chars, ratio, query
-    )
+    embedder = embedder or load_embedder(model or default_model(), backend or default_backend())
+    return summarize_one(doc, embedder, max_chars, ratio, query, reference=reference)
 
 
 def summarize_files(
@@ -314,18 +318,31 @@ def summarize_files(
     backend: str | None = None,
     progress: ProgressCallback | None = None,
     follow_links: bool = False,
+    against: Path | str | Reference | None = None,
 ) -> list[DocumentSummary | InputError]:
     """One record per file under `paths` (one path or a list; directories walked, `-` is
     standard input), or the InputError that kept a file from being read (symbolic links
     that lead out of `paths` are not followed unless `follow_links`). Same records as
-    summarize_text.
+    summarize_text, keywords set apart against the index `against` if given.
     """
     from .digest import summarize_paths
 
     paths = check_paths(paths)
+    reference = _reference(against)  # a bad index fails before any file is read
     # The model loads with the first readable document (load_embedder caches it).
     get_embedder = lambda: embedder or load_embedder(model or default_model(), backend or default_backend())  # noqa: E731
-    return list(summarize_paths(paths, get_embedder, max_chars, ratio, query, include, exclude, progress, follow_links))
+    return list(
+        summarize_paths(paths, get_embedder, max_chars, ratio, query, include, exclude, progress, follow_links, reference)
+    )
+
+
+def _reference(against: Path | str | Reference | None) -> Reference | None:
+    """The words of the index `against`, for keywords: its BM25 terms and IDF only."""
+    from .keywords import Reference
+
+    if against is None or isinstance(against, Reference):
+        return against
+    return Reference.of_index(Path(against))
 
 
 __all__ = ["Answer", "Retriever", "describe", "summarize_files", "summarize_text"]

@@ -3,7 +3,8 @@
 Words come from rjieba (jieba's algorithm and dictionary in Rust): it is ready in 0.1 s
 where jieba.initialize() takes 0.6 s, and cuts the same words (on 1,898 paragraphs
 of government reports they differed only in keeping "2011-2020" whole). jieba itself
-serves keywords and its IDF table, which only document summaries need.
+serves its IDF table and part-of-speech tags, which only document summaries and their
+keywords (keywords.py) need.
 
 Postings are kept by term (CSC layout): scoring a query touches only the postings of
 its terms. Term weights are precomputed at build time, so a query is a few numpy
@@ -44,16 +45,10 @@ def _jieba():
         # jieba imports pkg_resources, which recent setuptools warns about on stderr.
         warnings.simplefilter("ignore", UserWarning)
         import jieba
-        import jieba.analyse  # noqa: F401 - keywords for document summaries
+        import jieba.analyse  # noqa: F401 - the IDF table of summaries and keywords
 
     jieba.setLogLevel(logging.WARNING)
     return jieba
-
-
-def keywords(text: str, n: int = 8) -> list[str]:
-    """The n most salient words of a text (jieba's TF-IDF), numbers and stopwords left out."""
-    tags = _jieba().analyse.extract_tags(text, topK=n * 3)
-    return [w for w in tags if _WORDLIKE.search(w) and not w.isdigit() and w not in STOPWORDS][:n]
 
 
 def content_words(text: str) -> list[str]:
@@ -191,6 +186,17 @@ class BM25:
         terms_by_id = sorted(self.vocab, key=self.vocab.__getitem__)
         (directory / "bm25_vocab.json").write_text(json.dumps(terms_by_id, ensure_ascii=False), encoding="utf-8")
         return ["bm25.npz", "bm25_vocab.json"]
+
+    @classmethod
+    def load_idf(cls, directory: Path) -> tuple[dict[str, float], int]:
+        """The IDF of each term and the number of passages, without the postings: all
+        that keywords.Reference needs (npz members are read one by one)."""
+        arrays = np.load(directory / "bm25.npz")
+        terms_by_id = json.loads((directory / "bm25_vocab.json").read_text(encoding="utf-8"))
+        idf = arrays["idf"]
+        if len(idf) != len(terms_by_id):
+            raise ValueError(f"{len(terms_by_id)} terms but {len(idf)} IDF values")
+        return dict(zip(terms_by_id, idf.tolist())), int(arrays["params"][0])
 
     @classmethod
     def load(cls, directory: Path) -> BM25:

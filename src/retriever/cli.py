@@ -540,6 +540,15 @@ def summarize(
     add_to_index: Annotated[
         Optional[str], typer.Option("--add-to-index", help="Also index the documents into indexes/NAME (or a path)")
     ] = None,
+    against: Annotated[
+        Optional[str],
+        typer.Option(
+            "--against",
+            help="Keywords: words that set each document apart from the documents of indexes/NAME (or a path); "
+            "default the --add-to-index index if it exists, else general Chinese",
+            show_default=False,
+        ),
+    ] = None,
     model: Model = None,
     backend: Backend = None,
     follow_links: FollowLinks = False,
@@ -553,8 +562,14 @@ def summarize(
     from .api import summarize_files
     from .digest import check_options, record_dict
     from .export import check_out_path, write_records
+    from .index import exists
 
     started = time.perf_counter()
+    # The documents go into the --add-to-index index: its documents are what they are set
+    # apart from, once it has any (a first --add-to-index creates it).
+    reference = _index_name(against) if against else None
+    if reference is None and add_to_index and exists(_index_name(add_to_index)):
+        reference = _index_name(add_to_index)
     with _errors():
         if out_file:
             check_out_path(out_file)
@@ -562,7 +577,7 @@ def summarize(
         with _progress() as progress:
             records = summarize_files(
                 paths, max_chars, ratio, query, include, exclude, model=model, backend=backend, progress=progress,
-                follow_links=follow_links,
+                follow_links=follow_links, against=reference,
             )  # fmt: skip
     failed = [r for r in records if isinstance(r, InputError)]
     done = [r for r in records if not isinstance(r, InputError)]

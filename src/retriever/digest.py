@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bm25 import keywords
 from .config import (
     LIMITS,
     InputError,
@@ -27,6 +26,7 @@ from .config import (
     path_text,
 )
 from .embed import Embedder
+from .keywords import Reference, keywords
 from .load import Document, find_files, load_document, load_stream
 from .segment import paragraphs
 from .summarize import Summary, summarize_document
@@ -102,6 +102,7 @@ def summarize_one(
     ratio: float | None = None,
     query: str | None = None,
     source: Path | None = None,
+    reference: Reference | None = None,
 ) -> DocumentSummary:
     outline = [
         {"level": p.heading.rank, "title": p.heading.title, "start": p.sentences[0].start}
@@ -120,7 +121,7 @@ def summarize_one(
         chars=len(doc.text),
         summary=summary,
         outline=outline,
-        keywords=keywords(doc.text),
+        keywords=keywords(doc.text, reference=reference),
         query=query,
         notes=notes,
         source=source,
@@ -166,8 +167,10 @@ def summarize_paths(
     exclude: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
     follow_links: bool = False,
+    reference: Reference | None = None,
 ) -> Iterable[DocumentSummary | InputError]:
-    """One record per file under `paths` (`-` reads standard input), as each is done.
+    """One record per file under `paths` (`-` reads standard input), as each is done;
+    keywords are set apart against `reference` (an index's words) if given.
 
     `embedder()` gives the model; it is called only for readable documents, so that a
     run whose files all fail never loads it.
@@ -181,6 +184,7 @@ def summarize_paths(
         if isinstance(doc, InputError):
             yield doc
         else:
-            yield summarize_one(doc, embedder(), max_chars, ratio, query, source=item if isinstance(item, Path) else None)
+            source = item if isinstance(item, Path) else None
+            yield summarize_one(doc, embedder(), max_chars, ratio, query, source=source, reference=reference)
         if progress:
             progress("summarize", n, len(items))

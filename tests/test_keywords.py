@@ -1,0 +1,148 @@
+"""Keywords: distinctive words of a document, shown as written (keywords.py)."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from retriever import BadIndexError, Retriever
+from retriever.api import summarize_text
+from retriever.bm25 import BM25, STOPWORDS, terms
+from retriever.clean import for_matching
+from retriever.cli import app
+from retriever.keywords import Reference, keywords
+
+GENERIC = {"发展", "推进", "建设", "加强", "推动", "加快", "实施"}
+# Two made-up work reports of different years: the same generic verbs, said more often
+# than anything else, and different programmes.
+OPENING = "过去一年，我们坚持发展第一要务，推进改革，加强建设，推动发展。"
+REPORT_2031 = (
+    "2031年政府工作报告\n" + OPENING + "加快实施海水淡化工程，新建海上风电场十二座，改造渔港三十个。"
+    "今年要继续推进海水淡化，加快海上风电建设，加强渔港管理，推动发展，实施好各项工作。"
+)
+REPORT_2032 = (
+    "2032年政府工作报告\n" + OPENING + "加快实施退耕还林，营造防护林八万亩，治理沙漠化土地。"
+    "今年要继续推进退耕还林，加快防护林建设，加强草原保护，推动发展，实施好各项工作。"
+)
+# Traditional characters: 我們 is a stop word (我们) and 國營商業 is scored as 国营商业.
+TRADITIONAL = (
+    "我們國家的農業合作社發展很快。我們要鞏固工農聯盟，辦好國營商業和供銷合作社，"
+    "擴大計劃供應。農業合作社要增產糧食，國營商業要保證供應。"
+)
+
+
+def test_two_reports_get_their_own_programmes_not_the_shared_verbs():
+    assert keywords(REPORT_2031) == ["渔港", "淡化", "海水", "风电场", "推进改革", "要务", "建设", "风电"]
+    assert keywords(REPORT_2032) == ["退耕还林", "防护林", "沙漠化", "推进改革", "要务", "建设", "营造", "发展"]
+    assert keywords(REPORT_2031, 4) == ["渔港", "淡化", "海水", "风电场"]
+    assert keywords(REPORT_2032, 4) == ["退耕还林", "防护林", "沙漠化", "推进改革"]
+
+
+def test_generic_verbs_lose_to_the_programmes():
+    # 发展 (a verbal noun, a candidate) is said more often than 渔港, but counts
+    # sublinearly; 推进, 加强, 推动, 加快 and 实施 are verbs and never candidates.
+    assert REPORT_2031.count("发展") == 3 and REPORT_2031.count("渔港") == 2
+    for report in (REPORT_2031, REPORT_2032):
+        assert not GENERIC & set(keywords(report, 4))
+        assert not {"推进", "加强", "推动", "加快", "实施"} & set(keywords(report, 50))
+
+
+def test_traditional_text_is_scored_simplified_and_shown_as_written():
+    words = keywords(TRADITIONAL)
+    assert words == ["國營商業", "合作社", "計劃供應", "保證供應", "工農聯盟", "供銷", "農業", "糧食"]
+    assert all(w in TRADITIONAL for w in words)  # as written, not in their simplified form
+    assert not {for_matching(w) for w in keywords(TRADITIONAL, 50)} & STOPWORDS  # 我們 is 我们
+
+
+def test_a_word_written_both_ways_is_one_keyword_shown_as_most_often_written():
+    text = "国营商业要保证供应。國營商業要擴大供應。國營商業要辦好。"
+    assert keywords(text, 1) == ["國營商業"]
+
+
+def test_a_line_whose_conversion_changes_length_is_shown_converted(monkeypatch):
+    # for_matching keeps lengths but for a few OpenCC phrases: the offsets of such a line
+    # do not point into the written one, so its words are shown in matching form.
+    import retriever.keywords as module
+
+    monkeypatch.setattr(module, "for_matching", lambda text: for_matching(text).replace("某", "某某"))
+    text = "國營商業辦得好。\n某地的國營商業和糧食工作。\n糧食要增產。"
+    assert keywords(text, 2) == ["國營商業", "粮食"]  # 糧食's first line was 某地's
+
+
+def test_latin_words_are_kept_and_numbers_left_out():
+    assert keywords("推广5G基站，2021年至2025年PM2.5浓度下降，GDP增长。") == ["5G", "PM2.5", "GDP", "基站", "浓度"]
+
+
+def test_empty_and_wordless_texts():
+    assert keywords("") == []
+    assert keywords("2031年，12345。……") == []
+
+
+def test_a_word_common_in_the_reference_loses():
+    # A collection of 4,000 passages that often speak of 渔港 and 海水淡化 and all open
+    # like these reports: for it, the 2031 report is about its wind farms.
+    passages = [OPENING, "改造渔港，发展海水淡化。", "渔港和海水淡化工程。", "渔港建设。"] * 1000
+    reference = Reference.of_bm25(BM25.build([terms(p) for p in passages]))
+    assert (reference.passages, reference.weight) == (4000, 0.8)
+    assert keywords(REPORT_2031, 4) == ["渔港", "淡化", "海水", "风电场"]
+    assert keywords(REPORT_2031, 4, reference) == ["风电场", "风电", "新建", "报告"]
+    assert keywords(REPORT_2032, 4, reference) == ["退耕还林", "防护林", "沙漠化", "营造"]  # not 推进改革, 要务
+
+
+def test_a_small_reference_weighs_little():
+    # Four passages know too little to overrule general Chinese.
+    reference = Reference.of_bm25(BM25.build([terms(p) for p in ["渔港", "渔港", "渔港", "渔港"]]))
+    assert reference.weight == pytest.approx(4 / 1004)
+    assert keywords(REPORT_2031, 4, reference) == keywords(REPORT_2031, 4)
+
+
+@pytest.fixture
+def index(in_tmp, fake_embedder) -> Path:
+    Path("docs").mkdir()
+    Path("docs/a.txt").write_text(REPORT_2031, encoding="utf-8")
+    Path("docs/b.txt").write_text(REPORT_2032, encoding="utf-8")
+    Retriever.build(["docs"], index_dir="idx", embedder=fake_embedder)
+    return Path("idx")
+
+
+def test_reference_of_an_index_is_its_bm25_idf(index):
+    bm25 = Retriever.open(index).index.bm25
+    reference = Reference.of_index(index)
+    assert reference == Reference.of_bm25(bm25)
+    assert reference.passages == bm25.n_docs == 2
+    assert reference.idf["渔港"] == pytest.approx(bm25.idf[bm25.vocab["渔港"]])
+
+
+def test_summaries_take_keywords_against_an_index(index, fake_embedder, monkeypatch):
+    # Two passages would weigh nothing against general Chinese: trusted alone here.
+    monkeypatch.setattr("retriever.keywords.REFERENCE_TRUST", 0)
+    # Both reports say 推进改革 and 要务: against their index the 2031 report keeps its
+    # own words, those it says twice first.
+    against_index = ["海水", "淡化", "渔港", "工程", "新建", "风电场", "风电", "管理"]
+    assert summarize_text(REPORT_2031, embedder=fake_embedder, against=index).keywords == against_index
+    assert summarize_text(REPORT_2031, embedder=fake_embedder).keywords == keywords(REPORT_2031)
+    runner = CliRunner()
+    result = runner.invoke(app, ["summarize", "docs/a.txt", "--against", "idx", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["documents"][0]["keywords"] == against_index
+    # --add-to-index names the index the documents go into: they are compared with it.
+    result = runner.invoke(app, ["summarize", "docs/a.txt", "--add-to-index", "idx", "--json"])
+    assert json.loads(result.stdout)["documents"][0]["keywords"] == against_index
+    # A first --add-to-index creates its index: general Chinese, no error.
+    result = runner.invoke(app, ["summarize", "docs/a.txt", "--add-to-index", "new", "--json"])
+    assert json.loads(result.stdout)["documents"][0]["keywords"] == keywords(REPORT_2031)
+
+
+def test_cli_against_a_missing_index_names_it(in_tmp, fake_embedder):
+    Path("a.txt").write_text(REPORT_2031, encoding="utf-8")
+    result = CliRunner().invoke(app, ["summarize", "a.txt", "--against", "nowhere/idx"])
+    assert result.exit_code == 1
+    assert "nowhere/idx: no index here" in result.stderr
+
+
+def test_unreadable_bm25_is_named(index):
+    manifest = json.loads((index / "manifest.json").read_text(encoding="utf-8"))
+    (index / manifest["generation"] / "bm25_vocab.json").write_text("[", encoding="utf-8")
+    with pytest.raises(BadIndexError, match=r"idx/gen-.*/bm25\.npz or bm25_vocab\.json: unreadable"):
+        Reference.of_index(index)
