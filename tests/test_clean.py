@@ -161,3 +161,12 @@ def test_a_disclaimer_in_a_text_without_line_breaks_costs_its_sentence_not_the_t
     # (it is matched as 转载请注明, at 2,000).
     bare = "基层治理" * 500 + "转载请注明出处" + "基层治理" * 500
     assert clean(bare) == bare[:1800] + bare[2205:]
+
+
+def test_a_word_or_number_broken_across_lines_is_joined():
+    # A page break of the source split a word (改/革) or a number from its unit, with a
+    # blank line between the halves; a name, a signature or a heading stays on its own.
+    assert clean("要全面深化各领域改\n\n革，加快推进基础性改革。") == "要全面深化各领域改革，加快推进基础性改革。"
+    assert clean("国内生产总值达到74.4\n\n万亿元，增长6.7%。") == "国内生产总值达到74.4万亿元，增长6.7%。"
+    assert clean("国务院总理　李克强\n\n现在，我代表国务院向大会报告。") == "国务院总理　李克强\n现在，我代表国务院向大会报告。"
+    assert clean("一、过去五年工作回顾\n\n五年来，我们砥砺奋进。") == "一、过去五年工作回顾\n五年来，我们砥砺奋进。"

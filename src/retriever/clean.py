@@ -117,6 +117,10 @@ _NO_WORDS = re.compile(r"^[\W\d_]*$")
 _CLOSED = "。！？!?；;：:…”’」』》)）】"
 _OPEN_QUOTES = {"“": "”", "「": "」", "『": "』", "(": ")", "（": "）", "《": "》"}
 _CLAUSE = re.compile("[，,、]")
+# A number broken from its unit (「达到74.4」 / 「万亿元」).
+_NUMBER_END = re.compile(r"[0-9０-９][0-9０-９.．]*$")
+_UNIT_START = re.compile(r"^[%％‰万亿千百元美个人户项倍吨年月日]")
+_WORD_SPLIT_MIN = 8  # a shorter line may be a name or a signature (「习近平」)
 
 # Markdown syntax that would otherwise leak into passages.
 # A link's target may hold parentheses of its own (…/wiki/Foo_(bar)), one level deep,
@@ -222,12 +226,26 @@ def _unclosed(line: str) -> bool:
     return line.count('"') % 2 == 1
 
 
+def _splits_a_word(a: str, b: str) -> bool:
+    """Does the break fall inside a word (「…深化各领域改」 / 「革，加快…」)?"""
+    from .bm25 import cut  # jieba's words; bm25 needs this module, so imported here
+
+    left = a[-4:]
+    at = 0
+    for word in cut(left + b[:4]):
+        if at < len(left) < at + len(word):
+            return True
+        at += len(word)
+    return False
+
+
 def _broken(line: str, nxt: str) -> bool:
     """Was `line` cut mid-sentence, so that `nxt` continues it?
 
     A paragraph ends with closing punctuation; a title or heading is short and has no
-    clause commas. A long clause-bearing line without closing punctuation, or one that
-    leaves a quote open, was broken by the site.
+    clause commas. A long clause-bearing line without closing punctuation, one that
+    leaves a quote open, one that ends inside a word or a number, was broken by the
+    site (or by a page break of the source, with a blank line between the halves).
     """
     a, b = line.strip(), nxt.strip()
     if _GAP in (a, b) or a[-1] in _CLOSED:
@@ -236,7 +254,9 @@ def _broken(line: str, nxt: str) -> bool:
         return False
     if b[0] in "。！？!?；;，,、：:”’」』)）】…":
         return True
-    return _unclosed(a) or (len(a) >= 30 and bool(_CLAUSE.search(a)))
+    if _NUMBER_END.search(a) and _UNIT_START.match(b):
+        return True
+    return _unclosed(a) or (len(a) >= 30 and bool(_CLAUSE.search(a))) or (len(a) >= _WORD_SPLIT_MIN and _splits_a_word(a, b))
 
 
 def reflow(lines: list[str]) -> list[str]:
