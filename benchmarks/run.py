@@ -25,7 +25,17 @@ from retriever import Retriever
 from retriever.config import DEFAULT_INDEX_DIR
 from retriever.index import exists
 
-from . import limits, peers, retrieval_quality, scale_out, serve_load, speed, summary_quality, user_questions
+from . import (
+    limits,
+    peers,
+    reader_checks,
+    retrieval_quality,
+    scale_out,
+    serve_load,
+    speed,
+    summary_quality,
+    user_questions,
+)
 from .common import BENCH, ROOT, log
 
 RESULTS = BENCH / "results"
@@ -92,6 +102,7 @@ def headline(results: dict) -> list[str]:
     lines.extend(serve_load.headline(results["serve"]))
     lines.extend(scale_out.headline(results["scale_out"]))
     lines.extend(summary_quality.headline(results["summary"]))
+    lines.extend(reader_checks.headline(results["reader"]))
     lines.extend(limits.headline(results["limits"]))
     return lines
 
@@ -120,6 +131,8 @@ def report(results: dict, plots: list[Path]) -> str:
         "\n## Summary quality\n",
         summary_quality.markdown(results["summary"]),
         *(link(p) for p in plots if p.stem.startswith("summary")),
+        "\n### Summaries as a reader checks them\n",
+        reader_checks.markdown(results["reader"]),
         "\n## Speed, memory and scale\n",
         speed.markdown(results["speed"]),
         *(link(p) for p in plots if p.stem.startswith("speed")),
@@ -153,6 +166,8 @@ def main() -> None:
         results[name] = section.run(args.quick, retriever=retriever)
     log("== user questions")
     results["user_questions"] = user_questions.run(args.quick)
+    log("== reader checks")
+    results["reader"] = reader_checks.run("all", documents=not args.quick)
     log("== peers")
     results["peers"] = peers.run(args.quick)
     log("== speed")

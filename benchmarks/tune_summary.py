@@ -3,7 +3,8 @@
 Runs the tool's own `summarize_document` over the dev segments for each combination
 of the weights in SummaryConfig (centrality, salience, position; the MMR trade-off),
 then, at the default weights, for each number of rounds that move the document's
-centre and with and without the cap on a quote's length; it prints ROUGE-1/2/L F1 at
+centre and with and without the cap on a quote's length, and for each weight of key
+figures; it prints ROUGE-1/2/L F1 at
 the reference's length, best first. Sentence vectors are
 computed once and cached in memory, so the grid costs selection and scoring only.
 benchmarks/summary_quality.py then reports the chosen defaults on the test split.
@@ -88,6 +89,8 @@ def main() -> None:
         replace(base, centre_rounds=rounds, max_quote_share=share) for rounds in (0, 1, 2, 3, 5, 10) for share in (0.5, 1.0)
     ]
     table(segments, embedder, shapes, ("centre_rounds", "max_quote_share"), len(shapes))
+    figures = [replace(base, figure_weight=w) for w in (0.0, 0.1, 0.2, 0.3, 0.5)]
+    table(segments, embedder, figures, ("figure_weight",), len(figures))
 
 
 def table(segments: list[dict], embedder, configs: list[SummaryConfig], fields: tuple[str, ...], top: int) -> None:

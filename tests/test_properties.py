@@ -63,3 +63,27 @@ def test_no_running_text_is_lost_by_segmentation(text):
         covered.update(range(p.start, p.end))
     lost_lines = {cleaned.count("\n", 0, i) for i, c in enumerate(cleaned) if not c.isspace() and i not in covered}
     assert len(lost_lines) <= 1 or "目录" in cleaned or "提纲" in cleaned
+
+
+@FAST
+@given(TEXT, st.integers(min_value=1, max_value=400))
+def test_document_summaries_keep_their_promises(text, budget):
+    """What the README promises of a summary: within its budget, marks included; each
+    quote a span of the document, on one line, no heading and no outline marker at its
+    start; 「…」 where a quote begins inside its sentence."""
+    from conftest import FakeEmbedder
+
+    from retriever.outline import detect_heading
+    from retriever.summarize import _LEADING_MARKER, summarize_document
+
+    cleaned = clean(text)
+    summary = summarize_document(cleaned, "d", "t", FakeEmbedder(), budget)
+    assert len(summary.text) <= budget
+    assert summary.text == "".join(s.shown for s in summary.sentences)
+    for before, s in zip([None, *summary.sentences], summary.sentences):
+        assert cleaned[s.start : s.end] == s.text and "\n" not in s.text
+        assert not _LEADING_MARKER.match(s.text)
+        heading = detect_heading(s.text.rstrip("。．.！!；;"))
+        assert not (heading and heading.end >= len(s.text.rstrip("。．.！!；;")) and heading.rank < 6)
+        continues = before is not None and before.end == s.start
+        assert s.shown.startswith("…") == (s.cut_start and not continues)

@@ -41,8 +41,10 @@ def test_document_summary_quotes_long_sentences_by_clause(fake_embedder):
     # 44-character sentence is offered as its three clauses, of which two fit.
     assert [s.text for s in summary.sentences] == ["我们要建立矛盾纠纷排查调处机制，", "还要发展特色产业增加农民收入。"]
     assert all(long[s.start : s.end] == s.text for s in summary.sentences)
-    # The first piece is not continued by the second: its comma becomes an ellipsis.
-    assert summary.text == "我们要建立矛盾纠纷排查调处机制…还要发展特色产业增加农民收入。"
+    # The first piece is not continued by the second: its comma becomes an ellipsis; the
+    # second begins inside its sentence, and says so with one more.
+    assert summary.text == "我们要建立矛盾纠纷排查调处机制……还要发展特色产业增加农民收入。"
+    assert [s.cut_start for s in summary.sentences] == [False, True]
 
 
 def test_a_cut_piece_keeps_its_comma_only_when_the_next_quote_continues_it():
@@ -70,7 +72,10 @@ def test_question_summary_cites_and_quotes(fake_embedder):
     q = "如何化解矛盾纠纷"
     summary = summarize_hits(q, hits, fake_embedder.encode([q])[0], sentence_lookup(fake_embedder, hits), max_chars=40)
     assert len(summary.text) <= 40
-    assert summary.text == "".join(s.text for s in summary.sentences)
+    # The best answer first (from the second hit); quoting two documents, the summary
+    # says which each run of quotes comes from.
+    assert summary.text == "〔标题b〕矛盾纠纷要及时化解在基层。〔标题a〕要建立矛盾纠纷排查调处机制。"
+    assert [(s.cites, s.source) for s in summary.sentences] == [(2, "标题b"), (1, "标题a")]
     for s in summary.sentences:
         hit = hits[s.cites - 1]
         assert (s.doc_id, s.heading_path) == (hit.passage.doc_id, hit.passage.heading_path)
@@ -110,7 +115,7 @@ def test_summarize_text_record(fake_embedder):
     assert record["chars"] == len(
         "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制。\n二、发展产业\n要因地制宜发展特色产业。"
     )
-    assert record["keywords"] == ["纠纷", "化解矛盾", "特色产业", "调处", "因地制宜", "排查", "基层", "发展"]
+    assert record["keywords"] == ["纠纷", "化解矛盾", "特色产业", "排查", "基层", "讲话", "矛盾", "发展"]
 
 
 def test_salience_prefers_sentences_with_the_documents_own_words():
@@ -194,3 +199,129 @@ def test_a_text_too_short_to_summarize_says_so(fake_embedder):
     record = summarize_text("短。", embedder=fake_embedder)
     assert (record.summary.text, record.notes) == ("", ("nothing to summarize: its 2 characters hold no sentence of 8 or more",))
     assert record.to_dict()["notes"] == list(record.notes)
+
+
+def _quote(text, doc_id="a", start=0, cut_start=False, source=""):
+    return SummarySentence(text, doc_id, "t", (), start, start + len(text), None, source, cut_start)
+
+
+def test_cuts_are_marked_at_both_ends_unless_the_next_quote_continues():
+    # A piece that begins inside its sentence opens with an ellipsis, unless the quote
+    # before ends where it begins; a semicolon or a colon ends a clause, not a sentence.
+    first, second = _quote("要建立排查机制；", start=0), _quote("及时化解矛盾。", start=8, cut_start=True)
+    assert Summary.of([first, second]).text == "要建立排查机制；及时化解矛盾。"
+    assert Summary.of([second]).text == "…及时化解矛盾。"
+    assert Summary.of([first]).text == "要建立排查机制…"
+    assert Summary.of([_quote("主要预期目标是：")]).text == "主要预期目标是…"
+    # A hard cut with no mark at all gets one added; closing quotes end a sentence.
+    assert Summary.of([_quote("他说：“要及时化解矛盾。”"), _quote("没有标点的半句", start=40)]).text == (
+        "他说：“要及时化解矛盾。”没有标点的半句…"
+    )
+
+
+def test_a_source_is_named_at_each_change_of_document():
+    quotes = [_quote("甲说的第一句话。", "a", source="2024年"), _quote("甲说的第二句话。", "a", 20, source="2024年")]
+    quotes.append(_quote("乙说的一句话。", "b", source="2023年"))
+    assert Summary.of(quotes).text == "〔2024年〕甲说的第一句话。甲说的第二句话。〔2023年〕乙说的一句话。"
+
+
+REPORT_2024 = "今年发展主要预期目标是：国内生产总值增长5%左右；城镇新增就业1200万人以上。要坚持稳中求进。"
+REPORT_2023 = "今年发展主要预期目标是：国内生产总值增长5%左右；城镇新增就业1200万人左右。要坚持稳中求进工作总基调。"
+
+
+def _editions(fake_embedder, question, first="2023"):
+    texts = {"2024": REPORT_2024, "2023": REPORT_2023}
+    second = "2024" if first == "2023" else "2023"
+    hits = [
+        Hit(
+            1,
+            1.0,
+            1,
+            Passage(f"gwr-{first}.txt", f"{first}年政府工作报告", (), texts[first], 0, len(texts[first])),
+            None,
+            None,
+            (),
+        ),
+        Hit(
+            2,
+            0.9,
+            2,
+            Passage(f"gwr-{second}.txt", f"{second}年政府工作报告", (), texts[second], 0, len(texts[second])),
+            None,
+            None,
+            (),
+        ),
+    ]
+    return summarize_hits(question, hits, fake_embedder.encode([question])[0], sentence_lookup(fake_embedder, hits), 300)
+
+
+def test_two_editions_figures_are_never_quoted_side_by_side(fake_embedder):
+    # The question names 2024: of the two reports' figures on the same subjects, only
+    # the 2024 one's are quoted, though the 2023 one ranks first.
+    summary = _editions(fake_embedder, "2024年城镇新增就业目标是多少万人")
+    # The answer first, then the rest of its document in document order.
+    assert summary.text == "城镇新增就业1200万人以上。今年发展主要预期目标是：国内生产总值增长5%左右…"
+    assert {s.doc_id for s in summary.sentences} == {"gwr-2024.txt"}
+    # No year named: the best-ranked report's figures.
+    summary = _editions(fake_embedder, "城镇新增就业目标是多少万人", first="2023")
+    assert summary.text == "城镇新增就业1200万人左右。今年发展主要预期目标是：国内生产总值增长5%左右…"
+    assert {s.doc_id for s in summary.sentences} == {"gwr-2023.txt"}
+
+
+def test_headings_glued_or_long_are_never_quoted(fake_embedder):
+    text = (
+        "三、新时代新征程中国共产党的使命任务\n"
+        "从现在起，中国共产党的中心任务就是团结带领全国各族人民全面建成社会主义现代化强国。\n"
+        "（一）坚持稳中求进工作总基调，着力创新和完善宏观调控，经济运行保持在合理区间、实现稳中向好。"
+        "这些年，世界经济复苏乏力，国际金融市场跌宕起伏。\n"
+        "一要加快发展服务消费。二要扩大有效投资规模。"
+    )
+    record = summarize_text(text, max_chars=400, embedder=fake_embedder)
+    assert [s.text for s in record.summary.sentences] == [
+        "从现在起，中国共产党的中心任务就是团结带领全国各族人民全面建成社会主义现代化强国。",
+        "这些年，世界经济复苏乏力，国际金融市场跌宕起伏。",
+        "加快发展服务消费。",
+        "扩大有效投资规模。",
+    ]
+    assert [o["title"] for o in record.outline] == [
+        "三、新时代新征程中国共产党的使命任务",
+        "（一）坚持稳中求进工作总基调，着力创新和完善宏观调控，经济运行保持在合理区间、实现稳中向好",
+    ]
+
+
+def test_a_word_broken_across_a_blank_line_is_quoted_whole(fake_embedder):
+    text = "要全面深化各领域改\n\n革，加快推进基础性、关键性改革，增强内生发展动力。"
+    record = summarize_text(text, max_chars=400, embedder=fake_embedder)
+    assert record.summary.text == "要全面深化各领域改革，加快推进基础性、关键性改革，增强内生发展动力。"
+
+
+def test_key_figures_rate_higher_in_a_document_summary(fake_embedder):
+    from dataclasses import replace
+
+    from retriever.summarize import KEY_FIGURE
+
+    text = "加强国家安全保障能力建设。加强金融对实体经济的有效支持。国内生产总值增长5%左右。"
+    # In a document this small centrality decides between its extremes; a weight that
+    # outweighs it shows what the (gentler) default does among a report's many sentences.
+    pick = {
+        w: summarize_document(text, "d", "t", fake_embedder, 16, replace(SummaryConfig(), figure_weight=w)).text for w in (0, 1)
+    }
+    assert pick == {0: "加强金融对实体经济的有效支持。", 1: "国内生产总值增长5%左右。"}
+    # Key figures: shares and large amounts, not a count of years or items.
+    found = [
+        bool(KEY_FIGURE.search(t)) for t in ("增长5%", "1200万人", "赤字率3%", "百分之五", "四万亿元", "3年", "两个", "第5项")
+    ]
+    assert found == [True, True, True, True, True, False, False, False]
+
+
+def test_another_editions_figure_on_another_subject_stays_under_its_source(fake_embedder):
+    t23 = "今年发展主要预期目标是：国内生产总值增长5%左右；城镇新增就业1200万人左右。粮食产量保持在1.3万亿斤以上。"
+    hits = [
+        Hit(1, 1.0, 1, Passage("gwr-2023.txt", "2023年政府工作报告", (), t23, 0, len(t23)), None, None, ()),
+        Hit(2, 0.9, 2, Passage("gwr-2024.txt", "2024年政府工作报告", (), REPORT_2024, 0, len(REPORT_2024)), None, None, ()),
+    ]
+    q = "2024年城镇新增就业和粮食产量目标是多少"
+    summary = summarize_hits(q, hits, fake_embedder.encode([q])[0], sentence_lookup(fake_embedder, hits), 300)
+    assert summary.text == (
+        "〔2024年〕城镇新增就业1200万人以上。今年发展主要预期目标是：国内生产总值增长5%左右…〔2023年〕粮食产量保持在1.3万亿斤以上。"
+    )

@@ -429,7 +429,7 @@ def _render_answer(answer: dict) -> None:
         return
     out.print(Text("Summary", style="bold underline"))
     for s in answer["summary"]["sentences"]:
-        line = Text(shown(s["text"]))
+        line = Text(shown(s.get("shown") or s["text"]))  # a service of an earlier version sends no "shown"
         line.append(f" [{s['cites']}]", style="bold cyan")
         out.print(wrapped(line, width, 2))
     out.print()

@@ -23,6 +23,7 @@ from .clean import for_matching
 from .config import SummaryConfig
 from .embed import Embedder
 from .outline import ENUMERATION_RANK, detect_heading
+from .query import title_years, understand
 from .search import Hit, minmax
 from .segment import SOFT_BREAKS, Sentence, cap_sentence, paragraphs
 
@@ -30,7 +31,7 @@ from .segment import SOFT_BREAKS, Sentence, cap_sentence, paragraphs
 # sentence from just after them, which is still a verbatim span of the document.
 _LEADING_MARKER = re.compile(
     r"^(?:[一二三四五六七八九十]+[、.．]|[(（][一二三四五六七八九十\d]+[)）][、.．]?|\d{1,2}[、.．](?!\d)"
-    r"|第[一二三四五六七八九十]+[，,、]|[一二三四五六七八九十]+是(?=\S)|[①-⑳])\s*"
+    r"|第[一二三四五六七八九十]+[，,、]|[一二三四五六七八九十]+[是要](?=\S)|[①-⑳])\s*"
 )
 
 
@@ -43,6 +44,15 @@ class SummarySentence:
     start: int  # offsets in the cleaned document
     end: int
     cites: int | None  # rank of the hit it comes from (question summaries)
+    # Where it comes from, said when a summary quotes several documents (「2024年」, or
+    # the title where years do not tell them apart); "" when it quotes one.
+    source: str = ""
+    # The quote begins inside its sentence (a long one is quoted clause by clause): the
+    # summary's text marks it with 「…」, as it marks a quote that ends inside one.
+    cut_start: bool = False
+    # The quote as the summary's text shows it: with those marks and its source where
+    # a run of quotes from one document begins (set by Summary.of).
+    shown: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -53,6 +63,8 @@ class SummarySentence:
             "start": self.start,
             "end": self.end,
             "cites": self.cites,
+            "source": self.source,
+            "shown": self.shown or self.text,
         }
 
 
@@ -63,27 +75,51 @@ class Summary:
 
     @classmethod
     def of(cls, chosen: Sequence[SummarySentence]) -> Summary:
-        return cls(_join(chosen), tuple(chosen))
+        quotes = tuple(replace(s, shown=shown) for s, shown in zip(chosen, _shown(chosen)))
+        return cls("".join(s.shown for s in quotes), quotes)
 
     def to_dict(self) -> dict:
         return {"text": self.text, "sentences": [s.to_dict() for s in self.sentences]}
 
 
-# A quote cut from its sentence at one of these marks (where cap_sentence cuts), and not
-# continued by the next quote, ends in an ellipsis instead: two pieces must not read as
-# one sentence. One character for one, so the text stays within the budget its quotes
-# were chosen for.
-_CUT_MARKS = "".join(SOFT_BREAKS)
+# A quote that ends inside its sentence (at a comma, a colon, a semicolon: where
+# cap_sentence cuts, or where a clause of a long sentence ends) and is not continued by
+# the next quote ends in an ellipsis instead of that mark, one character for one; one
+# cut with no mark at all gets an ellipsis added. A quote that begins inside its
+# sentence opens with one. Two pieces must never read as one sentence, nor a piece as
+# a whole one.
+_CUT_MARKS = "".join(SOFT_BREAKS) + "；;"
+_WHOLE_END = "。！？!?…"
+_CLOSERS = "”’」』）)】》"
+ELLIPSIS = "…"
 
 
-def _join(chosen: Sequence[SummarySentence]) -> str:
-    """The summary's text: its quotes in order, each exactly as in the document except
-    for the mark a cut piece ends with."""
+def _ends_whole(text: str) -> bool:
+    return text.rstrip(_CLOSERS)[-1:] in _WHOLE_END
+
+
+def shown_length(s: Sentence | SummarySentence, cut_start: bool) -> int:
+    """Characters a quote takes in the summary's text, its marks included (at most)."""
+    return len(s.text) + cut_start + (not _ends_whole(s.text) and s.text[-1:] not in _CUT_MARKS)
+
+
+def _shown(chosen: Sequence[SummarySentence]) -> list[str]:
+    """Each quote as the summary's text shows it: exactly as in the document but for the
+    marks of a cut and, where it quotes several documents, the source of each run of
+    quotes from one of them (「〔2024年〕」)."""
     out = []
-    for s, after in zip(chosen, [*chosen[1:], None]):
+    for before, s, after in zip([None, *chosen[:-1]], chosen, [*chosen[1:], None]):
+        continues = before is not None and (before.doc_id, before.end) == (s.doc_id, s.start)
         continued = after is not None and (after.doc_id, after.start) == (s.doc_id, s.end)
-        out.append(s.text[:-1] + "…" if s.text[-1:] in _CUT_MARKS and not continued else s.text)
-    return "".join(out)
+        text = s.text
+        if not continued and not _ends_whole(text):
+            text = text[:-1] + ELLIPSIS if text[-1] in _CUT_MARKS else text + ELLIPSIS
+        if s.cut_start and not continues:
+            text = ELLIPSIS + text
+        if s.source and (before is None or before.doc_id != s.doc_id):
+            text = f"〔{s.source}〕{text}"
+        out.append(text)
+    return out
 
 
 # Connectives that open a sentence and lean on the one before it (「然后」「所以」「其实」,
@@ -95,18 +131,23 @@ _LEADING_CONNECTIVE = re.compile(
 )
 
 
-def _strip_marker(sentence: Sentence, min_chars: int) -> Sentence:
-    """The sentence without a leading outline marker or connective, if enough is left."""
+def _strip_marker(sentence: Sentence) -> Sentence:
+    """The sentence without a leading outline marker or connective (「一要」「然后，」):
+    what is left is still a verbatim span; too short a rest is then not quoted at all."""
     for pattern in (_LEADING_MARKER, _LEADING_CONNECTIVE):
         m = pattern.match(sentence.text)
-        if m and len(sentence.text) - m.end() >= min_chars:
+        if m and m.end() < len(sentence.text):
             sentence = Sentence(sentence.text[m.end() :], sentence.start + m.end(), sentence.end)
     return sentence
 
 
-def _candidates(sentences: list[Sentence], config: SummaryConfig, budget: int, longest: int | None = None) -> list[Sentence]:
+Quote = tuple[Sentence, bool]  # a piece of a sentence and whether it begins inside it
+
+
+def _candidates(sentences: list[Sentence], config: SummaryConfig, budget: int, longest: int | None = None) -> list[Quote]:
     """Sentences worth quoting: not a bare heading, not too short, within the budget;
-    with `longest`, sentences longer than that cut at commas where they have them."""
+    with `longest`, sentences longer than that cut at commas where they have them.
+    Each comes with whether it begins inside its sentence (a piece after a cut)."""
     out = []
     for s in sentences:
         # A heading names a topic; the outline shows it, the summary quotes content. A
@@ -116,10 +157,11 @@ def _candidates(sentences: list[Sentence], config: SummaryConfig, budget: int, l
         heading = detect_heading(bare)
         if heading and heading.end >= len(bare) and (heading.end == len(s.text) or heading.rank < ENUMERATION_RANK):
             continue
-        for part in cap_sentence(_strip_marker(s, config.min_sentence_chars), budget):
+        whole = _strip_marker(s)
+        for part in cap_sentence(whole, budget):
             for piece in cap_sentence(part, longest, hard=False) if longest else [part]:
                 if len(piece.text) >= config.min_sentence_chars:
-                    out.append(piece)
+                    out.append((piece, piece.start > whole.start))
     return out
 
 
@@ -213,6 +255,78 @@ def centre(vectors: np.ndarray, fixed: np.ndarray, config: SummaryConfig) -> np.
 
 SentenceLookup = Callable[[int], tuple[np.ndarray, np.ndarray]]  # passage id → (spans, vectors)
 
+# A figure: an amount with its unit, a share, a date. Two editions of a report (this
+# year's and last year's) give different figures for the same thing.
+FIGURE = re.compile(
+    r"[0-9０-９][0-9０-９.．,，]*\s*(?:%|％|‰|万|亿|千|百|元|美元|人|户|个|项|倍|吨|公里|千米|平方|米|斤|亩|年|月|日|天|岁|家|所|座|件|次)"
+    r"|百分之|[一二三四五六七八九十百千]+(?:万|亿)"
+)
+# A key figure of a document: a share or an amount in the ten thousands and up, the
+# targets and totals a report is read for (a count of years or items is not one).
+KEY_FIGURE = re.compile(
+    r"[0-9０-９][0-9０-９.．,，]*\s*(?:%|％|‰|万|亿|元|美元|吨|公里|平方)|百分之|[一二三四五六七八九十百千]+(?:万|亿)"
+)
+# A question that asks for an amount (「多少」「几成」「多快」「比例」): a sentence that
+# holds a figure is likelier to answer it.
+_ASKS_AMOUNT = re.compile(r"多少|几|多[大高快长远重久]|比例|比重|增速|增幅|幅度|规模|数量|人数")
+# What tells documents of one kind apart: years, ordinals and numbering in the title.
+_EDITION_MARKS = re.compile(r"[0-9０-９〇零一二三四五六七八九十百]+|[年届次第\s()（）〔〕\[\]]")
+
+
+def edition_kind(title: str) -> str:
+    """Documents of one kind share this: the title without its years, ordinals and
+    numbering (the 2023 and 2024 work reports, the resolutions of two sessions)."""
+    return _EDITION_MARKS.sub("", title)
+
+
+def _rival_figures(question: str, pool: list[tuple[Sentence, bool, Hit]], vectors: np.ndarray, similarity: float) -> set[int]:
+    """The quotes to leave out so that no two documents of one kind (two years' work
+    reports) give figures on the same subject (sentences this close): the figure of the
+    document the question's years point to stays, else that of the better-ranked hit.
+    Side by side, two editions' figures read as two current ones."""
+    years = understand(question).years
+
+    def preference(i: int) -> tuple[bool, int]:
+        hit = pool[i][2]
+        return (not (title_years(hit.passage.title) & years), hit.rank)
+
+    kept: list[int] = []
+    rivals = set()
+    for i in sorted((i for i, (s, _, _) in enumerate(pool) if FIGURE.search(s.text)), key=preference):
+        p = pool[i][2].passage
+        kind = edition_kind(p.title)
+        if any(
+            pool[j][2].passage.doc_id != p.doc_id
+            and edition_kind(pool[j][2].passage.title) == kind
+            and float(vectors[i] @ vectors[j]) >= similarity
+            for j in kept
+        ):
+            rivals.add(i)
+        else:
+            kept.append(i)
+    return rivals
+
+
+# A label takes room from the quotes: the start of a title says which result it is.
+_LABEL_CHARS = 9
+
+
+def _labels(titles: dict[str, str]) -> dict[str, str]:
+    """What says where each quote comes from when a summary quotes several documents:
+    the year of a title that names one year no other of them names, else the title
+    (cut short: the results list it whole)."""
+    if len(titles) < 2:
+        return {}
+    years = {doc: title_years(title) for doc, title in titles.items()}
+    named = Counter(y for ys in years.values() for y in ys)
+    labels = {}
+    for doc, title in titles.items():
+        if len(years[doc]) == 1 and named[next(iter(years[doc]))] == 1:
+            labels[doc] = f"{next(iter(years[doc]))}年"
+        else:
+            labels[doc] = title if len(title) <= _LABEL_CHARS else title[: _LABEL_CHARS - 1] + ELLIPSIS
+    return labels
+
 
 def summarize_hits(
     question: str,
@@ -222,12 +336,13 @@ def summarize_hits(
     max_chars: int,
     config: SummaryConfig = SummaryConfig(),
 ) -> Summary:
-    """A summary for the question from the sentences of its hits, each one cited.
+    """A summary for the question from the sentences of its hits, each one cited: the
+    sentence that answers best first, then the rest by document.
 
     `sentence_vectors` gives the index's stored vectors of a passage's sentences, so
     no model runs here.
     """
-    pool: list[tuple[Sentence, Hit]] = []
+    pool: list[tuple[Sentence, bool, Hit]] = []
     rows: list[np.ndarray] = []
     for hit in hits:
         # The index's own sentences of the passage (segment.sentence_spans), each with
@@ -235,29 +350,62 @@ def summarize_hits(
         p = hit.passage
         spans, vectors = sentence_vectors(hit.passage_id)
         for (a, b), vector in zip(spans.tolist(), vectors):
-            for s in _candidates([Sentence(p.text[a:b], p.start + a, p.start + b)], config, max_chars):
-                pool.append((s, hit))
+            for s, cut in _candidates([Sentence(p.text[a:b], p.start + a, p.start + b)], config, max_chars):
+                pool.append((s, cut, hit))
                 rows.append(vector)
     if not pool or max_chars <= 0:
         return Summary("", ())
     vectors = np.stack(rows)
+    rivals = _rival_figures(question, pool, vectors, config.rival_similarity)
+    if rivals:
+        keep = [i for i in range(len(pool)) if i not in rivals]
+        pool, vectors = [pool[i] for i in keep], vectors[keep]
     words = query_terms(question)
     closeness = minmax(vectors @ query_vector) if query_vector is not None else np.zeros(len(pool))
-    coverage = np.array([_coverage(s.text, words) for s, _ in pool])
+    coverage = np.array([_coverage(s.text, words) for s, _, _ in pool])
     # Sentences of better hits are likelier to answer: a gentle prior by hit rank.
-    prior = np.array([1.0 / (1 + 0.5 * (hit.rank - 1)) for _, hit in pool])
-    relevance = 0.5 * closeness + 0.35 * coverage + 0.15 * prior
+    prior = np.array([1.0 / (1 + 0.5 * (hit.rank - 1)) for _, _, hit in pool])
+    relevance = config.answer_closeness * closeness + config.answer_coverage * coverage + config.answer_prior * prior
+    if _ASKS_AMOUNT.search(question):
+        relevance += config.answer_figure * np.array([bool(FIGURE.search(s.text)) for s, _, _ in pool])
+    lengths = [shown_length(s, cut) for s, cut, _ in pool]
     # Unlike a document summary, an answer need not fill its budget: stop before
     # sentences that have little to do with the question.
-    order = select(relevance, vectors, [len(s.text) for s, _ in pool], max_chars, config, config.answer_floor)
-    # Read best hit first, each hit's sentences in document order: a summary that
-    # jumps back and forth within a passage reads badly.
-    order.sort(key=lambda i: (pool[i][1].rank, pool[i][0].start))
-    chosen = [
-        SummarySentence(s.text, hit.passage.doc_id, hit.passage.title, hit.passage.heading_path, s.start, s.end, hit.rank)
-        for s, hit in (pool[i] for i in order)
-    ]
-    return Summary.of(chosen)
+    order = select(relevance, vectors, lengths, max_chars, config, config.answer_floor)
+    while order:
+        summary = Summary.of(_answer_order(pool, order))
+        if len(summary.text) <= max_chars or len(order) == 1:
+            return summary
+        order = order[:-1]  # the sources' labels took room: the least relevant quote goes
+    return Summary("", ())
+
+
+def _answer_order(pool: list[tuple[Sentence, bool, Hit]], picked: list[int]) -> list[SummarySentence]:
+    """The best quote (picked first) first; then the other quotes of its hit, of its
+    document's other hits, then of each other document, documents by their best hit,
+    each hit's quotes in document order: a summary that jumps back and forth within a
+    passage, or between documents, reads badly."""
+    best = picked[0]
+    best_hit = pool[best][2]
+    docs = [best_hit.passage.doc_id]
+    for i in sorted(picked, key=lambda i: pool[i][2].rank):
+        if pool[i][2].passage.doc_id not in docs:
+            docs.append(pool[i][2].passage.doc_id)
+
+    def place(i: int) -> tuple[int, bool, int, int]:
+        s, _, hit = pool[i]
+        return (docs.index(hit.passage.doc_id), hit is not best_hit, hit.rank, s.start)
+
+    order = [best] + sorted((i for i in picked if i != best), key=place)
+    labels = _labels({pool[i][2].passage.doc_id: pool[i][2].passage.title for i in order})
+    out = []
+    for i in order:
+        s, cut, hit = pool[i]
+        p = hit.passage
+        out.append(
+            SummarySentence(s.text, p.doc_id, p.title, p.heading_path, s.start, s.end, hit.rank, labels.get(p.doc_id, ""), cut)
+        )
+    return out
 
 
 def summarize_document(
@@ -271,23 +419,23 @@ def summarize_document(
 ) -> Summary:
     """A summary of one cleaned document, in document order: generic, or focused on
     `query` when one is given."""
-    pool: list[tuple[Sentence, tuple[str, ...], float]] = []
+    pool: list[tuple[Sentence, bool, tuple[str, ...], float]] = []
     paras = paragraphs(text)
     longest_quote = max(config.min_sentence_chars, int(max_chars * config.max_quote_share))
     for n, para in enumerate(paras):
-        for j, s in enumerate(_candidates(para.sentences, config, max_chars, longest_quote)):
+        for j, (s, cut) in enumerate(_candidates(para.sentences, config, max_chars, longest_quote)):
             # Openings carry the point: the start of the document and the first
             # sentence of each paragraph weigh more.
             position = 0.5 * (1 - n / max(1, len(paras))) + (0.5 if j == 0 else 0.0)
-            pool.append((s, para.path, position))
+            pool.append((s, cut, para.path, position))
     if not pool or max_chars <= 0:
         return Summary("", ())
-    # Salience and position do not depend on the centre: rated once, over the whole
-    # document (its recurring vocabulary).
-    salient = salience([s.text for s, _, _ in pool])
+    # Salience, figures and position do not depend on the centre: rated once, over the
+    # whole document (its recurring vocabulary).
+    salient = salience([s.text for s, *_ in pool])
     words = query_terms(query) if query else []
-    coverage = np.array([_coverage(s.text, words) for s, _, _ in pool])
-    lengths = np.array([len(s.text) for s, _, _ in pool])
+    coverage = np.array([_coverage(s.text, words) for s, *_ in pool])
+    lengths = np.array([shown_length(s, cut) for s, cut, *_ in pool])
     if lengths.sum() > config.max_embedded_chars:
         # Embedding is nearly all the cost, and it grows with the characters embedded (a
         # million characters: 17,000 sentences, 29 of 36 s): a long document's
@@ -296,19 +444,20 @@ def summarize_document(
         best = np.argsort(-(minmax(salient) + 2 * coverage), kind="stable")
         fits = int(np.searchsorted(np.cumsum(lengths[best]), config.max_embedded_chars, side="right"))
         keep = np.sort(best[: max(1, fits)])
-        pool, salient, coverage = [pool[i] for i in keep], salient[keep], coverage[keep]
-    vectors = embedder.encode([for_matching(s.text) for s, _, _ in pool])
-    positions = np.array([p for _, _, p in pool])
-    fixed = config.salience_weight * minmax(salient) + config.position_weight * positions
+        pool, salient, coverage, lengths = [pool[i] for i in keep], salient[keep], coverage[keep], lengths[keep]
+    vectors = embedder.encode([for_matching(s.text) for s, *_ in pool])
+    positions = np.array([p for *_, p in pool])
+    # A document's own figures (targets, amounts, dates) say more than its exhortations.
+    figures = np.array([bool(KEY_FIGURE.search(s.text)) for s, *_ in pool], dtype=float)
+    fixed = config.salience_weight * minmax(salient) + config.position_weight * positions + config.figure_weight * figures
     relevance = rate(vectors, centre(vectors, fixed, config), fixed, config)
     if query:
         # What the question asks for first, what the document is about second.
         query_vector = embedder.encode([for_matching(query)])[0]
         relevance = 0.5 * minmax(vectors @ query_vector) + 0.3 * coverage + 0.2 * relevance
-    order = select(
-        relevance, vectors, [len(s.text) for s, _, _ in pool], max_chars, replace(config, redundancy=config.document_redundancy)
-    )
+    order = select(relevance, vectors, lengths.tolist(), max_chars, replace(config, redundancy=config.document_redundancy))
     chosen = [
-        SummarySentence(s.text, doc_id, title, path, s.start, s.end, None) for s, path, _ in (pool[i] for i in sorted(order))
+        SummarySentence(s.text, doc_id, title, path, s.start, s.end, None, cut_start=cut)
+        for s, cut, path, _ in (pool[i] for i in sorted(order))
     ]
     return Summary.of(chosen)
