@@ -270,11 +270,14 @@ def test_two_editions_figures_are_never_quoted_side_by_side(fake_embedder):
 
 def test_headings_glued_or_long_are_never_quoted(fake_embedder):
     text = (
+        "高举中国特色社会主义伟大旗帜\n"
+        "——在中国共产党第二十次全国代表大会上的报告\n"
         "三、新时代新征程中国共产党的使命任务\n"
         "从现在起，中国共产党的中心任务就是团结带领全国各族人民全面建成社会主义现代化强国。\n"
         "（一）坚持稳中求进工作总基调，着力创新和完善宏观调控，经济运行保持在合理区间、实现稳中向好。"
         "这些年，世界经济复苏乏力，国际金融市场跌宕起伏。\n"
-        "一要加快发展服务消费。二要扩大有效投资规模。"
+        "一要加快发展服务消费。二要扩大有效投资规模。\n"
+        "关于经济增长目标。今年经济增长预期目标为7.5%左右。"
     )
     record = summarize_text(text, max_chars=400, embedder=fake_embedder)
     assert [s.text for s in record.summary.sentences] == [
@@ -282,6 +285,7 @@ def test_headings_glued_or_long_are_never_quoted(fake_embedder):
         "这些年，世界经济复苏乏力，国际金融市场跌宕起伏。",
         "加快发展服务消费。",
         "扩大有效投资规模。",
+        "今年经济增长预期目标为7.5%左右。",
     ]
     assert [o["title"] for o in record.outline] == [
         "三、新时代新征程中国共产党的使命任务",

@@ -22,7 +22,7 @@ from .bm25 import content_words, general_idf, query_terms
 from .clean import for_matching
 from .config import SummaryConfig
 from .embed import Embedder
-from .outline import ENUMERATION_RANK, detect_heading
+from .outline import ENUMERATION_RANK, MAX_STANDALONE_CHARS, detect_heading
 from .query import title_years, understand
 from .search import Hit, minmax
 from .segment import SOFT_BREAKS, Sentence, cap_sentence, paragraphs
@@ -141,6 +141,9 @@ def _strip_marker(sentence: Sentence) -> Sentence:
     return sentence
 
 
+# 「关于……」 with no clause and nothing after it names a topic: a heading that ends in a stop.
+_TOPIC = re.compile(r"^关于[^，,；;：:。！？!?]{1,24}[。．.！!]?$")
+
 Quote = tuple[Sentence, bool]  # a piece of a sentence and whether it begins inside it
 
 
@@ -156,6 +159,13 @@ def _candidates(sentences: list[Sentence], config: SummaryConfig, budget: int, l
         bare = s.text.rstrip("。．.！!；;")
         heading = detect_heading(bare)
         if heading and heading.end >= len(bare) and (heading.end == len(s.text) or heading.rank < ENUMERATION_RANK):
+            continue
+        # A short line that no punctuation ends is no sentence: a title, a byline
+        # (「——在……上的报告」), a signature, an unnumbered heading (「结束语」); nor is a
+        # bare topic (「关于经济增长目标。」).
+        if (len(s.text) <= MAX_STANDALONE_CHARS and not _ends_whole(s.text) and s.text[-1:] not in _CUT_MARKS) or _TOPIC.match(
+            s.text
+        ):
             continue
         whole = _strip_marker(s)
         for part in cap_sentence(whole, budget):
