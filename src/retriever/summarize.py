@@ -3,9 +3,14 @@
 Two kinds share one selection routine (rate sentences, then pick greedily with MMR
 within a character budget):
 - for a question, sentences of the hits, rated by closeness to the question and by the
-  question words they contain, each cited with its document and heading path;
+  question words they contain, each cited with its document and heading path; the one
+  that answers best comes first, and two editions of one kind of document never give
+  figures on one subject side by side (`_rival_figures`);
 - for a document, sentences rated by centrality (closeness to the document's centre,
-  see `centre`) and salience, returned in document order.
+  see `centre`), salience and key figures, returned in document order.
+
+Neither quotes a heading, a title or a line that is no sentence, and a quote cut from
+its sentence is marked at the cut (`_shown`).
 """
 
 from __future__ import annotations
@@ -144,6 +149,14 @@ def _strip_marker(sentence: Sentence) -> Sentence:
 # 「关于……」 with no clause and nothing after it names a topic: a heading that ends in a stop.
 _TOPIC = re.compile(r"^关于[^，,；;：:。！？!?]{1,24}[。．.！!]?$")
 
+
+def _no_sentence(text: str) -> bool:
+    """A short line that no punctuation ends: a title, a byline (「——在……上的报告」), a
+    signature, an unnumbered heading (「结束语」); or a bare topic (「关于经济增长目标。」)."""
+    unpunctuated = not _ends_whole(text) and text[-1:] not in _CUT_MARKS
+    return (unpunctuated and len(text) <= MAX_STANDALONE_CHARS) or bool(_TOPIC.match(text))
+
+
 Quote = tuple[Sentence, bool]  # a piece of a sentence and whether it begins inside it
 
 
@@ -160,12 +173,7 @@ def _candidates(sentences: list[Sentence], config: SummaryConfig, budget: int, l
         heading = detect_heading(bare)
         if heading and heading.end >= len(bare) and (heading.end == len(s.text) or heading.rank < ENUMERATION_RANK):
             continue
-        # A short line that no punctuation ends is no sentence: a title, a byline
-        # (「——在……上的报告」), a signature, an unnumbered heading (「结束语」); nor is a
-        # bare topic (「关于经济增长目标。」).
-        if (len(s.text) <= MAX_STANDALONE_CHARS and not _ends_whole(s.text) and s.text[-1:] not in _CUT_MARKS) or _TOPIC.match(
-            s.text
-        ):
+        if _no_sentence(s.text):
             continue
         whole = _strip_marker(s)
         for part in cap_sentence(whole, budget):
@@ -283,7 +291,7 @@ _ASKS_AMOUNT = re.compile(r"多少|几|多[大高快长远重久]|比例|比重|
 _EDITION_MARKS = re.compile(r"[0-9０-９〇零一二三四五六七八九十百]+|[年届次第\s()（）〔〕\[\]]")
 
 
-def edition_kind(title: str) -> str:
+def _edition_kind(title: str) -> str:
     """Documents of one kind share this: the title without its years, ordinals and
     numbering (the 2023 and 2024 work reports, the resolutions of two sessions)."""
     return _EDITION_MARKS.sub("", title)
@@ -304,10 +312,10 @@ def _rival_figures(question: str, pool: list[tuple[Sentence, bool, Hit]], vector
     rivals = set()
     for i in sorted((i for i, (s, _, _) in enumerate(pool) if FIGURE.search(s.text)), key=preference):
         p = pool[i][2].passage
-        kind = edition_kind(p.title)
+        kind = _edition_kind(p.title)
         if any(
             pool[j][2].passage.doc_id != p.doc_id
-            and edition_kind(pool[j][2].passage.title) == kind
+            and _edition_kind(pool[j][2].passage.title) == kind
             and float(vectors[i] @ vectors[j]) >= similarity
             for j in kept
         ):
