@@ -329,3 +329,12 @@ def test_another_editions_figure_on_another_subject_stays_under_its_source(fake_
     assert summary.text == (
         "〔2024年〕城镇新增就业1200万人以上。今年发展主要预期目标是：国内生产总值增长5%左右…〔2023年〕粮食产量保持在1.3万亿斤以上。"
     )
+
+
+def test_documents_whose_titles_are_only_numbers_are_not_one_kind(fake_embedder):
+    from retriever.summarize import _edition_kind
+
+    passage = lambda doc_id, title: Passage(doc_id, title, (), "", 0, 0)  # noqa: E731
+    assert _edition_kind(passage("a", "2023年政府工作报告")) == _edition_kind(passage("b", "2024年政府工作报告"))
+    assert _edition_kind(passage("a", "2023")) != _edition_kind(passage("b", "2024"))
+    assert _edition_kind(passage("a", "")) != _edition_kind(passage("b", ""))

@@ -30,7 +30,7 @@ from .embed import Embedder
 from .outline import ENUMERATION_RANK, MAX_STANDALONE_CHARS, detect_heading
 from .query import title_years, understand
 from .search import Hit, minmax
-from .segment import SOFT_BREAKS, Sentence, cap_sentence, paragraphs
+from .segment import SOFT_BREAKS, Passage, Sentence, cap_sentence, paragraphs
 
 # Outline markers that open a sentence (「(一)」, 「一是」, 「1.」): the summary quotes the
 # sentence from just after them, which is still a verbatim span of the document.
@@ -291,10 +291,11 @@ _ASKS_AMOUNT = re.compile(r"多少|几|多[大高快长远重久]|比例|比重|
 _EDITION_MARKS = re.compile(r"[0-9０-９〇零一二三四五六七八九十百]+|[年届次第\s()（）〔〕\[\]]")
 
 
-def _edition_kind(title: str) -> str:
+def _edition_kind(passage: Passage) -> str:
     """Documents of one kind share this: the title without its years, ordinals and
-    numbering (the 2023 and 2024 work reports, the resolutions of two sessions)."""
-    return _EDITION_MARKS.sub("", title)
+    numbering (the 2023 and 2024 work reports, the resolutions of two sessions). A title
+    of nothing else (「2023」, none at all) says no kind: the document is its own."""
+    return _EDITION_MARKS.sub("", passage.title) or f"\0{passage.doc_id}"
 
 
 def _rival_figures(question: str, pool: list[tuple[Sentence, bool, Hit]], vectors: np.ndarray, similarity: float) -> set[int]:
@@ -312,10 +313,10 @@ def _rival_figures(question: str, pool: list[tuple[Sentence, bool, Hit]], vector
     rivals = set()
     for i in sorted((i for i, (s, _, _) in enumerate(pool) if FIGURE.search(s.text)), key=preference):
         p = pool[i][2].passage
-        kind = _edition_kind(p.title)
+        kind = _edition_kind(p)
         if any(
             pool[j][2].passage.doc_id != p.doc_id
-            and _edition_kind(pool[j][2].passage.title) == kind
+            and _edition_kind(pool[j][2].passage) == kind
             and float(vectors[i] @ vectors[j]) >= similarity
             for j in kept
         ):
