@@ -72,14 +72,16 @@ class RayEmbedder:
                 # 2-core machine that took longer once: give it two minutes. (Not for a
                 # cluster: a wrong address or a missing token would wait as long.)
                 os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "120")
-            for attempt in (1, 2):
+            attempts = 1 if address else 3
+            for attempt in range(1, attempts + 1):
                 try:
                     ray.init(address=address or None, include_dashboard=False, log_to_driver=False, configure_logging=False)
                     break
                 except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError…
-                    # A local instance gets a second try when its node did not register
-                    # within Ray's fixed 30 s (seen once on a loaded 2-core machine).
-                    if address or attempt == 2 or "timed out during startup" not in str(e):
+                    # A local instance gets more tries when its node did not register
+                    # within Ray's fixed 30 s (seen on a loaded 2-core machine, at times
+                    # twice in a row).
+                    if attempt == attempts or "timed out during startup" not in str(e):
                         raise _cannot_reach(address, e) from None
                     ray.shutdown()
         cpus = int(ray.cluster_resources().get("CPU", 1))
