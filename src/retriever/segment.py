@@ -17,7 +17,7 @@ from .outline import ENUMERATION_RANK, Heading, detect_heading, is_toc_marker
 # Sentence-final punctuation; a run of it ends one sentence (「！？」, 「……」).
 _ENDERS = frozenset("。！？!?；;…")
 # Closing quotes and brackets stay with the sentence they close.
-_CLOSERS = frozenset("”’」』）)】》")
+CLOSERS = "”’」』）)】》"
 _ASCII_QUOTES = frozenset("\"'")
 # Where an over-long sentence may be cut, best first.
 SOFT_BREAKS = ("，,", "、：:")
@@ -92,7 +92,7 @@ def split_sentences(text: str, offset: int = 0) -> list[Sentence]:
         j = i + 1
         while j < n and text[j] in _ENDERS:
             j += 1
-        while j < n and (text[j] in _CLOSERS or (text[j] in _ASCII_QUOTES and text[start:j].count(text[j]) % 2 == 1)):
+        while j < n and (text[j] in CLOSERS or (text[j] in _ASCII_QUOTES and text[start:j].count(text[j]) % 2 == 1)):
             j += 1
         spans.append((start, j))
         start = i = j

@@ -30,7 +30,7 @@ from .embed import Embedder
 from .outline import ENUMERATION_RANK, MAX_STANDALONE_CHARS, detect_heading
 from .query import title_years, understand
 from .search import Hit, minmax
-from .segment import SOFT_BREAKS, Passage, Sentence, cap_sentence, paragraphs
+from .segment import CLOSERS, SOFT_BREAKS, Passage, Sentence, cap_sentence, paragraphs
 
 # Outline markers that open a sentence (「(一)」, 「一是」, 「1.」): the summary quotes the
 # sentence from just after them, which is still a verbatim span of the document.
@@ -95,17 +95,21 @@ class Summary:
 # a whole one.
 _CUT_MARKS = "".join(SOFT_BREAKS) + "；;"
 _WHOLE_END = "。！？!?…"
-_CLOSERS = "”’」』）)】》"
 ELLIPSIS = "…"
 
 
 def _ends_whole(text: str) -> bool:
-    return text.rstrip(_CLOSERS)[-1:] in _WHOLE_END
+    return text.rstrip(CLOSERS)[-1:] in _WHOLE_END
+
+
+def _unmarked_end(text: str) -> bool:
+    """Ends neither a sentence nor a clause: no punctuation at all (a hard cut, a title)."""
+    return not _ends_whole(text) and text[-1:] not in _CUT_MARKS
 
 
 def shown_length(s: Sentence | SummarySentence, cut_start: bool) -> int:
     """Characters a quote takes in the summary's text, its marks included (at most)."""
-    return len(s.text) + cut_start + (not _ends_whole(s.text) and s.text[-1:] not in _CUT_MARKS)
+    return len(s.text) + cut_start + _unmarked_end(s.text)
 
 
 def _shown(chosen: Sequence[SummarySentence]) -> list[str]:
@@ -153,8 +157,7 @@ _TOPIC = re.compile(r"^关于[^，,；;：:。！？!?]{1,24}[。．.！!]?$")
 def _no_sentence(text: str) -> bool:
     """A short line that no punctuation ends: a title, a byline (「——在……上的报告」), a
     signature, an unnumbered heading (「结束语」); or a bare topic (「关于经济增长目标。」)."""
-    unpunctuated = not _ends_whole(text) and text[-1:] not in _CUT_MARKS
-    return (unpunctuated and len(text) <= MAX_STANDALONE_CHARS) or bool(_TOPIC.match(text))
+    return (_unmarked_end(text) and len(text) <= MAX_STANDALONE_CHARS) or bool(_TOPIC.match(text))
 
 
 Quote = tuple[Sentence, bool]  # a piece of a sentence and whether it begins inside it
@@ -298,12 +301,16 @@ def _edition_kind(passage: Passage) -> str:
     return _EDITION_MARKS.sub("", passage.title) or f"\0{passage.doc_id}"
 
 
-def _rival_figures(question: str, pool: list[tuple[Sentence, bool, Hit]], vectors: np.ndarray, similarity: float) -> set[int]:
+def _rival_figures(
+    question: str, pool: list[tuple[Sentence, bool, Hit]], vectors: np.ndarray, figures: np.ndarray, similarity: float
+) -> set[int]:
     """The quotes to leave out so that no two documents of one kind (two years' work
     reports) give figures on the same subject (sentences this close): the figure of the
     document the question's years point to stays, else that of the better-ranked hit.
-    Side by side, two editions' figures read as two current ones."""
+    Side by side, two editions' figures read as two current ones. `figures` says which
+    quotes hold one."""
     years = understand(question).years
+    kinds = {hit.passage.doc_id: _edition_kind(hit.passage) for _, _, hit in pool}
 
     def preference(i: int) -> tuple[bool, int]:
         hit = pool[i][2]
@@ -311,12 +318,11 @@ def _rival_figures(question: str, pool: list[tuple[Sentence, bool, Hit]], vector
 
     kept: list[int] = []
     rivals = set()
-    for i in sorted((i for i, (s, _, _) in enumerate(pool) if FIGURE.search(s.text)), key=preference):
-        p = pool[i][2].passage
-        kind = _edition_kind(p)
+    for i in sorted(np.flatnonzero(figures).tolist(), key=preference):
+        doc = pool[i][2].passage.doc_id
         if any(
-            pool[j][2].passage.doc_id != p.doc_id
-            and _edition_kind(pool[j][2].passage) == kind
+            pool[j][2].passage.doc_id != doc
+            and kinds[pool[j][2].passage.doc_id] == kinds[doc]
             and float(vectors[i] @ vectors[j]) >= similarity
             for j in kept
         ):
@@ -375,10 +381,11 @@ def summarize_hits(
     if not pool or max_chars <= 0:
         return Summary("", ())
     vectors = np.stack(rows)
-    rivals = _rival_figures(question, pool, vectors, config.rival_similarity)
+    figures = np.array([bool(FIGURE.search(s.text)) for s, _, _ in pool])
+    rivals = _rival_figures(question, pool, vectors, figures, config.rival_similarity)
     if rivals:
         keep = [i for i in range(len(pool)) if i not in rivals]
-        pool, vectors = [pool[i] for i in keep], vectors[keep]
+        pool, vectors, figures = [pool[i] for i in keep], vectors[keep], figures[keep]
     words = query_terms(question)
     closeness = minmax(vectors @ query_vector) if query_vector is not None else np.zeros(len(pool))
     coverage = np.array([_coverage(s.text, words) for s, _, _ in pool])
@@ -386,7 +393,7 @@ def summarize_hits(
     prior = np.array([1.0 / (1 + 0.5 * (hit.rank - 1)) for _, _, hit in pool])
     relevance = config.answer_closeness * closeness + config.answer_coverage * coverage + config.answer_prior * prior
     if _ASKS_AMOUNT.search(question):
-        relevance += config.answer_figure * np.array([bool(FIGURE.search(s.text)) for s, _, _ in pool])
+        relevance += config.answer_figure * figures
     lengths = [shown_length(s, cut) for s, cut, _ in pool]
     # Unlike a document summary, an answer need not fill its budget: stop before
     # sentences that have little to do with the question.
