@@ -89,3 +89,19 @@ def test_without_jiebas_dictionary_questions_go_to_rjieba(fresh, monkeypatch):
     assert lexicon.lexicon() is None
     assert bm25.question_cutter() == rjieba.cut_for_search
     assert bm25.query_terms("如何化解矛盾纠纷?") == ("化解", "矛盾", "化解矛盾", "纠纷")
+
+
+def test_making_a_lexicon_removes_those_of_a_jieba_that_is_gone(fresh, tmp_path):
+    gone_dict, live_dict = tmp_path / "gone" / "dict.txt", tmp_path / "live" / "dict.txt"
+    for d in (gone_dict, live_dict):
+        d.parent.mkdir()
+        d.write_text("化解 10 v\n", encoding="utf-8")
+    cache = fresh / "retriever"
+    lexicon.build(gone_dict, cache / "jieba-lexicon-gone.sqlite")
+    lexicon.build(live_dict, cache / "jieba-lexicon-live.sqlite")
+    (cache / "jieba-lexicon-old.sqlite").write_bytes(b"not a database")
+    gone_dict.unlink()
+    lexicon.lexicon()
+    assert sorted(p.name for p in cache.glob("jieba-lexicon-*.sqlite")) == sorted(
+        ["jieba-lexicon-live.sqlite", lexicon._cache_file(lexicon._jieba_files()[0]).name]
+    )

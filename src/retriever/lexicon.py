@@ -30,12 +30,13 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Iterable
+from contextlib import closing
 from functools import lru_cache
 from pathlib import Path
 
 from .config import user_cache_dir
 
-RECIPE = 2  # in the cache file's name: a change in what is stored makes a new file
+RECIPE = 3  # in the cache file's name: a change in what is stored makes a new file
 
 _CJK = (
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002a6df\U0002a700-\U0002b73f"
@@ -251,6 +252,7 @@ def build(dictionary: Path, out: Path) -> None:
                 "longest": str(max(map(len, freqs))),
                 "start": json.dumps(start_P),
                 "trans": json.dumps(trans),
+                "dictionary": str(dictionary.resolve()),
             }
             db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
         db.close()
@@ -266,6 +268,23 @@ def _six(p: float | None) -> float | None:
     return None if p is None else float(f"{p:.6f}")
 
 
+def _drop_orphans(kept: Path) -> None:
+    """Remove the lexicons made for a jieba that is gone (a deleted virtualenv or clone):
+    each is keyed by its dictionary's path and takes 7 MB. A lexicon that is unreadable
+    or names no dictionary (made before the path was recorded) goes too: it is made
+    again, in a second, if its jieba is still in use."""
+    for other in kept.parent.glob("jieba-lexicon-*.sqlite"):
+        if other == kept:
+            continue
+        try:
+            with closing(sqlite3.connect(f"file:{other}?mode=ro", uri=True)) as db:
+                row = db.execute("SELECT value FROM meta WHERE key = 'dictionary'").fetchone()
+        except sqlite3.Error:
+            row = None
+        if row is None or not Path(row[0]).is_file():
+            other.unlink(missing_ok=True)
+
+
 @lru_cache(maxsize=1)
 def lexicon() -> Lexicon | None:
     """The cached lexicon, made on first use; None where it cannot be (no jieba
@@ -277,6 +296,7 @@ def lexicon() -> Lexicon | None:
         path = _cache_file(files[0])
         if not path.is_file():
             build(files[0], path)
+            _drop_orphans(path)
         try:
             return Lexicon(path)
         except (sqlite3.Error, KeyError, ValueError):  # a damaged file: make it again
