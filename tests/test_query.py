@@ -7,7 +7,7 @@ from conftest import write_corpus
 from retriever import Retriever
 from retriever.config import SearchConfig
 from retriever.query import title_years, understand, years_in
-from retriever.search import judge, search
+from retriever.search import NO_WORDS, judge, search
 
 
 @pytest.mark.parametrize(
@@ -82,13 +82,13 @@ def test_nothing_answers_below_the_threshold(in_tmp, fake_embedder):
     vector = fake_embedder.encode([question])[0]
     hits = search(r.index, question, vector, 3, "hybrid")
     best = max(h.dense for h in hits)
-    yes = judge(r.index, hits, vector, threshold=best - 0.01)
-    no = judge(r.index, hits, vector, threshold=best + 0.01)
+    yes = judge(r.index, question, hits, vector, threshold=best - 0.01)
+    no = judge(r.index, question, hits, vector, threshold=best + 0.01)
     assert (yes.answered, no.answered) == (True, False)
     assert yes.confidence > 0.5 > no.confidence
     assert no.reason == f"the closest passage scores {best:.2f} on the dense side, below {best + 0.01:.2f}"
-    assert judge(r.index, hits, vector, threshold=None).to_dict() == {"answered": None, "confidence": None}
-    assert judge(r.index, [], vector, threshold=0.5).answered is False
+    assert judge(r.index, question, hits, vector, threshold=None).to_dict() == {"answered": None, "confidence": None}
+    assert judge(r.index, question, [], vector, threshold=0.5).answered is False
 
 
 def test_an_unanswered_question_lists_the_nearest_passages_without_a_summary(in_tmp, fake_embedder, monkeypatch):
@@ -102,3 +102,14 @@ def test_an_unanswered_question_lists_the_nearest_passages_without_a_summary(in_
     answer = r.ask("2020年新增就业目标").to_dict()
     assert answer["answered"] is True and "reason" not in answer and answer["summary"]["sentences"]
     assert np.isclose(answer["confidence"], answer["confidence"])
+
+
+@pytest.mark.parametrize("question", ["？？？", "...", "😀😀", "的的的"])
+def test_a_question_without_words_answers_nothing(in_tmp, fake_embedder, monkeypatch, question):
+    write_corpus(in_tmp, REPORTS)
+    r, _ = Retriever.build(["corpus"], index_dir="idx")
+    monkeypatch.setattr("retriever.api.ANSWER_THRESHOLDS", {r.index.model: -1.0})  # any passage would do
+    answer = r.ask(question).to_dict()
+    assert (answer["answered"], answer["confidence"], answer["reason"]) == (False, 0.0, NO_WORDS)
+    assert answer["results"] and answer["summary"] == {"text": "", "sentences": []}
+    assert r.ask("2020年新增就业目标").answered is True

@@ -212,7 +212,7 @@ class Retriever:
         timings["encode"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         hits = search(self.index, question, query_vector, k, mode)
-        verdict = judge(self.index, hits, query_vector, ANSWER_THRESHOLDS.get(self.index.model))
+        verdict = judge(self.index, question, hits, query_vector, ANSWER_THRESHOLDS.get(self.index.model))
         timings["search"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
         # Nothing that answers: the nearest passages are listed, but not summarized as if

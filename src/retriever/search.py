@@ -77,13 +77,27 @@ class Verdict:
         return out
 
 
+NO_WORDS = "the question has no words to search for, only punctuation, symbols or function words"
+
+
 def judge(
-    index: Index, hits: list[Hit], query_vector: np.ndarray | None, threshold: float | None, config: SearchConfig = SearchConfig()
+    index: Index,
+    question: str,
+    hits: list[Hit],
+    query_vector: np.ndarray | None,
+    threshold: float | None,
+    config: SearchConfig = SearchConfig(),
 ) -> Verdict:
     """Does anything in the index answer the question? By the dense score of the best hit:
     off-topic questions ("明天北京天气怎么样", "qwertyzxcv") get passages too, but none
     as close as an answer is. Judged in every mode where the question has a vector and
-    the model a threshold (config.ANSWER_THRESHOLDS)."""
+    the model a threshold (config.ANSWER_THRESHOLDS).
+
+    A question without a word (「？？？」, 「😀」, 「的的的」) answers nothing, whatever the
+    model: its vector is the model's idea of punctuation, and scored 0.71-0.73 against
+    corpus/, above the threshold."""
+    if not query_terms(question):
+        return Verdict(False, 0.0, NO_WORDS)
     if query_vector is None or threshold is None:
         return Verdict(None, None)
     if not hits:
