@@ -17,7 +17,7 @@ import pytest
 from conftest import write_corpus
 from typer.testing import CliRunner
 
-from retriever import BadIndexError, Retriever
+from retriever import BadIndexError, Retriever, RetrieverError
 from retriever.cli import app
 
 TESTS = Path(__file__).resolve().parent
@@ -229,3 +229,57 @@ def test_a_real_full_disk(in_tmp, fake_embedder, tiny_disk):
     subprocess.run(["mount", "-o", "remount,ro", str(tiny_disk)], check=True)
     again = CliRunner().invoke(app, ["summarize", "corpus/2.txt", "--out", str(tiny_disk / "big.md")])
     assert _one_line_error(again).startswith(f"error: {tiny_disk / 'big.md'}: cannot write the summaries: Read-only file system")
+
+
+class _RayUp(Exception):
+    """Raised by the fake Ray once started, to stop RayEmbedder there."""
+
+
+def _fake_ray(monkeypatch, failures: list[str]):
+    calls: list[str | None] = []
+
+    class FakeRay:
+        def is_initialized(self):
+            return False
+
+        def init(self, address=None, **_):
+            calls.append(address)
+            if failures:
+                raise RuntimeError(failures.pop(0))
+
+        def shutdown(self):
+            calls.append("shutdown")
+
+        def cluster_resources(self):
+            raise _RayUp
+
+    monkeypatch.setattr("retriever.distributed._ray", lambda address=None: FakeRay())
+    return calls
+
+
+def test_a_local_ray_start_that_timed_out_is_tried_again_up_to_three_times(monkeypatch):
+    from retriever.distributed import RayEmbedder
+
+    timeouts = ["Timed out waiting for file /tmp/ray/session_1/gcs_server_port_0", "The current node timed out during startup."]
+    calls = _fake_ray(monkeypatch, list(timeouts))
+    with pytest.raises(_RayUp):
+        RayEmbedder("m3e-small", "onnx-int8")
+    assert calls == [None, "shutdown", None, "shutdown", None]
+
+    calls = _fake_ray(monkeypatch, [*timeouts, timeouts[0]])
+    with pytest.raises(RetrieverError, match="cannot start or reach Ray .Timed out waiting for file"):
+        RayEmbedder("m3e-small", "onnx-int8")
+    assert calls == [None, "shutdown", None, "shutdown", None]
+
+
+def test_ray_fails_at_once_on_other_errors_and_on_a_cluster_address(monkeypatch):
+    from retriever.distributed import RayEmbedder
+
+    calls = _fake_ray(monkeypatch, ["Permission denied: /tmp/ray"])
+    with pytest.raises(RetrieverError, match="Permission denied"):
+        RayEmbedder("m3e-small", "onnx-int8")
+    assert calls == [None]
+    calls = _fake_ray(monkeypatch, ["Timed out waiting for file /tmp/ray/session_1/gcs_server_port_0"])
+    with pytest.raises(RetrieverError, match="at ray://head:10001"):
+        RayEmbedder("m3e-small", "onnx-int8", address="ray://head:10001")
+    assert calls == ["ray://head:10001"]

@@ -78,10 +78,12 @@ class RayEmbedder:
                     ray.init(address=address or None, include_dashboard=False, log_to_driver=False, configure_logging=False)
                     break
                 except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError…
-                    # A local instance gets more tries when its node did not register
-                    # within Ray's fixed 30 s (seen on a loaded 2-core machine, at times
-                    # twice in a row).
-                    if attempt == attempts or "timed out during startup" not in str(e):
+                    # A local instance gets more tries when it timed out: its node did
+                    # not register within Ray's fixed 30 s (seen on a loaded 2-core
+                    # machine, at times twice in a row), or its control process never
+                    # wrote its port (seen once, with no log at all: waiting longer
+                    # would not have helped, a new start does).
+                    if attempt == attempts or "timed out" not in str(e).lower():
                         raise _cannot_reach(address, e) from None
                     ray.shutdown()
         cpus = int(ray.cluster_resources().get("CPU", 1))
