@@ -6,7 +6,7 @@ from retriever import summarize_text
 from retriever.config import SummaryConfig
 from retriever.search import Hit
 from retriever.segment import Passage
-from retriever.summarize import Summary, SummarySentence, centre, select, summarize_document, summarize_hits
+from retriever.summarize import Summary, SummarySentence, _coverage, centre, select, summarize_document, summarize_hits
 
 
 def test_select_respects_budget_and_redundancy():
@@ -338,3 +338,11 @@ def test_documents_whose_titles_are_only_numbers_are_not_one_kind(fake_embedder)
     assert _edition_kind(passage("a", "2023年政府工作报告")) == _edition_kind(passage("b", "2024年政府工作报告"))
     assert _edition_kind(passage("a", "2023")) != _edition_kind(passage("b", "2024"))
     assert _edition_kind(passage("a", "")) != _edition_kind(passage("b", ""))
+
+
+def test_a_sentence_covers_the_question_words_whatever_their_case_and_script():
+    from retriever.bm25 import query_terms
+
+    assert query_terms("GDP增长多少") == ("gdp", "增长", "多少")
+    assert _coverage("国内生产总值GDP增长5.2%。", query_terms("GDP增长多少")) == pytest.approx(2 / 3)
+    assert _coverage("維護國家安全。", query_terms("国家安全")) == 1.0

@@ -225,9 +225,12 @@ def select(
 
 
 def _coverage(sentence: str, words: Sequence[str]) -> float:
-    """Share of the question's distinct words that the sentence contains."""
+    """Share of the question's distinct words that the sentence contains. The words are
+    in matching form and lower-cased (bm25.query_terms): so is the sentence, so that
+    gdp meets GDP and 国家 meets 國家."""
     distinct = set(words)
-    return sum(1 for w in distinct if w in sentence) / len(distinct) if distinct else 0.0
+    matched = for_matching(sentence).lower()
+    return sum(1 for w in distinct if w in matched) / len(distinct) if distinct else 0.0
 
 
 def salience(sentences: Sequence[str]) -> np.ndarray:
