@@ -24,6 +24,12 @@ from retriever.search import NO_WORDS, judge, search
         ("三年行动计划", set()),  # three years, not a year
         ("增长1.5年", set()),
         ("十年规划", set()),
+        ("近10年GDP增长多少", set()),  # spans of years, not years
+        ("新中国成立70年来的成就", set()),
+        ("改革开放40年的经验", set()),
+        ("过去五六年间", set()),
+        ("20年内", set()),
+        ("19年的政府工作报告", {2019}),
     ],
 )
 def test_years_in_the_forms_people_write(question, years):

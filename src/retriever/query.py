@@ -21,8 +21,12 @@ _DIGITS = dict(zip("〇零一二三四五六七八九", "00123456789"))
 _CN_DIGIT = "〇零一二三四五六七八九"
 _NUMERAL = "一二三四五六七八九十"
 _YEAR_4 = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
-_YEAR_2 = re.compile(r"(?<![\d.])(\d\d)(?=年(?!代))")
-_CN_YEAR = re.compile(rf"(?<![{_CN_DIGIT}十])([{_CN_DIGIT}]{{4}}|[{_CN_DIGIT}]{{2}})(?=年(?!代))")
+_YEAR_2 = re.compile(r"(?<![\d.])(\d\d)(?=年)")
+_CN_YEAR = re.compile(rf"(?<![{_CN_DIGIT}十])([{_CN_DIGIT}]{{4}}|[{_CN_DIGIT}]{{2}})(?=年)")
+# Two digits and 年 are also a span of years (「近10年」, 「成立70年来」, 「改革开放40年」,
+# 「五六年间」): so read when a word of duration comes before or after.
+_SPAN_BEFORE = re.compile(r"(近|过去|最近|连续|成立|建国|开放|解放|长达|历时|将近|约|每|这|那|第)\s*$")
+_SPAN_AFTER = re.compile(r"年(代|来|间|内|里|多|左右|之久|以上|以下)")
 _DECADE = re.compile(rf"(?<![\d{_NUMERAL}])([1-9]0|[二三四五六七八九]十)年代")
 # 「十九大」, 「二十大」: a party congress by its ordinal, where what follows shows it is one
 # (「三大攻坚战」 is not).
@@ -52,13 +56,25 @@ def _two_digit_year(yy: int) -> int:
     return 2000 + yy if 2000 + yy <= time.localtime().tm_year + 1 else 1900 + yy
 
 
+def _a_span(text: str, m: re.Match[str]) -> bool:
+    """Whether two digits and 年 at `m` count years rather than name one (a decade,
+    「年代」, is read apart)."""
+    return bool(_SPAN_BEFORE.search(text, 0, m.start()) or _SPAN_AFTER.match(text, m.end()))
+
+
 def years_in(text: str) -> set[int]:
     """The years `text` names: 2019, 19年, 二〇一九年, 九三年; 八十年代 names ten."""
     years = {int(y) for y in _YEAR_4.findall(text)}
-    years |= {_two_digit_year(int(y)) for y in _YEAR_2.findall(text)}
-    for digits in _CN_YEAR.findall(text):
+    for m in _YEAR_2.finditer(text):
+        if not _a_span(text, m):
+            years.add(_two_digit_year(int(m.group(1))))
+    for m in _CN_YEAR.finditer(text):
+        digits = m.group(1)
         value = int("".join(_DIGITS[c] for c in digits))
-        years.add(value if len(digits) == 4 else _two_digit_year(value))
+        if len(digits) == 4:
+            years.add(value)
+        elif not _a_span(text, m):
+            years.add(_two_digit_year(value))
     for decade in _DECADE.findall(text):
         start = 1900 + (int(decade) if decade.isdigit() else _cn_number(decade))
         years |= set(range(start, start + 10))
