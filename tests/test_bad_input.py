@@ -153,3 +153,16 @@ def test_hostile_text_gives_bounded_passages_and_answers(in_tmp, fake_embedder):
         r.ask("没有标点" * 500 + "?")
     # Control characters and terminal colour codes do not reach the stored text.
     assert r.index.documents["control.txt"].text == "第一段内容红色。\n第二段零宽字符。"
+
+
+@pytest.mark.parametrize("value", ["abc", "-3", "0", "nan", "inf"])
+@pytest.mark.parametrize("name", ["RETRIEVER_MAX_FILE_MB", "RETRIEVER_MAX_CHARS", "RETRIEVER_THREADS"])
+def test_a_limit_in_the_environment_that_is_no_positive_number_is_named(monkeypatch, name, value):
+    from retriever.config import env_number
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(UsageError) as e:
+        env_number(name, 1)
+    assert str(e.value) == f"{name}={value!r}: give a positive number"
+    monkeypatch.setenv(name, "1e3")
+    assert env_number(name, 1) == 1000.0

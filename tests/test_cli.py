@@ -268,6 +268,14 @@ def test_summarize_add_to_index(runner, corpus):
     runner.invoke(app, ["summarize", "corpus/b.md", "--add-to-index", "mine", "--json"])
     info = json.loads(runner.invoke(app, ["info", "--index-dir", "indexes/mine", "--json"]).stdout)
     assert [d["doc_id"] for d in info["documents"]] == ["corpus/a.txt", "corpus/b.md"]
+    # Standard input has no file to index: summarized, said, and the index left as it was.
+    result = runner.invoke(app, ["summarize", "-", "corpus/a.txt", "--add-to-index", "mine", "--json"], input=DOC)
+    assert result.exit_code == 0, result.output
+    assert "note: standard input is summarized but not indexed: an index keeps files" in result.stderr
+    result = runner.invoke(app, ["summarize", "-", "--add-to-index", "mine", "--json"], input=DOC)
+    assert result.exit_code == 0 and len(json.loads(result.stdout)["documents"]) == 1
+    info = json.loads(runner.invoke(app, ["info", "--index-dir", "indexes/mine", "--json"]).stdout)
+    assert [d["doc_id"] for d in info["documents"]] == ["corpus/a.txt", "corpus/b.md"]
 
 
 def test_help_imports_no_heavy_module():

@@ -153,8 +153,11 @@ def test_a_docx_flood_of_paragraphs_or_text_is_cut_short(tmp_path, monkeypatch):
     assert _cause(read_docx, many.read_bytes(), "many.docx", ReadLimits(max_seconds=-1)) == (
         "reading it took over -1 s: given up"
     )
-    monkeypatch.setenv("RETRIEVER_MAX_CHARS", "100")
     wordy = raw_docx(tmp_path / "wordy.docx", PARAGRAPH.format("字" * 60) * 2)
+    assert _cause(read_docx, wordy.read_bytes(), "wordy.docx", ReadLimits(max_chars=100)) == (
+        "too much text (over 100 characters; set RETRIEVER_MAX_CHARS to raise the limit)"
+    )
+    monkeypatch.setenv("RETRIEVER_MAX_CHARS", "100")
     assert _cause(load_document, wordy) == "too much text (over 100 characters; set RETRIEVER_MAX_CHARS to raise the limit)"
     (tmp_path / "wordy.txt").write_text("字" * 101, encoding="utf-8")
     assert _cause(load_document, tmp_path / "wordy.txt") == _cause(load_document, wordy)

@@ -329,3 +329,10 @@ def test_serve_refuses_a_port_in_use(built):
     taken.close()
     assert result.exit_code == 2
     assert f"cannot listen on 127.0.0.1:{port} (Address already in use); choose another with --port" in result.stderr
+
+
+@pytest.mark.parametrize("url", ["http://localhost:abc", "localhost:99999", "ftp://localhost:8765", "http://:8765"])
+def test_a_server_address_that_is_no_http_host_and_port_is_named(url):
+    with pytest.raises(UsageError) as e:
+        ask_server(url, {"q": "环境整治"})
+    assert str(e.value) == f"server {url!r}: give it as http://HOST:PORT"

@@ -603,8 +603,11 @@ def summarize(
         )
     if add_to_index and done:
         indexable = [r.source for r in done if r.source is not None]
-        with _errors():
-            _build(indexable, _index_name(add_to_index), model, backend=backend, add=True)
+        if len(indexable) < len(done):
+            err.print("[yellow]note:[/yellow] standard input is summarized but not indexed: an index keeps files")
+        if indexable:
+            with _errors():
+                _build(indexable, _index_name(add_to_index), model, backend=backend, add=True)
     if failed:
         raise typer.Exit(EXIT_FAILED if not done else EXIT_PARTIAL)
 

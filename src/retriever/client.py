@@ -85,10 +85,14 @@ def ask_server(url: str, params: dict, config: ServeConfig = ServeConfig()) -> d
     from http.client import HTTPConnection, HTTPException
 
     parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-    if parts.scheme != "http" or not parts.hostname:
+    try:
+        port = parts.port or 80  # urllib checks the port only when asked for it
+    except ValueError:
+        port = None
+    if parts.scheme != "http" or not parts.hostname or port is None:
         raise UsageError(f"server {url!r}: give it as http://HOST:PORT")
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-    conn = HTTPConnection(parts.hostname, parts.port or 80, timeout=config.connect_timeout_s)
+    conn = HTTPConnection(parts.hostname, port, timeout=config.connect_timeout_s)
     try:
         conn.connect()
         conn.sock.settimeout(config.answer_timeout_s)

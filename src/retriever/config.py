@@ -6,6 +6,7 @@ environment variables below override the defaults for both.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import re
@@ -375,12 +376,27 @@ def user_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "retriever"
 
 
+def env_number(name: str, default: float) -> float:
+    """A positive number from the environment variable `name`, else `default`; a value
+    that is no such number is a UsageError that names the variable."""
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{name}={raw!r}: give a positive number")
+    return value
+
+
 def max_file_bytes() -> int:
-    return int(float(os.environ.get(ENV_MAX_FILE_MB) or DEFAULT_MAX_FILE_MB) * 2**20)
+    return int(env_number(ENV_MAX_FILE_MB, DEFAULT_MAX_FILE_MB) * 2**20)
 
 
-def max_document_chars() -> int:
-    return int(os.environ.get(ENV_MAX_CHARS) or ReadLimits.max_chars)
+def max_document_chars(default: int = ReadLimits.max_chars) -> int:
+    return int(env_number(ENV_MAX_CHARS, default))
 
 
 def path_text(path: os.PathLike | str) -> str:

@@ -34,7 +34,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ENV_THREADS, RetrieverError, user_cache_dir
+from .config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ENV_THREADS, RetrieverError, env_number, user_cache_dir
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -68,7 +68,7 @@ def resolve_model(name: str) -> str:
 def model_threads() -> int:
     """Threads the model runs on: every core, unless RETRIEVER_THREADS says otherwise
     (a Ray worker gets its share of the cores)."""
-    return max(1, int(os.environ.get(ENV_THREADS) or os.cpu_count() or 1))
+    return max(1, int(env_number(ENV_THREADS, os.cpu_count() or 1)))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -569,7 +569,7 @@ class ReadBudget:
 
     def __init__(self, path: Path | str, limits: ReadLimits = ReadLimits()):
         self.path, self.limits = path, limits
-        self.max_chars = max_document_chars()
+        self.max_chars = max_document_chars(limits.max_chars)
         self.chars = self.blocks = 0
         self.deadline = time.monotonic() + limits.max_seconds
 
