@@ -3,8 +3,9 @@
 Words come from rjieba (jieba's algorithm and dictionary in Rust): it is ready in 0.1 s
 where jieba.initialize() takes 0.6 s, and cuts the same words (on 1,898 paragraphs
 of government reports they differed only in keeping "2011-2020" whole). jieba itself
-serves its IDF table and part-of-speech tags, which only document summaries and their
-keywords (keywords.py) need.
+serves its IDF table and part-of-speech tags, which document summaries and their
+keywords (keywords.py) need, and its word model, which formats.py uses to tell GB18030
+from Big5 when a file does not say its encoding.
 
 Postings are kept by term (CSC layout): scoring a query touches only the postings of
 its terms. Term weights are precomputed at build time, so a query is a few numpy

@@ -77,14 +77,10 @@ def pipeline() -> dict:
 
 def file_sha256(path: Path) -> str | None:
     """SHA-256 of a file's bytes, or None if it cannot be read (load_document says why)."""
-    h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        return index_store.sha256(path)
     except OSError:
         return None
-    return h.hexdigest()
 
 
 def _previous(directory: Path, rebuild: bool, notes: list[str]) -> index_store.Index | None:

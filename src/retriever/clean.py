@@ -113,8 +113,9 @@ _SITE_NAME = re.compile(r"^[\w\u4e00-\u9fff]{1,12}(?:网|文库|网站|之家|�
 # numbers, separators, leftover quotes.
 _NO_WORDS = re.compile(r"^[\W\d_]*$")
 
-# Sentence-final punctuation after which a line break is a real paragraph break.
-_CLOSED = "。！？!?；;：:…”’」』》)）】"
+# Sentence-final and closing punctuation: a line break after it is a real paragraph
+# break (clean.py), a wrapped line ending in it may end a paragraph (formats.py).
+PARAGRAPH_ENDS = "。！？!?；;：:…”’」』》)）】"
 _OPEN_QUOTES = {"“": "”", "「": "」", "『": "』", "(": ")", "（": "）", "《": "》"}
 _CLAUSE = re.compile("[，,、]")
 # A number broken from its unit (「达到74.4」 / 「万亿元」).
@@ -248,7 +249,7 @@ def _broken(line: str, nxt: str) -> bool:
     site (or by a page break of the source, with a blank line between the halves).
     """
     a, b = line.strip(), nxt.strip()
-    if _GAP in (a, b) or a[-1] in _CLOSED:
+    if _GAP in (a, b) or a[-1] in PARAGRAPH_ENDS:
         return False
     if detect_heading(a) or detect_heading(b) or is_toc_marker(a):
         return False
@@ -290,7 +291,7 @@ def clean(text: str, markdown: bool = False) -> str:
         if line == _GAP:
             # Text was cut out here: mark a sentence left unfinished with an ellipsis,
             # which also keeps a second cleaning from joining it to what follows.
-            if kept and kept[-1][-1] not in _CLOSED:
+            if kept and kept[-1][-1] not in PARAGRAPH_ENDS:
                 kept[-1] += "……"
             continue
         # Sites print the title twice: in the page header and above the text (with a

@@ -201,6 +201,11 @@ class SummaryConfig:
     # figures) and raised the work reports whose summary quotes one from 12% to 35%.
     figure_weight: float = 0.1
     document_redundancy: float = 0.8  # the MMR trade-off of document summaries
+    # A document summary for a question (`summarize --query`) rates a sentence by its
+    # closeness to the question (scaled to 0-1 within the document) and the share of the
+    # question's words it holds first; the rest is the rating without a question.
+    focus_closeness: float = 0.5
+    focus_coverage: float = 0.3
     # The centre starts as the mean of all sentence vectors, then moves this many
     # times to the weighted mean of the better-rated half (summarize.centre).
     centre_rounds: int = 3
@@ -424,6 +429,13 @@ class InputError(RetrieverError):
 
 class BadIndexError(RetrieverError):
     """A missing, broken or mismatched index."""
+
+    @classmethod
+    def unreadable(cls, what: os.PathLike | str, error: Exception) -> BadIndexError:
+        """An index file that failed to load, with the first line of why (numpy,
+        zipfile, json and FAISS each raise their own errors, FAISS with C++ text)."""
+        cause = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        return cls(f"{what}: unreadable ({cause}); rebuild it with `retriever index --rebuild`")
 
 
 class UsageError(RetrieverError):

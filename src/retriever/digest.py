@@ -27,11 +27,9 @@ from .config import (
 )
 from .embed import Embedder
 from .keywords import Reference, keywords
-from .load import Document, find_files, load_document, load_stream
+from .load import STDIN_NAME, Document, find_files, load_document, load_stream
 from .segment import paragraphs
 from .summarize import Summary, summarize_document
-
-STDIN = "-"
 
 
 @dataclass(frozen=True)
@@ -134,10 +132,10 @@ def _inputs(
     """Files to read, in order: each given path expanded, or the error that it is
     (a link not followed among them)."""
     out: list[Path | str | InputError] = []
-    roots = [Path(p) for p in paths if str(p) != STDIN]
+    roots = [Path(p) for p in paths if str(p) != STDIN_NAME]
     for p in paths:
-        if str(p) == STDIN:
-            out.append(STDIN)
+        if str(p) == STDIN_NAME:
+            out.append(STDIN_NAME)
             continue
         try:
             files, links = find_files([Path(p)], include, exclude, follow_links, roots)
@@ -152,7 +150,7 @@ def _read(item: Path | str | InputError) -> Document | InputError:
     if isinstance(item, InputError):
         return item
     try:
-        return load_stream(sys.stdin.buffer.read(), STDIN) if item == STDIN else load_document(Path(item))
+        return load_stream(sys.stdin.buffer.read(), STDIN_NAME) if item == STDIN_NAME else load_document(Path(item))
     except InputError as e:
         return e
 

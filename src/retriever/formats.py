@@ -736,8 +736,6 @@ _CJK_SPACE = re.compile(rf"(?<=[{_CJK}\u3000-\u303f]) +(?=[{_CJK}\u3000-\u303f])
 # A line this close to the full line width was wrapped by the layout.
 _FULL_LINE = 0.9
 _MIN_FULL_WIDTH = 30  # columns (a CJK character is two): shorter "full" lines are a list
-# Sentence-final and closing punctuation: a wrapped line ending here may end a paragraph.
-_CLOSED = "。！？!?；;：:…”’」』》)）】"
 
 
 def _width(line: str) -> int:
@@ -777,6 +775,7 @@ def _join_wrapped(lines: list[str]) -> list[str]:
     set the measure); a document without lines of some length has none, so that a
     list of short items is never run together.
     """
+    from .clean import PARAGRAPH_ENDS
     from .outline import detect_heading
 
     widths = sorted((_width(line.strip()) for line in lines), reverse=True)
@@ -791,7 +790,10 @@ def _join_wrapped(lines: list[str]) -> list[str]:
         else:
             out.append(text)
         wrapped = (
-            full >= _MIN_FULL_WIDTH and _width(text) >= _FULL_LINE * full and text[-1] not in _CLOSED and not detect_heading(text)
+            full >= _MIN_FULL_WIDTH
+            and _width(text) >= _FULL_LINE * full
+            and text[-1] not in PARAGRAPH_ENDS
+            and not detect_heading(text)
         )
     return out
 

@@ -40,7 +40,7 @@ import numpy as np
 from .bm25 import BM25
 from .config import INDEX_FORMAT_VERSION, BadIndexError, StorageError, VectorIndexConfig
 from .segment import Passage
-from .stores import store_for
+from .stores import _faiss, store_for
 
 if TYPE_CHECKING:
     from .load import Document
@@ -142,26 +142,14 @@ class Index:
 
 
 def nearest(index: Index, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """FAISS search for one question, on one thread.
-
-    Deliberately one: ONNX Runtime's threads still spin on both cores right after
-    encoding the question, and OpenMP threads that wait for them made an exact search
-    over 10,700 passages take 7.3 ms instead of 2.2 (benchmarks/ compares one and all
-    threads for single queries and for batches). The setting is put back afterwards,
-    so that a build in the same process still adds vectors on every core.
-    """
+    """The n passages nearest to one question's vector, by its store's search
+    (stores.VectorStore: FAISS on one thread, or Milvus)."""
     x = query.reshape(1, -1).astype(np.float32)
     return store_for(index.manifest.get("vector_store"), index.directory).search(index.vectors, x, n)
 
 
 def exists(directory: Path) -> bool:
     return (directory / MANIFEST).is_file()
-
-
-def _faiss():
-    import faiss
-
-    return faiss
 
 
 def read_manifest(directory: Path) -> dict:
@@ -211,10 +199,7 @@ def _read(gen: Path, name: str, reader, label: str | None = None):
     try:
         return reader(gen / name)
     except Exception as e:  # noqa: BLE001 - numpy, zipfile, json and FAISS each raise their own
-        cause = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise BadIndexError(
-            f"{gen / (label or name)}: unreadable ({cause}); rebuild it with `retriever index --rebuild`"
-        ) from None
+        raise BadIndexError.unreadable(gen / (label or name), e) from None
 
 
 def _read_documents(gen: Path) -> dict[str, IndexedDocument]:
@@ -242,7 +227,7 @@ def verify(directory: Path) -> list[str]:
         file = gen / name
         if not file.is_file():
             problems.append(f"{file}: missing")
-        elif _sha256(file) != info["sha256"]:
+        elif sha256(file) != info["sha256"]:
             problems.append(f"{file}: checksum differs from manifest")
     return problems + store_for(manifest.get("vector_store"), directory).problems(manifest)
 
@@ -314,7 +299,7 @@ def write(
             "vector_store": written,
             "vector_index": vector_params,
             "generation": generation,
-            "files": {n: {"bytes": (tmp / n).stat().st_size, "sha256": _sha256(tmp / n)} for n in names},
+            "files": {n: {"bytes": (tmp / n).stat().st_size, "sha256": sha256(tmp / n)} for n in names},
             "versions": _versions(),
             "created": previous.get("created", now) if previous else now,
             "updated": now,
@@ -422,7 +407,7 @@ def _write_jsonl(path: Path, rows: Iterator[dict]) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -19,7 +19,7 @@ shared 4.6 of their 8 keywords. Three changes make generic words lose:
 
 On the 87 reports: the seven generic verbs take 5 of 696 places (建设, in 1950s
 reports) instead of 199, and adjacent years share 2.5 keywords; against a reference of
-the reports' own 5,002 passages, none and 1.0. A 20,000-character report takes 13 ms
+the reports' own passages (about 5,000), none and 1.0. A 20,000-character report takes 13 ms
 (extract_tags took 51 ms).
 
 Words are scored in matching form (traditional characters as simplified, so that the
@@ -48,7 +48,7 @@ CONTENT_TAGS = frozenset({"n", "nr", "nrt", "nrfg", "ns", "nt", "nz", "vn", "an"
 _LATIN = re.compile(r"(?=[0-9.+\-]*[a-z])[a-z0-9][a-z0-9.+\-]*")
 # How many passages a reference needs before its counts weigh as much as jieba's general
 # table: an index of a few documents (62 passages) says little about which words are
-# common, and alone ranked 常态、层面、数据 first; 87 reports (4,971 passages) say much.
+# common, and alone ranked 常态、层面、数据 first; 87 reports (about 5,000) say much.
 REFERENCE_TRUST = 1000
 
 
@@ -85,10 +85,7 @@ class Reference:
         try:
             idf, passages = BM25.load_idf(generation)
         except Exception as e:  # noqa: BLE001 - numpy, zipfile and json each raise their own
-            cause = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-            raise BadIndexError(
-                f"{generation}/bm25.npz or bm25_vocab.json: unreadable ({cause}); rebuild it with `retriever index --rebuild`"
-            ) from None
+            raise BadIndexError.unreadable(f"{generation}/bm25.npz or bm25_vocab.json", e) from None
         return cls(idf, passages)
 
 

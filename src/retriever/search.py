@@ -41,7 +41,7 @@ class Hit:
     score: float
     passage_id: int
     passage: Passage
-    dense: float | None  # cosine, when computed
+    dense: float | None  # dense score (passage and best-sentence cosines blended), when computed
     bm25: float | None  # raw BM25, when computed
     highlights: tuple[tuple[int, int], ...]  # spans of question terms in passage.text
 

@@ -110,8 +110,7 @@ class FaissStore:
         try:
             index = _faiss().read_index(str(path))
         except Exception as e:  # noqa: BLE001 - FAISS raises RuntimeError with C++ text
-            cause = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-            raise BadIndexError(f"{path}: unreadable ({cause}); rebuild it with `retriever index --rebuild`") from None
+            raise BadIndexError.unreadable(path, e) from None
         params = manifest.get("vector_index", {"type": "flat"})
         if params["type"] == "hnsw-sq8":
             # A search asks for `candidates` neighbours (and the re-ranking for `refine`

@@ -370,6 +370,8 @@ def summarize_hits(
     `sentence_vectors` gives the index's stored vectors of a passage's sentences, so
     no model runs here.
     """
+    if max_chars <= 0:
+        return Summary("", ())
     pool: list[tuple[Sentence, bool, Hit]] = []
     rows: list[np.ndarray] = []
     for hit in hits:
@@ -381,7 +383,7 @@ def summarize_hits(
             for s, cut in _candidates([Sentence(p.text[a:b], p.start + a, p.start + b)], config, max_chars):
                 pool.append((s, cut, hit))
                 rows.append(vector)
-    if not pool or max_chars <= 0:
+    if not pool:
         return Summary("", ())
     vectors = np.stack(rows)
     figures = np.array([bool(FIGURE.search(s.text)) for s, _, _ in pool])
@@ -448,6 +450,8 @@ def summarize_document(
 ) -> Summary:
     """A summary of one cleaned document, in document order: generic, or focused on
     `query` when one is given."""
+    if max_chars <= 0:
+        return Summary("", ())
     pool: list[tuple[Sentence, bool, tuple[str, ...], float]] = []
     paras = paragraphs(text)
     longest_quote = max(config.min_sentence_chars, int(max_chars * config.max_quote_share))
@@ -457,7 +461,7 @@ def summarize_document(
             # sentence of each paragraph weigh more.
             position = 0.5 * (1 - n / max(1, len(paras))) + (0.5 if j == 0 else 0.0)
             pool.append((s, cut, para.path, position))
-    if not pool or max_chars <= 0:
+    if not pool:
         return Summary("", ())
     # Salience, figures and position do not depend on the centre: rated once, over the
     # whole document (its recurring vocabulary).
@@ -483,7 +487,8 @@ def summarize_document(
     if query:
         # What the question asks for first, what the document is about second.
         query_vector = embedder.encode([for_matching(query)])[0]
-        relevance = 0.5 * minmax(vectors @ query_vector) + 0.3 * coverage + 0.2 * relevance
+        own = 1 - config.focus_closeness - config.focus_coverage
+        relevance = config.focus_closeness * minmax(vectors @ query_vector) + config.focus_coverage * coverage + own * relevance
     order = select(relevance, vectors, lengths.tolist(), max_chars, replace(config, redundancy=config.document_redundancy))
     chosen = [
         SummarySentence(s.text, doc_id, title, path, s.start, s.end, None, cut_start=cut)
