@@ -12,9 +12,8 @@ Methods: the product's own search() in its three modes (hybrid = the default) an
 other fusion weights, plus baselines computed here from the same vectors and BM25:
 RRF, raw cosine + w·minmax(BM25), and a character 1–2-gram TF-IDF ranker.
 
-Backends: the same labelled and CMRC 2018 questions with the model run three ways
-(sentence-transformers on torch, fp32 ONNX, int8 ONNX), nDCG@10 of dense and hybrid
-search beside the time each took to encode the same passages.
+The model's backends (torch, fp32 and int8 ONNX) on each kind of CPU are compared in
+benchmarks/cpu_kinds.py, with measure_backend() below.
 """
 
 from __future__ import annotations
@@ -31,8 +30,8 @@ from retriever import Retriever
 from retriever.bm25 import BM25, terms
 from retriever.build import embed_passages
 from retriever.clean import for_matching
-from retriever.config import BACKENDS, SearchConfig, VectorIndexConfig
-from retriever.embed import Embedder, load_embedder
+from retriever.config import SearchConfig, VectorIndexConfig
+from retriever.embed import Embedder
 from retriever.index import Index, build_vector_index
 from retriever.search import minmax, search
 from retriever.segment import Passage
@@ -172,40 +171,26 @@ def run(quick: bool, retriever: Retriever | None = None) -> dict:
             "methods": evaluate(qs, embedder, index),
         }
     missing = [n for n in ("cmrc2018", "drcd") if n not in out]
+    return {"datasets": out, "skipped": missing, "default_weight": SearchConfig().bm25_weight}
+
+
+def measure_backend(embedder: Embedder, qs: QuestionSet) -> dict:
+    """nDCG@10 (dense, hybrid) of one embedder on a question set, and how fast it
+    encodes the set's passages: once, in one call on all cores, after a warm-up."""
+    embedder.encode(["预热"])
+    texts = [for_matching(t) for t in qs.passages]
+    start = time.perf_counter()
+    embedder.encode(texts)
+    seconds = time.perf_counter() - start
+    methods = evaluate(qs, embedder, in_memory_index(qs.passages, embedder))
     return {
-        "datasets": out,
-        "skipped": missing,
-        "default_weight": SearchConfig().bm25_weight,
-        "backends": compare_backends(retriever.index.model, [s for s in sets if s.name != "drcd"]),
+        "dense_ndcg10": methods["dense (m3e-small)"]["nDCG@10"],
+        "hybrid_ndcg10": next(m["nDCG@10"] for name, m in methods.items() if name.endswith("(default)")),
+        "passages": len(texts),
+        "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
+        "encode_s": round(seconds, 3),
+        "passages_per_s": round(len(texts) / seconds, 1),
     }
-
-
-def compare_backends(model: str, sets: list[QuestionSet]) -> dict:
-    """nDCG@10 (dense, hybrid) and passage encoding speed of each backend, per set.
-
-    Each backend encodes the set's passages once, untimed warm-up aside, on all cores
-    with batches of 32; the speed is passages per second of that call.
-    """
-    out: dict[str, dict] = {}
-    for backend in BACKENDS:
-        embedder = load_embedder(model, backend)
-        embedder.encode(["预热"])
-        for qs in sets:
-            log(f"retrieval: {qs.name} with the {backend} backend")
-            texts = [for_matching(t) for t in qs.passages]
-            start = time.perf_counter()
-            embedder.encode(texts)
-            seconds = time.perf_counter() - start
-            methods = evaluate(qs, embedder, in_memory_index(qs.passages, embedder))
-            out.setdefault(qs.name, {})[backend] = {
-                "dense_ndcg10": methods["dense (m3e-small)"]["nDCG@10"],
-                "hybrid_ndcg10": next(m["nDCG@10"] for name, m in methods.items() if name.endswith("(default)")),
-                "passages": len(texts),
-                "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
-                "encode_s": round(seconds, 3),
-                "passages_per_s": round(len(texts) / seconds, 1),
-            }
-    return out
 
 
 COLUMNS = ("R@1", "R@5", "R@10", "MRR@10", "nDCG@10")
@@ -223,24 +208,6 @@ def markdown(results: dict) -> str:
         parts.append("")
     if results["skipped"]:
         parts.append(f"Skipped (not found in ../shared/data): {', '.join(results['skipped'])}.\n")
-    parts.append("**How the model runs** (`--backend`): quality and encoding speed on the same passages\n")
-    parts.append(
-        "| question set | backend | dense nDCG@10 | hybrid nDCG@10 | Δ hybrid vs torch | passages/s | × torch |\n"
-        "|---|---|---|---|---|---|---|"
-    )
-    for name, rows in results["backends"].items():
-        plain = rows["torch"]
-        for backend, r in rows.items():
-            parts.append(
-                f"| {name} ({r['passages']} passages, {r['mean_chars']:.0f} chars) | {backend} | {r['dense_ndcg10']:.3f} "
-                f"| {r['hybrid_ndcg10']:.3f} | {r['hybrid_ndcg10'] - plain['hybrid_ndcg10']:+.3f} "
-                f"| {r['passages_per_s']:.1f} | {r['passages_per_s'] / plain['passages_per_s']:.2f} |"
-            )
-    parts.append(
-        "\ntorch is the plain sentence-transformers path (fp32); onnx is the exported model with ONNX Runtime's fused "
-        "attention (fp32); onnx-int8, the default, adds per-channel int8 weights. Each encodes the set's passages in one call "
-        "(batches of 32, both cores) after a warm-up; the questions and rankings are those of the tables above.\n"
-    )
     return "\n".join(parts)
 
 

@@ -23,9 +23,11 @@ from pathlib import Path
 
 from retriever import Retriever
 from retriever.config import DEFAULT_INDEX_DIR
+from retriever.embed import cpu_summary
 from retriever.index import exists
 
 from . import (
+    cpu_kinds,
     limits,
     peers,
     reader_checks,
@@ -42,23 +44,17 @@ RESULTS = BENCH / "results"
 PLOTS = RESULTS / "plots"
 REPORT = BENCH / "RESULTS.md"
 PACKAGES = (
-    "retriever", "onnxruntime", "tokenizers", "torch", "sentence-transformers", "transformers", "faiss-cpu", "numpy",
+    "retriever", "onnxruntime", "onnx", "tokenizers", "torch", "sentence-transformers", "transformers", "faiss-cpu", "numpy",
     "rjieba", "jieba", "opencc", "sumy",
 )  # fmt: skip
 
 
 def machine() -> dict:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    """The machine the figures were measured on: the CPU named with the instruction sets
+    the model's kernels depend on (int8 results differ with VNNI), cores and memory."""
     mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
     return {
-        "cpu": cpu,
+        "cpu": cpu_summary(),
         "cores": os.cpu_count(),
         "memory_gib": round(mem_kb / 2**20, 1),
         "python": platform.python_version(),
@@ -99,6 +95,7 @@ def headline(results: dict) -> list[str]:
     lines.extend(user_questions.headline(results["user_questions"]))
     lines.extend(peers.headline(results["peers"]))
     lines.extend(speed.headline(results["speed"]))
+    lines.extend(cpu_kinds.headline(results["cpu_kinds"]))
     lines.extend(serve_load.headline(results["serve"]))
     lines.extend(scale_out.headline(results["scale_out"]))
     lines.extend(summary_quality.headline(results["summary"]))
@@ -136,6 +133,8 @@ def report(results: dict, plots: list[Path]) -> str:
         "\n## Speed, memory and scale\n",
         speed.markdown(results["speed"]),
         *(link(p) for p in plots if p.stem.startswith("speed")),
+        "\n### How the model runs, on each kind of CPU\n",
+        cpu_kinds.markdown(results["cpu_kinds"]),
         "\n## The service (`retriever serve`)\n",
         serve_load.markdown(results["serve"]),
         "\n## Scaling out: Ray and Milvus on this machine\n",
@@ -172,6 +171,8 @@ def main() -> None:
     results["peers"] = peers.run(args.quick)
     log("== speed")
     results["speed"] = speed.run(args.quick)
+    log("== the model on each kind of CPU")
+    results["cpu_kinds"] = cpu_kinds.run(args.quick)
     log("== service")
     results["serve"] = serve_load.run(args.quick)
     log("== scaling out")
