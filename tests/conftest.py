@@ -26,6 +26,7 @@ class FakeEmbedder:
 
     name = "fake"
     backend = "fake"
+    precision = "fp32"
     dim = 64
 
     def __init__(self):
@@ -74,6 +75,7 @@ class CountingEmbedder:
 
     def __init__(self, inner):
         self.inner, self.name, self.backend, self.dim = inner, inner.name, inner.backend, inner.dim
+        self.precision = inner.precision
         self.texts: list[str] = []
 
     def encode(self, texts, batch_size=32, progress=None):

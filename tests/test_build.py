@@ -8,7 +8,7 @@ import pytest
 from conftest import write_corpus
 
 from retriever import Retriever
-from retriever.embed import EXPORT_RECIPE
+from retriever.embed import EXPORT_RECIPE, cpu_summary
 from retriever.segment import sentence_spans
 
 DOCS = {
@@ -136,7 +136,10 @@ def test_an_index_keeps_its_model_and_backend_unless_told(corpus, counting, monk
     Retriever.build([corpus], index_dir="idx")
     # The second build loads the model and backend the index records.
     assert asked == [("some-model", "torch"), ("some-model", "torch")]
-    assert manifest()["model"] == {"name": "some-model", "backend": "torch", "export_recipe": None, "dim": 64, "normalized": True}
+    assert manifest()["model"] == {
+        "name": "some-model", "backend": "torch", "export_recipe": None, "precision": "fp32", "built_on": cpu_summary(),
+        "dim": 64, "normalized": True,
+    }  # fmt: skip
     _, report = Retriever.build([corpus], index_dir="idx", backend="onnx")
     assert report.embedded == 4 and asked[-1] == ("some-model", "onnx")
     assert report.notes == ["model changed from some-model (torch) to some-model (onnx): every passage is embedded again"]

@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from retriever.cli import app
+from retriever.embed import cpu_summary
 
 DOC = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。\n二、发展产业\n要因地制宜发展特色产业,带动群众增收。"
 
@@ -422,3 +423,41 @@ def test_the_library_says_which_file_comes_next_and_the_bar_shows_it(in_tmp, fak
         bar.item("read", "docs/a.txt")
         bar("read", 0, 2)
     assert "Reading files" in screen.getvalue() and "docs/a.txt" in screen.getvalue()
+
+
+class _OtherFake:
+    """An embedder of the same name and dimension that makes other vectors: the fake's
+    characters hashed with another salt (another model file, recipe or CPU kernels)."""
+
+    def __init__(self, fake):
+        self.name, self.backend, self.dim, self.precision = fake.name, fake.backend, fake.dim, fake.precision
+        self.fake = fake
+
+    def encode(self, texts, batch_size=32, progress=None):
+        return self.fake.encode(["另" + t[::-1] for t in texts], batch_size, progress)
+
+
+def test_info_check_catches_an_index_whose_vectors_another_embedder_made(runner, corpus, fake_embedder, monkeypatch):
+    assert runner.invoke(app, ["index", "corpus", "--index-dir", "idx"]).exit_code == 0
+    same = json.loads(runner.invoke(app, ["info", "--index-dir", "idx", "--json", "--check"]).stdout)
+    assert same["problems"] == []
+    assert (same["vectors"]["passages"], same["vectors"]["min_cosine"]) == (3, 1.0)
+    assert (
+        "every file matches its checksum; 3 passages embedded again here at cosine 1.0000"
+        in runner.invoke(app, ["info", "--index-dir", "idx", "--check"]).stdout
+    )
+
+    monkeypatch.setattr("retriever.api.load_embedder", lambda name, backend=None: _OtherFake(fake_embedder))
+    result = runner.invoke(app, ["info", "--index-dir", "idx", "--json", "--check"])
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    [problem] = data["problems"]
+    assert data["vectors"]["min_cosine"] < 0.9
+    # The fixture's builds record the backend asked for (the default), with the fake's precision.
+    assert problem == (
+        f"the model gives other vectors than the index holds (cosine {data['vectors']['min_cosine']:.3f} at worst over 3 "
+        f"passages, needs 0.99): the index was made by another embedder (onnx-int8, export recipe 5, fp32, built on {cpu_summary()}) "
+        f"than the one running here (fake, fp32, on {cpu_summary()}); rebuild it with `retriever index --rebuild`"
+    )
+    shown = runner.invoke(app, ["info", "--index-dir", "idx", "--check"])
+    assert shown.exit_code == 1 and "  check      the model gives other vectors than the index holds" in shown.stdout

@@ -1,10 +1,164 @@
-from retriever.embed import FP32_FILE, INT8_FILE, _drop_older_exports
+"""The ONNX export and the check of every load: an int8 model that disagrees with fp32
+(another CPU's kernels, a damaged file) is never used silently."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, required_or_skip
+
+from retriever.embed import FP32_FILE, INT8_FILE, REFERENCE_FILE, _drop_older_exports
 
 
 def test_a_new_export_removes_the_files_of_older_recipes(tmp_path):
-    current = [FP32_FILE, f"{FP32_FILE}.data", INT8_FILE, f"{INT8_FILE}.data"]
-    older = ["model.onnx", "model-int8.onnx", "model-int8-2.onnx"]
+    current = [FP32_FILE, f"{FP32_FILE}.data", INT8_FILE, f"{INT8_FILE}.data", REFERENCE_FILE]
+    older = ["model.onnx", "model-int8.onnx", "model-int8-2.onnx", "model-int8-4.onnx.data", "reference-4.npz"]
     for name in [*current, *older, "tokenizer.json"]:
         (tmp_path / name).write_bytes(b"x")
     _drop_older_exports(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*current, "tokenizer.json"])
+
+
+def _model_copy(directory: Path, int8_from=None) -> Path:
+    """m3e-small in a folder of its own: its files linked, the real export's fp32 model
+    and reference linked into onnx/, and an int8 model made by `int8_from(path)` (or the
+    real one)."""
+    from retriever.embed import exported, resolve_model
+
+    real = Path(resolve_model("m3e-small"))
+    files = exported(real)
+    directory.mkdir()
+    for file in real.iterdir():
+        if file.is_file():
+            (directory / file.name).symlink_to(file)
+    (directory / "onnx").mkdir()
+    for file in (files.fp32, files.fp32.with_name(f"{FP32_FILE}.data"), files.reference):
+        (directory / "onnx" / file.name).symlink_to(file)
+    if int8_from is None:
+        for file in (files.int8, files.int8.with_name(f"{INT8_FILE}.data")):
+            (directory / "onnx" / file.name).symlink_to(file)
+    else:
+        int8_from(directory / "onnx" / INT8_FILE)
+    return directory
+
+
+def _damaged_int8(out: Path) -> None:
+    """The real int8 model with the signs of the first attention's weights flipped."""
+    import onnx
+    from onnx import numpy_helper
+
+    from retriever.embed import _with_side_file, exported, resolve_model
+
+    model = onnx.load(str(exported(Path(resolve_model("m3e-small"))).int8))
+    weight = next(i for i in model.graph.initializer if i.name == "Attention_0_qkv_weight_quantized")
+    weight.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(weight), weight.name))
+    onnx.save_model(model, str(out.with_name("damaged.onnx")), save_as_external_data=True, location="damaged.onnx.data")
+    _with_side_file(out.with_name("damaged.onnx"), out)
+
+
+def _int8_without_7_bit_weights(out: Path) -> None:
+    """The recipe's int8 model, but with 8-bit weights: right with VNNI, not without."""
+    from retriever.embed import _quantize, _with_side_file, exported, resolve_model
+
+    real = Path(resolve_model("m3e-small"))
+    _quantize(exported(real).fp32, out.with_name("int8.onnx"), real, reduce_range=False)
+    _with_side_file(out.with_name("int8.onnx"), out)
+
+
+@pytest.mark.e2e
+def test_an_int8_model_that_disagrees_gives_way_to_fp32_with_a_line_saying_why(tmp_path, capfd):
+    from retriever.embed import OnnxEmbedder, cpu_summary
+
+    model = _model_copy(tmp_path / "m3e", _damaged_int8)
+    capfd.readouterr()
+    embedder = OnnxEmbedder(str(model), quantized=True)
+    [line] = capfd.readouterr().err.splitlines()
+    assert line.startswith(f"retriever: the int8 model of {model} disagrees with fp32 on this CPU ({cpu_summary()}; cosine ")
+    assert line.endswith(
+        ", needs 0.99): using fp32, the same answers at about half the speed. "
+        "Set RETRIEVER_BACKEND=onnx to choose it yourself, and please report this CPU."
+    )
+    assert (embedder.backend, embedder.precision, embedder.agreement) == ("onnx-int8", "fp32", 1.0)
+    texts = ["如何化解矛盾纠纷", "要建立矛盾纠纷排查调处机制，及时发现和化解各类矛盾纠纷。"]
+    assert np.array_equal(embedder.encode(texts), OnnxEmbedder(str(model), quantized=False).encode(texts))
+    assert capfd.readouterr().err == ""  # the fp32 model is checked too, and agrees
+
+
+@pytest.mark.e2e
+def test_the_model_files_are_checked_on_every_load(tmp_path):
+    from retriever.config import RetrieverError
+    from retriever.embed import OnnxEmbedder
+
+    model = _model_copy(tmp_path / "m3e")
+    assert OnnxEmbedder(str(model)).precision == "int8"
+    reference = np.load(model / "onnx" / REFERENCE_FILE)
+    (model / "onnx" / REFERENCE_FILE).unlink()
+    with open(model / "onnx" / REFERENCE_FILE, "wb") as f:  # vectors the model never gave
+        np.savez(f, texts=reference["texts"], vectors=np.roll(reference["vectors"], 1, axis=0))
+    with pytest.raises(RetrieverError) as caught:
+        OnnxEmbedder(str(model), quantized=False)
+    assert str(caught.value).startswith(
+        f"model {model}: the exported model in {model / 'onnx'} does not give the vectors it gave when it was exported (cosine "
+    )
+    assert str(caught.value).endswith("a file was changed or damaged; delete that folder to export the model again")
+
+
+# Run as a CPU without VNNI: each model's precision, its load check and its vectors of
+# the texts on stdin.
+_ENCODE = """
+import json, sys
+import numpy as np
+from retriever.embed import OnnxEmbedder
+embedder = OnnxEmbedder(sys.argv[1])
+np.save(sys.argv[2], embedder.encode(json.load(sys.stdin)))
+print(json.dumps([embedder.precision, embedder.agreement]))
+"""
+
+
+def _encode_as(mask, model: str, texts: list[str], out: Path) -> tuple[str, float, np.ndarray, str]:
+    from benchmarks.cpu_kinds import Unavailable, masked_env
+
+    try:
+        env = masked_env(mask)
+    except Unavailable as e:
+        required_or_skip(f"no CPU without VNNI to run as: {e}")
+    done = subprocess.run(
+        [sys.executable, "-c", _ENCODE, model, str(out)],
+        input=json.dumps(texts), capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    precision, agreement = json.loads(done.stdout)
+    return precision, agreement, np.load(out), done.stderr
+
+
+@pytest.mark.e2e
+def test_on_a_cpu_without_vnni_the_int8_model_agrees_and_8_bit_weights_give_way(real, tmp_path):
+    from retriever.clean import for_matching
+    from retriever.embed import cpu_summary, load_embedder
+
+    texts = [for_matching(p.text) for p in real.index.passages]
+    plain = load_embedder("m3e-small", "torch").encode(texts)
+    # The recipe (7-bit weights) as a CPU with AVX2 only: int8, and close to torch.
+    precision, agreement, vectors, stderr = _encode_as("avx2", "m3e-small", texts, tmp_path / "recipe.npy")
+    cosines = (vectors * plain).sum(axis=1)
+    assert (precision, stderr) == ("int8", "")
+    assert agreement > 0.995 and cosines.min() > 0.99 and cosines.mean() > 0.995
+    # Nearly this CPU's vectors, whatever it is: the integer products are exact on both,
+    # the float kernels between them differ in their last bits (0.9994 at worst here).
+    here = load_embedder("m3e-small", "onnx-int8").encode(texts)
+    assert (vectors * here).sum(axis=1).min() > 0.999
+
+    # 8-bit weights, as recipe 4 had them: the load check catches them there.
+    model = str(_model_copy(tmp_path / "m3e", _int8_without_7_bit_weights))
+    precision, agreement, vectors, stderr = _encode_as("avx2", model, texts, tmp_path / "8-bit.npy")
+    assert precision == "fp32" and agreement > 0.9999
+    assert stderr.startswith(f"retriever: the int8 model of {model} disagrees with fp32 on this CPU (")
+    assert (vectors * plain).sum(axis=1).min() > 0.9999
+    # With VNNI, they are right (unless this whole run is masked: make test-novnni).
+    if ", VNNI" in cpu_summary() and "CPUID_MASK" not in os.environ:
+        precision, agreement, _, stderr = _encode_as(None, model, texts, tmp_path / "8-bit-here.npy")
+        assert (precision, stderr) == ("int8", "") and agreement > 0.995

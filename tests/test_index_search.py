@@ -10,6 +10,7 @@ from retriever import BadIndexError, InputError, Retriever, StorageError
 from retriever import index as index_store
 from retriever.bm25 import BM25, terms
 from retriever.config import SearchConfig
+from retriever.embed import cpu_summary
 from retriever.search import highlight_spans, minmax, search
 from retriever.segment import sentence_spans
 
@@ -66,7 +67,10 @@ def test_highlight_spans_find_every_occurrence_in_any_case_and_script():
 def test_index_files_and_manifest(built):
     directory = Path("idx")
     manifest = json.loads((directory / "manifest.json").read_text())
-    assert manifest["model"] == {"name": "fake", "backend": "fake", "export_recipe": None, "dim": 64, "normalized": True}
+    assert manifest["model"] == {
+        "name": "fake", "backend": "fake", "export_recipe": None, "precision": "fp32", "built_on": cpu_summary(),
+        "dim": 64, "normalized": True,
+    }  # fmt: skip
     assert manifest["corpus"]["documents"] == 3 and manifest["corpus"]["passages"] == 4
     assert set(manifest["files"]) == {
         "vectors.faiss", "passages.jsonl", "documents.jsonl", "sentences.npz", "bm25.npz", "bm25_vocab.json"

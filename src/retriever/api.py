@@ -12,11 +12,14 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from . import index as index_store
 from .bm25 import question_cutter, warm_up_tokenizer
@@ -26,6 +29,7 @@ from .config import (
     DEFAULT_CORPUS_DIR,
     BadIndexError,
     InputError,
+    RetrieverError,
     SearchConfig,
     SummaryConfig,
     UsageError,
@@ -38,7 +42,7 @@ from .config import (
     default_model,
     path_text,
 )
-from .embed import Embedder, load_embedder
+from .embed import MIN_AGREEMENT, Embedder, cpu_summary, export_recipe, load_embedder
 from .search import Hit, Verdict, judge, score_name, search
 from .stores import store_for
 from .summarize import Summary, summarize_hits
@@ -95,6 +99,16 @@ class Retriever:
         # Loaded on first use: `retriever info` and BM25-only searches never need it.
         if self._embedder is None:
             self._embedder = load_embedder(self.index.model, self.index.backend)
+            recipe = export_recipe(self.index.backend)
+            if self.index.export_recipe != recipe:
+                # Questions and passages embedded by different exports are not quite
+                # alike (recipe 4's int8 vectors were wrong on CPUs without VNNI).
+                print(
+                    f"retriever: {path_text(self.index.directory)} was embedded by export recipe {self.index.export_recipe}, "
+                    f"questions now by recipe {recipe}: run `retriever index` to embed it again",
+                    file=sys.stderr,
+                    flush=True,
+                )
         if self._embedder.dim != self.index.dim:
             raise BadIndexError(
                 f"{self.index.directory}: built with vectors of dimension {self.index.dim}, "
@@ -238,6 +252,50 @@ class Retriever:
     def info(self) -> dict:
         """What is indexed: the manifest plus per-document counts and sizes on disk."""
         return _info(self.index.directory, self.index.manifest, self.index.documents)
+
+    def check(self, sample: int = 8) -> dict:
+        """What `retriever info --check` finds: every file against its checksum, and
+        whether the running model still gives the index's vectors. `sample` passages
+        spread over the index are embedded again and compared with the stored vectors:
+        an index made by another embedder (another model file or export recipe, or an
+        int8 model that was wrong on the CPU that built it) is answered with vectors
+        that do not match its own, and search quietly gets worse."""
+        problems = index_store.verify(self.index.directory)
+        passages = self.index.passages
+        ids = np.unique(np.linspace(0, len(passages) - 1, min(sample, len(passages))).round().astype(np.int64))
+        try:
+            stored = self.index.vectors.reconstruct_batch(ids)
+        except RetrieverError as e:  # a vector store that lost vectors: said once
+            return {"problems": problems or [str(e)], "vectors": None}
+        stored /= np.maximum(np.linalg.norm(stored, axis=1, keepdims=True), 1e-12)  # an 8-bit store gives them roughly
+        embedder = self.embedder
+        again = embedder.encode([for_matching(passages[i].text) for i in ids])
+        # A damaged vectors file can give anything, NaN included: the lowest cosine then.
+        agreement = float(np.nan_to_num((stored * again).sum(axis=1), nan=-1.0).min(initial=1.0))
+        made = self.index.manifest["model"]
+        if agreement < MIN_AGREEMENT:
+            problems.append(
+                f"the model gives other vectors than the index holds (cosine {agreement:.3f} at worst over {len(ids)} "
+                f"passages, needs {MIN_AGREEMENT}): the index was made by another embedder "
+                f"({_made_by(made.get('backend'), made.get('export_recipe'), made.get('precision'))}, "
+                f"built on {made.get('built_on', 'an unrecorded CPU')}) than the one running here "
+                f"({_made_by(embedder.backend, export_recipe(embedder.backend), embedder.precision)}, on {cpu_summary()}); "
+                "rebuild it with `retriever index --rebuild`"
+            )
+        return {
+            "problems": problems,
+            "vectors": {
+                "passages": len(ids),
+                "min_cosine": round(agreement, 4),
+                "needs": MIN_AGREEMENT,
+                "running": {"backend": embedder.backend, "precision": embedder.precision, "cpu": cpu_summary()},
+            },
+        }
+
+
+def _made_by(backend: str | None, recipe: int | None, precision: str | None) -> str:
+    """How vectors are made, in a few words: "onnx-int8, export recipe 5, int8"."""
+    return ", ".join([str(backend)] + ([f"export recipe {recipe}"] if recipe else []) + ([precision] if precision else []))
 
 
 def describe(index_dir: Path | str | None = None) -> dict:

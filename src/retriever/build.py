@@ -34,7 +34,7 @@ from .config import (
     default_model,
     path_text,
 )
-from .embed import Embedder, export_recipe
+from .embed import Embedder, cpu_summary, export_recipe
 from .load import Document, doc_id_for, find_files, load_document
 from .segment import Passage, segment, sentence_spans
 from .stores import store_for
@@ -228,11 +228,32 @@ def build_index(
             "sources": sorted({*map(path_text, paths), *((old.manifest["corpus"].get("sources", [])) if old and add else ())}),
         }
         bm25 = BM25.build([passage_terms(p.title, p.heading_path, p.text) for p in passages], config.bm25_k1, config.bm25_b)
-        vectors, sentences, embedded = embed_passages(
-            passages, old if same_model else None, lambda: load_embedder(name, backend), progress
+        loaded: list[Embedder] = []  # the model, once a passage needs it
+
+        def embedder() -> Embedder:
+            loaded[:] = loaded or [load_embedder(name, backend)]
+            return loaded[0]
+
+        vectors, sentences, embedded = embed_passages(passages, old if same_model else None, embedder, progress)
+        # How the vectors were made, for `retriever info`: what ran and where (an int8
+        # model that disagreed on this CPU ran as fp32); kept from the old index when
+        # nothing was embedded.
+        made = (
+            {"precision": loaded[0].precision, "built_on": cpu_summary()}
+            if loaded
+            else {k: v for k, v in old.manifest["model"].items() if k in ("precision", "built_on")}
+            if old is not None
+            else {}
         )
         manifest = {
-            "model": {"name": name, "backend": backend, "export_recipe": recipe, "dim": vectors.shape[1], "normalized": True},
+            "model": {
+                "name": name,
+                "backend": backend,
+                "export_recipe": recipe,
+                **made,
+                "dim": vectors.shape[1],
+                "normalized": True,
+            },
             "pipeline": pipeline(),
             "segmentation": asdict(SegmentConfig()),
             "bm25": bm25_settings,

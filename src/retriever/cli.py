@@ -616,18 +616,20 @@ def summarize(
 def info(
     index_dir: IndexDir = None,
     as_json: AsJson = False,
-    check: Annotated[bool, typer.Option("--check", help="Verify every index file against its checksum")] = False,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Verify every index file against its checksum, and the model against the stored vectors"),
+    ] = False,
 ) -> None:
     """Show what is indexed, with which model, and the sizes."""
-    from . import index as index_store
     from .api import Retriever, describe
 
     with _errors():
         if check:
-            # Opening the index checks that every file loads; verify() checks the checksums.
+            # Opening the index checks that every file loads; check() the checksums and
+            # whether the model running here gives the index's vectors.
             retriever = Retriever.open(index_dir)
-            data = retriever.info()
-            data["problems"] = index_store.verify(retriever.index.directory)
+            data = {**retriever.info(), **retriever.check()}
         else:
             data = describe(index_dir)
     if as_json:
@@ -637,7 +639,9 @@ def info(
         out.print(Text(f"Index {shown(data['index'])}", style="bold"))
         m = data["model"]
         export = f", export recipe {m['export_recipe']}" if m.get("export_recipe") else ""
-        out.print(f"  model      {_markup(m['name'])} ({m['backend']}{export}, dimension {m['dim']})")
+        ran = f", ran as {m['precision']}" if m.get("precision") and m["backend"] == "onnx-int8" else ""
+        built = f", built on {_markup(m['built_on'])}" if m.get("built_on") else ""
+        out.print(f"  model      {_markup(m['name'])} ({m['backend']}{export}{ran}, dimension {m['dim']}{built})", soft_wrap=True)
         out.print(f"  corpus     {c['documents']} documents, {c['passages']} passages, {c['chars']:,} characters")
         out.print(f"  on disk    {data['bytes'] / 1e6:.2f} MB, format {data['format_version']}, updated {data['updated']}")
         out.print(f"  vectors    {_markup(data['vector_store']['where'])}", soft_wrap=True)  # a URI is not cut
@@ -654,7 +658,15 @@ def info(
             needed = out.measure(table, options=out.options.update(width=10_000)).maximum
             Console(file=out.file, width=needed, highlight=False).print(table)
         if check:
-            out.print("  check      " + ("ok" if not data["problems"] else _markup("; ".join(data["problems"]))))
+            v = data["vectors"]
+            if data["problems"]:
+                out.print("  check      " + _markup("; ".join(data["problems"])), soft_wrap=True)
+            else:
+                out.print(
+                    f"  check      ok: every file matches its checksum; {v['passages']} passages embedded again here "
+                    f"at cosine {v['min_cosine']:.4f} at worst to the stored vectors",
+                    soft_wrap=True,
+                )
     if check and data["problems"]:
         raise typer.Exit(EXIT_FAILED)
 

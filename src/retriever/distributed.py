@@ -93,7 +93,9 @@ class RayEmbedder:
         threads = max(1, cpus // self.workers)
         worker = ray.remote(num_cpus=threads)(_Worker)
         self._pool = [worker.remote(name, backend, threads) for _ in range(self.workers)]
-        self.dim = int(ray.get(self._pool[0].dim.remote()))
+        # Each worker checks its model on its own CPU (embed.OnnxEmbedder); the first
+        # one says what runs.
+        self.dim, self.precision = ray.get(self._pool[0].describe.remote())
 
     def encode(self, texts: Sequence[str], batch_size: int = 8, progress: Callable | None = None) -> np.ndarray:
         """The vectors an in-process encode gives, bit for bit: the int8 model quantizes
@@ -125,8 +127,8 @@ class _Worker:
         os.environ[ENV_THREADS] = str(threads)
         self.embedder = load_embedder(name, backend)
 
-    def dim(self) -> int:
-        return self.embedder.dim
+    def describe(self) -> tuple[int, str]:
+        return self.embedder.dim, self.embedder.precision
 
     def encode(self, texts: list[str], batch_size: int):
         return self.embedder.encode(texts, batch_size)

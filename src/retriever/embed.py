@@ -7,14 +7,20 @@ package (its __init__ imports a dependency we do not install).
 Two ways to run the model (BACKENDS in config):
 - "onnx-int8" (default) and "onnx": ONNX Runtime with the `tokenizers` library, no torch
   at run time. The model is exported once (torch, on first use), its attention fused by
-  ONNX Runtime's optimizer, and for "onnx-int8" its weights quantized to int8 per
-  channel; the files are cached beside the model, their weights in side files
-  that load by memory mapping. Importing and loading this path takes about 0.07 s,
-  against about 5 s for sentence-transformers and torch, and it encodes 2.5-3 times
-  faster (benchmarks/RESULTS.md has the figures and the quality).
+  ONNX Runtime's optimizer, and for "onnx-int8" most of its weights quantized to 7-bit
+  integers per channel, which every x86-64 CPU multiplies exactly (_quantize); the files are
+  cached beside the model, their weights in side files that load by memory mapping.
+  Importing and loading this path takes about 0.07 s, against about 5 s for
+  sentence-transformers and torch, and it encodes 2.5-3 times faster
+  (benchmarks/RESULTS.md has the figures and the quality).
 - "torch": the plain sentence-transformers path.
 
 Both mean-pool the model's token vectors, as sentence-transformers does for m3e.
+
+The export keeps the fp32 vectors of a few fixed texts beside its files. Each load
+encodes them again with the model it is about to use, on the CPU it runs on: an int8
+model that disagrees (another CPU's integer kernels, a damaged file) is never used
+silently, the fp32 one takes its place with a line saying why.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -45,6 +52,7 @@ class Embedder(Protocol):
     name: str
     backend: str
     dim: int
+    precision: str  # what runs: "int8", or "fp32" (also where int8 was asked for but disagreed)
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, progress: Progress | None = None) -> np.ndarray:
         """(len(texts), dim) float32, each row of unit length."""
@@ -80,6 +88,7 @@ class SentenceTransformerEmbedder:
     """The plain sentence-transformers + torch path."""
 
     backend = "torch"
+    precision = "fp32"
 
     def __init__(self, name: str):
         self.name = name
@@ -125,50 +134,119 @@ class OnnxEmbedder:
     """ONNX Runtime and `tokenizers`: no torch once the model is exported."""
 
     def __init__(self, name: str, quantized: bool = True):
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
         self.name = name
         self.backend = "onnx-int8" if quantized else "onnx"
         path = Path(resolve_model(name))
-        if not (path / "tokenizer.json").is_file():
-            raise RetrieverError(f"model {name}: no tokenizer.json in {path}; use --backend torch for this model")
-        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        self.tokenizer.enable_truncation(int(config.get("max_position_embeddings", 512)))
-        self.tokenizer.enable_padding(pad_id=int(config.get("pad_token_id") or 0))
-        self.dim = int(config["hidden_size"])
-        options = ort.SessionOptions()
-        # Both cores even for one short question: measured 0.9 ms against 1.3 ms on one.
-        options.intra_op_num_threads = model_threads()
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # errors only: its warnings are about graph details
-        model_file = onnx_file(path, quantized)
-        self.session = ort.InferenceSession(
-            str(model_file), options, providers=["CPUExecutionProvider"], disabled_optimizers=list(_UNFUSED)
-        )
+        self.tokenizer, self.dim = _tokenizer(path)
+        files = exported(path)
+        self.precision = "int8" if quantized else "fp32"
+        self.session = _session(files.int8 if quantized else files.fp32)
+        # The check of every load (about 5 ms): the model must give the vectors the fp32
+        # export gave the reference texts.
+        reference = np.load(files.reference)
+        self.agreement = self.agree(reference)
+        if quantized and self.agreement < MIN_AGREEMENT:
+            print(
+                f"retriever: the int8 model of {name} disagrees with fp32 on this CPU ({cpu_summary()}; cosine "
+                f"{self.agreement:.3f}, needs {MIN_AGREEMENT}): using fp32, the same answers at about half the speed. "
+                "Set RETRIEVER_BACKEND=onnx to choose it yourself, and please report this CPU.",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.precision, self.session = "fp32", _session(files.fp32)
+            self.agreement = self.agree(reference)
+        if self.agreement < MIN_AGREEMENT:
+            raise RetrieverError(
+                f"model {name}: the exported model in {files.fp32.parent} does not give the vectors it gave when it was "
+                f"exported (cosine {self.agreement:.3f}, needs {MIN_AGREEMENT}): a file was changed or damaged; "
+                "delete that folder to export the model again"
+            )
 
-    # Small batches of similar lengths: on 300 passages of 290 characters, int8 ONNX
-    # encoded 46 a second in batches of 8, 41 in 32 and 37 in 64.
+    def agree(self, reference: np.lib.npyio.NpzFile) -> float:
+        """The lowest cosine between this model's vectors of the reference texts and the
+        fp32 vectors the export kept: batched as they were then, so only the model and
+        the CPU can make them differ."""
+        vectors = self.encode([str(t) for t in reference["texts"]])
+        return float((vectors * reference["vectors"]).sum(axis=1).min())
+
     def encode(self, texts: Sequence[str], batch_size: int = 8, progress: Progress | None = None) -> np.ndarray:
-        """Texts batched by length, so that little time goes into padding; each vector
-        the mean of its tokens' (special tokens included, padding not)."""
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for lo in range(0, len(order), batch_size):
-            ids = order[lo : lo + batch_size]
-            out[ids] = self._pooled([texts[i] for i in ids])
-            if progress:
-                progress(min(lo + batch_size, len(texts)), len(texts))
-        return _unit(out)
+        return _encode(self.tokenizer, self.session, self.dim, texts, batch_size, progress)
 
-    def _pooled(self, texts: list[str]) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+
+def _tokenizer(model_path: Path):
+    """The model's fast tokenizer, truncating and padding as the model needs, and the
+    dimension of its vectors."""
+    from tokenizers import Tokenizer
+
+    if not (model_path / "tokenizer.json").is_file():
+        raise RetrieverError(f"model {model_path}: no tokenizer.json; use --backend torch for this model")
+    tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+    config = json.loads((model_path / "config.json").read_text(encoding="utf-8"))
+    tokenizer.enable_truncation(int(config.get("max_position_embeddings", 512)))
+    tokenizer.enable_padding(pad_id=int(config.get("pad_token_id") or 0))
+    return tokenizer, int(config["hidden_size"])
+
+
+# Small batches of similar lengths: on 300 passages of 290 characters, int8 ONNX
+# encoded 46 a second in batches of 8, 41 in 32 and 37 in 64.
+def _encode(
+    tokenizer, session, dim: int, texts: Sequence[str], batch_size: int = 8, progress: Progress | None = None
+) -> np.ndarray:
+    """Texts batched by length, so that little time goes into padding; each vector the
+    mean of its tokens' (special tokens included, padding not), of unit length."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for lo in range(0, len(order), batch_size):
+        ids = order[lo : lo + batch_size]
+        encodings = tokenizer.encode_batch([texts[i] for i in ids])
+        tokens = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        hidden = self.session.run(None, feeds)[0]
-        return (hidden * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+        feeds = {"input_ids": tokens, "attention_mask": mask, "token_type_ids": np.zeros_like(tokens)}
+        hidden = session.run(None, feeds)[0]
+        out[ids] = (hidden * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+        if progress:
+            progress(min(lo + batch_size, len(texts)), len(texts))
+    return _unit(out)
+
+
+def _session(model_file: Path):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # Both cores even for one short question: measured 0.9 ms against 1.3 ms on one.
+    options.intra_op_num_threads = model_threads()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: its warnings are about graph details
+    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"], disabled_optimizers=list(_UNFUSED))
+
+
+def cpu_summary() -> str:
+    """This CPU and the instruction sets ONNX Runtime's kernels depend on, e.g. "AMD EPYC
+    (family 25, model 17); AVX2, AVX-512, VNNI; no AMX" (the benchmarks name it beside
+    their figures, an index where it was built). From /proc/cpuinfo on Linux, else
+    the platform's processor name."""
+    import platform
+
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:  # the first processor's lines
+                if not line.strip():
+                    break
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    flags = set(fields.get("flags", "").split())
+    if not flags:
+        return name
+    kinds = {"AVX2": {"avx2"}, "AVX-512": {"avx512f"}, "VNNI": {"avx512_vnni", "avx_vnni"}, "AMX": {"amx_int8"}}
+    has = [kind for kind, names in kinds.items() if flags & names]
+    lacks = [kind for kind in kinds if kind not in has]
+    return f"{name}; {', '.join(has) or 'no AVX2'}" + (f"; no {', '.join(lacks)}" if lacks else "")
 
 
 def _offline() -> None:
@@ -190,16 +268,43 @@ def _cache_dir(model_path: Path) -> Path:
 
 
 # Named after the export recipe, so that a new recipe exports again instead of using an
-# older file. Recipe 4:
+# older file. Recipe 5:
 # - weights in a side file (NAME.data) that ONNX Runtime maps into memory instead of
 #   parsing: a session builds in 20 ms instead of 100;
 # - residual additions and layer norms, and bias additions and GELU, left as separate
-#   operators (_optimize, OnnxEmbedder);
-# - int8: the products whose inputs have outliers smoothed rather than kept fp32
-#   (_smooth), the embedding table fp32 (_quantize).
-EXPORT_RECIPE = 4
+#   operators (_optimize, _session);
+# - int8: the weights in 7 bits, the products whose inputs have outliers and the
+#   embedding table fp32 (_quantize);
+# - the reference vectors (REFERENCE_FILE) that every load checks the model against.
+EXPORT_RECIPE = 5
 FP32_FILE = f"model-fp32-{EXPORT_RECIPE}.onnx"
 INT8_FILE = f"model-int8-{EXPORT_RECIPE}.onnx"
+REFERENCE_FILE = f"reference-{EXPORT_RECIPE}.npz"
+
+# Texts whose fp32 vectors the export keeps, for the check of every load: a question,
+# figures, traditional characters and English. Few and short, since each costs about
+# 1.3 ms of every load: an int8 model that is wrong on a CPU is wrong on any text. Where VNNI is missing, 8-bit weights put these four at cosine 0.74-0.84
+# to fp32; the recipe's 7-bit weights at 0.998-0.999, on every kind of CPU tried.
+_REFERENCE_TEXTS = (
+    "怎样让群众办事少跑腿",
+    "全年新增就业1256万人，增长5.2%。",
+    "各級政府要減輕基層負擔。",
+    "The lazy dog, 2024年。",
+)
+# The lowest cosine a model may have to the reference vectors: well under what good
+# int8 recipes give (0.996 and up on every text, benchmarks/cpu_kinds.py) and well
+# over what a wrong one gives.
+MIN_AGREEMENT = 0.99
+
+
+@dataclass(frozen=True)
+class Exported:
+    """A model's exported files: both models, and the reference vectors that mark the
+    export whole (written last)."""
+
+    fp32: Path
+    int8: Path
+    reference: Path
 
 
 _ONNX_BACKENDS = ("onnx-int8", "onnx")
@@ -218,25 +323,23 @@ def export_recipe(backend: str) -> int | None:
 _UNFUSED = ("SkipLayerNormFusion", "BiasGeluFusion")
 
 
-def onnx_file(model_path: Path, quantized: bool) -> Path:
-    """The model's ONNX file (int8 or fp32), exported on first use and cached."""
+def exported(model_path: Path) -> Exported:
+    """The model's ONNX files, exported on first use (both models at once) and cached."""
     cache = _cache_dir(model_path)
-    target = cache / (INT8_FILE if quantized else FP32_FILE)
-    if target.is_file():
-        return target
+    files = Exported(cache / FP32_FILE, cache / INT8_FILE, cache / REFERENCE_FILE)
+    if files.fp32.is_file() and files.int8.is_file() and files.reference.is_file():
+        return files
     _check_pooling(model_path)
     cache.mkdir(parents=True, exist_ok=True)
-    print(f"retriever: exporting {model_path.name} to ONNX (once; about 10 s)…", file=sys.stderr, flush=True)
+    print(f"retriever: exporting {model_path.name} to ONNX (once; about 20 s)…", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         work = Path(tmp)
         try:
             _export(model_path, work / "raw.onnx")
             _optimize(work / "raw.onnx", work / "fp32.onnx", model_path)
             _with_side_file(work / "fp32.onnx", work / FP32_FILE)
-            if quantized:
-                _smooth(work / "fp32.onnx", work / "smooth.onnx", model_path)
-                _quantize(work / "smooth.onnx", work / "int8.onnx")
-                _with_side_file(work / "int8.onnx", work / INT8_FILE)
+            _quantize(work / "fp32.onnx", work / "int8.onnx", model_path)
+            _with_side_file(work / "int8.onnx", work / INT8_FILE)
         except Exception as e:  # export failures come in many types, from torch and onnx
             raise RetrieverError(
                 f"cannot export model {model_path} to ONNX ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
@@ -245,11 +348,24 @@ def onnx_file(model_path: Path, quantized: bool) -> Path:
         # Renames within one directory are atomic, and a model's weights move before the
         # model itself: a concurrent or killed export leaves either no model or a whole one.
         for name in (FP32_FILE, INT8_FILE):
-            if (work / name).is_file() and not (cache / name).is_file():
+            if not (cache / name).is_file():
                 os.replace(work / f"{name}.data", cache / f"{name}.data")
                 os.replace(work / name, cache / name)
+        # The reference comes from the fp32 model now in place, and last: its presence
+        # says the export is whole.
+        tokenizer, dim = _tokenizer(model_path)
+        vectors = _encode(tokenizer, _session(files.fp32), dim, _REFERENCE_TEXTS)
+        with open(work / REFERENCE_FILE, "wb") as f:  # np.savez would add ".npz" to a name without it
+            np.savez(f, texts=np.array(_REFERENCE_TEXTS), vectors=vectors)
+        os.replace(work / REFERENCE_FILE, files.reference)
     _drop_older_exports(cache)
-    return target
+    return files
+
+
+def onnx_file(model_path: Path, quantized: bool) -> Path:
+    """The model's ONNX file (int8 or fp32), exported on first use and cached."""
+    files = exported(model_path)
+    return files.int8 if quantized else files.fp32
 
 
 def _with_side_file(model: Path, out: Path) -> None:
@@ -265,8 +381,9 @@ def _with_side_file(model: Path, out: Path) -> None:
 
 def _drop_older_exports(cache: Path) -> None:
     """Remove the files of older export recipes: about 60-90 MB each, never read again."""
-    for file in cache.glob("model*.onnx*"):
-        if file.name not in (FP32_FILE, INT8_FILE, f"{FP32_FILE}.data", f"{INT8_FILE}.data"):
+    current = (FP32_FILE, INT8_FILE, f"{FP32_FILE}.data", f"{INT8_FILE}.data", REFERENCE_FILE)
+    for file in [*cache.glob("model*.onnx*"), *cache.glob("reference-*.npz")]:
+        if file.name not in current:
             file.unlink(missing_ok=True)
 
 
@@ -346,15 +463,16 @@ _CALIBRATION = (
 # A MatMul whose input's largest magnitude is this many times its 99.9th percentile has
 # outliers: dynamic quantization scales a whole tensor's activations to 8 bits, and one
 # outlier then leaves the rest a few levels. In m3e-small one FFN output has them
-# (ratio 11; the others 1.3-5.3). Quantized as it is, it cost labelled hybrid nDCG@10
-# 1.5 points; kept fp32, nothing, but it took 14% of an encode; smoothed (_smooth),
-# 0.3 points at int8 speed (benchmarks/).
+# (ratio 11; the others 1.3-5.3). Such a product stays fp32: quantized, it was the
+# largest error of the model (fp32 alone, the mean cosine of corpus/'s passages to fp32
+# went from 0.9976 to 0.9987), for 11% of the int8 encoding speed. Smoothing its inputs
+# into the weights (SmoothQuant, recipe 4) no longer helped once weights had 7 bits.
 _OUTLIER_RATIO = 8.0
 
 
-def _outlier_inputs(fp32: Path, model_path: Path) -> dict[str, np.ndarray]:
-    """The MatMul nodes whose inputs have outliers (see _OUTLIER_RATIO): name → the
-    largest magnitude of each input channel on the calibration text."""
+def _outlier_products(fp32: Path, model_path: Path) -> list[str]:
+    """The MatMul nodes whose inputs have outliers on the calibration text (see
+    _OUTLIER_RATIO)."""
     import onnx
     import onnxruntime as ort
     from tokenizers import Tokenizer
@@ -375,59 +493,43 @@ def _outlier_inputs(fp32: Path, model_path: Path) -> dict[str, np.ndarray]:
     inputs = session.run(
         [n.input[0] for n in matmuls], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
     )
-    outliers = {}
+    outliers = []
     for node, x in zip(matmuls, inputs):
         values = np.abs(x[mask.astype(bool)] if x.ndim == 3 else x)  # (tokens, channels)
         if values.max() > _OUTLIER_RATIO * max(float(np.percentile(values, 99.9)), 1e-6):
-            outliers[node.name] = values.max(axis=0)
+            outliers.append(node.name)
     return outliers
 
 
-def _smooth(fp32: Path, out: Path, model_path: Path) -> None:
-    """SmoothQuant (Xiao et al., 2023) on the products with outlier inputs: each input
-    channel j is divided by s_j and the weight's row j multiplied by it, so the product
-    is unchanged while the outliers move into the weights, which are quantized per
-    output channel. s_j = sqrt(max|x_j| / max|w_j|) shares the range evenly."""
-    import onnx
-    from onnx import numpy_helper
+def _quantize(fp32: Path, out: Path, model_path: Path, reduce_range: bool = True) -> None:
+    """Per-channel int8 weights of the matrix products and the fused attention, in 7
+    bits (`reduce_range`; False only to show what goes wrong without it), but for the
+    products whose inputs have outliers.
 
-    outliers = _outlier_inputs(fp32, model_path)
-    model = onnx.load(str(fp32))
-    initializers = {i.name: i for i in model.graph.initializer}
-    for node in [n for n in model.graph.node if n.name in outliers]:
-        weight = numpy_helper.to_array(initializers[node.input[1]])  # (in, out)
-        ratio = np.maximum(outliers[node.name], 1e-5) / np.maximum(np.abs(weight).max(axis=1), 1e-5)
-        scale = np.sqrt(ratio)
-        scale /= np.median(scale)  # magnitudes near the original: a uniform factor changes nothing else
-        initializers[node.input[1]].CopyFrom(numpy_helper.from_array((weight * scale[:, None]).astype(np.float32), node.input[1]))
-        divisor = numpy_helper.from_array((1.0 / scale).astype(np.float32), f"{node.name}/smooth")
-        model.graph.initializer.append(divisor)
-        smoothed = f"{node.input[0]}/smoothed"
-        model.graph.node.insert(
-            list(model.graph.node).index(node),
-            onnx.helper.make_node("Mul", [node.input[0], divisor.name], [smoothed], name=f"{node.name}/Smooth"),
-        )
-        node.input[0] = smoothed
-    onnx.save_model(model, str(out), save_as_external_data=True, location=f"{out.name}.data")
-
-
-def _quantize(fp32: Path, out: Path) -> None:
+    The activations are unsigned 8-bit, the weights signed. With VNNI a CPU multiplies
+    such pairs exactly; without it (AVX2, AVX-512 before Cascade Lake, many AMD CPUs)
+    ONNX Runtime sums two products in 16 bits, and 255 x 127 x 2 overflows them. The
+    vectors of 8-bit weights were then at cosine 0.62-0.86 to fp32 there (0.998 with
+    VNNI); with 7-bit weights the sum stays within 16 bits, and the vectors are within
+    cosine 0.999 of a VNNI CPU's (the float kernels between the products differ in
+    their last bits), at about 1.5 times the speed of fp32 (benchmarks/cpu_kinds.py).
+    """
     import logging
 
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    outliers = _outlier_products(fp32, model_path)
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # its advice on the root logger is for static quantization
     try:
-        # Per-channel int8 weights of the matrix products and the fused attention; the
-        # embedding table stays fp32 (quantized, it cost another 0.0005 of cosine to
+        # The embedding table stays fp32 (quantized, it cost another 0.0005 of cosine to
         # fp32 for a 23 MB smaller file). The fused operators carry no type
         # information: say the tensors are float.
         quantize_dynamic(
-            str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True,
-            op_types_to_quantize=["MatMul", "Attention"],
+            str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True, reduce_range=reduce_range,
+            op_types_to_quantize=["MatMul", "Attention"], nodes_to_exclude=outliers,
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )  # fmt: skip
     finally:
@@ -446,5 +548,5 @@ def load_embedder(name: str, backend: str = DEFAULT_BACKEND) -> Embedder:
 
 if __name__ == "__main__":
     # `python -m retriever.embed`: export the default model now (make setup does this),
-    # so that the first `retriever index` or `ask` does not. One export gives both files.
-    onnx_file(Path(resolve_model(DEFAULT_MODEL)), quantized=True)
+    # so that the first `retriever index` or `ask` does not.
+    exported(Path(resolve_model(DEFAULT_MODEL)))
