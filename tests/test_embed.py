@@ -79,7 +79,7 @@ def test_an_int8_model_that_disagrees_gives_way_to_fp32_with_a_line_saying_why(t
     [line] = capfd.readouterr().err.splitlines()
     assert line.startswith(f"retriever: the int8 model of {model} disagrees with fp32 on this CPU ({cpu_summary()}; cosine ")
     assert line.endswith(
-        ", needs 0.99): using fp32, the same answers at about half the speed. "
+        ", needs 0.99): using fp32, the same answers, more slowly. "
         "Set RETRIEVER_BACKEND=onnx to choose it yourself, and please report this CPU."
     )
     assert (embedder.backend, embedder.precision, embedder.agreement) == ("onnx-int8", "fp32", 1.0)

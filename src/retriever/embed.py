@@ -148,7 +148,7 @@ class OnnxEmbedder:
         if quantized and self.agreement < MIN_AGREEMENT:
             print(
                 f"retriever: the int8 model of {name} disagrees with fp32 on this CPU ({cpu_summary()}; cosine "
-                f"{self.agreement:.3f}, needs {MIN_AGREEMENT}): using fp32, the same answers at about half the speed. "
+                f"{self.agreement:.3f}, needs {MIN_AGREEMENT}): using fp32, the same answers, more slowly. "
                 "Set RETRIEVER_BACKEND=onnx to choose it yourself, and please report this CPU.",
                 file=sys.stderr,
                 flush=True,
@@ -283,8 +283,9 @@ REFERENCE_FILE = f"reference-{EXPORT_RECIPE}.npz"
 
 # Texts whose fp32 vectors the export keeps, for the check of every load: a question,
 # figures, traditional characters and English. Few and short, since each costs about
-# 1.3 ms of every load: an int8 model that is wrong on a CPU is wrong on any text. Where VNNI is missing, 8-bit weights put these four at cosine 0.74-0.84
-# to fp32; the recipe's 7-bit weights at 0.998-0.999, on every kind of CPU tried.
+# 1.3 ms of every load: an int8 model that is wrong on a CPU is wrong on any text.
+# Where VNNI is missing, 8-bit weights put these four at cosine 0.74-0.84 to fp32; the
+# recipe's 7-bit weights at 0.998-0.999, on every kind of CPU tried.
 _REFERENCE_TEXTS = (
     "怎样让群众办事少跑腿",
     "全年新增就业1256万人，增长5.2%。",
