@@ -77,14 +77,14 @@ def folder(in_tmp, fake_embedder, monkeypatch) -> tuple[Path, dict[str, str]]:
     bad = make_bad_folder(root)
     if os.geteuid() == 0:
         # root reads every file whatever its mode: refuse this one as the OS would.
-        read_bytes = Path.read_bytes
+        os_open = os.open
 
-        def refuse(path: Path) -> bytes:
-            if path.name == "locked.txt":
+        def refuse(path, *args, **kwargs):
+            if os.path.basename(path) == "locked.txt":
                 raise PermissionError(13, "Permission denied", str(path))
-            return read_bytes(path)
+            return os_open(path, *args, **kwargs)
 
-        monkeypatch.setattr(Path, "read_bytes", refuse)
+        monkeypatch.setattr(os, "open", refuse)
     return root, bad
 
 

@@ -208,6 +208,28 @@ def test_summarize_a_directory_with_globs_to_each_output_format(runner, corpus):
     assert rows[0]["summary"] == data["documents"][0]["summary"]
 
 
+def test_csv_cells_are_never_formulas(runner, in_tmp, fake_embedder):
+    import csv
+
+    Path("docs").mkdir()
+    for name, text in {
+        "a.txt": '=HYPERLINK(A1,"点击")\n要抓好人居环境整治工作,清理生活垃圾和污水。',
+        "@b.txt": "@SUM(1+1)\n+发展乡村旅游,拓宽农民增收渠道,带动群众增收致富。",
+        "c.txt": "普通标题\n-1 要因地制宜发展特色产业,带动群众增收。",
+    }.items():
+        Path("docs", name).write_text(text, encoding="utf-8")
+    assert runner.invoke(app, ["summarize", "docs", "--out", "out.csv"]).exit_code == 0
+    with open("out.csv", encoding="utf-8-sig", newline="") as f:
+        rows = {r["path"]: r for r in csv.DictReader(f)}
+    assert rows["docs/a.txt"]["title"] == '\'=HYPERLINK(A1,"点击")'
+    assert rows["docs/@b.txt"]["title"] == "'@SUM(1+1)"
+    assert rows["docs/@b.txt"]["summary"].startswith("'+发展乡村旅游")
+    assert rows["docs/c.txt"]["summary"].startswith("'-1 要因地制宜")
+    assert rows["docs/c.txt"]["title"] == "普通标题"  # others as they are
+    cells = [c for r in rows.values() for c in r.values()]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
 def test_summarize_unknown_output_format_is_a_usage_error(runner, corpus):
     result = runner.invoke(app, ["summarize", "corpus", "--out", "out.xlsx"])
     assert result.exit_code == 2

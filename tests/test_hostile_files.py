@@ -5,9 +5,10 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from retriever import Retriever
+from retriever import InputError, Retriever
 from retriever.cli import EXIT_PARTIAL, app
 
 DOC = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。\n"
@@ -216,3 +217,44 @@ def test_a_flood_of_html_tags_is_refused_before_parsing():
     assert _cause(read_html, page.encode(), "flood.html", ReadLimits(max_tags=1000)) == (
         "over 1,000 tags (1,204): not a page this tool reads"
     )
+
+
+def test_fifos_and_devices_are_skipped_with_a_reason_never_read(in_tmp, fake_embedder):
+    """A FIFO would block `open` for ever and /dev/zero never ends: both are named and
+    skipped, found in a folder, through a link, or named on the command line."""
+    os.mkdir("corpus")
+    _write(b"corpus/good.txt", DOC)
+    os.mkfifo("pipe")
+    os.symlink(os.path.abspath("pipe"), "corpus/pipe.txt")
+    os.symlink("/dev/zero", "corpus/zero.txt")
+    runner = CliRunner()
+    result = runner.invoke(app, ["index", "corpus", "--index-dir", "idx", "--follow-links"])
+    assert result.exit_code == EXIT_PARTIAL, result.stderr
+    assert "skipped corpus/pipe.txt: a named pipe (FIFO), not a regular file: not read" in result.stderr
+    assert "skipped corpus/zero.txt: a character device, not a regular file: not read" in result.stderr
+    assert sorted(Retriever.open("idx").index.documents) == ["corpus/good.txt"]
+
+    result = runner.invoke(app, ["summarize", "/dev/zero", "pipe", "corpus/good.txt", "--json"])
+    assert result.exit_code == EXIT_PARTIAL and "Traceback" not in result.stderr
+    records = json.loads(result.stdout)["documents"]
+    assert [(r["path"], r.get("error")) for r in records] == [
+        ("/dev/zero", "a character device, not a regular file: not read"),
+        ("pipe", "a named pipe (FIFO), not a regular file: not read"),
+        ("corpus/good.txt", None),
+    ]
+
+
+def test_no_read_goes_past_the_cap_whatever_size_the_file_reports(in_tmp, fake_embedder, monkeypatch):
+    monkeypatch.setenv("RETRIEVER_MAX_FILE_MB", "1")
+    # A file that reports 0 bytes and holds far more: what /proc files do. stdin, which
+    # reports nothing, stands in for it.
+    result = CliRunner().invoke(app, ["summarize", "-", "--json"], input=b"x" * (3 << 20))
+    assert json.loads(result.stdout)["documents"] == [
+        {"path": "-", "error": "too large (over 1 MB; set RETRIEVER_MAX_FILE_MB to raise it)"}
+    ]
+    # A file that grows after it was looked at is read up to the cap and no further.
+    from retriever.load import read_file
+
+    assert read_file(Path("/proc/self/status"), 1 << 20).startswith(b"Name:")  # reports 0 bytes
+    with pytest.raises(InputError, match=r"^/proc/self/status: too large \(over 0 MB"):
+        read_file(Path("/proc/self/status"), 100)

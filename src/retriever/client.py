@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from . import atomic
 from .config import ServeConfig, UsageError, path_text, user_cache_dir
 
 
@@ -36,12 +37,10 @@ def register(index_dir: Path, url: str) -> Path | None:
     None where it cannot be written (a full or read-only disk): the service then runs
     all the same, and `ask` finds it only when told its URL."""
     path = _registration(index_dir)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     entry = {"url": url, "pid": os.getpid(), "index": path_text(os.path.realpath(index_dir))}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(entry), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic.write_text(path, json.dumps(entry))
     except OSError:
         return None
     return path

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import (
+    ENV_MAX_FILE_MB,
     LIMITS,
     InputError,
     ProgressCallback,
@@ -23,6 +24,7 @@ from .config import (
     check_budget,
     check_question,
     check_ratio,
+    max_file_bytes,
     path_text,
 )
 from .embed import Embedder
@@ -150,7 +152,13 @@ def _read(item: Path | str | InputError) -> Document | InputError:
     if isinstance(item, InputError):
         return item
     try:
-        return load_stream(sys.stdin.buffer.read(), STDIN_NAME) if item == STDIN_NAME else load_document(Path(item))
+        if item != STDIN_NAME:
+            return load_document(Path(item))
+        limit = max_file_bytes()
+        data = sys.stdin.buffer.read(limit + 1)  # bounded: `cat /dev/zero |` never ends
+        if len(data) > limit:
+            raise InputError(STDIN_NAME, f"too large (over {limit / 2**20:.0f} MB; set {ENV_MAX_FILE_MB} to raise it)")
+        return load_stream(data, STDIN_NAME)
     except InputError as e:
         return e
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import atomic
 from .config import InputError, StorageError, UsageError
 from .digest import DocumentSummary, record_dict
 
@@ -43,16 +42,25 @@ def _markdown(records: Sequence[Record]) -> str:
 CSV_COLUMNS = ("path", "title", "chars", "keywords", "summary", "outline", "error")
 
 
+def _cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text: one that begins with = + - @ (or a tab
+    or carriage return before them) would be run as a formula, e.g. =HYPERLINK(…) in a
+    title. A leading apostrophe makes it text, as OWASP's guidance on CSV injection says."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def _csv(records: Sequence[Record]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for r in records:
+        row: list[str | int]
         if isinstance(r, InputError):
-            writer.writerow([r.path, "", "", "", "", "", r.cause])
+            row = [r.path, "", "", "", "", "", r.cause]
         else:
             outline = " / ".join(h["title"] for h in r.outline)
-            writer.writerow([r.path, r.title, r.chars, "、".join(r.keywords), r.summary.text, outline, ""])
+            row = [r.path, r.title, r.chars, "、".join(r.keywords), r.summary.text, outline, ""]
+        writer.writerow([_cell(c) if isinstance(c, str) else c for c in row])
     return buffer.getvalue()
 
 
@@ -71,13 +79,7 @@ def write_records(records: Sequence[Record], path: Path) -> None:
     check_out_path(path)
     text = WRITERS[path.suffix.lower()](records)
     encoding = "utf-8-sig" if path.suffix.lower() == ".csv" else "utf-8"
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(text, encoding=encoding, newline="")
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):  # a read-only file system refuses this too
-            tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise StorageError(path, "the summaries", e) from None
-        raise
+        atomic.write_text(path, text, encoding=encoding)
+    except OSError as e:
+        raise StorageError(path, "the summaries", e) from None

@@ -11,6 +11,9 @@ Layout of `indexes/<name>/`:
         sentences.npz    a vector per sentence of each passage, for the summaries
         bm25.npz, bm25_vocab.json
 
+The folder is the tool's own: a build refuses one that is neither empty nor an index,
+and removes nothing but generation folders that hold only the files listed above.
+
 A write builds a new generation directory, then replaces manifest.json in one atomic
 rename. Readers follow the manifest, so they see the old index or the new one, never
 half of one; a crash mid-write leaves the old index as it was. The generation before
@@ -20,12 +23,14 @@ files.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
+import itertools
 import json
 import os
-import shutil
+import re
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -37,18 +42,25 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import atomic
 from .bm25 import BM25
-from .config import INDEX_FORMAT_VERSION, BadIndexError, StorageError, VectorIndexConfig
+from .config import INDEX_FORMAT_VERSION, BadIndexError, StorageError, UsageError, VectorIndexConfig
 from .segment import Passage
-from .stores import _faiss, store_for
+from .stores import FAISS_FILE, _faiss, store_for
 
 if TYPE_CHECKING:
     from .load import Document
 
 MANIFEST = "manifest.json"
+FORMAT = "retriever-index"  # the manifest's "format": what marks a folder as an index
+_LOCK = ".lock"
 _PASSAGES = "passages.jsonl"
 _DOCUMENTS = "documents.jsonl"
 _SENTENCES = "sentences.npz"
+# Every file a generation folder can hold: a folder with anything else in it is not
+# one this index wrote, whatever its name.
+_DATA_FILES = frozenset({FAISS_FILE, _PASSAGES, _DOCUMENTS, _SENTENCES, "bm25.npz", "bm25_vocab.json"})
+_GENERATION = re.compile(r"gen-[0-9T]+-[0-9a-f]+")
 
 
 @dataclass(frozen=True)
@@ -160,16 +172,69 @@ def read_manifest(directory: Path) -> dict:
         raise BadIndexError(f"{directory}: not an index (no {MANIFEST}); build one with `retriever index`")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        manifest["generation"], manifest["model"]["name"], manifest["files"]  # noqa: B018 - presence check
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError) as e:
         raise BadIndexError(f"{path}: unreadable manifest ({e}); rebuild it with `retriever index`") from None
+    if not _is_manifest(manifest):
+        raise BadIndexError(f"{path}: not the manifest of an index; build one in a folder of its own with `retriever index`")
     version = manifest.get("format_version")
     if version != INDEX_FORMAT_VERSION:
         raise BadIndexError(
             f"{directory}: index format {version}, this retriever reads format {INDEX_FORMAT_VERSION}; "
             "rebuild it with `retriever index`"
         )
+    problem = _shape_problem(manifest)
+    if problem:
+        raise BadIndexError(f"{path}: unreadable manifest ({problem}); rebuild it with `retriever index --rebuild`")
     return manifest
+
+
+def _is_manifest(data: object) -> bool:
+    """Whether `data` is an index's manifest (one written before the "format" marker
+    is known by its keys)."""
+    return isinstance(data, dict) and (data.get("format") == FORMAT or {"format_version", "generation", "files"} <= data.keys())
+
+
+def _shape_problem(m: dict) -> str | None:
+    """What is wrong with the shape of a manifest that readers rely on, if anything: a
+    hand-edited file must give one line, not a traceback from deep inside a reader."""
+
+    def count(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    model, corpus, files = m.get("model"), m.get("corpus"), m.get("files")
+    store, vector_index = m.get("vector_store"), m.get("vector_index", {})
+    if not (isinstance(m.get("generation"), str) and _GENERATION.fullmatch(m["generation"])):
+        return "`generation` is not the name of a generation folder"
+    if not (isinstance(model, dict) and isinstance(model.get("name"), str) and isinstance(model.get("backend"), str)):
+        return "`model` needs a name and a backend"
+    if not (count(model.get("dim")) and model["dim"] > 0):
+        return "`model.dim` is not a positive whole number"
+    if not (isinstance(corpus, dict) and all(count(corpus.get(k)) for k in ("documents", "passages", "chars"))):
+        return "`corpus` needs counts of documents, passages and chars"
+    if not (
+        isinstance(files, dict)
+        and files
+        and all(
+            name in _DATA_FILES and isinstance(info, dict) and count(info.get("bytes")) and isinstance(info.get("sha256"), str)
+            for name, info in files.items()
+        )
+    ):
+        return "`files` must list the index's data files, each with bytes and sha256"
+    if not (
+        store is None
+        or (isinstance(store, dict) and store.get("type") == "faiss")
+        or (
+            isinstance(store, dict)
+            and store.get("type") == "milvus"
+            and all(isinstance(store.get(k), str) for k in ("uri", "prefix", "collection"))
+        )
+    ):
+        return "`vector_store` is neither FAISS files nor a Milvus collection"
+    if not isinstance(vector_index, dict) or (
+        vector_index.get("type") == "hnsw-sq8" and not all(count(vector_index.get(k)) for k in ("efSearch", "refine"))
+    ):
+        return "`vector_index` is not a vector index's parameters"
+    return None
 
 
 def load(directory: Path) -> Index:
@@ -235,20 +300,90 @@ def verify(directory: Path) -> list[str]:
 @contextmanager
 def write_lock(directory: Path) -> Iterator[None]:
     """Hold the index's writer lock; a second writer fails at once with a clear message,
-    and so does a directory that cannot be written (before any work)."""
+    and so does a directory that cannot be written or is not the index's own (before
+    any work). A directory this call made is removed again if nothing was written."""
+    _check_own(directory)
+    made = not directory.exists()
     try:
         if directory.exists() and not directory.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, "a file, not a directory", str(directory))
         directory.mkdir(parents=True, exist_ok=True)
-        handle = open(directory / ".lock", "w")
+        # No O_TRUNC and no link followed: a file planted under this name stays as it is.
+        fd = os.open(directory / _LOCK, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as e:
         raise StorageError(directory, "the index", e) from None
-    with handle:
+    with open(fd, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise BadIndexError(f"{directory}: another `retriever index` is writing this index; try again when it ends") from None
-        yield
+        try:
+            yield
+        finally:
+            if made and not exists(directory):  # a first build that failed leaves no trace
+                with contextlib.suppress(OSError):
+                    os.unlink(directory / _LOCK)
+                    directory.rmdir()
+
+
+def _check_own(directory: Path) -> None:
+    """UsageError unless `directory` may hold an index: one that does not exist yet, is
+    empty, or is an index (by its manifest, or by holding nothing but what an index
+    writes). The filesystem root and the home folder never may."""
+    resolved = directory.resolve()
+    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        raise UsageError(f"{directory}: an index needs a folder of its own, not {resolved}; choose one such as indexes/NAME")
+    if not directory.is_dir():
+        return
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    if _is_manifest(manifest):
+        return
+    try:
+        # A few more entries than an index has are enough to tell; a huge folder costs no more.
+        entries = list(itertools.islice(directory.iterdir(), 64))
+    except OSError as e:
+        raise StorageError(directory, "the index", e) from None
+    generations = [e for e in entries if e.name.startswith(("gen-", ".tmp-gen-")) and _is_generation(e)]
+    foreign = [
+        e.name
+        for e in entries
+        if e not in generations
+        and not (e.name == _LOCK and e.is_file() and not e.is_symlink() and e.stat().st_size == 0)
+        # A manifest that cannot be read is the index's own if its generations are there.
+        and not (e.name == MANIFEST and any((g / _PASSAGES).is_file() for g in generations))
+    ]
+    if foreign:
+        shown = ", ".join(sorted(foreign)[:3]) + (", …" if len(foreign) > 3 else "")
+        raise UsageError(
+            f"{directory}: not an index and not empty (holds {shown}); an index needs a folder of its own: "
+            "choose a new or empty one"
+        )
+
+
+def _is_generation(folder: Path) -> bool:
+    """A folder holding nothing but an index's data files (none at all for one a crash
+    cut short)."""
+    try:
+        if folder.is_symlink() or not folder.is_dir():
+            return False
+        entries = list(itertools.islice(folder.iterdir(), len(_DATA_FILES) + 1))
+        return all(e.name in _DATA_FILES and e.is_file() and not e.is_symlink() for e in entries)
+    except OSError:
+        return False
+
+
+def _remove_generation(folder: Path) -> None:
+    """Remove a generation folder, if it holds only an index's data files: one with a
+    file of anyone else's in it stays whole."""
+    if not _is_generation(folder):
+        return
+    with contextlib.suppress(OSError):
+        for name in _DATA_FILES:
+            (folder / name).unlink(missing_ok=True)
+        folder.rmdir()  # refused if something appeared meanwhile: then it stays
 
 
 def write(
@@ -294,6 +429,7 @@ def write(
         names += [_PASSAGES, _DOCUMENTS, _SENTENCES, *bm25.save(tmp)]
         now = datetime.now(UTC).isoformat(timespec="seconds")
         manifest = {
+            "format": FORMAT,
             "format_version": INDEX_FORMAT_VERSION,
             **manifest,
             "vector_store": written,
@@ -307,19 +443,17 @@ def write(
         for name in names:
             _fsync(tmp / name)
         os.rename(tmp, directory / generation)
-        _atomic_write_text(directory / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2))
+        _write_manifest(directory, manifest)
     except BaseException as e:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_generation(tmp)
         vector_store.discard(generation)  # what the store wrote, if it got that far
         if isinstance(e, OSError):  # a full disk, a read-only file system: one line, not a traceback
             raise StorageError(directory, "the index", e) from None
         raise
     keep = {generation, previous.get("generation") if previous else None}
-    for old in directory.glob("gen-*"):
+    for old in [*directory.glob("gen-*"), *directory.glob(".tmp-gen-*")]:
         if old.name not in keep:
-            shutil.rmtree(old, ignore_errors=True)
-    for stale in directory.glob(".tmp-gen-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+            _remove_generation(old)
     vector_store.keep(manifest["vector_store"], previous.get("vector_store") if previous else None)
     return manifest
 
@@ -420,10 +554,5 @@ def _fsync(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _write_manifest(directory: Path, manifest: dict) -> None:
+    atomic.write_text(directory / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2), sync=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,17 +240,43 @@ def _document(data: bytes, fmt: str, doc_id: str, path: str, fallback_title: str
 def load_document(path: Path) -> Document:
     """Read one file of any supported format into a cleaned Document."""
     path = Path(path)
+    data = read_file(path, max_file_bytes())
+    return _document(data, format_of(path, data), doc_id_for(path), path_text(path), path_text(path.stem))
+
+
+def read_file(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file (a link followed), at most `limit` of them: a FIFO or
+    a device is refused before it is read (one could block for ever, /dev/zero never
+    ends), and no more than the limit is read whatever size the file reports (/proc
+    files report 0)."""
     try:
-        size, limit = path.stat().st_size, max_file_bytes()
-        if size > limit:
-            raise InputError(
-                path, f"too large ({size / 2**20:.0f} MB, the limit is {limit / 2**20:.0f} MB; set {ENV_MAX_FILE_MB} to raise it)"
-            )
-        data = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO would otherwise wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as f:
+            kind = os.fstat(fd)
+            if not stat.S_ISREG(kind.st_mode):
+                raise InputError(path, f"{_KINDS.get(stat.S_IFMT(kind.st_mode), 'a special file')}, not a regular file: not read")
+            data = b"" if kind.st_size > limit else f.read(limit + 1)
     except OSError as e:
         broken = path.is_symlink() and not path.exists()
         raise InputError(path, "broken symbolic link (or a loop of links)" if broken else e.strerror or str(e)) from None
-    return _document(data, format_of(path, data), doc_id_for(path), path_text(path), path_text(path.stem))
+    if kind.st_size > limit or len(data) > limit:
+        size = max(kind.st_size, len(data))
+        raise InputError(
+            path,
+            f"too large ({'over ' if size == len(data) else ''}{size / 2**20:.0f} MB, the limit is {limit / 2**20:.0f} MB; "
+            f"set {ENV_MAX_FILE_MB} to raise it)",
+        )
+    return data
+
+
+_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
 
 
 def load_stream(data: bytes, name: str = STDIN_NAME, fmt: str | None = None) -> Document:

@@ -93,7 +93,9 @@ class FaissStore:
         from .index import build_vector_index
 
         index, params = build_vector_index(vectors, VectorIndexConfig())
-        _faiss().write_index(index, str(tmp / FAISS_FILE))
+        # Written by Python, not faiss.write_index: a full disk is then an OSError (one
+        # line for the user), not a RuntimeError carrying FAISS's C++ stack.
+        (tmp / FAISS_FILE).write_bytes(_faiss().serialize_index(index))
         return dict(self.spec), params, [FAISS_FILE]
 
     def discard(self, generation: str) -> None:
