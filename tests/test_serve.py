@@ -236,14 +236,14 @@ def test_a_new_generation_is_served_once_loaded(client, built):
 def test_a_broken_new_generation_leaves_the_old_one_serving(client, built):
     manifest = Path("indexes/default/manifest.json")
     data = json.loads(manifest.read_text())
-    data["generation"] = "gen-missing"
+    data["generation"] = "gen-20990101T000000-abcdef"
     manifest.with_suffix(".new").write_text(json.dumps(data))
     manifest.with_suffix(".new").replace(manifest)
     client.get("/healthz")
     client.app.state.live.settle()
     health = client.get("/healthz").json()
     assert health["generation"] == built.index.manifest["generation"]
-    assert "gen-missing" in health["reload_error"]
+    assert "gen-20990101T000000-abcdef" in health["reload_error"]
     assert client.get("/api/ask", params={"q": "环境整治"}).json()["results"][0]["doc_id"] == "corpus/b.md"
 
 

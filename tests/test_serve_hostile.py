@@ -186,8 +186,12 @@ def test_summarize_refuses_texts_over_the_limit(built):
     response = client.post("/api/summarize", json={"text": "字" * chars})
     limit = f"{chars:,} characters, the limit is {chars - 1:,}"
     assert (response.status_code, response.json()) == (413, {"error": f"the text is too long to summarize here: {limit}"})
+    # An upload is refused as soon as its text passes the limit, before it is cleaned.
     response = client.post("/api/summarize", files={"file": ("讲话.md", ENV.encode())})
-    assert (response.status_code, response.json()) == (413, {"error": f"讲话.md is too long to summarize here: {limit}"})
+    assert (response.status_code, response.json()) == (
+        413,
+        {"error": f"讲话.md is too long to summarize here: more than {chars - 1:,} characters"},
+    )
     assert client.post("/api/summarize", json={"text": ENV[: chars - 1]}).status_code == 200
 
 
@@ -221,3 +225,99 @@ def test_a_short_summary_does_not_wait_for_a_long_one(built, fake_embedder, monk
             release.set()
             long.join(30)
     assert answers["long"].status_code == 200
+
+
+def test_other_sites_scripts_are_refused_the_page_and_programs_are_not(client):
+    upload = {"files": {"file": ("a.txt", DOC.encode())}}
+    refused = {
+        "evil origin": {"origin": "http://evil.com"},
+        "same host, other port": {"origin": "http://localhost:9999"},
+        "opaque origin": {"origin": "null"},
+        "cross-site fetch": {"sec-fetch-site": "cross-site"},
+        "same-site fetch": {"sec-fetch-site": "same-site"},
+    }
+    for why, headers in refused.items():
+        for response in (
+            client.post("/api/summarize", headers=headers, **upload),
+            client.get("/api/ask", params={"q": "环境"}, headers=headers),
+        ):
+            assert response.status_code == 403, why
+            assert response.json()["error"].startswith("cross-site request from ")
+    assert client.post("/api/summarize", headers={"origin": "http://evil.com"}, **upload).json() == {
+        "error": "cross-site request from http://evil.com refused: the API answers its own page and programs, not other sites"
+    }
+    # The page's own requests, a typed URL, and programs that send neither header.
+    allowed = [
+        {"origin": "http://localhost", "sec-fetch-site": "same-origin"},
+        {"sec-fetch-site": "none"},
+        {},
+    ]
+    for headers in allowed:
+        assert client.post("/api/summarize", headers=headers, **upload).status_code == 200
+        assert client.get("/api/ask", params={"q": "环境"}, headers=headers).status_code == 200
+    # A link from another site still opens the page itself.
+    assert client.get("/", headers={"sec-fetch-site": "cross-site"}).status_code == 200
+
+
+def test_responses_carry_security_headers_and_the_page_a_policy_it_keeps(client):
+    import base64
+    import hashlib
+    import re
+
+    for path in ("/", "/healthz", "/api/info"):
+        headers = client.get(path).headers
+        assert (headers["x-content-type-options"], headers["x-frame-options"]) == ("nosniff", "DENY"), path
+        assert headers["referrer-policy"] == "no-referrer"
+    page = client.get("/")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy and "connect-src 'self'" in policy
+    # Every inline script and style of the page is allowed by its hash, and nothing else inline.
+    for tag, directive in (("script", "script-src"), ("style", "style-src")):
+        bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", page.text, re.DOTALL)
+        hashes = [f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in bodies]
+        allowed = re.search(rf"{directive} ([^;]*)", policy).group(1).split()
+        assert bodies and allowed == hashes
+    assert not re.search(r"<[a-z]+[^>]* (on[a-z]+|style)=", page.text)  # no inline handlers or styles to allow
+    assert "content-security-policy" not in client.get("/healthz").headers
+
+
+def drip(sock: socket.socket, every_s: float = 0.2) -> None:
+    """A byte of body now and then, 10 s in all unless cut off."""
+    for _ in range(50):
+        send_quietly(sock, b"x")
+        time.sleep(every_s)
+
+
+def test_a_body_that_trickles_or_stops_gets_408_in_bounded_time(built):
+    config = ServeConfig(body_timeout_s=1.0)
+    with running(create_app(built, config), config) as url:
+        for pace in ("stops", "trickles"):
+            sock = connect(url)  # reads time out after 10 s: the 408 must come before
+            sock.sendall(
+                b"POST /api/summarize HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 100000\r\n\r\n{"text": "'
+            )
+            if pace == "trickles":
+                threading.Thread(target=drip, args=(sock,), daemon=True).start()
+            status, body = last_answer(read_all(sock))  # the server closes: read_all returns
+            assert (status, body) == (408, {"error": "the request body did not arrive within 1 s"}), pace
+            sock.close()
+        assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_a_huge_text_upload_is_refused_before_it_is_cleaned(client, monkeypatch):
+    """15.6 MB on one line was decoded and cleaned (18.8 s, holding the interpreter)
+    before its length was checked: now 4 bytes a character bound it unread, and the
+    text's count stops the read before cleaning."""
+    cleaned = []
+    monkeypatch.setattr("retriever.load.clean", lambda text, markdown=False: cleaned.append(len(text)) or text)
+    big = ("要加强基层党组织建设,发挥党员先锋模范作用。" * 240_000).encode()  # 15.4 MB on one line
+    response = client.post("/api/summarize", files={"file": ("big.txt", big)})
+    assert (response.status_code, response.json()) == (
+        413,
+        {"error": "big.txt is too long to summarize here: more than 1,000,000 characters"},
+    )
+    gb = ("要加强基层党组织建设,发挥党员先锋模范作用。" * 90_000).encode("gb18030")  # 1.98 M characters in 3.8 MB
+    response = client.post("/api/summarize", files={"file": ("gb.txt", gb)})
+    assert response.status_code == 413
+    assert cleaned == []  # neither was cleaned

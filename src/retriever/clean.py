@@ -14,7 +14,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from .outline import detect_heading, is_toc_marker
+from .outline import MAX_HEADING_CHARS, MAX_STANDALONE_CHARS, MAX_STRUCTURAL_HEADING_CHARS, detect_heading, is_toc_marker
 
 # --- character level -------------------------------------------------------------
 
@@ -218,15 +218,6 @@ def _copy_of_title(line: str, title: str) -> bool:
     return bool(a and b) and SequenceMatcher(None, a, b, autojunk=False).ratio() >= _SAME_TITLE
 
 
-def _unclosed(line: str) -> bool:
-    """True if an opening quote or bracket on this line is not closed on it."""
-    for open_, close in _OPEN_QUOTES.items():
-        if line.count(open_) > line.count(close):
-            return True
-    # ASCII double quotes come in pairs.
-    return line.count('"') % 2 == 1
-
-
 def _splits_a_word(a: str, b: str) -> bool:
     """Does the break fall inside a word (「…深化各领域改」 / 「革，加快…」)?"""
     from .bm25 import cut  # jieba's words; bm25 needs this module, so imported here
@@ -240,34 +231,82 @@ def _splits_a_word(a: str, b: str) -> bool:
     return False
 
 
-def _broken(line: str, nxt: str) -> bool:
-    """Was `line` cut mid-sentence, so that `nxt` continues it?
+# Whether a paragraph opens with a heading or a table-of-contents marker is told by its
+# first characters: past these, no heading is found (outline.MAX_* bound them).
+_HEAD_PROBE = 2 * max(MAX_HEADING_CHARS, MAX_STRUCTURAL_HEADING_CHARS, MAX_STANDALONE_CHARS)
 
-    A paragraph ends with closing punctuation; a title or heading is short and has no
-    clause commas. A long clause-bearing line without closing punctuation, one that
-    leaves a quote open, one that ends inside a word or a number, was broken by the
-    site (or by a page break of the source, with a blank line between the halves).
-    """
-    a, b = line.strip(), nxt.strip()
-    if _GAP in (a, b) or a[-1] in PARAGRAPH_ENDS:
-        return False
-    if detect_heading(a) or detect_heading(b) or is_toc_marker(a):
-        return False
-    if b[0] in "。！？!?；;，,、：:”’」』)）】…":
-        return True
-    if _NUMBER_END.search(a) and _UNIT_START.match(b):
-        return True
-    return _unclosed(a) or (len(a) >= 30 and bool(_CLAUSE.search(a))) or (len(a) >= _WORD_SPLIT_MIN and _splits_a_word(a, b))
+
+class _Paragraph:
+    """Lines joined into a paragraph, with what _broken() asks of it kept up to date as
+    lines are added: asking the joined text anew after each line took time that grew
+    with the square of a paragraph's length (a million characters without a full stop:
+    minutes)."""
+
+    def __init__(self, line: str):
+        self.parts = [line]
+        self.length = len(line)
+        self.opened = {q: line.count(q) - line.count(c) for q, c in _OPEN_QUOTES.items()}
+        self.ascii_quotes = line.count('"')
+        self.clause = bool(_CLAUSE.search(line))
+        self.head = line[:_HEAD_PROBE]
+        self.tail = line[-8:]
+
+    def add(self, line: str) -> None:
+        self.parts.append(line)
+        self.length += len(line)
+        for q, c in _OPEN_QUOTES.items():
+            self.opened[q] += line.count(q) - line.count(c)
+        self.ascii_quotes += line.count('"')
+        self.clause = self.clause or bool(_CLAUSE.search(line))
+        if len(self.head) < _HEAD_PROBE:
+            self.head = (self.head + line)[:_HEAD_PROBE]
+        self.tail = (self.tail + line)[-8:]
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def unclosed(self) -> bool:
+        """True if an opening quote or bracket in it is not closed in it."""
+        return any(n > 0 for n in self.opened.values()) or self.ascii_quotes % 2 == 1
+
+    def broken_before(self, nxt: str) -> bool:
+        """Was it cut mid-sentence, so that `nxt` continues it?
+
+        A paragraph ends with closing punctuation; a title or heading is short and has
+        no clause commas. A long clause-bearing line without closing punctuation, one
+        that leaves a quote open, one that ends inside a word or a number, was broken by
+        the site (or by a page break of the source, with a blank line between the halves).
+        """
+        a_end, b = self.tail[-1], nxt
+        if _GAP in (self.head, b) or a_end in PARAGRAPH_ENDS:
+            return False
+        head_only = self.length <= _HEAD_PROBE
+        if detect_heading(self.head) or detect_heading(b) or (head_only and is_toc_marker(self.head)):
+            return False
+        if b[0] in "。！？!?；;，,、：:”’」』)）】…":
+            return True
+        if _NUMBER_END.search(self.tail) and _UNIT_START.match(b):
+            return True
+        return (
+            self.unclosed()
+            or (self.length >= 30 and self.clause)
+            or (self.length >= _WORD_SPLIT_MIN and _splits_a_word(self.tail, b))
+        )
 
 
 def reflow(lines: list[str]) -> list[str]:
-    """Re-join lines broken mid-sentence (blank lines are already gone)."""
+    """Re-join lines broken mid-sentence (lines stripped, blank ones already gone)."""
     out: list[str] = []
+    paragraph: _Paragraph | None = None
     for line in lines:
-        if out and _broken(out[-1], line):
-            out[-1] = out[-1].rstrip() + line.strip()
-        else:
-            out.append(line)
+        if paragraph is not None and paragraph.broken_before(line):
+            paragraph.add(line)
+            continue
+        if paragraph is not None:
+            out.append(paragraph.text())
+        paragraph = _Paragraph(line)
+    if paragraph is not None:
+        out.append(paragraph.text())
     return out
 
 

@@ -330,6 +330,10 @@ class ServeConfig:
     # opens or its previous answer ends, or it is closed: trickling headers (slowloris)
     # would otherwise hold a connection for ever.
     header_timeout_s: float = 10.0
+    # A request body arrives whole within this time of its first read, or gets 408: a
+    # client sending a byte now and then would otherwise hold its connection (and a
+    # file descriptor) for ever. 16 MB in 30 s is 4.5 Mbit/s.
+    body_timeout_s: float = 30.0
     # After refusing a request head, its rest is read and dropped this long before the
     # connection closes: closing on unread data sends a reset that can destroy the answer.
     linger_s: float = 2.0

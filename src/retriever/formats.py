@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import itertools
 import logging
 import math
 import posixpath
@@ -71,7 +72,9 @@ def _decode_big5(data: bytes) -> str | None:
 
 
 def _plausible(text: str) -> bool:
-    return len(_ORDINARY.findall(text)) >= _PLAUSIBLE_SHARE * len(text)
+    # Counted by what removing them leaves: findall made a list of every character.
+    ordinary = len(text) - len(_ORDINARY.sub("", text))
+    return ordinary >= _PLAUSIBLE_SHARE * len(text)
 
 
 @lru_cache(maxsize=1)
@@ -96,7 +99,7 @@ def language_score(text: str) -> float:
     from .clean import for_matching
 
     jieba, freq, log_total = _word_model()
-    sample = for_matching("".join(c for c in text if not c.isascii() or c.isspace())[:_SCORE_CHARS])
+    sample = for_matching("".join(itertools.islice((c for c in text if not c.isascii() or c.isspace()), _SCORE_CHARS)))
     total, n = 0.0, 0
     for word in jieba.lcut(sample, HMM=False):
         if _HAN.search(word):
@@ -562,6 +565,14 @@ def _table_rows(tbl) -> list[str]:
     return rows
 
 
+class TooMuchText(InputError):
+    """A document with more text than the reader's budget allows."""
+
+    def __init__(self, path: Path | str, limit: int):
+        super().__init__(path, f"too much text (over {limit:,} characters; set {ENV_MAX_CHARS} to raise the limit)")
+        self.limit = limit
+
+
 class ReadBudget:
     """What reading one file has cost so far: characters of text, paragraphs or rows,
     seconds. Each reader counts as it goes, so that a hostile file is refused when it
@@ -576,10 +587,7 @@ class ReadBudget:
     def text(self, text: str) -> str:
         self.chars += len(text)
         if self.chars > self.max_chars:
-            raise InputError(
-                self.path,
-                f"too much text (over {self.max_chars:,} characters; set {ENV_MAX_CHARS} to raise the limit)",
-            )
+            raise TooMuchText(self.path, self.max_chars)
         return text
 
     def block(self, what: str) -> None:

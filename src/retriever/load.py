@@ -24,10 +24,22 @@ from .config import (
     PDF_SUFFIXES,
     TEXT_SUFFIXES,
     InputError,
+    ReadLimits,
     max_file_bytes,
     path_text,
 )
-from .formats import Extracted, ReadBudget, decode, read_docx, read_html, read_pdf, reason, refuse_ole, sniff
+from .formats import (
+    Extracted,
+    ReadBudget,
+    TooMuchText,
+    decode,
+    read_docx,
+    read_html,
+    read_pdf,
+    reason,
+    refuse_ole,
+    sniff,
+)
 from .segment import find_title
 
 __all__ = ["Document", "decode", "doc_id_for", "find_files", "load_document", "load_stream"]
@@ -200,17 +212,23 @@ def format_of(path: Path | str, data: bytes) -> str:
 
 
 _READERS = {"html": read_html, "docx": read_docx, "pdf": read_pdf}
+# A character takes at most 4 bytes in every encoding read (UTF-8, GB18030, UTF-16/32):
+# plain text of more bytes holds too many characters, told before it is decoded.
+_MAX_BYTES_PER_CHAR = 4
 
 
-def _extract(fmt: str, data: bytes, path: str) -> Extracted:
+def _extract(fmt: str, data: bytes, path: str, limits: ReadLimits) -> Extracted:
     if fmt == "ole":
         refuse_ole(path)
     reader = _READERS.get(fmt)
     if reader is None:
+        budget = ReadBudget(path, limits)
+        if len(data) > _MAX_BYTES_PER_CHAR * budget.max_chars:
+            raise TooMuchText(path, budget.max_chars)
         notes: list[str] = []
         return Extracted(decode(data, path, notes=notes), notes=tuple(notes))
     try:
-        return reader(data, path)
+        return reader(data, path, limits)
     except InputError:
         raise
     except Exception as e:  # noqa: BLE001
@@ -219,11 +237,12 @@ def _extract(fmt: str, data: bytes, path: str) -> Extracted:
         raise InputError(path, f"cannot read this {fmt} file ({reason(e)})") from None
 
 
-def _document(data: bytes, fmt: str, doc_id: str, path: str, fallback_title: str) -> Document:
+def _document(data: bytes, fmt: str, doc_id: str, path: str, fallback_title: str, limits: ReadLimits = ReadLimits()) -> Document:
     if not data.strip():
         raise InputError(path, "empty file")
-    extracted = _extract(fmt, data, path)
-    ReadBudget(path).text(extracted.text)  # the readers that do not stream are checked here
+    extracted = _extract(fmt, data, path, limits)
+    # The readers that do not stream are checked here, before cleaning (seconds a million characters).
+    ReadBudget(path, limits).text(extracted.text)
     text = clean(extracted.text, markdown=fmt == "markdown")
     if not text:
         raise InputError(path, "no text left once site chrome and junk were removed")
@@ -279,11 +298,12 @@ _KINDS = {
 }
 
 
-def load_stream(data: bytes, name: str = STDIN_NAME, fmt: str | None = None) -> Document:
+def load_stream(data: bytes, name: str = STDIN_NAME, fmt: str | None = None, limits: ReadLimits = ReadLimits()) -> Document:
     """A Document from bytes read from standard input or uploaded: `name` is its doc_id
     and path; the format is `fmt` ("text", "markdown", "html", "docx", "pdf"), or told
-    by the name's suffix and the content as for a file."""
+    by the name's suffix and the content as for a file. `limits` bound what reading it
+    may cost (the service's are tighter)."""
     name = path_text(name)
     if name == STDIN_NAME:
-        return _document(data, fmt or sniff(data), name, name, "stdin")
-    return _document(data, fmt or format_of(name, data), name, name, Path(name).stem)
+        return _document(data, fmt or sniff(data), name, name, "stdin", limits)
+    return _document(data, fmt or format_of(name, data), name, name, Path(name).stem, limits)

@@ -12,13 +12,16 @@ failure, never a traceback. A request answers from the index that was live when 
 came in: when `retriever index` makes a new generation live, LiveIndex loads it beside
 the old one and swaps it in once it is complete.
 
-Hostile clients are bounded: Host names (HostCheck), bodies (BodyLimit), request heads
-in size and time (GuardedH11Protocol), and the work of a summary (create_app's lanes).
+Hostile clients are bounded: Host names (HostCheck), other sites' scripts (SameOrigin),
+bodies in size and time (BodyLimit), request heads in size and time (GuardedH11Protocol),
+and the work of a summary (create_app's lanes). Responses carry SecurityHeaders.
 """
 
 import asyncio
+import base64
 import contextlib
 import copy
+import hashlib
 import ipaddress
 import logging
 import os
@@ -36,7 +39,6 @@ import anyio
 import h11
 import uvicorn
 from fastapi import FastAPI, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi_offline import FastAPIOffline
@@ -54,6 +56,7 @@ from .config import (
     SEARCH_MODES,
     BadIndexError,
     InputError,
+    ReadLimits,
     RetrieverError,
     SearchConfig,
     ServeConfig,
@@ -61,6 +64,7 @@ from .config import (
     UsageError,
 )
 from .digest import check_options, summarize_one
+from .formats import TooMuchText
 from .load import load_stream
 
 log = logging.getLogger("retriever.serve")
@@ -189,49 +193,60 @@ def problem(error: Mapping[str, Any]) -> str:
 class BodyLimit:
     """ASGI middleware: a request body over `limit` bytes gets 413 and the JSON error,
     whether its length is announced (refused before it is read) or it comes chunked
-    (refused once the count passes the limit)."""
+    (refused once the count passes the limit); one that has not all come `timeout`
+    seconds after it was first asked for gets 408."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, timeout: float):
+        self.app, self.limit, self.timeout = app, limit, timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length", b"0")
         if not length.isdigit() or int(length) > self.limit:
-            return await self.refuse(scope, send)
-        seen, over, refused = 0, False, False
+            return await self.refuse(scope, send, 413, f"request body too large: the limit is {self.limit:,} bytes")
+        seen, failed, refused = 0, None, False
+        deadline: float | None = None
+        done = False
 
         async def counted():
-            nonlocal seen, over
-            message = await receive()
+            nonlocal seen, failed, deadline, done
+            if done:  # the body is in: what comes now is the client leaving
+                return await receive()
+            deadline = deadline or time.monotonic() + self.timeout
+            with anyio.move_on_after(deadline - time.monotonic()) as waited:
+                message = await receive()
+            if waited.cancelled_caught:
+                failed = 408, f"the request body did not arrive within {self.timeout:g} s"
+                raise ValueError(failed[1])
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                over = True
-                raise ValueError("request body too large")
+                failed = 413, f"request body too large: the limit is {self.limit:,} bytes"
+                raise ValueError(failed[1])
+            done = message["type"] != "http.request" or not message.get("more_body", False)
             return message
 
         async def checked(message):
             # A body that failed to read is answered by the app with an error of its
-            # own (or by an exception, below): the client gets the 413 instead.
+            # own (or by an exception, below): the client gets the 413 or 408 instead.
             nonlocal refused
-            if not over:
+            if failed is None:
                 await send(message)
             elif not refused:
                 refused = True
-                await self.refuse(scope, send)
+                await self.refuse(scope, send, *failed)
 
         try:
             await self.app(scope, counted, checked)
         except Exception:
-            if not over:
+            if failed is None:
                 raise
             if not refused:
-                await self.refuse(scope, send)
+                await self.refuse(scope, send, *failed)
 
-    async def refuse(self, scope, send) -> None:
-        response = JSONResponse({"error": f"request body too large: the limit is {self.limit:,} bytes"}, status_code=413)
-        await response(scope, _no_body, send)
+    async def refuse(self, scope, send, status: int, message: str) -> None:
+        headers = {"connection": "close"} if status == 408 else None
+        await JSONResponse({"error": message}, status_code=status, headers=headers)(scope, _no_body, send)
 
 
 async def _no_body() -> dict:
@@ -287,6 +302,72 @@ class HostCheck:
                 )
                 return await JSONResponse({"error": message}, status_code=400)(scope, receive, send)
         await self.app(scope, receive, send)
+
+
+class SameOrigin:
+    """ASGI middleware: the API answers its own page and clients that are not browsers,
+    never a script on another site (403). Any page the user visits could otherwise
+    make the local service do its work, uploads and all: the Host check cannot tell,
+    since the browser sends the right Host. Browsers say where a request comes from in
+    Sec-Fetch-Site (all current ones) and Origin (on every POST); curl, `retriever ask`
+    and scripts send neither."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            headers = dict(scope["headers"])
+            site = headers.get(b"sec-fetch-site", b"same-origin").decode("latin-1")
+            origin = headers.get(b"origin")
+            host = headers.get(b"host", b"").decode("latin-1").lower()
+            if site not in ("same-origin", "none") or (origin is not None and not _same_origin(origin, host)):
+                where = origin.decode("latin-1") if origin else f"a {site} page"
+                message = f"cross-site request from {where} refused: the API answers its own page and programs, not other sites"
+                return await JSONResponse({"error": message}, status_code=403)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+def _same_origin(origin: bytes, host: str) -> bool:
+    scheme, _, rest = origin.decode("latin-1").lower().partition("://")
+    return scheme in ("http", "https") and rest == host
+
+
+class SecurityHeaders:
+    """ASGI middleware: headers that keep a browser from guessing a response's type,
+    framing a page (clickjacking) or sending its address on; the search page also
+    gets a Content-Security-Policy that allows its own inline script and styles (by
+    their hashes) and requests to this service, nothing else."""
+
+    def __init__(self, app, page_policy: str):
+        self.app, self.page_policy = app, page_policy.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        extra = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer")]
+        if scope["path"] == "/":
+            extra.append((b"content-security-policy", self.page_policy))
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def page_policy(page: str) -> str:
+    """The search page's Content-Security-Policy: its one inline script and style
+    allowed by hash, fetches to this service, nothing from elsewhere."""
+    digest = lambda tag: "".join(  # noqa: E731
+        f" 'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+        for body in re.findall(rf"<{tag}>(.*?)</{tag}>", page, re.DOTALL)
+    )
+    return (
+        f"default-src 'none'; script-src{digest('script')}; style-src{digest('style')}; connect-src 'self'; "
+        "img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 
 
 HEAD_END = re.compile(rb"\n\r?\n")  # the blank line that ends a request head, as h11 finds it
@@ -414,6 +495,11 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     # a worker thread: long texts queued on a lock would take the threads that every
     # other request needs.
     small_lane, big_lane = anyio.CapacityLimiter(config.concurrent_asks), anyio.CapacityLimiter(1)
+    # Uploads are read (parsed, decoded, cleaned) concurrent_asks at a time too, and
+    # refused as soon as their text passes the summary's limit: before cleaning, which
+    # holds the interpreter for seconds a million characters.
+    reads = anyio.CapacityLimiter(config.concurrent_asks)
+    read_limits = ReadLimits(max_chars=config.max_summarize_chars)
     page = resources.files("retriever").joinpath("page.html").read_text(encoding="utf-8")
     started = time.time()
 
@@ -423,7 +509,9 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
         description="Semantic search and extractive summaries over a Chinese document index.",
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes, timeout=config.body_timeout_s)
+    app.add_middleware(SameOrigin)
+    app.add_middleware(SecurityHeaders, page_policy=page_policy(page))
     hosts = allowed_hosts(config)
     if hosts is not None:
         app.add_middleware(HostCheck, allowed=hosts)  # added last, so checked first
@@ -431,6 +519,14 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
+
+    def too_long(what: str, chars: int | None = None) -> str:
+        """413's words: the text's length where it was counted; a text refused while
+        it was read is known only to be longer than the limit."""
+        limit = config.max_summarize_chars
+        if chars is None:
+            return f"{what} is too long to summarize here: more than {limit:,} characters"
+        return f"{what} is too long to summarize here: {chars:,} characters, the limit is {limit:,}"
 
     @app.exception_handler(RequestValidationError)
     @app.exception_handler(ValidationError)
@@ -537,17 +633,18 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
         elif kind == "multipart/form-data":
             data, name, options = await uploaded(request)
             check_options(options.max_chars, options.ratio, options.query)
-            # Read as a file of that name would be (its suffix gives the format): bounded
-            # by the body limit, and needed to know the length of the text.
-            doc = await run_in_threadpool(load_stream, data, os.path.basename(name) or "upload")
+            # Read as a file of that name would be (its suffix gives the format).
+            name = os.path.basename(name) or "upload"
+            try:
+                doc = await anyio.to_thread.run_sync(lambda: load_stream(data, name, limits=read_limits), limiter=reads)
+            except TooMuchText:
+                raise HTTPException(413, too_long(name)) from None
             what, chars = doc.path, len(doc.text)
             work = lambda: summarize_one(doc, retriever.embedder, options.max_chars, options.ratio, options.query)  # noqa: E731
         else:
             return error(415, 'send JSON {"text": …} or a multipart/form-data upload with a `file` field')
         if chars > config.max_summarize_chars:
-            raise HTTPException(
-                413, f"{what} is too long to summarize here: {chars:,} characters, the limit is {config.max_summarize_chars:,}"
-            )
+            raise HTTPException(413, too_long(what, chars))
         lane = small_lane if chars <= config.small_summarize_chars else big_lane
         return JSONResponse((await anyio.to_thread.run_sync(work, limiter=lane)).to_dict())
 
