@@ -5,6 +5,7 @@ work, never an AttributeError from deep inside, an endless loop or a walk of the
 whole file system.
 """
 
+import itertools
 import signal
 from contextlib import contextmanager
 
@@ -96,6 +97,9 @@ def test_the_cli_says_the_same(built):
         ({"max_chars": 2.5}, BUDGET.format("max_chars", 1, "2.5")),
         ({"ratio": 0}, "ratio must be a number above 0 and at most 1, not 0"),
         ({"ratio": "0.1"}, "ratio must be a number above 0 and at most 1, not '0.1'"),
+        ({"ratio": 10**400}, "ratio must be a number above 0 and at most 1, not a 401-digit number"),
+        ({"max_chars": 10**400}, BUDGET.format("max_chars", 1, "a 401-digit number")),
+        ({"ratio": float("nan")}, "ratio must be a number above 0 and at most 1, not nan"),
         ({"query": ""}, "the query is empty"),
     ],
 )
@@ -109,6 +113,26 @@ def test_summaries_refuse_bad_budgets_at_once(in_tmp, fake_embedder, kwargs, mes
     assert fake_embedder.calls == 0
     with pytest.raises(UsageError, match="^the text must be a str, not bytes$"):
         summarize_text(TEXT.encode())
+
+
+def test_titles_patterns_and_endless_paths_are_checked(in_tmp, fake_embedder):
+    (in_tmp / "doc.txt").write_text(TEXT, encoding="utf-8")
+    with pytest.raises(UsageError, match="^title must be a str, not int$"):
+        summarize_text(TEXT, title=123)
+    for call in (
+        lambda: summarize_files(".", include=[None]),
+        lambda: Retriever.build(".", index_dir="idx", exclude=[b"*.txt"]),
+    ):
+        with pytest.raises(UsageError, match="^each pattern of (include|exclude) must be a str, not (NoneType|bytes)"):
+            call()
+    with pytest.raises(UsageError, match="^include must be a glob pattern or a list of them, not int$"):
+        summarize_files(".", include=5)
+    with deadline(20):
+        with pytest.raises(UsageError, match="^more than 100,000 paths in one call; name their folders instead$"):
+            summarize_files(str(n) for n in itertools.count())
+        with pytest.raises(UsageError, match="^include: more than 1,000 patterns$"):
+            summarize_files(".", include=itertools.repeat("*.txt"))
+    assert fake_embedder.calls == 0
 
 
 def test_cutting_a_sentence_always_ends():

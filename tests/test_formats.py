@@ -662,3 +662,12 @@ def test_load_stream_pdf_and_docx(tmp_path):
     docx = _docx(tmp_path / "a.docx").read_bytes()
     assert load_stream(docx).title == "关于推进基层治理的实施方案"
     assert _error(load_stream, io.BytesIO(b"PK\x03\x04junk").getvalue()).cause.startswith("not a readable .docx file (")
+
+
+def test_causes_never_show_memory_addresses():
+    from retriever.formats import reason
+
+    # What pypdf raised for a PDF whose object refers to itself: the id() of its reader.
+    e = ValueError("Unexpected destination IndirectObject(5, 0, 140077810786320) at <Reader object at 0x7f6b2c0d1e50>")
+    assert reason(e) == "ValueError: Unexpected destination IndirectObject(5, 0) at <Reader object>"
+    assert reason(RuntimeError("x" * 1000)) == "RuntimeError: " + "x" * 300

@@ -36,7 +36,9 @@ from .config import (
     check_budget,
     check_k,
     check_paths,
+    check_patterns,
     check_question,
+    check_text,
     default_backend,
     default_index_dir,
     default_model,
@@ -170,6 +172,7 @@ class Retriever:
         from .build import build_index
 
         sources = check_paths(paths, default=DEFAULT_CORPUS_DIR)
+        include, exclude = check_patterns(include, "include"), check_patterns(exclude, "exclude")
         directory = Path(index_dir) if index_dir else default_index_dir()
         store = None
         if vector_store or uri or collection:
@@ -352,8 +355,8 @@ def summarize_text(
     from .load import Document
     from .segment import find_title
 
-    if not isinstance(text, str):
-        raise UsageError(f"the text must be a str, not {type(text).__name__}")
+    check_text(text, "the text")
+    check_text(title, "title")
     check_options(max_chars, ratio, query)
     reference = _reference(against)
     cleaned = clean(text)
@@ -386,6 +389,7 @@ def summarize_files(
     from .digest import summarize_paths
 
     paths = check_paths(paths)
+    include, exclude = check_patterns(include, "include"), check_patterns(exclude, "exclude")
     reference = _reference(against)  # a bad index fails before any file is read
     # The model loads with the first readable document (load_embedder caches it).
     get_embedder = lambda: embedder or load_embedder(model or default_model(), backend or default_backend())  # noqa: E731

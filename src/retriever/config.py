@@ -6,6 +6,7 @@ environment variables below override the defaults for both.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import os
@@ -230,6 +231,10 @@ class Limits:
     max_question_chars: int = 2_000  # a question, not a document (summarize takes those)
     max_k: int = 100  # passages in one answer
     max_summary_chars: int = 5_000  # a summary's budget: some ten pages already
+    # Paths, or include/exclude patterns, in one call: an endless iterator must end in
+    # an error, not in a process that never returns.
+    max_paths: int = 100_000
+    max_patterns: int = 1_000
 
 
 LIMITS = Limits()
@@ -276,15 +281,49 @@ def check_budget(chars: object, name: str, allow_zero: bool = False) -> int:
     if not _whole(chars) or not low <= chars <= LIMITS.max_summary_chars:  # type: ignore[operator]
         raise UsageError(
             f"{name} (the summary's budget) must be a whole number of characters from {low} to "
-            f"{LIMITS.max_summary_chars:,}, not {chars!r}"
+            f"{LIMITS.max_summary_chars:,}, not {shown(chars)}"
         )
     return int(chars)  # type: ignore[call-overload]
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """repr(value) cut to `limit` characters, for an error message (10**400 has 401 digits)."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**limit else f"a {len(str(abs(value)))}-digit number"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def check_ratio(ratio: object) -> float:
-    if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not 0 < float(ratio) <= 1:
-        raise UsageError(f"ratio must be a number above 0 and at most 1, not {ratio!r}")
-    return float(ratio)
+    try:
+        ok = not isinstance(ratio, bool) and isinstance(ratio, numbers.Real) and 0 < float(ratio) <= 1
+    except OverflowError:  # an int too large for a float
+        ok = False
+    if not ok:
+        raise UsageError(f"ratio must be a number above 0 and at most 1, not {shown(ratio)}")
+    return float(ratio)  # type: ignore[arg-type]
+
+
+def check_text(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise UsageError(f"{name} must be a str, not {type(value).__name__}")
+    return value
+
+
+def check_patterns(patterns: object, name: str) -> list[str]:
+    """Glob patterns (include/exclude): one str is one pattern, or an iterable of them;
+    None for none."""
+    if patterns is None:
+        return []
+    if isinstance(patterns, str):
+        return [patterns]
+    if isinstance(patterns, (bytes, bytearray)) or not isinstance(patterns, Iterable):
+        raise UsageError(f"{name} must be a glob pattern or a list of them, not {type(patterns).__name__}")
+    out = list(itertools.islice(patterns, LIMITS.max_patterns + 1))
+    if len(out) > LIMITS.max_patterns:
+        raise UsageError(f"{name}: more than {LIMITS.max_patterns:,} patterns")
+    for p in out:
+        if not isinstance(p, str):
+            raise UsageError(f"each pattern of {name} must be a str, not {type(p).__name__}: {shown(p)}")
+    return out
 
 
 def check_paths(paths: object, default: Path | None = None) -> list[Path]:
@@ -298,12 +337,14 @@ def check_paths(paths: object, default: Path | None = None) -> list[Path]:
     if isinstance(paths, (bytes, bytearray)) or not isinstance(paths, Iterable):
         raise TypeError(f"paths must be a path or a list of paths, not {type(paths).__name__}")
     out = []
-    for p in paths:
+    for p in itertools.islice(paths, LIMITS.max_paths + 1):
         if not isinstance(p, (str, os.PathLike)):
-            raise TypeError(f"each path must be a str or os.PathLike, not {type(p).__name__}: {p!r}")
+            raise TypeError(f"each path must be a str or os.PathLike, not {type(p).__name__}: {shown(p)}")
         out.append(Path(p))
     if not out:
         raise UsageError("no paths given")
+    if len(out) > LIMITS.max_paths:
+        raise UsageError(f"more than {LIMITS.max_paths:,} paths in one call; name their folders instead")
     return out
 
 

@@ -233,9 +233,16 @@ class Extracted:
     notes: tuple[str, ...] = ()  # what was repaired on the way (a character cut off at the end)
 
 
+# What a library's message may hold of this process's memory: an object's address
+# (「at 0x7f…」) or pypdf's IndirectObject(5, 0, 140077810786320), whose third number
+# is the id() of the reader. Neither is the user's business, nor an attacker's.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|(IndirectObject\(\d+, \d+), \d+\)")
+
+
 def reason(e: Exception) -> str:
-    """The first line of an exception, for a one-line cause."""
+    """The first line of an exception, for a one-line cause, without memory addresses."""
     message = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    message = _ADDRESS.sub(lambda m: f"{m.group(1)})" if m.group(1) else "", message)[:300]
     return f"{type(e).__name__}: {message}" if message else type(e).__name__
 
 
