@@ -4,11 +4,15 @@ servers on free loopback ports where the HTTP layer is what is tested."""
 
 import json
 import logging
+import re
 import socket
+import socketserver
 import threading
 import time
+from contextlib import contextmanager
 
 import httpx
+import pytest
 from test_serve import DOC, ENV, built, client, local_client, running  # noqa: F401 (fixtures)
 from typer.testing import CliRunner
 
@@ -321,3 +325,57 @@ def test_a_huge_text_upload_is_refused_before_it_is_cleaned(client, monkeypatch)
     response = client.post("/api/summarize", files={"file": ("gb.txt", gb)})
     assert response.status_code == 413
     assert cleaned == []  # neither was cleaned
+
+
+@contextmanager
+def hostile_server(body: bytes, every_s: float = 0.0):
+    """A server on a free loopback port that answers every request with `body` (JSON),
+    sent whole or a byte every `every_s` seconds."""
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.recv(65536)
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+            try:
+                if not every_s:
+                    self.request.sendall(head + body)
+                    return
+                self.request.sendall(head)
+                for byte in body:
+                    self.request.sendall(bytes([byte]))
+                    time.sleep(every_s)
+            except OSError:
+                pass  # the client gave up: as it should
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_hostile_server_gets_ask_to_answer_locally_in_bounded_time(built):
+    from retriever.client import ServerUnavailable, ask_server
+
+    good = local_client(create_app(built)).get("/api/ask", params={"q": "环境整治"}).json()
+    wrong = {
+        b"[1, 2, 3]": "JSON that is not an object",
+        b'{"query": "x", "results": "ab", "summary": {}}': "not an answer (query, results and summary are needed)",
+        json.dumps({**good, "results": [{**good["results"][0], "start": "0"}]}).encode(): "a result's start missing",
+        json.dumps({**good, "results": [{**good["results"][0], "highlights": [[0, 10**6]]}]}).encode(): "highlights",
+        json.dumps({**good, "summary": {"sentences": [{"text": 5}]}}).encode(): "the summary's sentences",
+    }
+    for body, message in wrong.items():
+        with hostile_server(body) as url:
+            with pytest.raises(ServerUnavailable, match=re.escape(message)):
+                ask_server(url, {"q": "环境整治"})
+            # `ask` says why and answers itself, no traceback.
+            result = CliRunner().invoke(cli, ["ask", "环境整治", "--server", url, "-v"])
+            assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+            assert "this process (the service did not answer" in " ".join(result.stderr.split())
+    with hostile_server(json.dumps(good).encode(), every_s=0.05) as url:
+        with pytest.raises(ServerUnavailable, match="no whole answer within 1 s"):
+            ask_server(url, {"q": "环境整治"}, ServeConfig(answer_timeout_s=1.0))

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 from . import atomic
@@ -91,13 +92,18 @@ def ask_server(url: str, params: dict, config: ServeConfig = ServeConfig()) -> d
     if parts.scheme != "http" or not parts.hostname or port is None:
         raise UsageError(f"server {url!r}: give it as http://HOST:PORT")
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    # One deadline for the whole answer: a timeout per read alone let a server that
+    # sends a byte a second hold `ask` for as long as it liked.
+    deadline = time.monotonic() + config.answer_timeout_s
     conn = HTTPConnection(parts.hostname, port, timeout=config.connect_timeout_s)
     try:
         conn.connect()
         conn.sock.settimeout(config.answer_timeout_s)
         conn.request("GET", f"{parts.path.rstrip('/')}/api/ask?{query}", headers={"Accept": "application/json"})
         response = conn.getresponse()
-        body = response.read()
+        body = _read_body(response, deadline, config.max_answer_bytes, conn.sock)
+    except TimeoutError:
+        raise ServerUnavailable(f"{url}: no whole answer within {config.answer_timeout_s:g} s") from None
     except (OSError, HTTPException) as e:
         raise ServerUnavailable(f"{url}: {e or type(e).__name__}") from None
     finally:
@@ -106,8 +112,67 @@ def ask_server(url: str, params: dict, config: ServeConfig = ServeConfig()) -> d
         data = json.loads(body)
     except ValueError:
         raise ServerUnavailable(f"{url}: answered HTTP {response.status} with no JSON") from None
+    if not isinstance(data, dict):
+        raise ServerUnavailable(f"{url}: answered HTTP {response.status} with JSON that is not an object")
     if 400 <= response.status < 500 and response.status not in (404, 408, 429):
-        raise UsageError(data.get("error") or f"the service refused the question (HTTP {response.status})")
-    if response.status != 200 or "results" not in data:
-        raise ServerUnavailable(f"{url}: HTTP {response.status} ({data.get('error', 'no answer')})")
+        raise UsageError(str(data.get("error") or f"the service refused the question (HTTP {response.status})")[:500])
+    if response.status != 200:
+        raise ServerUnavailable(f"{url}: HTTP {response.status} ({str(data.get('error', 'no answer'))[:200]})")
+    if problem := answer_problem(data):
+        raise ServerUnavailable(f"{url}: not an answer ({problem})")
     return data
+
+
+def _read_body(response, deadline: float, limit: int, sock) -> bytes:
+    """The body, read before `deadline` (TimeoutError) and at most `limit` bytes."""
+    chunks, size = [], 0
+    while chunk := response.read1(65536):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise OSError(f"an answer of over {limit:,} bytes")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock.settimeout(remaining)
+    return b"".join(chunks)
+
+
+def answer_problem(data: dict) -> str | None:
+    """What keeps `data` from being the JSON of `ask --json` as far as `ask` reads it,
+    if anything: a service of another program, or a broken one, must not make `ask`
+    fail with a traceback."""
+
+    def typed(value: object, kind: type | tuple[type, ...]) -> bool:
+        return isinstance(value, kind) and not isinstance(value, bool) if kind is not bool else isinstance(value, bool)
+
+    number = (int, float)
+    if not typed(data.get("query"), str) or not typed(data.get("results"), list) or not typed(data.get("summary"), dict):
+        return "query, results and summary are needed"
+    for hit in data["results"]:
+        if not isinstance(hit, dict):
+            return "a result is not an object"
+        fields: dict[str, type | tuple[type, ...]] = {
+            "rank": int, "score": number, "title": str, "doc_id": str, "text": str, "start": int, "end": int,
+        }  # fmt: skip
+        if wrong := [name for name, kind in fields.items() if not typed(hit.get(name), kind)]:
+            return f"a result's {', '.join(wrong)} missing or of the wrong type"
+        if not (isinstance(hit.get("heading_path"), list) and all(isinstance(h, str) for h in hit["heading_path"])):
+            return "a result's heading_path is not a list of str"
+        spans = hit.get("highlights")
+        if not isinstance(spans, list) or not all(
+            isinstance(sp, list) and len(sp) == 2 and all(typed(x, int) for x in sp) and 0 <= sp[0] <= sp[1] <= len(hit["text"])
+            for sp in spans
+        ):
+            return "a result's highlights are not spans of its text"
+    sentences = data["summary"].get("sentences")
+    if not isinstance(sentences, list) or not all(
+        isinstance(s, dict) and typed(s.get("text"), str) and typed(s.get("cites"), int) and typed(s.get("shown", ""), str)
+        for s in sentences
+    ):
+        return "the summary's sentences are not text that cites a result"
+    if not typed(data.get("score"), (str, int, float)) or not typed(data.get("timings_ms", {}), dict):
+        return "score or timings_ms of the wrong type"
+    if not all(typed(v, number) for v in data.get("timings_ms", {}).values()):
+        return "timings_ms of the wrong type"
+    return None

@@ -392,7 +392,8 @@ class ServeConfig:
     # `retriever ask` gives up on a server that does not accept the connection in this
     # time and answers locally; an accepted question may take longer (a first load).
     connect_timeout_s: float = 0.5
-    answer_timeout_s: float = 60.0
+    answer_timeout_s: float = 60.0  # for the whole answer, not each read
+    max_answer_bytes: int = 16 * 2**20  # 100 passages and their summary are some 200 KB
 
 
 # Long work reports progress(stage, done, total): stages "read" (files), "embed" (texts)

@@ -193,60 +193,50 @@ def problem(error: Mapping[str, Any]) -> str:
 class BodyLimit:
     """ASGI middleware: a request body over `limit` bytes gets 413 and the JSON error,
     whether its length is announced (refused before it is read) or it comes chunked
-    (refused once the count passes the limit); one that has not all come `timeout`
-    seconds after it was first asked for gets 408."""
+    (refused once the count passes the limit). Its time is bounded by
+    GuardedH11Protocol."""
 
-    def __init__(self, app, limit: int, timeout: float):
-        self.app, self.limit, self.timeout = app, limit, timeout
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length", b"0")
         if not length.isdigit() or int(length) > self.limit:
-            return await self.refuse(scope, send, 413, f"request body too large: the limit is {self.limit:,} bytes")
-        seen, failed, refused = 0, None, False
-        deadline: float | None = None
-        done = False
+            return await self.refuse(scope, send)
+        seen, over, refused = 0, False, False
 
         async def counted():
-            nonlocal seen, failed, deadline, done
-            if done:  # the body is in: what comes now is the client leaving
-                return await receive()
-            deadline = deadline or time.monotonic() + self.timeout
-            with anyio.move_on_after(deadline - time.monotonic()) as waited:
-                message = await receive()
-            if waited.cancelled_caught:
-                failed = 408, f"the request body did not arrive within {self.timeout:g} s"
-                raise ValueError(failed[1])
+            nonlocal seen, over
+            message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
-                failed = 413, f"request body too large: the limit is {self.limit:,} bytes"
-                raise ValueError(failed[1])
-            done = message["type"] != "http.request" or not message.get("more_body", False)
+                over = True
+                raise ValueError("request body too large")
             return message
 
         async def checked(message):
             # A body that failed to read is answered by the app with an error of its
-            # own (or by an exception, below): the client gets the 413 or 408 instead.
+            # own (or by an exception, below): the client gets the 413 instead.
             nonlocal refused
-            if failed is None:
+            if not over:
                 await send(message)
             elif not refused:
                 refused = True
-                await self.refuse(scope, send, *failed)
+                await self.refuse(scope, send)
 
         try:
             await self.app(scope, counted, checked)
         except Exception:
-            if failed is None:
+            if not over:
                 raise
             if not refused:
-                await self.refuse(scope, send, *failed)
+                await self.refuse(scope, send)
 
-    async def refuse(self, scope, send, status: int, message: str) -> None:
-        headers = {"connection": "close"} if status == 408 else None
-        await JSONResponse({"error": message}, status_code=status, headers=headers)(scope, _no_body, send)
+    async def refuse(self, scope, send) -> None:
+        response = JSONResponse({"error": f"request body too large: the limit is {self.limit:,} bytes"}, status_code=413)
+        await response(scope, _no_body, send)
 
 
 async def _no_body() -> dict:
@@ -374,7 +364,7 @@ HEAD_END = re.compile(rb"\n\r?\n")  # the blank line that ends a request head, a
 
 
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, with three guards that uvicorn has no setting for.
+    """uvicorn's HTTP/1.1 protocol, with four guards that uvicorn has no setting for.
 
     uvicorn runs h11 here (its "auto" takes httptools only when installed, and it is
     not); http_server() gives it this subclass, with the limits of `limits`.
@@ -382,6 +372,9 @@ class GuardedH11Protocol(H11Protocol):
       connection opening or the previous answer ending: a client trickling header
       lines (slowloris) held its connection for ever, since every byte stopped
       uvicorn's keep-alive timer.
+    - The body must arrive within body_timeout_s of the head, or gets 408 (the request
+      handler hears that the client is gone): a client sending a byte now and then
+      held its connection, and a file descriptor, for ever.
     - A request line or headers over the limits get 414 or 431 and the JSON error,
       where h11 answered a bare 400 past 16 KB (a 2,000-character question is 18 KB
       of URL).
@@ -394,12 +387,14 @@ class GuardedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self.head_timer: asyncio.TimerHandle | None = None
+        self.body_timer: asyncio.TimerHandle | None = None
         self.lingering = False
         super().connection_made(transport)
         self.await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.stop_head_timer()
+        self.stop_body_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -407,10 +402,38 @@ class GuardedH11Protocol(H11Protocol):
             return  # dropped: the answer is sent, the connection closing
         super().data_received(data)
         self.await_head()
+        self.await_body()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self.await_head()
+        self.await_body()
+
+    def await_body(self) -> None:
+        """Start the body's clock when the head is in and a body is awaited; stop it
+        when the body is in (or the connection goes)."""
+        if self.conn.their_state is not h11.SEND_BODY or self.lingering or self.transport.is_closing():
+            self.stop_body_timer()
+        elif self.body_timer is None:
+            self.body_timer = self.loop.call_later(self.limits.body_timeout_s, self.body_timed_out)
+
+    def stop_body_timer(self) -> None:
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
+
+    def body_timed_out(self) -> None:
+        self.body_timer = None
+        if self.conn.their_state is not h11.SEND_BODY:
+            return
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started:
+            self.transport.close()  # answered already (413): nothing more to say
+            return
+        if cycle is not None:  # the handler waiting for the body hears that the client left
+            cycle.disconnected = True
+            cycle.message_event.set()
+        self.refuse(408, f"the request body did not arrive within {self.limits.body_timeout_s:g} s")
 
     def handle_events(self) -> None:
         # Before h11 reads a head: past its own limit, it answers a bare 400 and closes.
@@ -454,6 +477,7 @@ class GuardedH11Protocol(H11Protocol):
         """Answer with the JSON error, then close in a way that lets the client read it."""
         log.warning("refused a request from %s: %d %s", self.client[0] if self.client else "a client", status, message)
         self.stop_head_timer()
+        self.stop_body_timer()
         body = JSONResponse({"error": message}).body
         headers = [
             (b"content-type", b"application/json"),
@@ -509,7 +533,7 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
         description="Semantic search and extractive summaries over a Chinese document index.",
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit, limit=config.max_body_bytes, timeout=config.body_timeout_s)
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     app.add_middleware(SameOrigin)
     app.add_middleware(SecurityHeaders, page_policy=page_policy(page))
     hosts = allowed_hosts(config)
