@@ -4,6 +4,7 @@ that lead out of the folders being read."""
 import json
 import os
 from pathlib import Path
+from random import Random
 
 import pytest
 from typer.testing import CliRunner
@@ -164,6 +165,22 @@ def test_a_docx_flood_of_paragraphs_or_text_is_cut_short(tmp_path, monkeypatch):
     assert _cause(load_document, tmp_path / "wordy.txt") == _cause(load_document, wordy)
 
 
+def test_a_docx_paragraph_of_millions_of_runs_is_refused_as_it_is_parsed(tmp_path):
+    """3.7 MB holding millions of empty runs in one paragraph (60 MB of XML, under the
+    zip-bomb bounds) was built into a 2.5 GB tree: now counted as it is parsed."""
+    random = Random(0)
+    # Runs that differ (as Word's revision ids make them) compress some 5 times, as real XML does.
+    chunks = (b"".join(b'<w:r w:rsidR="%08X"/>' % random.getrandbits(32) for _ in range(10_000)) for _ in range(60))
+    runs = raw_docx(tmp_path / "runs.docx", [b"<w:p>", *chunks, "<w:r><w:t>字</w:t></w:r></w:p>".encode()])
+    assert _cause(read_docx, runs.read_bytes(), "runs.docx") == (
+        "a paragraph or table of over 500,000 XML elements: not a document this tool reads"
+    )
+    # A long table, one block too, is read.
+    rows = "".join(f"<w:tr><w:tc><w:p><w:r><w:t>第{i}行</w:t></w:r></w:p></w:tc></w:tr>" for i in range(20_000))
+    table = raw_docx(tmp_path / "table.docx", f"<w:tbl>{rows}</w:tbl>")
+    assert read_docx(table.read_bytes(), "table.docx").text.count("\n") == 19_999
+
+
 def test_other_zips_are_named_for_what_they_are(tmp_path):
     workbook = raw_docx(tmp_path / "book.docx", "", main="xl/workbook.xml")
     assert _cause(load_document, workbook) == (
@@ -209,6 +226,18 @@ def test_pdf_bombs_and_floods(tmp_path):
     assert _cause(read_pdf, pages.read_bytes(), "pages.pdf", ReadLimits(max_seconds=-1)) == (
         "reading it took over -1 s: given up"
     )
+    # 100 pages sharing one stream of 1.9 M empty text operators (28 KB): pypdf parses
+    # drawing instructions in Python, 11.6 s a page. Pages of too many are left out.
+    ops = _pdf_with_stream(tmp_path / "ops.pdf", b"BT ET\n" * 1_900_000, pages=100)
+    assert ops.stat().st_size < 60_000
+    assert _cause(read_pdf, ops.read_bytes(), "ops.pdf") == (
+        "no text layer (a scanned PDF? run OCR first); "
+        + "; ".join(f"page {n} left out: 10.9 MB of drawing instructions, over the 1 MB read" for n in range(1, 101))
+    )
+    text = b"".join(b"BT /F1 12 Tf 72 %d Td (Line %d) Tj ET\n" % (780 - 12 * (i % 60), i) for i in range(3000))
+    many = _pdf_with_stream(tmp_path / "many.pdf", text, pages=3)  # 120 KB a page
+    extracted = read_pdf(many.read_bytes(), "many.pdf", ReadLimits(max_pdf_content_bytes=300_000))
+    assert extracted.notes == ("pages 3-3 left out: the pages before hold 0 MB of drawing instructions, all that is read",)
 
 
 def test_a_flood_of_html_tags_is_refused_before_parsing():

@@ -79,6 +79,16 @@ class ReadLimits:
     # a million elements took 11 s and 770 MB to read; a news page has some 10,000.
     max_tags: int = 1_000_000
     max_pages: int = 5_000  # of a PDF
+    # A PDF page's drawing instructions (its content streams, inflated) are parsed by
+    # pypdf in Python, some 0.3 MB a second: a page of more is left out, with a note,
+    # and reading stops once the pages read hold max_pdf_content_bytes in all. 28 KB
+    # of one stream of 1.9 M empty text operators, shared by 100 pages, took 11.6 s a
+    # page. A page of text holds 5-100 KB; a detailed map or chart, a few MB.
+    max_page_content_bytes: int = 2**20
+    max_pdf_content_bytes: int = 32 * 2**20
+    # Elements of one paragraph or table of a .docx: 3.7 MB holding millions of empty
+    # runs in one paragraph took 2.5 GB as a tree. A long table has some 100,000.
+    max_block_elements: int = 500_000
     max_seconds: float = 300.0  # reading one .docx or PDF
 
 
@@ -389,6 +399,9 @@ class ServeConfig:
     # text never waits behind a long one.
     max_summarize_chars: int = 1_000_000
     small_summarize_chars: int = 20_000
+    # Reading one upload (a .docx or PDF) may take this long: a file of the CLI's is
+    # given ReadLimits.max_seconds, but a service must go on answering others.
+    max_read_seconds: float = 60.0
     # `retriever ask` gives up on a server that does not accept the connection in this
     # time and answers locally; an accepted question may take longer (a first load).
     connect_timeout_s: float = 0.5

@@ -687,14 +687,21 @@ def _body_blocks(stream, budget: ReadBudget):
     parsed as a stream, so memory holds one paragraph or table, not the document."""
     from lxml import etree
 
-    depth = 0
+    depth = inside = 0
     for event, el in etree.iterparse(stream, events=("start", "end")):
         if event == "start":
             depth += 1
             continue
         depth -= 1
+        inside += 1
+        if inside > budget.limits.max_block_elements:  # one paragraph or table, held whole until it ends
+            raise InputError(
+                budget.path,
+                f"a paragraph or table of over {budget.limits.max_block_elements:,} XML elements: not a document this tool reads",
+            )
         if depth == 2:  # <w:document> is depth 1, <w:body> 2: its children end at 2
             budget.block("paragraphs")
+            inside = 0
             yield el
             el.clear()
             while el.getprevious() is not None:
@@ -833,9 +840,23 @@ def read_pdf(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -
         if len(reader.pages) > limits.max_pages:
             raise InputError(path, f"{len(reader.pages):,} pages: more than the {limits.max_pages:,} this tool reads")
         budget = ReadBudget(path, limits)
-        pages = []
-        for page in reader.pages:
+        pages: list[str] = []
+        notes: list[str] = []
+        content = 0
+        for number, page in enumerate(reader.pages, 1):
             budget.check_time()
+            size = _content_bytes(page)
+            if size > limits.max_page_content_bytes:
+                notes.append(
+                    f"page {number} left out: {size / 2**20:.1f} MB of drawing instructions, over the {limits.max_page_content_bytes / 2**20:.0f} MB read"
+                )
+                continue
+            content += size
+            if content > limits.max_pdf_content_bytes:
+                notes.append(
+                    f"pages {number}-{len(reader.pages)} left out: the pages before hold {limits.max_pdf_content_bytes / 2**20:.0f} MB of drawing instructions, all that is read"
+                )
+                break
             pages.append(budget.text(page.extract_text() or ""))
     except InputError:
         raise
@@ -850,5 +871,11 @@ def read_pdf(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -
     page_lines = [[_CJK_SPACE.sub("", line.rstrip()) for line in page.splitlines() if line.strip()] for page in pages]
     lines = [line for page in _drop_running_lines(page_lines) for line in page]
     if not any(c.isalpha() for line in lines for c in line):
-        raise InputError(path, "no text layer (a scanned PDF? run OCR first)")
-    return Extracted("\n".join(_join_wrapped(lines)))
+        raise InputError(path, "; ".join(["no text layer (a scanned PDF? run OCR first)", *notes]))
+    return Extracted("\n".join(_join_wrapped(lines)), notes=tuple(notes))
+
+
+def _content_bytes(page) -> int:
+    """The inflated size of a page's content streams (pypdf bounds each inflation)."""
+    contents = page.get_contents()
+    return 0 if contents is None else len(contents.get_data())

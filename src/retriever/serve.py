@@ -523,7 +523,7 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     # refused as soon as their text passes the summary's limit: before cleaning, which
     # holds the interpreter for seconds a million characters.
     reads = anyio.CapacityLimiter(config.concurrent_asks)
-    read_limits = ReadLimits(max_chars=config.max_summarize_chars)
+    read_limits = ReadLimits(max_chars=config.max_summarize_chars, max_seconds=config.max_read_seconds)
     page = resources.files("retriever").joinpath("page.html").read_text(encoding="utf-8")
     started = time.time()
 
