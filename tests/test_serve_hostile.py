@@ -5,6 +5,7 @@ servers on free loopback ports where the HTTP layer is what is tested."""
 import json
 import logging
 import re
+import signal
 import socket
 import socketserver
 import threading
@@ -12,6 +13,7 @@ import time
 from contextlib import contextmanager
 
 import httpx
+import numpy as np
 import pytest
 from test_serve import DOC, ENV, built, client, local_client, running  # noqa: F401 (fixtures)
 from typer.testing import CliRunner
@@ -379,3 +381,103 @@ def test_a_hostile_server_gets_ask_to_answer_locally_in_bounded_time(built):
     with hostile_server(json.dumps(good).encode(), every_s=0.05) as url:
         with pytest.raises(ServerUnavailable, match="no whole answer within 1 s"):
             ask_server(url, {"q": "环境整治"}, ServeConfig(answer_timeout_s=1.0))
+
+
+def test_work_whose_client_has_gone_stops(built, fake_embedder, monkeypatch):
+    """A long summary stops at its next batch once its client disconnects, and one still
+    waiting for its lane never starts (50 abandoned ones kept both cores busy 16 min)."""
+    batches, first = [], threading.Event()
+    encode = fake_embedder.encode
+
+    def slow(texts, batch_size=32, progress=None):
+        out = []
+        for lo in range(0, len(texts), 8):
+            batches.append(len(texts))
+            first.set()
+            time.sleep(0.05)
+            out.append(encode(texts[lo : lo + 8]))
+            if progress:
+                progress(min(lo + 8, len(texts)), len(texts))
+        return np.concatenate(out)
+
+    monkeypatch.setattr(fake_embedder, "encode", slow)
+    long_text = "".join(f"第{n}条,要抓好人居环境整治,清理生活垃圾。" for n in range(400))  # 400 sentences: 50 batches, 2.5 s
+    config = ServeConfig(concurrent_asks=1, small_summarize_chars=1000)
+    with running(create_app(built, config), config) as url:
+        socks = []
+        for _ in range(3):  # one runs, two wait for the lane of long texts
+            sock = connect(url)
+            body = json.dumps({"text": long_text}).encode()
+            sock.sendall(b"POST /api/summarize HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+            socks.append(sock)
+        assert first.wait(30)
+        time.sleep(0.2)
+        for sock in socks:
+            sock.close()
+        time.sleep(1.0)
+        stopped_at = len(batches)
+        time.sleep(1.0)
+        assert len(batches) == stopped_at  # nothing embeds any more
+        assert stopped_at < 25  # the first stopped within a batch or two; the others never began
+        assert httpx.post(f"{url}/api/summarize", json={"text": DOC}, timeout=10).status_code == 200
+
+
+SLOW_SERVICE = """
+import sys, time
+sys.path.insert(0, {tests!r})
+import numpy as np
+import retriever.api
+from conftest import FakeEmbedder
+from retriever import Retriever
+from retriever.serve import listen, run
+
+fake = FakeEmbedder()
+encode = fake.encode
+def slow(texts, batch_size=32, progress=None):
+    out = []
+    for lo in range(0, len(texts), 8):
+        time.sleep(0.05)
+        out.append(encode(texts[lo : lo + 8]))
+        if progress:
+            progress(min(lo + 8, len(texts)), len(texts))
+    return np.concatenate(out)
+fake.encode = slow
+retriever.api.load_embedder = lambda name, backend=None: fake
+run(Retriever.open("indexes/default"), listen("127.0.0.1", 0), announce=lambda text: print(text, flush=True))
+"""
+
+
+def test_sigterm_mid_summaries_answers_503_without_tracebacks(built):
+    """Six long summaries under way or queued when the service is told to stop: each
+    gets 503 and the log holds no traceback (43 HTTP 500s and 85 CancelledError
+    tracebacks before)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SERVICE.format(tests=str(Path(__file__).parent))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        url = next(line.split()[-1].rstrip("/") for line in proc.stdout if "search page" in line)
+        text = "".join(f"第{n}条,要抓好人居环境整治,清理生活垃圾。" for n in range(2000))  # 250 batches, 12 s
+        answers: list[int] = []
+
+        def post() -> None:
+            answers.append(httpx.post(f"{url}/api/summarize", json={"text": text}, timeout=60).status_code)
+
+        clients = [threading.Thread(target=post) for _ in range(6)]
+        for client in clients:
+            client.start()
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGTERM)
+        for client in clients:
+            client.join(30)
+        assert answers == [503] * 6
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    log = proc.stderr.read()
+    assert "Traceback" not in log and "ERROR" not in log, log

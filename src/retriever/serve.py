@@ -501,7 +501,17 @@ def http_server(app: FastAPI, config: ServeConfig = CONFIG, **options) -> uvicor
     protocol = type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": config})
     # A head over the limits is refused before h11 would see more of it.
     head_limit = config.max_request_line_bytes + config.max_header_bytes
-    return uvicorn.Server(uvicorn.Config(app, http=protocol, h11_max_incomplete_event_size=head_limit, **options))
+    return StoppingServer(uvicorn.Config(app, http=protocol, h11_max_incomplete_event_size=head_limit, **options))
+
+
+class StoppingServer(uvicorn.Server):
+    """uvicorn's server, telling the app's Shutdown as soon as it is asked to stop."""
+
+    def handle_exit(self, sig: int, frame) -> None:
+        shutdown = getattr(getattr(self.config.app, "state", None), "shutdown", None)
+        if isinstance(shutdown, Shutdown):
+            shutdown.begin()
+        super().handle_exit(sig, frame)
 
 
 def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None) -> FastAPI:
@@ -526,6 +536,7 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     read_limits = ReadLimits(max_chars=config.max_summarize_chars, max_seconds=config.max_read_seconds)
     page = resources.files("retriever").joinpath("page.html").read_text(encoding="utf-8")
     started = time.time()
+    shutdown = Shutdown()
 
     app = FastAPIOffline(
         title="retriever",
@@ -535,11 +546,13 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     )
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     app.add_middleware(SameOrigin)
+    app.add_middleware(Stopping, shutdown=shutdown)
     app.add_middleware(SecurityHeaders, page_policy=page_policy(page))
     hosts = allowed_hosts(config)
     if hosts is not None:
         app.add_middleware(HostCheck, allowed=hosts)  # added last, so checked first
     app.state.live = live
+    app.state.shutdown = shutdown
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -649,11 +662,14 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     async def summarize(request: Request) -> JSONResponse:
         kind = request.headers.get("content-type", "").split(";")[0].strip()
         retriever = live.current()  # its model is loaded, if need be, in the worker thread
+        stop = threading.Event()  # set when the client goes: the work stops between batches
         if kind == "application/json":
             req = SummarizeRequest.model_validate_json(await request.body())
             check_options(req.max_chars, req.ratio, req.query)  # before waiting for a lane
             what, chars = "the text", len(req.text)
-            work = lambda: summarize_text(req.text, req.max_chars, req.ratio, req.query, req.title, embedder=retriever.embedder)  # noqa: E731
+            work = lambda: summarize_text(  # noqa: E731
+                req.text, req.max_chars, req.ratio, req.query, req.title, embedder=Stoppable(retriever.embedder, stop)
+            )
         elif kind == "multipart/form-data":
             data, name, options = await uploaded(request)
             check_options(options.max_chars, options.ratio, options.query)
@@ -664,19 +680,143 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
             except TooMuchText:
                 raise HTTPException(413, too_long(name)) from None
             what, chars = doc.path, len(doc.text)
-            work = lambda: summarize_one(doc, retriever.embedder, options.max_chars, options.ratio, options.query)  # noqa: E731
+            work = lambda: summarize_one(  # noqa: E731
+                doc, Stoppable(retriever.embedder, stop), options.max_chars, options.ratio, options.query
+            )
         else:
             return error(415, 'send JSON {"text": …} or a multipart/form-data upload with a `file` field')
         if chars > config.max_summarize_chars:
             raise HTTPException(413, too_long(what, chars))
         lane = small_lane if chars <= config.small_summarize_chars else big_lane
-        return JSONResponse((await anyio.to_thread.run_sync(work, limiter=lane)).to_dict())
+        summary = await unless_client_leaves(
+            request, stop, lambda: anyio.to_thread.run_sync(work, limiter=lane, abandon_on_cancel=True), shutdown
+        )
+        if summary is None and shutdown.stopping:
+            return error(503, STOPPING)
+        if summary is None:
+            log.info("client went away: its summary of %s stopped", what)
+            return error(499, "client went away")  # nobody reads it
+        return JSONResponse(summary.to_dict())
 
     @app.get("/api/info", summary="What is indexed, with which model, and the sizes")
     def info() -> JSONResponse:
         return JSONResponse(live.current().info())
 
     return app
+
+
+class Abandoned(Exception):
+    """The client of this work has gone."""
+
+
+class Stoppable:
+    """An embedder that stops between its batches once `stop` is set (the client of the
+    work has gone): a summary of 100,000 characters embeds for minutes, and 48 of them
+    abandoned kept both cores busy for 16 minutes."""
+
+    def __init__(self, embedder, stop: threading.Event):
+        self.embedder, self.stop = embedder, stop
+
+    def __getattr__(self, name: str):
+        return getattr(self.embedder, name)
+
+    def encode(self, texts, batch_size: int = 32, progress=None):
+        def check(done: int, total: int) -> None:
+            if self.stop.is_set():
+                raise Abandoned
+            if progress:
+                progress(done, total)
+
+        if self.stop.is_set():
+            raise Abandoned
+        return self.embedder.encode(texts, batch_size=batch_size, progress=check)
+
+
+STOPPING = "the service is stopping; ask again when it is back"
+
+
+class Shutdown:
+    """What is stopped when the service is told to stop (SIGTERM, Ctrl+C): summaries
+    under way stop at their next batch and those waiting for a lane never start, each
+    answered 503, before uvicorn's grace period ends and it cancels what is left."""
+
+    def __init__(self):
+        self.stopping = False
+        self._running: set = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def begin(self) -> None:
+        """Called from the signal handler: the cancelling is done by the event loop."""
+        self.stopping = True
+        if self._loop is not None:
+            for cancel in list(self._running):
+                self._loop.call_soon_threadsafe(cancel)
+
+    @contextlib.contextmanager
+    def running(self, cancel):
+        """Within the block, `cancel` is called when the service stops (at once if it is stopping)."""
+        self._loop = asyncio.get_running_loop()
+        if self.stopping:
+            cancel()
+        self._running.add(cancel)
+        try:
+            yield
+        finally:
+            self._running.discard(cancel)
+
+
+class Stopping:
+    """ASGI middleware: a request that uvicorn cancels as it stops gets 503 if it has no
+    answer yet, and the cancellation ends here, instead of a 500 and a traceback in the
+    log for each."""
+
+    def __init__(self, app, shutdown: Shutdown):
+        self.app, self.shutdown = app, shutdown
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        answered = False
+
+        async def tracked(message):
+            nonlocal answered
+            answered = answered or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except asyncio.CancelledError:
+            if not self.shutdown.stopping:
+                raise
+            if not answered:
+                with contextlib.suppress(Exception):
+                    await JSONResponse({"error": STOPPING}, status_code=503)(scope, _no_body, send)
+
+
+async def unless_client_leaves(request: Request, stop: threading.Event, work, shutdown: Shutdown):
+    """The result of `await work()`, or None once the client disconnects or the service
+    stops: work still waiting for its lane never starts, work under way hears it
+    through `stop`."""
+    with anyio.CancelScope() as scope:
+
+        def cancel() -> None:
+            stop.set()
+            scope.cancel()
+
+        async def watch() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            cancel()
+
+        watcher = asyncio.ensure_future(watch())  # a task of its own; errors of `work` stay as they are
+        try:
+            with shutdown.running(cancel):
+                return await work()
+        except Abandoned:
+            return None
+        finally:
+            watcher.cancel()
+    return None  # cancelled: the client is gone, or the service stopping
 
 
 async def uploaded(request: Request) -> tuple[bytes, str, SummaryOptions]:
