@@ -1,8 +1,10 @@
 """What hostile and huge input costs: time and peak memory, each case in its own process.
 
 Part 1, hostile files: a .docx zip bomb (1 GB of XML in 2.6 MB), a .docx of 1.5 million
-empty paragraphs, a web page of a million elements, a PDF whose one content stream
-inflates to 200 MB. Each is read by `load_document` in a fresh process (its peak RSS is
+empty paragraphs, one of 2.4 million empty runs in one paragraph, a web page of a million
+elements, a PDF whose one content stream inflates to 200 MB, one of 100 pages sharing a
+stream of 1.9 million empty operators, a text of 30,000 lines without a full stop, and
+/dev/zero. Each is read by `load_document` in a fresh process (its peak RSS is
 the process's own, from wait4), with a time limit; the table says what the reader
 answered.
 
@@ -17,6 +19,7 @@ should be a straight line: near linear at worst.
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import tempfile
@@ -62,25 +65,43 @@ def docx(path: Path, chunks) -> Path:
     return path
 
 
-def pdf(path: Path, inflated_bytes: int) -> Path:
-    """A one-page PDF whose content stream inflates to `inflated_bytes`."""
-    stream = zlib.compress(b" " * inflated_bytes, 9)
+def pdf_sharing_one_stream(path: Path, content: bytes, pages: int = 1) -> Path:
+    """A PDF of `pages` pages that share one Flate-compressed content stream."""
+    stream = zlib.compress(content, 9)
+    kids = " ".join(f"{4 + i} 0 R" for i in range(pages))
+    page = (
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        b"/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> /Contents 3 0 R >>"
+    )
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-        b"/Resources << /Font << /F1 << /Type /Font /Subtype /Type1 /BaseFont /Helvetica >> >> >> /Contents 3 0 R >>",
+        *[page] * pages,
     ]
     out, offsets = bytearray(b"%PDF-1.4\n"), []
     for n, body in enumerate(objects, 1):
         offsets.append(len(out))
         out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
     xref = len(out)
-    out += b"xref\n0 5\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1) + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     path.write_bytes(bytes(out))
     return path
+
+
+def pdf(path: Path, inflated_bytes: int) -> Path:
+    """A one-page PDF whose content stream inflates to `inflated_bytes`."""
+    return pdf_sharing_one_stream(path, b" " * inflated_bytes)
+
+
+def empty_runs(count: int, chunk: int = 10_000):
+    """Byte chunks of `count` empty runs whose revision ids differ, as Word's do: 60 MB of
+    XML that compresses some 16 times, under the zip-bomb bounds (issue #27's file)."""
+    rng = random.Random(0)
+    ids = [b'<w:r w:rsidR="%08X"/>' % rng.getrandbits(32) for _ in range(64)]
+    for _ in range(count // chunk):
+        yield b"".join(rng.choices(ids, k=chunk))
 
 
 def hostile_files(folder: Path) -> dict[str, Path]:
@@ -88,11 +109,18 @@ def hostile_files(folder: Path) -> dict[str, Path]:
     html = folder / "elements.html"
     with open(html, "w", encoding="utf-8") as f:
         f.write("<html><body>" + "<p>段落</p>" * 1_000_000 + "</body></html>")
+    runs = empty_runs(2_400_000)
+    lines = folder / "lines.txt"  # one paragraph broken into lines, no full stop anywhere
+    lines.write_text("\n".join(["要加强基层党组织建设,发挥党员先锋模范作用推动乡村振兴战略实施"] * 30_000), encoding="utf-8")
     return {
         ".docx zip bomb, 1 GB of XML": docx(folder / "bomb.docx", (paragraph for _ in range(2**30 // len(paragraph)))),
         ".docx of 1.5 M empty paragraphs": docx(folder / "empty.docx", (b"<w:p/>" * 10_000 for _ in range(150))),
+        ".docx of 2.4 M empty runs in one paragraph": docx(folder / "runs.docx", [b"<w:p>", *runs, b"</w:p>"]),
         "web page of 1 M elements": html,
         "PDF stream inflating to 200 MB": pdf(folder / "bomb.pdf", 200 * 10**6),
+        "PDF of 100 pages sharing 1.9 M empty operators": pdf_sharing_one_stream(folder / "ops.pdf", b"BT ET\n" * 1_900_000, 100),
+        ".txt of 30,000 lines without a full stop": lines,
+        "/dev/zero": Path("/dev/zero"),
     }
 
 
@@ -202,7 +230,8 @@ def run(quick: bool) -> dict:
         folder = Path(tmp)
         files = {}
         for name, path in hostile_files(folder).items():
-            files[name] = {"file_mb": round(path.stat().st_size / 2**20, 2), **in_child(READ.format(path=str(path), peak=PEAK))}
+            size = path.stat().st_size if path.is_file() else 0
+            files[name] = {"file_mb": round(size / 2**20, 2), **in_child(READ.format(path=str(path), peak=PEAK))}
             log(f"limits: {name}: {files[name]}")
         return {"files": files, "curve": curve(folder, QUICK_CURVE if quick else CURVE)}
 

@@ -27,6 +27,7 @@ from retriever.embed import cpu_summary
 from retriever.index import exists
 
 from . import (
+    attacks,
     cpu_kinds,
     limits,
     peers,
@@ -101,6 +102,8 @@ def headline(results: dict) -> list[str]:
     lines.extend(summary_quality.headline(results["summary"]))
     lines.extend(reader_checks.headline(results["reader"]))
     lines.extend(limits.headline(results["limits"]))
+    if "attacks" in results:  # runs before it had none
+        lines.extend(attacks.headline(results["attacks"]))
     return lines
 
 
@@ -142,6 +145,7 @@ def report(results: dict, plots: list[Path]) -> str:
         "\n## Hostile and huge input\n",
         limits.markdown(results["limits"]),
         *(link(p) for p in plots if p.stem.startswith("limits")),
+        *(["\n### The service under attack\n", attacks.markdown(results["attacks"])] if "attacks" in results else []),
         "",
     ]
     return "\n".join(sections)
@@ -179,6 +183,8 @@ def main() -> None:
     results["scale_out"] = scale_out.run(args.quick)
     log("== hostile and huge input")
     results["limits"] = limits.run(args.quick)
+    log("== the service under attack")
+    results["attacks"] = attacks.run(args.quick)
 
     commit = git_commit()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
