@@ -802,22 +802,22 @@ def _join_wrapped(lines: list[str]) -> list[str]:
 
     widths = sorted((_width(line.strip()) for line in lines), reverse=True)
     full = widths[min(len(widths) - 1, max(2, len(widths) // 20))] if widths else 0
-    out: list[str] = []
+    out: list[list[str]] = []  # each paragraph's pieces, joined at the end (+= on a long one copies it)
     wrapped = False
     for line in lines:
         text = line.strip()
         if out and wrapped and line[:1] not in " \t\u3000" and not detect_heading(text):
-            cjk = re.match(rf"[{_CJK}\u3000-\u303f]", text) or re.search(rf"[{_CJK}\u3000-\u303f]$", out[-1])
-            out[-1] += ("" if cjk else " ") + text
+            cjk = re.match(rf"[{_CJK}\u3000-\u303f]", text) or re.search(rf"[{_CJK}\u3000-\u303f]$", out[-1][-1])
+            out[-1].append(("" if cjk else " ") + text)
         else:
-            out.append(text)
+            out.append([text])
         wrapped = (
             full >= _MIN_FULL_WIDTH
             and _width(text) >= _FULL_LINE * full
             and text[-1] not in PARAGRAPH_ENDS
             and not detect_heading(text)
         )
-    return out
+    return ["".join(pieces) for pieces in out]
 
 
 def read_pdf(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -> Extracted:
