@@ -402,6 +402,11 @@ class ServeConfig:
     # Reading one upload (a .docx or PDF) may take this long: a file of the CLI's is
     # given ReadLimits.max_seconds, but a service must go on answering others.
     max_read_seconds: float = 60.0
+    # How often the interpreter lets another thread run (Python's default: 5 ms). Uploads
+    # are read in threads, in Python for PDFs; the event loop waits for the interpreter
+    # between their steps. Measured with 3 hostile PDFs read at once: /api/ask p95 118 ms
+    # at 5 ms (benchmarks/attacks.py).
+    switch_interval_s: float = 0.001
     # `retriever ask` gives up on a server that does not accept the connection in this
     # time and answers locally; an accepted question may take longer (a first load).
     connect_timeout_s: float = 0.5

@@ -865,6 +865,9 @@ def run(retriever: Retriever, sock: socket.socket, access_log: bool = True, anno
     handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
     logging.getLogger("retriever").addHandler(handler)
     logging.getLogger("retriever").setLevel(logging.INFO)
+    # The event loop shares the interpreter with threads reading uploads (pypdf, lxml:
+    # Python): switching every millisecond, not every 5, lets it answer between their steps.
+    sys.setswitchinterval(config.switch_interval_s)
 
     started = time.perf_counter()
     retriever.warm_up()
