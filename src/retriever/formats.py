@@ -842,14 +842,12 @@ def read_pdf(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -
         budget = ReadBudget(path, limits)
         pages: list[str] = []
         notes: list[str] = []
-        content = 0
+        content, heavy = 0, []  # heavy: (page number, MB) of the pages left out
         for number, page in enumerate(reader.pages, 1):
             budget.check_time()
             size = _content_bytes(page)
             if size > limits.max_page_content_bytes:
-                notes.append(
-                    f"page {number} left out: {size / 2**20:.1f} MB of drawing instructions, over the {limits.max_page_content_bytes / 2**20:.0f} MB read"
-                )
+                heavy.append((number, size / 2**20))
                 continue
             content += size
             if content > limits.max_pdf_content_bytes:
@@ -868,11 +866,29 @@ def read_pdf(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -
         raise InputError(path, f"not a readable PDF ({reason(e)})") from None
     finally:
         logger.setLevel(level)
+    if heavy:
+        most = max(mb for _, mb in heavy)
+        notes.insert(
+            0,
+            f"{'page' if len(heavy) == 1 else 'pages'} {_ranges([n for n, _ in heavy])} left out: up to {most:.1f} MB "
+            f"of drawing instructions each, over the {limits.max_page_content_bytes / 2**20:.0f} MB read",
+        )
     page_lines = [[_CJK_SPACE.sub("", line.rstrip()) for line in page.splitlines() if line.strip()] for page in pages]
     lines = [line for page in _drop_running_lines(page_lines) for line in page]
     if not any(c.isalpha() for line in lines for c in line):
         raise InputError(path, "; ".join(["no text layer (a scanned PDF? run OCR first)", *notes]))
     return Extracted("\n".join(_join_wrapped(lines)), notes=tuple(notes))
+
+
+def _ranges(numbers: list[int]) -> str:
+    """1, 2, 3, 7 as "1-3, 7"."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
 
 
 def _content_bytes(page) -> int:
