@@ -386,44 +386,49 @@ class GuardedH11Protocol(H11Protocol):
     limits: ClassVar[ServeConfig] = CONFIG
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self.head_timer: asyncio.TimerHandle | None = None
-        self.body_timer: asyncio.TimerHandle | None = None
+        # One clock at a time: for the head while h11 awaits one (IDLE), for the body
+        # while it awaits that (SEND_BODY); `timed` is the state it runs for.
+        self.timer: asyncio.TimerHandle | None = None
+        self.timed: type[h11.IDLE] | type[h11.SEND_BODY] | None = None
         self.lingering = False
         super().connection_made(transport)
-        self.await_head()
+        self.watch()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.stop_head_timer()
-        self.stop_body_timer()
+        self.stop_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             return  # dropped: the answer is sent, the connection closing
         super().data_received(data)
-        self.await_head()
-        self.await_body()
+        self.watch()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self.await_head()
-        self.await_body()
+        self.watch()
 
-    def await_body(self) -> None:
-        """Start the body's clock when the head is in and a body is awaited; stop it
-        when the body is in (or the connection goes)."""
-        if self.conn.their_state is not h11.SEND_BODY or self.lingering or self.transport.is_closing():
-            self.stop_body_timer()
-        elif self.body_timer is None:
-            self.body_timer = self.loop.call_later(self.limits.body_timeout_s, self.body_timed_out)
+    def watch(self) -> None:
+        """Start the head's clock when h11 begins to wait for a request (IDLE), the body's
+        when the head is in and a body is awaited (SEND_BODY); stop it when what it times
+        is in, or the connection goes. Later bytes do not restart it."""
+        state = self.conn.their_state
+        if state not in (h11.IDLE, h11.SEND_BODY) or self.lingering or self.transport.is_closing():
+            self.stop_timer()
+        elif self.timed is not state:
+            self.stop_timer()
+            head = state is h11.IDLE
+            seconds = self.limits.header_timeout_s if head else self.limits.body_timeout_s
+            self.timer = self.loop.call_later(seconds, self.head_timed_out if head else self.body_timed_out)
+            self.timed = state
 
-    def stop_body_timer(self) -> None:
-        if self.body_timer is not None:
-            self.body_timer.cancel()
-            self.body_timer = None
+    def stop_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.timed = None
 
     def body_timed_out(self) -> None:
-        self.body_timer = None
+        self.timer = self.timed = None
         if self.conn.their_state is not h11.SEND_BODY:
             return
         cycle = self.cycle
@@ -441,21 +446,8 @@ class GuardedH11Protocol(H11Protocol):
             return self.refuse(*refusal)
         super().handle_events()
 
-    def await_head(self) -> None:
-        """Start the head's clock when h11 begins to wait for a request (IDLE); stop it
-        when the head is in. Later bytes do not restart it."""
-        if self.conn.their_state is not h11.IDLE or self.lingering or self.transport.is_closing():
-            self.stop_head_timer()
-        elif self.head_timer is None:
-            self.head_timer = self.loop.call_later(self.limits.header_timeout_s, self.head_timed_out)
-
-    def stop_head_timer(self) -> None:
-        if self.head_timer is not None:
-            self.head_timer.cancel()
-            self.head_timer = None
-
     def head_timed_out(self) -> None:
-        self.head_timer = None
+        self.timer = self.timed = None
         if self.conn.trailing_data[0]:
             self.refuse(408, f"the request line and headers did not arrive within {self.limits.header_timeout_s:g} s")
         else:
@@ -476,8 +468,7 @@ class GuardedH11Protocol(H11Protocol):
     def refuse(self, status: int, message: str) -> None:
         """Answer with the JSON error, then close in a way that lets the client read it."""
         log.warning("refused a request from %s: %d %s", self.client[0] if self.client else "a client", status, message)
-        self.stop_head_timer()
-        self.stop_body_timer()
+        self.stop_timer()
         body = JSONResponse({"error": message}).body
         headers = [
             (b"content-type", b"application/json"),
