@@ -19,11 +19,9 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,42 +31,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from retriever.config import ServeConfig
+
 from .common import ROOT, log, percentile, run_and_print
 from .limits import docx, empty_runs, pdf_sharing_one_stream
+from .serve_load import service_process
 
 TARGET_P95_MS = 100
 TARGET_MB = 1024
-# The service as `retriever serve` runs it.
-_SERVER = """
-import sys
-from retriever import Retriever
-from retriever.serve import listen, run
-run(Retriever.open(sys.argv[1]), listen("127.0.0.1", 0), announce=lambda line: print(line, file=sys.stderr, flush=True))
-"""
 
 
 @contextmanager
 def service(log_file: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(log_file.parent)}  # its registration stays out of the user's
-    with open(log_file, "w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, str(ROOT / "indexes" / "default")],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            env=env,
-            cwd=ROOT,
-        )
-        try:
-            deadline = time.monotonic() + 120
-            while not (m := re.search(r"search page\s+(http://\S+?)/\s", log_file.read_text())):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"retriever serve did not start: {log_file.read_text()[-500:]}")
-                time.sleep(0.05)
-            yield m.group(1), proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                proc.wait(timeout=60)
+    """The service over indexes/default with its default settings: its URL and process."""
+    with service_process(ROOT / "indexes" / "default", ServeConfig().concurrent_asks, log_file) as running:
+        yield running
 
 
 def rss_mb(pid: int) -> float:

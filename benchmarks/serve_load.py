@@ -55,6 +55,13 @@ run(Retriever.open(sys.argv[1]), listen("127.0.0.1", 0), announce=lambda line: p
 @contextmanager
 def service(index_dir: Path, concurrent_asks: int, log_file: Path) -> Iterator[str]:
     """A running service; yields its URL, stops it afterwards."""
+    with service_process(index_dir, concurrent_asks, log_file) as (url, _):
+        yield url
+
+
+@contextmanager
+def service_process(index_dir: Path, concurrent_asks: int, log_file: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A running service: its URL and process (stopped afterwards, unless it has already ended)."""
     env = {**os.environ, "XDG_RUNTIME_DIR": str(log_file.parent)}  # its registration stays out of the user's
     with open(log_file, "w") as err:
         proc = subprocess.Popen(
@@ -70,10 +77,11 @@ def service(index_dir: Path, concurrent_asks: int, log_file: Path) -> Iterator[s
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"retriever serve did not start: {log_file.read_text()[-500:]}")
                 time.sleep(0.05)
-            yield m.group(1)
+            yield m.group(1), proc
         finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=30)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                proc.wait(timeout=60)
 
 
 def questions() -> list[str]:
