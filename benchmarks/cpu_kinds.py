@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retriever.embed import MIN_AGREEMENT
+from retriever.onnx_model import MIN_AGREEMENT
 
 from .common import BENCH, ROOT, data_file, log, read_jsonl, run_and_print
 
@@ -98,7 +98,8 @@ EIGHT_BIT = "onnx-int8, 8-bit weights"  # recipe 4's int8: right with VNNI only
 def child(quick: bool, builds: bool) -> dict:
     from retriever import Retriever
     from retriever.clean import for_matching
-    from retriever.embed import OnnxEmbedder, _session, exported, load_embedder, resolve_model
+    from retriever.embed import load_embedder, resolve_model
+    from retriever.onnx_model import OnnxEmbedder, exported, session
 
     from .retrieval_quality import labelled, measure_backend, qa_set
 
@@ -111,9 +112,10 @@ def child(quick: bool, builds: bool) -> dict:
     for backend in (*ONNX_BACKENDS, *(() if "CPUID_MASK" in os.environ else ("torch",)), EIGHT_BIT):
         if backend == EIGHT_BIT:
             # Run as it is, without the load check, to show what the check prevents.
-            embedder = OnnxEmbedder(retriever.index.model, quantized=False)
-            embedder.session, embedder.precision = _session(Path(os.environ["CPU_KINDS_8_BIT"])), "int8"
-            embedder.agreement = embedder.agree(np.load(exported(Path(resolve_model(retriever.index.model))).reference))
+            path = resolve_model(retriever.index.model)
+            embedder = OnnxEmbedder(retriever.index.model, path, quantized=False)
+            embedder.session, embedder.precision = session(Path(os.environ["CPU_KINDS_8_BIT"])), "int8"
+            embedder.agreement = embedder.agree(np.load(exported(path).reference))
         else:
             embedder = load_embedder(retriever.index.model, backend)
         cosines = (embedder.encode(texts) * reference).sum(axis=1)
@@ -150,7 +152,8 @@ def build_gov_reports(backend: str, quick: bool) -> dict:
 
 def run(quick: bool) -> dict:
     from retriever.clean import for_matching
-    from retriever.embed import cpu_summary, load_embedder
+    from retriever.embed import load_embedder
+    from retriever.onnx_model import cpu_summary
 
     from .speed import ensure_default_index
 
@@ -190,11 +193,12 @@ def run(quick: bool) -> dict:
 def _eight_bit_model(model: str, out: Path) -> None:
     """The int8 model as recipe 4 made it, with 8-bit weights (its product with outlier
     inputs kept fp32, as recipe 5 keeps it: the weights are the only difference)."""
-    from retriever.embed import _quantize, _with_side_file, exported, resolve_model
+    from retriever.embed import resolve_model
+    from retriever.onnx_model import _quantize, _save, exported
 
-    path = Path(resolve_model(model))
+    path = resolve_model(model)
     _quantize(exported(path).fp32, out.with_name("8-bit.onnx"), path, reduce_range=False)
-    _with_side_file(out.with_name("8-bit.onnx"), out)
+    _save(out.with_name("8-bit.onnx"), out)
 
 
 def markdown(results: dict) -> str:

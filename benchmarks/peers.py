@@ -209,7 +209,7 @@ def build_txtai(texts: list[str], work: Path) -> tuple[dict, np.ndarray]:
     out, vectors, report = work / "txtai", work / "txtai-vectors.npy", work / "txtai-build.json"
     log(f"peers: txtai build of {len(texts):,} passages")
     seconds, cpu, rss, code, stderr = run_measured(
-        [sys.executable, "-c", _TXTAI_BUILD, str(work / "texts.json"), resolve_model(DEFAULT_MODEL), str(out), str(vectors), str(report)], ROOT
+        [sys.executable, "-c", _TXTAI_BUILD, str(work / "texts.json"), str(resolve_model(DEFAULT_MODEL)), str(out), str(vectors), str(report)], ROOT
     )  # fmt: skip
     if code != 0:
         raise RuntimeError(f"txtai build exited {code}: {stderr.strip()[-500:]}")
@@ -429,7 +429,7 @@ def run(quick: bool) -> dict:
     from sentence_transformers import SentenceTransformer
 
     started, load_before = time.perf_counter(), os.getloadavg()[0]
-    model = SentenceTransformer(resolve_model(DEFAULT_MODEL), device="cpu")
+    model = SentenceTransformer(str(resolve_model(DEFAULT_MODEL)), device="cpu")
     out: dict = {"versions": {p: metadata.version(p) for p in ("txtai", "sentence-transformers", "torch", "faiss-cpu", "jieba")}}
     with tempfile.TemporaryDirectory(prefix="peers-") as tmp:
         work = Path(tmp)

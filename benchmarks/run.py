@@ -23,8 +23,8 @@ from pathlib import Path
 
 from retriever import Retriever
 from retriever.config import DEFAULT_INDEX_DIR
-from retriever.embed import cpu_summary
 from retriever.index import exists
+from retriever.onnx_model import cpu_summary
 
 from . import (
     attacks,

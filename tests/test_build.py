@@ -8,7 +8,7 @@ import pytest
 from conftest import write_corpus
 
 from retriever import Retriever
-from retriever.embed import EXPORT_RECIPE, cpu_summary
+from retriever.onnx_model import EXPORT_RECIPE, cpu_summary
 from retriever.segment import sentence_spans
 
 DOCS = {

@@ -225,9 +225,10 @@ def test_the_int8_export_keeps_the_products_with_outlier_inputs_in_fp32():
     # export, that product stays fp32 and the other eleven are int8.
     import onnx
 
-    from retriever.embed import _outlier_products, onnx_file, resolve_model
+    from retriever.embed import resolve_model
+    from retriever.onnx_model import _outlier_products, onnx_file
 
-    model_path = Path(resolve_model("m3e-small"))
+    model_path = resolve_model("m3e-small")
     outlier = "/inner/encoder/layer.1/output/dense/MatMul"
     assert _outlier_products(onnx_file(model_path, quantized=False), model_path) == [outlier]
     nodes = onnx.load(str(onnx_file(model_path, quantized=True))).graph.node
@@ -240,10 +241,11 @@ def test_the_int8_export_keeps_the_products_with_outlier_inputs_in_fp32():
 def test_exported_models_keep_their_weights_in_a_side_file():
     # ONNX Runtime maps a side file into memory instead of parsing it: a session builds
     # in about 20 ms instead of 100.
-    from retriever.embed import onnx_file, resolve_model
+    from retriever.embed import resolve_model
+    from retriever.onnx_model import onnx_file
 
     for quantized in (False, True):
-        model = onnx_file(Path(resolve_model("m3e-small")), quantized)
+        model = onnx_file(resolve_model("m3e-small"), quantized)
         assert model.stat().st_size < 1_000_000
         assert model.with_name(f"{model.name}.data").stat().st_size > 50_000_000
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, required_or_skip
 
-from retriever.embed import FP32_FILE, INT8_FILE, REFERENCE_FILE, _drop_older_exports
+from retriever.onnx_model import FP32_FILE, INT8_FILE, REFERENCE_FILE, _drop_older_exports
 
 
 def test_a_new_export_removes_the_files_of_older_recipes(tmp_path):
@@ -27,9 +27,10 @@ def _model_copy(directory: Path, int8_from=None) -> Path:
     """m3e-small in a folder of its own: its files linked, the real export's fp32 model
     and reference linked into onnx/, and an int8 model made by `int8_from(path)` (or the
     real one)."""
-    from retriever.embed import exported, resolve_model
+    from retriever.embed import resolve_model
+    from retriever.onnx_model import exported
 
-    real = Path(resolve_model("m3e-small"))
+    real = resolve_model("m3e-small")
     files = exported(real)
     directory.mkdir()
     for file in real.iterdir():
@@ -51,31 +52,33 @@ def _damaged_int8(out: Path) -> None:
     import onnx
     from onnx import numpy_helper
 
-    from retriever.embed import _with_side_file, exported, resolve_model
+    from retriever.embed import resolve_model
+    from retriever.onnx_model import _save, exported
 
-    model = onnx.load(str(exported(Path(resolve_model("m3e-small"))).int8))
+    model = onnx.load(str(exported(resolve_model("m3e-small")).int8))
     weight = next(i for i in model.graph.initializer if i.name == "Attention_0_qkv_weight_quantized")
     weight.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(weight), weight.name))
     onnx.save_model(model, str(out.with_name("damaged.onnx")), save_as_external_data=True, location="damaged.onnx.data")
-    _with_side_file(out.with_name("damaged.onnx"), out)
+    _save(out.with_name("damaged.onnx"), out)
 
 
 def _int8_without_7_bit_weights(out: Path) -> None:
     """The recipe's int8 model, but with 8-bit weights: right with VNNI, not without."""
-    from retriever.embed import _quantize, _with_side_file, exported, resolve_model
+    from retriever.embed import resolve_model
+    from retriever.onnx_model import _quantize, _save, exported
 
-    real = Path(resolve_model("m3e-small"))
+    real = resolve_model("m3e-small")
     _quantize(exported(real).fp32, out.with_name("int8.onnx"), real, reduce_range=False)
-    _with_side_file(out.with_name("int8.onnx"), out)
+    _save(out.with_name("int8.onnx"), out)
 
 
 @pytest.mark.e2e
 def test_an_int8_model_that_disagrees_gives_way_to_fp32_with_a_line_saying_why(tmp_path, capfd):
-    from retriever.embed import OnnxEmbedder, cpu_summary
+    from retriever.onnx_model import OnnxEmbedder, cpu_summary
 
     model = _model_copy(tmp_path / "m3e", _damaged_int8)
     capfd.readouterr()
-    embedder = OnnxEmbedder(str(model), quantized=True)
+    embedder = OnnxEmbedder(str(model), model, quantized=True)
     [line] = capfd.readouterr().err.splitlines()
     assert line.startswith(f"retriever: the int8 model of {model} disagrees with fp32 on this CPU ({cpu_summary()}; cosine ")
     assert line.endswith(
@@ -84,23 +87,23 @@ def test_an_int8_model_that_disagrees_gives_way_to_fp32_with_a_line_saying_why(t
     )
     assert (embedder.backend, embedder.precision, embedder.agreement) == ("onnx-int8", "fp32", 1.0)
     texts = ["如何化解矛盾纠纷", "要建立矛盾纠纷排查调处机制，及时发现和化解各类矛盾纠纷。"]
-    assert np.array_equal(embedder.encode(texts), OnnxEmbedder(str(model), quantized=False).encode(texts))
+    assert np.array_equal(embedder.encode(texts), OnnxEmbedder(str(model), model, quantized=False).encode(texts))
     assert capfd.readouterr().err == ""  # the fp32 model is checked too, and agrees
 
 
 @pytest.mark.e2e
 def test_the_model_files_are_checked_on_every_load(tmp_path):
     from retriever.config import RetrieverError
-    from retriever.embed import OnnxEmbedder
+    from retriever.onnx_model import OnnxEmbedder
 
     model = _model_copy(tmp_path / "m3e")
-    assert OnnxEmbedder(str(model)).precision == "int8"
+    assert OnnxEmbedder(str(model), model).precision == "int8"
     reference = np.load(model / "onnx" / REFERENCE_FILE)
     (model / "onnx" / REFERENCE_FILE).unlink()
     with open(model / "onnx" / REFERENCE_FILE, "wb") as f:  # vectors the model never gave
         np.savez(f, texts=reference["texts"], vectors=np.roll(reference["vectors"], 1, axis=0))
     with pytest.raises(RetrieverError) as caught:
-        OnnxEmbedder(str(model), quantized=False)
+        OnnxEmbedder(str(model), model, quantized=False)
     assert str(caught.value).startswith(
         f"model {model}: the exported model in {model / 'onnx'} does not give the vectors it gave when it was exported (cosine "
     )
@@ -112,8 +115,8 @@ def test_the_model_files_are_checked_on_every_load(tmp_path):
 _ENCODE = """
 import json, sys
 import numpy as np
-from retriever.embed import OnnxEmbedder
-embedder = OnnxEmbedder(sys.argv[1])
+from retriever.embed import load_embedder
+embedder = load_embedder(sys.argv[1], "onnx-int8")
 np.save(sys.argv[2], embedder.encode(json.load(sys.stdin)))
 print(json.dumps([embedder.precision, embedder.agreement]))
 """
@@ -138,7 +141,8 @@ def _encode_as(mask, model: str, texts: list[str], out: Path) -> tuple[str, floa
 @pytest.mark.e2e
 def test_on_a_cpu_without_vnni_the_int8_model_agrees_and_8_bit_weights_give_way(real, tmp_path):
     from retriever.clean import for_matching
-    from retriever.embed import cpu_summary, load_embedder
+    from retriever.embed import load_embedder
+    from retriever.onnx_model import cpu_summary
 
     texts = [for_matching(p.text) for p in real.index.passages]
     plain = load_embedder("m3e-small", "torch").encode(texts)

@@ -10,7 +10,7 @@ from retriever import BadIndexError, InputError, Retriever, StorageError
 from retriever import index as index_store
 from retriever.bm25 import BM25, terms
 from retriever.config import SearchConfig
-from retriever.embed import cpu_summary
+from retriever.onnx_model import cpu_summary
 from retriever.search import highlight_spans, minmax, search
 from retriever.segment import sentence_spans
 

@@ -44,7 +44,8 @@ from .config import (
     default_model,
     path_text,
 )
-from .embed import MIN_AGREEMENT, Embedder, cpu_summary, export_recipe, load_embedder
+from .embed import Embedder, load_embedder
+from .onnx_model import MIN_AGREEMENT, cpu_summary, export_recipe
 from .search import Hit, Verdict, judge, score_name, search
 from .stores import store_for
 from .summarize import Summary, summarize_hits

@@ -34,8 +34,9 @@ from .config import (
     default_model,
     path_text,
 )
-from .embed import Embedder, cpu_summary, export_recipe
+from .embed import Embedder
 from .load import Document, doc_id_for, find_files, load_document
+from .onnx_model import cpu_summary, export_recipe
 from .segment import Passage, segment, sentence_spans
 from .stores import store_for
 

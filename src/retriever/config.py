@@ -445,6 +445,12 @@ def user_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "retriever"
 
 
+def model_threads() -> int:
+    """Threads the model runs on: every core, unless RETRIEVER_THREADS says otherwise
+    (a Ray worker gets its share of the cores)."""
+    return max(1, int(env_number(ENV_THREADS, os.cpu_count() or 1)))
+
+
 def env_number(name: str, default: float) -> float:
     """A positive number from the environment variable `name`, else `default`; a value
     that is no such number is a UsageError that names the variable."""

@@ -145,7 +145,7 @@ class Index:
 
     @property
     def export_recipe(self) -> int | None:
-        """The ONNX export recipe its vectors came from (embed.EXPORT_RECIPE)."""
+        """The ONNX export recipe its vectors came from (onnx_model.EXPORT_RECIPE)."""
         return self.manifest["model"].get("export_recipe")
 
     @property
