@@ -3,7 +3,6 @@ them, each proved equal to what torch and transformers compute."""
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 import struct
@@ -34,7 +33,11 @@ def _write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
     header, blobs, offset = {}, [], 0
     for name, t in tensors.items():
         raw = np.ascontiguousarray(t).tobytes()
-        header[name] = {"dtype": {"float32": "F32", "int64": "I64"}[t.dtype.name], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        header[name] = {
+            "dtype": {"float32": "F32", "int64": "I64"}[t.dtype.name],
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + len(raw)],
+        }
         blobs.append(raw)
         offset += len(raw)
     encoded = json.dumps(header).encode()
@@ -79,7 +82,10 @@ def test_a_weights_file_that_would_run_code_is_refused(tmp_path):
     _torch_zip(tmp_path / "pytorch_model.bin", pickle.dumps({"w": Hostile()}), {})
     with pytest.raises(RetrieverError) as caught:
         read_weights(tmp_path)
-    assert str(caught.value) == f"cannot read the weights in {tmp_path / 'pytorch_model.bin'}: unexpected object builtins.print in a weights file"
+    assert (
+        str(caught.value)
+        == f"cannot read the weights in {tmp_path / 'pytorch_model.bin'}: unexpected object builtins.print in a weights file"
+    )
 
 
 def _text(s: str) -> bytes:  # pickle's BINUNICODE
@@ -98,7 +104,11 @@ def test_a_tensor_that_claims_more_than_its_storage_is_refused(tmp_path):
     with pytest.raises(RetrieverError, match=r"a tensor outside its storage \(0\)$"):
         read_weights(tmp_path)
     # The same tensor with its true length is read.
-    _torch_zip(tmp_path / "pytorch_model.bin", pickled.replace(b"(M\xe8\x03t", b"(K\x04t"), {"0": np.arange(4, dtype=np.float32).tobytes()})
+    _torch_zip(
+        tmp_path / "pytorch_model.bin",
+        pickled.replace(b"(M\xe8\x03t", b"(K\x04t"),
+        {"0": np.arange(4, dtype=np.float32).tobytes()},
+    )
     assert np.array_equal(read_weights(tmp_path)["w"], [0, 1, 2, 3])
 
 
