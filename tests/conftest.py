@@ -137,6 +137,11 @@ def in_tmp(tmp_path, monkeypatch) -> Path:
     monkeypatch.delenv("RETRIEVER_SERVER", raising=False)
     # Services register here (client.servers_dir): none of the machine's is found.
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    # The user's configuration and data (the default index) too; the caches (the model's
+    # export, the dictionaries) stay where they are, made once.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("RETRIEVER_HOME", raising=False)
     return tmp_path
 
 

@@ -23,12 +23,12 @@ def test_a_new_export_removes_the_files_of_older_recipes(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*current, "tokenizer.json"])
 
 
-def _model_copy(directory: Path, int8_from=None) -> Path:
-    """m3e-small in a folder of its own: its files linked, the real export's fp32 model
-    and reference linked into onnx/, and an int8 model made by `int8_from(path)` (or the
-    real one)."""
+def _model_copy(directory: Path, monkeypatch, int8_from=None) -> Path:
+    """m3e-small in a folder of its own, with RETRIEVER_HOME in a temporary folder: its
+    files linked, the real export's fp32 model and reference linked into its export
+    folder, and an int8 model made by `int8_from(path, real export)` (or the real one)."""
     from retriever.embed import resolve_model
-    from retriever.onnx_model import exported
+    from retriever.onnx_model import export_dir, exported
 
     real = resolve_model("m3e-small")
     files = exported(real)
@@ -36,47 +36,47 @@ def _model_copy(directory: Path, int8_from=None) -> Path:
     for file in real.iterdir():
         if file.is_file():
             (directory / file.name).symlink_to(file)
-    (directory / "onnx").mkdir()
+    monkeypatch.setenv("RETRIEVER_HOME", str(directory.parent / "home"))  # the copy's export goes there
+    target = export_dir(directory)
+    target.mkdir(parents=True)
     for file in (files.fp32, files.fp32.with_name(f"{FP32_FILE}.data"), files.reference):
-        (directory / "onnx" / file.name).symlink_to(file)
+        (target / file.name).symlink_to(file)
     if int8_from is None:
         for file in (files.int8, files.int8.with_name(f"{INT8_FILE}.data")):
-            (directory / "onnx" / file.name).symlink_to(file)
+            (target / file.name).symlink_to(file)
     else:
-        int8_from(directory / "onnx" / INT8_FILE)
+        int8_from(target / INT8_FILE, files)
     return directory
 
 
-def _damaged_int8(out: Path) -> None:
+def _damaged_int8(out: Path, files) -> None:
     """The real int8 model with the signs of the first attention's weights flipped."""
     import onnx
     from onnx import numpy_helper
 
-    from retriever.embed import resolve_model
-    from retriever.onnx_model import _save, exported
+    from retriever.onnx_model import _save
 
-    model = onnx.load(str(exported(resolve_model("m3e-small")).int8))
-    weight = next(i for i in model.graph.initializer if i.name == "Attention_0_qkv_weight_quantized")
+    model = onnx.load(str(files.int8))
+    weight = next(i for i in model.graph.initializer if i.name.endswith("qkv.weight_quantized"))
     weight.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(weight), weight.name))
     onnx.save_model(model, str(out.with_name("damaged.onnx")), save_as_external_data=True, location="damaged.onnx.data")
     _save(out.with_name("damaged.onnx"), out)
 
 
-def _int8_without_7_bit_weights(out: Path) -> None:
+def _int8_without_7_bit_weights(out: Path, files) -> None:
     """The recipe's int8 model, but with 8-bit weights: right with VNNI, not without."""
     from retriever.embed import resolve_model
-    from retriever.onnx_model import _quantize, _save, exported
+    from retriever.onnx_model import _quantize, _save
 
-    real = resolve_model("m3e-small")
-    _quantize(exported(real).fp32, out.with_name("int8.onnx"), real, reduce_range=False)
+    _quantize(files.fp32, out.with_name("int8.onnx"), resolve_model("m3e-small"), reduce_range=False)
     _save(out.with_name("int8.onnx"), out)
 
 
 @pytest.mark.e2e
-def test_an_int8_model_that_disagrees_gives_way_to_fp32_with_a_line_saying_why(tmp_path, capfd):
+def test_an_int8_model_that_disagrees_gives_way_to_fp32_with_a_line_saying_why(tmp_path, capfd, monkeypatch):
     from retriever.onnx_model import OnnxEmbedder, cpu_summary
 
-    model = _model_copy(tmp_path / "m3e", _damaged_int8)
+    model = _model_copy(tmp_path / "m3e", monkeypatch, _damaged_int8)
     capfd.readouterr()
     embedder = OnnxEmbedder(str(model), model, quantized=True)
     [line] = capfd.readouterr().err.splitlines()
@@ -92,20 +92,21 @@ def test_an_int8_model_that_disagrees_gives_way_to_fp32_with_a_line_saying_why(t
 
 
 @pytest.mark.e2e
-def test_the_model_files_are_checked_on_every_load(tmp_path):
+def test_the_model_files_are_checked_on_every_load(tmp_path, monkeypatch):
     from retriever.config import RetrieverError
-    from retriever.onnx_model import OnnxEmbedder
+    from retriever.onnx_model import OnnxEmbedder, export_dir
 
-    model = _model_copy(tmp_path / "m3e")
+    model = _model_copy(tmp_path / "m3e", monkeypatch)
+    export = export_dir(model)
     assert OnnxEmbedder(str(model), model).precision == "int8"
-    reference = np.load(model / "onnx" / REFERENCE_FILE)
-    (model / "onnx" / REFERENCE_FILE).unlink()
-    with open(model / "onnx" / REFERENCE_FILE, "wb") as f:  # vectors the model never gave
+    reference = np.load(export / REFERENCE_FILE)
+    (export / REFERENCE_FILE).unlink()
+    with open(export / REFERENCE_FILE, "wb") as f:  # vectors the model never gave
         np.savez(f, texts=reference["texts"], vectors=np.roll(reference["vectors"], 1, axis=0))
     with pytest.raises(RetrieverError) as caught:
         OnnxEmbedder(str(model), model, quantized=False)
     assert str(caught.value).startswith(
-        f"model {model}: the exported model in {model / 'onnx'} does not give the vectors it gave when it was exported (cosine "
+        f"model {model}: the exported model in {export} does not give the vectors it gave when it was exported (cosine "
     )
     assert str(caught.value).endswith("a file was changed or damaged; delete that folder to export the model again")
 
@@ -139,7 +140,7 @@ def _encode_as(mask, model: str, texts: list[str], out: Path) -> tuple[str, floa
 
 
 @pytest.mark.e2e
-def test_on_a_cpu_without_vnni_the_int8_model_agrees_and_8_bit_weights_give_way(real, tmp_path):
+def test_on_a_cpu_without_vnni_the_int8_model_agrees_and_8_bit_weights_give_way(real, tmp_path, monkeypatch):
     from retriever.clean import for_matching
     from retriever.embed import load_embedder
     from retriever.onnx_model import cpu_summary
@@ -157,7 +158,7 @@ def test_on_a_cpu_without_vnni_the_int8_model_agrees_and_8_bit_weights_give_way(
     assert (vectors * here).sum(axis=1).min() > 0.999
 
     # 8-bit weights, as recipe 4 had them: the load check catches them there.
-    model = str(_model_copy(tmp_path / "m3e", _int8_without_7_bit_weights))
+    model = str(_model_copy(tmp_path / "m3e", monkeypatch, _int8_without_7_bit_weights))
     precision, agreement, vectors, stderr = _encode_as("avx2", model, texts, tmp_path / "8-bit.npy")
     assert precision == "fp32" and agreement > 0.9999
     assert stderr.startswith(f"retriever: the int8 model of {model} disagrees with fp32 on this CPU (")

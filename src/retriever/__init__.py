@@ -51,7 +51,7 @@ def __getattr__(name: str):
     if name == "__version__":  # written once, in pyproject.toml
         from importlib.metadata import version
 
-        value = version("retriever")
+        value = version("retriever-zh")
         globals()[name] = value
         return value
     if name not in _EXPORTS:
@@ -59,6 +59,11 @@ def __getattr__(name: str):
     value = getattr(_import_module(f".{_EXPORTS[name]}", __name__), name)
     globals()[name] = value  # later lookups skip this function
     return value
+
+
+def __dir__() -> list[str]:
+    # help(retriever) and editors list the API, imported on demand like any lookup.
+    return sorted({*globals(), *__all__})
 
 
 if _TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly

@@ -27,6 +27,7 @@ from .clean import for_matching
 from .config import (
     ANSWER_THRESHOLDS,
     DEFAULT_CORPUS_DIR,
+    DEFAULT_INDEX_DIR,
     BadIndexError,
     InputError,
     RetrieverError,
@@ -71,9 +72,18 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     verdict: Verdict = Verdict(None, None)  # whether the index seems to answer at all
 
+    # The verdict's fields, where the JSON has them: at the top.
     @property
     def answered(self) -> bool | None:
         return self.verdict.answered
+
+    @property
+    def confidence(self) -> float | None:
+        return self.verdict.confidence
+
+    @property
+    def reason(self) -> str | None:
+        return self.verdict.reason
 
     def to_dict(self) -> dict:
         """The JSON object of `retriever ask --json`."""
@@ -121,11 +131,23 @@ class Retriever:
 
     @classmethod
     def open(cls, index_dir: Path | str | None = None, model: str | None = None) -> Retriever:
-        """Open an index (default: $RETRIEVER_INDEX or indexes/default).
+        """Open an index (default: config.default_index_dir(): $RETRIEVER_INDEX, the
+        current project folder's indexes/default, the configuration file's, else the
+        user's own). A project folder's default index is built from its corpus/ on
+        first use.
 
         `model`, if given, must be the model the index was built with.
         """
-        idx = index_store.load(Path(index_dir) if index_dir else default_index_dir())
+        directory = Path(index_dir) if index_dir else default_index_dir()
+        if index_dir is None and not index_store.exists(directory):
+            corpus = first_use_corpus(directory)
+            if corpus is None:
+                raise BadIndexError(
+                    f"no index at {path_text(directory)} yet: build it from your documents with "
+                    "`retriever index FOLDER…` (or Retriever.build(paths))"
+                )
+            return cls.build([corpus], index_dir=directory, model=model)[0]
+        idx = index_store.load(directory)
         if model and model != idx.model:
             raise BadIndexError(
                 f"{idx.directory}: built with model {idx.model}, not {model}; "
@@ -300,6 +322,13 @@ class Retriever:
 def _made_by(backend: str | None, recipe: int | None, precision: str | None) -> str:
     """How vectors are made, in a few words: "onnx-int8, export recipe 5, int8"."""
     return ", ".join([str(backend)] + ([f"export recipe {recipe}"] if recipe else []) + ([precision] if precision else []))
+
+
+def first_use_corpus(directory: Path) -> Path | None:
+    """The folder the default index `directory` is built from on first use: corpus/ in
+    a project folder (a clone, `make demo`), when that is where the index goes; never
+    for the user's own index, which is built by `retriever index` from what they name."""
+    return DEFAULT_CORPUS_DIR if directory == DEFAULT_INDEX_DIR and DEFAULT_CORPUS_DIR.is_dir() else None
 
 
 def describe(index_dir: Path | str | None = None) -> dict:

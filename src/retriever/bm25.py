@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .clean import for_matching
+from .config import user_cache_dir
 
 # Function words and question words: they match everywhere and rank nothing.
 STOPWORDS = frozenset(
@@ -49,6 +50,10 @@ def _jieba():
         import jieba.analyse  # noqa: F401 - the IDF table of summaries and keywords
 
     jieba.setLogLevel(logging.WARNING)
+    if jieba.dt.tmp_dir is None:  # its dictionary cache goes with ours, not into the system's temporary folder
+        cache = user_cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        jieba.dt.tmp_dir = str(cache)
     return jieba
 
 

