@@ -336,3 +336,40 @@ def test_a_server_address_that_is_no_http_host_and_port_is_named(url):
     with pytest.raises(UsageError) as e:
         ask_server(url, {"q": "环境整治"})
     assert str(e.value) == f"server {url!r}: give it as http://HOST:PORT"
+
+
+def test_the_schema_describes_every_answer_and_every_error_as_sent(client):
+    from retriever.schemas import AskResponse, HealthResponse, InfoResponse, SummarizeResponse
+
+    # Real answers, validated with unknown fields forbidden: the description cannot drift.
+    AskResponse.model_validate(client.get("/api/ask", params={"q": "矛盾纠纷"}).json())
+    AskResponse.model_validate(client.get("/api/ask", params={"q": "？？？"}).json())  # not answered: reason, reason_code
+    SummarizeResponse.model_validate(client.post("/api/summarize", json={"text": DOC, "query": "产业"}).json())
+    upload = client.post("/api/summarize", files={"file": ("a.txt", DOC.encode(), "text/plain")})
+    SummarizeResponse.model_validate(upload.json())
+    HealthResponse.model_validate(client.get("/healthz").json())
+    InfoResponse.model_validate(client.get("/api/info").json())
+
+    schema = client.get("/openapi.json").json()
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    ask = schema["paths"]["/api/ask"]["get"]["responses"]
+    assert ask["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/AskResponse"}
+    assert sorted(ask) == ["200", "400", "403", "408", "413", "422", "500", "503"]
+    assert all(ask[s]["content"]["application/json"]["schema"] == error for s in ask if s != "200")
+    summarize = schema["paths"]["/api/summarize"]["post"]["responses"]
+    assert sorted(summarize) == ["200", "400", "403", "408", "413", "415", "422", "499", "500", "503"]
+    assert "HTTPValidationError" not in schema["components"]["schemas"]  # FastAPI's {"detail": …}, never sent
+    assert schema["components"]["schemas"]["ErrorResponse"]["required"] == ["error"]
+
+
+def test_the_page_has_an_icon_and_says_why_nothing_answers_in_chinese(client):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert icon.content.startswith(b"<svg ")
+    page = client.get("/").text
+    assert '<link rel="icon" href="/favicon.ico" type="image/svg+xml">' in page
+    answer = client.get("/api/ask", params={"q": "？？？"}).json()
+    assert answer["reason_code"] == "no_words"
+    for code in ("no_words", "no_match", "below_threshold"):
+        assert f"  {code}: \"" in page  # each reason has its Chinese words
+    assert "answer.reason ||" not in page  # the English reason is for programs and logs

@@ -65,7 +65,8 @@ class Verdict:
 
     answered: bool | None  # None: not judged (no question vector)
     confidence: float | None  # 0-1: how likely the best passage answers (SearchConfig)
-    reason: str | None = None  # why not, when not answered
+    reason: str | None = None  # why not, when not answered, in words
+    reason_code: str | None = None  # the same as one of REASON_CODES, for programs (the page says it in Chinese)
 
     def to_dict(self) -> dict:
         out: dict[str, object] = {
@@ -74,7 +75,11 @@ class Verdict:
         }
         if self.reason:
             out["reason"] = self.reason
+            out["reason_code"] = self.reason_code
         return out
+
+
+REASON_CODES = ("no_words", "no_match", "below_threshold")
 
 
 NO_WORDS = "the question has no words to search for, only punctuation, symbols or function words"
@@ -97,11 +102,11 @@ def judge(
     model: its vector is the model's idea of punctuation, and scored 0.71-0.73 against
     corpus/, above the threshold."""
     if not query_terms(question):
-        return Verdict(False, 0.0, NO_WORDS)
+        return Verdict(False, 0.0, NO_WORDS, "no_words")
     if query_vector is None or threshold is None:
         return Verdict(None, None)
     if not hits:
-        return Verdict(False, 0.0, "no passage matches the question")
+        return Verdict(False, 0.0, "no passage matches the question", "no_match")
     # The dense scores search() computed (hybrid, dense); in BM25 mode, computed here.
     known = [h.dense for h in hits if h.dense is not None]
     lacking = np.array([h.passage_id for h in hits if h.dense is None], dtype=np.int64)
@@ -112,7 +117,9 @@ def judge(
     confidence = 1.0 / (1.0 + math.exp(-(best - threshold) / config.confidence_scale))
     if best >= threshold:
         return Verdict(True, confidence)
-    return Verdict(False, confidence, f"the closest passage scores {best:.2f} on the dense side, below {threshold:.2f}")
+    return Verdict(
+        False, confidence, f"the closest passage scores {best:.2f} on the dense side, below {threshold:.2f}", "below_threshold"
+    )
 
 
 def score_name(mode: str, config: SearchConfig) -> str:

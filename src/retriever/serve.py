@@ -40,7 +40,7 @@ import h11
 import uvicorn
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
@@ -66,6 +66,7 @@ from .config import (
 from .digest import check_options, summarize_one
 from .formats import TooMuchText
 from .load import load_stream
+from .schemas import AskResponse, HealthResponse, InfoResponse, SummarizeResponse, errors
 
 log = logging.getLogger("retriever.serve")
 
@@ -360,6 +361,13 @@ def page_policy(page: str) -> str:
     )
 
 
+# The page's icon (also what /favicon.ico answers, which browsers ask for on every load).
+FAVICON = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#0b6bcb"/>'
+    b'<circle cx="14" cy="14" r="7" fill="none" stroke="#fff" stroke-width="3"/>'
+    b'<path d="M19 19l7 7" stroke="#fff" stroke-width="3.5" stroke-linecap="round"/></svg>'
+)
+
 HEAD_END = re.compile(rb"\n\r?\n")  # the blank line that ends a request head, as h11 finds it
 
 
@@ -599,7 +607,18 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     def search_page() -> HTMLResponse:
         return HTMLResponse(page)
 
-    @app.get("/healthz", summary="Alive, and what is served")
+    # Every route may meet the guards in front of it: a Host not allowed or a cross-site
+    # request (400, 403), a body too large or too slow (413, 408), a stopping service (503).
+    guarded = (400, 403, 408, 413, 500, 503)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
+    @app.get(
+        "/healthz", summary="Alive, and what is served", response_model=None,
+        responses={200: {"model": HealthResponse}, **errors(*guarded)},
+    )  # fmt: skip
     def healthz() -> dict:
         r = live.current()
         m = r.index.manifest
@@ -616,7 +635,12 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
             "reload_error": live.reload_error,
         }
 
-    @app.get("/api/ask", summary="The passages most relevant to a question, and a cited summary")
+    ask_responses = {200: {"model": AskResponse}, **errors(*guarded, 422)}
+
+    @app.get(
+        "/api/ask", summary="The passages most relevant to a question, and a cited summary", response_model=None,
+        responses=ask_responses,
+    )  # fmt: skip
     def ask_get(
         q: Annotated[str, Query(description=ABOUT["question"])],
         k: Annotated[int, Query(description=ABOUT["k"])] = SearchConfig.k,
@@ -625,13 +649,15 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     ) -> JSONResponse:
         return answer(AskRequest(question=q, k=k, mode=mode, summary_chars=summary_chars))
 
-    @app.post("/api/ask", summary="The same as GET, the question in a JSON body")
+    @app.post("/api/ask", summary="The same as GET, the question in a JSON body", response_model=None, responses=ask_responses)
     def ask_post(req: AskRequest) -> JSONResponse:
         return answer(req)
 
     @app.post(
         "/api/summarize",
         summary="Summarize a document: JSON text, or a file uploaded as multipart/form-data",
+        response_model=None,
+        responses={200: {"model": SummarizeResponse}, **errors(*guarded, 415, 422, 499)},
         openapi_extra={
             "requestBody": {
                 "content": {
@@ -689,7 +715,10 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
             return error(499, "client went away")  # nobody reads it
         return JSONResponse(summary.to_dict())
 
-    @app.get("/api/info", summary="What is indexed, with which model, and the sizes")
+    @app.get(
+        "/api/info", summary="What is indexed, with which model, and the sizes", response_model=None,
+        responses={200: {"model": InfoResponse}, **errors(*guarded)},
+    )  # fmt: skip
     def info() -> JSONResponse:
         return JSONResponse(live.current().info())
 
