@@ -115,6 +115,9 @@ def test_search_page_in_a_headless_browser(service, tmp_path):
             )
             # Readable on a phone: nothing wider than the screen.
             assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+            # Every request stayed on this service: the page works offline.
+            assert requests and all(r.startswith(url) for r in requests), requests
+            page.screenshot(path=str(shots / f"{name}.png"), full_page="phone" not in name)
             # A question nothing answers: why, in Chinese too.
             page.fill("#q", "qwertyzxcv")
             page.press("#q", "Enter")
@@ -123,9 +126,6 @@ def test_search_page_in_a_headless_browser(service, tmp_path):
             assert page.locator("#notice p.why").inner_text() in (
                 "没有任何段落与问题中的词语相符。", "最接近的段落与问题的语义相似度也低于回答所需的水平。"
             )
-            # Every request stayed on this service: the page works offline.
-            assert requests and all(r.startswith(url) for r in requests), requests
-            page.screenshot(path=str(shots / f"{name}.png"), full_page="phone" not in name)
             page.close()
         browser.close()
     assert (shots / "search-page.png").stat().st_size > 10_000
