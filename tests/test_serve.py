@@ -371,5 +371,5 @@ def test_the_page_has_an_icon_and_says_why_nothing_answers_in_chinese(client):
     answer = client.get("/api/ask", params={"q": "？？？"}).json()
     assert answer["reason_code"] == "no_words"
     for code in ("no_words", "no_match", "below_threshold"):
-        assert f"  {code}: \"" in page  # each reason has its Chinese words
+        assert f'  {code}: "' in page  # each reason has its Chinese words
     assert "answer.reason ||" not in page  # the English reason is for programs and logs

@@ -124,7 +124,8 @@ def test_search_page_in_a_headless_browser(service, tmp_path):
             page.wait_for_selector("#notice")
             assert page.locator("#notice h2").inner_text() == "未找到答案"
             assert page.locator("#notice p.why").inner_text() in (
-                "没有任何段落与问题中的词语相符。", "最接近的段落与问题的语义相似度也低于回答所需的水平。"
+                "没有任何段落与问题中的词语相符。",
+                "最接近的段落与问题的语义相似度也低于回答所需的水平。",
             )
             page.close()
         browser.close()
