@@ -1,7 +1,8 @@
 """Run every benchmark, one after the other, and publish the results.
 
-    python -m benchmarks.run            # full run (about 25 minutes on 2 cores)
+    python -m benchmarks.run            # full run (about 3 hours on 2 cores, 2 of them the model on three kinds of CPU)
     python -m benchmarks.run --quick    # a smaller run (under 3 minutes)
+    python -m benchmarks.run --resume   # go on with an interrupted run of the same commit
 
 Writes benchmarks/results/<time>-<commit>[-quick].json (with the machine, package
 versions and git commit). A full run also rewrites benchmarks/RESULTS.md and the plots
@@ -45,7 +46,7 @@ RESULTS = BENCH / "results"
 PLOTS = RESULTS / "plots"
 REPORT = BENCH / "RESULTS.md"
 PACKAGES = (
-    "retriever", "onnxruntime", "onnx", "tokenizers", "torch", "sentence-transformers", "transformers", "faiss-cpu", "numpy",
+    "retriever-zh", "onnxruntime", "onnx", "tokenizers", "torch", "sentence-transformers", "transformers", "faiss-cpu", "numpy",
     "rjieba", "jieba", "opencc", "sumy",
 )  # fmt: skip
 
@@ -155,6 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller samples, under 3 minutes")
     parser.add_argument("--report", action="store_true", help="write RESULTS.md and plots after a quick run too")
+    parser.add_argument("--resume", action="store_true", help="keep the sections an interrupted run of this commit finished")
     args = parser.parse_args()
     os.chdir(ROOT)  # the default index and corpus/ are relative to the project
     started = time.perf_counter()
@@ -163,43 +165,48 @@ def main() -> None:
         log("building the default index over corpus/ first")
         Retriever.build(["corpus"])
     retriever = Retriever.open()
-    results: dict = {}
-    for name, section in (("retrieval", retrieval_quality), ("summary", summary_quality)):
-        log(f"== {name}")
-        results[name] = section.run(args.quick, retriever=retriever)
-    log("== user questions")
-    results["user_questions"] = user_questions.run(args.quick)
-    log("== reader checks")
-    results["reader"] = reader_checks.run("all", documents=not args.quick)
-    log("== peers")
-    results["peers"] = peers.run(args.quick)
-    log("== speed")
-    results["speed"] = speed.run(args.quick)
-    log("== the model on each kind of CPU")
-    results["cpu_kinds"] = cpu_kinds.run(args.quick)
-    log("== service")
-    results["serve"] = serve_load.run(args.quick)
-    log("== scaling out")
-    results["scale_out"] = scale_out.run(args.quick)
-    log("== hostile and huge input")
-    results["limits"] = limits.run(args.quick)
-    log("== the service under attack")
-    results["attacks"] = attacks.run(args.quick)
-
+    # Each section's results are kept as soon as it ends: a run stopped after hours
+    # (a restart, a test that needs the cores) goes on with --resume where it stopped.
     commit = git_commit()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    partial = RESULTS / f"partial-{commit}{'-quick' if args.quick else ''}.json"
+    results: dict = json.loads(partial.read_text(encoding="utf-8")) if args.resume and partial.is_file() else {}
+    earlier = results.pop("elapsed_s", 0.0)  # the interrupted runs' time
+    sections = {
+        "retrieval": ("retrieval", lambda: retrieval_quality.run(args.quick, retriever=retriever)),
+        "summary": ("summary", lambda: summary_quality.run(args.quick, retriever=retriever)),
+        "user_questions": ("user questions", lambda: user_questions.run(args.quick)),
+        "reader": ("reader checks", lambda: reader_checks.run("all", documents=not args.quick)),
+        "peers": ("peers", lambda: peers.run(args.quick)),
+        "speed": ("speed", lambda: speed.run(args.quick)),
+        "cpu_kinds": ("the model on each kind of CPU", lambda: cpu_kinds.run(args.quick)),
+        "serve": ("service", lambda: serve_load.run(args.quick)),
+        "scale_out": ("scaling out", lambda: scale_out.run(args.quick)),
+        "limits": ("hostile and huge input", lambda: limits.run(args.quick)),
+        "attacks": ("the service under attack", lambda: attacks.run(args.quick)),
+    }
     RESULTS.mkdir(exist_ok=True)
+    for key, (title, section) in sections.items():
+        if key in results:
+            log(f"== {title}: kept from {partial.relative_to(ROOT)}")
+            continue
+        log(f"== {title}")
+        results[key] = section()
+        elapsed = earlier + time.perf_counter() - started
+        partial.write_text(json.dumps({**results, "elapsed_s": elapsed}, ensure_ascii=False), encoding="utf-8")
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     json_path = RESULTS / f"{stamp}-{commit}{'-quick' if args.quick else ''}.json"
     results["meta"] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit,
         "quick": args.quick,
-        "seconds": time.perf_counter() - started,
+        "seconds": earlier + time.perf_counter() - started,
         "machine": machine(),
         "versions": versions(),
         "json": json_path.relative_to(BENCH).as_posix(),
     }
     json_path.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
+    partial.unlink(missing_ok=True)
     log(f"wrote {json_path.relative_to(ROOT)}")
 
     if args.quick and not args.report:

@@ -543,11 +543,19 @@ def _versions() -> dict[str, str]:
     from importlib import metadata  # 12 ms of imports: only writers need it
 
     out = {}
-    for package in ("retriever", "onnxruntime", "sentence-transformers", "torch", "faiss-cpu", "rjieba", "numpy"):
+    # Under the names a reader knows them by: this tool installs as retriever-zh.
+    names = {
+        "retriever": "retriever-zh",
+        "onnxruntime": "onnxruntime",
+        "onnx": "onnx",
+        "sentence-transformers": "sentence-transformers",
+    }
+    names |= {name: name for name in ("torch", "faiss-cpu", "rjieba", "numpy")}
+    for name, distribution in names.items():
         try:
-            out[package] = metadata.version(package)
+            out[name] = metadata.version(distribution)
         except metadata.PackageNotFoundError:
-            pass
+            pass  # torch and sentence-transformers only where the torch backend is installed
     return out
 
 
