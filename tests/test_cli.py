@@ -360,7 +360,7 @@ def test_progress_without_a_terminal_is_a_line_now_and_then(monkeypatch):
     from retriever import cli
 
     log = io.StringIO()
-    monkeypatch.setattr(cli, "err", Console(file=log, width=200))
+    monkeypatch.setattr(cli, "notes", Console(file=log, width=200))
     now = [0.0]
     update = cli._progress_lines(clock=lambda: now[0])
     for t, stage, done, total in [
@@ -440,7 +440,7 @@ def test_the_library_says_which_file_comes_next_and_the_bar_shows_it(in_tmp, fak
     assert reads == [("read", "docs/a.txt"), ("read", 1, 2), ("read", "docs/b.txt"), ("read", 2, 2)]
 
     screen = io.StringIO()
-    monkeypatch.setattr(cli, "err", Console(file=screen, force_terminal=True, width=120))
+    monkeypatch.setattr(cli, "notes", Console(file=screen, force_terminal=True, width=120))
     with cli._progress() as bar:
         bar.item("read", "docs/a.txt")
         bar("read", 0, 2)
