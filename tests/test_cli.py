@@ -252,8 +252,8 @@ def test_version_comes_from_the_package_metadata(runner):
     import retriever
 
     result = runner.invoke(app, ["--version"])
-    assert (result.exit_code, result.stdout) == (0, f"retriever {version('retriever')}\n")
-    assert retriever.__version__ == version("retriever")
+    assert (result.exit_code, result.stdout) == (0, f"retriever {version('retriever-zh')}\n")
+    assert retriever.__version__ == version("retriever-zh")
 
 
 def test_the_package_namespace_holds_only_its_exports():
