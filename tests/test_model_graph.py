@@ -221,3 +221,22 @@ def test_the_export_needs_no_torch_and_gives_the_vectors_torch_gives(tmp_path):
     # fp32: what sentence-transformers computes on torch, to float rounding; int8 close to it.
     assert np.abs(np.array(vectors["fp32"]) - torch_vectors).max() < 1e-5
     assert (np.array(vectors["int8"]) * torch_vectors).sum(axis=1).min() > 0.995
+
+
+def test_a_failed_export_says_why_and_leaves_no_folder_behind(tmp_path, monkeypatch):
+    from retriever.onnx_model import exported
+
+    monkeypatch.setenv("RETRIEVER_HOME", str(tmp_path / "home"))
+    model = tmp_path / "model"
+    model.mkdir()
+    config = {"model_type": "bert", "num_hidden_layers": 1, "hidden_size": 8, "num_attention_heads": 2}
+    (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    (model / "pytorch_model.bin").write_bytes(b"not a zip archive")
+    with pytest.raises(RetrieverError) as caught:
+        exported(model)
+    assert str(caught.value) == (
+        f"cannot read the weights in {model / 'pytorch_model.bin'}: "
+        "not torch's zip format (a model saved before torch 1.6; save it again, or as safetensors)"
+    )
+    assert list((tmp_path / "home" / "cache" / "onnx").iterdir()) == []
+    assert sorted(p.name for p in model.iterdir()) == ["config.json", "pytorch_model.bin"]  # nothing written beside the model

@@ -11,6 +11,7 @@ silently (OnnxEmbedder).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -119,32 +120,37 @@ def exported(model_path: Path) -> Exported:
         raise RetrieverError(f"model {model_path}: {e}; {TORCH_ADVICE}") from None
     cache.mkdir(parents=True, exist_ok=True)
     print(f"retriever: exporting {model_path.name} to ONNX (once; about 5 s)…", file=sys.stderr, flush=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        work = Path(tmp)
-        try:
-            _save(bert_graph.build(config, read_weights(model_path)), work / FP32_FILE)
-            _quantize(work / FP32_FILE, work / "int8.onnx", model_path)
-            _save(work / "int8.onnx", work / INT8_FILE)
-        except RetrieverError:
-            raise
-        except Exception as e:  # onnx and ONNX Runtime fail in many types
-            raise RetrieverError(
-                f"cannot export model {model_path} to ONNX ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
-                + TORCH_ADVICE
-            ) from None
-        # Renames within one directory are atomic, and a model's weights move before the
-        # model itself: a concurrent or killed export leaves either no model or a whole one.
-        for name in (FP32_FILE, INT8_FILE):
-            if not (cache / name).is_file():
-                os.replace(work / f"{name}.data", cache / f"{name}.data")
-                os.replace(work / name, cache / name)
-        # The reference comes from the fp32 model now in place, and last: its presence
-        # says the export is whole.
-        tokenizer, dim = tokenizer_for(model_path)
-        vectors = encode(tokenizer, session(files.fp32), dim, _REFERENCE_TEXTS)
-        with open(work / REFERENCE_FILE, "wb") as f:  # np.savez would add ".npz" to a name without it
-            np.savez(f, texts=np.array(_REFERENCE_TEXTS), vectors=vectors)
-        os.replace(work / REFERENCE_FILE, files.reference)
+    try:
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:
+            work = Path(tmp)
+            try:
+                _save(bert_graph.build(config, read_weights(model_path)), work / FP32_FILE)
+                _quantize(work / FP32_FILE, work / "int8.onnx", model_path)
+                _save(work / "int8.onnx", work / INT8_FILE)
+            except RetrieverError:
+                raise
+            except Exception as e:  # onnx and ONNX Runtime fail in many types
+                raise RetrieverError(
+                    f"cannot export model {model_path} to ONNX ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                    + TORCH_ADVICE
+                ) from None
+            # Renames within one directory are atomic, and a model's weights move before the
+            # model itself: a concurrent or killed export leaves either no model or a whole one.
+            for name in (FP32_FILE, INT8_FILE):
+                if not (cache / name).is_file():
+                    os.replace(work / f"{name}.data", cache / f"{name}.data")
+                    os.replace(work / name, cache / name)
+            # The reference comes from the fp32 model now in place, and last: its presence
+            # says the export is whole.
+            tokenizer, dim = tokenizer_for(model_path)
+            vectors = encode(tokenizer, session(files.fp32), dim, _REFERENCE_TEXTS)
+            with open(work / REFERENCE_FILE, "wb") as f:  # np.savez would add ".npz" to a name without it
+                np.savez(f, texts=np.array(_REFERENCE_TEXTS), vectors=vectors)
+            os.replace(work / REFERENCE_FILE, files.reference)
+    except BaseException:
+        with contextlib.suppress(OSError):  # a failed first export leaves no empty folder behind
+            cache.rmdir()
+        raise
     _drop_older_exports(cache)
     return files
 
