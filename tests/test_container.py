@@ -31,11 +31,16 @@ def test_the_dockerfile_passes_hadolint():
 
 
 def test_the_image_holds_what_the_wheel_is_built_from():
-    # .dockerignore lets in only these: pyproject.toml names README.md and LICENSE.
+    # .dockerignore lets in only these: pyproject.toml names its readme and LICENSE.
     allowed = [line[1:] for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")]
-    assert allowed == ["pyproject.toml", "README.md", "LICENSE", "constraints.txt", "src/"]
+    assert allowed == ["pyproject.toml", "docs/pypi.md", "LICENSE", "constraints.txt", "src/"]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'readme = "docs/pypi.md"' in pyproject and 'license-files = ["LICENSE"]' in pyproject
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "COPY pyproject.toml README.md LICENSE ./" in dockerfile and "torch" not in dockerfile.split("FROM", 1)[1]
+    assert (
+        "COPY pyproject.toml LICENSE ./\nCOPY docs/pypi.md ./docs/" in dockerfile
+        and "torch" not in dockerfile.split("FROM", 1)[1]
+    )
 
 
 @pytest.mark.e2e

@@ -71,3 +71,9 @@ def test_a_new_virtualenv_installs_without_torch_and_answers_from_any_folder(tmp
     ).is_file()
     doctor = _run(["retriever", "doctor", "--json"], env=env, cwd=tmp_path)
     assert doctor.returncode == 0, doctor.stdout
+    # The PyPI page's library example, from an empty folder too.
+    page = (ROOT / "docs" / "pypi.md").read_text(encoding="utf-8")
+    example = page[page.index("```python\n") + 10 : page.index("```", page.index("```python\n") + 10)]
+    (tmp_path / "empty").mkdir()
+    library = _run([str(venv / "bin" / "python"), "-c", example], env=env, cwd=tmp_path / "empty")
+    assert library.returncode == 0 and "矛盾纠纷" in library.stdout, library.stderr

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from typer.testing import CliRunner
 
 from retriever.cli import app
@@ -223,3 +224,16 @@ def test_doctor_reports_the_installation_and_the_model_on_this_cpu(in_tmp, runne
     ok = runner.invoke(app, ["doctor"])
     assert ok.exit_code == 0, ok.output
     assert "     index  indexes/default (1 documents, m3e-small, updated " in ok.stdout
+
+
+def test_the_pypi_page_installs_as_the_readme_does_and_links_nothing_relative():
+    import re
+
+    readme, page = (ROOT / "README.md").read_text(encoding="utf-8"), (ROOT / "docs" / "pypi.md").read_text(encoding="utf-8")
+
+    def install_block(text: str) -> str:
+        start = text.index("```bash", text.index("## Install"))
+        return text[start : text.index("```\n", start + 3)]
+
+    assert install_block(page) == install_block(readme)
+    assert not re.search(r"\]\((?!https?://)", page)  # PyPI shows the page without the repository's files
