@@ -237,3 +237,35 @@ def test_the_pypi_page_installs_as_the_readme_does_and_links_nothing_relative():
 
     assert install_block(page) == install_block(readme)
     assert not re.search(r"\]\((?!https?://)", page)  # PyPI shows the page without the repository's files
+
+
+@pytest.mark.e2e
+def test_a_hub_model_is_installed_after_its_licence_is_shown(monkeypatch, tmp_path, runner):
+    # The hub is out of reach here: its two calls answer as it would, the "download" being
+    # a copy of m3e-small's files.
+    import huggingface_hub
+
+    from retriever.embed import resolve_model
+
+    monkeypatch.setenv("RETRIEVER_HOME", str(tmp_path / "home"))
+    snapshot = tmp_path / "hub" / "BAAI--bge-small-zh"
+    snapshot.mkdir(parents=True)
+    for file in resolve_model("m3e-small").iterdir():
+        if file.is_file():
+            (snapshot / file.name).symlink_to(file)
+    asked = []
+
+    class Info:
+        card_data = {"license": "mit"}
+
+    monkeypatch.setattr(huggingface_hub, "model_info", lambda name: asked.append(("info", name)) or Info())
+    monkeypatch.setattr(
+        huggingface_hub, "snapshot_download", lambda name, allow_patterns: asked.append(("download", name)) or str(snapshot)
+    )
+    refused = runner.invoke(app, ["model", "install", "BAAI/bge-small-zh"], input="n\n")
+    assert refused.exit_code == 2 and asked == [("info", "BAAI/bge-small-zh")]  # nothing downloaded
+    assert "Licence: mit (from the model card; read its terms at https://huggingface.co/BAAI/bge-small-zh)" in refused.stderr
+    done = runner.invoke(app, ["model", "install", "BAAI/bge-small-zh", "--yes"])
+    assert done.exit_code == 0, done.output
+    assert asked[-1] == ("download", "BAAI/bge-small-zh")
+    assert done.stdout.startswith(f"BAAI/bge-small-zh is ready: {snapshot}; on this CPU it runs as ")
