@@ -265,6 +265,24 @@ def test_other_sites_scripts_are_refused_the_page_and_programs_are_not(client):
     assert client.get("/", headers={"sec-fetch-site": "cross-site"}).status_code == 200
 
 
+def test_behind_a_proxy_that_rewrites_host_the_public_names_page_is_its_own(built):
+    # nginx's proxy_pass without proxy_set_header Host: the service sees its own address,
+    # the browser names the public one in Origin.
+    behind = local_client(create_app(built, ServeConfig(allowed_hosts=("docs.example.com",))))
+    proxied = {"host": "127.0.0.1:8000", "sec-fetch-site": "same-origin"}
+    assert (
+        behind.post("/api/ask", json={"q": "环境"}, headers={**proxied, "origin": "https://docs.example.com"}).status_code == 200
+    )
+    assert (
+        behind.post("/api/ask", json={"q": "环境"}, headers={**proxied, "origin": "https://evil.example.com"}).status_code == 403
+    )
+    # Any Host let in ("*", behind a port mapping) lets no other site's scripts in.
+    anyhost = local_client(create_app(built, ServeConfig(allowed_hosts=("*",))))
+    assert (
+        anyhost.post("/api/ask", json={"q": "环境"}, headers={**proxied, "origin": "https://evil.example.com"}).status_code == 403
+    )
+
+
 def test_responses_carry_security_headers_and_the_page_a_policy_it_keeps(client):
     import base64
     import hashlib

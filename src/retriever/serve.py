@@ -301,10 +301,14 @@ class SameOrigin:
     make the local service do its work, uploads and all: the Host check cannot tell,
     since the browser sends the right Host. Browsers say where a request comes from in
     Sec-Fetch-Site (all current ones) and Origin (on every POST); curl, `retriever ask`
-    and scripts send neither."""
+    and scripts send neither.
 
-    def __init__(self, app):
-        self.app = app
+    An Origin naming one of `public` (the names given with --allow-host) is the page's
+    own too: a reverse proxy that rewrites Host sends the service its own address while
+    the browser names the public one."""
+
+    def __init__(self, app, public: frozenset[str] = frozenset()):
+        self.app, self.public = app, public
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and scope["path"].startswith("/api/"):
@@ -312,16 +316,16 @@ class SameOrigin:
             site = headers.get(b"sec-fetch-site", b"same-origin").decode("latin-1")
             origin = headers.get(b"origin")
             host = headers.get(b"host", b"").decode("latin-1").lower()
-            if site not in ("same-origin", "none") or (origin is not None and not _same_origin(origin, host)):
+            if site not in ("same-origin", "none") or (origin is not None and not _same_origin(origin, host, self.public)):
                 where = origin.decode("latin-1") if origin else f"a {site} page"
                 message = f"cross-site request from {where} refused: the API answers its own page and programs, not other sites"
                 return await JSONResponse({"error": message}, status_code=403)(scope, receive, send)
         await self.app(scope, receive, send)
 
 
-def _same_origin(origin: bytes, host: str) -> bool:
+def _same_origin(origin: bytes, host: str, public: frozenset[str]) -> bool:
     scheme, _, rest = origin.decode("latin-1").lower().partition("://")
-    return scheme in ("http", "https") and rest == host
+    return scheme in ("http", "https") and (rest == host or host_name(rest) in public)
 
 
 class SecurityHeaders:
@@ -544,7 +548,8 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
-    app.add_middleware(SameOrigin)
+    # "*" lets any Host in (behind a port mapping), never any site's scripts.
+    app.add_middleware(SameOrigin, public=frozenset(host_name(h) for h in config.allowed_hosts if h != "*"))
     app.add_middleware(Stopping, shutdown=shutdown)
     app.add_middleware(SecurityHeaders, page_policy=page_policy(page))
     hosts = allowed_hosts(config)
