@@ -93,6 +93,25 @@ def test_empty_folders_and_a_failed_first_build_are_fine(corpus):
     Path("locked").mkdir()
     Path("locked/.lock").touch()
     assert CliRunner().invoke(app, ["index", "corpus", "--index-dir", "locked"]).exit_code == 0
+    # And one with milvus-lite's data, written before a failure stopped the first build.
+    Path("lite/milvus.db/data").mkdir(parents=True)
+    Path("lite/.lock").touch()
+    assert CliRunner().invoke(app, ["index", "corpus", "--index-dir", "lite"]).exit_code == 0
+
+
+def test_a_failed_first_build_takes_its_milvus_lite_data_with_it(corpus):
+    from retriever import index as index_store
+
+    with pytest.raises(RuntimeError), index_store.write_lock(Path("new")):
+        Path("new/milvus.db/collections").mkdir(parents=True)  # as milvus-lite writes before the manifest
+        raise RuntimeError("the build failed")
+    assert not Path("new").exists()
+    # A folder that was there before keeps what is in it.
+    Path("old").mkdir()
+    with pytest.raises(RuntimeError), index_store.write_lock(Path("old")):
+        Path("old/milvus.db").mkdir()
+        raise RuntimeError("the build failed")
+    assert sorted(p.name for p in Path("old").iterdir()) == [".lock", "milvus.db"]
 
 
 def test_the_root_and_the_home_folder_are_refused(corpus, monkeypatch):

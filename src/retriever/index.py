@@ -31,6 +31,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -44,7 +45,7 @@ import numpy as np
 
 from . import atomic
 from .bm25 import BM25
-from .config import INDEX_FORMAT_VERSION, BadIndexError, StorageError, UsageError, VectorIndexConfig
+from .config import DEFAULT_MILVUS_FILE, INDEX_FORMAT_VERSION, BadIndexError, StorageError, UsageError, VectorIndexConfig
 from .segment import Passage
 from .stores import FAISS_FILE, _faiss, store_for
 
@@ -322,6 +323,8 @@ def write_lock(directory: Path) -> Iterator[None]:
         finally:
             if made and not exists(directory):  # a first build that failed leaves no trace
                 with contextlib.suppress(OSError):
+                    # All in the folder is this build's own: it made the folder.
+                    shutil.rmtree(directory / DEFAULT_MILVUS_FILE, ignore_errors=True)
                     os.unlink(directory / _LOCK)
                     directory.rmdir()
 
@@ -352,6 +355,8 @@ def _check_own(directory: Path) -> None:
         for e in entries
         if e not in generations
         and not (e.name == _LOCK and e.is_file() and not e.is_symlink() and e.stat().st_size == 0)
+        # milvus-lite's data (a folder), written before the manifest by a build that stopped.
+        and not (e.name == DEFAULT_MILVUS_FILE and not e.is_symlink())
         # A manifest that cannot be read is the index's own if its generations are there.
         and not (e.name == MANIFEST and any((g / _PASSAGES).is_file() for g in generations))
     ]
