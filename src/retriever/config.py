@@ -406,12 +406,15 @@ class ServeConfig:
     max_summarize_chars: int = 1_000_000
     small_summarize_chars: int = 20_000
     # Reading one upload (a .docx or PDF) may take this long: a file of the CLI's is
-    # given ReadLimits.max_seconds, but a service must go on answering others.
+    # given ReadLimits.max_seconds, but a service must go on answering others. Each is
+    # read in a process of its own (upload.py), which may use this much memory beyond
+    # what it starts with: the largest refusal of a hostile file took 204 MB.
     max_read_seconds: float = 60.0
-    # How often the interpreter lets another thread run (Python's default: 5 ms). Uploads
-    # are read in threads, in Python for PDFs; the event loop waits for the interpreter
-    # between their steps. Measured with 3 hostile PDFs read at once: /api/ask p95 118 ms
-    # at 5 ms (benchmarks/attacks.py).
+    max_read_memory_mb: int = 512
+    # How often the interpreter lets another thread run (Python's default: 5 ms): the
+    # event loop waits for the interpreter while summaries (Python between the model's
+    # batches) run in threads. Measured with 3 hostile PDFs read in threads, before they
+    # were read in processes: /api/ask p95 118 ms at 5 ms (benchmarks/attacks.py).
     switch_interval_s: float = 0.001
     # `retriever ask` gives up on a server that does not accept the connection in this
     # time and answers locally; an accepted question may take longer (a first load).

@@ -65,8 +65,8 @@ from .config import (
 )
 from .digest import check_options, summarize_one
 from .formats import TooMuchText
-from .load import load_stream
 from .schemas import AskResponse, HealthResponse, InfoResponse, SummarizeResponse, errors
+from .upload import UploadReader
 
 log = logging.getLogger("retriever.serve")
 
@@ -532,11 +532,13 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     # a worker thread: long texts queued on a lock would take the threads that every
     # other request needs.
     small_lane, big_lane = anyio.CapacityLimiter(config.concurrent_asks), anyio.CapacityLimiter(1)
-    # Uploads are read (parsed, decoded, cleaned) concurrent_asks at a time too, and
-    # refused as soon as their text passes the summary's limit: before cleaning, which
-    # holds the interpreter for seconds a million characters.
+    # Uploads are read (parsed, decoded, cleaned) concurrent_asks at a time too, each in
+    # a process of its own (upload.py), and refused as soon as their text passes the
+    # summary's limit: before cleaning, which takes seconds a million characters.
     reads = anyio.CapacityLimiter(config.concurrent_asks)
-    read_limits = ReadLimits(max_chars=config.max_summarize_chars, max_seconds=config.max_read_seconds)
+    reader = UploadReader(
+        ReadLimits(max_chars=config.max_summarize_chars, max_seconds=config.max_read_seconds), config.max_read_memory_mb << 20
+    )
     page = resources.files("retriever").joinpath("page.html").read_text(encoding="utf-8")
     started = time.time()
     shutdown = Shutdown()
@@ -557,6 +559,7 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
         app.add_middleware(HostCheck, allowed=hosts)  # added last, so checked first
     app.state.live = live
     app.state.shutdown = shutdown
+    app.state.reader = reader
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -698,7 +701,7 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
             # Read as a file of that name would be (its suffix gives the format).
             name = os.path.basename(name) or "upload"
             try:
-                doc = await anyio.to_thread.run_sync(lambda: load_stream(data, name, limits=read_limits), limiter=reads)
+                doc = await anyio.to_thread.run_sync(lambda: reader.read(data, name), limiter=reads)
             except TooMuchText:
                 raise HTTPException(413, too_long(name)) from None
             what, chars = doc.path, len(doc.text)
@@ -899,13 +902,6 @@ def run(retriever: Retriever, sock: socket.socket, access_log: bool = True, anno
     host, port = sock.getsockname()[:2]
     local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{local if ':' not in local else f'[{local}]'}:{port}"
-    m = retriever.index.manifest
-    announce(
-        f"Serving {retriever.index.directory} ({m['corpus']['documents']} documents, {m['corpus']['passages']} passages, "
-        f"{m['model']['name']} {m['model']['backend']}; ready in {time.perf_counter() - started:.1f} s)\n"
-        f"  search page  {url}/\n  API          {url}/api/ask?q=…   docs {url}/docs\n"
-        "Ctrl+C stops it."
-    )
 
     @contextlib.asynccontextmanager
     async def registered(app: FastAPI):
@@ -919,6 +915,15 @@ def run(retriever: Retriever, sock: socket.socket, access_log: bool = True, anno
 
     # The address listened on decides which Host names are answered (allowed_hosts).
     app = create_app(retriever, replace(config, host=host, port=port), lifespan=registered)
+    app.state.reader.start()  # the process upload readers fork from, before the first upload
+    m = retriever.index.manifest
+    announce(
+        f"Serving {retriever.index.directory} ({m['corpus']['documents']} documents, {m['corpus']['passages']} passages, "
+        f"{m['model']['name']} {m['model']['backend']}; ready in {time.perf_counter() - started:.1f} s)\n"
+        f"  search page  {url}/\n  API          {url}/api/ask?q=…   docs {url}/docs\n"
+        "Ctrl+C stops it."
+    )
+
     # Logs, the access log included (uvicorn's goes to stdout), go to stderr like every command's.
     logs = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     logs["handlers"]["access"]["stream"] = "ext://sys.stderr"
