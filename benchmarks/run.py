@@ -2,7 +2,7 @@
 
     python -m benchmarks.run            # full run (about 3 hours on 2 cores, 2 of them the model on three kinds of CPU)
     python -m benchmarks.run --quick    # a smaller run (under 3 minutes)
-    python -m benchmarks.run --resume   # go on with an interrupted run of the same commit
+    python -m benchmarks.run --resume   # go on with the last interrupted run
 
 Writes benchmarks/results/<time>-<commit>[-quick].json (with the machine, package
 versions and git commit). A full run also rewrites benchmarks/RESULTS.md and the plots
@@ -108,6 +108,15 @@ def headline(results: dict) -> list[str]:
     return lines
 
 
+def _earlier_commits(meta: dict) -> str:
+    """A run resumed at a later commit says which sections an earlier one measured."""
+    earlier: dict[str, list[str]] = {}
+    for section, commit in meta.get("section_commits", {}).items():
+        if commit != meta["commit"]:
+            earlier.setdefault(commit, []).append(section.replace("_", " "))
+    return "".join(f" ({', '.join(sections)} at `{commit}`)" for commit, sections in earlier.items())
+
+
 def report(results: dict, plots: list[Path]) -> str:
     meta = results["meta"]
     m = meta["machine"]
@@ -115,7 +124,7 @@ def report(results: dict, plots: list[Path]) -> str:
     by_name = {p.stem: p for p in plots}
     sections = [
         "# Benchmarks\n",
-        f"Run of {meta['date']} at commit `{meta['commit']}` ({'quick' if meta['quick'] else 'full'} mode, "
+        f"Run of {meta['date']} at commit `{meta['commit']}`{_earlier_commits(meta)} ({'quick' if meta['quick'] else 'full'} mode, "
         f"{meta['seconds'] / 60:.1f} minutes) on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
         f"Python {m['python']}. Reproduce with `make bench` (`make bench-quick` for the short run); "
         f"the raw figures are in `{meta['json']}`.\n",
@@ -156,7 +165,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller samples, under 3 minutes")
     parser.add_argument("--report", action="store_true", help="write RESULTS.md and plots after a quick run too")
-    parser.add_argument("--resume", action="store_true", help="keep the sections an interrupted run of this commit finished")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the sections the last interrupted run finished (each keeps its commit)"
+    )
     args = parser.parse_args()
     os.chdir(ROOT)  # the default index and corpus/ are relative to the project
     started = time.perf_counter()
@@ -168,9 +179,12 @@ def main() -> None:
     # Each section's results are kept as soon as it ends: a run stopped after hours
     # (a restart, a test that needs the cores) goes on with --resume where it stopped.
     commit = git_commit()
-    partial = RESULTS / f"partial-{commit}{'-quick' if args.quick else ''}.json"
+    kind = "-quick" if args.quick else ""
+    partial = RESULTS / f"partial{kind}.json"
     results: dict = json.loads(partial.read_text(encoding="utf-8")) if args.resume and partial.is_file() else {}
     earlier = results.pop("elapsed_s", 0.0)  # the interrupted runs' time
+    # The commit each section was measured at: a resumed run may be at a later one.
+    commits: dict[str, str] = results.pop("commits", {})
     sections = {
         "retrieval": ("retrieval", lambda: retrieval_quality.run(args.quick, retriever=retriever)),
         "summary": ("summary", lambda: summary_quality.run(args.quick, retriever=retriever)),
@@ -190,15 +204,18 @@ def main() -> None:
             log(f"== {title}: kept from {partial.relative_to(ROOT)}")
             continue
         log(f"== {title}")
-        results[key] = section()
+        results[key], commits[key] = section(), commit
         elapsed = earlier + time.perf_counter() - started
-        partial.write_text(json.dumps({**results, "elapsed_s": elapsed}, ensure_ascii=False), encoding="utf-8")
+        partial.write_text(
+            json.dumps({**results, "elapsed_s": elapsed, "commits": commits}, ensure_ascii=False), encoding="utf-8"
+        )
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    json_path = RESULTS / f"{stamp}-{commit}{'-quick' if args.quick else ''}.json"
+    json_path = RESULTS / f"{stamp}-{commit}{kind}.json"
     results["meta"] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit,
+        "section_commits": commits,
         "quick": args.quick,
         "seconds": earlier + time.perf_counter() - started,
         "machine": machine(),
