@@ -205,3 +205,24 @@ def test_index_type_is_chosen_by_size_and_recorded(corpus, counting, monkeypatch
 
 def manifest_of(directory: str) -> dict:
     return json.loads(Path(directory, "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_the_pipeline_fingerprint_covers_the_word_cutter_by_construction(tmp_path):
+    import shutil
+
+    import retriever
+    from retriever.build import code_fingerprint, reading_modules
+
+    package = tmp_path / "retriever"
+    shutil.copytree(Path(retriever.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    # clean.py imports the cutter inside a function, bm25.py the lexicon: both are found.
+    assert {"load", "formats", "clean", "outline", "segment", "bm25", "lexicon"} <= set(reading_modules(package))
+    assert not {"cli", "serve", "api", "summarize"} & set(reading_modules(package))
+    before = code_fingerprint(package)
+    with open(package / "bm25.py", "a", encoding="utf-8") as f:
+        f.write("\n# a change to how words are cut\n")
+    cut_changed = code_fingerprint(package)
+    assert cut_changed != before
+    with open(package / "serve.py", "a", encoding="utf-8") as f:  # not reading: documents are not read again
+        f.write("\n# a change to the service\n")
+    assert code_fingerprint(package) == cut_changed

@@ -9,6 +9,7 @@ that document's new passages only. `rebuild=True` ignores the old index.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import time
@@ -61,19 +62,43 @@ class BuildReport:
     notes: list[str] = field(default_factory=list)
 
 
-# The modules that turn a file into cleaned text and passages.
-_READING_MODULES = ("load.py", "formats.py", "clean.py", "outline.py", "segment.py")
+# Where reading starts: a file to a cleaned document (load), a document to passages (segment).
+_READING_ENTRIES = ("load", "segment")
 
 
 def pipeline() -> dict:
     """What decides a document's cleaned text and passages: the code that reads,
-    cleans and segments (a hash of its source) and the segmentation settings. A
+    cleans, cuts and segments (a hash of its source) and the segmentation settings. A
     document indexed under another pipeline is read again; its vectors may still be
     reused where its passages come out the same."""
+    return {"code": code_fingerprint(Path(__file__).parent), "segmentation": asdict(SegmentConfig())}
+
+
+def code_fingerprint(package: Path) -> str:
+    """A hash of the source of every module of `package` that reading can run: the
+    entries and all they import, at any depth and wherever the import is written, so
+    that no list kept by hand can leave one out (one once left out the word cutter that
+    re-joins broken lines)."""
     h = hashlib.sha256()
-    for name in _READING_MODULES:
-        h.update((Path(__file__).parent / name).read_bytes())
-    return {"code": h.hexdigest()[:16], "segmentation": asdict(SegmentConfig())}
+    for name in reading_modules(package):
+        h.update(name.encode() + b"\0" + (package / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def reading_modules(package: Path) -> list[str]:
+    """The modules of `package` that the reading entries import, directly or not."""
+    found: set[str] = set()
+    todo = list(_READING_ENTRIES)
+    while todo:
+        name = todo.pop()
+        if name in found or not (package / f"{name}.py").is_file():
+            continue
+        found.add(name)
+        for node in ast.walk(ast.parse((package / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                # `from .x import y` names module x; `from . import x` names module x too.
+                todo += [node.module] if node.module else [alias.name for alias in node.names]
+    return sorted(found)
 
 
 def file_sha256(path: Path) -> str | None:
