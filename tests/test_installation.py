@@ -269,3 +269,23 @@ def test_a_hub_model_is_installed_after_its_licence_is_shown(monkeypatch, tmp_pa
     assert done.exit_code == 0, done.output
     assert asked[-1] == ("download", "BAAI/bge-small-zh")
     assert done.stdout.startswith(f"BAAI/bge-small-zh is ready: {snapshot}; on this CPU it runs as ")
+
+
+def test_the_torch_backend_without_torch_says_how_to_install_it_before_reading_anything(in_tmp, monkeypatch):
+    import importlib.util
+
+    from retriever import Retriever, RetrieverError
+
+    Path("docs").mkdir()
+    Path("docs/a.txt").write_text(DOC, encoding="utf-8")
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else find_spec(name, *a))
+    with pytest.raises(RetrieverError) as caught:
+        Retriever.build(["docs"], index_dir="idx", backend="torch")
+    assert str(caught.value) == (
+        "the torch backend needs torch and sentence-transformers, which are not installed: "
+        "pip install torch --index-url https://download.pytorch.org/whl/cpu sentence-transformers"
+    )
+    with pytest.raises(UsageError, match="^unknown backend 'tensorflow': choose one of onnx-int8, onnx, torch$"):
+        Retriever.build(["docs"], index_dir="idx", backend="tensorflow")
+    assert not Path("idx").exists()

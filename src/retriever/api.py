@@ -45,7 +45,7 @@ from .config import (
     default_model,
     path_text,
 )
-from .embed import Embedder, load_embedder
+from .embed import Embedder, check_backend, load_embedder
 from .onnx_model import MIN_AGREEMENT, cpu_summary, export_recipe
 from .search import Hit, Verdict, judge, score_name, search
 from .stores import store_for
@@ -196,6 +196,8 @@ class Retriever:
 
         sources = check_paths(paths, default=DEFAULT_CORPUS_DIR)
         include, exclude = check_patterns(include, "include"), check_patterns(exclude, "exclude")
+        if backend is not None:
+            check_backend(backend)  # before any file is read
         directory = Path(index_dir) if index_dir else default_index_dir()
         store = None
         if vector_store or uri or collection:

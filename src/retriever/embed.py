@@ -19,6 +19,7 @@ Both mean-pool the model's token vectors, as sentence-transformers does for m3e.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -27,7 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, RetrieverError, model_threads
+from .config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, RetrieverError, UsageError, model_threads
 from .installation import PUBLISHED, installed_path
 from .onnx_model import OnnxEmbedder, Progress, exported
 
@@ -133,11 +134,22 @@ class SentenceTransformerEmbedder:
         return out
 
 
+def check_backend(backend: str) -> None:
+    """UsageError for a backend that does not exist; RetrieverError for the torch backend
+    where torch is not installed (it is not installed with the tool), saying how."""
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if backend == "torch" and not all(importlib.util.find_spec(p) for p in ("torch", "sentence_transformers")):
+        raise RetrieverError(
+            "the torch backend needs torch and sentence-transformers, which are not installed: "
+            "pip install torch --index-url https://download.pytorch.org/whl/cpu sentence-transformers"
+        )
+
+
 @lru_cache(maxsize=4)
 def load_embedder(name: str, backend: str = DEFAULT_BACKEND) -> Embedder:
     """The embedder for a model name or path, loaded once per process."""
-    if backend not in BACKENDS:
-        raise RetrieverError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    check_backend(backend)
     path = resolve_model(name)
     if backend == "torch":
         return SentenceTransformerEmbedder(name, path)
