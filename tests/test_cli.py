@@ -233,7 +233,34 @@ def test_csv_cells_are_never_formulas(runner, in_tmp, fake_embedder):
 def test_summarize_unknown_output_format_is_a_usage_error(runner, corpus):
     result = runner.invoke(app, ["summarize", "corpus", "--out", "out.xlsx"])
     assert result.exit_code == 2
-    assert result.stderr == "error: out.xlsx: unknown output format .xlsx; use .jsonl, .md, .csv\n"
+    assert result.stderr == "error: which format for out.xlsx (suffix .xlsx)? give --format jsonl|md|csv\n"
+    result = runner.invoke(app, ["summarize", "corpus", "--out", "-"])
+    assert result.stderr == "error: which format for standard output? give --format jsonl|md|csv\n"
+    result = runner.invoke(app, ["summarize", "corpus", "--format", "xlsx"])
+    assert result.stderr == "error: unknown output format 'xlsx': choose one of jsonl, md, csv\n"
+    result = runner.invoke(app, ["summarize", "corpus", "--format", "csv", "--json"])
+    assert result.stderr == "error: --json and --out - (or --format alone) both print on standard output: choose one\n"
+    assert not list(Path(".").glob("out*"))
+
+
+def test_summarize_writes_any_format_to_standard_output_or_a_device(runner, corpus):
+    import csv
+    import io
+
+    piped = runner.invoke(app, ["summarize", "corpus", "--format", "csv"])
+    assert piped.exit_code == 0, piped.output
+    rows = list(csv.DictReader(io.StringIO(piped.stdout)))
+    assert [r["path"] for r in rows] == ["corpus/a.txt", "corpus/b.md"] and not piped.stdout.startswith("\ufeff")
+    markdown = runner.invoke(app, ["summarize", "corpus/a.txt", "--out", "-", "--format", "md"])
+    assert markdown.stdout.startswith("## 基层治理讲话\n")
+    lines = runner.invoke(app, ["summarize", "corpus", "--out", "-", "--format", "jsonl"]).stdout.splitlines()
+    assert [json.loads(line)["path"] for line in lines] == ["corpus/a.txt", "corpus/b.md"]
+    # A path that is not a regular file (a device, a pipe) is written as it is, not replaced.
+    null = runner.invoke(app, ["summarize", "corpus", "--out", "/dev/null", "--format", "md"])
+    assert null.exit_code == 0 and Path("/dev/null").is_char_device()
+    named = runner.invoke(app, ["summarize", "corpus", "--out", "summaries", "--format", "md"])  # no suffix, named format
+    assert Path("summaries").read_text(encoding="utf-8").startswith("## ")
+    assert named.exit_code == 0
 
 
 def test_summarize_out_is_not_replaced_when_no_file_could_be_read(runner, corpus):

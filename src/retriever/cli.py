@@ -551,15 +551,22 @@ def summarize(
     query: Annotated[Optional[str], typer.Option("--query", "-q", help="Focus each summary on this question")] = None,
     include: Include = None,
     exclude: Exclude = None,
-    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the records to FILE.jsonl, .md or .csv")] = None,
+    out_file: Annotated[
+        Optional[Path], typer.Option("--out", help="Write the records to FILE (.jsonl, .md or .csv), or - for standard output")
+    ] = None,
+    fmt: Annotated[
+        Optional[str],
+        typer.Option("--format", help="jsonl | md | csv: the records in this format (to standard output without --out)"),
+    ] = None,
     add_to_index: Annotated[
-        Optional[str], typer.Option("--add-to-index", help="Also index the documents into indexes/NAME (or a path)")
+        Optional[str],
+        typer.Option("--add-to-index", help="Also index the documents into the index NAME, beside the default one (or a path)"),
     ] = None,
     against: Annotated[
         Optional[str],
         typer.Option(
             "--against",
-            help="Keywords: words that set each document apart from the documents of indexes/NAME (or a path); "
+            help="Keywords: words that set each document apart from the documents of the index NAME (or a path); "
             "default the --add-to-index index if it exists, else general Chinese",
             show_default=False,
         ),
@@ -576,7 +583,7 @@ def summarize(
     """
     from .api import summarize_files
     from .digest import check_options, record_dict
-    from .export import check_out_path, write_records
+    from .export import STDOUT, output_format, write_records
     from .index import exists
 
     started = time.perf_counter()
@@ -585,9 +592,13 @@ def summarize(
     reference = _index_name(against) if against else None
     if reference is None and add_to_index and exists(_index_name(add_to_index)):
         reference = _index_name(add_to_index)
+    if fmt is not None and out_file is None:
+        out_file = STDOUT  # --format alone: the records, piped
     with _errors():
+        if as_json and out_file == STDOUT:
+            raise UsageError("--json and --out - (or --format alone) both print on standard output: choose one")
         if out_file:
-            check_out_path(out_file)
+            output_format(out_file, fmt)
         check_options(max_chars, ratio, query)
         with _progress() as progress:
             records = summarize_files(
@@ -598,7 +609,7 @@ def summarize(
     done = [r for r in records if not isinstance(r, InputError)]
     if out_file and done:  # a file of errors alone would replace an earlier good one
         with _errors():
-            write_records(records, out_file)
+            write_records(records, out_file, fmt)
     for r in done:
         for note in r.notes:
             notes.print(f"[yellow]note[/yellow] {_markup(r.path)}: {_markup(note)}")
@@ -613,7 +624,7 @@ def summarize(
     if done and (len(records) > 1 or out_file):
         notes.print(
             f"Summarized {len(done)} of {len(records)} documents in {time.perf_counter() - started:.1f} s"
-            + (f"; wrote {_markup(out_file)}" if out_file else "")
+            + (f"; wrote {_markup(out_file)}" if out_file and out_file != STDOUT else "")
             + (f"; {len(failed)} failed" if failed else "")
         )
     if add_to_index and done:

@@ -1,10 +1,14 @@
-"""Writing summary records to a file: JSON Lines, Markdown or CSV, chosen by suffix."""
+"""Writing summary records: JSON Lines, Markdown or CSV, chosen by name or by the file's
+suffix, to a file or to standard output."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import stat
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -64,22 +68,42 @@ def _csv(records: Sequence[Record]) -> str:
     return buffer.getvalue()
 
 
-WRITERS: dict[str, Callable[[Sequence[Record]], str]] = {".jsonl": _jsonl, ".md": _markdown, ".csv": _csv}
+WRITERS: dict[str, Callable[[Sequence[Record]], str]] = {"jsonl": _jsonl, "md": _markdown, "csv": _csv}
+STDOUT = Path("-")  # --out -: standard output
 
 
-def check_out_path(path: Path) -> None:
-    """UsageError unless the file's suffix names a format: checked before any work."""
-    if path.suffix.lower() not in WRITERS:
-        raise UsageError(f"{path}: unknown output format {path.suffix or '(no suffix)'}; use {', '.join(WRITERS)}")
+def output_format(path: Path | None, fmt: str | None) -> str:
+    """The format records are written in: `fmt` if given, else the file's suffix; a
+    UsageError for neither, or an unknown one (checked before any work)."""
+    known = ", ".join(WRITERS)
+    if fmt is not None:
+        if fmt.lower().lstrip(".") not in WRITERS:
+            raise UsageError(f"unknown output format {fmt!r}: choose one of {known}")
+        return fmt.lower().lstrip(".")
+    suffix = path.suffix.lower().lstrip(".") if path is not None and path != STDOUT else ""
+    if suffix not in WRITERS:
+        where = "standard output" if path in (None, STDOUT) else f"{path} (suffix {path.suffix or 'none'})"
+        raise UsageError(f"which format for {where}? give --format {'|'.join(WRITERS)}")
+    return suffix
 
 
-def write_records(records: Sequence[Record], path: Path) -> None:
-    """Write the records in the format the suffix names, atomically (a reader never sees
-    half a file). CSV gets a BOM so that spreadsheet programs read it as UTF-8."""
-    check_out_path(path)
-    text = WRITERS[path.suffix.lower()](records)
-    encoding = "utf-8-sig" if path.suffix.lower() == ".csv" else "utf-8"
+def write_records(records: Sequence[Record], path: Path, fmt: str | None = None) -> None:
+    """Write the records in `fmt` (default: the format the suffix names) to `path`, or to
+    standard output for `-`. A file is replaced atomically (a reader never sees half
+    of it); a device or pipe named as a path (/dev/stdout) is written as it is. CSV in
+    a file gets a BOM so that spreadsheet programs read it as UTF-8."""
+    fmt = output_format(path, fmt)
+    text = WRITERS[fmt](records)
+    if path == STDOUT:
+        with contextlib.suppress(BrokenPipeError):  # `… --format csv | head`: the reader has enough
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        return
     try:
-        atomic.write_text(path, text, encoding=encoding)
+        if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            atomic.write_text(path, text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
     except OSError as e:
         raise StorageError(path, "the summaries", e) from None
