@@ -510,3 +510,21 @@ def test_info_check_catches_an_index_whose_vectors_another_embedder_made(runner,
     )
     shown = runner.invoke(app, ["info", "--index-dir", "idx", "--check"])
     assert shown.exit_code == 1 and "  check      the model gives other vectors than the index holds" in shown.stdout
+
+
+def test_summary_panels_break_lines_as_chinese_is_set(runner, in_tmp, fake_embedder, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from retriever import cli
+
+    sentences = "".join(f"第{n}项工作要抓紧落实,各部门要加强协调配合,确保按期完成,取得实效。" for n in range(12))
+    Path("doc.txt").write_text("工作部署会议讲话\n" + sentences, encoding="utf-8")
+    for width in (40, 41, 57, 80):
+        screen = io.StringIO()
+        monkeypatch.setattr(cli, "out", Console(file=screen, width=width, highlight=False))
+        result = runner.invoke(app, ["summarize", "doc.txt", "--max-chars", "400"])
+        assert result.exit_code == 0, result.output
+        inside = [line[2:-2].strip() for line in screen.getvalue().splitlines() if line.startswith("│")]
+        assert inside and all(not line or line[0] not in ",。、，；：)」" for line in inside), (width, inside)

@@ -510,21 +510,27 @@ def ask(
 
 
 def _render_summary(record: DocumentSummary) -> None:
+    from rich.panel import Panel
+
+    # The panel's lines are broken here, as `ask` breaks its own (never before 。，、),
+    # within the panel's border and padding: rich would break them anywhere.
+    inner = max(out.width - 4, 8)
     meta = f"{record.path} · {record.chars:,} characters"
     if record.keywords:
         meta += " · keywords: " + "、".join(record.keywords)
-    body = Text()
-    body.append(shown(meta), style="dim")
+    body = wrapped(Text(shown(meta), style="dim"), inner)
     body.append("\n\n")
-    body.append(shown(record.summary.text) or "(nothing to summarize)", style="" if record.summary.text else "dim")
+    summary = Text(shown(record.summary.text)) if record.summary.text else Text("(nothing to summarize)", style="dim")
+    body.append(wrapped(summary, inner))
     if record.outline:
         top = min(h["level"] for h in record.outline)
+        body.append("\n\nOutline", style="bold")
         # The top two levels of the outline: enough to see the document's shape.
-        lines = [f"{'  ' * (h['level'] - top)}{shown(h['title'])}" for h in record.outline if h["level"] - top < 2]
-        body.append("\n\nOutline\n", style="bold")
-        body.append("\n".join(lines), style="cyan")
-    from rich.panel import Panel
-
+        for h in record.outline:
+            if h["level"] - top < 2:
+                indent = 2 * (h["level"] - top)
+                body.append("\n")
+                body.append(wrapped(Text(" " * indent + shown(h["title"]), style="cyan"), inner, indent + 2))
     out.print(Panel(body, title=Text(shown(record.title or record.path), style="bold"), title_align="left", expand=True))
 
 
