@@ -346,3 +346,51 @@ def test_a_sentence_covers_the_question_words_whatever_their_case_and_script():
     assert query_terms("GDP增长多少") == ("gdp", "增长", "多少")
     assert _coverage("国内生产总值GDP增长5.2%。", query_terms("GDP增长多少")) == pytest.approx(2 / 3)
     assert _coverage("維護國家安全。", query_terms("国家安全")) == 1.0
+
+
+RUN_IN = (
+    "乡村振兴工作会议讲话\n"
+    "第一,巩固拓展脱贫攻坚成果更加牢固。全镇守住了不发生规模性返贫的底线,监测帮扶机制运行良好。\n"
+    "第二,乡村产业发展动能更加强劲。各村立足资源禀赋,积极探索一村一品发展模式,带动群众增收。\n"
+    "第三,和美乡村建设步伐更加坚实。人居环境整治持续推进,村容村貌明显改善,群众满意度不断提高。\n"
+    "一是思想认识的深度有待提升。有的干部把乡村振兴等同于巩固脱贫成果,缺乏长远规划和系统推进。\n"
+)
+
+
+@pytest.mark.parametrize("name", ["讲话.txt", "讲话.md", "讲话.html", "讲话.docx"])
+def test_document_summaries_never_quote_a_heading_of_their_outline(fake_embedder, name):
+    import io
+
+    from retriever.digest import summarize_one
+    from retriever.load import load_stream
+    from retriever.outline import strip_title
+
+    if name.endswith(".html"):
+        data = "<html><body>" + "".join(f"<p>{line}</p>" for line in RUN_IN.splitlines()) + "</body></html>"
+        raw = data.encode()
+    elif name.endswith(".docx"):
+        from docx import Document
+
+        document, buffer = Document(), io.BytesIO()
+        for line in RUN_IN.splitlines():
+            document.add_paragraph(line)
+        document.save(buffer)
+        raw = buffer.getvalue()
+    else:
+        raw = RUN_IN.encode()
+    record = summarize_one(load_stream(raw, name), fake_embedder, max_chars=2000)
+    titles = {h["title"] for h in record.outline}
+    assert "第二,乡村产业发展动能更加强劲" in titles and record.summary.sentences  # a long budget: all it may quote
+    assert not [
+        s.text
+        for s in record.summary.sentences
+        if strip_title(s.text) in titles or s.text.rstrip("。") in {t.split(",", 1)[-1] for t in titles}
+    ]
+
+
+def test_question_summaries_never_quote_the_heading_of_their_passage(fake_embedder):
+    text = "第二,乡村产业发展动能更加强劲。各村立足资源禀赋,积极探索一村一品发展模式,带动群众增收。"
+    passage = Passage("d", "讲话", ("第二,乡村产业发展动能更加强劲",), text, 0, len(text))
+    hits = [Hit(rank=1, score=1.0, passage_id=0, passage=passage, dense=1.0, bm25=1.0, highlights=())]
+    summary = summarize_hits("产业发展", hits, fake_embedder.encode(["产业发展"])[0], sentence_lookup(fake_embedder, hits), 300)
+    assert [s.text for s in summary.sentences] == ["各村立足资源禀赋,积极探索一村一品发展模式,带动群众增收。"]

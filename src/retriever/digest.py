@@ -105,9 +105,9 @@ def summarize_one(
     reference: Reference | None = None,
 ) -> DocumentSummary:
     outline = [
-        {"level": p.heading.rank, "title": p.heading.title, "start": p.sentences[0].start}
+        {"level": h.rank, "title": h.title, "start": p.sentences[0].start}
         for p in paragraphs(doc.text)
-        if p.heading and p.sentences
+        if (h := p.outline_heading) and p.sentences
     ]
     chars = budget(len(doc.text), max_chars, ratio)
     summary = summarize_document(doc.text, doc.doc_id, doc.title, embedder, chars, query=query)

@@ -62,7 +62,7 @@ class Heading:
     end: int  # offset in the line where the heading ends (a run-in heading's body follows)
 
 
-def _strip_title(text: str) -> str:
+def strip_title(text: str) -> str:
     return text.strip().rstrip("。：:；;，,").strip()
 
 
@@ -77,12 +77,12 @@ def detect_heading(line: str) -> Heading | None:
 
     md = _MARKDOWN.match(body)
     if md:
-        return Heading(len(md.group(1)) - 1, _strip_title(body[len(md.group(1)) :]), whole)
+        return Heading(len(md.group(1)) - 1, strip_title(body[len(md.group(1)) :]), whole)
 
     weak = _WEAK_MARKER.match(body)
     if weak:
         if len(body) <= 30 and body[-1] not in _SENTENCE_END:
-            return Heading(ENUMERATION_RANK, _strip_title(body), whole)
+            return Heading(ENUMERATION_RANK, strip_title(body), whole)
         return None
 
     if _BARE_NUMBER.fullmatch(body):
@@ -95,7 +95,7 @@ def detect_heading(line: str) -> Heading | None:
         structural = rank <= STRUCTURAL_RANK
         if m.end() >= len(body):
             # 「（一）」 alone on its line numbers the title or the text on the next.
-            return Heading(rank, _strip_title(body), whole) if structural else None
+            return Heading(rank, strip_title(body), whole) if structural else None
         if len(body) <= MAX_STANDALONE_CHARS and not _RUN_IN_END.search(body[:-1]):
             # A line of its own with clauses and a full stop is a heading after a
             # structural number (「（一）着力稳定宏观经济大盘，保持经济运行在合理区间。」)
@@ -104,7 +104,7 @@ def detect_heading(line: str) -> Heading | None:
             # of a list (「（９）在国家的辅导下，积极开展群众性的文化活动。」).
             if STRUCTURAL_RANK < rank < ENUMERATION_RANK and body[-1] in "。！？!?" and _CLAUSE.search(body[m.end() :]):
                 return None
-            return Heading(rank, _strip_title(body), whole)
+            return Heading(rank, strip_title(body), whole)
         stop = _RUN_IN_END.search(body, m.end())
         if not stop:
             return None
@@ -115,7 +115,7 @@ def detect_heading(line: str) -> Heading | None:
         # the paragraph goes on after it: one long numbered sentence is an item of a list.
         long_ok = structural and stop.start() <= MAX_STRUCTURAL_HEADING_CHARS and stop.end() < len(body)
         if stop.start() <= MAX_HEADING_CHARS or long_ok:
-            return Heading(rank, _strip_title(title), lead + stop.end())
+            return Heading(rank, strip_title(title), lead + stop.end())
         return None
     return None
 

@@ -64,6 +64,16 @@ class _Paragraph:
     path: tuple[str, ...]
     heading: Heading | None
 
+    @property
+    def outline_heading(self) -> Heading | None:
+        """Its heading as the document's outline lists it (and summaries never quote it):
+        a numbered section heading always; an enumeration (一是…, 第一,…) only when it
+        leads a paragraph that goes on after it: alone it is a point of the text."""
+        h = self.heading
+        if h is None or (h.rank == ENUMERATION_RANK and len(self.sentences) < 2):
+            return None
+        return h
+
 
 @dataclass
 class _Pack:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -27,7 +27,7 @@ from .bm25 import content_words, general_idf, query_terms
 from .clean import for_matching
 from .config import SummaryConfig
 from .embed import Embedder
-from .outline import ENUMERATION_RANK, MAX_STANDALONE_CHARS, detect_heading
+from .outline import ENUMERATION_RANK, MAX_STANDALONE_CHARS, detect_heading, strip_title
 from .query import title_years, understand
 from .search import Hit, minmax
 from .segment import CLOSERS, SOFT_BREAKS, Passage, Sentence, cap_sentence, paragraphs
@@ -163,12 +163,18 @@ def _no_sentence(text: str) -> bool:
 Quote = tuple[Sentence, bool]  # a piece of a sentence and whether it begins inside it
 
 
-def _candidates(sentences: list[Sentence], config: SummaryConfig, budget: int, longest: int | None = None) -> list[Quote]:
+def _candidates(
+    sentences: list[Sentence], config: SummaryConfig, budget: int, longest: int | None = None, headings: Collection[str] = ()
+) -> list[Quote]:
     """Sentences worth quoting: not a bare heading, not too short, within the budget;
     with `longest`, sentences longer than that cut at commas where they have them.
-    Each comes with whether it begins inside its sentence (a piece after a cut)."""
+    Each comes with whether it begins inside its sentence (a piece after a cut).
+    `headings`: the titles of the document's outline (or the passage's heading path),
+    whose sentences are never quoted, however they were found."""
     out = []
     for s in sentences:
+        if strip_title(s.text) in headings:  # 「第四,乡村治理效能更加彰显。」 heads its paragraph
+            continue
         # A heading names a topic; the outline shows it, the summary quotes content. A
         # run-in heading (「(二)聚焦群众需求,践行宗旨使命。正文……」) is a sentence of its own.
         # Enumerations (「一是……」「首先……」) are content, never titles.
@@ -184,6 +190,19 @@ def _candidates(sentences: list[Sentence], config: SummaryConfig, budget: int, l
                 if len(piece.text) >= config.min_sentence_chars:
                     out.append((piece, piece.start > whole.start))
     return out
+
+
+def _heads_its_paragraph(text: str, a: int, b: int, path: Sequence[str]) -> bool:
+    """Is text[a:b], a sentence of a passage, a heading of the outline (as
+    segment._Paragraph.outline_heading decides, from the passage alone): one of its
+    heading path's titles, and a numbered section heading or an enumeration that its
+    paragraph goes on after (more text on the same line)."""
+    sentence = text[a:b]
+    if strip_title(sentence) not in path:
+        return False
+    heading = detect_heading(sentence)
+    rest = text[b:].split("\n", 1)[0]
+    return heading is not None and (heading.rank < ENUMERATION_RANK or bool(rest.strip()))
 
 
 def select(
@@ -380,7 +399,9 @@ def summarize_hits(
         p = hit.passage
         spans, vectors = sentence_vectors(hit.passage_id)
         for (a, b), vector in zip(spans.tolist(), vectors):
-            for s, cut in _candidates([Sentence(p.text[a:b], p.start + a, p.start + b)], config, max_chars):
+            sentence = Sentence(p.text[a:b], p.start + a, p.start + b)
+            heads = _heads_its_paragraph(p.text, a, b, p.heading_path)
+            for s, cut in _candidates([sentence], config, max_chars) if not heads else []:
                 pool.append((s, cut, hit))
                 rows.append(vector)
     if not pool:
@@ -454,9 +475,10 @@ def summarize_document(
         return Summary("", ())
     pool: list[tuple[Sentence, bool, tuple[str, ...], float]] = []
     paras = paragraphs(text)
+    headings = {h.title for p in paras if (h := p.outline_heading)}
     longest_quote = max(config.min_sentence_chars, int(max_chars * config.max_quote_share))
     for n, para in enumerate(paras):
-        for j, (s, cut) in enumerate(_candidates(para.sentences, config, max_chars, longest_quote)):
+        for j, (s, cut) in enumerate(_candidates(para.sentences, config, max_chars, longest_quote, headings)):
             # Openings carry the point: the start of the document and the first
             # sentence of each paragraph weigh more.
             position = 0.5 * (1 - n / max(1, len(paras))) + (0.5 if j == 0 else 0.0)
