@@ -289,3 +289,12 @@ def test_the_torch_backend_without_torch_says_how_to_install_it_before_reading_a
     with pytest.raises(UsageError, match="^unknown backend 'tensorflow': choose one of onnx-int8, onnx, torch$"):
         Retriever.build(["docs"], index_dir="idx", backend="tensorflow")
     assert not Path("idx").exists()
+
+
+def test_doctor_names_a_broken_configuration_file_and_stops_there(in_tmp, runner):
+    config = places().config_file
+    config.parent.mkdir(parents=True)
+    config.write_text("index = [1]\n", encoding="utf-8")
+    result = runner.invoke(app, ["doctor", "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["problems"] == [f"{config}: index must be a non-empty string"]

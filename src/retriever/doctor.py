@@ -33,8 +33,9 @@ def doctor() -> dict:
     }
     try:
         report["settings"] = settings()
-    except RetrieverError as e:
-        problems.append(str(e))
+    except RetrieverError as e:  # the defaults below come from it: nothing more to check
+        report["problems"] = [str(e)]
+        return report
     name, backend = default_model(), default_backend()
     model: dict = {"name": name, "backend": backend, "cpu": cpu_summary()}
     report["model"] = model
@@ -45,7 +46,9 @@ def doctor() -> dict:
             model["licence"] = PUBLISHED[name].licence
         files = export_dir(path)
         model["onnx"] = path_text(files)
-        if all((files / f).is_file() for f in (FP32_FILE, INT8_FILE, REFERENCE_FILE)):
+        if backend == "torch":
+            model["runs_as"] = "fp32 on torch" if report["torch"] else "nothing: the torch backend needs torch installed"
+        elif all((files / f).is_file() for f in (FP32_FILE, INT8_FILE, REFERENCE_FILE)):
             embedder = OnnxEmbedder(name, path, quantized=backend == "onnx-int8")
             model["runs_as"] = embedder.precision
             model["agreement"] = round(embedder.agreement, 4)
