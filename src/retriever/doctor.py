@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import index as index_store
 from .config import RetrieverError, default_backend, default_index_dir, default_model, path_text, places, settings
-from .embed import resolve_model
+from .embed import check_backend, resolve_model
 from .installation import PUBLISHED, caches
 from .onnx_model import FP32_FILE, INT8_FILE, REFERENCE_FILE, OnnxEmbedder, cpu_summary, export_dir
 
@@ -47,7 +47,8 @@ def doctor() -> dict:
         files = export_dir(path)
         model["onnx"] = path_text(files)
         if backend == "torch":
-            model["runs_as"] = "fp32 on torch" if report["torch"] else "nothing: the torch backend needs torch installed"
+            check_backend(backend)  # says how to install torch where it is missing
+            model["runs_as"] = "fp32 on torch"
         elif all((files / f).is_file() for f in (FP32_FILE, INT8_FILE, REFERENCE_FILE)):
             embedder = OnnxEmbedder(name, path, quantized=backend == "onnx-int8")
             model["runs_as"] = embedder.precision
