@@ -40,6 +40,7 @@ def doctor() -> dict:
     model: dict = {"name": name, "backend": backend, "cpu": cpu_summary()}
     report["model"] = model
     try:
+        check_backend(backend)  # one that does not exist, or torch where it is not installed
         path = resolve_model(name)
         model["path"] = path_text(path)
         if name in PUBLISHED:
@@ -47,7 +48,6 @@ def doctor() -> dict:
         files = export_dir(path)
         model["onnx"] = path_text(files)
         if backend == "torch":
-            check_backend(backend)  # says how to install torch where it is missing
             model["runs_as"] = "fp32 on torch"
         elif all((files / f).is_file() for f in (FP32_FILE, INT8_FILE, REFERENCE_FILE)):
             embedder = OnnxEmbedder(name, path, quantized=backend == "onnx-int8")
