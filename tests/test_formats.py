@@ -418,9 +418,9 @@ def test_docx(tmp_path):
     assert doc.title == "关于推进基层治理的实施方案"
     assert doc.text == (
         "关于推进基层治理的实施方案\n"
-        "一、总体要求\n"
+        "# 一、总体要求\n"  # Word's heading styles, written as Markdown writes them
         "坚持以人民为中心，推进治理现代化，详见政策原文。\n"
-        "二、工作安排\n"
+        "## 二、工作安排\n"
         "任务 责任单位 时限\n"
         "排查矛盾纠纷 各乡镇 6月底\n"
         "各乡镇要按时报送进展情况。"
@@ -671,3 +671,43 @@ def test_causes_never_show_memory_addresses():
     e = ValueError("Unexpected destination IndirectObject(5, 0, 140077810786320) at <Reader object at 0x7f6b2c0d1e50>")
     assert reason(e) == "ValueError: Unexpected destination IndirectObject(5, 0) at <Reader object>"
     assert reason(RuntimeError("x" * 1000)) == "RuntimeError: " + "x" * 300
+
+
+def test_docx_headings_come_from_their_styles_and_outline_levels(tmp_path, fake_embedder):
+    from docx import Document
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.oxml.ns import qn
+    from docx.oxml.shared import OxmlElement
+
+    from retriever.digest import summarize_one
+    from retriever.segment import segment
+
+    document = Document()
+    document.add_paragraph("乡村振兴工作方案", style="Title")
+    document.add_heading("总体要求", level=1)  # Word's own heading styles, no numbers in the text
+    document.add_paragraph("坚持农业农村优先发展,扎实推进乡村全面振兴,让农民群众得到更多实惠。")
+    document.add_heading("主要任务", level=1)
+    document.add_heading("发展特色产业", level=2)
+    document.add_paragraph("立足资源禀赋,积极探索一村一品发展模式,带动群众增收致富。")
+    localized = document.styles.add_style("标题 2", WD_STYLE_TYPE.PARAGRAPH)  # a localized name, no outline level
+    document.add_paragraph("建设和美乡村", style=localized)
+    document.add_paragraph("持续推进农村人居环境整治,村容村貌明显改善,群众满意度不断提高。")
+    marked = document.add_paragraph("保障措施")  # a plain style, but an outline level of its own
+    level = OxmlElement("w:outlineLvl")
+    level.set(qn("w:val"), "0")
+    marked._p.get_or_add_pPr().append(level)
+    document.add_paragraph("各部门要加强协调配合,确保各项任务按期完成,取得实效。")
+    document.save(tmp_path / "方案.docx")
+
+    doc = load_document(tmp_path / "方案.docx")
+    assert doc.title == "乡村振兴工作方案"
+    assert [line for line in doc.text.splitlines() if line.startswith("#")] == [
+        "# 总体要求", "# 主要任务", "## 发展特色产业", "## 建设和美乡村", "# 保障措施",
+    ]  # fmt: skip
+    record = summarize_one(doc, fake_embedder, max_chars=2000)
+    assert [(h["level"], h["title"]) for h in record.outline] == [
+        (0, "总体要求"), (0, "主要任务"), (1, "发展特色产业"), (1, "建设和美乡村"), (0, "保障措施"),
+    ]  # fmt: skip
+    paths = {p.heading_path for p in segment(doc.text, doc.doc_id, doc.title)}
+    assert ("主要任务", "发展特色产业") in paths and ("保障措施",) in paths
+    assert not {s.text for s in record.summary.sentences} & {"总体要求", "主要任务", "发展特色产业", "建设和美乡村", "保障措施"}

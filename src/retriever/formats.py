@@ -521,6 +521,46 @@ _MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fal
 # which hold no text.
 _DOCX_SKIP = frozenset({f"{_W}del", f"{_W}txbxContent", _MC_FALLBACK, f"{_W}pPr", f"{_W}rPr"})
 _DOCX_TITLE_STYLE = re.compile(r"^(?:title|标题)$", re.IGNORECASE)
+# Word's heading styles by name (stored in English whatever Word shows, but some tools
+# write localized names): "heading 2", "标题 2".
+_DOCX_HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*([1-9])$", re.IGNORECASE)
+_BODY_TEXT_LEVEL = 9  # w:outlineLvl 9: body text, no heading
+
+
+@dataclass(frozen=True)
+class _Style:
+    name: str
+    outline_level: int | None  # 0 for a top heading (Heading 1), None where the style sets none
+    based_on: str | None
+
+
+def _heading_level(paragraph, styles: dict[str, _Style]) -> int | None:
+    """A paragraph's heading level (1 for Heading 1), by its own outline level, else its
+    style's or the style it is based on, else the style's name; None for body text.
+    Many Word documents mark their headings so, without numbers in the text."""
+    own = paragraph.find(f"{_W}pPr/{_W}outlineLvl")
+    if own is not None:
+        level = _int_or_none(own.get(f"{_W}val"))
+        return level + 1 if level is not None and level < _BODY_TEXT_LEVEL else None
+    style_id = paragraph.find(f"{_W}pPr/{_W}pStyle")
+    current = styles.get(style_id.get(f"{_W}val", "")) if style_id is not None else None
+    for _ in range(10):  # a chain of based-on styles; a loop in a hostile file ends here
+        if current is None:
+            return None
+        if current.outline_level is not None:
+            return current.outline_level + 1 if current.outline_level < _BODY_TEXT_LEVEL else None
+        named = _DOCX_HEADING_STYLE.match(current.name.strip())
+        if named:
+            return int(named.group(1))
+        current = styles.get(current.based_on) if current.based_on else None
+    return None
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _paragraph_text(p) -> str:
@@ -669,17 +709,22 @@ def _docx_parts(archive: zipfile.ZipFile, path: Path | str) -> tuple[str, str | 
     return main, styles if styles in archive.namelist() else None
 
 
-def _style_names(archive: zipfile.ZipFile, part: str | None) -> dict[str, str]:
+def _styles(archive: zipfile.ZipFile, part: str | None) -> dict[str, _Style]:
+    """The document's paragraph styles by id: name, outline level, the style each is based on."""
     from lxml import etree
 
     if part is None:
         return {}
-    names = {}
+    styles = {}
     for _, style in etree.iterparse(archive.open(part), tag=f"{_W}style"):
-        name = style.find(f"{_W}name")
-        names[style.get(f"{_W}styleId", "")] = name.get(f"{_W}val", "") if name is not None else ""
+        name, level, based = style.find(f"{_W}name"), style.find(f"{_W}pPr/{_W}outlineLvl"), style.find(f"{_W}basedOn")
+        styles[style.get(f"{_W}styleId", "")] = _Style(
+            name.get(f"{_W}val", "") if name is not None else "",
+            _int_or_none(level.get(f"{_W}val")) if level is not None else None,
+            based.get(f"{_W}val") if based is not None else None,
+        )
         style.clear()
-    return names
+    return styles
 
 
 def _body_blocks(stream, budget: ReadBudget):
@@ -725,7 +770,7 @@ def read_docx(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) 
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             main, styles_part = _docx_parts(archive, path)
             _check_inflation(archive, [main, *([styles_part] if styles_part else [])], path, limits)
-            styles = _style_names(archive, styles_part)
+            styles = _styles(archive, styles_part)
             for element in _body_blocks(archive.open(main), budget):
                 for block in _docx_blocks([element]):
                     if block.tag == f"{_W}tbl":
@@ -733,10 +778,15 @@ def read_docx(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) 
                         continue
                     text = budget.text(_paragraph_text(block))
                     style = block.find(f"{_W}pPr/{_W}pStyle")
-                    style_name = styles.get(style.get(f"{_W}val"), "") if style is not None else ""
+                    style_name = (
+                        styles[style.get(f"{_W}val")].name if style is not None and style.get(f"{_W}val") in styles else ""
+                    )
                     if title is None and text.strip() and _DOCX_TITLE_STYLE.match(style_name.strip()):
                         title = _one_line(text)
-                    lines.append(text)
+                    level = _heading_level(block, styles) if text.strip() else None
+                    # A heading marked by its style is written as Markdown marks it: the
+                    # outline reads it as it reads a .md file's.
+                    lines.append(f"{'#' * min(level, 6)} {_one_line(text)}" if level else text)
     except InputError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, etree.XMLSyntaxError, KeyError, OSError, EOFError, ValueError) as e:
