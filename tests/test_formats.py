@@ -207,7 +207,7 @@ GOV_PAGE = """<!DOCTYPE html>
 </html>
 """
 
-GOV_TEXT = """我县召开2024年安全生产工作会议
+GOV_TEXT = """## 我县召开2024年安全生产工作会议
 3月12日上午，我县召开2024年安全生产工作会议，总结2023年全县安全生产工作，分析当前面临的形势，安排部署今年重点工作。县委副书记、县长张某某出席会议并讲话。
 一、提高政治站位，压实安全责任
 各乡镇、各部门要严格落实“党政同责、一岗双责、齐抓共管、失职追责”要求，把安全生产责任落实到每一个岗位、每一名员工。
@@ -245,11 +245,11 @@ NEWS_PAGE = """<!doctype html>
 </body></html>
 """
 
-NEWS_TEXT = """多地推出便民举措 让群众办事更省心
+NEWS_TEXT = """# 多地推出便民举措 让群众办事更省心
 新华社北京5月1日电（记者 王某）今年以来，各地聚焦群众办事的难点堵点，推出一批便民举措。
-“一件事一次办”
+## “一件事一次办”
 在浙江，出生、入学、就业等“一件事”实现一次告知、一表申请，群众办事跑动次数减少了80%以上。
-延时服务覆盖更多窗口
+## 延时服务覆盖更多窗口
 在江苏，不少政务服务中心推出午间不打烊、周末延时服务，方便上班族办事。"""
 
 # An old table layout, the whole page inside an ASP.NET <form>, declared GBK.
@@ -312,7 +312,7 @@ WECHAT_PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>基层�
 </body></html>
 """
 
-WECHAT_TEXT = """这个村的“积分超市”火了
+WECHAT_TEXT = """# 这个村的“积分超市”火了
 “用积分换了一袋米、一桶油，心里美滋滋的！”近日，在某某村的“积分超市”里，村民王大姐高兴地说。
 小积分撬动大治理
 去年以来，某某村探索推行“积分制”管理，将环境卫生、移风易俗、志愿服务等内容纳入积分范围。"""
@@ -351,7 +351,7 @@ def test_html_lines():
         "<p>中文在源码里\n   换行，English\nwords stay apart.</p></main></body></html>"
     ).encode()
     assert read_html(page, "x.html").text.split("\n") == [
-        "第一章 总则",
+        "### 第一章 总则",  # h1-h6 marked as Markdown marks them
         "甲乙丙丁。",
         "第一行",
         "第二行",
@@ -711,3 +711,22 @@ def test_docx_headings_come_from_their_styles_and_outline_levels(tmp_path, fake_
     paths = {p.heading_path for p in segment(doc.text, doc.doc_id, doc.title)}
     assert ("主要任务", "发展特色产业") in paths and ("保障措施",) in paths
     assert not {s.text for s in record.summary.sentences} & {"总体要求", "主要任务", "发展特色产业", "建设和美乡村", "保障措施"}
+
+
+def test_html_headings_make_the_outline(fake_embedder):
+    from retriever.digest import summarize_one
+    from retriever.load import load_stream
+
+    page = (
+        "<html><head><title>乡村振兴工作方案_某某县人民政府</title></head><body><article>"
+        "<h1>乡村振兴工作方案</h1><h2>总体要求</h2><p>坚持农业农村优先发展,扎实推进乡村全面振兴,让农民群众得到更多实惠。</p>"
+        "<h2>主要任务</h2><h3>发展特色产业</h3><p>立足资源禀赋,积极探索一村一品发展模式,带动群众增收致富。</p>"
+        "<h3>建设和美乡村</h3><p>持续推进农村人居环境整治,村容村貌明显改善,群众满意度不断提高。</p>"
+        "<h2></h2><h2>保障措施</h2><p>各部门要加强协调配合,确保各项任务按期完成,取得实效。</p></article></body></html>"
+    ).encode()
+    record = summarize_one(load_stream(page, "方案.html"), fake_embedder, max_chars=2000)
+    assert record.title == "乡村振兴工作方案"
+    assert [(h["level"], h["title"]) for h in record.outline] == [
+        (1, "总体要求"), (1, "主要任务"), (2, "发展特色产业"), (2, "建设和美乡村"), (1, "保障措施"),
+    ]  # fmt: skip
+    assert not {s.text for s in record.summary.sentences} & {h["title"] for h in record.outline}

@@ -315,6 +315,7 @@ _BLOCKS = frozenset(
      "section", "summary", "table", "tbody", "tfoot", "thead", "tr", "ul"}
 )  # fmt: skip
 _CELLS = frozenset({"td", "th"})
+_HEADINGS = {f"h{n}": "#" * n + " " for n in range(1, 7)}
 _BREAK = "\u2029"  # stands for a line break until whitespace is collapsed
 _CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
 # A source line break between two CJK characters is layout (browsers show nothing there);
@@ -441,6 +442,8 @@ def _render(root) -> list[str]:
                 parts.append(_BREAK)
             elif tag in _CELLS:
                 parts.append("\t")
+            if tag in _HEADINGS and not pre:
+                parts.append(_HEADINGS[tag])  # marked as Markdown marks it: the outline reads it so
             if tag == "pre":
                 pre += 1
             if el.text and tag != "br":
@@ -454,7 +457,12 @@ def _render(root) -> list[str]:
                 parts.append(el.tail.replace("\n", _BREAK) if pre else el.tail)
     text = _WHITESPACE.sub(" ", _CJK_NEWLINE.sub("", "".join(parts)))
     lines = (line.strip() for line in text.split(_BREAK))
-    return [line for line in lines if line and not (len(line) <= _HTML_CHROME_LINE_MAX and _HTML_CHROME_LINE.search(line))]
+    return [
+        line
+        for line in lines
+        if line.strip("# ")  # an empty heading leaves its marks alone
+        and not (len(line) <= _HTML_CHROME_LINE_MAX and _HTML_CHROME_LINE.search(line.lstrip("# ")))
+    ]
 
 
 def _head_title(root) -> str | None:
