@@ -2,6 +2,7 @@
 oversized request heads, clients that go away, mixed uploads, long summaries. Real
 servers on free loopback ports where the HTTP layer is what is tested."""
 
+import contextlib
 import json
 import logging
 import re
@@ -480,6 +481,11 @@ def test_sigterm_mid_summaries_answers_503_without_tracebacks(built):
     )  # fmt: skip
     try:
         url = next(line.split()[-1].rstrip("/") for line in proc.stdout if "search page" in line)
+        for _ in range(300):  # answering: its signal handlers are in place (a loaded machine is slow to get there)
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
+                    break
+            time.sleep(0.1)
         text = "".join(f"第{n}条,要抓好人居环境整治,清理生活垃圾。" for n in range(2000))  # 250 batches, 12 s
         answers: list[int] = []
 
