@@ -542,7 +542,12 @@ class _Style:
     based_on: str | None
 
 
-def _heading_level(paragraph, styles: dict[str, _Style]) -> int | None:
+def _paragraph_style(paragraph, styles: dict[str, _Style]) -> _Style | None:
+    style_id = paragraph.find(f"{_W}pPr/{_W}pStyle")
+    return styles.get(style_id.get(f"{_W}val", "")) if style_id is not None else None
+
+
+def _heading_level(paragraph, style: _Style | None, styles: dict[str, _Style]) -> int | None:
     """A paragraph's heading level (1 for Heading 1), by its own outline level, else its
     style's or the style it is based on, else the style's name; None for body text.
     Many Word documents mark their headings so, without numbers in the text."""
@@ -550,8 +555,7 @@ def _heading_level(paragraph, styles: dict[str, _Style]) -> int | None:
     if own is not None:
         level = _int_or_none(own.get(f"{_W}val"))
         return level + 1 if level is not None and level < _BODY_TEXT_LEVEL else None
-    style_id = paragraph.find(f"{_W}pPr/{_W}pStyle")
-    current = styles.get(style_id.get(f"{_W}val", "")) if style_id is not None else None
+    current = style
     for _ in range(10):  # a chain of based-on styles; a loop in a hostile file ends here
         if current is None:
             return None
@@ -785,13 +789,10 @@ def read_docx(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) 
                         lines.extend(budget.text(row) for row in _table_rows(block))
                         continue
                     text = budget.text(_paragraph_text(block))
-                    style = block.find(f"{_W}pPr/{_W}pStyle")
-                    style_name = (
-                        styles[style.get(f"{_W}val")].name if style is not None and style.get(f"{_W}val") in styles else ""
-                    )
-                    if title is None and text.strip() and _DOCX_TITLE_STYLE.match(style_name.strip()):
+                    style = _paragraph_style(block, styles)
+                    if title is None and text.strip() and style and _DOCX_TITLE_STYLE.match(style.name.strip()):
                         title = _one_line(text)
-                    level = _heading_level(block, styles) if text.strip() else None
+                    level = _heading_level(block, style, styles) if text.strip() else None
                     # A heading marked by its style is written as Markdown marks it: the
                     # outline reads it as it reads a .md file's.
                     lines.append(f"{'#' * min(level, 6)} {_one_line(text)}" if level else text)

