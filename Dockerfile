@@ -30,7 +30,7 @@ COPY --from=wheel /wheels /tmp/wheels
 RUN pip install --constraint /tmp/constraints.txt /tmp/wheels/*.whl \
     && rm -rf /tmp/wheels /tmp/constraints.txt \
     && retriever model install --yes \
-    && python -m retriever.lexicon \
+    && python -m retriever.text.lexicon \
     && useradd --system --uid 10001 --home-dir /data retriever \
     && mkdir -p /data \
     && chown -R 10001 /data /opt/retriever

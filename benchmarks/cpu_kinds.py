@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retriever.onnx_model import MIN_AGREEMENT
+from retriever.embedding.onnx_model import MIN_AGREEMENT
 
 from .common import BENCH, ROOT, data_file, log, read_jsonl, run_and_print
 
@@ -97,14 +97,14 @@ EIGHT_BIT = "onnx-int8, 8-bit weights"  # recipe 4's int8: right with VNNI only
 
 def child(quick: bool, builds: bool) -> dict:
     from retriever import Retriever
-    from retriever.clean import for_matching
-    from retriever.embed import load_embedder, resolve_model
-    from retriever.onnx_model import OnnxEmbedder, exported, session
+    from retriever.embedding.embedders import load_embedder, resolve_model
+    from retriever.embedding.onnx_model import OnnxEmbedder, exported, session
+    from retriever.text.clean import for_matching
 
     from .retrieval_quality import labelled, measure_backend, qa_set
 
     retriever = Retriever.open(ROOT / "indexes" / "default")
-    texts = [for_matching(p.text) for p in retriever.index.passages]
+    texts = [for_matching(p.text) for p in retriever.index.folder.passages]
     reference = np.load(os.environ["CPU_KINDS_TORCH_VECTORS"])
     sets = [labelled(retriever)] + [s for s in (qa_set("cmrc2018", quick),) if s]
     out: dict = {"features": cpu_features(), "backends": {}}
@@ -112,12 +112,12 @@ def child(quick: bool, builds: bool) -> dict:
     for backend in (*ONNX_BACKENDS, *(() if "CPUID_MASK" in os.environ else ("torch",)), EIGHT_BIT):
         if backend == EIGHT_BIT:
             # Run as it is, without the load check, to show what the check prevents.
-            path = resolve_model(retriever.index.model)
-            embedder = OnnxEmbedder(retriever.index.model, path, quantized=False)
+            path = resolve_model(retriever.index.folder.model)
+            embedder = OnnxEmbedder(retriever.index.folder.model, path, quantized=False)
             embedder.session, embedder.precision = session(Path(os.environ["CPU_KINDS_8_BIT"])), "int8"
             embedder.agreement = embedder.agree(np.load(exported(path).reference))
         else:
-            embedder = load_embedder(retriever.index.model, backend)
+            embedder = load_embedder(retriever.index.folder.model, backend)
         cosines = (embedder.encode(texts) * reference).sum(axis=1)
         row = {
             "precision": embedder.precision,
@@ -151,9 +151,9 @@ def build_gov_reports(backend: str, quick: bool) -> dict:
 
 
 def run(quick: bool) -> dict:
-    from retriever.clean import for_matching
-    from retriever.embed import load_embedder
-    from retriever.onnx_model import cpu_summary
+    from retriever.embedding.embedders import load_embedder
+    from retriever.embedding.onnx_model import cpu_summary
+    from retriever.text.clean import for_matching
 
     from .speed import ensure_default_index
 
@@ -161,14 +161,14 @@ def run(quick: bool) -> dict:
     from retriever import Retriever
 
     retriever = Retriever.open(ROOT / "indexes" / "default")
-    texts = [for_matching(p.text) for p in retriever.index.passages]
-    torch = load_embedder(retriever.index.model, "torch")
+    texts = [for_matching(p.text) for p in retriever.index.folder.passages]
+    torch = load_embedder(retriever.index.folder.model, "torch")
     out: dict = {"cpu": cpu_summary(), "passages": len(texts), "kinds": {}}
     with tempfile.TemporaryDirectory() as tmp:
         vectors = Path(tmp) / "torch.npy"
         np.save(vectors, torch.encode(texts))
         eight_bit = Path(tmp) / "model-int8-8-bit.onnx"
-        _eight_bit_model(retriever.index.model, eight_bit)
+        _eight_bit_model(retriever.index.folder.model, eight_bit)
         for name, mask, examples in KINDS:
             log(f"cpu kinds: {name}")
             try:
@@ -193,8 +193,8 @@ def run(quick: bool) -> dict:
 def _eight_bit_model(model: str, out: Path) -> None:
     """The int8 model as recipe 4 made it, with 8-bit weights (its product with outlier
     inputs kept fp32, as recipe 5 keeps it: the weights are the only difference)."""
-    from retriever.embed import resolve_model
-    from retriever.onnx_model import _quantize, _save, exported
+    from retriever.embedding.embedders import resolve_model
+    from retriever.embedding.onnx_model import _quantize, _save, exported
 
     path = resolve_model(model)
     _quantize(exported(path).fp32, out.with_name("8-bit.onnx"), path, reduce_range=False)

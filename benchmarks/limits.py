@@ -172,7 +172,7 @@ PEAK = "print(int(next(l for l in open('/proc/self/status') if l.startswith('VmH
 READ = textwrap.dedent(
     """
     from retriever.config import InputError
-    from retriever.load import load_document
+    from retriever.reading.load import load_document
     try:
         doc = load_document({path!r})
         answer = f"read: {{len(doc.text):,}} characters"
@@ -187,7 +187,7 @@ SUMMARIZE = textwrap.dedent(
     """
     import time
     from retriever import summarize_text
-    from retriever.embed import load_embedder
+    from retriever.embedding.embedders import load_embedder
     from retriever.config import default_backend, default_model
     text = open({path!r}, encoding="utf-8").read()
     embedder = load_embedder(default_model(), default_backend())

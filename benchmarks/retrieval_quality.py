@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from retriever import Retriever
-from retriever.bm25 import BM25, terms
-from retriever.build import embed_passages
-from retriever.clean import for_matching
 from retriever.config import SearchConfig, VectorIndexConfig
-from retriever.embed import Embedder
-from retriever.index import Index, build_vector_index
+from retriever.embedding.embedders import Embedder
+from retriever.index.build import embed_passages
+from retriever.index.folder import Index, build_vector_index
 from retriever.search import minmax, search
-from retriever.segment import Passage
+from retriever.text.clean import for_matching
+from retriever.text.segment import Passage
+from retriever.text.words import BM25, terms
 
 from .common import BENCH, data_file, log, read_jsonl
 from .metrics import summarize_runs
@@ -55,7 +55,7 @@ class QuestionSet:
 
 
 def labelled(retriever: Retriever) -> QuestionSet:
-    texts = [p.text for p in retriever.index.passages]
+    texts = [p.text for p in retriever.index.folder.passages]
     rows = read_jsonl(BENCH / "questions.jsonl")
     relevant = [{i for i, t in enumerate(texts) if any(g in t for g in q["gold"])} for q in rows]
     lost = [q["id"] for q, r in zip(rows, relevant) if not r]
@@ -163,7 +163,7 @@ def run(quick: bool, retriever: Retriever | None = None) -> dict:
     out = {}
     for qs in sets:
         log(f"retrieval: {qs.name}: {len(qs.passages)} passages, {len(qs.questions)} questions")
-        index = retriever.index if qs.name.startswith("labelled") else None
+        index = retriever.index.folder if qs.name.startswith("labelled") else None
         out[qs.name] = {
             "passages": len(qs.passages),
             "questions": len(qs.questions),

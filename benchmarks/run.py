@@ -24,8 +24,8 @@ from pathlib import Path
 
 from retriever import Retriever
 from retriever.config import DEFAULT_INDEX_DIR
-from retriever.index import exists
-from retriever.onnx_model import cpu_summary
+from retriever.embedding.onnx_model import cpu_summary
+from retriever.index.folder import exists
 
 from . import (
     attacks,

@@ -73,9 +73,9 @@ def asks(stores: list[tuple[str, Path]], quick: bool) -> list[dict]:
     import numpy as np
 
     from retriever import Retriever
-    from retriever.clean import for_matching
     from retriever.config import SearchConfig
-    from retriever.index import nearest
+    from retriever.index.folder import nearest
+    from retriever.text.clean import for_matching
 
     questions = [q["question"] for q in read_jsonl(BENCH / "questions.jsonl")][: 30 if quick else None]
     rows = []

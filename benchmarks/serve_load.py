@@ -46,7 +46,7 @@ _SERVER = """
 import sys
 from retriever import Retriever
 from retriever.config import ServeConfig
-from retriever.serve import listen, run
+from retriever.serve.app import listen, run
 run(Retriever.open(sys.argv[1]), listen("127.0.0.1", 0), announce=lambda line: print(line, file=sys.stderr, flush=True),
     config=ServeConfig(concurrent_asks=int(sys.argv[2])))
 """

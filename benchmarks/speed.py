@@ -41,7 +41,7 @@ import numpy as np
 
 from benchmarks.common import BENCH, ROOT, data_file, log, percentile, read_jsonl
 from retriever.config import DEFAULT_BACKEND, VectorIndexConfig
-from retriever.index import build_vector_index, set_ef_search
+from retriever.index.folder import build_vector_index, set_ef_search
 
 DEFAULT_INDEX = ROOT / "indexes" / "default"
 QUESTIONS = BENCH / "questions.jsonl"
@@ -90,7 +90,7 @@ def _cwd(path: Path) -> Iterator[None]:
 def ensure_default_index() -> None:
     """Build indexes/default over corpus/ when it is missing (untimed), as `make demo` would."""
     from retriever import Retriever
-    from retriever import index as index_store
+    from retriever.index import folder as index_store
 
     if index_store.exists(DEFAULT_INDEX):
         return
@@ -241,8 +241,8 @@ def bench_warm_ask(quick: bool, index_dir: Path) -> dict:
     return {
         "asks": n,
         "distinct_questions": min(n, len(questions)),
-        "passages": len(retriever.index.passages),
-        "vector_index": retriever.index.manifest.get("vector_index", {}).get("type", "flat"),
+        "passages": len(retriever.index.folder.passages),
+        "vector_index": retriever.index.folder.manifest.get("vector_index", {}).get("type", "flat"),
         "ms": {stage: _stats_ms(values) for stage, values in stages.items()},
     }
 
@@ -499,7 +499,7 @@ def run(quick: bool) -> dict:
     """All four measurements; quick mode is smaller everywhere (see the module docstring)."""
     import faiss
 
-    from retriever import index as index_store
+    from retriever.index import folder as index_store
 
     started = time.perf_counter()
     ensure_default_index()  # the cold and warm asks read it

@@ -32,12 +32,12 @@ from pathlib import Path
 from benchmarks.common import BENCH, ROOT, data_file, log, read_jsonl, stopwatch
 from benchmarks.rouge import chars, mean_f1, rouge_n
 from retriever import Retriever
-from retriever.bm25 import cut
-from retriever.clean import clean
 from retriever.config import SummaryConfig
-from retriever.embed import Embedder
-from retriever.segment import split_sentences
-from retriever.summarize import summarize_document
+from retriever.embedding.embedders import Embedder
+from retriever.summary.extract import summarize_document
+from retriever.text.clean import clean
+from retriever.text.segment import split_sentences
+from retriever.text.words import cut
 
 METHODS = ("retriever", "lead", "textrank", "lexrank", "oracle")
 QUICK_SEGMENTS = 10

@@ -22,10 +22,10 @@ import numpy as np
 
 from benchmarks.common import data_file, log, read_jsonl
 from benchmarks.rouge import mean_f1
-from retriever.clean import clean
 from retriever.config import SummaryConfig, default_model
-from retriever.embed import load_embedder
-from retriever.summarize import summarize_document
+from retriever.embedding.embedders import load_embedder
+from retriever.summary.extract import summarize_document
+from retriever.text.clean import clean
 
 
 class CachedEmbedder:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retriever.segment import sentence_spans
+from retriever.text.segment import sentence_spans
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmarks/ (the Milvus server the tests run)

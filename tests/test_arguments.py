@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from retriever import Retriever, UsageError, summarize_files, summarize_text
-from retriever.cli import EXIT_USAGE, app
-from retriever.segment import Sentence, cap_sentence
+from retriever.cli.commands import EXIT_USAGE, app
+from retriever.text.segment import Sentence, cap_sentence
 
 TEXT = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。\n"
 

@@ -14,7 +14,7 @@ from conftest import raw_docx
 from typer.testing import CliRunner
 
 from retriever import Retriever, UsageError
-from retriever.cli import EXIT_PARTIAL, app
+from retriever.cli.commands import EXIT_PARTIAL, app
 from retriever.config import SegmentConfig
 
 GOOD = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。\n"

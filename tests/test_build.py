@@ -8,8 +8,8 @@ import pytest
 from conftest import write_corpus
 
 from retriever import Retriever
-from retriever.onnx_model import EXPORT_RECIPE, cpu_summary
-from retriever.segment import sentence_spans
+from retriever.embedding.onnx_model import EXPORT_RECIPE, cpu_summary
+from retriever.text.segment import sentence_spans
 
 DOCS = {
     "a.txt": "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。\n"
@@ -109,8 +109,8 @@ def test_sentences_cut_otherwise_are_embedded_again(corpus, counting, monkeypatc
     counting.texts.clear()
     # The same passages, their sentences cut otherwise, as by a newer segment.py (whose
     # code is part of the pipeline a document was read with).
-    monkeypatch.setattr("retriever.build.sentence_spans", lambda text: [(0, len(text))])
-    monkeypatch.setattr("retriever.build.pipeline", lambda: {"code": "newer"})
+    monkeypatch.setattr("retriever.index.build.sentence_spans", lambda text: [(0, len(text))])
+    monkeypatch.setattr("retriever.index.build.pipeline", lambda: {"code": "newer"})
     r, report = Retriever.build([corpus], index_dir="idx", rebuild=False)
     # Two passages had several sentences; the third was one sentence and keeps its vectors.
     changed = [p.text for p in r.index.passages if "\n" in p.text]
@@ -147,11 +147,11 @@ def test_an_index_keeps_its_model_and_backend_unless_told(corpus, counting, monk
 
 
 def test_a_new_onnx_export_embeds_everything_again(corpus, counting, monkeypatch):
-    import retriever.build
+    import retriever.index.build
 
     monkeypatch.setattr("retriever.api.load_embedder", lambda name, backend: counting)
     Retriever.build([corpus], index_dir="idx", backend="onnx")
-    monkeypatch.setattr(retriever.build, "export_recipe", lambda backend: EXPORT_RECIPE + 1)
+    monkeypatch.setattr(retriever.index.build, "export_recipe", lambda backend: EXPORT_RECIPE + 1)
     _, report = Retriever.build([corpus], index_dir="idx")
     assert (report.embedded, report.unchanged) == (3, 2)
     assert report.notes == [
@@ -160,11 +160,11 @@ def test_a_new_onnx_export_embeds_everything_again(corpus, counting, monkeypatch
 
 
 def test_new_reading_code_reads_files_again_but_reuses_vectors(corpus, counting, monkeypatch):
-    import retriever.build
+    import retriever.index.build
 
     Retriever.build([corpus], index_dir="idx")
     counting.texts.clear()
-    monkeypatch.setattr(retriever.build, "pipeline", lambda: {"code": "another version"})
+    monkeypatch.setattr(retriever.index.build, "pipeline", lambda: {"code": "another version"})
     _, report = Retriever.build([corpus], index_dir="idx")
     assert (report.changed, report.unchanged, report.embedded, report.written) == (2, 0, 0, True)
     assert counting.texts == []
@@ -181,7 +181,7 @@ def test_index_type_is_chosen_by_size_and_recorded(corpus, counting, monkeypatch
     vectors = flat.index.vectors
     assert type(vectors).__name__ == "IndexRefineFlat" and vectors.k_factor == 2
     assert faiss.downcast_index(vectors.base_index).sq.qtype == faiss.ScalarQuantizer.QT_fp16
-    monkeypatch.setattr("retriever.stores.VectorIndexConfig", lambda: VectorIndexConfig(exact_below=2))
+    monkeypatch.setattr("retriever.index.stores.VectorIndexConfig", lambda: VectorIndexConfig(exact_below=2))
     hnsw, _ = Retriever.build([corpus], index_dir="hnsw")
     assert manifest_of("hnsw")["vector_index"] == {
         "type": "hnsw-sq8", "M": 32, "efConstruction": 80, "efSearch": 576, "refine": 2
@@ -211,18 +211,19 @@ def test_the_pipeline_fingerprint_covers_the_word_cutter_by_construction(tmp_pat
     import shutil
 
     import retriever
-    from retriever.build import code_fingerprint, reading_modules
+    from retriever.index.build import code_fingerprint, reading_modules
 
     package = tmp_path / "retriever"
     shutil.copytree(Path(retriever.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
-    # clean.py imports the cutter inside a function, bm25.py the lexicon: both are found.
-    assert {"load", "formats", "clean", "outline", "segment", "bm25", "lexicon"} <= set(reading_modules(package))
-    assert not {"cli", "serve", "api", "summarize"} & set(reading_modules(package))
+    # words.py loads the lexicon inside a function: it is found all the same.
+    modules = {name.removeprefix("retriever.") for name in reading_modules(package)}
+    assert {"reading.load", "reading.formats", "text.clean", "text.outline", "text.segment", "text.words", "text.lexicon"} <= modules
+    assert not {"cli.commands", "serve.app", "api", "summary.extract"} & modules
     before = code_fingerprint(package)
-    with open(package / "bm25.py", "a", encoding="utf-8") as f:
+    with open(package / "text" / "words.py", "a", encoding="utf-8") as f:
         f.write("\n# a change to how words are cut\n")
     cut_changed = code_fingerprint(package)
     assert cut_changed != before
-    with open(package / "serve.py", "a", encoding="utf-8") as f:  # not reading: documents are not read again
+    with open(package / "serve" / "app.py", "a", encoding="utf-8") as f:  # not reading: documents are not read again
         f.write("\n# a change to the service\n")
     assert code_fingerprint(package) == cut_changed

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from retriever.clean import clean, is_junk_line, remove_inline_junk
+from retriever.text.clean import clean, is_junk_line, remove_inline_junk
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 

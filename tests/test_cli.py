@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from retriever.cli import app
-from retriever.onnx_model import cpu_summary
+from retriever.cli.commands import app
+from retriever.embedding.onnx_model import cpu_summary
 
 DOC = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。\n二、发展产业\n要因地制宜发展特色产业,带动群众增收。"
 
@@ -333,13 +333,15 @@ def test_help_imports_no_heavy_module():
     import subprocess
     import sys
 
-    code = "import sys, retriever.cli; print(sorted(m for m in ('numpy', 'faiss', 'torch', 'jieba') if m in sys.modules))"
+    code = (
+        "import sys, retriever.cli.commands; print(sorted(m for m in ('numpy', 'faiss', 'torch', 'jieba') if m in sys.modules))"
+    )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
 
 
 def test_info_without_check_does_not_load_vectors(runner, corpus, monkeypatch):
     runner.invoke(app, ["index"])
-    monkeypatch.setattr("retriever.index.load", lambda directory: pytest.fail("info loaded the whole index"))
+    monkeypatch.setattr("retriever.index.folder.load", lambda directory: pytest.fail("info loaded the whole index"))
     result = runner.invoke(app, ["info", "--json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["corpus"]["documents"] == 2
@@ -384,7 +386,7 @@ def test_progress_without_a_terminal_is_a_line_now_and_then(monkeypatch):
 
     from rich.console import Console
 
-    from retriever import cli
+    from retriever.cli import commands as cli
 
     log = io.StringIO()
     monkeypatch.setattr(cli, "notes", Console(file=log, width=200))
@@ -429,7 +431,7 @@ def test_help_paragraphs_are_not_hard_wrapped(runner):
 def test_lines_break_where_chinese_typesetting_allows(text, width, indent, lines):
     from rich.text import Text
 
-    from retriever.cli import wrapped
+    from retriever.cli.commands import wrapped
 
     assert wrapped(Text(text), width, indent).plain.split("\n") == lines
 
@@ -437,7 +439,7 @@ def test_lines_break_where_chinese_typesetting_allows(text, width, indent, lines
 def test_wrapping_keeps_the_highlights_on_their_characters():
     from rich.text import Text
 
-    from retriever.cli import wrapped
+    from retriever.cli.commands import wrapped
 
     text = Text("甲乙丙丁戊己")
     text.stylize("bold", 3, 5)  # 丁戊
@@ -451,7 +453,8 @@ def test_the_library_says_which_file_comes_next_and_the_bar_shows_it(in_tmp, fak
 
     from rich.console import Console
 
-    from retriever import Retriever, cli
+    from retriever import Retriever
+    from retriever.cli import commands as cli
 
     Path("docs").mkdir()
     for name in ("a.txt", "b.txt"):
@@ -517,7 +520,7 @@ def test_summary_panels_break_lines_as_chinese_is_set(runner, in_tmp, fake_embed
 
     from rich.console import Console
 
-    from retriever import cli
+    from retriever.cli import commands as cli
 
     sentences = "".join(f"第{n}项工作要抓紧落实,各部门要加强协调配合,确保按期完成,取得实效。" for n in range(12))
     Path("doc.txt").write_text("工作部署会议讲话\n" + sentences, encoding="utf-8")

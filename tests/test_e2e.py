@@ -24,7 +24,7 @@ JUNK = re.compile(
 def test_cli_answers_the_demo_question(real):
     env = {**os.environ, "RETRIEVER_INDEX": str(real.index.directory)}
     proc = subprocess.run(
-        [sys.executable, "-m", "retriever.cli", "ask", "如何化解矛盾纠纷", "--json"],
+        [sys.executable, "-m", "retriever.cli.commands", "ask", "如何化解矛盾纠纷", "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -86,7 +86,7 @@ def test_summarize_a_seed_document(real):
 
 
 def test_onnx_int8_agrees_with_the_plain_torch_path(real):
-    from retriever.embed import load_embedder
+    from retriever.embedding.embedders import load_embedder
 
     texts = [p.text for p in real.index.passages[:16]] + ["如何化解矛盾纠纷"]
     int8 = load_embedder("m3e-small", "onnx-int8").encode(texts)
@@ -117,7 +117,7 @@ def test_milvus_lite_finds_what_faiss_finds(real, tmp_path):
     pytest.importorskip("milvus_lite")
     from benchmarks.retrieval_quality import labelled
     from retriever import Retriever
-    from retriever.clean import for_matching
+    from retriever.text.clean import for_matching
 
     milvus, _ = Retriever.build([ROOT / "corpus"], index_dir=tmp_path / "milvus", vector_store="milvus")
     questions = labelled(real).questions
@@ -132,7 +132,7 @@ def test_milvus_lite_finds_what_faiss_finds(real, tmp_path):
 
 def test_ray_embeds_like_the_process(real):
     pytest.importorskip("ray")
-    from retriever.distributed import RayEmbedder
+    from retriever.embedding.distributed import RayEmbedder
 
     # Passages and their sentences: several hundred texts of many lengths, so that the
     # in-process order by length crosses Ray's chunks of 64.
@@ -194,7 +194,7 @@ def test_a_build_through_a_real_ray_cluster_gives_the_vectors_of_one_in_process(
     here, _ = Retriever.build([tmp_path / "docs"], index_dir=tmp_path / "here")
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
     proc = subprocess.run(
-        [sys.executable, "-m", "retriever.cli", "index", str(tmp_path / "docs"), "--index-dir", str(tmp_path / "ray"),
+        [sys.executable, "-m", "retriever.cli.commands", "index", str(tmp_path / "docs"), "--index-dir", str(tmp_path / "ray"),
          "--ray-address", ray_cluster],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=900,
     )  # fmt: skip
@@ -211,7 +211,7 @@ def test_a_cluster_that_wants_a_token_says_so(ray_cluster, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env["HOME"] = str(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "retriever.cli", "index", "corpus", "--index-dir", str(tmp_path / "idx"), "--ray-address", ray_cluster],
+        [sys.executable, "-m", "retriever.cli.commands", "index", "corpus", "--index-dir", str(tmp_path / "idx"), "--ray-address", ray_cluster],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 1  # after Ray's own warnings, one line says why
@@ -225,8 +225,8 @@ def test_the_int8_export_keeps_the_products_with_outlier_inputs_in_fp32():
     # export, that product stays fp32 and the other eleven are int8.
     import onnx
 
-    from retriever.embed import resolve_model
-    from retriever.onnx_model import _outlier_products, onnx_file
+    from retriever.embedding.embedders import resolve_model
+    from retriever.embedding.onnx_model import _outlier_products, onnx_file
 
     model_path = resolve_model("m3e-small")
     outlier = "encoder.layer.1.output.dense.product"
@@ -241,8 +241,8 @@ def test_the_int8_export_keeps_the_products_with_outlier_inputs_in_fp32():
 def test_exported_models_keep_their_weights_in_a_side_file():
     # ONNX Runtime maps a side file into memory instead of parsing it: a session builds
     # in about 20 ms instead of 100.
-    from retriever.embed import resolve_model
-    from retriever.onnx_model import onnx_file
+    from retriever.embedding.embedders import resolve_model
+    from retriever.embedding.onnx_model import onnx_file
 
     for quantized in (False, True):
         model = onnx_file(resolve_model("m3e-small"), quantized)

@@ -20,7 +20,7 @@ from conftest import write_corpus
 from typer.testing import CliRunner
 
 from retriever import BadIndexError, Retriever, RetrieverError
-from retriever.cli import app
+from retriever.cli.commands import app
 
 TESTS = Path(__file__).resolve().parent
 DOCS = {
@@ -110,7 +110,7 @@ CHILD = textwrap.dedent(
     import sys, time
     sys.path.insert(0, {tests!r})
     from conftest import FakeEmbedder
-    import retriever.api, retriever.index
+    import retriever.api, retriever.index.folder
     from retriever import Retriever
 
     STOP = {stop!r}
@@ -126,11 +126,11 @@ CHILD = textwrap.dedent(
         return encode(*args, **kwargs)
     fake.encode = slow_encode
     retriever.api.load_embedder = lambda name, backend=None: fake
-    swap = retriever.index._write_manifest
+    swap = retriever.index.folder._write_manifest
     def slow_swap(directory, manifest):
         mark("swap")  # the new generation is on disk, the manifest still names the old one
         swap(directory, manifest)
-    retriever.index._write_manifest = slow_swap
+    retriever.index.folder._write_manifest = slow_swap
     Retriever.build(["corpus"], index_dir="idx", progress=lambda stage, done, total: mark(stage) if done == 1 else None)
     mark("done")
     """
@@ -201,7 +201,7 @@ def test_a_full_or_read_only_disk_leaves_the_old_index(built, monkeypatch, code,
     def full(*args, **kwargs):
         raise OSError(code, cause)
 
-    monkeypatch.setattr("retriever.index.SentenceVectors.save", full)
+    monkeypatch.setattr("retriever.index.folder.SentenceVectors.save", full)
     assert _one_line_error(CliRunner().invoke(app, ["index", "corpus", "--index-dir", "idx"])) == (
         f"error: idx: cannot write the index: {cause}"
     )
@@ -269,12 +269,12 @@ def _fake_ray(monkeypatch, failures: list[str]):
         def cluster_resources(self):
             raise _RayUp
 
-    monkeypatch.setattr("retriever.distributed._ray", lambda address=None: FakeRay())
+    monkeypatch.setattr("retriever.embedding.distributed._ray", lambda address=None: FakeRay())
     return calls
 
 
 def test_a_local_ray_start_that_timed_out_is_tried_again_up_to_three_times(monkeypatch):
-    from retriever.distributed import RayEmbedder
+    from retriever.embedding.distributed import RayEmbedder
 
     timeouts = ["Timed out waiting for file /tmp/ray/session_1/gcs_server_port_0", "The current node timed out during startup."]
     calls = _fake_ray(monkeypatch, list(timeouts))
@@ -289,7 +289,7 @@ def test_a_local_ray_start_that_timed_out_is_tried_again_up_to_three_times(monke
 
 
 def test_ray_fails_at_once_on_other_errors_and_on_a_cluster_address(monkeypatch):
-    from retriever.distributed import RayEmbedder
+    from retriever.embedding.distributed import RayEmbedder
 
     calls = _fake_ray(monkeypatch, ["Permission denied: /tmp/ray"])
     with pytest.raises(RetrieverError, match="Permission denied"):

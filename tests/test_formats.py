@@ -17,8 +17,8 @@ import opencc
 import pytest
 
 from retriever.config import InputError
-from retriever.formats import decode, guess_encoding, language_score, read_html
-from retriever.load import find_files, load_document, load_stream
+from retriever.reading.formats import decode, guess_encoding, language_score, read_html
+from retriever.reading.load import find_files, load_document, load_stream
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -103,7 +103,7 @@ def test_short_ambiguous_bytes():
 
 
 def _candidate_names(data: bytes) -> list[str]:
-    from retriever.formats import _candidates
+    from retriever.reading.formats import _candidates
 
     return list(_candidates(data))
 
@@ -665,7 +665,7 @@ def test_load_stream_pdf_and_docx(tmp_path):
 
 
 def test_causes_never_show_memory_addresses():
-    from retriever.formats import reason
+    from retriever.reading.formats import reason
 
     # What pypdf raised for a PDF whose object refers to itself: the id() of its reader.
     e = ValueError("Unexpected destination IndirectObject(5, 0, 140077810786320) at <Reader object at 0x7f6b2c0d1e50>")
@@ -679,8 +679,8 @@ def test_docx_headings_come_from_their_styles_and_outline_levels(tmp_path, fake_
     from docx.oxml.ns import qn
     from docx.oxml.shared import OxmlElement
 
-    from retriever.digest import summarize_one
-    from retriever.segment import segment
+    from retriever.summary.documents import summarize_one
+    from retriever.text.segment import segment
 
     document = Document()
     document.add_paragraph("乡村振兴工作方案", style="Title")
@@ -714,8 +714,8 @@ def test_docx_headings_come_from_their_styles_and_outline_levels(tmp_path, fake_
 
 
 def test_html_headings_make_the_outline(fake_embedder):
-    from retriever.digest import summarize_one
-    from retriever.load import load_stream
+    from retriever.reading.load import load_stream
+    from retriever.summary.documents import summarize_one
 
     page = (
         "<html><head><title>乡村振兴工作方案_某某县人民政府</title></head><body><article>"

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from retriever import InputError, Retriever
-from retriever.cli import EXIT_PARTIAL, app
+from retriever.cli.commands import EXIT_PARTIAL, app
 
 DOC = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。\n"
 SECRET = "root:x:0:0:root:/root:/bin/bash\n机密文件的内容,不应进入索引。\n"
@@ -113,8 +113,8 @@ import pytest  # noqa: E402
 from conftest import raw_docx  # noqa: E402
 
 from retriever.config import InputError, ReadLimits  # noqa: E402
-from retriever.formats import read_docx, read_html, read_pdf  # noqa: E402
-from retriever.load import load_document  # noqa: E402
+from retriever.reading.formats import read_docx, read_html, read_pdf  # noqa: E402
+from retriever.reading.load import load_document  # noqa: E402
 
 PARAGRAPH = "<w:p><w:r><w:t>{}</w:t></w:r></w:p>"
 
@@ -282,7 +282,7 @@ def test_no_read_goes_past_the_cap_whatever_size_the_file_reports(in_tmp, fake_e
         {"path": "-", "error": "too large (over 1 MB; set RETRIEVER_MAX_FILE_MB to raise it)"}
     ]
     # A file that grows after it was looked at is read up to the cap and no further.
-    from retriever.load import read_file
+    from retriever.reading.load import read_file
 
     assert read_file(Path("/proc/self/status"), 1 << 20).startswith(b"Name:")  # reports 0 bytes
     with pytest.raises(InputError, match=r"^/proc/self/status: too large \(over 0 MB"):

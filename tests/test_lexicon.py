@@ -8,7 +8,8 @@ import pytest
 import rjieba
 from conftest import CORPUS, ROOT
 
-from retriever import bm25, lexicon
+from retriever.text import lexicon
+from retriever.text import words as bm25
 
 # Each of jieba's code paths: dictionary words, the HMM on unknown words (names,
 # 中出 of jieba's own example), near ties in the HMM (常在较), letters and digits joined
@@ -57,7 +58,7 @@ def test_search_mode_gives_parts_before_the_word(lex):
 def test_a_question_is_answered_without_loading_rjieba():
     # A cold `retriever ask` must not pay for rjieba's dictionary (0.1 s).
     code = (
-        "import sys; from retriever.bm25 import query_terms; "
+        "import sys; from retriever.text.words import query_terms; "
         "print(list(query_terms('如何化解矛盾纠纷?')), 'rjieba' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

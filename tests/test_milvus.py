@@ -12,8 +12,8 @@ from test_build import DOCS
 from typer.testing import CliRunner
 
 from retriever import BadIndexError, Retriever, StorageError, UsageError
-from retriever.cli import app as cli
-from retriever.milvus import client, is_server, spec
+from retriever.cli.commands import app as cli
+from retriever.index.milvus import client, is_server, spec
 
 pytest.importorskip("milvus_lite")
 
@@ -69,7 +69,9 @@ def test_same_answers_as_faiss(corpus, counting, uri):
     assert milvus.index.vectors.ntotal == n
     assert abs(milvus.index.vectors.reconstruct_n(0, n) - faiss.index.vectors.reconstruct_n(0, n)).max() < 1e-6
     # The service works the same on either.
-    served = TestClient(__import__("retriever.serve", fromlist=["create_app"]).create_app(milvus), base_url="http://localhost")
+    served = TestClient(
+        __import__("retriever.serve.app", fromlist=["create_app"]).create_app(milvus), base_url="http://localhost"
+    )
     assert served.get("/api/ask", params={"q": "人居环境整治"}).json()["results"][0]["doc_id"] == "corpus/b.txt"
 
 
@@ -144,7 +146,7 @@ def test_a_failed_write_drops_its_collection(corpus, counting, monkeypatch, uri)
     def broken(self, path):
         raise OSError("disk full")
 
-    monkeypatch.setattr("retriever.index.SentenceVectors.save", broken)
+    monkeypatch.setattr("retriever.index.folder.SentenceVectors.save", broken)
     (corpus / "d.txt").write_text("垃圾分类\n要推进垃圾分类。", encoding="utf-8")
     with pytest.raises(StorageError, match="disk full"):
         Retriever.build([corpus], index_dir="idx")
@@ -160,7 +162,9 @@ def test_a_milvus_server_that_dies_mid_build_or_before_is_one_clear_error(corpus
     with running_milvus_server(tmp_path_factory.mktemp("milvus-killed")) as (uri, server):
         built, _ = Retriever.build([corpus], index_dir="idx", vector_store="milvus", uri=uri)
         before = manifest("idx")
-        served = TestClient(__import__("retriever.serve", fromlist=["create_app"]).create_app(built), base_url="http://localhost")
+        served = TestClient(
+            __import__("retriever.serve.app", fromlist=["create_app"]).create_app(built), base_url="http://localhost"
+        )
         assert served.get("/api/ask", params={"q": "人居环境整治"}).status_code == 200
         # The server dies mid-build, while the new passage is embedded: the write fails
         # with one line, and the live generation stays.

@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT, required_or_skip
 
 from retriever.config import RetrieverError
-from retriever.weights import read_weights
+from retriever.embedding.weights import read_weights
 
 
 def _torch():
@@ -131,7 +131,7 @@ _MASK = np.array([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], dtype=np.int64)
 @pytest.mark.parametrize("file", ["model.safetensors", "pytorch_model.bin"])
 def test_the_graph_of_a_small_random_model_computes_what_transformers_computes(tmp_path, family, file):
     torch, transformers = _torch()
-    from retriever.bert_graph import build
+    from retriever.embedding.bert_graph import build
 
     kind = {"bert": transformers.BertConfig, "xlm-roberta": transformers.XLMRobertaConfig}[family]
     config = kind(
@@ -153,7 +153,7 @@ def test_the_graph_of_a_small_random_model_computes_what_transformers_computes(t
 
 
 def test_a_model_the_graph_cannot_build_is_named_with_the_reason():
-    from retriever.bert_graph import shape_of
+    from retriever.embedding.bert_graph import shape_of
 
     base = {"model_type": "bert", "num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 4}
     assert shape_of(base).position_offset == 0
@@ -171,8 +171,8 @@ def test_a_model_the_graph_cannot_build_is_named_with_the_reason():
 @pytest.mark.e2e
 def test_m3e_small_built_without_torch_computes_what_transformers_computes():
     torch, transformers = _torch()
-    from retriever.bert_graph import build
-    from retriever.embed import resolve_model
+    from retriever.embedding.bert_graph import build
+    from retriever.embedding.embedders import resolve_model
 
     path = resolve_model("m3e-small")
     model = transformers.AutoModel.from_pretrained(str(path), attn_implementation="eager").eval()
@@ -192,7 +192,7 @@ sys.modules["torch"] = None  # import torch now fails, as where it is not instal
 import json
 from pathlib import Path
 import numpy as np
-from retriever.onnx_model import OnnxEmbedder, exported
+from retriever.embedding.onnx_model import OnnxEmbedder, exported
 path = Path(sys.argv[1])
 files = exported(path)
 texts = [str(t) for t in np.load(files.reference)["texts"]]
@@ -202,8 +202,8 @@ print(json.dumps({q: OnnxEmbedder("copy", path, quantized=q == "int8").encode(te
 
 @pytest.mark.e2e
 def test_the_export_needs_no_torch_and_gives_the_vectors_torch_gives(tmp_path):
-    from retriever.embed import load_embedder, resolve_model
-    from retriever.onnx_model import REFERENCE_FILE
+    from retriever.embedding.embedders import load_embedder, resolve_model
+    from retriever.embedding.onnx_model import REFERENCE_FILE
 
     done = subprocess.run(
         [sys.executable, "-c", _EXPORT_WITHOUT_TORCH, str(resolve_model("m3e-small"))],
@@ -224,7 +224,7 @@ def test_the_export_needs_no_torch_and_gives_the_vectors_torch_gives(tmp_path):
 
 
 def test_a_failed_export_says_why_and_leaves_no_folder_behind(tmp_path, monkeypatch):
-    from retriever.onnx_model import exported
+    from retriever.embedding.onnx_model import exported
 
     monkeypatch.setenv("RETRIEVER_HOME", str(tmp_path / "home"))
     model = tmp_path / "model"

@@ -4,8 +4,8 @@ outline of a small multi-level document, and lines that must stay body text."""
 
 import pytest
 
-from retriever.outline import ENUMERATION_RANK, detect_heading
-from retriever.segment import paragraphs
+from retriever.text.outline import ENUMERATION_RANK, detect_heading
+from retriever.text.segment import paragraphs
 
 # 2018 report: the first sentence (45 characters) is the title, the rest is the body.
 LONG_RUN_IN = (

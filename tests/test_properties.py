@@ -6,9 +6,9 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from retriever.clean import clean  # noqa: E402
 from retriever.config import SegmentConfig  # noqa: E402
-from retriever.segment import segment, split_sentences  # noqa: E402
+from retriever.text.clean import clean  # noqa: E402
+from retriever.text.segment import segment, split_sentences  # noqa: E402
 
 # Chinese-looking text: Han characters, the punctuation the splitter and the outline
 # detector care about, outline markers, digits, Latin letters, spaces and line breaks.
@@ -73,8 +73,8 @@ def test_document_summaries_keep_their_promises(text, budget):
     start; 「…」 where a quote begins inside its sentence."""
     from conftest import FakeEmbedder
 
-    from retriever.outline import detect_heading
-    from retriever.summarize import _LEADING_MARKER, summarize_document
+    from retriever.summary.extract import _LEADING_MARKER, summarize_document
+    from retriever.text.outline import detect_heading
 
     cleaned = clean(text)
     summary = summarize_document(cleaned, "d", "t", FakeEmbedder(), budget)

@@ -6,8 +6,8 @@ from conftest import write_corpus
 
 from retriever import Retriever
 from retriever.config import SearchConfig
-from retriever.query import title_years, understand, years_in
 from retriever.search import NO_WORDS, judge, search
+from retriever.text.query import title_years, understand, years_in
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from retriever.clean import clean
 from retriever.config import SegmentConfig
-from retriever.outline import ENUMERATION_RANK, detect_heading, is_toc_marker
-from retriever.segment import Sentence, cap_sentence, find_title, segment, split_sentences
+from retriever.text.clean import clean
+from retriever.text.outline import ENUMERATION_RANK, detect_heading, is_toc_marker
+from retriever.text.segment import Sentence, cap_sentence, find_title, segment, split_sentences
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from retriever import Retriever
-from retriever.cli import app as cli
-from retriever.client import ask_server, find_server, register, unregister
+from retriever.cli.commands import app as cli
 from retriever.config import ServeConfig, UsageError, check_budget, check_k, check_question
-from retriever.serve import create_app, http_server, listen
+from retriever.serve.app import create_app, http_server, listen
+from retriever.serve.client import ask_server, find_server, register, unregister
 
 DOC = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。\n二、发展产业\n要因地制宜发展特色产业,带动群众增收。"
 ENV = "# 环境整治\n\n要抓好人居环境整治,清理生活垃圾。"
@@ -339,7 +339,7 @@ def test_a_server_address_that_is_no_http_host_and_port_is_named(url):
 
 
 def test_the_schema_describes_every_answer_and_every_error_as_sent(client):
-    from retriever.schemas import AskResponse, HealthResponse, InfoResponse, SummarizeResponse
+    from retriever.serve.schemas import AskResponse, HealthResponse, InfoResponse, SummarizeResponse
 
     # Real answers, validated with unknown fields forbidden: the description cannot drift.
     AskResponse.model_validate(client.get("/api/ask", params={"q": "矛盾纠纷"}).json())

@@ -19,10 +19,10 @@ import pytest
 from test_serve import DOC, ENV, built, client, local_client, running  # noqa: F401 (fixtures)
 from typer.testing import CliRunner
 
-from retriever.cli import app as cli
+from retriever.cli.commands import app as cli
 from retriever.config import ServeConfig
-from retriever.load import load_stream
-from retriever.serve import create_app
+from retriever.reading.load import load_stream
+from retriever.serve.app import create_app
 
 
 def connect(url: str) -> socket.socket:
@@ -92,7 +92,7 @@ def test_allow_host_reaches_the_service(built, monkeypatch):
         taken["config"] = config
         sock.close()
 
-    monkeypatch.setattr("retriever.serve.run", run)
+    monkeypatch.setattr("retriever.serve.app.run", run)
     result = CliRunner().invoke(cli, ["serve", "--port", "0", "--allow-host", "docs.lan", "--allow-host", "*"])
     assert result.exit_code == 0, result.output
     assert taken["config"].allowed_hosts == ("docs.lan", "*")
@@ -335,7 +335,7 @@ def test_a_huge_text_upload_is_refused_before_it_is_cleaned(client, monkeypatch)
     before its length was checked: now 4 bytes a character bound it unread, and the
     text's count stops the read before cleaning."""
     cleaned = []
-    monkeypatch.setattr("retriever.load.clean", lambda text, markdown=False: cleaned.append(len(text)) or text)
+    monkeypatch.setattr("retriever.reading.load.clean", lambda text, markdown=False: cleaned.append(len(text)) or text)
     big = ("要加强基层党组织建设,发挥党员先锋模范作用。" * 240_000).encode()  # 15.4 MB on one line
     response = client.post("/api/summarize", files={"file": ("big.txt", big)})
     assert (response.status_code, response.json()) == (
@@ -379,7 +379,7 @@ def hostile_server(body: bytes, every_s: float = 0.0):
 
 
 def test_a_hostile_server_gets_ask_to_answer_locally_in_bounded_time(built):
-    from retriever.client import ServerUnavailable, ask_server
+    from retriever.serve.client import ServerUnavailable, ask_server
 
     good = local_client(create_app(built)).get("/api/ask", params={"q": "环境整治"}).json()
     wrong = {
@@ -449,7 +449,7 @@ import numpy as np
 import retriever.api
 from conftest import FakeEmbedder
 from retriever import Retriever
-from retriever.serve import listen, run
+from retriever.serve.app import listen, run
 
 fake = FakeEmbedder()
 encode = fake.encode

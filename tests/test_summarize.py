@@ -5,8 +5,8 @@ from conftest import sentence_lookup
 from retriever import summarize_text
 from retriever.config import SummaryConfig
 from retriever.search import Hit
-from retriever.segment import Passage
-from retriever.summarize import Summary, SummarySentence, _coverage, centre, select, summarize_document, summarize_hits
+from retriever.summary.extract import Summary, SummarySentence, _coverage, centre, select, summarize_document, summarize_hits
+from retriever.text.segment import Passage
 
 
 def test_select_respects_budget_and_redundancy():
@@ -119,7 +119,7 @@ def test_summarize_text_record(fake_embedder):
 
 
 def test_salience_prefers_sentences_with_the_documents_own_words():
-    from retriever.summarize import salience
+    from retriever.summary.extract import salience
 
     sentences = ["乡村振兴要抓产业发展。", "产业发展是乡村振兴的基础。", "今天天气不错。"]
     scores = salience(sentences)
@@ -129,7 +129,7 @@ def test_salience_prefers_sentences_with_the_documents_own_words():
 
 
 def test_budget_by_ratio_and_cap():
-    from retriever.digest import budget
+    from retriever.summary.documents import budget
 
     assert budget(10_000, None, None) == SummaryConfig.doc_max_chars
     assert budget(10_000, 250, None) == 250
@@ -140,7 +140,7 @@ def test_budget_by_ratio_and_cap():
 
 def test_budget_ratio_out_of_range():
     from retriever import UsageError
-    from retriever.digest import budget
+    from retriever.summary.documents import budget
 
     with pytest.raises(UsageError, match="^ratio must be a number above 0 and at most 1, not 1.5$"):
         budget(1000, None, 1.5)
@@ -302,7 +302,7 @@ def test_a_word_broken_across_a_blank_line_is_quoted_whole(fake_embedder):
 def test_key_figures_rate_higher_in_a_document_summary(fake_embedder):
     from dataclasses import replace
 
-    from retriever.summarize import KEY_FIGURE
+    from retriever.summary.extract import KEY_FIGURE
 
     text = "加强国家安全保障能力建设。加强金融对实体经济的有效支持。国内生产总值增长5%左右。"
     # In a document this small centrality decides between its extremes; a weight that
@@ -332,7 +332,7 @@ def test_another_editions_figure_on_another_subject_stays_under_its_source(fake_
 
 
 def test_documents_whose_titles_are_only_numbers_are_not_one_kind(fake_embedder):
-    from retriever.summarize import _edition_kind
+    from retriever.summary.extract import _edition_kind
 
     passage = lambda doc_id, title: Passage(doc_id, title, (), "", 0, 0)  # noqa: E731
     assert _edition_kind(passage("a", "2023年政府工作报告")) == _edition_kind(passage("b", "2024年政府工作报告"))
@@ -341,7 +341,7 @@ def test_documents_whose_titles_are_only_numbers_are_not_one_kind(fake_embedder)
 
 
 def test_a_sentence_covers_the_question_words_whatever_their_case_and_script():
-    from retriever.bm25 import query_terms
+    from retriever.text.words import query_terms
 
     assert query_terms("GDP增长多少") == ("gdp", "增长", "多少")
     assert _coverage("国内生产总值GDP增长5.2%。", query_terms("GDP增长多少")) == pytest.approx(2 / 3)
@@ -361,9 +361,9 @@ RUN_IN = (
 def test_document_summaries_never_quote_a_heading_of_their_outline(fake_embedder, name):
     import io
 
-    from retriever.digest import summarize_one
-    from retriever.load import load_stream
-    from retriever.outline import strip_title
+    from retriever.reading.load import load_stream
+    from retriever.summary.documents import summarize_one
+    from retriever.text.outline import strip_title
 
     if name.endswith(".html"):
         data = "<html><body>" + "".join(f"<p>{line}</p>" for line in RUN_IN.splitlines()) + "</body></html>"

@@ -10,14 +10,14 @@ import time
 import pytest
 
 from retriever.config import InputError, ReadLimits
-from retriever.formats import TooMuchText
-from retriever.upload import UploadReader
+from retriever.reading.formats import TooMuchText
+from retriever.reading.isolated import UploadReader
 
 DOC = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。"
 
 
 def test_an_upload_is_read_in_a_worker_as_it_would_be_here():
-    from retriever.load import load_stream
+    from retriever.reading.load import load_stream
 
     reader = UploadReader(ReadLimits(), 512 << 20)
     data = DOC.encode("gb18030")  # decoded by the worker, jieba's frequencies and all

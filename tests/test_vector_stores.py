@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retriever.stores import store_for
+from retriever.index.stores import store_for
 
 N, DIM = 60, 16
 

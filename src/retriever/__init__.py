@@ -67,10 +67,10 @@ def __dir__() -> list[str]:
 
 
 if _TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
-    from .api import Answer, Retriever, summarize_files, summarize_text
-    from .build import BuildReport
-    from .config import BadIndexError, InputError, RetrieverError, StorageError, UsageError
-    from .digest import DocumentSummary
-    from .search import Hit
-    from .segment import Passage
-    from .summarize import Summary, SummarySentence
+    from retriever.api import Answer, Retriever, summarize_files, summarize_text
+    from retriever.config import BadIndexError, InputError, RetrieverError, StorageError, UsageError
+    from retriever.index.build import BuildReport
+    from retriever.search import Hit
+    from retriever.summary.documents import DocumentSummary
+    from retriever.summary.extract import Summary, SummarySentence
+    from retriever.text.segment import Passage

@@ -1,5 +1,5 @@
 """`python -m retriever`: the same as the `retriever` command."""
 
-from .cli import main
+from retriever.cli.commands import main
 
 main()

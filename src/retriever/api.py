@@ -21,10 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import index as index_store
-from .bm25 import question_cutter, warm_up_tokenizer
-from .clean import for_matching
-from .config import (
+from retriever.config import (
     ANSWER_THRESHOLDS,
     DEFAULT_CORPUS_DIR,
     DEFAULT_INDEX_DIR,
@@ -45,19 +42,22 @@ from .config import (
     default_model,
     path_text,
 )
-from .embed import Embedder, check_backend, load_embedder
-from .onnx_model import MIN_AGREEMENT, cpu_summary, export_recipe
-from .search import Hit, Verdict, judge, score_name, search
-from .stores import store_for
-from .summarize import Summary, summarize_hits
+from retriever.embedding.embedders import Embedder, check_backend, load_embedder
+from retriever.embedding.onnx_model import MIN_AGREEMENT, cpu_summary, export_recipe
+from retriever.index import folder as index_store
+from retriever.index.stores import store_for
+from retriever.search import Hit, Verdict, judge, score_name, search
+from retriever.summary.extract import Summary, summarize_hits
+from retriever.text.clean import for_matching
+from retriever.text.words import question_cutter, warm_up_tokenizer
 
 # Building and reading documents are imported where they are used: `retriever ask`
 # starts without the reading stack.
 if TYPE_CHECKING:
-    from .build import BuildReport
-    from .config import ProgressCallback
-    from .digest import DocumentSummary
-    from .keywords import Reference
+    from retriever.config import ProgressCallback
+    from retriever.index.build import BuildReport
+    from retriever.summary.documents import DocumentSummary
+    from retriever.summary.keywords import Reference
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ class Retriever:
         told otherwise. `ray` embeds on Ray: True starts a local instance, a string is
         a cluster's address.
         """
-        from .build import build_index
+        from retriever.index.build import build_index
 
         sources = check_paths(paths, default=DEFAULT_CORPUS_DIR)
         include, exclude = check_patterns(include, "include"), check_patterns(exclude, "exclude")
@@ -201,7 +201,7 @@ class Retriever:
         directory = Path(index_dir) if index_dir else default_index_dir()
         store = None
         if vector_store or uri or collection:
-            from .milvus import spec
+            from retriever.index.milvus import spec
 
             store = spec(vector_store, uri, collection, directory)
 
@@ -211,7 +211,7 @@ class Retriever:
             if embedder:
                 return embedder
             if ray:
-                from .distributed import RayEmbedder
+                from retriever.embedding.distributed import RayEmbedder
 
                 return RayEmbedder(name, backend, address=ray if isinstance(ray, str) else None)
             return load_embedder(name, backend)
@@ -382,10 +382,10 @@ def summarize_text(
     text apart from general Chinese or, given `against` (an index directory, or a
     keywords.Reference), from the documents of that index.
     """
-    from .clean import clean
-    from .digest import check_options, summarize_one
-    from .load import Document
-    from .segment import find_title
+    from retriever.reading.load import Document
+    from retriever.summary.documents import check_options, summarize_one
+    from retriever.text.clean import clean
+    from retriever.text.segment import find_title
 
     check_text(text, "the text")
     check_text(title, "title")
@@ -418,7 +418,7 @@ def summarize_files(
     that lead out of `paths` are not followed unless `follow_links`). Same records as
     summarize_text, keywords set apart against the index `against` if given.
     """
-    from .digest import summarize_paths
+    from retriever.summary.documents import summarize_paths
 
     paths = check_paths(paths)
     include, exclude = check_patterns(include, "include"), check_patterns(exclude, "exclude")
@@ -432,7 +432,7 @@ def summarize_files(
 
 def _reference(against: Path | str | Reference | None) -> Reference | None:
     """The words of the index `against`, for keywords: its BM25 terms and IDF only."""
-    from .keywords import Reference
+    from retriever.summary.keywords import Reference
 
     if against is None or isinstance(against, Reference):
         return against

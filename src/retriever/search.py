@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bm25 import query_terms
-from .clean import for_matching
-from .config import SEARCH_MODES, SearchConfig, UsageError
-from .index import Index, nearest
-from .query import title_years, understand
-from .segment import Passage
+from retriever.config import SEARCH_MODES, SearchConfig, UsageError
+from retriever.index.folder import Index, nearest
+from retriever.text.clean import for_matching
+from retriever.text.query import title_years, understand
+from retriever.text.segment import Passage
+from retriever.text.words import query_terms
 
 SCORE_NAMES = {
     "hybrid": "{d:g}·minmax(dense) + {w:g}·minmax(BM25) over the union of both top lists (0–1), "

@@ -28,9 +28,9 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, RetrieverError, UsageError, model_threads
-from .installation import PUBLISHED, installed_path
-from .onnx_model import OnnxEmbedder, Progress, exported
+from retriever.config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, RetrieverError, UsageError, model_threads
+from retriever.embedding.installation import PUBLISHED, installed_path
+from retriever.embedding.onnx_model import OnnxEmbedder, Progress, exported
 
 
 def _offline() -> None:
@@ -157,6 +157,6 @@ def load_embedder(name: str, backend: str = DEFAULT_BACKEND) -> Embedder:
 
 
 if __name__ == "__main__":
-    # `python -m retriever.embed`: export the default model now (make setup does this),
+    # `python -m retriever.embedding.embedders`: export the default model now (make setup does this),
     # so that the first `retriever index` or `ask` does not.
     exported(resolve_model(DEFAULT_MODEL))

@@ -23,14 +23,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .bm25 import content_words, general_idf, query_terms
-from .clean import for_matching
-from .config import SummaryConfig
-from .embed import Embedder
-from .outline import ENUMERATION_RANK, MAX_STANDALONE_CHARS, detect_heading, strip_title
-from .query import title_years, understand
-from .search import Hit, minmax
-from .segment import CLOSERS, SOFT_BREAKS, Passage, Sentence, cap_sentence, paragraphs
+from retriever.config import SummaryConfig
+from retriever.embedding.embedders import Embedder
+from retriever.search import Hit, minmax
+from retriever.text.clean import for_matching
+from retriever.text.outline import ENUMERATION_RANK, MAX_STANDALONE_CHARS, detect_heading, strip_title
+from retriever.text.query import title_years, understand
+from retriever.text.segment import CLOSERS, SOFT_BREAKS, Passage, Sentence, cap_sentence, paragraphs
+from retriever.text.words import content_words, general_idf, query_terms
 
 # Outline markers that open a sentence (「(一)」, 「一是」, 「1.」): the summary quotes the
 # sentence from just after them, which is still a verbatim span of the document.

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import atomic
-from .config import InputError, StorageError, UsageError
-from .digest import DocumentSummary, record_dict
+from retriever import atomic
+from retriever.config import InputError, StorageError, UsageError
+from retriever.summary.documents import DocumentSummary, record_dict
 
 Record = DocumentSummary | InputError
 

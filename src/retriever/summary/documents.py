@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import (
+from retriever.config import (
     ENV_MAX_FILE_MB,
     LIMITS,
     InputError,
@@ -27,11 +27,11 @@ from .config import (
     max_file_bytes,
     path_text,
 )
-from .embed import Embedder
-from .keywords import Reference, keywords
-from .load import STDIN_NAME, Document, find_files, load_document, load_stream
-from .segment import paragraphs
-from .summarize import Summary, summarize_document
+from retriever.embedding.embedders import Embedder
+from retriever.reading.load import STDIN_NAME, Document, find_files, load_document, load_stream
+from retriever.summary.extract import Summary, summarize_document
+from retriever.summary.keywords import Reference, keywords
+from retriever.text.segment import paragraphs
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from .config import (
+from retriever.config import (
     BACKENDS,
     DEFAULT_BACKEND,
     DEFAULT_CORPUS_DIR,
@@ -55,7 +55,7 @@ from .config import (
 # commands that use them: `retriever --help` then starts without numpy, FAISS and the
 # reading stack, and `retriever ask` without what it does not draw.
 if TYPE_CHECKING:
-    from .api import BuildReport, DocumentSummary, Retriever
+    from retriever.api import BuildReport, DocumentSummary, Retriever
 
 EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 1, 2, 3
 
@@ -77,7 +77,7 @@ def _command(function):
 
 def _print_version(value: bool) -> None:
     if value:
-        from . import __version__
+        from retriever import __version__
 
         print(f"retriever {__version__}")
         raise typer.Exit()
@@ -251,7 +251,7 @@ def _progress_lines(clock=time.monotonic):
 
 
 def _build(paths: list[Path], index_dir: Path | None, model: str | None, **options) -> tuple[Retriever, BuildReport]:
-    from .api import Retriever
+    from retriever.api import Retriever
 
     with _progress() as progress:
         retriever, report = Retriever.build(paths, index_dir=index_dir, model=model, progress=progress, **options)
@@ -345,8 +345,8 @@ def index(
 def _open(index_dir: Path | None, model: str | None) -> Retriever:
     """Open the index; on first use, build a project folder's default one over its
     corpus/, with progress shown."""
-    from . import index as index_store
-    from .api import Retriever, first_use_corpus
+    from retriever.api import Retriever, first_use_corpus
+    from retriever.index import folder as index_store
 
     directory = index_dir or default_index_dir()
     corpus = first_use_corpus(directory) if index_dir is None and not index_store.exists(directory) else None
@@ -481,7 +481,7 @@ def ask(
     A running `retriever serve` answers when one is named (--server, RETRIEVER_SERVER)
     or serves the same index; otherwise, or when it cannot answer, this process does.
     """
-    from .client import ServerUnavailable, ask_server, find_server
+    from retriever.serve.client import ServerUnavailable, ask_server, find_server
 
     with _errors():
         # Before a first-use build or a request, not after: the same checks as the library's.
@@ -587,10 +587,10 @@ def summarize(
     Formats: .txt .md .html .docx .pdf. A file that cannot be read is reported and
     skipped; the exit code is 3 when some failed, 1 when all did.
     """
-    from .api import summarize_files
-    from .digest import check_options, record_dict
-    from .export import STDOUT, output_format, write_records
-    from .index import exists
+    from retriever.api import summarize_files
+    from retriever.index.folder import exists
+    from retriever.summary.documents import check_options, record_dict
+    from retriever.summary.records import STDOUT, output_format, write_records
 
     started = time.perf_counter()
     # The documents go into the --add-to-index index: its documents are what they are set
@@ -654,7 +654,7 @@ def info(
     ] = False,
 ) -> None:
     """Show what is indexed, with which model, and the sizes."""
-    from .api import Retriever, describe
+    from retriever.api import Retriever, describe
 
     with _errors():
         if check:
@@ -731,7 +731,7 @@ def serve(
     """
     with _errors():
         retriever = _open(index_dir, model)
-        from .serve import listen, run
+        from retriever.serve.app import listen, run
 
         config = ServeConfig(allowed_hosts=tuple(allow_host or ()))
         run(
@@ -763,9 +763,9 @@ def model_install(
     hash) into your data folder; ORG/NAME from the Hugging Face hub into its cache. This
     is the only command that downloads anything.
     """
-    from .embed import resolve_model
-    from .installation import PUBLISHED, hub_licence, install_from_hub, install_published, installed_path
-    from .onnx_model import OnnxEmbedder
+    from retriever.embedding.embedders import resolve_model
+    from retriever.embedding.installation import PUBLISHED, hub_licence, install_from_hub, install_published, installed_path
+    from retriever.embedding.onnx_model import OnnxEmbedder
 
     def say(line: str) -> None:
         notes.print(escape(line))
@@ -813,7 +813,7 @@ def _confirm(question: str) -> bool:
 @model_app.command("list")
 def model_list() -> None:
     """The models `retriever model install` installs by name, and where they are."""
-    from .installation import PUBLISHED, installed_path
+    from retriever.embedding.installation import PUBLISHED, installed_path
 
     for model in PUBLISHED.values():
         path = installed_path(model)
@@ -824,7 +824,7 @@ def model_list() -> None:
 @_command
 def cache(clear: Annotated[bool, typer.Option("--clear", help="Remove them (they are made again when needed)")] = False) -> None:
     """Show the caches (the model's ONNX export, dictionaries), or clear them."""
-    from .installation import caches, clear_caches
+    from retriever.embedding.installation import caches, clear_caches
 
     with _errors():
         if clear:
@@ -838,8 +838,8 @@ def cache(clear: Annotated[bool, typer.Option("--clear", help="Remove them (they
 @_command
 def remove(index_dir: IndexDir = None, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False) -> None:
     """Remove an index (default: the default index): only the files an index writes."""
-    from . import index as index_store
-    from .api import describe
+    from retriever.api import describe
+    from retriever.index import folder as index_store
 
     with _errors():
         directory = index_dir or default_index_dir()
@@ -854,7 +854,7 @@ def remove(index_dir: IndexDir = None, yes: Annotated[bool, typer.Option("--yes"
 @_command
 def doctor(as_json: AsJson = False) -> None:
     """Check the installation: what is installed where, the model on this CPU, the default index."""
-    from .doctor import doctor as examine
+    from retriever.doctor import doctor as examine
 
     with _errors():
         report = examine()

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .clean import for_matching
-from .config import user_cache_dir
+from retriever.config import user_cache_dir
+from retriever.text.clean import for_matching
 
 # Function words and question words: they match everywhere and rank nothing.
 STOPWORDS = frozenset(
@@ -89,7 +89,7 @@ def question_cutter() -> Callable[[str], list[str]]:
     0.2 ms a question, no 0.1 s of loading), so that a process asking one question
     never loads rjieba."""
     if "rjieba" not in sys.modules:
-        from .lexicon import lexicon
+        from retriever.text.lexicon import lexicon
 
         cutter = lexicon()
         if cutter is not None:
@@ -117,7 +117,7 @@ def terms(text: str, cutter: Callable[[str], list[str]] | None = None) -> list[s
 def query_terms(question: str) -> tuple[str, ...]:
     """terms() of a question and of the full forms of the years, congresses and bodies it
     names in short (query.understand), cut by question_cutter."""
-    from .query import understand
+    from retriever.text.query import understand
 
     return tuple(terms(understand(question).text, question_cutter()))
 

@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NoReturn
 
-from .config import ENV_MAX_CHARS, InputError, ReadLimits, max_document_chars
+from retriever.config import ENV_MAX_CHARS, InputError, ReadLimits, max_document_chars
 
 # --- text encodings ----------------------------------------------------------------
 
@@ -80,7 +80,7 @@ def _plausible(text: str) -> bool:
 @lru_cache(maxsize=1)
 def _word_model():
     """jieba's word frequencies (its dictionary loads once per process, ~0.6 s)."""
-    from .bm25 import _jieba  # imports jieba quietly
+    from retriever.text.words import _jieba  # imports jieba quietly
 
     jieba = _jieba()
     if not jieba.dt.initialized:
@@ -96,7 +96,7 @@ def language_score(text: str) -> float:
     of the same bytes gives rare characters that stand alone as improbable one-character
     words. ASCII is left out: every candidate decodes it alike.
     """
-    from .clean import for_matching
+    from retriever.text.clean import for_matching
 
     jieba, freq, log_total = _word_model()
     sample = for_matching("".join(itertools.islice((c for c in text if not c.isascii() or c.isspace()), _SCORE_CHARS)))
@@ -856,8 +856,8 @@ def _join_wrapped(lines: list[str]) -> list[str]:
     set the measure); a document without lines of some length has none, so that a
     list of short items is never run together.
     """
-    from .clean import PARAGRAPH_ENDS
-    from .outline import detect_heading
+    from retriever.text.clean import PARAGRAPH_ENDS
+    from retriever.text.outline import detect_heading
 
     widths = sorted((_width(line.strip()) for line in lines), reverse=True)
     full = widths[min(len(widths) - 1, max(2, len(widths) // 20))] if widths else 0

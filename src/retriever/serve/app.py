@@ -48,10 +48,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 
-from . import __version__
-from . import index as index_store
-from .api import Retriever, summarize_text
-from .config import (
+from retriever import __version__
+from retriever.api import Retriever, summarize_text
+from retriever.config import (
     LIMITS,
     SEARCH_MODES,
     BadIndexError,
@@ -63,12 +62,13 @@ from .config import (
     SummaryConfig,
     UsageError,
 )
-from .digest import check_options, summarize_one
-from .formats import TooMuchText
-from .schemas import AskResponse, HealthResponse, InfoResponse, SummarizeResponse, errors
-from .upload import UploadReader
+from retriever.index import folder as index_store
+from retriever.reading.formats import TooMuchText
+from retriever.reading.isolated import UploadReader
+from retriever.serve.schemas import AskResponse, HealthResponse, InfoResponse, SummarizeResponse, errors
+from retriever.summary.documents import check_options, summarize_one
 
-log = logging.getLogger("retriever.serve")
+log = logging.getLogger("retriever.serve.app")
 
 CONFIG = ServeConfig()
 
@@ -93,7 +93,7 @@ class LiveIndex:
     """
 
     def __init__(self, retriever: Retriever):
-        self.directory = retriever.index.directory
+        self.directory = retriever.index.folder.directory
         self._retriever = retriever
         self._stamp = _stamp(self.directory)
         self._lock = threading.Lock()
@@ -120,7 +120,7 @@ class LiveIndex:
             log.error("kept the index already served: %s", self.reload_error)
             return
         self._retriever, self.loaded_at, self.reload_error = retriever, time.time(), None
-        log.info("now serving %s", retriever.index.manifest["generation"])
+        log.info("now serving %s", retriever.index.folder.manifest["generation"])
 
     def settle(self, timeout: float = 60.0) -> None:
         """Wait for a reload under way (tests, and a clean shutdown)."""
@@ -539,7 +539,7 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     reader = UploadReader(
         ReadLimits(max_chars=config.max_summarize_chars, max_seconds=config.max_read_seconds), config.max_read_memory_mb << 20
     )
-    page = resources.files("retriever").joinpath("page.html").read_text(encoding="utf-8")
+    page = resources.files("retriever.serve").joinpath("page.html").read_text(encoding="utf-8")
     started = time.time()
     shutdown = Shutdown()
 
@@ -887,7 +887,7 @@ def run(retriever: Retriever, sock: socket.socket, access_log: bool = True, anno
     """Serve on a bound socket until SIGINT or SIGTERM; `ask` finds it meanwhile."""
     import sys
 
-    from .client import register, unregister
+    from retriever.serve.client import register, unregister
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
@@ -907,7 +907,7 @@ def run(retriever: Retriever, sock: socket.socket, access_log: bool = True, anno
     async def registered(app: FastAPI):
         # Registered while requests are taken: `ask` then finds this service. uvicorn
         # runs the shutdown half before it ends the process on SIGTERM.
-        registration = register(retriever.index.directory, url)
+        registration = register(retriever.index.folder.directory, url)
         try:
             yield
         finally:
@@ -916,9 +916,9 @@ def run(retriever: Retriever, sock: socket.socket, access_log: bool = True, anno
     # The address listened on decides which Host names are answered (allowed_hosts).
     app = create_app(retriever, replace(config, host=host, port=port), lifespan=registered)
     app.state.reader.start()  # the process upload readers fork from, before the first upload
-    m = retriever.index.manifest
+    m = retriever.index.folder.manifest
     announce(
-        f"Serving {retriever.index.directory} ({m['corpus']['documents']} documents, {m['corpus']['passages']} passages, "
+        f"Serving {retriever.index.folder.directory} ({m['corpus']['documents']} documents, {m['corpus']['passages']} passages, "
         f"{m['model']['name']} {m['model']['backend']}; ready in {time.perf_counter() - started:.1f} s)\n"
         f"  search page  {url}/\n  API          {url}/api/ask?q=…   docs {url}/docs\n"
         "Ctrl+C stops it."

@@ -34,7 +34,7 @@ from contextlib import closing
 from functools import lru_cache
 from pathlib import Path
 
-from .config import user_cache_dir
+from retriever.config import user_cache_dir
 
 RECIPE = 3  # in the cache file's name: a change in what is stored makes a new file
 
@@ -307,7 +307,7 @@ def lexicon() -> Lexicon | None:
 
 
 if __name__ == "__main__":
-    # `python -m retriever.lexicon`: make the lexicon now (make setup does this), so
+    # `python -m retriever.text.lexicon`: make the lexicon now (make setup does this), so
     # that the first `retriever ask` does not spend a second on it.
     if lexicon() is None:
         raise SystemExit("retriever: cannot make the lexicon (is jieba installed, the cache directory writable?)")

@@ -19,10 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import index as index_store
-from .bm25 import BM25, BM25_FIELDS, passage_terms
-from .clean import for_matching
-from .config import (
+from retriever.config import (
     DEFAULT_BACKEND,
     ENV_BACKEND,
     ENV_MODEL,
@@ -35,11 +32,14 @@ from .config import (
     default_model,
     path_text,
 )
-from .embed import Embedder
-from .load import Document, doc_id_for, find_files, load_document
-from .onnx_model import cpu_summary, export_recipe
-from .segment import Passage, segment, sentence_spans
-from .stores import store_for
+from retriever.embedding.embedders import Embedder
+from retriever.embedding.onnx_model import cpu_summary, export_recipe
+from retriever.index import folder as index_store
+from retriever.index.stores import store_for
+from retriever.reading.load import Document, doc_id_for, find_files, load_document
+from retriever.text.clean import for_matching
+from retriever.text.segment import Passage, segment, sentence_spans
+from retriever.text.words import BM25, BM25_FIELDS, passage_terms
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ class BuildReport:
     notes: list[str] = field(default_factory=list)
 
 
-# Where reading starts: a file to a cleaned document (load), a document to passages (segment).
-_READING_ENTRIES = ("load", "segment")
+# Where reading starts: a file to a cleaned document, a document to passages.
+_READING_ENTRIES = ("retriever.reading.load", "retriever.text.segment")
 
 
 def pipeline() -> dict:
@@ -71,17 +71,17 @@ def pipeline() -> dict:
     cleans, cuts and segments (a hash of its source) and the segmentation settings. A
     document indexed under another pipeline is read again; its vectors may still be
     reused where its passages come out the same."""
-    return {"code": code_fingerprint(Path(__file__).parent), "segmentation": asdict(SegmentConfig())}
+    return {"code": code_fingerprint(Path(__file__).parents[1]), "segmentation": asdict(SegmentConfig())}
 
 
 def code_fingerprint(package: Path) -> str:
-    """A hash of the source of every module of `package` that reading can run: the
-    entries and all they import, at any depth and wherever the import is written, so
-    that no list kept by hand can leave one out (one once left out the word cutter that
-    re-joins broken lines)."""
+    """A hash of the source of every module of `package` (the folder of `retriever`)
+    that reading can run: the entries and all they import, at any depth and wherever
+    the import is written, so that no list kept by hand can leave one out (one once left
+    out the word cutter that re-joins broken lines)."""
     h = hashlib.sha256()
     for name in reading_modules(package):
-        h.update(name.encode() + b"\0" + (package / f"{name}.py").read_bytes())
+        h.update(name.encode() + b"\0" + _source(package, name).read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -91,14 +91,27 @@ def reading_modules(package: Path) -> list[str]:
     todo = list(_READING_ENTRIES)
     while todo:
         name = todo.pop()
-        if name in found or not (package / f"{name}.py").is_file():
+        if name in found or not _source(package, name).is_file():
             continue
         found.add(name)
-        for node in ast.walk(ast.parse((package / f"{name}.py").read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                # `from .x import y` names module x; `from . import x` names module x too.
-                todo += [node.module] if node.module else [alias.name for alias in node.names]
+        for node in ast.walk(ast.parse(_source(package, name).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                todo += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # `from a.b import c` runs a.b, and c too where c is a module.
+                todo += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
     return sorted(found)
+
+
+def _source(package: Path, module: str) -> Path:
+    """The file of a module named `retriever.x.y`: package/x/y.py (or its __init__.py).
+    Not the package's own __init__.py: it imports the library's surface lazily, for
+    its users, and reading never needs it."""
+    parts = module.split(".")
+    if parts[0] != package.name or len(parts) == 1:
+        return package / "-not-in-package-"
+    path = package.joinpath(*parts[1:])
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
 def file_sha256(path: Path) -> str | None:

@@ -14,7 +14,13 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from .outline import MAX_HEADING_CHARS, MAX_STANDALONE_CHARS, MAX_STRUCTURAL_HEADING_CHARS, detect_heading, is_toc_marker
+from retriever.text.outline import (
+    MAX_HEADING_CHARS,
+    MAX_STANDALONE_CHARS,
+    MAX_STRUCTURAL_HEADING_CHARS,
+    detect_heading,
+    is_toc_marker,
+)
 
 # --- character level -------------------------------------------------------------
 
@@ -220,7 +226,7 @@ def _copy_of_title(line: str, title: str) -> bool:
 
 def _splits_a_word(a: str, b: str) -> bool:
     """Does the break fall inside a word (「…深化各领域改」 / 「革，加快…」)?"""
-    from .bm25 import cut  # jieba's words; bm25 needs this module, so imported here
+    from retriever.text.words import cut  # jieba's words; bm25 needs this module, so imported here
 
     left = a[-4:]
     at = 0

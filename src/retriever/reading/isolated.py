@@ -18,9 +18,9 @@ import os
 import resource
 import signal
 
-from .config import InputError, ReadLimits
-from .formats import TooMuchText
-from .load import Document, load_stream
+from retriever.config import InputError, ReadLimits
+from retriever.reading.formats import TooMuchText
+from retriever.reading.load import Document, load_stream
 
 
 def _work(pipe, data: bytes, name: str, limits: ReadLimits, max_memory_bytes: int) -> None:
@@ -62,7 +62,7 @@ class UploadReader:
         self.context = multiprocessing.get_context("forkserver")
         # Forked from a small process with the reading stack imported, not from the
         # service (its model, FAISS and threads).
-        self.context.set_forkserver_preload(["retriever._upload_warm"])
+        self.context.set_forkserver_preload(["retriever.reading._warm"])
 
     def read(self, data: bytes, name: str) -> Document:
         """The upload as a Document; InputError (TooMuchText past the text limit) when it

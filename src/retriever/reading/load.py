@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .clean import clean
-from .config import (
+from retriever.config import (
     DOCUMENT_SUFFIXES,
     DOCX_SUFFIXES,
     ENV_MAX_FILE_MB,
@@ -28,7 +27,7 @@ from .config import (
     max_file_bytes,
     path_text,
 )
-from .formats import (
+from retriever.reading.formats import (
     Extracted,
     ReadBudget,
     TooMuchText,
@@ -40,7 +39,8 @@ from .formats import (
     refuse_ole,
     sniff,
 )
-from .segment import find_title
+from retriever.text.clean import clean
+from retriever.text.segment import find_title
 
 __all__ = ["Document", "decode", "doc_id_for", "find_files", "load_document", "load_stream"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .config import SegmentConfig
-from .outline import ENUMERATION_RANK, Heading, detect_heading, is_toc_marker
+from retriever.config import SegmentConfig
+from retriever.text.outline import ENUMERATION_RANK, Heading, detect_heading, is_toc_marker
 
 # Sentence-final punctuation; a run of it ends one sentence (「！？」, 「……」).
 _ENDERS = frozenset("。！？!?；;…")

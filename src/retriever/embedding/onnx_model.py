@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import bert_graph
-from .config import RetrieverError, model_threads, user_cache_dir
-from .weights import read_weights
+from retriever.config import RetrieverError, model_threads, user_cache_dir
+from retriever.embedding import bert_graph
+from retriever.embedding.weights import read_weights
 
 Progress = Callable[[int, int], None]  # (done, total)
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .config import BadIndexError, VectorIndexConfig
+from retriever.config import BadIndexError, VectorIndexConfig
 
 FAISS_FILE = "vectors.faiss"
 
@@ -90,7 +90,7 @@ class FaissStore:
         pass  # the directory is checked by the writer's lock
 
     def write(self, tmp: Path, generation: str, vectors: np.ndarray) -> tuple[dict, dict, list[str]]:
-        from .index import build_vector_index
+        from retriever.index.folder import build_vector_index
 
         index, params = build_vector_index(vectors, VectorIndexConfig())
         # Written by Python, not faiss.write_index: a full disk is then an OSError (one
@@ -105,8 +105,8 @@ class FaissStore:
         pass  # the file goes with its generation's directory
 
     def open(self, gen: Path, manifest: dict) -> Any:
-        from .config import SearchConfig
-        from .index import set_ef_search
+        from retriever.config import SearchConfig
+        from retriever.index.folder import set_ef_search
 
         path = gen / FAISS_FILE
         try:
@@ -152,17 +152,17 @@ class MilvusStore:
         return f"Milvus at {self.uri}, collection {manifest['vector_store']['collection']}"
 
     def check_reachable(self) -> None:
-        from .milvus import check_reachable
+        from retriever.index.milvus import check_reachable
 
         check_reachable(self.uri, self.directory)
 
     def _collection(self, generation: str) -> str:
-        from .milvus import collection_name
+        from retriever.index.milvus import collection_name
 
         return collection_name(self.prefix, generation)
 
     def write(self, tmp: Path, generation: str, vectors: np.ndarray) -> tuple[dict, dict, list[str]]:
-        from . import milvus
+        from retriever.index import milvus
 
         collection = self._collection(generation)
         milvus.write(self.uri, self.directory, collection, vectors)
@@ -170,20 +170,20 @@ class MilvusStore:
         return {**self.spec, "collection": collection}, params, []
 
     def discard(self, generation: str) -> None:
-        from .milvus import drop_collection
+        from retriever.index.milvus import drop_collection
 
         with contextlib.suppress(Exception):  # a leftover collection costs space, not correctness
             drop_collection(self.uri, self.directory, self._collection(generation))
 
     def keep(self, live: dict, previous: dict | None) -> None:
-        from .milvus import drop
+        from retriever.index.milvus import drop
 
         kept = {live["collection"], (previous or {}).get("collection")}
         with contextlib.suppress(Exception):  # the same
             drop(self.uri, self.directory, self.prefix, {c for c in kept if c}, live=live["collection"])
 
     def open(self, gen: Path, manifest: dict) -> Any:
-        from .milvus import MilvusVectors
+        from retriever.index.milvus import MilvusVectors
 
         return MilvusVectors(self.uri, self.directory, manifest["vector_store"]["collection"], int(manifest["model"]["dim"]))
 
@@ -191,6 +191,6 @@ class MilvusStore:
         return vectors.search(x, n)
 
     def problems(self, manifest: dict) -> list[str]:
-        from .milvus import problems
+        from retriever.index.milvus import problems
 
         return problems(self.uri, self.directory, manifest["vector_store"]["collection"], manifest["corpus"]["passages"])

@@ -43,14 +43,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import atomic
-from .bm25 import BM25
-from .config import DEFAULT_MILVUS_FILE, INDEX_FORMAT_VERSION, BadIndexError, StorageError, UsageError, VectorIndexConfig
-from .segment import Passage
-from .stores import FAISS_FILE, _faiss, store_for
+from retriever import atomic
+from retriever.config import DEFAULT_MILVUS_FILE, INDEX_FORMAT_VERSION, BadIndexError, StorageError, UsageError, VectorIndexConfig
+from retriever.index.stores import FAISS_FILE, _faiss, store_for
+from retriever.text.segment import Passage
+from retriever.text.words import BM25
 
 if TYPE_CHECKING:
-    from .load import Document
+    from retriever.reading.load import Document
 
 MANIFEST = "manifest.json"
 FORMAT = "retriever-index"  # the manifest's "format": what marks a folder as an index

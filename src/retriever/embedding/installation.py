@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import RetrieverError, path_text, places
+from retriever.config import RetrieverError, path_text, places
 
 Say = Callable[[str], None]
 

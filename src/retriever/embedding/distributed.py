@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ENV_THREADS, RetrieverError
-from .embed import load_embedder
+from retriever.config import ENV_THREADS, RetrieverError
+from retriever.embedding.embedders import load_embedder
 
 CHUNK = 64  # texts per task (whole batches): large enough to amortize a call, small for progress
 

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .bm25 import BM25, STOPWORDS, _jieba, cut, general_idf
-from .clean import for_matching
-from .config import BadIndexError
+from retriever.config import BadIndexError
+from retriever.text.clean import for_matching
+from retriever.text.words import BM25, STOPWORDS, _jieba, cut, general_idf
 
 # jieba's part-of-speech tags of words that name what a text is about.
 CONTENT_TAGS = frozenset({"n", "nr", "nrt", "nrfg", "ns", "nt", "nz", "vn", "an", "l", "j"})
@@ -78,7 +78,7 @@ class Reference:
     def of_index(cls, directory: Path) -> Reference:
         """The reference of the index in `directory`, reading its BM25 terms and IDF
         only (not its vectors, postings or model). BadIndexError names what is wrong."""
-        from .index import read_manifest
+        from retriever.index.folder import read_manifest
 
         manifest = read_manifest(directory)  # names the directory when it is no index
         generation = directory / manifest["generation"]

@@ -15,8 +15,8 @@ import os
 import time
 from pathlib import Path
 
-from . import atomic
-from .config import ServeConfig, UsageError, path_text, user_cache_dir
+from retriever import atomic
+from retriever.config import ServeConfig, UsageError, path_text, user_cache_dir
 
 
 class ServerUnavailable(Exception):

@@ -1,0 +1,1 @@
+"""The `retriever` command: its commands apart from how they render on a terminal."""
