@@ -99,7 +99,7 @@ def child(quick: bool, builds: bool) -> dict:
     from retriever import Retriever
     from retriever.embedding.embedders import load_embedder, resolve_model
     from retriever.embedding.onnx_model import OnnxEmbedder, exported, session
-    from retriever.text.clean import for_matching
+    from retriever.text.words import for_matching
 
     from .retrieval_quality import labelled, measure_backend, qa_set
 
@@ -153,7 +153,7 @@ def build_gov_reports(backend: str, quick: bool) -> dict:
 def run(quick: bool) -> dict:
     from retriever.embedding.embedders import load_embedder
     from retriever.embedding.onnx_model import cpu_summary
-    from retriever.text.clean import for_matching
+    from retriever.text.words import for_matching
 
     from .speed import ensure_default_index
 

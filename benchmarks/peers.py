@@ -6,7 +6,7 @@ is the cosine), beside its BM25 keyword index, fused as 0.5·cosine + 0.5·BM25 
 to 0-1 (txtai's default convex fusion, over the top 100 of each side for a top 10). It
 indexes exactly the passages the product indexes, one txtai document each, so that the
 relevance labels apply unchanged; texts and questions are handed to it in the
-product's matching form (clean.for_matching: traditional → simplified, for DRCD).
+product's matching form (words.for_matching: traditional → simplified, for DRCD).
 
 Quality, the product's own search() in hybrid mode (the default) beside txtai:
 - user questions (benchmarks/user_questions.py): the passages of corpus/ and the
@@ -72,7 +72,7 @@ from retriever import Retriever  # noqa: E402
 from retriever.config import DEFAULT_MODEL  # noqa: E402
 from retriever.embedding.embedders import resolve_model  # noqa: E402
 from retriever.search import search  # noqa: E402
-from retriever.text.clean import for_matching  # noqa: E402
+from retriever.text.words import for_matching  # noqa: E402
 
 from . import retrieval_quality, user_questions  # noqa: E402
 from .common import ROOT, log, percentile, read_jsonl, run_and_print  # noqa: E402

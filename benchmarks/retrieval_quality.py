@@ -29,12 +29,13 @@ import numpy as np
 from retriever import Retriever
 from retriever.config import SearchConfig, VectorIndexConfig
 from retriever.embedding.embedders import Embedder
+from retriever.index.bm25 import BM25
 from retriever.index.build import embed_passages
-from retriever.index.folder import Index, build_vector_index
+from retriever.index.faiss_store import FaissVectors, build_vector_index
+from retriever.index.folder import Index
 from retriever.search import minmax, search
-from retriever.text.clean import for_matching
 from retriever.text.segment import Passage
-from retriever.text.words import BM25, terms
+from retriever.text.words import for_matching, terms
 
 from .common import BENCH, data_file, log, read_jsonl
 from .metrics import summarize_runs
@@ -104,7 +105,7 @@ def in_memory_index(texts: list[str], embedder: Embedder) -> Index:
     passages = [Passage(str(i), "", (), t, 0, len(t)) for i, t in enumerate(texts)]
     vectors, sentences, _ = embed_passages(passages, None, lambda: embedder, None)
     store, _ = build_vector_index(vectors, VectorIndexConfig())
-    return Index(Path("<memory>"), {}, passages, {}, store, BM25.build([terms(t) for t in texts]), sentences)
+    return Index(Path("<memory>"), {}, passages, {}, FaissVectors(store), BM25.build([terms(t) for t in texts]), sentences)
 
 
 def _fused_baseline(kind: str, w: float, cos: np.ndarray, bm: np.ndarray) -> list[int]:

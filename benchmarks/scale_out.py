@@ -75,7 +75,7 @@ def asks(stores: list[tuple[str, Path]], quick: bool) -> list[dict]:
     from retriever import Retriever
     from retriever.config import SearchConfig
     from retriever.index.folder import nearest
-    from retriever.text.clean import for_matching
+    from retriever.text.words import for_matching
 
     questions = [q["question"] for q in read_jsonl(BENCH / "questions.jsonl")][: 30 if quick else None]
     rows = []

@@ -41,7 +41,7 @@ import numpy as np
 
 from benchmarks.common import BENCH, ROOT, data_file, log, percentile, read_jsonl
 from retriever.config import DEFAULT_BACKEND, VectorIndexConfig
-from retriever.index.folder import build_vector_index, set_ef_search
+from retriever.index.faiss_store import build_vector_index, set_ef_search
 
 DEFAULT_INDEX = ROOT / "indexes" / "default"
 QUESTIONS = BENCH / "questions.jsonl"

@@ -25,7 +25,7 @@ from pathlib import Path
 from retriever import Retriever
 from retriever.config import user_cache_dir
 from retriever.search import search
-from retriever.text.words import STOPWORDS, _jieba
+from retriever.text.words import STOPWORDS, load_jieba
 
 from .common import BENCH, ROOT, data_file, log, read_jsonl
 from .metrics import mrr_at, paired_bootstrap
@@ -86,7 +86,7 @@ def sentence_around(text: str, phrase: str) -> str:
 def overlap(question: str, sentence: str) -> float | None:
     """Share of the question's words (two characters or more, no stop words) that occur in
     the gold sentence: how much the question copies the document."""
-    words = {w for w in _jieba().lcut(question) if len(w) > 1 and w not in _OVERLAP_STOP}
+    words = {w for w in load_jieba().lcut(question) if len(w) > 1 and w not in _OVERLAP_STOP}
     return sum(w in sentence for w in words) / len(words) if words else None
 
 

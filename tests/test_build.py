@@ -178,15 +178,15 @@ def test_index_type_is_chosen_by_size_and_recorded(corpus, counting, monkeypatch
     assert manifest_of("flat")["vector_index"] == {"type": "flat-fp16", "refine": 2}
     import faiss
 
-    vectors = flat.index.vectors
+    vectors = flat.index.vectors.index
     assert type(vectors).__name__ == "IndexRefineFlat" and vectors.k_factor == 2
     assert faiss.downcast_index(vectors.base_index).sq.qtype == faiss.ScalarQuantizer.QT_fp16
-    monkeypatch.setattr("retriever.index.stores.VectorIndexConfig", lambda: VectorIndexConfig(exact_below=2))
+    monkeypatch.setattr("retriever.index.faiss_store.VectorIndexConfig", lambda: VectorIndexConfig(exact_below=2))
     hnsw, _ = Retriever.build([corpus], index_dir="hnsw")
     assert manifest_of("hnsw")["vector_index"] == {
         "type": "hnsw-sq8", "M": 32, "efConstruction": 80, "efSearch": 576, "refine": 2
     }  # fmt: skip
-    vectors = hnsw.index.vectors
+    vectors = hnsw.index.vectors.index
     assert type(vectors).__name__ == "IndexRefineFlat" and vectors.k_factor == 2
     assert type(faiss.downcast_index(vectors.base_index)).__name__ == "IndexHNSWSQ"
     assert faiss.downcast_index(vectors.base_index).hnsw.efSearch == 576
@@ -217,7 +217,15 @@ def test_the_pipeline_fingerprint_covers_the_word_cutter_by_construction(tmp_pat
     shutil.copytree(Path(retriever.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
     # words.py loads the lexicon inside a function: it is found all the same.
     modules = {name.removeprefix("retriever.") for name in reading_modules(package)}
-    assert {"reading.load", "reading.formats", "text.clean", "text.outline", "text.segment", "text.words", "text.lexicon"} <= modules
+    assert {
+        "reading.load",
+        "reading.formats",
+        "text.clean",
+        "text.outline",
+        "text.segment",
+        "text.words",
+        "text.lexicon",
+    } <= modules
     assert not {"cli.commands", "serve.app", "api", "summary.extract"} & modules
     before = code_fingerprint(package)
     with open(package / "text" / "words.py", "a", encoding="utf-8") as f:

@@ -117,7 +117,7 @@ def test_milvus_lite_finds_what_faiss_finds(real, tmp_path):
     pytest.importorskip("milvus_lite")
     from benchmarks.retrieval_quality import labelled
     from retriever import Retriever
-    from retriever.text.clean import for_matching
+    from retriever.text.words import for_matching
 
     milvus, _ = Retriever.build([ROOT / "corpus"], index_dir=tmp_path / "milvus", vector_store="milvus")
     questions = labelled(real).questions

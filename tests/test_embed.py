@@ -143,7 +143,7 @@ def _encode_as(mask, model: str, texts: list[str], out: Path) -> tuple[str, floa
 def test_on_a_cpu_without_vnni_the_int8_model_agrees_and_8_bit_weights_give_way(real, tmp_path, monkeypatch):
     from retriever.embedding.embedders import load_embedder
     from retriever.embedding.onnx_model import cpu_summary
-    from retriever.text.clean import for_matching
+    from retriever.text.words import for_matching
 
     texts = [for_matching(p.text) for p in real.index.passages]
     plain = load_embedder("m3e-small", "torch").encode(texts)

@@ -10,9 +10,10 @@ from retriever import BadIndexError, InputError, Retriever, StorageError
 from retriever.config import SearchConfig
 from retriever.embedding.onnx_model import cpu_summary
 from retriever.index import folder as index_store
+from retriever.index.bm25 import BM25
 from retriever.search import highlight_spans, minmax, search
 from retriever.text.segment import sentence_spans
-from retriever.text.words import BM25, terms
+from retriever.text.words import terms
 
 DOCS = {
     "a.txt": "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。\n"

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 from retriever import BadIndexError, Retriever
 from retriever.api import summarize_text
 from retriever.cli.commands import app
+from retriever.index.bm25 import BM25
 from retriever.summary.keywords import Reference, keywords
-from retriever.text.clean import for_matching
-from retriever.text.words import BM25, STOPWORDS, terms
+from retriever.text.words import STOPWORDS, for_matching, terms
 
 GENERIC = {"发展", "推进", "建设", "加强", "推动", "加快", "实施"}
 # Two made-up work reports of different years: the same generic verbs, said more often

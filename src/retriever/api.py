@@ -48,8 +48,7 @@ from retriever.index import folder as index_store
 from retriever.index.stores import store_for
 from retriever.search import Hit, Verdict, judge, score_name, search
 from retriever.summary.extract import Summary, summarize_hits
-from retriever.text.clean import for_matching
-from retriever.text.words import question_cutter, warm_up_tokenizer
+from retriever.text.words import for_matching, question_cutter, warm_up_tokenizer
 
 # Building and reading documents are imported where they are used: `retriever ask`
 # starts without the reading stack.

@@ -22,10 +22,9 @@ import numpy as np
 
 from retriever.config import SEARCH_MODES, SearchConfig, UsageError
 from retriever.index.folder import Index, nearest
-from retriever.text.clean import for_matching
 from retriever.text.query import title_years, understand
 from retriever.text.segment import Passage
-from retriever.text.words import query_terms
+from retriever.text.words import for_matching, query_terms
 
 SCORE_NAMES = {
     "hybrid": "{d:g}·minmax(dense) + {w:g}·minmax(BM25) over the union of both top lists (0–1), "

@@ -35,11 +35,11 @@ from retriever.config import (
 from retriever.embedding.embedders import Embedder
 from retriever.embedding.onnx_model import cpu_summary, export_recipe
 from retriever.index import folder as index_store
+from retriever.index.bm25 import BM25, BM25_FIELDS, passage_terms
 from retriever.index.stores import store_for
 from retriever.reading.load import Document, doc_id_for, find_files, load_document
-from retriever.text.clean import for_matching
 from retriever.text.segment import Passage, segment, sentence_spans
-from retriever.text.words import BM25, BM25_FIELDS, passage_terms
+from retriever.text.words import for_matching
 
 
 @dataclass(frozen=True)

@@ -39,15 +39,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from retriever import atomic
-from retriever.config import DEFAULT_MILVUS_FILE, INDEX_FORMAT_VERSION, BadIndexError, StorageError, UsageError, VectorIndexConfig
-from retriever.index.stores import FAISS_FILE, _faiss, store_for
+from retriever.config import DEFAULT_MILVUS_FILE, INDEX_FORMAT_VERSION, BadIndexError, StorageError, UsageError
+from retriever.index.bm25 import BM25
+from retriever.index.faiss_store import FAISS_FILE
+from retriever.index.stores import Vectors, store_for
 from retriever.text.segment import Passage
-from retriever.text.words import BM25
 
 if TYPE_CHECKING:
     from retriever.reading.load import Document
@@ -132,7 +133,7 @@ class Index:
     manifest: dict
     passages: list[Passage]
     documents: dict[str, IndexedDocument]
-    vectors: Any  # what its store opened (stores.py): a faiss.Index, or milvus.MilvusVectors
+    vectors: Vectors  # what its store opened: FAISS's index or a Milvus collection
     bm25: BM25
     sentences: SentenceVectors
 
@@ -156,9 +157,8 @@ class Index:
 
 def nearest(index: Index, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The n passages nearest to one question's vector, by its store's search
-    (stores.VectorStore: FAISS on one thread, or Milvus)."""
-    x = query.reshape(1, -1).astype(np.float32)
-    return store_for(index.manifest.get("vector_store"), index.directory).search(index.vectors, x, n)
+    (FAISS on one thread, or Milvus)."""
+    return index.vectors.search(query.reshape(1, -1).astype(np.float32), n)
 
 
 def exists(directory: Path) -> bool:
@@ -494,47 +494,6 @@ def _live_manifest(directory: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return manifest if isinstance(manifest, dict) else None
-
-
-def build_vector_index(vectors: np.ndarray, config: VectorIndexConfig) -> tuple[object, dict]:
-    """A FAISS inner-product index over the unit vectors, exhaustive or approximate by
-    their number, and its parameters for the manifest. Either way the candidates it
-    finds, `refine` times as many as asked for, are re-scored by exact inner products,
-    so that scores are those of the float vectors.
-
-    The exhaustive one scans half-precision copies: a scan is bound by reading memory,
-    and at 10,700 passages it took 0.77 ms instead of 1.5 for floats out of DRAM, with
-    the same top 100 for each of 200 questions. The approximate one walks an HNSW graph
-    over 8-bit codes (distances about twice as cheap as on floats); its recall is the
-    graph's own.
-    """
-    faiss = _faiss()
-    x = np.ascontiguousarray(vectors, dtype=np.float32)
-    if len(x) < config.exact_below:
-        codes = faiss.IndexScalarQuantizer(x.shape[1], faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-        index = faiss.IndexRefineFlat(codes)
-        index.k_factor = config.refine_factor
-        index.add(x)
-        return index, {"type": "flat-fp16", "refine": config.refine_factor}
-    graph = faiss.IndexHNSWSQ(x.shape[1], faiss.ScalarQuantizer.QT_8bit, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = config.hnsw_ef_construction
-    index = faiss.IndexRefineFlat(graph)
-    index.k_factor = config.refine_factor
-    index.train(x)
-    index.add(x)
-    params = {
-        "M": config.hnsw_m,
-        "efConstruction": config.hnsw_ef_construction,
-        "efSearch": config.hnsw_ef_search,
-        "refine": config.refine_factor,
-    }
-    set_ef_search(index, config.hnsw_ef_search)
-    return index, {"type": "hnsw-sq8", **params}
-
-
-def set_ef_search(index, ef: int) -> None:
-    """The HNSW graph's efSearch, inside the re-ranking wrapper."""
-    _faiss().downcast_index(index.base_index).hnsw.efSearch = ef
 
 
 def corpus_fingerprint(documents: list[Document]) -> str:

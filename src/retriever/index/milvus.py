@@ -17,6 +17,7 @@ where the vectors live.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -256,3 +257,45 @@ class MilvusVectors:
 
     def reconstruct_n(self, start: int, n: int) -> np.ndarray:
         return self.reconstruct_batch(np.arange(start, start + n))
+
+
+class MilvusStore:
+    """A collection per generation, `<prefix>_<generation>`, in milvus-lite (a file in the
+    index directory) or a Milvus server."""
+
+    def __init__(self, spec: dict, directory: Path):
+        self.spec = {k: v for k, v in spec.items() if k != "collection"}
+        self.uri, self.prefix, self.directory = spec["uri"], spec["prefix"], directory
+
+    def describe(self) -> str:
+        return f"Milvus at {self.uri} ({self.prefix})"
+
+    def where(self, manifest: dict) -> str:
+        return f"Milvus at {self.uri}, collection {manifest['vector_store']['collection']}"
+
+    def check_reachable(self) -> None:
+        check_reachable(self.uri, self.directory)
+
+    def _collection(self, generation: str) -> str:
+        return collection_name(self.prefix, generation)
+
+    def write(self, tmp: Path, generation: str, vectors: np.ndarray) -> tuple[dict, dict, list[str]]:
+        collection = self._collection(generation)
+        write(self.uri, self.directory, collection, vectors)
+        params = {"type": "milvus", "index": index_type(self.uri), "metric": "IP"}
+        return {**self.spec, "collection": collection}, params, []
+
+    def discard(self, generation: str) -> None:
+        with contextlib.suppress(Exception):  # a leftover collection costs space, not correctness
+            drop_collection(self.uri, self.directory, self._collection(generation))
+
+    def keep(self, live: dict, previous: dict | None) -> None:
+        kept = {live["collection"], (previous or {}).get("collection")}
+        with contextlib.suppress(Exception):  # the same
+            drop(self.uri, self.directory, self.prefix, {c for c in kept if c}, live=live["collection"])
+
+    def open(self, gen: Path, manifest: dict) -> MilvusVectors:
+        return MilvusVectors(self.uri, self.directory, manifest["vector_store"]["collection"], int(manifest["model"]["dim"]))
+
+    def problems(self, manifest: dict) -> list[str]:
+        return problems(self.uri, self.directory, manifest["vector_store"]["collection"], manifest["corpus"]["passages"])

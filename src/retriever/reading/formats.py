@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from retriever.config import ENV_MAX_CHARS, InputError, ReadLimits, max_document_chars
+from retriever.text.clean import PARAGRAPH_ENDS
+from retriever.text.outline import detect_heading
+from retriever.text.words import for_matching, load_jieba
 
 # --- text encodings ----------------------------------------------------------------
 
@@ -80,9 +83,7 @@ def _plausible(text: str) -> bool:
 @lru_cache(maxsize=1)
 def _word_model():
     """jieba's word frequencies (its dictionary loads once per process, ~0.6 s)."""
-    from retriever.text.words import _jieba  # imports jieba quietly
-
-    jieba = _jieba()
+    jieba = load_jieba()
     if not jieba.dt.initialized:
         jieba.initialize()
     return jieba, jieba.dt.FREQ, math.log(jieba.dt.total)
@@ -96,8 +97,6 @@ def language_score(text: str) -> float:
     of the same bytes gives rare characters that stand alone as improbable one-character
     words. ASCII is left out: every candidate decodes it alike.
     """
-    from retriever.text.clean import for_matching
-
     jieba, freq, log_total = _word_model()
     sample = for_matching("".join(itertools.islice((c for c in text if not c.isascii() or c.isspace()), _SCORE_CHARS)))
     total, n = 0.0, 0
@@ -856,9 +855,6 @@ def _join_wrapped(lines: list[str]) -> list[str]:
     set the measure); a document without lines of some length has none, so that a
     list of short items is never run together.
     """
-    from retriever.text.clean import PARAGRAPH_ENDS
-    from retriever.text.outline import detect_heading
-
     widths = sorted((_width(line.strip()) for line in lines), reverse=True)
     full = widths[min(len(widths) - 1, max(2, len(widths) // 20))] if widths else 0
     out: list[list[str]] = []  # each paragraph's pieces, joined at the end (+= on a long one copies it)

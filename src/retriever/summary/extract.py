@@ -26,11 +26,10 @@ import numpy as np
 from retriever.config import SummaryConfig
 from retriever.embedding.embedders import Embedder
 from retriever.search import Hit, minmax
-from retriever.text.clean import for_matching
 from retriever.text.outline import ENUMERATION_RANK, MAX_STANDALONE_CHARS, detect_heading, strip_title
 from retriever.text.query import title_years, understand
 from retriever.text.segment import CLOSERS, SOFT_BREAKS, Passage, Sentence, cap_sentence, paragraphs
-from retriever.text.words import content_words, general_idf, query_terms
+from retriever.text.words import content_words, for_matching, general_idf, query_terms
 
 # Outline markers that open a sentence (「(一)」, 「一是」, 「1.」): the summary quotes the
 # sentence from just after them, which is still a verbatim span of the document.

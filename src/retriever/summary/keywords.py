@@ -38,8 +38,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from retriever.config import BadIndexError
-from retriever.text.clean import for_matching
-from retriever.text.words import BM25, STOPWORDS, _jieba, cut, general_idf
+from retriever.index.bm25 import BM25
+from retriever.index.folder import read_manifest
+from retriever.text.words import STOPWORDS, cut, for_matching, general_idf, load_jieba
 
 # jieba's part-of-speech tags of words that name what a text is about.
 CONTENT_TAGS = frozenset({"n", "nr", "nrt", "nrfg", "ns", "nt", "nz", "vn", "an", "l", "j"})
@@ -78,8 +79,6 @@ class Reference:
     def of_index(cls, directory: Path) -> Reference:
         """The reference of the index in `directory`, reading its BM25 terms and IDF
         only (not its vectors, postings or model). BadIndexError names what is wrong."""
-        from retriever.index.folder import read_manifest
-
         manifest = read_manifest(directory)  # names the directory when it is no index
         generation = directory / manifest["generation"]
         try:
@@ -139,7 +138,7 @@ def _aligned(text: str) -> tuple[str, str]:
 @lru_cache(maxsize=1)
 def _tags() -> dict[str, str]:
     """jieba's dictionary words and their part-of-speech tags (loaded with jieba)."""
-    _jieba()
+    load_jieba()
     import jieba.posseg
 
     return jieba.posseg.dt.word_tag_tab

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 
 from retriever.text.outline import (
     MAX_HEADING_CHARS,
@@ -21,6 +20,7 @@ from retriever.text.outline import (
     detect_heading,
     is_toc_marker,
 )
+from retriever.text.words import cut
 
 # --- character level -------------------------------------------------------------
 
@@ -226,8 +226,6 @@ def _copy_of_title(line: str, title: str) -> bool:
 
 def _splits_a_word(a: str, b: str) -> bool:
     """Does the break fall inside a word (「…深化各领域改」 / 「革，加快…」)?"""
-    from retriever.text.words import cut  # jieba's words; bm25 needs this module, so imported here
-
     left = a[-4:]
     at = 0
     for word in cut(left + b[:4]):
@@ -345,20 +343,3 @@ def clean(text: str, markdown: bool = False) -> str:
             continue
         kept.append(line)
     return "\n".join(kept)
-
-
-@lru_cache(maxsize=1)
-def _to_simplified():
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-def for_matching(text: str) -> str:
-    """The form in which text is matched, never shown: traditional characters become
-    simplified (OpenCC t2s), so that 「攻擊」 finds 「攻击」 in BM25 and in the model.
-
-    Simplified text passes through unchanged; lengths are kept for all but a few
-    phrases, which is why highlights check before they reuse offsets.
-    """
-    return _to_simplified().convert(text)
