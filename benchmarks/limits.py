@@ -171,7 +171,7 @@ PEAK = "print(int(next(l for l in open('/proc/self/status') if l.startswith('VmH
 # The child prints its peak RSS first, then what reading said.
 READ = textwrap.dedent(
     """
-    from retriever.config import InputError
+    from retriever.errors import InputError
     from retriever.reading.load import load_document
     try:
         doc = load_document({path!r})

@@ -93,8 +93,8 @@ def test_an_int8_model_that_disagrees_gives_way_to_fp32_with_a_line_saying_why(t
 
 @pytest.mark.e2e
 def test_the_model_files_are_checked_on_every_load(tmp_path, monkeypatch):
-    from retriever.config import RetrieverError
     from retriever.embedding.onnx_model import OnnxEmbedder, export_dir
+    from retriever.errors import RetrieverError
 
     model = _model_copy(tmp_path / "m3e", monkeypatch)
     export = export_dir(model)

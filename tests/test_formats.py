@@ -16,7 +16,7 @@ from pathlib import Path
 import opencc
 import pytest
 
-from retriever.config import InputError
+from retriever.errors import InputError
 from retriever.reading.formats import decode, guess_encoding, language_score, read_html
 from retriever.reading.load import find_files, load_document, load_stream
 

@@ -112,7 +112,8 @@ import zlib  # noqa: E402
 import pytest  # noqa: E402
 from conftest import raw_docx  # noqa: E402
 
-from retriever.config import InputError, ReadLimits  # noqa: E402
+from retriever.config import ReadLimits  # noqa: E402
+from retriever.errors import InputError  # noqa: E402
 from retriever.reading.formats import read_docx, read_html, read_pdf  # noqa: E402
 from retriever.reading.load import load_document  # noqa: E402
 

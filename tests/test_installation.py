@@ -14,7 +14,8 @@ from conftest import ROOT
 from typer.testing import CliRunner
 
 from retriever.cli.commands import app
-from retriever.config import BadIndexError, UsageError, default_index_dir, default_model, places
+from retriever.config import default_index_dir, default_model, places
+from retriever.errors import BadIndexError, UsageError
 
 DOC = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。"
 

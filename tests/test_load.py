@@ -2,7 +2,7 @@ import codecs
 
 import pytest
 
-from retriever.config import InputError
+from retriever.errors import InputError
 from retriever.reading.load import decode, find_files, load_document
 
 TEXT = "一、总体要求\n要把群众满意作为根本标准。"

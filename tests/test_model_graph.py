@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, required_or_skip
 
-from retriever.config import RetrieverError
 from retriever.embedding.weights import read_weights
+from retriever.errors import RetrieverError
 
 
 def _torch():

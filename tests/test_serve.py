@@ -15,8 +15,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from retriever import Retriever
+from retriever.arguments import check_budget, check_k, check_question
 from retriever.cli.commands import app as cli
-from retriever.config import ServeConfig, UsageError, check_budget, check_k, check_question
+from retriever.config import ServeConfig
+from retriever.errors import UsageError
 from retriever.serve.app import create_app, http_server, listen
 from retriever.serve.client import ask_server, find_server, register, unregister
 
@@ -94,7 +96,7 @@ def test_ask_get_and_post_give_the_json_of_ask(client, built):
     ],
 )
 def test_bad_questions_are_clear_4xx(client, params, status, message):
-    """Out of bounds: 400 and the words of the library's checks (config.check_*); not
+    """Out of bounds: 400 and the words of the library's checks (arguments.check_*); not
     parsed: 422 in the user's words, not pydantic's."""
     response = client.get("/api/ask", params=params)
     assert (response.status_code, response.json()) == (status, {"error": message})

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from retriever.config import InputError, ReadLimits
-from retriever.reading.formats import TooMuchText
+from retriever.config import ReadLimits
+from retriever.errors import InputError, TooMuchText
 from retriever.reading.isolated import UploadReader
 
 DOC = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。"

@@ -12,20 +12,20 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 _EXPORTS = {
     "Answer": "api",
-    "BuildReport": "build",
-    "DocumentSummary": "digest",
+    "BuildReport": "index.build",
+    "DocumentSummary": "summary.documents",
     "Retriever": "api",
     "summarize_files": "api",
     "summarize_text": "api",
-    "BadIndexError": "config",
-    "InputError": "config",
-    "RetrieverError": "config",
-    "StorageError": "config",
-    "UsageError": "config",
+    "BadIndexError": "errors",
+    "InputError": "errors",
+    "RetrieverError": "errors",
+    "StorageError": "errors",
+    "UsageError": "errors",
     "Hit": "search",
-    "Passage": "segment",
-    "Summary": "summarize",
-    "SummarySentence": "summarize",
+    "Passage": "text.segment",
+    "Summary": "summary.extract",
+    "SummarySentence": "summary.extract",
 }
 
 __all__ = [  # noqa: F822 - resolved by __getattr__ below
@@ -68,7 +68,7 @@ def __dir__() -> list[str]:
 
 if _TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from retriever.api import Answer, Retriever, summarize_files, summarize_text
-    from retriever.config import BadIndexError, InputError, RetrieverError, StorageError, UsageError
+    from retriever.errors import BadIndexError, InputError, RetrieverError, StorageError, UsageError
     from retriever.index.build import BuildReport
     from retriever.search import Hit
     from retriever.summary.documents import DocumentSummary

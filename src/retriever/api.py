@@ -21,29 +21,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from retriever.arguments import check_budget, check_k, check_paths, check_patterns, check_question, check_text
 from retriever.config import (
     ANSWER_THRESHOLDS,
     DEFAULT_CORPUS_DIR,
     DEFAULT_INDEX_DIR,
-    BadIndexError,
-    InputError,
-    RetrieverError,
     SearchConfig,
     SummaryConfig,
-    UsageError,
-    check_budget,
-    check_k,
-    check_paths,
-    check_patterns,
-    check_question,
-    check_text,
     default_backend,
     default_index_dir,
     default_model,
-    path_text,
 )
 from retriever.embedding.embedders import Embedder, check_backend, load_embedder
 from retriever.embedding.onnx_model import MIN_AGREEMENT, cpu_summary, export_recipe
+from retriever.errors import BadIndexError, InputError, RetrieverError, UsageError, path_text
 from retriever.index import folder as index_store
 from retriever.index.stores import store_for
 from retriever.search import Hit, Verdict, judge, score_name, search

@@ -1,4 +1,4 @@
-"""All defaults in one place, and the errors the library raises.
+"""All defaults in one place: settings, tuned values, bounds and where files go.
 
 Every setting has a default here; the CLI and the library accept overrides, and the
 environment variables below override the defaults for both.
@@ -6,14 +6,13 @@ environment variables below override the defaults for both.
 
 from __future__ import annotations
 
-import itertools
 import math
-import numbers
 import os
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from retriever.errors import UsageError, path_text
 
 # Environment variables (documented in the README).
 ENV_INDEX = "RETRIEVER_INDEX"
@@ -256,114 +255,6 @@ class Limits:
 LIMITS = Limits()
 
 
-# Lone surrogates: what Python makes of bytes that are not UTF-8 in a command-line
-# argument or a file name; they cannot be written as UTF-8 (JSON, the terminal).
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _whole(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def check_question(question: object, mode: str = "hybrid", what: str = "question") -> str:
-    """The question stripped, or UsageError: not text, empty, too long, not valid
-    Unicode (bytes that were not UTF-8 on the command line), or an unknown mode."""
-    if mode not in SEARCH_MODES:
-        raise UsageError(f"unknown mode {mode!r}: choose one of {', '.join(SEARCH_MODES)}")
-    if not isinstance(question, str):
-        raise UsageError(f"the {what} must be text, not {type(question).__name__}")
-    question = question.strip()
-    if not question:
-        raise UsageError(f"the {what} is empty")
-    if len(question) > LIMITS.max_question_chars:
-        raise UsageError(
-            f"the {what} is too long: {len(question):,} characters, the limit is {LIMITS.max_question_chars:,} "
-            "(to summarize a document, use `retriever summarize`)"
-        )
-    if _SURROGATE.search(question):
-        raise UsageError(f"the {what} is not valid text (bytes that are not UTF-8)")
-    return question
-
-
-def check_k(k: object) -> int:
-    if not _whole(k) or not 1 <= k <= LIMITS.max_k:  # type: ignore[operator]
-        raise UsageError(f"k (the number of passages) must be a whole number from 1 to {LIMITS.max_k}, not {k!r}")
-    return int(k)  # type: ignore[call-overload]
-
-
-def check_budget(chars: object, name: str, allow_zero: bool = False) -> int:
-    """A summary's budget in characters: 1 (or 0, meaning none) to Limits.max_summary_chars."""
-    low = 0 if allow_zero else 1
-    if not _whole(chars) or not low <= chars <= LIMITS.max_summary_chars:  # type: ignore[operator]
-        raise UsageError(
-            f"{name} (the summary's budget) must be a whole number of characters from {low} to "
-            f"{LIMITS.max_summary_chars:,}, not {shown(chars)}"
-        )
-    return int(chars)  # type: ignore[call-overload]
-
-
-def shown(value: object, limit: int = 60) -> str:
-    """repr(value) cut to `limit` characters, for an error message (10**400 has 401 digits)."""
-    text = repr(value) if not isinstance(value, int) or abs(value) < 10**limit else f"a {len(str(abs(value)))}-digit number"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def check_ratio(ratio: object) -> float:
-    try:
-        ok = not isinstance(ratio, bool) and isinstance(ratio, numbers.Real) and 0 < float(ratio) <= 1
-    except OverflowError:  # an int too large for a float
-        ok = False
-    if not ok:
-        raise UsageError(f"ratio must be a number above 0 and at most 1, not {shown(ratio)}")
-    return float(ratio)  # type: ignore[arg-type]
-
-
-def check_text(value: object, name: str) -> str:
-    if not isinstance(value, str):
-        raise UsageError(f"{name} must be a str, not {type(value).__name__}")
-    return value
-
-
-def check_patterns(patterns: object, name: str) -> list[str]:
-    """Glob patterns (include/exclude): one str is one pattern, or an iterable of them;
-    None for none."""
-    if patterns is None:
-        return []
-    if isinstance(patterns, str):
-        return [patterns]
-    if isinstance(patterns, (bytes, bytearray)) or not isinstance(patterns, Iterable):
-        raise UsageError(f"{name} must be a glob pattern or a list of them, not {type(patterns).__name__}")
-    out = list(itertools.islice(patterns, LIMITS.max_patterns + 1))
-    if len(out) > LIMITS.max_patterns:
-        raise UsageError(f"{name}: more than {LIMITS.max_patterns:,} patterns")
-    for p in out:
-        if not isinstance(p, str):
-            raise UsageError(f"each pattern of {name} must be a str, not {type(p).__name__}: {shown(p)}")
-    return out
-
-
-def check_paths(paths: object, default: Path | None = None) -> list[Path]:
-    """The paths of a call that reads files: one path (str or os.PathLike) is one path,
-    not the characters of its name; a list of them; None for `default`. TypeError for
-    anything else, UsageError for an empty list."""
-    if paths is None and default is not None:
-        return [default]
-    if isinstance(paths, (str, os.PathLike)):
-        return [Path(paths)]
-    if isinstance(paths, (bytes, bytearray)) or not isinstance(paths, Iterable):
-        raise TypeError(f"paths must be a path or a list of paths, not {type(paths).__name__}")
-    out = []
-    for p in itertools.islice(paths, LIMITS.max_paths + 1):
-        if not isinstance(p, (str, os.PathLike)):
-            raise TypeError(f"each path must be a str or os.PathLike, not {type(p).__name__}: {shown(p)}")
-        out.append(Path(p))
-    if not out:
-        raise UsageError("no paths given")
-    if len(out) > LIMITS.max_paths:
-        raise UsageError(f"more than {LIMITS.max_paths:,} paths in one call; name their folders instead")
-    return out
-
-
 @dataclass(frozen=True)
 class ServeConfig:
     """`retriever serve` and the `ask` that uses it.
@@ -542,52 +433,3 @@ def max_file_bytes() -> int:
 
 def max_document_chars(default: int = ReadLimits.max_chars) -> int:
     return int(env_number(ENV_MAX_CHARS, default))
-
-
-def path_text(path: os.PathLike | str) -> str:
-    """A path as text that can go anywhere (JSON, a UTF-8 file, the terminal): bytes of
-    the name that are not UTF-8, which Python keeps as lone surrogates (common in
-    archives unpacked from other systems), shown as \\xNN escapes, as `ls -b` does."""
-    text = os.fspath(path)
-    if _SURROGATE.search(text):
-        text = os.fsencode(text).decode("utf-8", "backslashreplace")
-    return text
-
-
-class RetrieverError(Exception):
-    """An error the user can act on; the CLI prints it as one line, without a traceback."""
-
-
-class InputError(RetrieverError):
-    """A file that cannot be read as a document."""
-
-    def __init__(self, path: Path | str, cause: str):
-        self.path = path_text(path)
-        self.cause = cause
-        super().__init__(f"{self.path}: {cause}")
-
-
-class BadIndexError(RetrieverError):
-    """A missing, broken or mismatched index."""
-
-    @classmethod
-    def unreadable(cls, what: os.PathLike | str, error: Exception) -> BadIndexError:
-        """An index file that failed to load, with the first line of why (numpy,
-        zipfile, json and FAISS each raise their own errors, FAISS with C++ text)."""
-        cause = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        return cls(f"{what}: unreadable ({cause}); rebuild it with `retriever index --rebuild`")
-
-
-class UsageError(RetrieverError):
-    """A bad argument: an empty question, an unknown mode."""
-
-
-class StorageError(RetrieverError):
-    """A file could not be written (a full disk, a read-only file system, a path that is
-    not a directory); what was there before is as it was."""
-
-    def __init__(self, path: os.PathLike | str, what: str, error: OSError):
-        cause = error.strerror or str(error)
-        if error.filename is not None and os.fspath(error.filename) != os.fspath(path):
-            cause += f" ({path_text(error.filename)})"
-        super().__init__(f"{path_text(path)}: cannot write {what}: {cause}")

@@ -7,10 +7,11 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from retriever.config import RetrieverError, default_backend, default_index_dir, default_model, path_text, places, settings
+from retriever.config import default_backend, default_index_dir, default_model, places, settings
 from retriever.embedding.embedders import check_backend, resolve_model
 from retriever.embedding.installation import PUBLISHED, caches
 from retriever.embedding.onnx_model import FP32_FILE, INT8_FILE, REFERENCE_FILE, OnnxEmbedder, cpu_summary, export_dir
+from retriever.errors import RetrieverError, path_text
 from retriever.index import folder as index_store
 
 

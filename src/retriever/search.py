@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retriever.config import SEARCH_MODES, SearchConfig, UsageError
+from retriever.config import SEARCH_MODES, SearchConfig
+from retriever.errors import UsageError
 from retriever.index.folder import Index, nearest
 from retriever.text.query import title_years, understand
 from retriever.text.segment import Passage

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from retriever.arguments import check_budget, check_k, check_question
 from retriever.config import (
     BACKENDS,
     DEFAULT_BACKEND,
@@ -36,20 +37,14 @@ from retriever.config import (
     LIMITS,
     SEARCH_MODES,
     VECTOR_STORES,
-    InputError,
-    RetrieverError,
     SearchConfig,
     ServeConfig,
     SummaryConfig,
-    UsageError,
-    check_budget,
-    check_k,
-    check_question,
     default_index_dir,
-    path_text,
     places,
     settings,
 )
+from retriever.errors import InputError, RetrieverError, UsageError, path_text
 
 # The library, and rich's progress bars, panels and tables, are imported inside the
 # commands that use them: `retriever --help` then starts without numpy, FAISS and the

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retriever.config import RetrieverError
+from retriever.errors import RetrieverError
 
 # model_type → the prefix of its weights' names when saved from a task model, and
 # whether positions count from the padding index + 1 (RoBERTa's way) instead of 0.

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from retriever.config import ENV_THREADS, RetrieverError
+from retriever.config import ENV_THREADS
 from retriever.embedding.embedders import load_embedder
+from retriever.errors import RetrieverError
 
 CHUNK = 64  # texts per task (whole batches): large enough to amortize a call, small for progress
 

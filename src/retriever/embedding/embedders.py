@@ -28,9 +28,10 @@ from typing import Protocol
 
 import numpy as np
 
-from retriever.config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, RetrieverError, UsageError, model_threads
+from retriever.config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, model_threads
 from retriever.embedding.installation import PUBLISHED, installed_path
 from retriever.embedding.onnx_model import OnnxEmbedder, Progress, exported
+from retriever.errors import RetrieverError, UsageError
 
 
 def _offline() -> None:

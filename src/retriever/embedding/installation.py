@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from retriever.config import RetrieverError, path_text, places
+from retriever.config import places
+from retriever.errors import RetrieverError, path_text
 
 Say = Callable[[str], None]
 

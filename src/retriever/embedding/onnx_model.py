@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from retriever.config import RetrieverError, model_threads, user_cache_dir
+from retriever.config import model_threads, user_cache_dir
 from retriever.embedding import bert_graph
 from retriever.embedding.weights import read_weights
+from retriever.errors import RetrieverError
 
 Progress = Callable[[int, int], None]  # (done, total)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retriever.config import RetrieverError
+from retriever.errors import RetrieverError
 
 # safetensors' and torch's names of the element types we can read.
 _SAFETENSORS_TYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "I32": np.int32}

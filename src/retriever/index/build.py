@@ -23,17 +23,15 @@ from retriever.config import (
     DEFAULT_BACKEND,
     ENV_BACKEND,
     ENV_MODEL,
-    BadIndexError,
-    InputError,
     ProgressCallback,
     SearchConfig,
     SegmentConfig,
     announce,
     default_model,
-    path_text,
 )
 from retriever.embedding.embedders import Embedder
 from retriever.embedding.onnx_model import cpu_summary, export_recipe
+from retriever.errors import BadIndexError, InputError, path_text
 from retriever.index import folder as index_store
 from retriever.index.bm25 import BM25, BM25_FIELDS, passage_terms
 from retriever.index.stores import store_for

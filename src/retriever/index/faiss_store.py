@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from retriever.config import BadIndexError, SearchConfig, VectorIndexConfig
+from retriever.config import SearchConfig, VectorIndexConfig
+from retriever.errors import BadIndexError
 
 FAISS_FILE = "vectors.faiss"
 

@@ -44,7 +44,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from retriever import atomic
-from retriever.config import DEFAULT_MILVUS_FILE, INDEX_FORMAT_VERSION, BadIndexError, StorageError, UsageError
+from retriever.config import DEFAULT_MILVUS_FILE, INDEX_FORMAT_VERSION
+from retriever.errors import BadIndexError, StorageError, UsageError
 from retriever.index.bm25 import BM25
 from retriever.index.faiss_store import FAISS_FILE
 from retriever.index.stores import Vectors, store_for

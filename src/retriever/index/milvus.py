@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from retriever.config import DEFAULT_MILVUS_FILE, ENV_MILVUS_TOKEN, VECTOR_STORES, BadIndexError, RetrieverError, UsageError
+from retriever.config import DEFAULT_MILVUS_FILE, ENV_MILVUS_TOKEN, VECTOR_STORES
+from retriever.errors import BadIndexError, RetrieverError, UsageError
 
 _INSERT_BATCH = 2_000
 _GET_BATCH = 1_000

@@ -26,7 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NoReturn
 
-from retriever.config import ENV_MAX_CHARS, InputError, ReadLimits, max_document_chars
+from retriever.config import ENV_MAX_CHARS, ReadLimits, max_document_chars
+from retriever.errors import InputError, TooMuchText
 from retriever.text.clean import PARAGRAPH_ENDS
 from retriever.text.outline import detect_heading
 from retriever.text.words import for_matching, load_jieba
@@ -623,14 +624,6 @@ def _table_rows(tbl) -> list[str]:
     return rows
 
 
-class TooMuchText(InputError):
-    """A document with more text than the reader's budget allows."""
-
-    def __init__(self, path: Path | str, limit: int):
-        super().__init__(path, f"too much text (over {limit:,} characters; set {ENV_MAX_CHARS} to raise the limit)")
-        self.limit = limit
-
-
 class ReadBudget:
     """What reading one file has cost so far: characters of text, paragraphs or rows,
     seconds. Each reader counts as it goes, so that a hostile file is refused when it
@@ -645,7 +638,7 @@ class ReadBudget:
     def text(self, text: str) -> str:
         self.chars += len(text)
         if self.chars > self.max_chars:
-            raise TooMuchText(self.path, self.max_chars)
+            raise TooMuchText(self.path, self.max_chars, ENV_MAX_CHARS)
         return text
 
     def block(self, what: str) -> None:

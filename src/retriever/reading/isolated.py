@@ -18,8 +18,8 @@ import os
 import resource
 import signal
 
-from retriever.config import InputError, ReadLimits
-from retriever.reading.formats import TooMuchText
+from retriever.config import ENV_MAX_CHARS, ReadLimits
+from retriever.errors import InputError, TooMuchText
 from retriever.reading.load import Document, load_stream
 
 
@@ -88,7 +88,7 @@ class UploadReader:
             assert isinstance(first, Document)
             return first
         if kind == "too much":
-            raise TooMuchText(str(first), int(str(second)))
+            raise TooMuchText(str(first), int(str(second)), ENV_MAX_CHARS)
         if kind == "memory":
             raise InputError(str(first), self._memory_cause())
         raise InputError(str(first), str(second))

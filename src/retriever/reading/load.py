@@ -18,27 +18,16 @@ from pathlib import Path
 from retriever.config import (
     DOCUMENT_SUFFIXES,
     DOCX_SUFFIXES,
+    ENV_MAX_CHARS,
     ENV_MAX_FILE_MB,
     HTML_SUFFIXES,
     PDF_SUFFIXES,
     TEXT_SUFFIXES,
-    InputError,
     ReadLimits,
     max_file_bytes,
-    path_text,
 )
-from retriever.reading.formats import (
-    Extracted,
-    ReadBudget,
-    TooMuchText,
-    decode,
-    read_docx,
-    read_html,
-    read_pdf,
-    reason,
-    refuse_ole,
-    sniff,
-)
+from retriever.errors import InputError, TooMuchText, path_text
+from retriever.reading.formats import Extracted, ReadBudget, decode, read_docx, read_html, read_pdf, reason, refuse_ole, sniff
 from retriever.text.clean import clean
 from retriever.text.segment import find_title
 
@@ -224,7 +213,7 @@ def _extract(fmt: str, data: bytes, path: str, limits: ReadLimits) -> Extracted:
     if reader is None:
         budget = ReadBudget(path, limits)
         if len(data) > _MAX_BYTES_PER_CHAR * budget.max_chars:
-            raise TooMuchText(path, budget.max_chars)
+            raise TooMuchText(path, budget.max_chars, ENV_MAX_CHARS)
         notes: list[str] = []
         return Extracted(decode(data, path, notes=notes), notes=tuple(notes))
     try:

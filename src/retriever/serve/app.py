@@ -50,20 +50,9 @@ from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 
 from retriever import __version__
 from retriever.api import Retriever, summarize_text
-from retriever.config import (
-    LIMITS,
-    SEARCH_MODES,
-    BadIndexError,
-    InputError,
-    ReadLimits,
-    RetrieverError,
-    SearchConfig,
-    ServeConfig,
-    SummaryConfig,
-    UsageError,
-)
+from retriever.config import LIMITS, SEARCH_MODES, ReadLimits, SearchConfig, ServeConfig, SummaryConfig
+from retriever.errors import BadIndexError, InputError, RetrieverError, TooMuchText, UsageError
 from retriever.index import folder as index_store
-from retriever.reading.formats import TooMuchText
 from retriever.reading.isolated import UploadReader
 from retriever.serve.schemas import AskResponse, HealthResponse, InfoResponse, SummarizeResponse, errors
 from retriever.summary.documents import check_options, summarize_one

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from retriever import atomic
-from retriever.config import ServeConfig, UsageError, path_text, user_cache_dir
+from retriever.config import ServeConfig, user_cache_dir
+from retriever.errors import UsageError, path_text
 
 
 class ServerUnavailable(Exception):

@@ -14,20 +14,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retriever.config import (
-    ENV_MAX_FILE_MB,
-    LIMITS,
-    InputError,
-    ProgressCallback,
-    SummaryConfig,
-    announce,
-    check_budget,
-    check_question,
-    check_ratio,
-    max_file_bytes,
-    path_text,
-)
+from retriever.arguments import check_budget, check_question, check_ratio
+from retriever.config import ENV_MAX_FILE_MB, LIMITS, ProgressCallback, SummaryConfig, announce, max_file_bytes
 from retriever.embedding.embedders import Embedder
+from retriever.errors import InputError, path_text
 from retriever.reading.load import STDIN_NAME, Document, find_files, load_document, load_stream
 from retriever.summary.extract import Summary, summarize_document
 from retriever.summary.keywords import Reference, keywords

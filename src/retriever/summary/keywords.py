@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from retriever.config import BadIndexError
+from retriever.errors import BadIndexError
 from retriever.index.bm25 import BM25
 from retriever.index.folder import read_manifest
 from retriever.text.words import STOPWORDS, cut, for_matching, general_idf, load_jieba

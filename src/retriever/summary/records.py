@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from retriever import atomic
-from retriever.config import InputError, StorageError, UsageError
+from retriever.errors import InputError, StorageError, UsageError
 from retriever.summary.documents import DocumentSummary, record_dict
 
 Record = DocumentSummary | InputError
