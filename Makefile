@@ -24,11 +24,12 @@ test: setup lint
 test-novnni: setup
 	$(BIN)/python -m benchmarks.cpu_kinds --as avx2 $(BIN)/python -m pytest -q -p no:cacheprovider
 
-# Lint, format and types (configured in pyproject.toml); part of `make test`.
+# Lint, format, types and the package's layers (configured in pyproject.toml); part of `make test`.
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Retrieval and summary quality, speed and scale; writes benchmarks/RESULTS.md.
 bench: setup

@@ -21,11 +21,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from retriever.arguments import check_budget, check_k, check_paths, check_patterns, check_question, check_text
+from retriever.arguments import (
+    check_budget,
+    check_k,
+    check_paths,
+    check_patterns,
+    check_question,
+    check_summary_options,
+    check_text,
+)
 from retriever.config import (
     ANSWER_THRESHOLDS,
     DEFAULT_CORPUS_DIR,
     DEFAULT_INDEX_DIR,
+    ReadLimits,
     SearchConfig,
     SummaryConfig,
     default_backend,
@@ -36,9 +45,13 @@ from retriever.embedding.embedders import Embedder, check_backend, load_embedder
 from retriever.embedding.onnx_model import MIN_AGREEMENT, cpu_summary, export_recipe
 from retriever.errors import BadIndexError, InputError, RetrieverError, UsageError, path_text
 from retriever.index import folder as index_store
+from retriever.index.folder import exists as index_exists
+from retriever.index.folder import remove as remove_index
+from retriever.index.folder import stamp as index_stamp
 from retriever.index.stores import store_for
 from retriever.search import Hit, Verdict, judge, score_name, search
 from retriever.summary.extract import Summary, summarize_hits
+from retriever.summary.records import STDOUT, output_format, record_dict, write_records
 from retriever.text.words import for_matching, question_cutter, warm_up_tokenizer
 
 # Building and reading documents are imported where they are used: `retriever ask`
@@ -46,6 +59,8 @@ from retriever.text.words import for_matching, question_cutter, warm_up_tokenize
 if TYPE_CHECKING:
     from retriever.config import ProgressCallback
     from retriever.index.build import BuildReport
+    from retriever.reading.isolated import UploadReader
+    from retriever.reading.load import Document
     from retriever.summary.documents import DocumentSummary
     from retriever.summary.keywords import Reference
 
@@ -373,13 +388,13 @@ def summarize_text(
     keywords.Reference), from the documents of that index.
     """
     from retriever.reading.load import Document
-    from retriever.summary.documents import check_options, summarize_one
+    from retriever.summary.documents import summarize_one
     from retriever.text.clean import clean
     from retriever.text.segment import find_title
 
     check_text(text, "the text")
     check_text(title, "title")
-    check_options(max_chars, ratio, query)
+    check_summary_options(max_chars, ratio, query)
     reference = _reference(against)
     cleaned = clean(text)
     if not cleaned:
@@ -411,6 +426,7 @@ def summarize_files(
     from retriever.summary.documents import summarize_paths
 
     paths = check_paths(paths)
+    check_summary_options(max_chars, ratio, query)
     include, exclude = check_patterns(include, "include"), check_patterns(exclude, "exclude")
     reference = _reference(against)  # a bad index fails before any file is read
     # The model loads with the first readable document (load_embedder caches it).
@@ -429,4 +445,40 @@ def _reference(against: Path | str | Reference | None) -> Reference | None:
     return Reference.of_index(Path(against))
 
 
-__all__ = ["Answer", "Retriever", "describe", "summarize_files", "summarize_text"]
+def upload_reader(limits: ReadLimits, max_memory_bytes: int) -> UploadReader:
+    """What reads uploads, each in a worker process of its own with that memory bound
+    and the deadline of `limits` (reading/isolated.py); start() it before use."""
+    from retriever.reading.isolated import UploadReader
+
+    return UploadReader(limits, max_memory_bytes)
+
+
+def summarize_document(
+    doc: Document, embedder: Embedder, max_chars: int | None = None, ratio: float | None = None, query: str | None = None
+) -> DocumentSummary:
+    """The record of a document read already (an upload): summarize_files' for one file."""
+    from retriever.summary.documents import summarize_one
+
+    return summarize_one(doc, embedder, max_chars, ratio, query)
+
+
+# The front ends (cli/, serve/) import nothing else of the package than this module,
+# maintenance, arguments, config and errors (a contract in pyproject.toml checks it):
+# what they use beyond the above is named here.
+__all__ = [
+    "Answer",
+    "Retriever",
+    "STDOUT",
+    "describe",
+    "first_use_corpus",
+    "index_exists",
+    "index_stamp",
+    "output_format",
+    "record_dict",
+    "remove_index",
+    "summarize_files",
+    "summarize_document",
+    "summarize_text",
+    "upload_reader",
+    "write_records",
+]

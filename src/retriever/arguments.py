@@ -115,3 +115,13 @@ def check_paths(paths: object, default: Path | None = None) -> list[Path]:
     if len(out) > LIMITS.max_paths:
         raise UsageError(f"more than {LIMITS.max_paths:,} paths in one call; name their folders instead")
     return out
+
+
+def check_summary_options(max_chars: object, ratio: object, query: object) -> None:
+    """UsageError for a summary option out of bounds: checked before any work."""
+    if max_chars is not None:
+        check_budget(max_chars, "max_chars")
+    if ratio is not None:
+        check_ratio(ratio)
+    if query is not None:
+        check_question(query, what="query")

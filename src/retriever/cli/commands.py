@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from retriever.arguments import check_budget, check_k, check_question
+from retriever.arguments import check_budget, check_k, check_question, check_summary_options
 from retriever.config import (
     BACKENDS,
     DEFAULT_BACKEND,
@@ -340,11 +340,10 @@ def index(
 def _open(index_dir: Path | None, model: str | None) -> Retriever:
     """Open the index; on first use, build a project folder's default one over its
     corpus/, with progress shown."""
-    from retriever.api import Retriever, first_use_corpus
-    from retriever.index import folder as index_store
+    from retriever.api import Retriever, first_use_corpus, index_exists
 
     directory = index_dir or default_index_dir()
-    corpus = first_use_corpus(directory) if index_dir is None and not index_store.exists(directory) else None
+    corpus = first_use_corpus(directory) if index_dir is None and not index_exists(directory) else None
     if corpus is not None:
         notes.print(f"No index at {_markup(directory)} yet: building it from {corpus}/ (first use)")
         return _build([corpus], directory, model)[0]
@@ -582,16 +581,13 @@ def summarize(
     Formats: .txt .md .html .docx .pdf. A file that cannot be read is reported and
     skipped; the exit code is 3 when some failed, 1 when all did.
     """
-    from retriever.api import summarize_files
-    from retriever.index.folder import exists
-    from retriever.summary.documents import check_options, record_dict
-    from retriever.summary.records import STDOUT, output_format, write_records
+    from retriever.api import STDOUT, index_exists, output_format, record_dict, summarize_files, write_records
 
     started = time.perf_counter()
     # The documents go into the --add-to-index index: its documents are what they are set
     # apart from, once it has any (a first --add-to-index creates it).
     reference = _index_name(against) if against else None
-    if reference is None and add_to_index and exists(_index_name(add_to_index)):
+    if reference is None and add_to_index and index_exists(_index_name(add_to_index)):
         reference = _index_name(add_to_index)
     if fmt is not None and out_file is None:
         out_file = STDOUT  # --format alone: the records, piped
@@ -600,7 +596,7 @@ def summarize(
             raise UsageError("--json and --out - (or --format alone) both print on standard output: choose one")
         if out_file:
             output_format(out_file, fmt)
-        check_options(max_chars, ratio, query)
+        check_summary_options(max_chars, ratio, query)
         with _progress() as progress:
             records = summarize_files(
                 paths, max_chars, ratio, query, include, exclude, model=model, backend=backend, progress=progress,
@@ -758,39 +754,21 @@ def model_install(
     hash) into your data folder; ORG/NAME from the Hugging Face hub into its cache. This
     is the only command that downloads anything.
     """
-    from retriever.embedding.embedders import resolve_model
-    from retriever.embedding.installation import PUBLISHED, hub_licence, install_from_hub, install_published, installed_path
-    from retriever.embedding.onnx_model import OnnxEmbedder
+    from retriever.maintenance import install_model
 
-    def say(line: str) -> None:
-        notes.print(escape(line))
+    def accept(name: str, licence: str, source: str) -> None:
+        """Show a model's licence; go on only if it is accepted: --yes, or "y" when asked."""
+        err.print(f"{_markup(name)}: {_markup(source)}\nLicence: {_markup(licence)}", soft_wrap=True)
+        if not yes and not _confirm("Install it under these terms?"):
+            raise UsageError(f"{name}: not installed; accept its licence (answer y, or give --yes) to install it")
 
     with _errors():
-        published = PUBLISHED.get(name)
-        folder = Path(name).expanduser()
-        if wheel is not None and published is None:
-            raise UsageError(f"--wheel installs {', '.join(PUBLISHED)} only")
-        if published and (wheel is not None or installed_path(published) is None):
-            _accept(name, published.licence, published.source, yes)
-            path = install_published(published, say, wheel)
-        elif published is None and not folder.is_dir() and name.count("/") == 1:
-            _accept(name, hub_licence(name), f"https://huggingface.co/{name}", yes)
-            path = install_from_hub(name, say)
-        else:
-            path = resolve_model(name)  # installed already, or a folder: names what is wrong with it
-        embedder = OnnxEmbedder(name, path, quantized=True)  # exports on first use, then checks
+        path, embedder = install_model(name, accept, lambda line: notes.print(escape(line)), wheel)
         out.print(
             f"{_markup(name)} is ready: {_markup(path)}; on this CPU it runs as {embedder.precision}, "
             f"at cosine {embedder.agreement:.4f} to its fp32 vectors",
             soft_wrap=True,
         )
-
-
-def _accept(name: str, licence: str, source: str, yes: bool) -> None:
-    """Show a model's licence; go on only if it is accepted: --yes, or "y" when asked."""
-    err.print(f"{_markup(name)}: {_markup(source)}\nLicence: {_markup(licence)}", soft_wrap=True)
-    if not yes and not _confirm("Install it under these terms?"):
-        raise UsageError(f"{name}: not installed; accept its licence (answer y, or give --yes) to install it")
 
 
 def _confirm(question: str) -> bool:
@@ -808,10 +786,9 @@ def _confirm(question: str) -> bool:
 @model_app.command("list")
 def model_list() -> None:
     """The models `retriever model install` installs by name, and where they are."""
-    from retriever.embedding.installation import PUBLISHED, installed_path
+    from retriever.maintenance import published_models
 
-    for model in PUBLISHED.values():
-        path = installed_path(model)
+    for model, path in published_models():
         where = f"installed at {_markup(path)}" if path else f"not installed: `retriever model install {model.name}`"
         out.print(f"{model.name}  {where}\n  licence: {_markup(model.licence)}", soft_wrap=True)
 
@@ -819,7 +796,7 @@ def model_list() -> None:
 @_command
 def cache(clear: Annotated[bool, typer.Option("--clear", help="Remove them (they are made again when needed)")] = False) -> None:
     """Show the caches (the model's ONNX export, dictionaries), or clear them."""
-    from retriever.embedding.installation import caches, clear_caches
+    from retriever.maintenance import caches, clear_caches
 
     with _errors():
         if clear:
@@ -833,8 +810,7 @@ def cache(clear: Annotated[bool, typer.Option("--clear", help="Remove them (they
 @_command
 def remove(index_dir: IndexDir = None, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False) -> None:
     """Remove an index (default: the default index): only the files an index writes."""
-    from retriever.api import describe
-    from retriever.index import folder as index_store
+    from retriever.api import describe, remove_index
 
     with _errors():
         directory = index_dir or default_index_dir()
@@ -842,14 +818,14 @@ def remove(index_dir: IndexDir = None, yes: Annotated[bool, typer.Option("--yes"
         what = f"{_markup(directory)} ({data['corpus']['documents']} documents, {data['bytes'] / 1e6:.1f} MB)"
         if not yes and not _confirm(f"Remove the index {what}?"):
             raise UsageError(f"{directory}: not removed; answer y, or give --yes, to remove it")
-        left = index_store.remove(directory)
+        left = remove_index(directory)
         notes.print(f"Removed the index {what}" + (f"; left what it did not write: {_markup(', '.join(left))}" if left else ""))
 
 
 @_command
 def doctor(as_json: AsJson = False) -> None:
     """Check the installation: what is installed where, the model on this CPU, the default index."""
-    from retriever.doctor import doctor as examine
+    from retriever.maintenance import doctor as examine
 
     with _errors():
         report = examine()

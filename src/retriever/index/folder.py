@@ -166,6 +166,16 @@ def exists(directory: Path) -> bool:
     return (directory / MANIFEST).is_file()
 
 
+def stamp(directory: Path) -> tuple[int, int, int] | None:
+    """What identifies the live generation without reading it (None: no index):
+    manifest.json is replaced (a new inode) whenever a new generation goes live."""
+    try:
+        s = (directory / MANIFEST).stat()
+    except OSError:
+        return None
+    return (s.st_ino, s.st_mtime_ns, s.st_size)
+
+
 def read_manifest(directory: Path) -> dict:
     path = directory / MANIFEST
     if not directory.exists():

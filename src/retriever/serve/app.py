@@ -32,7 +32,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import replace
 from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 import anyio
@@ -49,27 +48,15 @@ from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 
 from retriever import __version__
-from retriever.api import Retriever, summarize_text
+from retriever.api import Retriever, index_stamp, summarize_document, summarize_text, upload_reader
+from retriever.arguments import check_summary_options
 from retriever.config import LIMITS, SEARCH_MODES, ReadLimits, SearchConfig, ServeConfig, SummaryConfig
 from retriever.errors import BadIndexError, InputError, RetrieverError, TooMuchText, UsageError
-from retriever.index import folder as index_store
-from retriever.reading.isolated import UploadReader
 from retriever.serve.schemas import AskResponse, HealthResponse, InfoResponse, SummarizeResponse, errors
-from retriever.summary.documents import check_options, summarize_one
 
 log = logging.getLogger("retriever.serve.app")
 
 CONFIG = ServeConfig()
-
-
-def _stamp(directory: Path) -> tuple[int, int, int] | None:
-    """What identifies the live generation without reading it: manifest.json is replaced
-    (a new inode) whenever `retriever index` makes a new generation live."""
-    try:
-        s = (directory / index_store.MANIFEST).stat()
-    except OSError:
-        return None
-    return (s.st_ino, s.st_mtime_ns, s.st_size)
 
 
 class LiveIndex:
@@ -84,14 +71,14 @@ class LiveIndex:
     def __init__(self, retriever: Retriever):
         self.directory = retriever.index.folder.directory
         self._retriever = retriever
-        self._stamp = _stamp(self.directory)
+        self._stamp = index_stamp(self.directory)
         self._lock = threading.Lock()
         self._loader: threading.Thread | None = None
         self.loaded_at = time.time()
         self.reload_error: str | None = None
 
     def current(self) -> Retriever:
-        stamp = _stamp(self.directory)
+        stamp = index_stamp(self.directory)
         if stamp != self._stamp and stamp is not None:
             with self._lock:
                 if stamp != self._stamp and not (self._loader and self._loader.is_alive()):
@@ -118,7 +105,7 @@ class LiveIndex:
 
 
 # pydantic parses the fields; their bounds are checked by config's check_* (through
-# Retriever.ask and digest.check_options), as for the CLI and the library, so that what
+# Retriever.ask and arguments.check_summary_options), as for the CLI and the library, so that what
 # one refuses the service refuses in the same words (400). The OpenAPI schema gives the
 # bounds in these descriptions.
 ABOUT = {
@@ -522,10 +509,10 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     # other request needs.
     small_lane, big_lane = anyio.CapacityLimiter(config.concurrent_asks), anyio.CapacityLimiter(1)
     # Uploads are read (parsed, decoded, cleaned) concurrent_asks at a time too, each in
-    # a process of its own (upload.py), and refused as soon as their text passes the
+    # a process of its own (reading/isolated.py), and refused as soon as their text passes the
     # summary's limit: before cleaning, which takes seconds a million characters.
     reads = anyio.CapacityLimiter(config.concurrent_asks)
-    reader = UploadReader(
+    reader = upload_reader(
         ReadLimits(max_chars=config.max_summarize_chars, max_seconds=config.max_read_seconds), config.max_read_memory_mb << 20
     )
     page = resources.files("retriever.serve").joinpath("page.html").read_text(encoding="utf-8")
@@ -679,14 +666,14 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
         stop = threading.Event()  # set when the client goes: the work stops between batches
         if kind == "application/json":
             req = SummarizeRequest.model_validate_json(await request.body())
-            check_options(req.max_chars, req.ratio, req.query)  # before waiting for a lane
+            check_summary_options(req.max_chars, req.ratio, req.query)  # before waiting for a lane
             what, chars = "the text", len(req.text)
             work = lambda: summarize_text(  # noqa: E731
                 req.text, req.max_chars, req.ratio, req.query, req.title, embedder=Stoppable(retriever.embedder, stop)
             )
         elif kind == "multipart/form-data":
             data, name, options = await uploaded(request)
-            check_options(options.max_chars, options.ratio, options.query)
+            check_summary_options(options.max_chars, options.ratio, options.query)
             # Read as a file of that name would be (its suffix gives the format).
             name = os.path.basename(name) or "upload"
             try:
@@ -694,7 +681,7 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
             except TooMuchText:
                 raise HTTPException(413, too_long(name)) from None
             what, chars = doc.path, len(doc.text)
-            work = lambda: summarize_one(  # noqa: E731
+            work = lambda: summarize_document(  # noqa: E731
                 doc, Stoppable(retriever.embedder, stop), options.max_chars, options.ratio, options.query
             )
         else:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retriever.arguments import check_budget, check_question, check_ratio
 from retriever.config import ENV_MAX_FILE_MB, LIMITS, ProgressCallback, SummaryConfig, announce, max_file_bytes
 from retriever.embedding.embedders import Embedder
 from retriever.errors import InputError, path_text
@@ -57,28 +56,10 @@ class DocumentSummary:
         return out
 
 
-def record_dict(record: DocumentSummary | InputError) -> dict:
-    """The JSON record of a summary, or {"path", "error"} for a file that failed."""
-    if isinstance(record, InputError):
-        return {"path": record.path, "error": record.cause}
-    return record.to_dict()
-
-
-def check_options(max_chars: object, ratio: object, query: object) -> None:
-    """UsageError for a summary option out of bounds: checked before any work."""
-    if max_chars is not None:
-        check_budget(max_chars, "max_chars")
-    if ratio is not None:
-        check_ratio(ratio)
-    if query is not None:
-        check_question(query, what="query")
-
-
 def budget(chars: int, max_chars: int | None, ratio: float | None, config: SummaryConfig = SummaryConfig()) -> int:
     """Characters a document's summary may use: `ratio` of the document (never under
     config.ratio_floor_chars nor over Limits.max_summary_chars), capped by `max_chars`
     when both are given."""
-    check_options(max_chars, ratio, None)
     if ratio is None:
         return max_chars if max_chars is not None else config.doc_max_chars
     by_ratio = min(max(round(ratio * chars), config.ratio_floor_chars), LIMITS.max_summary_chars)
@@ -171,7 +152,6 @@ def summarize_paths(
     `embedder()` gives the model; it is called only for readable documents, so that a
     run whose files all fail never loads it.
     """
-    check_options(max_chars, ratio, query)  # before any work
     items = _inputs(paths, include, exclude, follow_links)
     for n, item in enumerate(items, 1):
         if not isinstance(item, InputError):

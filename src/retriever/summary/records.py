@@ -11,12 +11,24 @@ import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 from retriever import atomic
 from retriever.errors import InputError, StorageError, UsageError
-from retriever.summary.documents import DocumentSummary, record_dict
 
-Record = DocumentSummary | InputError
+# Light to import (the reading stack comes with the documents, not with their records):
+# `retriever ask` imports this module through the library's surface.
+if TYPE_CHECKING:
+    from retriever.summary.documents import DocumentSummary
+
+Record = Union["DocumentSummary", InputError]
+
+
+def record_dict(record: DocumentSummary | InputError) -> dict:
+    """The JSON record of a summary, or {"path", "error"} for a file that failed."""
+    if isinstance(record, InputError):
+        return {"path": record.path, "error": record.cause}
+    return record.to_dict()
 
 
 def _jsonl(records: Sequence[Record]) -> str:

