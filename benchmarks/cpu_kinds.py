@@ -104,7 +104,7 @@ def child(quick: bool, builds: bool) -> dict:
     from .retrieval_quality import labelled, measure_backend, qa_set
 
     retriever = Retriever.open(ROOT / "indexes" / "default")
-    texts = [for_matching(p.text) for p in retriever.index.folder.passages]
+    texts = [for_matching(p.text) for p in retriever.index.passages]
     reference = np.load(os.environ["CPU_KINDS_TORCH_VECTORS"])
     sets = [labelled(retriever)] + [s for s in (qa_set("cmrc2018", quick),) if s]
     out: dict = {"features": cpu_features(), "backends": {}}
@@ -112,12 +112,12 @@ def child(quick: bool, builds: bool) -> dict:
     for backend in (*ONNX_BACKENDS, *(() if "CPUID_MASK" in os.environ else ("torch",)), EIGHT_BIT):
         if backend == EIGHT_BIT:
             # Run as it is, without the load check, to show what the check prevents.
-            path = resolve_model(retriever.index.folder.model)
-            embedder = OnnxEmbedder(retriever.index.folder.model, path, quantized=False)
+            path = resolve_model(retriever.index.model)
+            embedder = OnnxEmbedder(retriever.index.model, path, quantized=False)
             embedder.session, embedder.precision = session(Path(os.environ["CPU_KINDS_8_BIT"])), "int8"
             embedder.agreement = embedder.agree(np.load(exported(path).reference))
         else:
-            embedder = load_embedder(retriever.index.folder.model, backend)
+            embedder = load_embedder(retriever.index.model, backend)
         cosines = (embedder.encode(texts) * reference).sum(axis=1)
         row = {
             "precision": embedder.precision,
@@ -161,14 +161,14 @@ def run(quick: bool) -> dict:
     from retriever import Retriever
 
     retriever = Retriever.open(ROOT / "indexes" / "default")
-    texts = [for_matching(p.text) for p in retriever.index.folder.passages]
-    torch = load_embedder(retriever.index.folder.model, "torch")
+    texts = [for_matching(p.text) for p in retriever.index.passages]
+    torch = load_embedder(retriever.index.model, "torch")
     out: dict = {"cpu": cpu_summary(), "passages": len(texts), "kinds": {}}
     with tempfile.TemporaryDirectory() as tmp:
         vectors = Path(tmp) / "torch.npy"
         np.save(vectors, torch.encode(texts))
         eight_bit = Path(tmp) / "model-int8-8-bit.onnx"
-        _eight_bit_model(retriever.index.folder.model, eight_bit)
+        _eight_bit_model(retriever.index.model, eight_bit)
         for name, mask, examples in KINDS:
             log(f"cpu kinds: {name}")
             try:

@@ -283,7 +283,7 @@ def uq_scores(ranked: list[list[int]], rows: list[dict], relevant: list[set[int]
 def uq_quality(retriever: Retriever, rows: list[dict], saved_txtai: Path, passage_vectors: np.ndarray, model) -> dict:
     from txtai import Embeddings
 
-    passages = retriever.index.folder.passages
+    passages = retriever.index.passages
     texts = [for_matching(p.text) for p in passages]
     questions = [r["question"] for r in rows]
     log(f"peers: user questions: {len(passages):,} passages, {len(rows)} answerable questions")
@@ -396,10 +396,10 @@ def user_questions_and_speed(quick: bool, model, work: Path) -> dict | None:
     gov = write_texts(work / "gov_reports", {name.removesuffix(".txt"): text for name, text in docs.items()})
     product_build = build_product([ROOT / "corpus", gov], work / "retriever")
     retriever = Retriever.open(work / "retriever")
-    texts = [for_matching(p.text) for p in retriever.index.folder.passages]
+    texts = [for_matching(p.text) for p in retriever.index.passages]
     txtai_build, passage_vectors = build_txtai(texts, work)
 
-    indexed = {doc_key(p.doc_id) for p in retriever.index.folder.passages}
+    indexed = {doc_key(p.doc_id) for p in retriever.index.passages}
     all_rows = read_jsonl(user_questions.QUESTIONS)
     rows = [r for r in all_rows if r["kind"] != "off_topic" and doc_key(r["doc"]) in indexed]
     quality = uq_quality(retriever, rows, work / "txtai", passage_vectors, model)
@@ -439,7 +439,7 @@ def run(quick: bool) -> dict:
         embedder = retriever.embedder
         out["datasets"] = {}
         labelled = retrieval_quality.labelled(retriever)
-        out["datasets"][labelled.name] = qa_quality(labelled, retriever.index.folder, embedder, model)
+        out["datasets"][labelled.name] = qa_quality(labelled, retriever.index, embedder, model)
         for name in ("cmrc2018", "drcd"):
             qs = retrieval_quality.qa_set(name, quick)
             if qs is not None:

@@ -116,11 +116,11 @@ def heading_faults(summary: Summary) -> int:
 
 
 def question_checks(retriever: Retriever, rows: list[dict]) -> dict:
-    passages = retriever.index.folder.passages
+    passages = retriever.index.passages
     by_doc: dict[str, list] = defaultdict(list)
     for p in passages:
         by_doc[p.doc_id].append(p)
-    titles = {d.doc_id: d.title for d in retriever.index.folder.documents.values()}
+    titles = {d.doc_id: d.title for d in retriever.index.documents.values()}
 
     def context_of(s):
         for p in by_doc[s.doc_id]:
@@ -168,7 +168,7 @@ def question_checks(retriever: Retriever, rows: list[dict]) -> dict:
 
 def document_checks(retriever: Retriever) -> dict:
     """Default summaries of every indexed document."""
-    docs = list(retriever.index.folder.documents.values())
+    docs = list(retriever.index.documents.values())
     texts = {d.doc_id: d.text for d in docs}
     quotes = figures = cut = headings = with_figure = 0
     for d in docs:

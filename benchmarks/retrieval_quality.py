@@ -56,7 +56,7 @@ class QuestionSet:
 
 
 def labelled(retriever: Retriever) -> QuestionSet:
-    texts = [p.text for p in retriever.index.folder.passages]
+    texts = [p.text for p in retriever.index.passages]
     rows = read_jsonl(BENCH / "questions.jsonl")
     relevant = [{i for i, t in enumerate(texts) if any(g in t for g in q["gold"])} for q in rows]
     lost = [q["id"] for q, r in zip(rows, relevant) if not r]
@@ -164,7 +164,7 @@ def run(quick: bool, retriever: Retriever | None = None) -> dict:
     out = {}
     for qs in sets:
         log(f"retrieval: {qs.name}: {len(qs.passages)} passages, {len(qs.questions)} questions")
-        index = retriever.index.folder if qs.name.startswith("labelled") else None
+        index = retriever.index if qs.name.startswith("labelled") else None
         out[qs.name] = {
             "passages": len(qs.passages),
             "questions": len(qs.questions),

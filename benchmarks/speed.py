@@ -241,8 +241,8 @@ def bench_warm_ask(quick: bool, index_dir: Path) -> dict:
     return {
         "asks": n,
         "distinct_questions": min(n, len(questions)),
-        "passages": len(retriever.index.folder.passages),
-        "vector_index": retriever.index.folder.manifest.get("vector_index", {}).get("type", "flat"),
+        "passages": len(retriever.index.passages),
+        "vector_index": retriever.index.manifest.get("vector_index", {}).get("type", "flat"),
         "ms": {stage: _stats_ms(values) for stage, values in stages.items()},
     }
 

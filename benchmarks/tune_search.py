@@ -40,7 +40,7 @@ def main() -> None:
         config = replace(SearchConfig(), **dict(zip(GRID, values)))
         mrr = hit1 = hit5 = 0.0
         for row, rel, vector in zip(rows, relevant, vectors):
-            ranked = [h.passage_id for h in search(retriever.index.folder, row["question"], vector, 10, "hybrid", config)]
+            ranked = [h.passage_id for h in search(retriever.index, row["question"], vector, 10, "hybrid", config)]
             mrr += mrr_at(ranked, rel, 10)
             hit1 += bool(ranked[:1] and ranked[0] in rel)
             hit5 += bool(set(ranked[:5]) & rel)

@@ -71,7 +71,7 @@ def doc_key(doc_id: str) -> str:
 def relevant_passages(retriever: Retriever, row: dict) -> set[int]:
     return {
         i
-        for i, p in enumerate(retriever.index.folder.passages)
+        for i, p in enumerate(retriever.index.passages)
         if doc_key(p.doc_id) == doc_key(row["doc"]) and any(g in p.text for g in row["gold"])
     }
 
@@ -105,7 +105,7 @@ def per_question(retriever: Retriever, rows: list[dict], modes: tuple[str, ...] 
     for mode in modes:
         out[mode] = []
         for row, rel, vector in zip(rows, relevant, vectors):
-            hits = search(retriever.index.folder, row["question"], vector, K, mode)
+            hits = search(retriever.index, row["question"], vector, K, mode)
             ranked = [h.passage_id for h in hits]
             out[mode].append({
                 "kind": row["kind"],
@@ -144,7 +144,7 @@ def verdicts(retriever: Retriever, rows: list[dict]) -> dict:
 
 
 def overlap_stats(rows: list[dict], retriever: Retriever) -> dict:
-    texts = {doc_key(d.doc_id): d.text for d in retriever.index.folder.documents.values()}
+    texts = {doc_key(d.doc_id): d.text for d in retriever.index.documents.values()}
     by: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         text = texts.get(doc_key(r["doc"]), "")
@@ -171,8 +171,8 @@ def run(quick: bool = False, retriever: Retriever | None = None) -> dict:
         return {"skipped": "../shared/data/gov_reports not found"}
     rows = read_jsonl(QUESTIONS)
     out: dict = {
-        "documents": len(retriever.index.folder.documents),
-        "passages": len(retriever.index.folder.passages),
+        "documents": len(retriever.index.documents),
+        "passages": len(retriever.index.passages),
         "splits": {},
     }
     for split in ("dev", "test"):

@@ -69,7 +69,7 @@ class LiveIndex:
     """
 
     def __init__(self, retriever: Retriever):
-        self.directory = retriever.index.folder.directory
+        self.directory = retriever.index.directory
         self._retriever = retriever
         self._stamp = index_stamp(self.directory)
         self._lock = threading.Lock()
@@ -96,7 +96,7 @@ class LiveIndex:
             log.error("kept the index already served: %s", self.reload_error)
             return
         self._retriever, self.loaded_at, self.reload_error = retriever, time.time(), None
-        log.info("now serving %s", retriever.index.folder.manifest["generation"])
+        log.info("now serving %s", retriever.index.manifest["generation"])
 
     def settle(self, timeout: float = 60.0) -> None:
         """Wait for a reload under way (tests, and a clean shutdown)."""
@@ -883,7 +883,7 @@ def run(retriever: Retriever, sock: socket.socket, access_log: bool = True, anno
     async def registered(app: FastAPI):
         # Registered while requests are taken: `ask` then finds this service. uvicorn
         # runs the shutdown half before it ends the process on SIGTERM.
-        registration = register(retriever.index.folder.directory, url)
+        registration = register(retriever.index.directory, url)
         try:
             yield
         finally:
@@ -892,9 +892,9 @@ def run(retriever: Retriever, sock: socket.socket, access_log: bool = True, anno
     # The address listened on decides which Host names are answered (allowed_hosts).
     app = create_app(retriever, replace(config, host=host, port=port), lifespan=registered)
     app.state.reader.start()  # the process upload readers fork from, before the first upload
-    m = retriever.index.folder.manifest
+    m = retriever.index.manifest
     announce(
-        f"Serving {retriever.index.folder.directory} ({m['corpus']['documents']} documents, {m['corpus']['passages']} passages, "
+        f"Serving {retriever.index.directory} ({m['corpus']['documents']} documents, {m['corpus']['passages']} passages, "
         f"{m['model']['name']} {m['model']['backend']}; ready in {time.perf_counter() - started:.1f} s)\n"
         f"  search page  {url}/\n  API          {url}/api/ask?q=…   docs {url}/docs\n"
         "Ctrl+C stops it."

@@ -1,0 +1,28 @@
+"""Chinese numerals and units, each defined once: the digits of a year written out
+(二〇二四), the numbers of outline headings (第十二章, （三）), the units a figure carries.
+"""
+
+from __future__ import annotations
+
+# Written digit by digit, as years are (二〇二四年, 二零二四年).
+DIGITS = "〇零一二三四五六七八九"
+DIGIT_VALUES = dict(zip(DIGITS, "00123456789"))
+# Counting to ninety-nine: section numbers (一、 第十二章), ordinals (十九大).
+COUNTING = "一二三四五六七八九十"
+# Section numbers past ninety-nine and their other forms (第一百零二条, 两).
+SECTION_NUMERALS = COUNTING + "百零〇两"
+# Arabic digits, half- and full-width, as a regular-expression class body.
+ARABIC = "0-9０-９"
+# What a figure's number is followed by: shares, amounts, counts and dates.
+UNITS = (
+    "%", "％", "‰", "万", "亿", "千", "百", "元", "美元", "人", "户", "个", "项", "倍", "吨", "公里", "千米",
+    "平方", "米", "斤", "亩", "年", "月", "日", "天", "岁", "家", "所", "座", "件", "次",
+)  # fmt: skip
+# The units of a document's key figures (targets and totals): shares and large amounts,
+# not counts of years or items.
+KEY_UNITS = ("%", "％", "‰", "万", "亿", "元", "美元", "吨", "公里", "平方")
+
+
+def alternation(words: tuple[str, ...]) -> str:
+    """A regular-expression group matching any of `words`, tried in their order."""
+    return "(?:" + "|".join(words) + ")"
