@@ -242,7 +242,7 @@ def bench_warm_ask(quick: bool, index_dir: Path) -> dict:
         "asks": n,
         "distinct_questions": min(n, len(questions)),
         "passages": len(retriever.index.passages),
-        "vector_index": retriever.index.manifest.get("vector_index", {}).get("type", "flat"),
+        "vector_index": retriever.index.manifest.vector_index_type,
         "ms": {stage: _stats_ms(values) for stage, values in stages.items()},
     }
 

@@ -256,7 +256,7 @@ def test_info_check_finds_the_index_and_the_running_model_alike(real):
     check = real.check()
     assert check["problems"] == []
     assert check["vectors"]["passages"] == 8 and 0.995 < check["vectors"]["min_cosine"] <= 1.0
-    assert real.index.manifest["model"]["precision"] == "int8"
+    assert real.index.manifest.model.precision == "int8"
 
 
 def test_an_index_of_an_older_export_recipe_is_named_when_asked(real, tmp_path, capfd):

@@ -100,7 +100,7 @@ def test_another_format_version_says_rebuild(built, fake_embedder):
     # the old manifest is only read for its generation and creation time).
     r, report = Retriever.build(["corpus"], index_dir="idx")
     assert report.written and report.notes[0].startswith("the old index could not be read")
-    assert r.index.manifest["created"] == manifest["created"] and answers("idx")
+    assert r.index.manifest.created == manifest["created"] and answers("idx")
 
 
 # The child: build corpus/ into idx with a fake embedder, announcing each stage on

@@ -55,10 +55,10 @@ def test_healthz(client, built):
     assert (data["status"], data["documents"], data["passages"], data["model"]) == (
         "ok",
         2,
-        built.index.manifest["corpus"]["passages"],
+        built.index.manifest.corpus.passages,
         built.index.model,
     )
-    assert data["generation"] == built.index.manifest["generation"] and data["reload_error"] is None
+    assert data["generation"] == built.index.manifest.generation and data["reload_error"] is None
 
 
 def test_ask_get_and_post_give_the_json_of_ask(client, built):
@@ -244,7 +244,7 @@ def test_a_broken_new_generation_leaves_the_old_one_serving(client, built):
     client.get("/healthz")
     client.app.state.live.settle()
     health = client.get("/healthz").json()
-    assert health["generation"] == built.index.manifest["generation"]
+    assert health["generation"] == built.index.manifest.generation
     assert "gen-20990101T000000-abcdef" in health["reload_error"]
     assert client.get("/api/ask", params={"q": "环境整治"}).json()["results"][0]["doc_id"] == "corpus/b.md"
 

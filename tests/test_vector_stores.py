@@ -6,18 +6,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from retriever.index.manifest import FAISS, CorpusInfo, Manifest, ModelInfo, StoreSpec
 from retriever.index.stores import store_for
 
 N, DIM = 60, 16
 
 
 @pytest.fixture(params=["faiss", "milvus-lite", "milvus-server"])
-def spec(request, tmp_path) -> dict:
+def spec(request, tmp_path) -> StoreSpec:
     if request.param == "faiss":
-        return {"type": "faiss"}
+        return FAISS
     pytest.importorskip("milvus_lite")
     uri = "milvus.db" if request.param == "milvus-lite" else request.getfixturevalue("milvus_server")
-    return {"type": "milvus", "uri": uri, "prefix": f"contract_{abs(hash(str(tmp_path))) % 10**8}"}
+    return StoreSpec("milvus", uri, f"contract_{abs(hash(str(tmp_path))) % 10**8}")
 
 
 def unit_vectors(seed: int) -> np.ndarray:
@@ -25,13 +26,13 @@ def unit_vectors(seed: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def written(store, directory: Path, generation: str, vectors: np.ndarray) -> dict:
+def written(store, directory: Path, generation: str, vectors: np.ndarray) -> Manifest:
     """What index.write records of a generation: its store entry and index parameters."""
     gen = directory / generation
     gen.mkdir()
     entry, params, files = store.write(gen, generation, vectors)
     assert all((gen / f).is_file() for f in files)
-    return {"vector_store": entry, "vector_index": params, "model": {"dim": DIM}, "corpus": {"passages": N}}
+    return Manifest(generation, ModelInfo("fake", "fake", DIM), CorpusInfo("", N, N, 0), {}, entry, params)
 
 
 def test_what_is_written_is_found_read_back_and_checked(spec, tmp_path):
@@ -41,7 +42,7 @@ def test_what_is_written_is_found_read_back_and_checked(spec, tmp_path):
     opened = store.open(tmp_path / "gen-1", manifest)
     assert opened.ntotal == N
     queries = unit_vectors(1)[:5]
-    scores, ids = store.search(opened, queries, 5)
+    scores, ids = opened.search(queries, 5)
     exact = np.argsort(-(queries @ vectors.T), axis=1)[:, :5]
     assert ids.tolist() == exact.tolist()
     assert np.allclose(scores, np.take_along_axis(queries @ vectors.T, exact, axis=1), atol=1e-5)
@@ -50,18 +51,18 @@ def test_what_is_written_is_found_read_back_and_checked(spec, tmp_path):
     assert store.problems(manifest) == []
     store.check_reachable()
     where = store.where(manifest)
-    if spec["type"] == "faiss":
+    if spec.type == "faiss":
         assert (store.describe(), where) == ("FAISS files", "FAISS files (flat-fp16)")
     else:
-        collection = manifest["vector_store"]["collection"]
-        assert collection == f"{spec['prefix']}_gen_1"
-        assert where == f"Milvus at {spec['uri']}, collection {collection}"
+        collection = manifest.vector_store.collection
+        assert collection == f"{spec.prefix}_gen_1"
+        assert where == f"Milvus at {spec.uri}, collection {collection}"
 
 
 def test_only_the_live_and_the_previous_generation_are_kept(spec, tmp_path):
     store = store_for(spec, tmp_path)
     manifests = [written(store, tmp_path, f"gen-{n}", unit_vectors(n)) for n in (1, 2, 3)]
-    store.keep(manifests[2]["vector_store"], manifests[1]["vector_store"])
+    store.keep(manifests[2].vector_store, manifests[1].vector_store)
     for n, manifest in enumerate(manifests, 1):
         opens = True
         try:
@@ -69,12 +70,12 @@ def test_only_the_live_and_the_previous_generation_are_kept(spec, tmp_path):
         except Exception:  # noqa: BLE001 - what a dropped generation raises is the store's own
             opens = False
         # FAISS files go with their generation's directory (index.write removes it).
-        assert opens == (n > 1 or spec["type"] == "faiss"), n
+        assert opens == (n > 1 or spec.type == "faiss"), n
 
 
 def test_a_failed_generation_is_discarded(spec, tmp_path):
     store = store_for(spec, tmp_path)
     manifest = written(store, tmp_path, "gen-1", unit_vectors(0))
     store.discard("gen-1")
-    if spec["type"] == "milvus":
-        assert store.problems(manifest) == [f"Milvus at {spec['uri']}: collection {spec['prefix']}_gen_1 is missing"]
+    if spec.type == "milvus":
+        assert store.problems(manifest) == [f"Milvus at {spec.uri}: collection {spec.prefix}_gen_1 is missing"]

@@ -48,6 +48,7 @@ from retriever.index import folder as index_store
 from retriever.index.folder import exists as index_exists
 from retriever.index.folder import remove as remove_index
 from retriever.index.folder import stamp as index_stamp
+from retriever.index.manifest import Manifest
 from retriever.index.stores import store_for
 from retriever.search import Hit, Verdict, judge, score_name, search
 from retriever.summary.extract import Summary, summarize_hits
@@ -305,13 +306,13 @@ class Retriever:
         again = embedder.encode([for_matching(passages[i].text) for i in ids])
         # A damaged vectors file can give anything, NaN included: the lowest cosine then.
         agreement = float(np.nan_to_num((stored * again).sum(axis=1), nan=-1.0).min(initial=1.0))
-        made = self.index.manifest["model"]
+        made = self.index.manifest.model
         if agreement < MIN_AGREEMENT:
             problems.append(
                 f"the model gives other vectors than the index holds (cosine {agreement:.3f} at worst over {len(ids)} "
                 f"passages, needs {MIN_AGREEMENT}): the index was made by another embedder "
-                f"({_made_by(made.get('backend'), made.get('export_recipe'), made.get('precision'))}, "
-                f"built on {made.get('built_on', 'an unrecorded CPU')}) than the one running here "
+                f"({_made_by(made.backend, made.export_recipe, made.precision)}, "
+                f"built on {made.built_on or 'an unrecorded CPU'}) than the one running here "
                 f"({_made_by(embedder.backend, export_recipe(embedder.backend), embedder.precision)}, on {cpu_summary()}); "
                 "rebuild it with `retriever index --rebuild`"
             )
@@ -346,26 +347,26 @@ def describe(index_dir: Path | str | None = None) -> dict:
     return _info(directory, manifest, documents)
 
 
-def _info(directory: Path, m: dict, documents: dict[str, index_store.IndexedDocument]) -> dict:
+def _info(directory: Path, m: Manifest, documents: dict[str, index_store.IndexedDocument]) -> dict:
     return {
         "index": path_text(directory),
-        "model": m["model"],
-        "corpus": m["corpus"],
+        "model": m.model.to_dict(),
+        "corpus": m.corpus.to_dict(),
         "documents": [
             {"doc_id": d.doc_id, "title": d.title, "chars": len(d.text), "passages": d.passages[1] - d.passages[0]}
             for d in documents.values()
         ],
-        "bytes": sum(f["bytes"] for f in m["files"].values()),
+        "bytes": sum(f.bytes for f in m.files.values()),
         # Where the vectors are: FAISS files here, or a Milvus URI and collection.
         "vector_store": {
-            **m.get("vector_store", {"type": "faiss"}),
-            "index": m.get("vector_index", {}),
-            "where": store_for(m.get("vector_store"), directory).where(m),
+            **m.vector_store.to_dict(),
+            "index": m.vector_index,
+            "where": store_for(m.vector_store, directory).where(m),
         },
-        "format_version": m["format_version"],
-        "versions": m.get("versions", {}),
-        "created": m.get("created"),
-        "updated": m.get("updated"),
+        "format_version": m.format_version,
+        "versions": m.versions,
+        "created": m.created,
+        "updated": m.updated,
     }
 
 

@@ -75,9 +75,7 @@ def doctor() -> dict:
     if index_store.exists(directory):
         try:
             manifest = index_store.read_manifest(directory)
-            index.update(
-                documents=manifest["corpus"]["documents"], model=manifest["model"]["name"], updated=manifest.get("updated")
-            )
+            index.update(documents=manifest.corpus.documents, model=manifest.model.name, updated=manifest.updated)
         except RetrieverError as e:
             problems.append(str(e))
     else:

@@ -34,6 +34,7 @@ from retriever.embedding.onnx_model import cpu_summary, export_recipe
 from retriever.errors import BadIndexError, InputError, path_text
 from retriever.index import folder as index_store
 from retriever.index.bm25 import BM25, BM25_FIELDS, passage_terms
+from retriever.index.manifest import FAISS, CorpusInfo, ModelInfo, StoreSpec
 from retriever.index.stores import store_for
 from retriever.reading.load import Document, doc_id_for, find_files, load_document
 from retriever.text.segment import Passage, segment, sentence_spans
@@ -141,7 +142,7 @@ def build_index(
     add: bool = False,
     include: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
-    vector_store: dict | None = None,
+    vector_store: StoreSpec | None = None,
     follow_links: bool = False,
 ) -> BuildReport:
     """Index the files under `paths` into `directory`.
@@ -168,11 +169,11 @@ def build_index(
         elif old is not None and not same_model:
             was = f"recipe {old.export_recipe}" if old.export_recipe else "an unrecorded recipe"
             notes.append(f"the model's ONNX export changed ({was} to recipe {recipe}): every passage is embedded again")
-        same_pipeline = old is not None and old.manifest.get("pipeline") == pipeline()
+        same_pipeline = old is not None and old.manifest.pipeline == pipeline()
         # Vectors stay where the index keeps them (FAISS files or a Milvus collection)
         # unless asked otherwise.
         before_store = _store_of(directory)
-        store = vector_store or before_store or {"type": "faiss"}
+        store = vector_store or before_store or FAISS
         target = store_for(store, directory)
         if before_store is not None and store != before_store:
             notes.append(f"vectors move from {store_for(before_store, directory).describe()} to {target.describe()}")
@@ -232,13 +233,13 @@ def build_index(
             "k1": config.bm25_k1,
             "b": config.bm25_b,
         }
-        same_bm25 = old is not None and old.manifest.get("bm25") == bm25_settings
+        same_bm25 = old is not None and old.manifest.bm25 == bm25_settings
         unchanged = same_model and same_pipeline and same_bm25 and store == before_store
         if old and not (counts["added"] or counts["changed"] or removed) and unchanged:
             # Nothing to do: the index on disk is this corpus already.
-            corpus = old.manifest["corpus"]
+            corpus = old.manifest.corpus
             return BuildReport(
-                directory, corpus["documents"], corpus["passages"], corpus["chars"], skipped,
+                directory, corpus.documents, corpus.passages, corpus.chars, skipped,
                 time.perf_counter() - started, unchanged=counts["unchanged"], kept=counts["kept"], written=False,
                 notes=notes,
             )  # fmt: skip
@@ -257,13 +258,13 @@ def build_index(
 
         # Everything that depends only on the documents comes before the embedding,
         # which is nearly all of a build's time: what can fail here fails early.
-        corpus = {
-            "fingerprint": index_store.corpus_fingerprint(documents),
-            "documents": len(documents),
-            "passages": len(passages),
-            "chars": sum(len(d.text) for d in documents),
-            "sources": sorted({*map(path_text, paths), *((old.manifest["corpus"].get("sources", [])) if old and add else ())}),
-        }
+        corpus = CorpusInfo(
+            fingerprint=index_store.corpus_fingerprint(documents),
+            documents=len(documents),
+            passages=len(passages),
+            chars=sum(len(d.text) for d in documents),
+            sources=tuple(sorted({*map(path_text, paths), *(old.manifest.corpus.sources if old and add else ())})),
+        )
         bm25 = BM25.build([passage_terms(p.title, p.heading_path, p.text) for p in passages], config.bm25_k1, config.bm25_b)
         loaded: list[Embedder] = []  # the model, once a passage needs it
 
@@ -275,43 +276,30 @@ def build_index(
         # How the vectors were made, for `retriever info`: what ran and where (an int8
         # model that disagreed on this CPU ran as fp32); kept from the old index when
         # nothing was embedded.
-        made = (
-            {"precision": loaded[0].precision, "built_on": cpu_summary()}
+        precision, built_on = (
+            (loaded[0].precision, cpu_summary())
             if loaded
-            else {k: v for k, v in old.manifest["model"].items() if k in ("precision", "built_on")}
+            else (old.manifest.model.precision, old.manifest.model.built_on)
             if old is not None
-            else {}
+            else (None, None)
         )
-        manifest = {
-            "model": {
-                "name": name,
-                "backend": backend,
-                "export_recipe": recipe,
-                **made,
-                "dim": vectors.shape[1],
-                "normalized": True,
-            },
-            "pipeline": pipeline(),
-            "segmentation": asdict(SegmentConfig()),
-            "bm25": bm25_settings,
-            "corpus": corpus,
-        }
-        index_store.write(directory, documents, passages, ranges, vectors, sentences, bm25, manifest, store)
+        model_info = ModelInfo(name, backend, int(vectors.shape[1]), recipe, precision, built_on)
+        made = index_store.Made(model_info, corpus, pipeline(), bm25_settings)
+        index_store.write(directory, documents, passages, ranges, vectors, sentences, bm25, made, store)
     return BuildReport(
-        directory, len(documents), len(passages), manifest["corpus"]["chars"], skipped, time.perf_counter() - started,
+        directory, len(documents), len(passages), corpus.chars, skipped, time.perf_counter() - started,
         added=counts["added"], changed=counts["changed"], unchanged=counts["unchanged"], removed=removed,
         kept=counts["kept"], embedded=embedded, notes=notes,
     )  # fmt: skip
 
 
-def _store_of(directory: Path) -> dict | None:
+def _store_of(directory: Path) -> StoreSpec | None:
     """Where the index keeps its vectors (without the generation's own collection), also
     for --rebuild; None for a new or unreadable index."""
     try:
-        store = index_store.read_manifest(directory).get("vector_store", {"type": "faiss"})
+        return index_store.read_manifest(directory).vector_store.without_collection()
     except BadIndexError:
         return None
-    return {k: v for k, v in store.items() if k != "collection"}
 
 
 def embed_passages(

@@ -10,6 +10,7 @@ import numpy as np
 
 from retriever.config import SearchConfig, VectorIndexConfig
 from retriever.errors import BadIndexError
+from retriever.index.manifest import FAISS, Manifest, StoreSpec
 
 FAISS_FILE = "vectors.faiss"
 
@@ -94,42 +95,42 @@ class FaissVectors:
 class FaissStore:
     """A FAISS index file in each generation (build_vector_index)."""
 
-    spec = {"type": "faiss"}
+    spec = FAISS
 
     def describe(self) -> str:
         return "FAISS files"
 
-    def where(self, manifest: dict) -> str:
-        return f"FAISS files ({manifest.get('vector_index', {}).get('type', 'flat')})"
+    def where(self, manifest: Manifest) -> str:
+        return f"FAISS files ({manifest.vector_index_type})"
 
     def check_reachable(self) -> None:
         pass  # the directory is checked by the writer's lock
 
-    def write(self, tmp: Path, generation: str, vectors: np.ndarray) -> tuple[dict, dict, list[str]]:
+    def write(self, tmp: Path, generation: str, vectors: np.ndarray) -> tuple[StoreSpec, dict, list[str]]:
         index, params = build_vector_index(vectors, VectorIndexConfig())
         # Written by Python, not faiss.write_index: a full disk is then an OSError (one
         # line for the user), not a RuntimeError carrying FAISS's C++ stack.
         (tmp / FAISS_FILE).write_bytes(_faiss().serialize_index(index))
-        return dict(self.spec), params, [FAISS_FILE]
+        return self.spec, params, [FAISS_FILE]
 
     def discard(self, generation: str) -> None:
         pass  # the file went with the generation's directory
 
-    def keep(self, live: dict, previous: dict | None) -> None:
+    def keep(self, live: StoreSpec, previous: StoreSpec | None) -> None:
         pass  # the file goes with its generation's directory
 
-    def open(self, gen: Path, manifest: dict) -> Any:
+    def open(self, gen: Path, manifest: Manifest) -> FaissVectors:
         path = gen / FAISS_FILE
         try:
             index = _faiss().read_index(str(path))
         except Exception as e:  # noqa: BLE001 - FAISS raises RuntimeError with C++ text
             raise BadIndexError.unreadable(path, e) from None
-        params = manifest.get("vector_index", {"type": "flat"})
-        if params["type"] == "hnsw-sq8":
+        params = manifest.vector_index
+        if manifest.vector_index_type == "hnsw-sq8":
             # A search asks for `candidates` neighbours (and the re-ranking for `refine`
             # times as many): the graph walk must keep as many.
             set_ef_search(index, max(params["efSearch"], SearchConfig.candidates * params["refine"]))
         return FaissVectors(index)
 
-    def problems(self, manifest: dict) -> list[str]:
+    def problems(self, manifest: Manifest) -> list[str]:
         return []  # the file is among those whose checksums are checked

@@ -30,7 +30,6 @@ import hashlib
 import itertools
 import json
 import os
-import re
 import shutil
 import time
 import uuid
@@ -48,14 +47,13 @@ from retriever.config import DEFAULT_MILVUS_FILE, INDEX_FORMAT_VERSION
 from retriever.errors import BadIndexError, StorageError, UsageError
 from retriever.index.bm25 import BM25
 from retriever.index.faiss_store import FAISS_FILE
+from retriever.index.manifest import MANIFEST, CorpusInfo, FileInfo, Manifest, ManifestError, ModelInfo, StoreSpec
 from retriever.index.stores import Vectors, store_for
 from retriever.text.segment import Passage
 
 if TYPE_CHECKING:
     from retriever.reading.load import Document
 
-MANIFEST = "manifest.json"
-FORMAT = "retriever-index"  # the manifest's "format": what marks a folder as an index
 _LOCK = ".lock"
 _PASSAGES = "passages.jsonl"
 _DOCUMENTS = "documents.jsonl"
@@ -63,7 +61,6 @@ _SENTENCES = "sentences.npz"
 # Every file a generation folder can hold: a folder with anything else in it is not
 # one this index wrote, whatever its name.
 _DATA_FILES = frozenset({FAISS_FILE, _PASSAGES, _DOCUMENTS, _SENTENCES, "bm25.npz", "bm25_vocab.json"})
-_GENERATION = re.compile(r"gen-[0-9T]+-[0-9a-f]+")
 
 
 @dataclass(frozen=True)
@@ -128,10 +125,21 @@ class SentenceVectors:
         return cls(arrays["indptr"], arrays["spans"], arrays["vectors"])
 
 
+@dataclass(frozen=True)
+class Made:
+    """What a build says of a new generation for its manifest: the model and what it
+    indexed, the pipeline that cut its passages and how BM25 made its terms."""
+
+    model: ModelInfo
+    corpus: CorpusInfo
+    pipeline: dict
+    bm25: dict
+
+
 @dataclass
 class Index:
     directory: Path
-    manifest: dict
+    manifest: Manifest
     passages: list[Passage]
     documents: dict[str, IndexedDocument]
     vectors: Vectors  # what its store opened: FAISS's index or a Milvus collection
@@ -140,20 +148,20 @@ class Index:
 
     @property
     def model(self) -> str:
-        return self.manifest["model"]["name"]
+        return self.manifest.model.name
 
     @property
     def backend(self) -> str:
-        return self.manifest["model"]["backend"]
+        return self.manifest.model.backend
 
     @property
     def export_recipe(self) -> int | None:
         """The ONNX export recipe its vectors came from (onnx_model.EXPORT_RECIPE)."""
-        return self.manifest["model"].get("export_recipe")
+        return self.manifest.model.export_recipe
 
     @property
     def dim(self) -> int:
-        return int(self.manifest["model"]["dim"])
+        return self.manifest.model.dim
 
 
 def nearest(index: Index, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -176,94 +184,45 @@ def stamp(directory: Path) -> tuple[int, int, int] | None:
     return (s.st_ino, s.st_mtime_ns, s.st_size)
 
 
-def read_manifest(directory: Path) -> dict:
+def read_manifest(directory: Path) -> Manifest:
     path = directory / MANIFEST
     if not directory.exists():
         raise BadIndexError(f"{directory}: no index here; build one with `retriever index PATHS --index-dir {directory}`")
     if not path.is_file():
         raise BadIndexError(f"{directory}: not an index (no {MANIFEST}); build one with `retriever index`")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise BadIndexError(f"{path}: unreadable manifest ({e}); rebuild it with `retriever index`") from None
-    if not _is_manifest(manifest):
+    if not Manifest.marks_an_index(data):
         raise BadIndexError(f"{path}: not the manifest of an index; build one in a folder of its own with `retriever index`")
-    version = manifest.get("format_version")
+    version = data.get("format_version")
     if version != INDEX_FORMAT_VERSION:
         raise BadIndexError(
             f"{directory}: index format {version}, this retriever reads format {INDEX_FORMAT_VERSION}; "
             "rebuild it with `retriever index`"
         )
-    problem = _shape_problem(manifest)
-    if problem:
-        raise BadIndexError(f"{path}: unreadable manifest ({problem}); rebuild it with `retriever index --rebuild`")
-    return manifest
-
-
-def _is_manifest(data: object) -> bool:
-    """Whether `data` is an index's manifest (one written before the "format" marker
-    is known by its keys)."""
-    return isinstance(data, dict) and (data.get("format") == FORMAT or {"format_version", "generation", "files"} <= data.keys())
-
-
-def _shape_problem(m: dict) -> str | None:
-    """What is wrong with the shape of a manifest that readers rely on, if anything: a
-    hand-edited file must give one line, not a traceback from deep inside a reader."""
-
-    def count(value: object) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-    model, corpus, files = m.get("model"), m.get("corpus"), m.get("files")
-    store, vector_index = m.get("vector_store"), m.get("vector_index", {})
-    if not (isinstance(m.get("generation"), str) and _GENERATION.fullmatch(m["generation"])):
-        return "`generation` is not the name of a generation folder"
-    if not (isinstance(model, dict) and isinstance(model.get("name"), str) and isinstance(model.get("backend"), str)):
-        return "`model` needs a name and a backend"
-    if not (count(model.get("dim")) and model["dim"] > 0):
-        return "`model.dim` is not a positive whole number"
-    if not (isinstance(corpus, dict) and all(count(corpus.get(k)) for k in ("documents", "passages", "chars"))):
-        return "`corpus` needs counts of documents, passages and chars"
-    if not (
-        isinstance(files, dict)
-        and files
-        and all(
-            name in _DATA_FILES and isinstance(info, dict) and count(info.get("bytes")) and isinstance(info.get("sha256"), str)
-            for name, info in files.items()
-        )
-    ):
-        return "`files` must list the index's data files, each with bytes and sha256"
-    if not (
-        store is None
-        or (isinstance(store, dict) and store.get("type") == "faiss")
-        or (
-            isinstance(store, dict)
-            and store.get("type") == "milvus"
-            and all(isinstance(store.get(k), str) for k in ("uri", "prefix", "collection"))
-        )
-    ):
-        return "`vector_store` is neither FAISS files nor a Milvus collection"
-    if not isinstance(vector_index, dict) or (
-        vector_index.get("type") == "hnsw-sq8" and not all(count(vector_index.get(k)) for k in ("efSearch", "refine"))
-    ):
-        return "`vector_index` is not a vector index's parameters"
-    return None
+    try:
+        return Manifest.from_dict(data, _DATA_FILES)
+    except ManifestError as e:
+        raise BadIndexError(f"{path}: unreadable manifest ({e}); rebuild it with `retriever index --rebuild`") from None
 
 
 def load(directory: Path) -> Index:
     """Open an index, checking that every file the manifest lists is there and whole."""
     manifest = read_manifest(directory)
-    gen = directory / manifest["generation"]
-    for name, info in manifest["files"].items():
+    gen = directory / manifest.generation
+    for name, info in manifest.files.items():
         file = gen / name
         if not file.is_file():
             raise BadIndexError(f"{file}: missing; rebuild it with `retriever index --rebuild`")
-        if file.stat().st_size != info["bytes"]:
+        if file.stat().st_size != info.bytes:
             raise BadIndexError(
                 f"{file}: truncated or altered (size differs from manifest); rebuild it with `retriever index --rebuild`"
             )
     passages = _read(gen, _PASSAGES, lambda path: [Passage.from_dict(p) for p in _read_jsonl(path)])
     documents = _read(gen, _DOCUMENTS, lambda path: _read_documents(gen))
-    vectors = store_for(manifest.get("vector_store"), directory).open(gen, manifest)
+    vectors = store_for(manifest.vector_store, directory).open(gen, manifest)
     bm25 = _read(gen, "bm25.npz", lambda path: BM25.load(gen), label="bm25.npz or bm25_vocab.json")
     sentences = _read(gen, _SENTENCES, SentenceVectors.load)
     if not (vectors.ntotal == len(passages) == bm25.n_docs == len(sentences.indptr) - 1):
@@ -286,11 +245,11 @@ def _read_documents(gen: Path) -> dict[str, IndexedDocument]:
     }
 
 
-def read_documents(directory: Path) -> tuple[dict, dict[str, IndexedDocument]]:
+def read_documents(directory: Path) -> tuple[Manifest, dict[str, IndexedDocument]]:
     """The manifest and the document store alone, without vectors or BM25: what
     `retriever info` shows, without the cost of loading FAISS."""
     manifest = read_manifest(directory)
-    gen = directory / manifest["generation"]
+    gen = directory / manifest.generation
     return manifest, _read(gen, _DOCUMENTS, lambda path: _read_documents(gen))
 
 
@@ -298,15 +257,15 @@ def verify(directory: Path) -> list[str]:
     """Problems found by checking every file against the manifest's checksums, and a
     Milvus collection against the passages."""
     manifest = read_manifest(directory)
-    gen = directory / manifest["generation"]
+    gen = directory / manifest.generation
     problems = []
-    for name, info in manifest["files"].items():
+    for name, info in manifest.files.items():
         file = gen / name
         if not file.is_file():
             problems.append(f"{file}: missing")
-        elif sha256(file) != info["sha256"]:
+        elif sha256(file) != info.sha256:
             problems.append(f"{file}: checksum differs from manifest")
-    return problems + store_for(manifest.get("vector_store"), directory).problems(manifest)
+    return problems + store_for(manifest.vector_store, directory).problems(manifest)
 
 
 @contextmanager
@@ -349,11 +308,7 @@ def _check_own(directory: Path) -> None:
         raise UsageError(f"{directory}: an index needs a folder of its own, not {resolved}; choose one such as indexes/NAME")
     if not directory.is_dir():
         return
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        manifest = None
-    if _is_manifest(manifest):
+    if Manifest.marks_an_index(_raw_manifest(directory)):
         return
     try:
         # A few more entries than an index has are enough to tell; a huge folder costs no more.
@@ -410,17 +365,16 @@ def write(
     vectors: np.ndarray,
     sentences: SentenceVectors,
     bm25: BM25,
-    manifest: dict,
-    store: dict | None = None,
-) -> dict:
+    made: Made,
+    store: StoreSpec,
+) -> Manifest:
     """Write a new generation and make it live. Call under write_lock().
 
-    `store` says where the vectors go (stores.py): {"type": "faiss"} (the default:
-    vectors.faiss in the generation) or {"type": "milvus", "uri", "prefix"} (a
-    collection of the generation's own).
+    `store` says where the vectors go: FAISS files in the generation, or a Milvus
+    collection of the generation's own.
     """
     vector_store = store_for(store, directory)
-    previous = _live_manifest(directory)
+    previous = _raw_manifest(directory)
     generation = f"gen-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     tmp = directory / f".tmp-{generation}"
     try:
@@ -444,18 +398,19 @@ def write(
         sentences.save(tmp / _SENTENCES)
         names += [_PASSAGES, _DOCUMENTS, _SENTENCES, *bm25.save(tmp)]
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        manifest = {
-            "format": FORMAT,
-            "format_version": INDEX_FORMAT_VERSION,
-            **manifest,
-            "vector_store": written,
-            "vector_index": vector_params,
-            "generation": generation,
-            "files": {n: {"bytes": (tmp / n).stat().st_size, "sha256": sha256(tmp / n)} for n in names},
-            "versions": _versions(),
-            "created": previous.get("created", now) if previous else now,
-            "updated": now,
-        }
+        manifest = Manifest(
+            generation=generation,
+            model=made.model,
+            corpus=made.corpus,
+            files={n: FileInfo((tmp / n).stat().st_size, sha256(tmp / n)) for n in names},
+            vector_store=written,
+            vector_index=vector_params,
+            pipeline=made.pipeline,
+            bm25=made.bm25,
+            versions=_versions(),
+            created=previous.get("created", now) if previous else now,
+            updated=now,
+        )
         for name in names:
             _fsync(tmp / name)
         os.rename(tmp, directory / generation)
@@ -470,7 +425,7 @@ def write(
     for old in [*directory.glob("gen-*"), *directory.glob(".tmp-gen-*")]:
         if old.name not in keep:
             _remove_generation(old)
-    vector_store.keep(manifest["vector_store"], previous.get("vector_store") if previous else None)
+    vector_store.keep(written, _previous_store(previous))
     return manifest
 
 
@@ -481,7 +436,7 @@ def remove(directory: Path) -> list[str]:
     else in the folder are returned, and it stays."""
     manifest = read_manifest(directory)  # a folder that is no index is refused, untouched
     with write_lock(directory):
-        store = store_for(manifest.get("vector_store"), directory)
+        store = store_for(manifest.vector_store, directory)
         for generation in [*directory.glob("gen-*"), *directory.glob(".tmp-gen-*")]:
             if _is_generation(generation):
                 store.discard(generation.name)
@@ -496,10 +451,11 @@ def remove(directory: Path) -> list[str]:
     return sorted(e.name for e in directory.iterdir()) if directory.is_dir() else []
 
 
-def _live_manifest(directory: Path) -> dict | None:
-    """The manifest a write replaces, read as it is: one of another format version (an
-    index built by an older retriever, now built again) still names the generation
-    that readers may hold, and when the index was created."""
+def _raw_manifest(directory: Path) -> dict | None:
+    """The manifest in `directory` read as it is, unchecked: the one a write replaces may
+    be of another format version (an index built by an older retriever, now built
+    again), and still names the generation that readers may hold, when the index was
+    created and where its vectors are."""
     try:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -548,5 +504,13 @@ def _fsync(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def _write_manifest(directory: Path, manifest: dict) -> None:
-    atomic.write_text(directory / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2), sync=True)
+def _previous_store(previous: dict | None) -> StoreSpec | None:
+    """Where the replaced manifest kept its vectors, if it says so readably."""
+    try:
+        return StoreSpec.from_dict(previous.get("vector_store")) if previous else None
+    except ManifestError:
+        return None
+
+
+def _write_manifest(directory: Path, manifest: Manifest) -> None:
+    atomic.write_text(directory / MANIFEST, json.dumps(manifest.to_dict(), ensure_ascii=False, indent=2), sync=True)

@@ -181,7 +181,9 @@ class Manifest:
     def marks_an_index(data: object) -> bool:
         """Whether `data` is an index's manifest (one written before the "format" marker
         is known by its keys)."""
-        return isinstance(data, dict) and (data.get("format") == FORMAT or {"format_version", "generation", "files"} <= data.keys())
+        return isinstance(data, dict) and (
+            data.get("format") == FORMAT or {"format_version", "generation", "files"} <= data.keys()
+        )
 
     @classmethod
     def from_dict(cls, data: dict, data_files: frozenset[str]) -> Manifest:
@@ -195,7 +197,10 @@ class Manifest:
             isinstance(files, dict)
             and files
             and all(
-                name in data_files and isinstance(info, dict) and _count(info.get("bytes")) and isinstance(info.get("sha256"), str)
+                name in data_files
+                and isinstance(info, dict)
+                and _count(info.get("bytes"))
+                and isinstance(info.get("sha256"), str)
                 for name, info in files.items()
             )
         ):
@@ -208,7 +213,13 @@ class Manifest:
             vector_index.get("type") == "hnsw-sq8" and not all(_count(vector_index.get(k)) for k in ("efSearch", "refine"))
         ):
             raise ManifestError("`vector_index` is not a vector index's parameters")
-        texts = {k: data.get(k) if isinstance(data.get(k), str) else None for k in ("created", "updated")}
+
+        def table(key: str) -> dict:
+            return data[key] if isinstance(data.get(key), dict) else {}
+
+        def text(key: str) -> str | None:
+            return data[key] if isinstance(data.get(key), str) else None
+
         return cls(
             generation=data["generation"],
             model=model,
@@ -216,11 +227,12 @@ class Manifest:
             files={name: FileInfo(info["bytes"], info["sha256"]) for name, info in files.items()},
             vector_store=store,
             vector_index=vector_index,
-            pipeline=data.get("pipeline") if isinstance(data.get("pipeline"), dict) else {},
-            bm25=data.get("bm25") if isinstance(data.get("bm25"), dict) else {},
-            versions=data.get("versions") if isinstance(data.get("versions"), dict) else {},
+            pipeline=table("pipeline"),
+            bm25=table("bm25"),
+            versions=table("versions"),
+            created=text("created"),
+            updated=text("updated"),
             format_version=data["format_version"],
-            **texts,
         )
 
     def to_dict(self) -> dict:

@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import re
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,6 +31,7 @@ import numpy as np
 
 from retriever.config import DEFAULT_MILVUS_FILE, ENV_MILVUS_TOKEN, VECTOR_STORES
 from retriever.errors import BadIndexError, RetrieverError, UsageError
+from retriever.index.manifest import FAISS, Manifest, StoreSpec
 
 _INSERT_BATCH = 2_000
 _GET_BATCH = 1_000
@@ -61,7 +63,7 @@ def manifest_uri(uri: str, index_dir: Path) -> str:
         return str(path)
 
 
-def spec(kind: str | None, uri: str | None, collection: str | None, index_dir: Path) -> dict | None:
+def spec(kind: str | None, uri: str | None, collection: str | None, index_dir: Path) -> StoreSpec | None:
     """The vector store asked for by `--vector-store`, `--uri` and `--collection`, or
     None when none is (the index keeps its own). A URI alone means Milvus."""
     if kind is None and uri is None and collection is None:
@@ -72,17 +74,15 @@ def spec(kind: str | None, uri: str | None, collection: str | None, index_dir: P
     if kind == "faiss":
         if uri or collection:
             raise UsageError("--uri and --collection are for --vector-store milvus")
-        return {"type": "faiss"}
+        return FAISS
     if uri and is_server(uri) and urlsplit(uri).password:
         # The URI is written to the manifest, beside the index: a secret must not be.
         raise UsageError(f"--uri: give the password or token in {ENV_MILVUS_TOKEN} (user:password), not in the URI")
     if collection is not None and not re.fullmatch(r"[A-Za-z_][0-9A-Za-z_]{0,150}", collection):
         raise UsageError(f"collection {collection!r}: Milvus names are letters, digits and _, not starting with a digit")
-    return {
-        "type": "milvus",
-        "uri": manifest_uri(uri, index_dir) if uri else DEFAULT_MILVUS_FILE,
-        "prefix": collection or default_prefix(index_dir),
-    }
+    return StoreSpec(
+        "milvus", manifest_uri(uri, index_dir) if uri else DEFAULT_MILVUS_FILE, collection or default_prefix(index_dir)
+    )
 
 
 def index_type(uri: str) -> str:
@@ -264,15 +264,16 @@ class MilvusStore:
     """A collection per generation, `<prefix>_<generation>`, in milvus-lite (a file in the
     index directory) or a Milvus server."""
 
-    def __init__(self, spec: dict, directory: Path):
-        self.spec = {k: v for k, v in spec.items() if k != "collection"}
-        self.uri, self.prefix, self.directory = spec["uri"], spec["prefix"], directory
+    def __init__(self, spec: StoreSpec, directory: Path):
+        assert spec.uri is not None and spec.prefix is not None  # StoreSpec.from_dict and spec() see to it
+        self.spec = spec.without_collection()
+        self.uri, self.prefix, self.directory = spec.uri, spec.prefix, directory
 
     def describe(self) -> str:
         return f"Milvus at {self.uri} ({self.prefix})"
 
-    def where(self, manifest: dict) -> str:
-        return f"Milvus at {self.uri}, collection {manifest['vector_store']['collection']}"
+    def where(self, manifest: Manifest) -> str:
+        return f"Milvus at {self.uri}, collection {manifest.vector_store.collection}"
 
     def check_reachable(self) -> None:
         check_reachable(self.uri, self.directory)
@@ -280,23 +281,30 @@ class MilvusStore:
     def _collection(self, generation: str) -> str:
         return collection_name(self.prefix, generation)
 
-    def write(self, tmp: Path, generation: str, vectors: np.ndarray) -> tuple[dict, dict, list[str]]:
+    def write(self, tmp: Path, generation: str, vectors: np.ndarray) -> tuple[StoreSpec, dict, list[str]]:
         collection = self._collection(generation)
         write(self.uri, self.directory, collection, vectors)
         params = {"type": "milvus", "index": index_type(self.uri), "metric": "IP"}
-        return {**self.spec, "collection": collection}, params, []
+        return replace(self.spec, collection=collection), params, []
 
     def discard(self, generation: str) -> None:
         with contextlib.suppress(Exception):  # a leftover collection costs space, not correctness
             drop_collection(self.uri, self.directory, self._collection(generation))
 
-    def keep(self, live: dict, previous: dict | None) -> None:
-        kept = {live["collection"], (previous or {}).get("collection")}
+    def keep(self, live: StoreSpec, previous: StoreSpec | None) -> None:
+        assert live.collection is not None  # write() names it
+        kept = {live.collection, previous.collection if previous else None}
         with contextlib.suppress(Exception):  # the same
-            drop(self.uri, self.directory, self.prefix, {c for c in kept if c}, live=live["collection"])
+            drop(self.uri, self.directory, self.prefix, {c for c in kept if c}, live=live.collection)
 
-    def open(self, gen: Path, manifest: dict) -> MilvusVectors:
-        return MilvusVectors(self.uri, self.directory, manifest["vector_store"]["collection"], int(manifest["model"]["dim"]))
+    def open(self, gen: Path, manifest: Manifest) -> MilvusVectors:
+        return MilvusVectors(self.uri, self.directory, _collection_of(manifest), manifest.model.dim)
 
-    def problems(self, manifest: dict) -> list[str]:
-        return problems(self.uri, self.directory, manifest["vector_store"]["collection"], manifest["corpus"]["passages"])
+    def problems(self, manifest: Manifest) -> list[str]:
+        return problems(self.uri, self.directory, _collection_of(manifest), manifest.corpus.passages)
+
+
+def _collection_of(manifest: Manifest) -> str:
+    collection = manifest.vector_store.collection
+    assert collection is not None  # Manifest.from_dict requires it of a Milvus store
+    return collection

@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from retriever.index.faiss_store import FaissStore
+from retriever.index.manifest import Manifest, StoreSpec
 from retriever.index.milvus import MilvusStore
 
 
@@ -34,13 +35,13 @@ class Vectors(Protocol):
 
 
 class VectorStore(Protocol):
-    spec: dict  # what the manifest records under "vector_store", without a generation's own
+    spec: StoreSpec  # what the manifest records under "vector_store", without a generation's own
 
     def describe(self) -> str:
         """Where the vectors go, in a few words (build notes)."""
         ...
 
-    def where(self, manifest: dict) -> str:
+    def where(self, manifest: Manifest) -> str:
         """Where a written generation's vectors are (`retriever info`)."""
         ...
 
@@ -48,7 +49,7 @@ class VectorStore(Protocol):
         """BadIndexError unless the store can be written: before any work."""
         ...
 
-    def write(self, tmp: Path, generation: str, vectors: np.ndarray) -> tuple[dict, dict, list[str]]:
+    def write(self, tmp: Path, generation: str, vectors: np.ndarray) -> tuple[StoreSpec, dict, list[str]]:
         """Store a generation's vectors (files go in `tmp`): its manifest entry, its index
         parameters and the names of the files written."""
         ...
@@ -57,22 +58,22 @@ class VectorStore(Protocol):
         """Undo what write() did for a generation that failed."""
         ...
 
-    def keep(self, live: dict, previous: dict | None) -> None:
+    def keep(self, live: StoreSpec, previous: StoreSpec | None) -> None:
         """After a swap: keep the live and the previous generation's vectors, no others."""
         ...
 
-    def open(self, gen: Path, manifest: dict) -> Vectors:
+    def open(self, gen: Path, manifest: Manifest) -> Vectors:
         """The vectors of the generation `manifest` names (in directory `gen`)."""
         ...
 
-    def problems(self, manifest: dict) -> list[str]:
+    def problems(self, manifest: Manifest) -> list[str]:
         """What `retriever info --check` finds wrong beyond the files' checksums."""
         ...
 
 
-def store_for(spec: dict | None, directory: Path) -> VectorStore:
-    """The store a manifest's "vector_store" entry (or a --vector-store spec) names."""
-    spec = spec or {"type": "faiss"}
-    if spec["type"] == "milvus":
+def store_for(spec: StoreSpec | None, directory: Path) -> VectorStore:
+    """The store a manifest's "vector_store" entry (or a --vector-store spec) names:
+    FAISS files when none does."""
+    if spec is not None and spec.is_milvus:
         return MilvusStore(spec, directory)
     return FaissStore()

@@ -96,7 +96,7 @@ class LiveIndex:
             log.error("kept the index already served: %s", self.reload_error)
             return
         self._retriever, self.loaded_at, self.reload_error = retriever, time.time(), None
-        log.info("now serving %s", retriever.index.manifest["generation"])
+        log.info("now serving %s", retriever.index.manifest.generation)
 
     def settle(self, timeout: float = 60.0) -> None:
         """Wait for a reload under way (tests, and a clean shutdown)."""
@@ -609,11 +609,11 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
         return {
             "status": "ok",
             "index": str(r.index.directory),
-            "generation": m["generation"],
-            "documents": m["corpus"]["documents"],
-            "passages": m["corpus"]["passages"],
-            "model": m["model"]["name"],
-            "backend": m["model"]["backend"],
+            "generation": m.generation,
+            "documents": m.corpus.documents,
+            "passages": m.corpus.passages,
+            "model": m.model.name,
+            "backend": m.model.backend,
             "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(live.loaded_at)),
             "uptime_s": round(time.time() - started, 1),
             "reload_error": live.reload_error,
@@ -894,8 +894,8 @@ def run(retriever: Retriever, sock: socket.socket, access_log: bool = True, anno
     app.state.reader.start()  # the process upload readers fork from, before the first upload
     m = retriever.index.manifest
     announce(
-        f"Serving {retriever.index.directory} ({m['corpus']['documents']} documents, {m['corpus']['passages']} passages, "
-        f"{m['model']['name']} {m['model']['backend']}; ready in {time.perf_counter() - started:.1f} s)\n"
+        f"Serving {retriever.index.directory} ({m.corpus.documents} documents, {m.corpus.passages} passages, "
+        f"{m.model.name} {m.model.backend}; ready in {time.perf_counter() - started:.1f} s)\n"
         f"  search page  {url}/\n  API          {url}/api/ask?q=…   docs {url}/docs\n"
         "Ctrl+C stops it."
     )

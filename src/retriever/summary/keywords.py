@@ -80,7 +80,7 @@ class Reference:
         """The reference of the index in `directory`, reading its BM25 terms and IDF
         only (not its vectors, postings or model). BadIndexError names what is wrong."""
         manifest = read_manifest(directory)  # names the directory when it is no index
-        generation = directory / manifest["generation"]
+        generation = directory / manifest.generation
         try:
             idf, passages = BM25.load_idf(generation)
         except Exception as e:  # noqa: BLE001 - numpy, zipfile and json each raise their own
