@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from retriever.config import LIMITS, SEARCH_MODES
+from retriever.config import LIMITS, SEARCH_MODES, SearchConfig
 from retriever.errors import SURROGATES, UsageError
 
 
@@ -18,7 +18,7 @@ def _whole(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def check_question(question: object, mode: str = "hybrid", what: str = "question") -> str:
+def check_question(question: object, mode: str = SearchConfig.mode, what: str = "question") -> str:
     """The question stripped, or UsageError: not text, empty, too long, not valid
     Unicode (bytes that were not UTF-8 on the command line), or an unknown mode."""
     if mode not in SEARCH_MODES:

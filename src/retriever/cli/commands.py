@@ -35,6 +35,7 @@ from retriever.config import (
     ENV_MODEL,
     ENV_SERVER,
     LIMITS,
+    ONNX_INT8,
     SEARCH_MODES,
     VECTOR_STORES,
     SearchConfig,
@@ -662,7 +663,7 @@ def info(
         out.print(Text(f"Index {shown(data['index'])}", style="bold"))
         m = data["model"]
         export = f", export recipe {m['export_recipe']}" if m.get("export_recipe") else ""
-        ran = f", ran as {m['precision']}" if m.get("precision") and m["backend"] == "onnx-int8" else ""
+        ran = f", ran as {m['precision']}" if m.get("precision") and m["backend"] == ONNX_INT8 else ""
         built = f", built on {_markup(m['built_on'])}" if m.get("built_on") else ""
         out.print(f"  model      {_markup(m['name'])} ({m['backend']}{export}{ran}, dimension {m['dim']}{built})", soft_wrap=True)
         out.print(f"  corpus     {c['documents']} documents, {c['passages']} passages, {c['chars']:,} characters")

@@ -28,7 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
-from retriever.config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, model_threads
+from retriever.config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ONNX_INT8, TORCH, model_threads
 from retriever.embedding.installation import PUBLISHED, installed_path
 from retriever.embedding.onnx_model import OnnxEmbedder, Progress, exported
 from retriever.errors import RetrieverError, UsageError
@@ -93,7 +93,7 @@ def _hub_cache(name: str) -> Path | None:
 class SentenceTransformerEmbedder:
     """The plain sentence-transformers + torch path."""
 
-    backend = "torch"
+    backend = TORCH
     precision = "fp32"
 
     def __init__(self, name: str, path: Path):
@@ -140,7 +140,7 @@ def check_backend(backend: str) -> None:
     where torch is not installed (it is not installed with the tool), saying how."""
     if backend not in BACKENDS:
         raise UsageError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
-    if backend == "torch" and not all(importlib.util.find_spec(p) for p in ("torch", "sentence_transformers")):
+    if backend == TORCH and not all(importlib.util.find_spec(p) for p in ("torch", "sentence_transformers")):
         raise RetrieverError(
             "the torch backend needs torch and sentence-transformers, which are not installed: "
             "pip install torch --index-url https://download.pytorch.org/whl/cpu sentence-transformers"
@@ -152,9 +152,9 @@ def load_embedder(name: str, backend: str = DEFAULT_BACKEND) -> Embedder:
     """The embedder for a model name or path, loaded once per process."""
     check_backend(backend)
     path = resolve_model(name)
-    if backend == "torch":
+    if backend == TORCH:
         return SentenceTransformerEmbedder(name, path)
-    return OnnxEmbedder(name, path, quantized=backend == "onnx-int8")
+    return OnnxEmbedder(name, path, quantized=backend == ONNX_INT8)
 
 
 if __name__ == "__main__":

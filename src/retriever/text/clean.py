@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from retriever.text.numerals import ARABIC, UNITS, alternation
 from retriever.text.outline import (
     MAX_HEADING_CHARS,
     MAX_STANDALONE_CHARS,
@@ -20,6 +21,7 @@ from retriever.text.outline import (
     detect_heading,
     is_toc_marker,
 )
+from retriever.text.punctuation import COMMAS, ENUMERATION_COMMA, FULL_STOPS, PARAGRAPH_ENDS, char_class
 from retriever.text.words import cut
 
 # --- character level -------------------------------------------------------------
@@ -97,7 +99,7 @@ _CHROME = re.compile(
 # that a text without full stops loses that much of itself, not everything.
 _DISCLAIMER_LINE_MAX = 300
 _DISCLAIMER_REACH = 200
-_SENTENCE_END = "。！？!?\n"
+_SENTENCE_END = FULL_STOPS + "\n"
 _DISCLAIMER = re.compile(
     r"本站仅提供信息存储空间|不拥有所有权|不承担相关法律责任|如若转载|转载请注明|请注明出处|版权归原作者|"
     r"涉嫌抄袭侵权|侵权请联系|联系我们删除|仅代表作者本人|由互联网用户自发贡献|"
@@ -121,12 +123,11 @@ _NO_WORDS = re.compile(r"^[\W\d_]*$")
 
 # Sentence-final and closing punctuation: a line break after it is a real paragraph
 # break (clean.py), a wrapped line ending in it may end a paragraph (formats.py).
-PARAGRAPH_ENDS = "。！？!?；;：:…”’」』》)）】"
 _OPEN_QUOTES = {"“": "”", "「": "」", "『": "』", "(": ")", "（": "）", "《": "》"}
-_CLAUSE = re.compile("[，,、]")
+_CLAUSE = re.compile(char_class(COMMAS, ENUMERATION_COMMA))
 # A number broken from its unit (「达到74.4」 / 「万亿元」).
-_NUMBER_END = re.compile(r"[0-9０-９][0-9０-９.．]*$")
-_UNIT_START = re.compile(r"^[%％‰万亿千百元美个人户项倍吨年月日]")
+_NUMBER_END = re.compile(f"[{ARABIC}][{ARABIC}.．]*$")
+_UNIT_START = re.compile("^" + alternation(UNITS))
 _WORD_SPLIT_MIN = 8  # a shorter line may be a name or a signature (「习近平」)
 
 # Markdown syntax that would otherwise leak into passages.
@@ -191,7 +192,7 @@ def _drop_disclaimers(text: str) -> str:
         end, ceiling = m.end(), min(len(text), m.end() + _DISCLAIMER_REACH)
         while end < ceiling and text[end] not in _SENTENCE_END:
             end += 1
-        if end < len(text) and text[end] in "。！？!?":
+        if end < len(text) and text[end] in FULL_STOPS:
             end += 1  # its full stop
         kept.append(text[at:start])
         at = end
@@ -287,7 +288,7 @@ class _Paragraph:
         head_only = self.length <= _HEAD_PROBE
         if detect_heading(self.head) or detect_heading(b) or (head_only and is_toc_marker(self.head)):
             return False
-        if b[0] in "。！？!?；;，,、：:”’」』)）】…":
+        if b[0] in PARAGRAPH_ENDS + COMMAS + ENUMERATION_COMMA:
             return True
         if _NUMBER_END.search(self.tail) and _UNIT_START.match(b):
             return True

@@ -23,10 +23,8 @@ import hashlib
 import importlib.util
 import json
 import math
-import os
 import re
 import sqlite3
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterable
@@ -34,6 +32,7 @@ from contextlib import closing
 from functools import lru_cache
 from pathlib import Path
 
+from retriever import atomic
 from retriever.config import user_cache_dir
 
 RECIPE = 3  # in the cache file's name: a change in what is stored makes a new file
@@ -235,9 +234,7 @@ def build(dictionary: Path, out: Path) -> None:
     chars = sorted(set().union(*(emit_P[s] for s in _STATES)))
     trans = {y0: {y: trans_P[y0].get(y, _MIN) for y in _STATES} for y0 in _STATES}
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic.replacing_path(out) as tmp:
         db = sqlite3.connect(tmp)
         with db:
             db.execute("CREATE TABLE words (word TEXT PRIMARY KEY, freq INTEGER) WITHOUT ROWID")
@@ -256,10 +253,6 @@ def build(dictionary: Path, out: Path) -> None:
             }
             db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
         db.close()
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _six(p: float | None) -> float | None:

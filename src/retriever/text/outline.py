@@ -13,7 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_CN = "一二三四五六七八九十百零〇两"
+from retriever.text.numerals import COUNTING, SECTION_NUMERALS
+from retriever.text.punctuation import COLONS, COMMAS, FULL_STOPS, SEMICOLONS, char_class
+
+_CN = SECTION_NUMERALS
 # 一是/二是, 第一， and 首先/其次: the lowest level, points within a paragraph.
 ENUMERATION_RANK = 6
 # 第一章, 第一节, 一、 and （一） (ranks 0-2) are the skeleton of a document. Prose does not
@@ -35,8 +38,14 @@ _MARKERS: list[tuple[int, re.Pattern[str]]] = [
     (5, re.compile(r"[①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳]")),
     (ENUMERATION_RANK, re.compile(rf"第[{_CN}]{{1,3}}(?=[，,、:：])|[{_CN}]{{1,3}}是(?=[^\s，,。])")),
 ]
+# Outline markers that open a sentence (「(一)」, 「一是」, 「1.」): a summary quotes the
+# sentence from just after them, which is still a verbatim span of the document.
+LEADING_MARKER = re.compile(
+    rf"^(?:[{COUNTING}]+[、.．]|[(（][{COUNTING}\d]+[)）][、.．]?|\d{{1,2}}[、.．](?!\d)"
+    rf"|第[{COUNTING}]+[，,、]|[{COUNTING}]+[是要](?=\S)|[①-⑳])\s*"
+)
 # A section number without punctuation alone on its line (「一」, 「二」 in older reports).
-_BARE_NUMBER = re.compile("[一二三四五六七八九十]{1,3}")
+_BARE_NUMBER = re.compile(f"[{COUNTING}]{{1,3}}")
 # Discourse markers that only count as headings on a short line of their own.
 _WEAK_MARKER = re.compile(r"(首先|其次|再次|然后|最后|此外|另外)(?=[，,、:：]?\S)")
 _MARKDOWN = re.compile(r"(#{1,6})\s+\S")
@@ -49,9 +58,9 @@ MAX_HEADING_CHARS = 40
 MAX_STRUCTURAL_HEADING_CHARS = 60
 MAX_STANDALONE_CHARS = 50
 
-_SENTENCE_END = "。！？!?；;"
-_RUN_IN_END = re.compile(r"[。！？!?：:]")
-_CLAUSE = re.compile("[，,；;]")
+_SENTENCE_END = FULL_STOPS + SEMICOLONS
+_RUN_IN_END = re.compile(char_class(FULL_STOPS, COLONS))
+_CLAUSE = re.compile(char_class(COMMAS, SEMICOLONS))
 _TOC = re.compile(r"^(目\s*录|提\s*纲|目录\s*/\s*提纲|内容提要)\s*[:：]?\s*[…\.。·]*\s*$")
 
 
@@ -63,7 +72,7 @@ class Heading:
 
 
 def strip_title(text: str) -> str:
-    return text.strip().rstrip("。：:；;，,").strip()
+    return text.strip().rstrip("。" + COLONS + SEMICOLONS + COMMAS).strip()
 
 
 def detect_heading(line: str) -> Heading | None:
@@ -102,7 +111,7 @@ def detect_heading(line: str) -> Heading | None:
             # or an enumeration (「一是……，……。」: in the reports, 70 of 77 such lines are
             # followed by their body). After 1. (1) ① it is a numbered sentence, an item
             # of a list (「（９）在国家的辅导下，积极开展群众性的文化活动。」).
-            if STRUCTURAL_RANK < rank < ENUMERATION_RANK and body[-1] in "。！？!?" and _CLAUSE.search(body[m.end() :]):
+            if STRUCTURAL_RANK < rank < ENUMERATION_RANK and body[-1] in FULL_STOPS and _CLAUSE.search(body[m.end() :]):
                 return None
             return Heading(rank, strip_title(body), whole)
         stop = _RUN_IN_END.search(body, m.end())

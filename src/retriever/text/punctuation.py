@@ -1,6 +1,5 @@
 """Punctuation classes, each defined once: what ends a sentence, what closes a quotation
-or a bracket, where a long sentence may be cut, and which marks a line may not begin or
-end with. Both Chinese (full-width) and Latin forms, since documents mix them.
+or a bracket, where a long sentence may be cut. Both Chinese (full-width) and Latin forms, since documents mix them.
 """
 
 from __future__ import annotations
@@ -23,10 +22,6 @@ PARAGRAPH_ENDS = SENTENCE_ENDS + COLONS + CLOSERS
 # Where a sentence longer than the limit is cut, best first: after a comma, else after an
 # enumeration comma or a colon.
 SOFT_BREAKS = (COMMAS, ENUMERATION_COMMA + COLONS)
-# Chinese line breaking (kinsoku): a line never begins with closing punctuation and never
-# ends with opening punctuation.
-NO_LINE_START = frozenset("。，、；：？！）》」』〉】〕”’…·,.;:?!)]}%›–—")
-NO_LINE_END = frozenset("（《「『〈【〔“‘([{–—")
 
 
 def char_class(*marks: str) -> str:

@@ -17,21 +17,20 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 
-_DIGITS = dict(zip("〇零一二三四五六七八九", "00123456789"))
-_CN_DIGIT = "〇零一二三四五六七八九"
-_NUMERAL = "一二三四五六七八九十"
+from retriever.text.numerals import COUNTING, DIGIT_VALUES, DIGITS
+
 _YEAR_4 = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 _YEAR_2 = re.compile(r"(?<![\d.])(\d\d)(?=年)")
-_CN_YEAR = re.compile(rf"(?<![{_CN_DIGIT}十])([{_CN_DIGIT}]{{4}}|[{_CN_DIGIT}]{{2}})(?=年)")
+_CN_YEAR = re.compile(rf"(?<![{DIGITS}十])([{DIGITS}]{{4}}|[{DIGITS}]{{2}})(?=年)")
 # Two digits and 年 are also a span of years (「近10年」, 「成立70年来」, 「改革开放40年」,
 # 「五六年间」): so read when a word of duration comes before or after.
 _SPAN_BEFORE = re.compile(r"(近|过去|最近|连续|成立|建国|开放|解放|长达|历时|将近|约|每|这|那|第)\s*$")
 _SPAN_AFTER = re.compile(r"年(代|来|间|内|里|多|左右|之久|以上|以下)")
-_DECADE = re.compile(rf"(?<![\d{_NUMERAL}])([1-9]0|[二三四五六七八九]十)年代")
+_DECADE = re.compile(rf"(?<![\d{COUNTING}])([1-9]0|[二三四五六七八九]十)年代")
 # 「十九大」, 「二十大」: a party congress by its ordinal, where what follows shows it is one
 # (「三大攻坚战」 is not).
 _CONGRESS = re.compile(
-    rf"(?<![{_NUMERAL}第])([{_NUMERAL}]{{1,3}})大(?=$|[\s，。、？！?,.；;：:的上时時前后後以期报報会會提召精代])"
+    rf"(?<![{COUNTING}第])([{COUNTING}]{{1,3}})大(?=$|[\s，。、？！?,.；;：:的上时時前后後以期报報会會提召精代])"
 )
 # Short forms of bodies and their full names (the standard abbreviations).
 _SHORT_FORMS = {"人大": "人民代表大会", "政协": "政治协商会议", "政協": "政治協商會議", "党代会": "全国代表大会"}
@@ -46,9 +45,9 @@ class Understood:
 def _cn_number(numeral: str) -> int:
     """一 … 九十九 as an int (十九 → 19, 二十 → 20, 二十一 → 21)."""
     if "十" not in numeral:
-        return int("".join(_DIGITS[c] for c in numeral))
+        return int("".join(DIGIT_VALUES[c] for c in numeral))
     tens, _, units = numeral.partition("十")
-    return (int(_DIGITS[tens]) if tens else 1) * 10 + (int(_DIGITS[units]) if units else 0)
+    return (int(DIGIT_VALUES[tens]) if tens else 1) * 10 + (int(DIGIT_VALUES[units]) if units else 0)
 
 
 def _two_digit_year(yy: int) -> int:
@@ -70,7 +69,7 @@ def years_in(text: str) -> set[int]:
             years.add(_two_digit_year(int(m.group(1))))
     for m in _CN_YEAR.finditer(text):
         digits = m.group(1)
-        value = int("".join(_DIGITS[c] for c in digits))
+        value = int("".join(DIGIT_VALUES[c] for c in digits))
         if len(digits) == 4:
             years.add(value)
         elif not _a_span(text, m):

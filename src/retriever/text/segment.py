@@ -13,14 +13,11 @@ from dataclasses import dataclass, field
 
 from retriever.config import SegmentConfig
 from retriever.text.outline import ENUMERATION_RANK, Heading, detect_heading, is_toc_marker
+from retriever.text.punctuation import CLOSERS, COLONS, COMMAS, FULL_STOPS, SEMICOLONS, SENTENCE_ENDS, SOFT_BREAKS
 
-# Sentence-final punctuation; a run of it ends one sentence (「！？」, 「……」).
-_ENDERS = frozenset("。！？!?；;…")
-# Closing quotes and brackets stay with the sentence they close.
-CLOSERS = "”’」』）)】》"
+# A run of sentence-final punctuation ends one sentence (「！？」, 「……」); closing quotes
+# and brackets stay with the sentence they close, straight quotes when they close one.
 _ASCII_QUOTES = frozenset("\"'")
-# Where an over-long sentence may be cut, best first.
-SOFT_BREAKS = ("，,", "、：:")
 _TITLE_MAX_CHARS = 60
 
 
@@ -96,11 +93,11 @@ def split_sentences(text: str, offset: int = 0) -> list[Sentence]:
     spans: list[tuple[int, int]] = []
     start, i, n = 0, 0, len(text)
     while i < n:
-        if text[i] not in _ENDERS:
+        if text[i] not in SENTENCE_ENDS:
             i += 1
             continue
         j = i + 1
-        while j < n and text[j] in _ENDERS:
+        while j < n and text[j] in SENTENCE_ENDS:
             j += 1
         while j < n and (text[j] in CLOSERS or (text[j] in _ASCII_QUOTES and text[start:j].count(text[j]) % 2 == 1)):
             j += 1
@@ -197,7 +194,9 @@ def _title_line(lines: list[tuple[str, int]], skip: set[int]) -> int | None:
         if i in skip:
             continue
         s = line.strip()
-        if s.startswith("# ") or (0 < len(s) <= _TITLE_MAX_CHARS and s[-1] not in "。！？!?；;：:，," and not detect_heading(s)):
+        if s.startswith("# ") or (
+            0 < len(s) <= _TITLE_MAX_CHARS and s[-1] not in FULL_STOPS + SEMICOLONS + COLONS + COMMAS and not detect_heading(s)
+        ):
             return i
         return None
     return None
