@@ -17,7 +17,8 @@ import opencc
 import pytest
 
 from retriever.errors import InputError
-from retriever.reading.formats import decode, guess_encoding, language_score, read_html
+from retriever.reading.encoding import decode, guess_encoding, language_score
+from retriever.reading.html import read_html
 from retriever.reading.load import find_files, load_document, load_stream
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -103,7 +104,7 @@ def test_short_ambiguous_bytes():
 
 
 def _candidate_names(data: bytes) -> list[str]:
-    from retriever.reading.formats import _candidates
+    from retriever.reading.encoding import _candidates
 
     return list(_candidates(data))
 
@@ -665,7 +666,7 @@ def test_load_stream_pdf_and_docx(tmp_path):
 
 
 def test_causes_never_show_memory_addresses():
-    from retriever.reading.formats import reason
+    from retriever.reading.extracted import reason
 
     # What pypdf raised for a PDF whose object refers to itself: the id() of its reader.
     e = ValueError("Unexpected destination IndirectObject(5, 0, 140077810786320) at <Reader object at 0x7f6b2c0d1e50>")

@@ -114,8 +114,10 @@ from conftest import raw_docx  # noqa: E402
 
 from retriever.config import ReadLimits  # noqa: E402
 from retriever.errors import InputError  # noqa: E402
-from retriever.reading.formats import read_docx, read_html, read_pdf  # noqa: E402
+from retriever.reading.docx import read_docx  # noqa: E402
+from retriever.reading.html import read_html  # noqa: E402
 from retriever.reading.load import load_document  # noqa: E402
+from retriever.reading.pdf import read_pdf  # noqa: E402
 
 PARAGRAPH = "<w:p><w:r><w:t>{}</w:t></w:r></w:p>"
 

@@ -1,8 +1,8 @@
 """Imported by the server process that upload workers fork from (isolated.py): the
 reading stack and its dictionaries, loaded once there, are every worker's from the start."""
 
-from retriever.reading import formats, load  # noqa: F401 - load: what the workers run
+from retriever.reading import docx, encoding, html, load, pdf  # noqa: F401 - what the workers run
 from retriever.text import words
 
 words.cut("预热")  # the cutter that re-joins words broken across lines
-formats._word_model()  # jieba's word frequencies, which tell GB18030 from Big5
+encoding._word_model()  # jieba's word frequencies, which tell GB18030 from Big5

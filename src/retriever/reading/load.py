@@ -1,4 +1,5 @@
-"""Find and read documents: bytes → raw text (formats.py) → cleaned text.
+"""Find and read documents: bytes → raw text (a reader per format: encoding.py for plain
+text, html.py, docx.py, pdf.py) → cleaned text.
 
 Plain text and Markdown in any common Chinese encoding, HTML pages (their main text),
 .docx and .pdf. Every failure is an InputError naming the file and the cause, so that a
@@ -27,7 +28,11 @@ from retriever.config import (
     max_file_bytes,
 )
 from retriever.errors import InputError, TooMuchText, path_text
-from retriever.reading.formats import Extracted, ReadBudget, decode, read_docx, read_html, read_pdf, reason, refuse_ole, sniff
+from retriever.reading.docx import read_docx
+from retriever.reading.encoding import decode
+from retriever.reading.extracted import Extracted, ReadBudget, reason, refuse_ole, sniff
+from retriever.reading.html import read_html
+from retriever.reading.pdf import read_pdf
 from retriever.text.clean import clean
 from retriever.text.segment import find_title
 

@@ -122,7 +122,7 @@ _SITE_NAME = re.compile(r"^[\w\u4e00-\u9fff]{1,12}(?:网|文库|网站|之家|�
 _NO_WORDS = re.compile(r"^[\W\d_]*$")
 
 # Sentence-final and closing punctuation: a line break after it is a real paragraph
-# break (clean.py), a wrapped line ending in it may end a paragraph (formats.py).
+# break (clean.py), a wrapped line ending in it may end a paragraph (reading/pdf.py).
 _OPEN_QUOTES = {"“": "”", "「": "」", "『": "』", "(": ")", "（": "）", "《": "》"}
 _CLAUSE = re.compile(char_class(COMMAS, ENUMERATION_COMMA))
 # A number broken from its unit (「达到74.4」 / 「万亿元」).

@@ -4,7 +4,7 @@ Words come from rjieba (jieba's algorithm and dictionary in Rust): it is ready i
 where jieba.initialize() takes 0.6 s, and cuts the same words (on 1,898 paragraphs
 of government reports they differed only in keeping "2011-2020" whole). jieba itself
 serves its IDF table and part-of-speech tags, which document summaries and their
-keywords (summary/keywords.py) need, and its word model, which reading/formats.py uses
+keywords (summary/keywords.py) need, and its word model, which reading/encoding.py uses
 to tell GB18030 from Big5 when a file does not say its encoding.
 
 Everything that cuts or matches words imports this module, and it imports nothing of

@@ -1,0 +1,258 @@
+"""A .docx to raw text: paragraphs, headings from their styles and outline levels (as
+Markdown marks), tables as rows; bounded against zip bombs and floods of empty runs."""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from retriever.config import ReadLimits
+from retriever.errors import InputError
+from retriever.reading.extracted import OLE_MAGIC, ZIP_MAGIC, Extracted, ReadBudget, one_line, reason, refuse_ole
+
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
+# Subtrees whose text is not the paragraph's own: deleted revisions, text boxes (their
+# paragraphs are their own), the fallback copy of alternate content; and properties,
+# which hold no text.
+_DOCX_SKIP = frozenset({f"{_W}del", f"{_W}txbxContent", _MC_FALLBACK, f"{_W}pPr", f"{_W}rPr"})
+_DOCX_TITLE_STYLE = re.compile(r"^(?:title|标题)$", re.IGNORECASE)
+# Word's heading styles by name (stored in English whatever Word shows, but some tools
+# write localized names): "heading 2", "标题 2".
+_DOCX_HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*([1-9])$", re.IGNORECASE)
+_BODY_TEXT_LEVEL = 9  # w:outlineLvl 9: body text, no heading
+
+
+@dataclass(frozen=True)
+class _Style:
+    name: str
+    outline_level: int | None  # 0 for a top heading (Heading 1), None where the style sets none
+    based_on: str | None
+
+
+def _paragraph_style(paragraph, styles: dict[str, _Style]) -> _Style | None:
+    style_id = paragraph.find(f"{_W}pPr/{_W}pStyle")
+    return styles.get(style_id.get(f"{_W}val", "")) if style_id is not None else None
+
+
+def _heading_level(paragraph, style: _Style | None, styles: dict[str, _Style]) -> int | None:
+    """A paragraph's heading level (1 for Heading 1), by its own outline level, else its
+    style's or the style it is based on, else the style's name; None for body text.
+    Many Word documents mark their headings so, without numbers in the text."""
+    own = paragraph.find(f"{_W}pPr/{_W}outlineLvl")
+    if own is not None:
+        level = _int_or_none(own.get(f"{_W}val"))
+        return level + 1 if level is not None and level < _BODY_TEXT_LEVEL else None
+    current = style
+    for _ in range(10):  # a chain of based-on styles; a loop in a hostile file ends here
+        if current is None:
+            return None
+        if current.outline_level is not None:
+            return current.outline_level + 1 if current.outline_level < _BODY_TEXT_LEVEL else None
+        named = _DOCX_HEADING_STYLE.match(current.name.strip())
+        if named:
+            return int(named.group(1))
+        current = styles.get(current.based_on) if current.based_on else None
+    return None
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _paragraph_text(p) -> str:
+    parts: list[str] = []
+    stack = [p]
+    while stack:
+        el = stack.pop()
+        tag = el.tag
+        if tag == f"{_W}t":
+            parts.append(el.text or "")
+        elif tag == f"{_W}tab":
+            parts.append("\t")
+        elif tag in (f"{_W}br", f"{_W}cr"):
+            parts.append("\n")
+        elif tag == f"{_W}noBreakHyphen":
+            parts.append("-")
+        if tag not in _DOCX_SKIP:
+            stack.extend(reversed([c for c in el if isinstance(c.tag, str)]))
+    return "".join(parts)
+
+
+def _docx_blocks(parent):
+    """Paragraphs and tables in document order, through content controls."""
+    for el in parent:
+        if el.tag in (f"{_W}p", f"{_W}tbl"):
+            yield el
+        elif el.tag in (f"{_W}sdt", f"{_W}customXml"):
+            content = el.find(f"{_W}sdtContent")
+            yield from _docx_blocks(content if content is not None else el)
+
+
+def _table_rows(tbl) -> list[str]:
+    """One line per row, its non-empty cells separated by tabs. A merged cell is one
+    cell; a nested table's rows are part of their cell's text."""
+    rows = []
+    for tr in tbl.iter(f"{_W}tr"):
+        if next(tr.iterancestors(f"{_W}tbl")) is not tbl:
+            continue
+        cells = []
+        for tc in tr.iter(f"{_W}tc"):
+            if next(tc.iterancestors(f"{_W}tr")) is not tr:
+                continue
+            # A cell's paragraphs (and nested tables) run together in one cell.
+            text = " ".join(t for t in (one_line(_paragraph_text(p)) for p in tc.iter(f"{_W}p")) if t)
+            if text:
+                cells.append(text)
+        if cells:
+            rows.append("\t".join(cells))
+    return rows
+
+
+_RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
+_OFFICE_DOCUMENT = "/officeDocument"
+_STYLES = "/styles"
+# What the main part's folder says an Office archive is, when it is not Word.
+_NOT_WORD = {"xl": "an Excel workbook (.xlsx)", "ppt": "a PowerPoint presentation (.pptx)"}
+
+
+def _check_inflation(archive: zipfile.ZipFile, names: list[str], path: Path | str, limits: ReadLimits) -> None:
+    """Refuse a zip bomb before anything is inflated: the parts to read must not claim
+    more than limits.max_inflated_bytes in all, nor inflate more than
+    limits.max_inflate_ratio times. zipfile never inflates a part beyond the size it
+    claims (and checks the CRC), so the claims bound what reading costs."""
+    infos = [archive.getinfo(name) for name in names]
+    total = sum(i.file_size for i in infos)
+    if total > limits.max_inflated_bytes:
+        raise InputError(
+            path,
+            f"a zip bomb? its text parts would inflate to {total / 2**20:,.0f} MB "
+            f"(the limit is {limits.max_inflated_bytes / 2**20:.0f} MB)",
+        )
+    for i in infos:
+        if i.file_size > limits.inflate_grace_bytes and i.file_size > limits.max_inflate_ratio * max(1, i.compress_size):
+            raise InputError(
+                path,
+                f"a zip bomb? {i.filename} inflates {i.file_size / max(1, i.compress_size):,.0f} times "
+                f"(to {i.file_size / 2**20:,.0f} MB; real documents: under {limits.max_inflate_ratio})",
+            )
+
+
+def _part_target(archive: zipfile.ZipFile, rels: str, kind: str, base: str) -> str | None:
+    """The part a relationships file points to for `kind` (a type URI ending), as a
+    name in the archive."""
+    from lxml import etree
+
+    try:
+        root = etree.fromstring(archive.read(rels))
+    except (KeyError, etree.XMLSyntaxError):
+        return None
+    for rel in root.iter(_RELS):
+        if rel.get("Type", "").endswith(kind) and rel.get("TargetMode") != "External":
+            target = rel.get("Target", "")
+            return target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(base, target))
+    return None
+
+
+def _docx_parts(archive: zipfile.ZipFile, path: Path | str) -> tuple[str, str | None]:
+    """The names of the main document part and of its styles."""
+    main = _part_target(archive, "_rels/.rels", _OFFICE_DOCUMENT, "")
+    if main is None:
+        main = "word/document.xml"
+    folder = main.split("/")[0]
+    if folder in _NOT_WORD:
+        raise InputError(path, f"{_NOT_WORD[folder]}, not a Word document: not supported (formats: .txt .md .html .docx .pdf)")
+    if main not in archive.namelist():
+        raise InputError(path, "not a readable .docx file (a zip archive without a Word document in it)")
+    directory, name = posixpath.split(main)
+    styles = _part_target(archive, f"{directory}/_rels/{name}.rels", _STYLES, directory)
+    return main, styles if styles in archive.namelist() else None
+
+
+def _styles(archive: zipfile.ZipFile, part: str | None) -> dict[str, _Style]:
+    """The document's paragraph styles by id: name, outline level, the style each is based on."""
+    from lxml import etree
+
+    if part is None:
+        return {}
+    styles = {}
+    for _, style in etree.iterparse(archive.open(part), tag=f"{_W}style"):
+        name, level, based = style.find(f"{_W}name"), style.find(f"{_W}pPr/{_W}outlineLvl"), style.find(f"{_W}basedOn")
+        styles[style.get(f"{_W}styleId", "")] = _Style(
+            name.get(f"{_W}val", "") if name is not None else "",
+            _int_or_none(level.get(f"{_W}val")) if level is not None else None,
+            based.get(f"{_W}val") if based is not None else None,
+        )
+        style.clear()
+    return styles
+
+
+def _body_blocks(stream, budget: ReadBudget):
+    """The children of <w:body>, one at a time, each dropped once used: the body is
+    parsed as a stream, so memory holds one paragraph or table, not the document."""
+    from lxml import etree
+
+    depth = inside = 0
+    for event, el in etree.iterparse(stream, events=("start", "end")):
+        if event == "start":
+            depth += 1
+            continue
+        depth -= 1
+        inside += 1
+        if inside > budget.limits.max_block_elements:  # one paragraph or table, held whole until it ends
+            raise InputError(
+                budget.path,
+                f"a paragraph or table of over {budget.limits.max_block_elements:,} XML elements: not a document this tool reads",
+            )
+        if depth == 2:  # <w:document> is depth 1, <w:body> 2: its children end at 2
+            budget.block("paragraphs")
+            inside = 0
+            yield el
+            el.clear()
+            while el.getprevious() is not None:
+                del el.getparent()[0]
+
+
+def read_docx(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -> Extracted:
+    """Paragraphs and table rows (cells separated by tabs) of a Word document, in order;
+    headers, footers, comments and deleted revisions left out. Read as a stream, within
+    `limits` (a zip bomb is refused before it is inflated)."""
+    from lxml import etree
+
+    if data.startswith(OLE_MAGIC):
+        refuse_ole(path)
+    if not data.startswith(ZIP_MAGIC):
+        raise InputError(path, "not a .docx file (not a zip archive)")
+    budget = ReadBudget(path, limits)
+    lines: list[str] = []
+    title = None
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            main, styles_part = _docx_parts(archive, path)
+            _check_inflation(archive, [main, *([styles_part] if styles_part else [])], path, limits)
+            styles = _styles(archive, styles_part)
+            for element in _body_blocks(archive.open(main), budget):
+                for block in _docx_blocks([element]):
+                    if block.tag == f"{_W}tbl":
+                        lines.extend(budget.text(row) for row in _table_rows(block))
+                        continue
+                    text = budget.text(_paragraph_text(block))
+                    style = _paragraph_style(block, styles)
+                    if title is None and text.strip() and style and _DOCX_TITLE_STYLE.match(style.name.strip()):
+                        title = one_line(text)
+                    level = _heading_level(block, style, styles) if text.strip() else None
+                    # A heading marked by its style is written as Markdown marks it: the
+                    # outline reads it as it reads a .md file's.
+                    lines.append(f"{'#' * min(level, 6)} {one_line(text)}" if level else text)
+    except InputError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, etree.XMLSyntaxError, KeyError, OSError, EOFError, ValueError) as e:
+        raise InputError(path, f"not a readable .docx file ({reason(e)})") from None
+    return Extracted("\n".join(lines), title)
