@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retriever.embedding.onnx_model import MIN_AGREEMENT
+from retriever.embedding.embedders import MIN_AGREEMENT
 
 from .common import BENCH, ROOT, data_file, log, read_jsonl, run_and_print
 
@@ -97,8 +97,9 @@ EIGHT_BIT = "onnx-int8, 8-bit weights"  # recipe 4's int8: right with VNNI only
 
 def child(quick: bool, builds: bool) -> dict:
     from retriever import Retriever
-    from retriever.embedding.embedders import load_embedder, resolve_model
-    from retriever.embedding.onnx_model import OnnxEmbedder, exported, session
+    from retriever.embedding.embedders import OnnxEmbedder, load_embedder, resolve_model
+    from retriever.embedding.onnx_export import exported
+    from retriever.embedding.onnx_runtime import session
     from retriever.text.words import for_matching
 
     from .retrieval_quality import labelled, measure_backend, qa_set
@@ -152,7 +153,7 @@ def build_gov_reports(backend: str, quick: bool) -> dict:
 
 def run(quick: bool) -> dict:
     from retriever.embedding.embedders import load_embedder
-    from retriever.embedding.onnx_model import cpu_summary
+    from retriever.embedding.onnx_runtime import cpu_summary
     from retriever.text.words import for_matching
 
     from .speed import ensure_default_index
@@ -194,7 +195,7 @@ def _eight_bit_model(model: str, out: Path) -> None:
     """The int8 model as recipe 4 made it, with 8-bit weights (its product with outlier
     inputs kept fp32, as recipe 5 keeps it: the weights are the only difference)."""
     from retriever.embedding.embedders import resolve_model
-    from retriever.embedding.onnx_model import _quantize, _save, exported
+    from retriever.embedding.onnx_export import _quantize, _save, exported
 
     path = resolve_model(model)
     _quantize(exported(path).fp32, out.with_name("8-bit.onnx"), path, reduce_range=False)

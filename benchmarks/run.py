@@ -24,7 +24,7 @@ from pathlib import Path
 
 from retriever import Retriever
 from retriever.config import DEFAULT_INDEX_DIR
-from retriever.embedding.onnx_model import cpu_summary
+from retriever.embedding.onnx_runtime import cpu_summary
 from retriever.index.folder import exists
 
 from . import (

@@ -8,7 +8,8 @@ import pytest
 from conftest import write_corpus
 
 from retriever import Retriever
-from retriever.embedding.onnx_model import EXPORT_RECIPE, cpu_summary
+from retriever.embedding.onnx_export import EXPORT_RECIPE
+from retriever.embedding.onnx_runtime import cpu_summary
 from retriever.text.segment import sentence_spans
 
 DOCS = {

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from retriever.cli.commands import app
-from retriever.embedding.onnx_model import cpu_summary
+from retriever.embedding.onnx_runtime import cpu_summary
 
 DOC = "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。\n二、发展产业\n要因地制宜发展特色产业,带动群众增收。"
 

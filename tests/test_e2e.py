@@ -226,7 +226,7 @@ def test_the_int8_export_keeps_the_products_with_outlier_inputs_in_fp32():
     import onnx
 
     from retriever.embedding.embedders import resolve_model
-    from retriever.embedding.onnx_model import _outlier_products, onnx_file
+    from retriever.embedding.onnx_export import _outlier_products, onnx_file
 
     model_path = resolve_model("m3e-small")
     outlier = "encoder.layer.1.output.dense.product"
@@ -242,7 +242,7 @@ def test_exported_models_keep_their_weights_in_a_side_file():
     # ONNX Runtime maps a side file into memory instead of parsing it: a session builds
     # in about 20 ms instead of 100.
     from retriever.embedding.embedders import resolve_model
-    from retriever.embedding.onnx_model import onnx_file
+    from retriever.embedding.onnx_export import onnx_file
 
     for quantized in (False, True):
         model = onnx_file(resolve_model("m3e-small"), quantized)

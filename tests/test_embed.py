@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, required_or_skip
 
-from retriever.embedding.onnx_model import FP32_FILE, INT8_FILE, REFERENCE_FILE, _drop_older_exports
+from retriever.embedding.onnx_export import FP32_FILE, INT8_FILE, REFERENCE_FILE, _drop_older_exports
 
 
 def test_a_new_export_removes_the_files_of_older_recipes(tmp_path):
@@ -28,7 +28,7 @@ def _model_copy(directory: Path, monkeypatch, int8_from=None) -> Path:
     files linked, the real export's fp32 model and reference linked into its export
     folder, and an int8 model made by `int8_from(path, real export)` (or the real one)."""
     from retriever.embedding.embedders import resolve_model
-    from retriever.embedding.onnx_model import export_dir, exported
+    from retriever.embedding.onnx_export import export_dir, exported
 
     real = resolve_model("m3e-small")
     files = exported(real)
@@ -54,7 +54,7 @@ def _damaged_int8(out: Path, files) -> None:
     import onnx
     from onnx import numpy_helper
 
-    from retriever.embedding.onnx_model import _save
+    from retriever.embedding.onnx_export import _save
 
     model = onnx.load(str(files.int8))
     weight = next(i for i in model.graph.initializer if i.name.endswith("qkv.weight_quantized"))
@@ -66,7 +66,7 @@ def _damaged_int8(out: Path, files) -> None:
 def _int8_without_7_bit_weights(out: Path, files) -> None:
     """The recipe's int8 model, but with 8-bit weights: right with VNNI, not without."""
     from retriever.embedding.embedders import resolve_model
-    from retriever.embedding.onnx_model import _quantize, _save
+    from retriever.embedding.onnx_export import _quantize, _save
 
     _quantize(files.fp32, out.with_name("int8.onnx"), resolve_model("m3e-small"), reduce_range=False)
     _save(out.with_name("int8.onnx"), out)
@@ -74,7 +74,8 @@ def _int8_without_7_bit_weights(out: Path, files) -> None:
 
 @pytest.mark.e2e
 def test_an_int8_model_that_disagrees_gives_way_to_fp32_with_a_line_saying_why(tmp_path, capfd, monkeypatch):
-    from retriever.embedding.onnx_model import OnnxEmbedder, cpu_summary
+    from retriever.embedding.embedders import OnnxEmbedder
+    from retriever.embedding.onnx_runtime import cpu_summary
 
     model = _model_copy(tmp_path / "m3e", monkeypatch, _damaged_int8)
     capfd.readouterr()
@@ -93,7 +94,8 @@ def test_an_int8_model_that_disagrees_gives_way_to_fp32_with_a_line_saying_why(t
 
 @pytest.mark.e2e
 def test_the_model_files_are_checked_on_every_load(tmp_path, monkeypatch):
-    from retriever.embedding.onnx_model import OnnxEmbedder, export_dir
+    from retriever.embedding.embedders import OnnxEmbedder
+    from retriever.embedding.onnx_export import export_dir
     from retriever.errors import RetrieverError
 
     model = _model_copy(tmp_path / "m3e", monkeypatch)
@@ -142,7 +144,7 @@ def _encode_as(mask, model: str, texts: list[str], out: Path) -> tuple[str, floa
 @pytest.mark.e2e
 def test_on_a_cpu_without_vnni_the_int8_model_agrees_and_8_bit_weights_give_way(real, tmp_path, monkeypatch):
     from retriever.embedding.embedders import load_embedder
-    from retriever.embedding.onnx_model import cpu_summary
+    from retriever.embedding.onnx_runtime import cpu_summary
     from retriever.text.words import for_matching
 
     texts = [for_matching(p.text) for p in real.index.passages]

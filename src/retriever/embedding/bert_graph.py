@@ -1,11 +1,11 @@
 """The ONNX graph of a BERT-family encoder, built straight from its weights.
 
 This is the graph that exporting the model with torch and then fusing it with ONNX
-Runtime's transformer optimizer gives (the export recipe in onnx_model.py), written
+Runtime's transformer optimizer gives (the export recipe in onnx_export.py), written
 out operator by operator: no torch, no tracer, no optimizer pass whose output depends
 on their versions. The operators are ONNX Runtime's fused ones where they are faster
 (EmbedLayerNormalization, Attention, Gelu from com.microsoft) and the plain ones where
-they are not (residual Add and LayerNormalization, bias Add, see onnx_model._UNFUSED).
+they are not (residual Add and LayerNormalization, bias Add, see onnx_runtime._UNFUSED).
 
 Inputs input_ids, attention_mask and token_type_ids (int64, batch × tokens, padded on
 the right); output token_vectors (float32, batch × tokens × hidden), the last layer's

@@ -7,7 +7,7 @@ other models by their folder or from the local Hugging Face cache.
 Two ways to run the model (BACKENDS in config):
 - "onnx-int8" (default) and "onnx": ONNX Runtime with the `tokenizers` library, no torch
   at all. The model is exported once, on first use, straight from its weights file, and
-  for "onnx-int8" most of its weights quantized to 7-bit integers (onnx_model.py).
+  for "onnx-int8" most of its weights quantized to 7-bit integers (onnx_export.py).
   Importing and loading this path takes about 0.07 s, against about 5 s for
   sentence-transformers and torch, and it encodes 2.5-3 times faster
   (benchmarks/RESULTS.md has the figures and the quality).
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -28,9 +29,10 @@ from typing import Protocol
 
 import numpy as np
 
-from retriever.config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ONNX_INT8, TORCH, model_threads
+from retriever.config import BACKENDS, DEFAULT_BACKEND, DEFAULT_MODEL, ONNX_FP32, ONNX_INT8, TORCH, model_threads
 from retriever.embedding.installation import PUBLISHED, installed_path
-from retriever.embedding.onnx_model import OnnxEmbedder, Progress, exported
+from retriever.embedding.onnx_export import exported
+from retriever.embedding.onnx_runtime import Progress, cpu_summary, encode, session, tokenizer_for
 from retriever.errors import RetrieverError, UsageError
 
 
@@ -145,6 +147,54 @@ def check_backend(backend: str) -> None:
             "the torch backend needs torch and sentence-transformers, which are not installed: "
             "pip install torch --index-url https://download.pytorch.org/whl/cpu sentence-transformers"
         )
+
+
+# The lowest cosine a model may have to the reference vectors: well under what good
+# int8 recipes give (0.996 and up on every text, benchmarks/cpu_kinds.py) and well
+# over what a wrong one gives.
+MIN_AGREEMENT = 0.99
+
+
+class OnnxEmbedder:
+    """ONNX Runtime and `tokenizers`: no torch once the model is exported."""
+
+    def __init__(self, name: str, path: Path, quantized: bool = True):
+        self.name = name
+        self.backend = ONNX_INT8 if quantized else ONNX_FP32
+        self.tokenizer, self.dim = tokenizer_for(path)
+        files = exported(path)
+        self.precision = "int8" if quantized else "fp32"
+        self.session = session(files.int8 if quantized else files.fp32)
+        # The check of every load (about 5 ms): the model must give the vectors the fp32
+        # export gave the reference texts.
+        reference = np.load(files.reference)
+        self.agreement = self.agree(reference)
+        if quantized and self.agreement < MIN_AGREEMENT:
+            print(
+                f"retriever: the int8 model of {name} disagrees with fp32 on this CPU ({cpu_summary()}; cosine "
+                f"{self.agreement:.3f}, needs {MIN_AGREEMENT}): using fp32, the same answers, more slowly. "
+                "Set RETRIEVER_BACKEND=onnx to choose it yourself, and please report this CPU.",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.precision, self.session = "fp32", session(files.fp32)
+            self.agreement = self.agree(reference)
+        if self.agreement < MIN_AGREEMENT:
+            raise RetrieverError(
+                f"model {name}: the exported model in {files.fp32.parent} does not give the vectors it gave when it was "
+                f"exported (cosine {self.agreement:.3f}, needs {MIN_AGREEMENT}): a file was changed or damaged; "
+                "delete that folder to export the model again"
+            )
+
+    def agree(self, reference: np.lib.npyio.NpzFile) -> float:
+        """The lowest cosine between this model's vectors of the reference texts and the
+        fp32 vectors the export kept: batched as they were then, so only the model and
+        the CPU can make them differ."""
+        vectors = self.encode([str(t) for t in reference["texts"]])
+        return float((vectors * reference["vectors"]).sum(axis=1).min())
+
+    def encode(self, texts: Sequence[str], batch_size: int = 8, progress: Progress | None = None) -> np.ndarray:
+        return encode(self.tokenizer, self.session, self.dim, texts, batch_size, progress)
 
 
 @lru_cache(maxsize=4)

@@ -30,7 +30,8 @@ from retriever.config import (
     default_model,
 )
 from retriever.embedding.embedders import Embedder
-from retriever.embedding.onnx_model import cpu_summary, export_recipe
+from retriever.embedding.onnx_export import export_recipe
+from retriever.embedding.onnx_runtime import cpu_summary
 from retriever.errors import BadIndexError, InputError, path_text
 from retriever.index import folder as index_store
 from retriever.index.bm25 import BM25, BM25_FIELDS, passage_terms

@@ -156,7 +156,7 @@ class Index:
 
     @property
     def export_recipe(self) -> int | None:
-        """The ONNX export recipe its vectors came from (onnx_model.EXPORT_RECIPE)."""
+        """The ONNX export recipe its vectors came from (onnx_export.EXPORT_RECIPE)."""
         return self.manifest.model.export_recipe
 
     @property

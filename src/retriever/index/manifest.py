@@ -78,7 +78,7 @@ class ModelInfo:
     name: str
     backend: str
     dim: int
-    export_recipe: int | None = None  # the ONNX export's (embedding.onnx_model.EXPORT_RECIPE)
+    export_recipe: int | None = None  # the ONNX export's (embedding.onnx_export.EXPORT_RECIPE)
     precision: str | None = None  # as run when embedding: an int8 model that disagreed ran as fp32
     built_on: str | None = None  # the CPU that embedded
     normalized: bool = True

@@ -1,4 +1,4 @@
-"""The model as ONNX: its export, without torch; its int8 quantization; running it.
+"""The model as ONNX, without torch: its export and its int8 quantization.
 
 The export builds the fused ONNX graph from the model's weights file (bert_graph.py,
 weights.py) and quantizes most of its weights to 7-bit integers per channel, which every
@@ -6,7 +6,7 @@ x86-64 CPU multiplies exactly (_quantize). Both models are cached, their weights
 files that load by memory mapping, with the fp32 vectors of a few fixed texts: every
 load encodes them again with the model it is about to use, on the CPU it runs on, so an
 int8 model that disagrees (another CPU's integer kernels, a damaged file) is never used
-silently (OnnxEmbedder).
+silently (embedders.OnnxEmbedder).
 """
 
 from __future__ import annotations
@@ -18,26 +18,17 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from retriever import atomic
-from retriever.config import ONNX_FP32, ONNX_INT8, model_threads, user_cache_dir
+from retriever.config import ONNX_FP32, ONNX_INT8, user_cache_dir
 from retriever.embedding import bert_graph
+from retriever.embedding.onnx_runtime import TORCH_ADVICE, encode, read_config, session, tokenizer_for
 from retriever.embedding.weights import read_weights
 from retriever.errors import RetrieverError
-
-Progress = Callable[[int, int], None]  # (done, total)
-
-# What to do with a model the ONNX path cannot run: the torch backend, which needs torch
-# (not installed with the tool: from PyPI it is the CUDA build, 4+ GB).
-TORCH_ADVICE = (
-    "index it with --backend torch, after installing torch's CPU build "
-    "(pip install torch --index-url https://download.pytorch.org/whl/cpu) and sentence-transformers"
-)
 
 
 def export_dir(model_path: Path) -> Path:
@@ -76,10 +67,6 @@ _REFERENCE_TEXTS = (
     "各級政府要減輕基層負擔。",
     "The lazy dog, 2024年。",
 )
-# The lowest cosine a model may have to the reference vectors: well under what good
-# int8 recipes give (0.996 and up on every text, benchmarks/cpu_kinds.py) and well
-# over what a wrong one gives.
-MIN_AGREEMENT = 0.99
 
 
 @dataclass(frozen=True)
@@ -101,13 +88,6 @@ def export_recipe(backend: str) -> int | None:
     return EXPORT_RECIPE if backend in _ONNX_BACKENDS else None
 
 
-# ONNX Runtime's CPU kernels for these fused operators are slower than the operators
-# they replace: on this 2-core machine SkipLayerNormalization took 15% of an int8
-# encode (Add + LayerNormalization 4%) and BiasGelu 8% (Add + Gelu 6%). Neither the
-# export nor the session fuses them.
-_UNFUSED = ("SkipLayerNormFusion", "BiasGeluFusion")
-
-
 def exported(model_path: Path) -> Exported:
     """The model's ONNX files, exported on first use (both models at once) and cached."""
     cache = export_dir(model_path)
@@ -115,7 +95,7 @@ def exported(model_path: Path) -> Exported:
     if files.fp32.is_file() and files.int8.is_file() and files.reference.is_file():
         return files
     _check_pooling(model_path)
-    config = _config(model_path)
+    config = read_config(model_path)
     try:
         bert_graph.shape_of(config)  # before any file is written
     except RetrieverError as e:
@@ -280,134 +260,3 @@ def _quantize(fp32: Path, out: Path, model_path: Path, reduce_range: bool = True
         )  # fmt: skip
     finally:
         root.setLevel(level)
-
-
-def _config(model_path: Path) -> dict:
-    try:
-        config = json.loads((model_path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise RetrieverError(f"model {model_path}: cannot read config.json ({e})") from None
-    if not isinstance(config, dict):
-        raise RetrieverError(f"model {model_path}: config.json is not an object")
-    return config
-
-
-def tokenizer_for(model_path: Path):
-    """The model's fast tokenizer, truncating and padding as the model needs, and the
-    dimension of its vectors."""
-    from tokenizers import Tokenizer
-
-    if not (model_path / "tokenizer.json").is_file():
-        raise RetrieverError(f"model {model_path}: no tokenizer.json (the ONNX path reads the fast tokenizer); " + TORCH_ADVICE)
-    tokenizer = Tokenizer.from_file(str(model_path / "tokenizer.json"))
-    config = _config(model_path)
-    tokenizer.enable_truncation(int(config.get("max_position_embeddings", 512)))
-    tokenizer.enable_padding(pad_id=int(config.get("pad_token_id") or 0))
-    return tokenizer, int(config["hidden_size"])
-
-
-# Small batches of similar lengths: on 300 passages of 290 characters, int8 ONNX
-# encoded 46 a second in batches of 8, 41 in 32 and 37 in 64.
-def encode(tokenizer, model, dim: int, texts: Sequence[str], batch_size: int = 8, progress: Progress | None = None) -> np.ndarray:
-    """Texts batched by length, so that little time goes into padding; each vector the
-    mean of its tokens' (special tokens included, padding not), of unit length."""
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    for lo in range(0, len(order), batch_size):
-        ids = order[lo : lo + batch_size]
-        encodings = tokenizer.encode_batch([texts[i] for i in ids])
-        tokens = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": tokens, "attention_mask": mask, "token_type_ids": np.zeros_like(tokens)}
-        hidden = model.run(None, feeds)[0]
-        out[ids] = (hidden * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
-        if progress:
-            progress(min(lo + batch_size, len(texts)), len(texts))
-    return _unit(out)
-
-
-def session(model_file: Path):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    # Both cores even for one short question: measured 0.9 ms against 1.3 ms on one.
-    options.intra_op_num_threads = model_threads()
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only: its warnings are about graph details
-    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"], disabled_optimizers=list(_UNFUSED))
-
-
-def cpu_summary() -> str:
-    """This CPU and the instruction sets ONNX Runtime's kernels depend on, e.g. "AMD EPYC
-    (family 25, model 17); AVX2, AVX-512, VNNI; no AMX" (the benchmarks name it beside
-    their figures, an index where it was built). From /proc/cpuinfo on Linux, else
-    the platform's processor name."""
-    import platform
-
-    fields: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:  # the first processor's lines
-                if not line.strip():
-                    break
-                key, _, value = line.partition(":")
-                fields[key.strip()] = value.strip()
-    except OSError:
-        pass
-    name = fields.get("model name") or platform.processor() or platform.machine()
-    if "cpu family" in fields and "model" in fields:
-        name += f" (family {fields['cpu family']}, model {fields['model']})"
-    flags = set(fields.get("flags", "").split())
-    if not flags:
-        return name
-    kinds = {"AVX2": {"avx2"}, "AVX-512": {"avx512f"}, "VNNI": {"avx512_vnni", "avx_vnni"}, "AMX": {"amx_int8"}}
-    has = [kind for kind, names in kinds.items() if flags & names]
-    lacks = [kind for kind in kinds if kind not in has]
-    return f"{name}; {', '.join(has) or 'no AVX2'}" + (f"; no {', '.join(lacks)}" if lacks else "")
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-
-
-class OnnxEmbedder:
-    """ONNX Runtime and `tokenizers`: no torch once the model is exported."""
-
-    def __init__(self, name: str, path: Path, quantized: bool = True):
-        self.name = name
-        self.backend = ONNX_INT8 if quantized else ONNX_FP32
-        self.tokenizer, self.dim = tokenizer_for(path)
-        files = exported(path)
-        self.precision = "int8" if quantized else "fp32"
-        self.session = session(files.int8 if quantized else files.fp32)
-        # The check of every load (about 5 ms): the model must give the vectors the fp32
-        # export gave the reference texts.
-        reference = np.load(files.reference)
-        self.agreement = self.agree(reference)
-        if quantized and self.agreement < MIN_AGREEMENT:
-            print(
-                f"retriever: the int8 model of {name} disagrees with fp32 on this CPU ({cpu_summary()}; cosine "
-                f"{self.agreement:.3f}, needs {MIN_AGREEMENT}): using fp32, the same answers, more slowly. "
-                "Set RETRIEVER_BACKEND=onnx to choose it yourself, and please report this CPU.",
-                file=sys.stderr,
-                flush=True,
-            )
-            self.precision, self.session = "fp32", session(files.fp32)
-            self.agreement = self.agree(reference)
-        if self.agreement < MIN_AGREEMENT:
-            raise RetrieverError(
-                f"model {name}: the exported model in {files.fp32.parent} does not give the vectors it gave when it was "
-                f"exported (cosine {self.agreement:.3f}, needs {MIN_AGREEMENT}): a file was changed or damaged; "
-                "delete that folder to export the model again"
-            )
-
-    def agree(self, reference: np.lib.npyio.NpzFile) -> float:
-        """The lowest cosine between this model's vectors of the reference texts and the
-        fp32 vectors the export kept: batched as they were then, so only the model and
-        the CPU can make them differ."""
-        vectors = self.encode([str(t) for t in reference["texts"]])
-        return float((vectors * reference["vectors"]).sum(axis=1).min())
-
-    def encode(self, texts: Sequence[str], batch_size: int = 8, progress: Progress | None = None) -> np.ndarray:
-        return encode(self.tokenizer, self.session, self.dim, texts, batch_size, progress)
