@@ -386,12 +386,11 @@ def test_progress_without_a_terminal_is_a_line_now_and_then(monkeypatch):
 
     from rich.console import Console
 
-    from retriever.cli import commands as cli
+    from retriever.cli import render
 
     log = io.StringIO()
-    monkeypatch.setattr(cli, "notes", Console(file=log, width=200))
     now = [0.0]
-    update = cli._progress_lines(clock=lambda: now[0])
+    update = render.progress_lines(Console(file=log, width=200), clock=lambda: now[0])
     for t, stage, done, total in [
         (0.0, "read", 1, 3), (0.5, "read", 3, 3),  # quick: nothing
         (1.0, "embed", 100, 1000), (2.5, "embed", 200, 1000), (3.5, "embed", 300, 1000),  # first line after 2 s
@@ -431,7 +430,7 @@ def test_help_paragraphs_are_not_hard_wrapped(runner):
 def test_lines_break_where_chinese_typesetting_allows(text, width, indent, lines):
     from rich.text import Text
 
-    from retriever.cli.commands import wrapped
+    from retriever.cli.render import wrapped
 
     assert wrapped(Text(text), width, indent).plain.split("\n") == lines
 
@@ -439,7 +438,7 @@ def test_lines_break_where_chinese_typesetting_allows(text, width, indent, lines
 def test_wrapping_keeps_the_highlights_on_their_characters():
     from rich.text import Text
 
-    from retriever.cli.commands import wrapped
+    from retriever.cli.render import wrapped
 
     text = Text("甲乙丙丁戊己")
     text.stylize("bold", 3, 5)  # 丁戊
@@ -454,7 +453,7 @@ def test_the_library_says_which_file_comes_next_and_the_bar_shows_it(in_tmp, fak
     from rich.console import Console
 
     from retriever import Retriever
-    from retriever.cli import commands as cli
+    from retriever.cli import render
 
     Path("docs").mkdir()
     for name in ("a.txt", "b.txt"):
@@ -470,8 +469,7 @@ def test_the_library_says_which_file_comes_next_and_the_bar_shows_it(in_tmp, fak
     assert reads == [("read", "docs/a.txt"), ("read", 1, 2), ("read", "docs/b.txt"), ("read", 2, 2)]
 
     screen = io.StringIO()
-    monkeypatch.setattr(cli, "notes", Console(file=screen, force_terminal=True, width=120))
-    with cli._progress() as bar:
+    with render.progress(Console(file=screen, force_terminal=True, width=120)) as bar:
         bar.item("read", "docs/a.txt")
         bar("read", 0, 2)
     assert "Reading files" in screen.getvalue() and "docs/a.txt" in screen.getvalue()

