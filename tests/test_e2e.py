@@ -24,7 +24,7 @@ JUNK = re.compile(
 def test_cli_answers_the_demo_question(real):
     env = {**os.environ, "RETRIEVER_INDEX": str(real.index.directory)}
     proc = subprocess.run(
-        [sys.executable, "-m", "retriever.cli.commands", "ask", "如何化解矛盾纠纷", "--json"],
+        [sys.executable, "-m", "retriever", "ask", "如何化解矛盾纠纷", "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -194,7 +194,7 @@ def test_a_build_through_a_real_ray_cluster_gives_the_vectors_of_one_in_process(
     here, _ = Retriever.build([tmp_path / "docs"], index_dir=tmp_path / "here")
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
     proc = subprocess.run(
-        [sys.executable, "-m", "retriever.cli.commands", "index", str(tmp_path / "docs"), "--index-dir", str(tmp_path / "ray"),
+        [sys.executable, "-m", "retriever", "index", str(tmp_path / "docs"), "--index-dir", str(tmp_path / "ray"),
          "--ray-address", ray_cluster],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=900,
     )  # fmt: skip
@@ -211,7 +211,7 @@ def test_a_cluster_that_wants_a_token_says_so(ray_cluster, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     env["HOME"] = str(tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "retriever.cli.commands", "index", "corpus", "--index-dir", str(tmp_path / "idx"), "--ray-address", ray_cluster],
+        [sys.executable, "-m", "retriever", "index", "corpus", "--index-dir", str(tmp_path / "idx"), "--ray-address", ray_cluster],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 1  # after Ray's own warnings, one line says why

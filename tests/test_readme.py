@@ -101,7 +101,7 @@ def test_the_sample_output_of_ask_is_what_it_prints(real):
     [sample] = [b for b in blocks("") if b.startswith('$ retriever ask "如何化解矛盾纠纷" -k 2\n')]
     env = {**os.environ, "COLUMNS": SAMPLE_COLUMNS, "RETRIEVER_INDEX": str(real.index.directory)}
     printed = subprocess.run(
-        [sys.executable, "-m", "retriever.cli.commands", "ask", "如何化解矛盾纠纷", "-k", "2", "--local"],
+        [sys.executable, "-m", "retriever", "ask", "如何化解矛盾纠纷", "-k", "2", "--local"],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120, check=True,
     ).stdout  # fmt: skip
     assert '$ retriever ask "如何化解矛盾纠纷" -k 2\n' + printed == sample
@@ -112,7 +112,7 @@ def test_the_shell_examples_run(workdir, real):
     lines = shell_lines()
     assert len(lines) >= 8  # the summarize and service sections are all there
     served = subprocess.Popen(
-        [sys.executable, "-m", "retriever.cli.commands", "serve", "--port", "0", "--no-access-log"],
+        [sys.executable, "-m", "retriever", "serve", "--port", "0", "--no-access-log"],
         stderr=subprocess.PIPE, text=True, env=env, cwd=work,
     )  # fmt: skip
     try:

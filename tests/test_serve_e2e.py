@@ -27,7 +27,7 @@ def service(real, tmp_path_factory):
     env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path_factory.mktemp("run")), "RETRIEVER_INDEX": str(real.index.directory)}
     env.pop("RETRIEVER_SERVER", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "retriever.cli.commands", "serve", "--port", "0", "--no-access-log"],
+        [sys.executable, "-m", "retriever", "serve", "--port", "0", "--no-access-log"],
         stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
     )  # fmt: skip
     lines: list[str] = []
@@ -65,7 +65,7 @@ def test_the_service_answers_like_ask(service, real):
 def test_ask_uses_the_running_service(service):
     url, env, _, _ = service
     proc = subprocess.run(
-        [sys.executable, "-m", "retriever.cli.commands", "ask", "如何化解矛盾纠纷", "--json", "--verbose"],
+        [sys.executable, "-m", "retriever", "ask", "如何化解矛盾纠纷", "--json", "--verbose"],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
