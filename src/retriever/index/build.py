@@ -159,114 +159,34 @@ def build_index(
     with index_store.write_lock(directory):
         notes: list[str] = []
         old = _previous(directory, rebuild, notes)
-        # An index keeps its model and backend unless others are asked for (options or
-        # the environment).
-        name = model or os.environ.get(ENV_MODEL) or (old.model if old else default_model())
-        backend = backend or os.environ.get(ENV_BACKEND) or (old.backend if old else DEFAULT_BACKEND)
-        recipe = export_recipe(backend)
-        same_model = old is not None and (old.model, old.backend, old.export_recipe) == (name, backend, recipe)
-        if old is not None and (old.model, old.backend) != (name, backend):
-            notes.append(f"model changed from {old.model} ({old.backend}) to {name} ({backend}): every passage is embedded again")
-        elif old is not None and not same_model:
-            was = f"recipe {old.export_recipe}" if old.export_recipe else "an unrecorded recipe"
-            notes.append(f"the model's ONNX export changed ({was} to recipe {recipe}): every passage is embedded again")
+        name, backend, recipe, same_model = _choose_model(model, backend, old, notes)
         same_pipeline = old is not None and old.manifest.pipeline == pipeline()
-        # Vectors stay where the index keeps them (FAISS files or a Milvus collection)
-        # unless asked otherwise.
-        before_store = _store_of(directory)
-        store = vector_store or before_store or FAISS
-        target = store_for(store, directory)
-        if before_store is not None and store != before_store:
-            notes.append(f"vectors move from {store_for(before_store, directory).describe()} to {target.describe()}")
-        target.check_reachable()  # before reading and embedding, not after
-
-        documents: list[Document] = []
-        reused: dict[str, tuple[int, int]] = {}  # doc_id → its passage range in the old index
-        skipped: list[InputError] = list(not_followed)
-        counts = dict.fromkeys(("added", "changed", "unchanged", "kept"), 0)
-
-        def reuse(before: index_store.IndexedDocument, path: str, why: str) -> None:
-            """Take a document as the old index holds it: text, passages and vectors."""
-            documents.append(Document(before.doc_id, path, before.title, before.text, before.sha256))
-            reused[before.doc_id] = before.passages
-            counts[why] += 1
-
-        for n, path in enumerate(files, 1):
-            announce(progress, "read", path_text(path))
-            doc_id = doc_id_for(path)
-            before = old.documents.get(doc_id) if old else None
-            if before and same_pipeline and file_sha256(path) == before.sha256:
-                reuse(before, path_text(path), "unchanged")
-            else:
-                try:
-                    documents.append(load_document(path))
-                    counts["changed" if before else "added"] += 1
-                    notes.extend(f"{documents[-1].path}: {note}" for note in documents[-1].notes)
-                except InputError as e:
-                    skipped.append(e)
-                    if before:  # nothing already indexed is lost to a bad read
-                        reuse(before, before.path, "kept")
-            if progress:
-                progress("read", n, len(files))
-        if not documents:
-            if len(skipped) == 1:
-                raise skipped[0]
-            raise InputError(
-                ", ".join(map(path_text, paths)), f"none of the {len(skipped)} files could be read (first: {skipped[0]})"
-            )
-        named = {d.doc_id for d in documents}
-        removed = 0
-        if old:
-            for doc_id, before in old.documents.items():
-                if doc_id in named:
-                    continue
-                if add:
-                    reuse(before, before.path, "kept")
-                else:
-                    removed += 1
-
-        # One order whatever the order of the runs that added them: by document id.
-        documents.sort(key=lambda d: d.doc_id)
-        config = SearchConfig()
-        bm25_settings = {
-            "tokenizer": "rjieba cut_for_search",
-            "fields": list(BM25_FIELDS),
-            "k1": config.bm25_k1,
-            "b": config.bm25_b,
-        }
+        store, before_store = _choose_store(directory, vector_store, notes)
+        got = _gather(paths, files, not_followed, old, same_pipeline, add, progress, notes)
+        bm25_settings = _bm25_settings()
         same_bm25 = old is not None and old.manifest.bm25 == bm25_settings
         unchanged = same_model and same_pipeline and same_bm25 and store == before_store
-        if old and not (counts["added"] or counts["changed"] or removed) and unchanged:
+        if old and not (got.counts["added"] or got.counts["changed"] or got.removed) and unchanged:
             # Nothing to do: the index on disk is this corpus already.
             corpus = old.manifest.corpus
             return BuildReport(
-                directory, corpus.documents, corpus.passages, corpus.chars, skipped,
-                time.perf_counter() - started, unchanged=counts["unchanged"], kept=counts["kept"], written=False,
+                directory, corpus.documents, corpus.passages, corpus.chars, got.skipped,
+                time.perf_counter() - started, unchanged=got.counts["unchanged"], kept=got.counts["kept"], written=False,
                 notes=notes,
             )  # fmt: skip
 
-        passages: list[Passage] = []
-        ranges: dict[str, tuple[int, int]] = {}
-        for doc in documents:
-            first = len(passages)
-            if doc.doc_id in reused:
-                assert old is not None  # reused from it
-                a, b = reused[doc.doc_id]
-                passages.extend(old.passages[a:b])
-            else:
-                passages.extend(segment(doc.text, doc.doc_id, doc.title, SegmentConfig()))
-            ranges[doc.doc_id] = (first, len(passages))
-
+        passages, ranges = _passages(got, old)
         # Everything that depends only on the documents comes before the embedding,
         # which is nearly all of a build's time: what can fail here fails early.
         corpus = CorpusInfo(
-            fingerprint=index_store.corpus_fingerprint(documents),
-            documents=len(documents),
+            fingerprint=index_store.corpus_fingerprint(got.documents),
+            documents=len(got.documents),
             passages=len(passages),
-            chars=sum(len(d.text) for d in documents),
+            chars=sum(len(d.text) for d in got.documents),
             sources=tuple(sorted({*map(path_text, paths), *(old.manifest.corpus.sources if old and add else ())})),
         )
-        bm25 = BM25.build([passage_terms(p.title, p.heading_path, p.text) for p in passages], config.bm25_k1, config.bm25_b)
+        terms = [passage_terms(p.title, p.heading_path, p.text) for p in passages]
+        bm25 = BM25.build(terms, bm25_settings["k1"], bm25_settings["b"])
         loaded: list[Embedder] = []  # the model, once a passage needs it
 
         def embedder() -> Embedder:
@@ -286,12 +206,135 @@ def build_index(
         )
         model_info = ModelInfo(name, backend, int(vectors.shape[1]), recipe, precision, built_on)
         made = index_store.Made(model_info, corpus, pipeline(), bm25_settings)
-        index_store.write(directory, documents, passages, ranges, vectors, sentences, bm25, made, store)
+        index_store.write(directory, got.documents, passages, ranges, vectors, sentences, bm25, made, store)
     return BuildReport(
-        directory, len(documents), len(passages), corpus.chars, skipped, time.perf_counter() - started,
-        added=counts["added"], changed=counts["changed"], unchanged=counts["unchanged"], removed=removed,
-        kept=counts["kept"], embedded=embedded, notes=notes,
+        directory, len(got.documents), len(passages), corpus.chars, got.skipped, time.perf_counter() - started,
+        added=got.counts["added"], changed=got.counts["changed"], unchanged=got.counts["unchanged"], removed=got.removed,
+        kept=got.counts["kept"], embedded=embedded, notes=notes,
     )  # fmt: skip
+
+
+def _choose_model(
+    model: str | None, backend: str | None, old: index_store.Index | None, notes: list[str]
+) -> tuple[str, str, int | None, bool]:
+    """The model and backend to embed with, the export recipe, and whether the old
+    index's vectors came from the same: an index keeps its model and backend unless
+    others are asked for (options or the environment)."""
+    name = model or os.environ.get(ENV_MODEL) or (old.model if old else default_model())
+    backend = backend or os.environ.get(ENV_BACKEND) or (old.backend if old else DEFAULT_BACKEND)
+    recipe = export_recipe(backend)
+    same_model = old is not None and (old.model, old.backend, old.export_recipe) == (name, backend, recipe)
+    if old is not None and (old.model, old.backend) != (name, backend):
+        notes.append(f"model changed from {old.model} ({old.backend}) to {name} ({backend}): every passage is embedded again")
+    elif old is not None and not same_model:
+        was = f"recipe {old.export_recipe}" if old.export_recipe else "an unrecorded recipe"
+        notes.append(f"the model's ONNX export changed ({was} to recipe {recipe}): every passage is embedded again")
+    return name, backend, recipe, same_model
+
+
+def _choose_store(directory: Path, asked: StoreSpec | None, notes: list[str]) -> tuple[StoreSpec, StoreSpec | None]:
+    """Where the vectors go, and where they were: they stay where the index keeps them
+    (FAISS files or a Milvus collection) unless asked otherwise. A store that cannot be
+    written fails here, before reading and embedding."""
+    before = _store_of(directory)
+    store = asked or before or FAISS
+    target = store_for(store, directory)
+    if before is not None and store != before:
+        notes.append(f"vectors move from {store_for(before, directory).describe()} to {target.describe()}")
+    target.check_reachable()
+    return store, before
+
+
+@dataclass
+class _Gathered:
+    """The documents a build indexes: read anew, or taken as the old index holds them."""
+
+    documents: list[Document] = field(default_factory=list)
+    reused: dict[str, tuple[int, int]] = field(default_factory=dict)  # doc_id → its passage range in the old index
+    skipped: list[InputError] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("added", "changed", "unchanged", "kept"), 0))
+    removed: int = 0
+
+    def reuse(self, before: index_store.IndexedDocument, path: str, why: str) -> None:
+        """Take a document as the old index holds it: text, passages and vectors."""
+        self.documents.append(Document(before.doc_id, path, before.title, before.text, before.sha256))
+        self.reused[before.doc_id] = before.passages
+        self.counts[why] += 1
+
+
+def _gather(
+    paths: Sequence[Path],
+    files: list[Path],
+    not_followed: list[InputError],
+    old: index_store.Index | None,
+    same_pipeline: bool,
+    add: bool,
+    progress: ProgressCallback | None,
+    notes: list[str],
+) -> _Gathered:
+    """Read the files (or reuse what the old index holds of an unchanged one), keep the
+    old version of a file that cannot be read now, and with `add` the documents not
+    named; in document-id order. InputError when no file could be read (links not
+    followed count among the files that could not)."""
+    got = _Gathered(skipped=list(not_followed))
+    for n, path in enumerate(files, 1):
+        announce(progress, "read", path_text(path))
+        doc_id = doc_id_for(path)
+        before = old.documents.get(doc_id) if old else None
+        if before and same_pipeline and file_sha256(path) == before.sha256:
+            got.reuse(before, path_text(path), "unchanged")
+        else:
+            try:
+                got.documents.append(load_document(path))
+                got.counts["changed" if before else "added"] += 1
+                notes.extend(f"{got.documents[-1].path}: {note}" for note in got.documents[-1].notes)
+            except InputError as e:
+                got.skipped.append(e)
+                if before:  # nothing already indexed is lost to a bad read
+                    got.reuse(before, before.path, "kept")
+        if progress:
+            progress("read", n, len(files))
+    if not got.documents:
+        if len(got.skipped) == 1:
+            raise got.skipped[0]
+        raise InputError(
+            ", ".join(map(path_text, paths)), f"none of the {len(got.skipped)} files could be read (first: {got.skipped[0]})"
+        )
+    named = {d.doc_id for d in got.documents}
+    for doc_id, before in (old.documents if old else {}).items():
+        if doc_id in named:
+            continue
+        if add:
+            got.reuse(before, before.path, "kept")
+        else:
+            got.removed += 1
+    # One order whatever the order of the runs that added them: by document id.
+    got.documents.sort(key=lambda d: d.doc_id)
+    return got
+
+
+def _bm25_settings() -> dict:
+    """How BM25 makes its terms and weighs them, recorded in the manifest: an index
+    built otherwise gets its BM25 made again."""
+    config = SearchConfig()
+    return {"tokenizer": "rjieba cut_for_search", "fields": list(BM25_FIELDS), "k1": config.bm25_k1, "b": config.bm25_b}
+
+
+def _passages(got: _Gathered, old: index_store.Index | None) -> tuple[list[Passage], dict[str, tuple[int, int]]]:
+    """Every document's passages in order, reused ones as the old index holds them, and
+    each document's range among them."""
+    passages: list[Passage] = []
+    ranges: dict[str, tuple[int, int]] = {}
+    for doc in got.documents:
+        first = len(passages)
+        if doc.doc_id in got.reused:
+            assert old is not None  # reused from it
+            a, b = got.reused[doc.doc_id]
+            passages.extend(old.passages[a:b])
+        else:
+            passages.extend(segment(doc.text, doc.doc_id, doc.title, SegmentConfig()))
+        ranges[doc.doc_id] = (first, len(passages))
+    return passages, ranges
 
 
 def _store_of(directory: Path) -> StoreSpec | None:

@@ -225,24 +225,8 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     checked as by the library. `lifespan` is FastAPI's, run at start and shutdown.
     """
     live = LiveIndex(retriever)
-    asks = threading.BoundedSemaphore(config.concurrent_asks)
-    # Summaries run in two lanes of worker threads: short texts concurrent_asks at a
-    # time, long ones one at a time (each already uses every core), so that a short
-    # text never waits behind a long one. A request waits for its lane without holding
-    # a worker thread: long texts queued on a lock would take the threads that every
-    # other request needs.
-    small_lane, big_lane = anyio.CapacityLimiter(config.concurrent_asks), anyio.CapacityLimiter(1)
-    # Uploads are read (parsed, decoded, cleaned) concurrent_asks at a time too, each in
-    # a process of its own (reading/isolated.py), and refused as soon as their text passes the
-    # summary's limit: before cleaning, which takes seconds a million characters.
-    reads = anyio.CapacityLimiter(config.concurrent_asks)
-    reader = upload_reader(
-        ReadLimits(max_chars=config.max_summarize_chars, max_seconds=config.max_read_seconds), config.max_read_memory_mb << 20
-    )
     page = search_page_html()
-    started = time.time()
     shutdown = Shutdown()
-
     app = FastAPIOffline(
         title="retriever",
         version=__version__,
@@ -259,28 +243,48 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
         app.add_middleware(HostCheck, allowed=hosts)  # added last, so checked first
     app.state.live = live
     app.state.shutdown = shutdown
-    app.state.reader = reader
+    # Uploads are read (parsed, decoded, cleaned) concurrent_asks at a time, each in a
+    # process of its own (reading/isolated.py), and refused as soon as their text passes
+    # the summary's limit: before cleaning, which takes seconds a million characters.
+    app.state.reader = upload_reader(
+        ReadLimits(max_chars=config.max_summarize_chars, max_seconds=config.max_read_seconds), config.max_read_memory_mb << 20
+    )
+    _answer_errors(app)
+    _page_and_health(app, live, page)
+    _asks(app, live, config)
+    _summaries(app, live, config, app.state.reader, shutdown)
+    return app
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
 
-    def too_long(what: str, chars: int | None = None) -> str:
-        """413's words: the text's length where it was counted; a text refused while
-        it was read is known only to be longer than the limit."""
-        limit = config.max_summarize_chars
-        if chars is None:
-            return f"{what} is too long to summarize here: more than {limit:,} characters"
-        return f"{what} is too long to summarize here: {chars:,} characters, the limit is {limit:,}"
+# Every route may meet the guards in front of it: a Host not allowed or a cross-site
+# request (400, 403), a body too large or too slow (413, 408), a stopping service (503).
+GUARDED = (400, 403, 408, 413, 500, 503)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _too_long(limit: int, what: str, chars: int | None = None) -> str:
+    """413's words: the text's length where it was counted; a text refused while it was
+    read is known only to be longer than the limit."""
+    if chars is None:
+        return f"{what} is too long to summarize here: more than {limit:,} characters"
+    return f"{what} is too long to summarize here: {chars:,} characters, the limit is {limit:,}"
+
+
+def _answer_errors(app: FastAPI) -> None:
+    """Every error as JSON {"error": …} with its status, never a traceback."""
 
     @app.exception_handler(RequestValidationError)
     @app.exception_handler(ValidationError)
     async def invalid(request: Request, exc: RequestValidationError | ValidationError) -> JSONResponse:
         problems = dict.fromkeys(problem(e) for e in exc.errors())  # once each, in order
-        return error(422, "; ".join(problems) or "invalid request")
+        return _error(422, "; ".join(problems) or "invalid request")
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return error(exc.status_code, str(exc.detail))
+        return _error(exc.status_code, str(exc.detail))
 
     @app.exception_handler(RetrieverError)
     async def retriever_error(request: Request, exc: RetrieverError) -> JSONResponse:
@@ -293,31 +297,27 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
             if isinstance(exc, BadIndexError)
             else 500
         )
-        return error(status, str(exc))
+        return _error(status, str(exc))
 
     @app.exception_handler(ClientDisconnect)
     async def went_away(request: Request, exc: ClientDisconnect) -> JSONResponse:
         # Nothing failed and nobody reads the answer: one line, where uvicorn logged a traceback.
         log.warning("client went away during the upload to %s", request.url.path)
-        return error(400, "client went away")
+        return _error(400, "client went away")
 
     @app.exception_handler(Exception)
     async def failure(request: Request, exc: Exception) -> JSONResponse:
         # Starlette raises the exception again once this answer is sent: uvicorn logs it.
-        return error(500, f"internal error ({type(exc).__name__}); the server's log has the details")
+        return _error(500, f"internal error ({type(exc).__name__}); the server's log has the details")
 
-    def answer(req: AskRequest) -> JSONResponse:
-        with asks:
-            result = live.current().ask(req.question, k=req.k, mode=req.mode, summary_chars=req.summary_chars)
-        return JSONResponse(result.to_dict())
+
+def _page_and_health(app: FastAPI, live: LiveIndex, page: str) -> None:
+    """The search page, its icon, /healthz and /api/info."""
+    started = time.time()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def search_page() -> HTMLResponse:
         return HTMLResponse(page)
-
-    # Every route may meet the guards in front of it: a Host not allowed or a cross-site
-    # request (400, 403), a body too large or too slow (413, 408), a stopping service (503).
-    guarded = (400, 403, 408, 413, 500, 503)
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
@@ -325,7 +325,7 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
 
     @app.get(
         "/healthz", summary="Alive, and what is served", response_model=None,
-        responses={200: {"model": HealthResponse}, **errors(*guarded)},
+        responses={200: {"model": HealthResponse}, **errors(*GUARDED)},
     )  # fmt: skip
     def healthz() -> dict:
         r = live.current()
@@ -343,7 +343,24 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
             "reload_error": live.reload_error,
         }
 
-    ask_responses = {200: {"model": AskResponse}, **errors(*guarded, 422)}
+    @app.get(
+        "/api/info", summary="What is indexed, with which model, and the sizes", response_model=None,
+        responses={200: {"model": InfoResponse}, **errors(*GUARDED)},
+    )  # fmt: skip
+    def info() -> JSONResponse:
+        return JSONResponse(live.current().info())
+
+
+def _asks(app: FastAPI, live: LiveIndex, config: ServeConfig) -> None:
+    """GET and POST /api/ask, config.concurrent_asks answered at a time."""
+    asks = threading.BoundedSemaphore(config.concurrent_asks)
+
+    def answer(req: AskRequest) -> JSONResponse:
+        with asks:
+            result = live.current().ask(req.question, k=req.k, mode=req.mode, summary_chars=req.summary_chars)
+        return JSONResponse(result.to_dict())
+
+    ask_responses = {200: {"model": AskResponse}, **errors(*GUARDED, 422)}
 
     @app.get(
         "/api/ask", summary="The passages most relevant to a question, and a cited summary", response_model=None,
@@ -361,11 +378,24 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     def ask_post(req: AskRequest) -> JSONResponse:
         return answer(req)
 
+
+def _summaries(app: FastAPI, live: LiveIndex, config: ServeConfig, reader, shutdown: Shutdown) -> None:
+    """POST /api/summarize: JSON text or an uploaded file.
+
+    Summaries run in two lanes of worker threads: short texts concurrent_asks at a time,
+    long ones one at a time (each already uses every core), so that a short text never
+    waits behind a long one. A request waits for its lane without holding a worker
+    thread: long texts queued on a lock would take the threads that every other request
+    needs.
+    """
+    small_lane, big_lane = anyio.CapacityLimiter(config.concurrent_asks), anyio.CapacityLimiter(1)
+    reads = anyio.CapacityLimiter(config.concurrent_asks)
+
     @app.post(
         "/api/summarize",
         summary="Summarize a document: JSON text, or a file uploaded as multipart/form-data",
         response_model=None,
-        responses={200: {"model": SummarizeResponse}, **errors(*guarded, 415, 422, 499)},
+        responses={200: {"model": SummarizeResponse}, **errors(*GUARDED, 415, 422, 499)},
         openapi_extra={
             "requestBody": {
                 "content": {
@@ -403,34 +433,25 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
             try:
                 doc = await anyio.to_thread.run_sync(lambda: reader.read(data, name), limiter=reads)
             except TooMuchText:
-                raise HTTPException(413, too_long(name)) from None
+                raise HTTPException(413, _too_long(config.max_summarize_chars, name)) from None
             what, chars = doc.path, len(doc.text)
             work = lambda: summarize_document(  # noqa: E731
                 doc, Stoppable(retriever.embedder, stop), options.max_chars, options.ratio, options.query
             )
         else:
-            return error(415, 'send JSON {"text": …} or a multipart/form-data upload with a `file` field')
+            return _error(415, 'send JSON {"text": …} or a multipart/form-data upload with a `file` field')
         if chars > config.max_summarize_chars:
-            raise HTTPException(413, too_long(what, chars))
+            raise HTTPException(413, _too_long(config.max_summarize_chars, what, chars))
         lane = small_lane if chars <= config.small_summarize_chars else big_lane
         summary = await unless_client_leaves(
             request, stop, lambda: anyio.to_thread.run_sync(work, limiter=lane, abandon_on_cancel=True), shutdown
         )
         if summary is None and shutdown.stopping:
-            return error(503, STOPPING)
+            return _error(503, STOPPING)
         if summary is None:
             log.info("client went away: its summary of %s stopped", what)
-            return error(499, "client went away")  # nobody reads it
+            return _error(499, "client went away")  # nobody reads it
         return JSONResponse(summary.to_dict())
-
-    @app.get(
-        "/api/info", summary="What is indexed, with which model, and the sizes", response_model=None,
-        responses={200: {"model": InfoResponse}, **errors(*guarded)},
-    )  # fmt: skip
-    def info() -> JSONResponse:
-        return JSONResponse(live.current().info())
-
-    return app
 
 
 class Abandoned(Exception):
