@@ -18,11 +18,16 @@ def _whole(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def check_mode(mode: object) -> str:
+    if mode not in SEARCH_MODES:
+        raise UsageError(f"unknown mode {mode!r}: choose one of {', '.join(SEARCH_MODES)}")
+    return str(mode)
+
+
 def check_question(question: object, mode: str = SearchConfig.mode, what: str = "question") -> str:
     """The question stripped, or UsageError: not text, empty, too long, not valid
     Unicode (bytes that were not UTF-8 on the command line), or an unknown mode."""
-    if mode not in SEARCH_MODES:
-        raise UsageError(f"unknown mode {mode!r}: choose one of {', '.join(SEARCH_MODES)}")
+    check_mode(mode)
     if not isinstance(question, str):
         raise UsageError(f"the {what} must be text, not {type(question).__name__}")
     question = question.strip()

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retriever.config import SEARCH_MODES, SearchConfig
+from retriever.arguments import check_mode
+from retriever.config import SearchConfig
 from retriever.errors import UsageError
 from retriever.index.folder import Index, nearest
 from retriever.text.query import title_years, understand
@@ -203,8 +204,7 @@ def search(
 
     `query_vector` (unit length) is needed for dense and hybrid modes.
     """
-    if mode not in SEARCH_MODES:
-        raise UsageError(f"unknown mode {mode!r}: choose one of {', '.join(SEARCH_MODES)}")
+    check_mode(mode)
     n = len(index.passages)
     if n == 0 or k <= 0:
         return []
@@ -230,26 +230,51 @@ def search(
     elif mode == "bm25":
         ranked = bm25
     else:
-        ids = np.array(sorted(set(dense) | set(bm25)), dtype=np.int64)
-        # Fill in the side each candidate lacks: cosines from the stored vectors,
-        # BM25 from the full score array.
-        missing = np.array([i for i in ids if i not in dense], dtype=np.int64)
-        if len(missing):
-            assert query_vector is not None  # checked with the dense side
-            cosines = index.vectors.reconstruct_batch(missing) @ query_vector
-            dense.update(zip(missing.tolist(), dense_scores(index, missing, cosines, query_vector, config).tolist()))
-        cos = np.array([dense[i] for i in ids], dtype=np.float32)
-        lexical = np.array([all_bm25[i] for i in ids], dtype=np.float32)
-        bm25 = dict(zip(ids.tolist(), lexical.tolist()))
-        w = config.bm25_weight
-        fused = (1 - w) * minmax(cos) + w * minmax(lexical)
-        years = understand(query).years
-        if years:
-            # A question that names a year prefers the documents whose titles carry it:
-            # reports of several years say nearly the same things, the year decides.
-            fused += config.year_weight * np.array([bool(title_years(index.passages[i].title) & years) for i in ids])
-        ranked = dict(zip(ids.tolist(), fused.tolist()))
+        assert query_vector is not None  # checked with the dense side
+        ranked, bm25 = _fused(index, query, query_vector, dense, all_bm25, set(dense) | set(bm25), config)
+    return _distinct_hits(index, ranked, dense, bm25, words, k, config)
 
+
+def _fused(
+    index: Index,
+    query: str,
+    query_vector: np.ndarray,
+    dense: dict[int, float],
+    all_bm25: np.ndarray,
+    candidates: set[int],
+    config: SearchConfig,
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Hybrid scores of the union of both top lists, and their BM25 scores. The side a
+    candidate lacks is filled in (`dense` gains the cosines): from the stored vectors,
+    and from the full BM25 score array."""
+    ids = np.array(sorted(candidates), dtype=np.int64)
+    missing = np.array([i for i in ids if i not in dense], dtype=np.int64)
+    if len(missing):
+        cosines = index.vectors.reconstruct_batch(missing) @ query_vector
+        dense.update(zip(missing.tolist(), dense_scores(index, missing, cosines, query_vector, config).tolist()))
+    cos = np.array([dense[i] for i in ids], dtype=np.float32)
+    lexical = np.array([all_bm25[i] for i in ids], dtype=np.float32)
+    w = config.bm25_weight
+    fused = (1 - w) * minmax(cos) + w * minmax(lexical)
+    years = understand(query).years
+    if years:
+        # A question that names a year prefers the documents whose titles carry it:
+        # reports of several years say nearly the same things, the year decides.
+        fused += config.year_weight * np.array([bool(title_years(index.passages[i].title) & years) for i in ids])
+    return dict(zip(ids.tolist(), fused.tolist())), dict(zip(ids.tolist(), lexical.tolist()))
+
+
+def _distinct_hits(
+    index: Index,
+    ranked: dict[int, float],
+    dense: dict[int, float],
+    bm25: dict[int, float],
+    words: Sequence[str],
+    k: int,
+    config: SearchConfig,
+) -> list[Hit]:
+    """The k best of `ranked`, best first (ties by passage order), each passage that
+    repeats one already kept (near-duplicate trigrams) left out."""
     hits: list[Hit] = []
     kept_grams: list[set[str]] = []
     for pid in sorted(ranked, key=lambda i: (-ranked[i], i)):
