@@ -18,7 +18,7 @@ def mapped() -> dict[str, set[str]]:
     for row in rows:
         first, second = row.split("|")[1:3]
         for name in re.findall(r"`([^`]+)`", first):
-            out[name] = set(re.findall(r"`([a-z_]+(?:\.html)?)`", second))
+            out[name] = set(re.findall(r"`([a-z_0-9]+(?:\.html)?)`", second))
     return out
 
 
