@@ -63,82 +63,106 @@ def build(config: dict, weights: dict[str, np.ndarray]):
     """The model's fused ONNX graph (an onnx.ModelProto) from config.json and its
     weights by name (weights.read_weights)."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
     shape = shape_of(config)
-    w = _Weights(weights, _FAMILIES[config["model_type"]][0])
-    nodes: list = []
-    initializers: list = []
+    graph = _Graph(_Weights(weights, _FAMILIES[config["model_type"]][0]), shape)
+    x = graph.embeddings()
+    for i in range(shape.layers):
+        x = graph.encoder_layer(f"encoder.layer.{i}", x)
+    graph.nodes.append(helper.make_node("Identity", [x], ["token_vectors"], name="token_vectors"))
 
-    def const(name: str, value: np.ndarray) -> str:
-        initializers.append(numpy_helper.from_array(np.ascontiguousarray(value, dtype=np.float32), name))
+    def int_input(name: str):
+        return helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "tokens"])
+
+    proto = helper.make_graph(
+        graph.nodes,
+        "token_vectors",
+        [int_input("input_ids"), int_input("attention_mask"), int_input("token_type_ids")],
+        [helper.make_tensor_value_info("token_vectors", TensorProto.FLOAT, ["batch", "tokens", shape.hidden])],
+        graph.initializers,
+    )
+    model = helper.make_model(proto, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8  # what ONNX Runtime 1.17, the oldest we allow, reads
+    onnx.checker.check_model(model, full_check=False)
+    return model
+
+
+class _Graph:
+    """The graph's nodes and weights as they are added, layer by layer."""
+
+    def __init__(self, weights: _Weights, shape: Shape):
+        self.w, self.shape = weights, shape
+        self.nodes: list = []
+        self.initializers: list = []
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value, dtype=np.float32), name))
         return name
 
-    def node(op: str, inputs: list[str], output: str, domain: str = "", **attributes) -> str:
-        nodes.append(helper.make_node(op, inputs, [output], name=output, domain=domain, **attributes))
+    def node(self, op: str, inputs: list[str], output: str, domain: str = "", **attributes) -> str:
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op, inputs, [output], name=output, domain=domain, **attributes))
         return output
 
-    def dense(x: str, prefix: str) -> str:  # x · Wᵀ + b, as torch's Linear
-        product = node("MatMul", [x, const(f"{prefix}.weight", w[f"{prefix}.weight"].T)], f"{prefix}.product")
-        return node("Add", [const(f"{prefix}.bias", w[f"{prefix}.bias"]), product], f"{prefix}.out")
+    def dense(self, x: str, prefix: str) -> str:  # x · Wᵀ + b, as torch's Linear
+        product = self.node("MatMul", [x, self.const(f"{prefix}.weight", self.w[f"{prefix}.weight"].T)], f"{prefix}.product")
+        return self.node("Add", [self.const(f"{prefix}.bias", self.w[f"{prefix}.bias"]), product], f"{prefix}.out")
 
-    def layer_norm(x: str, prefix: str) -> str:
-        gamma, beta = const(f"{prefix}.weight", w[f"{prefix}.weight"]), const(f"{prefix}.bias", w[f"{prefix}.bias"])
-        return node("LayerNormalization", [x, gamma, beta], f"{prefix}.out", axis=-1, epsilon=shape.epsilon)
+    def layer_norm(self, x: str, prefix: str) -> str:
+        gamma = self.const(f"{prefix}.weight", self.w[f"{prefix}.weight"])
+        beta = self.const(f"{prefix}.bias", self.w[f"{prefix}.bias"])
+        return self.node("LayerNormalization", [x, gamma, beta], f"{prefix}.out", axis=-1, epsilon=self.shape.epsilon)
 
-    for name in ("input_ids", "token_type_ids", "attention_mask"):
-        node("Cast", [name], f"{name}.int32", to=TensorProto.INT32)
-    positions = w["embeddings.position_embeddings.weight"][shape.position_offset :]
-    nodes.append(
-        helper.make_node(
-            "EmbedLayerNormalization",
-            [
-                "input_ids.int32", "token_type_ids.int32",
-                const("embeddings.word_embeddings.weight", w["embeddings.word_embeddings.weight"]),
-                const("embeddings.position_embeddings.weight", positions),
-                const("embeddings.token_type_embeddings.weight", w["embeddings.token_type_embeddings.weight"]),
-                const("embeddings.LayerNorm.weight", w["embeddings.LayerNorm.weight"]),
-                const("embeddings.LayerNorm.bias", w["embeddings.LayerNorm.bias"]),
-                "attention_mask.int32",
-            ],
-            ["embeddings.out", "mask_index"], name="embeddings", domain="com.microsoft", epsilon=shape.epsilon,
-        )
-    )  # fmt: skip
-    x = "embeddings.out"
-    for i in range(shape.layers):
-        p = f"encoder.layer.{i}"
+    def embeddings(self) -> str:
+        """Word, position and token-type embeddings summed and normalized, and the mask
+        index the attention reads: one fused operator."""
+        from onnx import TensorProto, helper
+
+        w, const = self.w, self.const
+        for name in ("input_ids", "token_type_ids", "attention_mask"):
+            self.node("Cast", [name], f"{name}.int32", to=TensorProto.INT32)
+        positions = w["embeddings.position_embeddings.weight"][self.shape.position_offset :]
+        self.nodes.append(
+            helper.make_node(
+                "EmbedLayerNormalization",
+                [
+                    "input_ids.int32", "token_type_ids.int32",
+                    const("embeddings.word_embeddings.weight", w["embeddings.word_embeddings.weight"]),
+                    const("embeddings.position_embeddings.weight", positions),
+                    const("embeddings.token_type_embeddings.weight", w["embeddings.token_type_embeddings.weight"]),
+                    const("embeddings.LayerNorm.weight", w["embeddings.LayerNorm.weight"]),
+                    const("embeddings.LayerNorm.bias", w["embeddings.LayerNorm.bias"]),
+                    "attention_mask.int32",
+                ],
+                ["embeddings.out", "mask_index"], name="embeddings", domain="com.microsoft", epsilon=self.shape.epsilon,
+            )
+        )  # fmt: skip
+        return "embeddings.out"
+
+    def encoder_layer(self, p: str, x: str) -> str:
+        """One encoder layer: fused attention, then the feed-forward block, each with its
+        residual addition and layer norm."""
+        w, node, dense = self.w, self.node, self.dense
         # One product for queries, keys and values: their weights side by side.
         qkv = [f"{p}.attention.self.{part}" for part in ("query", "key", "value")]
-        qkv_weight = const(f"{p}.attention.qkv.weight", np.concatenate([w[f"{q}.weight"].T for q in qkv], axis=1))
-        qkv_bias = const(f"{p}.attention.qkv.bias", np.concatenate([w[f"{q}.bias"] for q in qkv]))
+        qkv_weight = self.const(f"{p}.attention.qkv.weight", np.concatenate([w[f"{q}.weight"].T for q in qkv], axis=1))
+        qkv_bias = self.const(f"{p}.attention.qkv.bias", np.concatenate([w[f"{q}.bias"] for q in qkv]))
         attended = node(
             "Attention",
             [x, qkv_weight, qkv_bias, "mask_index"],
             f"{p}.attention.out",
             domain="com.microsoft",
-            num_heads=shape.heads,
+            num_heads=self.shape.heads,
         )
         residual = node("Add", [dense(attended, f"{p}.attention.output.dense"), x], f"{p}.attention.residual")
-        h = layer_norm(residual, f"{p}.attention.output.LayerNorm")
+        h = self.layer_norm(residual, f"{p}.attention.output.LayerNorm")
         inner = node("Gelu", [dense(h, f"{p}.intermediate.dense")], f"{p}.intermediate.gelu", domain="com.microsoft")
         residual = node("Add", [dense(inner, f"{p}.output.dense"), h], f"{p}.output.residual")
-        x = layer_norm(residual, f"{p}.output.LayerNorm")
-    nodes.append(helper.make_node("Identity", [x], ["token_vectors"], name="token_vectors"))
-
-    def int_input(name: str):
-        return helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "tokens"])
-
-    graph = helper.make_graph(
-        nodes,
-        "token_vectors",
-        [int_input("input_ids"), int_input("attention_mask"), int_input("token_type_ids")],
-        [helper.make_tensor_value_info("token_vectors", TensorProto.FLOAT, ["batch", "tokens", shape.hidden])],
-        initializers,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
-    model.ir_version = 8  # what ONNX Runtime 1.17, the oldest we allow, reads
-    onnx.checker.check_model(model, full_check=False)
-    return model
+        return self.layer_norm(residual, f"{p}.output.LayerNorm")
 
 
 class _Weights:
