@@ -380,23 +380,7 @@ def write(
     try:
         tmp.mkdir(parents=True)
         written, vector_params, names = vector_store.write(tmp, generation, vectors)
-        _write_jsonl(tmp / _PASSAGES, (p.to_dict() for p in passages))
-        _write_jsonl(
-            tmp / _DOCUMENTS,
-            (
-                {
-                    "doc_id": d.doc_id,
-                    "path": d.path,
-                    "title": d.title,
-                    "sha256": d.sha256,
-                    "passages": list(doc_ranges[d.doc_id]),
-                    "text": d.text,
-                }
-                for d in documents
-            ),
-        )
-        sentences.save(tmp / _SENTENCES)
-        names += [_PASSAGES, _DOCUMENTS, _SENTENCES, *bm25.save(tmp)]
+        names += _write_data(tmp, documents, passages, doc_ranges, sentences, bm25)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         manifest = Manifest(
             generation=generation,
@@ -427,6 +411,35 @@ def write(
             _remove_generation(old)
     vector_store.keep(written, _previous_store(previous))
     return manifest
+
+
+def _write_data(
+    gen: Path,
+    documents: list[Document],
+    passages: list[Passage],
+    doc_ranges: dict[str, tuple[int, int]],
+    sentences: SentenceVectors,
+    bm25: BM25,
+) -> list[str]:
+    """Write a generation's passages, documents, sentence vectors and BM25 into `gen`;
+    the names of the files written."""
+    _write_jsonl(gen / _PASSAGES, (p.to_dict() for p in passages))
+    _write_jsonl(
+        gen / _DOCUMENTS,
+        (
+            {
+                "doc_id": d.doc_id,
+                "path": d.path,
+                "title": d.title,
+                "sha256": d.sha256,
+                "passages": list(doc_ranges[d.doc_id]),
+                "text": d.text,
+            }
+            for d in documents
+        ),
+    )
+    sentences.save(gen / _SENTENCES)
+    return [_PASSAGES, _DOCUMENTS, _SENTENCES, *bm25.save(gen)]
 
 
 def remove(directory: Path) -> list[str]:
