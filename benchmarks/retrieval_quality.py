@@ -33,6 +33,7 @@ from retriever.index.bm25 import BM25
 from retriever.index.build import embed_passages
 from retriever.index.faiss_store import FaissVectors, build_vector_index
 from retriever.index.folder import Index
+from retriever.index.manifest import CorpusInfo, Manifest, ModelInfo
 from retriever.search import minmax, search
 from retriever.text.segment import Passage
 from retriever.text.words import for_matching, terms
@@ -105,7 +106,10 @@ def in_memory_index(texts: list[str], embedder: Embedder) -> Index:
     passages = [Passage(str(i), "", (), t, 0, len(t)) for i, t in enumerate(texts)]
     vectors, sentences, _ = embed_passages(passages, None, lambda: embedder, None)
     store, _ = build_vector_index(vectors, VectorIndexConfig())
-    return Index(Path("<memory>"), {}, passages, {}, FaissVectors(store), BM25.build([terms(t) for t in texts]), sentences)
+    manifest = Manifest(
+        "gen-0-0", ModelInfo(embedder.name, embedder.backend, vectors.shape[1]), CorpusInfo("", 0, len(texts), 0), {}
+    )
+    return Index(Path("<memory>"), manifest, passages, {}, FaissVectors(store), BM25.build([terms(t) for t in texts]), sentences)
 
 
 def _fused_baseline(kind: str, w: float, cos: np.ndarray, bm: np.ndarray) -> list[int]:

@@ -8,8 +8,7 @@ import pytest
 import rjieba
 from conftest import CORPUS, ROOT
 
-from retriever.text import lexicon
-from retriever.text import words as bm25
+from retriever.text import lexicon, words
 
 # Each of jieba's code paths: dictionary words, the HMM on unknown words (names,
 # 中出 of jieba's own example), near ties in the HMM (常在较), letters and digits joined
@@ -88,8 +87,8 @@ def test_the_lexicon_is_made_once_and_a_damaged_one_again(fresh):
 def test_without_jiebas_dictionary_questions_go_to_rjieba(fresh, monkeypatch):
     monkeypatch.setattr(lexicon, "_jieba_files", lambda: None)
     assert lexicon.lexicon() is None
-    assert bm25.question_cutter() == rjieba.cut_for_search
-    assert bm25.query_terms("如何化解矛盾纠纷?") == ("化解", "矛盾", "化解矛盾", "纠纷")
+    assert words.question_cutter() == rjieba.cut_for_search
+    assert words.query_terms("如何化解矛盾纠纷?") == ("化解", "矛盾", "化解矛盾", "纠纷")
 
 
 def test_making_a_lexicon_removes_those_of_a_jieba_that_is_gone(fresh, tmp_path):

@@ -42,7 +42,7 @@ ONNX_INT8, ONNX_FP32, TORCH = "onnx-int8", "onnx", "torch"
 BACKENDS = (ONNX_INT8, ONNX_FP32, TORCH)
 DEFAULT_BACKEND = ONNX_INT8
 # Where the passage vectors live: FAISS files in the index directory (the default), or
-# Milvus (milvus.py): milvus-lite in a local file, or a server by URI.
+# Milvus (index/milvus.py): milvus-lite in a local file, or a server by URI.
 VECTOR_STORES = ("faiss", "milvus")
 DEFAULT_MILVUS_FILE = "milvus.db"  # milvus-lite, in the index directory
 
@@ -160,7 +160,7 @@ class SearchConfig:
     sentence_weight: float = 0.5
     min_sentence_chars: int = 8
     # Added to the fused score (0-1) of passages whose document's title names a year the
-    # question names (query.py): on the dev year questions, hit@1 0.22 without, 0.38 with.
+    # question names (text/query.py): on the dev year questions, hit@1 0.22 without, 0.38 with.
     year_weight: float = 0.25
     # confidence = sigmoid((best dense score - threshold) / confidence_scale): 0.5 at the
     # model's ANSWER_THRESHOLDS, the slope of a logistic fit of real against off-topic
@@ -299,7 +299,7 @@ class ServeConfig:
     small_summarize_chars: int = 20_000
     # Reading one upload (a .docx or PDF) may take this long: a file of the CLI's is
     # given ReadLimits.max_seconds, but a service must go on answering others. Each is
-    # read in a process of its own (upload.py), which may use this much memory beyond
+    # read in a process of its own (reading/isolated.py), which may use this much memory beyond
     # what it starts with: the largest refusal of a hostile file took 204 MB.
     max_read_seconds: float = 60.0
     max_read_memory_mb: int = 512

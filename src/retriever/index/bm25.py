@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retriever.config import SearchConfig
 from retriever.text.words import terms
 
 
@@ -43,7 +44,7 @@ class BM25:
     b: float
 
     @classmethod
-    def build(cls, token_lists: list[list[str]], k1: float = 1.2, b: float = 0.75) -> BM25:
+    def build(cls, token_lists: list[list[str]], k1: float = SearchConfig.bm25_k1, b: float = SearchConfig.bm25_b) -> BM25:
         n = len(token_lists)
         lengths = np.array([len(t) for t in token_lists], dtype=np.float32)
         avg = float(lengths.mean()) if n and lengths.sum() else 1.0
