@@ -224,7 +224,7 @@ class SummaryConfig:
     focus_closeness: float = 0.5
     focus_coverage: float = 0.3
     # The centre starts as the mean of all sentence vectors, then moves this many
-    # times to the weighted mean of the better-rated half (summarize.centre).
+    # times to the weighted mean of the better-rated half (summary/extract.centre).
     centre_rounds: int = 3
     # One quote takes at most this share of a document summary's budget: a long
     # (spoken) sentence is cut at a comma, so a summary says more than one thing.

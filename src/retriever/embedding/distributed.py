@@ -94,7 +94,7 @@ class RayEmbedder:
         threads = max(1, cpus // self.workers)
         worker = ray.remote(num_cpus=threads)(_Worker)
         self._pool = [worker.remote(name, backend, threads) for _ in range(self.workers)]
-        # Each worker checks its model on its own CPU (embed.OnnxEmbedder); the first
+        # Each worker checks its model on its own CPU (embedders.OnnxEmbedder); the first
         # one says what runs.
         self.dim, self.precision = ray.get(self._pool[0].describe.remote())
 

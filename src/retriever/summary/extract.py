@@ -238,7 +238,7 @@ def select(
 
 def _coverage(sentence: str, words: Sequence[str]) -> float:
     """Share of the question's distinct words that the sentence contains. The words are
-    in matching form and lower-cased (bm25.query_terms): so is the sentence, so that
+    in matching form and lower-cased (words.query_terms): so is the sentence, so that
     gdp meets GDP and 国家 meets 國家."""
     distinct = set(words)
     matched = for_matching(sentence).lower()
