@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from retriever import BadIndexError, Retriever, StorageError, UsageError
 from retriever.cli.commands import app as cli
+from retriever.index.manifest import StoreSpec
 from retriever.index.milvus import client, is_server, spec
 
 pytest.importorskip("milvus_lite")
@@ -129,11 +130,7 @@ def test_errors(corpus, counting, monkeypatch, uri):
         spec("qdrant", None, None, Path("idx"))
     with pytest.raises(UsageError, match="Milvus names are letters, digits and _"):
         spec("milvus", None, "9-bad", Path("idx"))
-    assert spec(None, "http://milvus:19530", "team", Path("idx")) == {
-        "type": "milvus",
-        "uri": "http://milvus:19530",
-        "prefix": "team",
-    }
+    assert spec(None, "http://milvus:19530", "team", Path("idx")) == StoreSpec("milvus", "http://milvus:19530", "team")
     monkeypatch.setitem(__import__("sys").modules, "pymilvus", None)  # as if not installed
     result = CliRunner().invoke(cli, ["index", str(corpus), "--index-dir", "other", "--vector-store", "milvus"])
     assert result.exit_code == 1 and "pip install 'retriever[milvus]'" in result.stderr

@@ -73,8 +73,8 @@ def test_document_summaries_keep_their_promises(text, budget):
     start; 「…」 where a quote begins inside its sentence."""
     from conftest import FakeEmbedder
 
-    from retriever.summary.extract import _LEADING_MARKER, summarize_document
-    from retriever.text.outline import detect_heading
+    from retriever.summary.extract import summarize_document
+    from retriever.text.outline import LEADING_MARKER, detect_heading
 
     cleaned = clean(text)
     summary = summarize_document(cleaned, "d", "t", FakeEmbedder(), budget)
@@ -82,7 +82,7 @@ def test_document_summaries_keep_their_promises(text, budget):
     assert summary.text == "".join(s.shown for s in summary.sentences)
     for before, s in zip([None, *summary.sentences], summary.sentences):
         assert cleaned[s.start : s.end] == s.text and "\n" not in s.text
-        assert not _LEADING_MARKER.match(s.text)
+        assert not LEADING_MARKER.match(s.text)
         heading = detect_heading(s.text.rstrip("。．.！!；;"))
         assert not (heading and heading.end >= len(s.text.rstrip("。．.！!；;")) and heading.rank < 6)
         continues = before is not None and before.end == s.start

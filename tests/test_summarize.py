@@ -138,12 +138,12 @@ def test_budget_by_ratio_and_cap():
     assert budget(500, None, 0.05) == SummaryConfig.ratio_floor_chars  # never under the floor
 
 
-def test_budget_ratio_out_of_range():
+def test_budget_ratio_out_of_range(fake_embedder):
     from retriever import UsageError
     from retriever.summary.documents import budget
 
     with pytest.raises(UsageError, match="^ratio must be a number above 0 and at most 1, not 1.5$"):
-        budget(1000, None, 1.5)
+        summarize_text("要加强基层治理。", ratio=1.5, embedder=fake_embedder)
     # A ratio never asks for more than a summary may have.
     assert budget(10_000_000, None, 0.5) == 5_000
 
