@@ -532,10 +532,10 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
     # a worker thread: long texts queued on a lock would take the threads that every
     # other request needs.
     small_lane, big_lane = anyio.CapacityLimiter(config.concurrent_asks), anyio.CapacityLimiter(1)
-    # Uploads are read (parsed, decoded, cleaned) concurrent_asks at a time too, each in
-    # a process of its own (upload.py), and refused as soon as their text passes the
+    # Uploads are read (parsed, decoded, cleaned) concurrent_reads at a time, each in a
+    # process of its own (upload.py), and refused as soon as their text passes the
     # summary's limit: before cleaning, which takes seconds a million characters.
-    reads = anyio.CapacityLimiter(config.concurrent_asks)
+    reads = anyio.CapacityLimiter(config.concurrent_reads)
     reader = UploadReader(
         ReadLimits(max_chars=config.max_summarize_chars, max_seconds=config.max_read_seconds), config.max_read_memory_mb << 20
     )
