@@ -303,6 +303,12 @@ class ServeConfig:
     # what it starts with: the largest refusal of a hostile file took 204 MB.
     max_read_seconds: float = 60.0
     max_read_memory_mb: int = 512
+    # Uploads read at once. Each reader's memory is its own once it runs (Python's
+    # reference counts copy the pages it shares with the others): three hostile .docx
+    # files read two at a time took the service from 361 MB to 1,158 MB (proportional
+    # sizes summed, benchmarks/attacks.py). One at a time bounds it by about idle +
+    # max_read_memory_mb; uploads are small, and the asks go on meanwhile.
+    concurrent_reads: int = 1
     # How often the interpreter lets another thread run (Python's default: 5 ms): the
     # event loop waits for the interpreter while summaries (Python between the model's
     # batches) run in threads. Measured with 3 hostile PDFs read in threads, before they

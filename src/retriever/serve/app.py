@@ -243,7 +243,7 @@ def create_app(retriever: Retriever, config: ServeConfig = CONFIG, lifespan=None
         app.add_middleware(HostCheck, allowed=hosts)  # added last, so checked first
     app.state.live = live
     app.state.shutdown = shutdown
-    # Uploads are read (parsed, decoded, cleaned) concurrent_asks at a time, each in a
+    # Uploads are read (parsed, decoded, cleaned) concurrent_reads at a time, each in a
     # process of its own (reading/isolated.py), and refused as soon as their text passes
     # the summary's limit: before cleaning, which takes seconds a million characters.
     app.state.reader = upload_reader(
@@ -389,7 +389,7 @@ def _summaries(app: FastAPI, live: LiveIndex, config: ServeConfig, reader, shutd
     needs.
     """
     small_lane, big_lane = anyio.CapacityLimiter(config.concurrent_asks), anyio.CapacityLimiter(1)
-    reads = anyio.CapacityLimiter(config.concurrent_asks)
+    reads = anyio.CapacityLimiter(config.concurrent_reads)
 
     @app.post(
         "/api/summarize",
