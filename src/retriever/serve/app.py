@@ -46,6 +46,7 @@ from retriever.arguments import check_summary_options
 from retriever.config import LIMITS, SEARCH_MODES, ReadLimits, SearchConfig, ServeConfig, SummaryConfig
 from retriever.errors import BadIndexError, InputError, RetrieverError, TooMuchText, UsageError
 from retriever.serve.guards import (
+    CONFIG,
     STOPPING,
     BodyLimit,
     GuardedH11Protocol,
@@ -61,8 +62,6 @@ from retriever.serve.guards import (
 from retriever.serve.schemas import AskResponse, HealthResponse, InfoResponse, SummarizeResponse, errors
 
 log = logging.getLogger("retriever.serve")
-
-CONFIG = ServeConfig()
 
 
 class LiveIndex:

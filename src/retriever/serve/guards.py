@@ -19,7 +19,8 @@ from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 from retriever.config import ServeConfig
 
 log = logging.getLogger("retriever.serve")
-# The bounds a connection is held to before any app sees it (GuardedH11Protocol.limits).
+# The service's default settings; a connection is held to their bounds before any app
+# sees it (GuardedH11Protocol.limits; http_server gives a server its own).
 CONFIG = ServeConfig()
 
 

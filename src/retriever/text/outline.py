@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from retriever.text.numerals import COUNTING, SECTION_NUMERALS
 from retriever.text.punctuation import COLONS, COMMAS, FULL_STOPS, SEMICOLONS, char_class
 
-_CN = SECTION_NUMERALS
 # 一是/二是, 第一， and 首先/其次: the lowest level, points within a paragraph.
 ENUMERATION_RANK = 6
 # 第一章, 第一节, 一、 and （一） (ranks 0-2) are the skeleton of a document. Prose does not
@@ -29,14 +28,14 @@ STRUCTURAL_RANK = 2
 # number followed by 是 or 的 is the subject of a sentence (「第二部分是……」), not a
 # heading. Traditional-script documents write 編 and 節.
 _MARKERS: list[tuple[int, re.Pattern[str]]] = [
-    (0, re.compile(rf"第[{_CN}\d]+(?:部分|[编編篇部章])(?![是的分\d{_CN}])")),
-    (1, re.compile(rf"第[{_CN}\d]+[节節](?![是的])")),
-    (1, re.compile(rf"[{_CN}]+\s*[、.．]")),
-    (2, re.compile(rf"[(（]\s*[{_CN}]+\s*[)）]\s*[、.．]?")),
+    (0, re.compile(rf"第[{SECTION_NUMERALS}\d]+(?:部分|[编編篇部章])(?![是的分\d{SECTION_NUMERALS}])")),
+    (1, re.compile(rf"第[{SECTION_NUMERALS}\d]+[节節](?![是的])")),
+    (1, re.compile(rf"[{SECTION_NUMERALS}]+\s*[、.．]")),
+    (2, re.compile(rf"[(（]\s*[{SECTION_NUMERALS}]+\s*[)）]\s*[、.．]?")),
     (3, re.compile(r"\d{1,2}\s*[、.．](?![\d.．])")),
     (4, re.compile(r"[(（]\s*\d{1,2}\s*[)）]\s*[、.．]?")),
     (5, re.compile(r"[①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳]")),
-    (ENUMERATION_RANK, re.compile(rf"第[{_CN}]{{1,3}}(?=[，,、:：])|[{_CN}]{{1,3}}是(?=[^\s，,。])")),
+    (ENUMERATION_RANK, re.compile(rf"第[{SECTION_NUMERALS}]{{1,3}}(?=[，,、:：])|[{SECTION_NUMERALS}]{{1,3}}是(?=[^\s，,。])")),
 ]
 # Outline markers that open a sentence (「(一)」, 「一是」, 「1.」): a summary quotes the
 # sentence from just after them, which is still a verbatim span of the document.
