@@ -356,10 +356,10 @@ def test_html_lines():
         "甲乙丙丁。",
         "第一行",
         "第二行",
-        "一项",
-        "二项",
-        "指标 完成",
-        "粮食 12500吨",
+        "- 一项",  # list items and a data table's rows as Markdown writes them
+        "- 二项",
+        "| 指标 | 完成 |",
+        "| 粮食 | 12500吨 |",
         "代码 a",
         "代码 b",
         "中文在源码里换行，English words stay apart.",
@@ -422,8 +422,8 @@ def test_docx(tmp_path):
         "# 一、总体要求\n"  # Word's heading styles, written as Markdown writes them
         "坚持以人民为中心，推进治理现代化，详见政策原文。\n"
         "## 二、工作安排\n"
-        "任务 责任单位 时限\n"
-        "排查矛盾纠纷 各乡镇 6月底\n"
+        "| 任务 | 责任单位 | 时限 |\n"
+        "| 排查矛盾纠纷 | 各乡镇 | 6月底 |\n"
         "各乡镇要按时报送进展情况。"
     )
 
@@ -521,6 +521,56 @@ def test_pdf(tmp_path):
     doc = load_document(path)
     assert doc.text == "\n".join(_pdf_paragraphs())
     assert doc.title == "关于进一步加强基层治理工作的通知"
+
+
+def test_pdf_bookmarks_make_the_outline(tmp_path, fake_embedder):
+    """Headings without numbers that only the PDF's bookmarks name (two levels, one
+    title wrapped over two lines by the layout) are headings of the outline and of the
+    heading paths; a bookmark whose title is not on its page marks nothing."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate
+
+    from retriever.summary.documents import summarize_one
+    from retriever.text.segment import paragraphs
+
+    _register_font()
+    body = ParagraphStyle("body", fontName="STSong-Light", fontSize=12, leading=20, wordWrap="CJK")
+    narrow = ParagraphStyle("narrow", parent=body, rightIndent=370)  # wraps its heading over two lines
+    # A paragraph's text → its bookmark's title and level; the last names what is not on its page.
+    bookmarked = {
+        "总体要求": ("总体要求", 0), "主要任务": ("主要任务", 0), "发展特色产业": ("发展特色产业", 1),
+        "建设宜居宜业和美乡村": ("建设宜居宜业和美乡村", 1), "附件清单如下。": ("附件一览", 0),
+    }  # fmt: skip
+
+    class Template(SimpleDocTemplate):
+        def afterFlowable(self, flowable):
+            text = flowable.getPlainText() if isinstance(flowable, Paragraph) else ""
+            if text in bookmarked:
+                title, level = bookmarked[text]
+                self.canv.bookmarkPage(title)
+                self.canv.addOutlineEntry(title, title, level=level)
+
+    content = [
+        "坚持农业农村优先发展,扎实推进乡村全面振兴,让农民群众得到更多实惠。",
+        "立足资源禀赋,积极探索一村一品发展模式,带动群众增收致富。",
+        "持续推进农村人居环境整治,村容村貌明显改善,群众满意度不断提高。",
+    ]
+    story = [
+        Paragraph("乡村振兴工作方案", body), Paragraph("总体要求", body), Paragraph(content[0], body),
+        Paragraph("主要任务", body), Paragraph("发展特色产业", body), Paragraph(content[1], body), PageBreak(),
+        Paragraph("建设宜居宜业和美乡村", narrow), Paragraph(content[2], body), Paragraph("附件清单如下。", body),
+    ]  # fmt: skip
+    Template(str(tmp_path / "方案.pdf"), pagesize=A4).build(story)
+
+    doc = load_document(tmp_path / "方案.pdf")
+    record = summarize_one(doc, fake_embedder, max_chars=2000)
+    assert [(h["level"], h["title"]) for h in record.outline] == [
+        (0, "总体要求"), (0, "主要任务"), (1, "发展特色产业"), (1, "建设宜居宜业和美乡村"),
+    ]  # fmt: skip
+    placed = {(p.path, p.sentences[0].text) for p in paragraphs(doc.text) if not p.heading}
+    assert (("主要任务", "建设宜居宜业和美乡村"), content[2]) in placed
+    assert not {s.text for s in record.summary.sentences} & {h["title"] for h in record.outline}
 
 
 def test_pdf_without_text_layer(tmp_path):
@@ -712,6 +762,180 @@ def test_docx_headings_come_from_their_styles_and_outline_levels(tmp_path, fake_
     paths = {p.heading_path for p in segment(doc.text, doc.doc_id, doc.title)}
     assert ("主要任务", "发展特色产业") in paths and ("保障措施",) in paths
     assert not {s.text for s in record.summary.sentences} & {"总体要求", "主要任务", "发展特色产业", "建设和美乡村", "保障措施"}
+
+
+_NUMBERING = """<w:numbering xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">
+<w:abstractNum w:abstractNumId="90">
+  <w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="chineseCounting"/><w:pStyle w:val="Heading1"/><w:lvlText w:val="%1、"/></w:lvl>
+  <w:lvl w:ilvl="1"><w:start w:val="1"/><w:numFmt w:val="chineseCounting"/><w:pStyle w:val="Heading2"/><w:lvlText w:val="（%2）"/></w:lvl>
+</w:abstractNum>
+<w:abstractNum w:abstractNumId="91">
+  <w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="chineseCounting"/><w:lvlText w:val="%1、"/></w:lvl>
+</w:abstractNum>
+<w:abstractNum w:abstractNumId="92">
+  <w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="decimal"/><w:lvlText w:val="%1."/></w:lvl>
+  <w:lvl w:ilvl="1"><w:start w:val="1"/><w:numFmt w:val="decimalEnclosedCircle"/><w:lvlText w:val="%2"/><w:suff w:val="nothing"/></w:lvl>
+</w:abstractNum>
+<w:abstractNum w:abstractNumId="93">
+  <w:lvl w:ilvl="0"><w:numFmt w:val="bullet"/><w:lvlText w:val="\uf0b7"/></w:lvl>
+</w:abstractNum>
+<w:num w:numId="90"><w:abstractNumId w:val="90"/></w:num>
+<w:num w:numId="91"><w:abstractNumId w:val="91"/><w:lvlOverride w:ilvl="0"><w:startOverride w:val="3"/></w:lvlOverride></w:num>
+<w:num w:numId="92"><w:abstractNumId w:val="92"/></w:num>
+<w:num w:numId="93"><w:abstractNumId w:val="93"/></w:num>
+</w:numbering>"""
+
+
+def _numbered(paragraph, num_id: int, ilvl: int | None = None):
+    """Number a python-docx paragraph (or style) from list `num_id`, as Word does."""
+    from docx.oxml.ns import qn
+    from docx.oxml.shared import OxmlElement
+
+    num_pr = OxmlElement("w:numPr")
+    if ilvl is not None:
+        level = OxmlElement("w:ilvl")
+        level.set(qn("w:val"), str(ilvl))
+        num_pr.append(level)
+    num = OxmlElement("w:numId")
+    num.set(qn("w:val"), str(num_id))
+    num_pr.append(num)
+    element = paragraph._p if hasattr(paragraph, "_p") else paragraph.element
+    element.get_or_add_pPr().append(num_pr)
+    return paragraph
+
+
+def test_docx_numbering_lists_and_tables_as_word_shows_them(tmp_path, fake_embedder):
+    """Word's own numbering (in numbering.xml, not in the text) is drawn where Word
+    draws it: heading styles linked to a list (一、 （一）), plain paragraphs numbered
+    一、 (headings as in a text file), numbered and bulleted items; a table's rows and a
+    framed box of text. No heading and no table row is quoted in the summary."""
+    from docx import Document
+    from lxml import etree
+
+    from retriever.summary.documents import summarize_one
+    from retriever.text.segment import segment
+
+    document = Document()
+    numbering = document.part.numbering_part.element
+    for child in list(numbering):
+        numbering.remove(child)
+    for child in etree.fromstring(_NUMBERING.encode()):
+        numbering.append(child)
+    for style in ("Heading 1", "Heading 2"):
+        _numbered(document.styles[style], 90)  # the level comes from the list's w:pStyle
+    document.add_paragraph("乡村振兴工作方案", style="Title")
+    document.add_heading("总体要求", level=1)
+    document.add_paragraph("坚持农业农村优先发展,扎实推进乡村全面振兴,让农民群众得到更多实惠。")
+    document.add_heading("主要任务", level=1)
+    document.add_heading("发展特色产业", level=2)
+    _numbered(document.add_paragraph("立足资源禀赋,积极探索一村一品发展模式,带动群众增收致富"), 92, 0)
+    _numbered(document.add_paragraph("培育新型农业经营主体,壮大村级集体经济,增强发展后劲"), 92, 0)
+    _numbered(document.add_paragraph("做强龙头企业"), 92, 1)
+    _numbered(document.add_paragraph("做优合作社"), 92, 1)
+    document.add_heading("建设和美乡村", level=2)
+    _numbered(document.add_paragraph("持续推进农村人居环境整治,村容村貌明显改善"), 93)
+    _numbered(document.add_paragraph("完善农村基础设施,提升公共服务水平"), 93)
+    table = document.add_table(rows=3, cols=3)
+    for i, row in enumerate([("任务", "责任单位", "时限"), ("改厕", "农业农村局", "6月底"), ("", "", "")]):
+        for j, value in enumerate(row):
+            table.cell(i, j).text = value
+    box = document.add_table(rows=1, cols=1).cell(0, 0)
+    box.text = "各地要结合实际抓好落实,不搞一刀切。"
+    box.add_paragraph("重大情况及时报告。")
+    document.add_heading("保障措施", level=1)
+    document.add_paragraph("各部门要加强协调配合,确保各项任务按期完成,取得实效。")
+    document.save(tmp_path / "方案.docx")
+
+    doc = load_document(tmp_path / "方案.docx")
+    assert doc.text == (
+        "乡村振兴工作方案\n"
+        "# 一、总体要求\n"
+        "坚持农业农村优先发展,扎实推进乡村全面振兴,让农民群众得到更多实惠。\n"
+        "# 二、主要任务\n"
+        "## （一）发展特色产业\n"
+        "1. 立足资源禀赋,积极探索一村一品发展模式,带动群众增收致富\n"
+        "2. 培育新型农业经营主体,壮大村级集体经济,增强发展后劲\n"
+        "①做强龙头企业\n"
+        "②做优合作社\n"
+        "## （二）建设和美乡村\n"
+        "- 持续推进农村人居环境整治,村容村貌明显改善\n"
+        "- 完善农村基础设施,提升公共服务水平\n"
+        "| 任务 | 责任单位 | 时限 |\n"
+        "| 改厕 | 农业农村局 | 6月底 |\n"
+        "各地要结合实际抓好落实,不搞一刀切。\n"
+        "重大情况及时报告。\n"
+        "# 三、保障措施\n"
+        "各部门要加强协调配合,确保各项任务按期完成,取得实效。"
+    )
+    record = summarize_one(doc, fake_embedder, max_chars=2000)
+    # Headings from the styles; the numbered items are items of lists, not headings.
+    assert [(h["level"], h["title"]) for h in record.outline] == [
+        (0, "一、总体要求"), (0, "二、主要任务"), (1, "（一）发展特色产业"), (1, "（二）建设和美乡村"), (0, "三、保障措施"),
+    ]  # fmt: skip
+    paths = {p.heading_path for p in segment(doc.text, doc.doc_id, doc.title)}
+    assert {("二、主要任务", "（一）发展特色产业"), ("二、主要任务", "（二）建设和美乡村"), ("三、保障措施",)} <= paths
+    quoted = {s.text for s in record.summary.sentences}
+    assert quoted and not quoted & {h["title"] for h in record.outline}
+    assert not any(s.startswith(("|", "-", "任务", "改厕")) for s in quoted)
+
+    # Without heading styles, paragraphs that Word numbers 一、 are headings, as typed ones are.
+    plain = Document()
+    plain.part.numbering_part.element.append(etree.fromstring(_NUMBERING.encode())[1])  # list 91's definition
+    plain.part.numbering_part.element.append(etree.fromstring(_NUMBERING.encode())[5])  # list 91, from 三
+    _numbered(plain.add_paragraph("保障措施"), 91)
+    plain.add_paragraph("各部门要加强协调配合,确保各项任务按期完成,取得实效。")
+    _numbered(plain.add_paragraph("工作要求"), 91)
+    plain.add_paragraph("严格落实责任,按时报送进展。")
+    plain.save(tmp_path / "要求.docx")
+    doc = load_document(tmp_path / "要求.docx")
+    assert doc.text.splitlines()[0::2] == ["三、保障措施", "四、工作要求"]
+    assert [h["title"] for h in summarize_one(doc, fake_embedder, max_chars=2000).outline] == ["三、保障措施", "四、工作要求"]
+
+
+def test_html_lists_and_tables_as_the_page_shows_them(fake_embedder):
+    """h1-h4, a bulleted and a numbered list and a data table come out as Markdown
+    writes them; a table that lays out the page (a cell of running text) is text. The
+    heading paths follow the <h*>; no heading and no row is quoted in the summary."""
+    from retriever.summary.documents import summarize_one
+    from retriever.text.segment import paragraphs
+
+    page = (
+        "<html><head><title>乡村振兴工作方案_某某县人民政府</title></head><body><table><tr><td>"
+        "<h1>乡村振兴工作方案</h1><h2>主要任务</h2><h3>发展特色产业</h3>"
+        "<p>立足资源禀赋,积极探索一村一品发展模式,带动群众增收致富。</p>"
+        "<h4>重点项目</h4><ol start='3'><li>建设冷链物流中心,补齐农产品流通短板,让鲜活产品卖得出去</li><li>打造区域公用品牌</li></ol>"
+        "<h3>建设和美乡村</h3><ul><li>持续推进农村人居环境整治,村容村貌明显改善</li><li>完善农村基础设施</li></ul>"
+        "<table><tr><th>任务</th><th>责任单位</th><th>时限</th></tr><tr><td>改厕</td><td>农业农村局</td><td>6月底</td></tr></table>"
+        "<h2>保障措施</h2><p>各部门要加强协调配合,确保各项任务按期完成,取得实效。</p>"
+        "</td></tr></table></body></html>"
+    ).encode()
+    doc = load_stream(page, "方案.html")
+    assert doc.text == (
+        "# 乡村振兴工作方案\n"
+        "## 主要任务\n"
+        "### 发展特色产业\n"
+        "立足资源禀赋,积极探索一村一品发展模式,带动群众增收致富。\n"
+        "#### 重点项目\n"
+        "3. 建设冷链物流中心,补齐农产品流通短板,让鲜活产品卖得出去\n"
+        "4. 打造区域公用品牌\n"
+        "### 建设和美乡村\n"
+        "- 持续推进农村人居环境整治,村容村貌明显改善\n"
+        "- 完善农村基础设施\n"
+        "| 任务 | 责任单位 | 时限 |\n"
+        "| 改厕 | 农业农村局 | 6月底 |\n"
+        "## 保障措施\n"
+        "各部门要加强协调配合,确保各项任务按期完成,取得实效。"
+    )
+    record = summarize_one(doc, fake_embedder, max_chars=2000)
+    assert [(h["level"], h["title"]) for h in record.outline] == [
+        (1, "主要任务"), (2, "发展特色产业"), (3, "重点项目"), (2, "建设和美乡村"), (1, "保障措施"),
+    ]  # fmt: skip
+    placed = {(p.path, p.sentences[0].text) for p in paragraphs(doc.text) if not p.heading}
+    assert (("主要任务", "发展特色产业", "重点项目"), "4. 打造区域公用品牌") in placed
+    assert (("主要任务", "建设和美乡村"), "| 改厕 | 农业农村局 | 6月底 |") in placed
+    quoted = {s.text for s in record.summary.sentences}
+    assert quoted and not quoted & {h["title"] for h in record.outline}
+    assert not any(s.startswith(("|", "任务", "改厕")) for s in quoted)
 
 
 def test_html_headings_make_the_outline(fake_embedder):

@@ -1,5 +1,6 @@
 """A .docx to raw text: paragraphs, headings from their styles and outline levels (as
-Markdown marks), tables as rows; bounded against zip bombs and floods of empty runs."""
+Markdown marks), Word's own numbering drawn as it shows it, list items and table rows
+as Markdown writes them; bounded against zip bombs and floods of empty runs."""
 
 from __future__ import annotations
 
@@ -7,12 +8,23 @@ import io
 import posixpath
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from retriever.config import ReadLimits
 from retriever.errors import InputError
-from retriever.reading.extracted import OLE_MAGIC, ZIP_MAGIC, Extracted, ReadBudget, one_line, reason, refuse_ole
+from retriever.reading.docx_numbering import Numbering, read_numbering
+from retriever.reading.extracted import (
+    OLE_MAGIC,
+    ZIP_MAGIC,
+    Extracted,
+    ReadBudget,
+    one_line,
+    reason,
+    refuse_ole,
+    table_lines,
+)
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
@@ -29,9 +41,11 @@ _BODY_TEXT_LEVEL = 9  # w:outlineLvl 9: body text, no heading
 
 @dataclass(frozen=True)
 class _Style:
+    id: str
     name: str
     outline_level: int | None  # 0 for a top heading (Heading 1), None where the style sets none
     based_on: str | None
+    numbering: tuple[str, int | None] | None = None  # the list (w:numId) and level that number it
 
 
 def _paragraph_style(paragraph, styles: dict[str, _Style]) -> _Style | None:
@@ -47,17 +61,47 @@ def _heading_level(paragraph, style: _Style | None, styles: dict[str, _Style]) -
     if own is not None:
         level = _int_or_none(own.get(f"{_W}val"))
         return level + 1 if level is not None and level < _BODY_TEXT_LEVEL else None
-    current = style
-    for _ in range(10):  # a chain of based-on styles; a loop in a hostile file ends here
-        if current is None:
-            return None
+    for current in _chain(style, styles):
         if current.outline_level is not None:
             return current.outline_level + 1 if current.outline_level < _BODY_TEXT_LEVEL else None
         named = _DOCX_HEADING_STYLE.match(current.name.strip())
         if named:
             return int(named.group(1))
-        current = styles.get(current.based_on) if current.based_on else None
     return None
+
+
+def _paragraph_label(paragraph, style: _Style | None, styles: dict[str, _Style], numbering: Numbering) -> str | None:
+    """The number or bullet Word draws before the paragraph (「一、」, 「1. 」, 「- 」), by
+    its own numbering or its style's; None for a paragraph without one."""
+    own = paragraph.find(f"{_W}pPr/{_W}numPr")
+    if own is not None:
+        found, numbered_by = _numbering_of(own), None
+    else:
+        numbered_by = next((s for s in _chain(style, styles) if s.numbering), None)
+        found = numbered_by.numbering if numbered_by else None
+    if found is None or found[0] == "0":  # w:numId 0: numbering switched off
+        return None
+    num_id, ilvl = found
+    if ilvl is None:  # a heading style linked to a list: the level that names the style
+        ilvl = numbering.style_level(num_id, numbered_by.id) if numbered_by else 0
+    return numbering.label(num_id, ilvl)
+
+
+def _chain(style: _Style | None, styles: dict[str, _Style]) -> Iterator[_Style]:
+    """The style and those it is based on, nearest first; a loop in a hostile file ends
+    after ten."""
+    for _ in range(10):
+        if style is None:
+            return
+        yield style
+        style = styles.get(style.based_on) if style.based_on else None
+
+
+def _numbering_of(num_pr) -> tuple[str, int | None] | None:
+    num_id, ilvl = num_pr.find(f"{_W}numId"), num_pr.find(f"{_W}ilvl")
+    if num_id is None:
+        return None
+    return num_id.get(f"{_W}val", "0"), _int_or_none(ilvl.get(f"{_W}val")) if ilvl is not None else None
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -97,8 +141,8 @@ def _docx_blocks(parent):
 
 
 def _table_rows(tbl) -> list[str]:
-    """One line per row, its non-empty cells separated by tabs. A merged cell is one
-    cell; a nested table's rows are part of their cell's text."""
+    """One line per row, as Markdown writes a table's (table_lines); a merged cell is
+    one cell, a nested table's rows are part of their cell's text."""
     rows = []
     for tr in tbl.iter(f"{_W}tr"):
         if next(tr.iterancestors(f"{_W}tbl")) is not tbl:
@@ -107,18 +151,15 @@ def _table_rows(tbl) -> list[str]:
         for tc in tr.iter(f"{_W}tc"):
             if next(tc.iterancestors(f"{_W}tr")) is not tr:
                 continue
-            # A cell's paragraphs (and nested tables) run together in one cell.
-            text = " ".join(t for t in (one_line(_paragraph_text(p)) for p in tc.iter(f"{_W}p")) if t)
-            if text:
-                cells.append(text)
-        if cells:
-            rows.append("\t".join(cells))
+            cells.append([t for t in (one_line(_paragraph_text(p)) for p in tc.iter(f"{_W}p")) if t])
+        rows.extend(table_lines([cells]))
     return rows
 
 
 _RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 _OFFICE_DOCUMENT = "/officeDocument"
 _STYLES = "/styles"
+_NUMBERING = "/numbering"
 # What the main part's folder says an Office archive is, when it is not Word.
 _NOT_WORD = {"xl": "an Excel workbook (.xlsx)", "ppt": "a PowerPoint presentation (.pptx)"}
 
@@ -161,8 +202,8 @@ def _part_target(archive: zipfile.ZipFile, rels: str, kind: str, base: str) -> s
     return None
 
 
-def _docx_parts(archive: zipfile.ZipFile, path: Path | str) -> tuple[str, str | None]:
-    """The names of the main document part and of its styles."""
+def _docx_parts(archive: zipfile.ZipFile, path: Path | str) -> tuple[str, str | None, str | None]:
+    """The names of the main document part, of its styles and of its numbering."""
     main = _part_target(archive, "_rels/.rels", _OFFICE_DOCUMENT, "")
     if main is None:
         main = "word/document.xml"
@@ -172,8 +213,9 @@ def _docx_parts(archive: zipfile.ZipFile, path: Path | str) -> tuple[str, str | 
     if main not in archive.namelist():
         raise InputError(path, "not a readable .docx file (a zip archive without a Word document in it)")
     directory, name = posixpath.split(main)
-    styles = _part_target(archive, f"{directory}/_rels/{name}.rels", _STYLES, directory)
-    return main, styles if styles in archive.namelist() else None
+    rels, names = f"{directory}/_rels/{name}.rels", set(archive.namelist())
+    styles, numbering = (_part_target(archive, rels, kind, directory) for kind in (_STYLES, _NUMBERING))
+    return main, styles if styles in names else None, numbering if numbering in names else None
 
 
 def _styles(archive: zipfile.ZipFile, part: str | None) -> dict[str, _Style]:
@@ -185,10 +227,14 @@ def _styles(archive: zipfile.ZipFile, part: str | None) -> dict[str, _Style]:
     styles = {}
     for _, style in etree.iterparse(archive.open(part), tag=f"{_W}style"):
         name, level, based = style.find(f"{_W}name"), style.find(f"{_W}pPr/{_W}outlineLvl"), style.find(f"{_W}basedOn")
-        styles[style.get(f"{_W}styleId", "")] = _Style(
+        num_pr = style.find(f"{_W}pPr/{_W}numPr")
+        style_id = style.get(f"{_W}styleId", "")
+        styles[style_id] = _Style(
+            style_id,
             name.get(f"{_W}val", "") if name is not None else "",
             _int_or_none(level.get(f"{_W}val")) if level is not None else None,
             based.get(f"{_W}val") if based is not None else None,
+            _numbering_of(num_pr) if num_pr is not None else None,
         )
         style.clear()
     return styles
@@ -221,7 +267,7 @@ def _body_blocks(stream, budget: ReadBudget):
 
 
 def read_docx(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -> Extracted:
-    """Paragraphs and table rows (cells separated by tabs) of a Word document, in order;
+    """Paragraphs, list items and table rows of a Word document, in order;
     headers, footers, comments and deleted revisions left out. Read as a stream, within
     `limits` (a zip bomb is refused before it is inflated)."""
     from lxml import etree
@@ -235,22 +281,31 @@ def read_docx(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) 
     title = None
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            main, styles_part = _docx_parts(archive, path)
-            _check_inflation(archive, [main, *([styles_part] if styles_part else [])], path, limits)
+            main, *parts = _docx_parts(archive, path)
+            _check_inflation(archive, [main, *filter(None, parts)], path, limits)
+            styles_part, numbering_part = parts
             styles = _styles(archive, styles_part)
+            numbering = read_numbering(archive.open(numbering_part)) if numbering_part else Numbering()
             for element in _body_blocks(archive.open(main), budget):
                 for block in _docx_blocks([element]):
                     if block.tag == f"{_W}tbl":
                         lines.extend(budget.text(row) for row in _table_rows(block))
                         continue
-                    text = budget.text(_paragraph_text(block))
+                    text = _paragraph_text(block)
                     style = _paragraph_style(block, styles)
-                    if title is None and text.strip() and style and _DOCX_TITLE_STYLE.match(style.name.strip()):
+                    label = _paragraph_label(block, style, styles, numbering) or ""  # counted even when empty, as Word does
+                    budget.text(label + text)
+                    if not text.strip():
+                        lines.append(text)
+                        continue
+                    if title is None and style and _DOCX_TITLE_STYLE.match(style.name.strip()):
                         title = one_line(text)
-                    level = _heading_level(block, style, styles) if text.strip() else None
+                    level = _heading_level(block, style, styles)
                     # A heading marked by its style is written as Markdown marks it: the
-                    # outline reads it as it reads a .md file's.
-                    lines.append(f"{'#' * min(level, 6)} {one_line(text)}" if level else text)
+                    # outline reads it as it reads a .md file's. Word's number goes
+                    # before the text, where Word shows it (「一、」 makes a heading of a
+                    # plain paragraph as it does in a text file; 「- 」 an item of a list).
+                    lines.append(f"{'#' * min(level, 6)} {label}{one_line(text)}" if level else label + text)
     except InputError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, etree.XMLSyntaxError, KeyError, OSError, EOFError, ValueError) as e:

@@ -74,6 +74,21 @@ def refuse_ole(path: Path | str) -> NoReturn:
 CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
 
 
+def table_lines(rows: list[list[list[str]]]) -> list[str]:
+    """A table's rows (each a list of cells, each a list of paragraphs) as lines: a row
+    of two or more cells as Markdown writes it (「| 任务 | 责任单位 | 时限 |」), which keeps
+    it whole through cleaning and out of summaries; a row of one cell (a framed box of
+    text, a layout table) as its paragraphs; an empty row not at all."""
+    lines = []
+    for row in rows:
+        cells = [" ".join(paragraphs).replace("|", "｜") for paragraphs in row if paragraphs]
+        if len(cells) > 1:
+            lines.append("| " + " | ".join(cells) + " |")
+        elif cells:
+            lines.extend(next(p for p in row if p))
+    return lines
+
+
 def one_line(text: str) -> str:
     return " ".join(text.split())
 

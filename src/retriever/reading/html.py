@@ -1,5 +1,6 @@
 """HTML to raw text: the main text only (no navigation, headers, footers or link
-lists), headings h1-h6 as Markdown marks, the page's own title."""
+lists), headings h1-h6, list items and data tables' rows as Markdown writes them, the
+page's own title."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from retriever.config import ReadLimits
 from retriever.errors import InputError
 from retriever.reading.encoding import decode
-from retriever.reading.extracted import CJK, Extracted, one_line, reason
+from retriever.reading.extracted import CJK, Extracted, one_line, reason, table_lines
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
@@ -53,6 +54,9 @@ _BLOCKS = frozenset(
 _CELLS = frozenset({"td", "th"})
 _HEADINGS = {f"h{n}": "#" * n + " " for n in range(1, 7)}
 _BREAK = "\u2029"  # stands for a line break until whitespace is collapsed
+# A table with a cell longer than this lays out a page (a government site's article in
+# one cell), it does not tabulate data: rendered as text, not as rows.
+_DATA_CELL_MAX = 300
 
 # A source line break between two CJK characters is layout (browsers show nothing there);
 # elsewhere it is a space.
@@ -160,20 +164,58 @@ def _is_chrome(el, measure: _Measure, in_article: bool) -> bool:
     return n_links >= _LINK_LIST_MIN and measure.links[el] >= _LINK_SHARE * measure.text[el]
 
 
+def _cell_text(cell) -> str:
+    return one_line(_CJK_NEWLINE.sub("", cell.text_content()))
+
+
+def _data_rows(table) -> list[str] | None:
+    """A data table's rows, as table_lines writes them; None for a table that lays out
+    the page (one holding another table, or a cell of running text)."""
+    if next(table.iterdescendants("table"), None) is not None:
+        return None
+    rows = [[[text] if (text := _cell_text(cell)) else [] for cell in tr if cell.tag in _CELLS] for tr in table.iter("tr")]
+    if any(len(cell[0]) > _DATA_CELL_MAX for row in rows for cell in row if cell):
+        return None
+    if not any(sum(1 for cell in row if cell) > 1 for row in rows):
+        return None
+    return table_lines(rows)
+
+
+def _list_marker(item) -> str:
+    """What a list item is written with: its number in an <ol> (「3. 」, from the list's
+    start), else a bullet."""
+    parent = item.getparent()
+    if parent is None or parent.tag != "ol":
+        return "- "
+    try:
+        start = int(parent.get("start", "1"))
+    except ValueError:
+        start = 1
+    return f"{start + sum(1 for _ in item.itersiblings('li', preceding=True))}. "
+
+
 def _render(root) -> list[str]:
-    """The text of `root`: block elements and <br> break lines, table cells are
-    separated by tabs, inline elements run on; whitespace collapses as a browser shows it."""
+    """The text of `root`: block elements and <br> break lines, list items and data
+    tables' rows are written as Markdown writes them, a layout table's cells separated
+    by spaces, inline elements run on; whitespace collapses as a browser shows it."""
     from lxml import etree
 
     parts: list[str] = []
     pre = 0
-    for event, el in etree.iterwalk(root, events=("start", "end")):
+    walk = etree.iterwalk(root, events=("start", "end"))
+    for event, el in walk:
         tag = el.tag
         if event == "start":
             if tag in _BLOCKS or tag == "br":
                 parts.append(_BREAK)
             elif tag in _CELLS:
                 parts.append("\t")
+            if tag == "table" and not pre and (rows := _data_rows(el)) is not None:
+                parts.append(_BREAK.join(rows))
+                walk.skip_subtree()  # its end (and its tail) still comes
+                continue
+            if tag == "li" and not pre:
+                parts.append(_list_marker(el))
             if tag in _HEADINGS and not pre:
                 parts.append(_HEADINGS[tag])  # marked as Markdown marks it: the outline reads it so
             if tag == "pre":

@@ -1,5 +1,6 @@
 """A PDF to raw text: its text layer, page by page, running heads and page numbers
-dropped, wrapped lines joined; bounded in time and in what one page may draw."""
+dropped, wrapped lines joined, the headings its bookmarks name marked as Markdown marks
+them; bounded in time and in what one page may draw."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from retriever.config import ReadLimits
 from retriever.errors import InputError
-from retriever.reading.extracted import CJK, Extracted, ReadBudget, reason
+from retriever.reading.extracted import CJK, Extracted, ReadBudget, one_line, reason
 from retriever.text.outline import detect_heading
 from retriever.text.punctuation import PARAGRAPH_ENDS
 
@@ -57,6 +58,63 @@ def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
         ]
         for lines in pages
     ]
+
+
+_MAX_BOOKMARKS = 10_000  # more is no table of contents a reader uses
+_MAX_BOOKMARK_DEPTH = 6  # as many levels as Markdown marks
+
+
+def _bookmarks(reader, budget: ReadBudget) -> dict[int, list[tuple[int, str]]]:
+    """The PDF's outline (its bookmarks): per page index, (level, title) in order, level
+    1 at the top. A damaged or hostile outline gives what could be read of it."""
+    found: dict[int, list[tuple[int, str]]] = {}
+    count = 0
+
+    def walk(items: list, level: int) -> None:
+        nonlocal count
+        for item in items:
+            if count >= _MAX_BOOKMARKS:
+                return
+            if isinstance(item, list):  # the children of the entry before
+                if level < _MAX_BOOKMARK_DEPTH:
+                    walk(item, level + 1)
+                continue
+            count += 1
+            page = reader.get_destination_page_number(item)
+            title = one_line(str(item.title or ""))
+            if title and page is not None and page >= 0:
+                found.setdefault(page, []).append((level, title))
+        budget.check_time()
+
+    try:
+        walk(reader.outline, 1)
+    except InputError:
+        raise
+    except Exception:  # noqa: BLE001 - a damaged outline: the text is still worth reading
+        pass
+    return found
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def _mark_bookmarked(lines: list[str], bookmarks: list[tuple[int, str]]) -> list[str]:
+    """A page's lines with those its bookmarks name (in order; the title on one line or
+    on two the layout wrapped) marked as headings: 「# 总体要求」. A bookmark whose title
+    is not found on its page marks nothing."""
+    lines, at = list(lines), 0
+    for level, title in bookmarks:
+        want = _squash(title)
+        for i in range(at, len(lines)):
+            line = _squash(lines[i])
+            two = line + _squash(lines[i + 1]) if i + 1 < len(lines) else ""
+            if want in (line, two):
+                heading = lines[i].strip() if want == line else f"{lines[i].strip()}{lines.pop(i + 1).strip()}"
+                lines[i] = f"{'#' * level} {heading}"
+                at = i + 1
+                break
+    return lines
 
 
 def _join_wrapped(lines: list[str]) -> list[str]:
@@ -108,7 +166,9 @@ def read_pdf(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -
         if len(reader.pages) > limits.max_pages:
             raise InputError(path, f"{len(reader.pages):,} pages: more than the {limits.max_pages:,} this tool reads")
         budget = ReadBudget(path, limits)
+        bookmarks = _bookmarks(reader, budget)
         pages: list[str] = []
+        numbers: list[int] = []  # each read page's index
         notes: list[str] = []
         content, heavy = 0, []  # heavy: (page number, MB) of the pages left out
         for number, page in enumerate(reader.pages, 1):
@@ -124,6 +184,7 @@ def read_pdf(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -
                 )
                 break
             pages.append(budget.text(page.extract_text() or ""))
+            numbers.append(number - 1)
     except InputError:
         raise
     except DependencyError:
@@ -142,7 +203,11 @@ def read_pdf(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -
             f"of drawing instructions each, over the {limits.max_page_content_bytes / 2**20:.0f} MB read",
         )
     page_lines = [[_CJK_SPACE.sub("", line.rstrip()) for line in page.splitlines() if line.strip()] for page in pages]
-    lines = [line for page in _drop_running_lines(page_lines) for line in page]
+    lines = [
+        line
+        for number, page in zip(numbers, _drop_running_lines(page_lines), strict=True)
+        for line in _mark_bookmarked(page, bookmarks.get(number, []))
+    ]
     if not any(c.isalpha() for line in lines for c in line):
         raise InputError(path, "; ".join(["no text layer (a scanned PDF? run OCR first)", *notes]))
     return Extracted("\n".join(_join_wrapped(lines)), notes=tuple(notes))

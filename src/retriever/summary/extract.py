@@ -168,6 +168,8 @@ def _candidates(
     for s in sentences:
         if strip_title(s.text) in headings:  # 「第四,乡村治理效能更加彰显。」 heads its paragraph
             continue
+        if s.text.startswith("|"):  # a table row: passages hold it, a summary does not quote it
+            continue
         # A heading names a topic; the outline shows it, the summary quotes content. A
         # run-in heading (「(二)聚焦群众需求,践行宗旨使命。正文……」) is a sentence of its own.
         # Enumerations (「一是……」「首先……」) are content, never titles.

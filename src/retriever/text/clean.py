@@ -21,7 +21,7 @@ from retriever.text.outline import (
     detect_heading,
     is_toc_marker,
 )
-from retriever.text.punctuation import COMMAS, ENUMERATION_COMMA, FULL_STOPS, PARAGRAPH_ENDS, char_class
+from retriever.text.punctuation import BULLETS, COMMAS, ENUMERATION_COMMA, FULL_STOPS, PARAGRAPH_ENDS, char_class
 from retriever.text.words import cut
 
 # --- character level -------------------------------------------------------------
@@ -140,6 +140,11 @@ _MD_EMPHASIS = re.compile(r"(\*\*|__|\*|`)(?=\S)(.+?)(?<=\S)\1")
 _MD_FENCE = re.compile(r"^\s*(```|~~~).*$", re.MULTILINE)
 _MD_RULE = re.compile(r"^\s*([-*_]\s*){3,}$", re.MULTILINE)
 _MD_QUOTE = re.compile(r"^\s*>\s?", re.MULTILINE)
+_MD_TABLE_RULE = re.compile(r"^\s*\|?(?:\s*:?-{3,}:?\s*\|)+\s*(?::?-{3,}:?\s*)?$", re.MULTILINE)
+# A list item (「- 」, 「1. 」) or a table row (「| 任务 | 时限 |」), as Markdown and plain
+# text write them and as the .docx and .html readers write theirs: a line of its own,
+# never the rest of the line before it.
+_ITEM = re.compile(char_class(BULLETS) + r"\s|\d{1,3}[.)．]\s|\|")
 
 
 def normalize(text: str) -> str:
@@ -158,6 +163,7 @@ def strip_markdown(text: str) -> str:
     text = _MD_IMAGE.sub("", text)
     text = _MD_LINK.sub(r"\1", text)
     text = _MD_FENCE.sub("", text)
+    text = _MD_TABLE_RULE.sub("", text)
     text = _MD_RULE.sub("", text)
     text = _MD_QUOTE.sub("", text)
     return _MD_EMPHASIS.sub(r"\2", text)
@@ -287,6 +293,8 @@ class _Paragraph:
             return False
         head_only = self.length <= _HEAD_PROBE
         if detect_heading(self.head) or detect_heading(b) or (head_only and is_toc_marker(self.head)):
+            return False
+        if _ITEM.match(b) or (self.head[0] == "|" and a_end == "|"):  # an item or a whole row
             return False
         if b[0] in PARAGRAPH_ENDS + COMMAS + ENUMERATION_COMMA:
             return True

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from retriever.text.numerals import COUNTING, SECTION_NUMERALS
-from retriever.text.punctuation import COLONS, COMMAS, FULL_STOPS, SEMICOLONS, char_class
+from retriever.text.punctuation import BULLETS, COLONS, COMMAS, FULL_STOPS, SEMICOLONS, char_class
 
 # 一是/二是, 第一， and 首先/其次: the lowest level, points within a paragraph.
 ENUMERATION_RANK = 6
@@ -37,11 +37,11 @@ _MARKERS: list[tuple[int, re.Pattern[str]]] = [
     (5, re.compile(r"[①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳]")),
     (ENUMERATION_RANK, re.compile(rf"第[{SECTION_NUMERALS}]{{1,3}}(?=[，,、:：])|[{SECTION_NUMERALS}]{{1,3}}是(?=[^\s，,。])")),
 ]
-# Outline markers that open a sentence (「(一)」, 「一是」, 「1.」): a summary quotes the
-# sentence from just after them, which is still a verbatim span of the document.
+# Outline markers and list bullets that open a sentence (「(一)」, 「一是」, 「1.」,
+# 「- 」): a summary quotes the sentence from just after them, still a verbatim span.
 LEADING_MARKER = re.compile(
     rf"^(?:[{COUNTING}]+[、.．]|[(（][{COUNTING}\d]+[)）][、.．]?|\d{{1,2}}[、.．](?!\d)"
-    rf"|第[{COUNTING}]+[，,、]|[{COUNTING}]+[是要](?=\S)|[①-⑳])\s*"
+    rf"|第[{COUNTING}]+[，,、]|[{COUNTING}]+[是要](?=\S)|[①-⑳]|{char_class(BULLETS)}(?=\s))\s*"
 )
 # A section number without punctuation alone on its line (「一」, 「二」 in older reports).
 _BARE_NUMBER = re.compile(f"[{COUNTING}]{{1,3}}")
@@ -68,6 +68,14 @@ class Heading:
     rank: int  # 0 is the top level
     title: str  # the heading as written, marker included, without closing punctuation
     end: int  # offset in the line where the heading ends (a run-in heading's body follows)
+    marked: bool = False  # marked as a heading by the file (Markdown's '#', a Word style, <h2>), not by its number
+
+    def kept_in(self, marked_document: bool) -> bool:
+        """Is it a heading of a document that does (or does not) mark its headings? One
+        that does makes headings of its marked lines, of the skeleton's numbers (一、,
+        （一）: often typed under a styled heading) and of enumerations; a line numbered
+        1. (1) ① there is an item of a list (Word numbers lists so), not a heading."""
+        return self.marked or not marked_document or not STRUCTURAL_RANK < self.rank < ENUMERATION_RANK
 
 
 def strip_title(text: str) -> str:
@@ -85,7 +93,7 @@ def detect_heading(line: str) -> Heading | None:
 
     md = _MARKDOWN.match(body)
     if md:
-        return Heading(len(md.group(1)) - 1, strip_title(body[len(md.group(1)) :]), whole)
+        return Heading(len(md.group(1)) - 1, strip_title(body[len(md.group(1)) :]), whole, marked=True)
 
     weak = _WEAK_MARKER.match(body)
     if weak:
@@ -126,6 +134,11 @@ def detect_heading(line: str) -> Heading | None:
             return Heading(rank, strip_title(title), lead + stop.end())
         return None
     return None
+
+
+def is_marked_heading(line: str) -> bool:
+    """A heading line as Markdown marks it (and the readers mark Word's and HTML's)."""
+    return bool(_MARKDOWN.match(line.lstrip(" \t\u3000")))
 
 
 def is_toc_marker(line: str) -> bool:

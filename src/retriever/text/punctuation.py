@@ -19,6 +19,8 @@ SENTENCE_ENDS = FULL_STOPS + SEMICOLONS + ELLIPSIS
 CLOSERS = "”’」』）)】》"
 # Where a paragraph may end: a line that ends otherwise was broken inside a sentence.
 PARAGRAPH_ENDS = SENTENCE_ENDS + COLONS + CLOSERS
+# What opens an item of a bulleted list (「- 」 as Markdown writes it, 「• 」 as editors draw it).
+BULLETS = "-*+•●▪■◆"
 # Where a sentence longer than the limit is cut, best first: after a comma, else after an
 # enumeration comma or a colon.
 SOFT_BREAKS = (COMMAS, ENUMERATION_COMMA + COLONS)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from retriever.config import SegmentConfig
-from retriever.text.outline import ENUMERATION_RANK, Heading, detect_heading, is_toc_marker
+from retriever.text.outline import ENUMERATION_RANK, Heading, detect_heading, is_marked_heading, is_toc_marker
 from retriever.text.punctuation import CLOSERS, COLONS, COMMAS, FULL_STOPS, SEMICOLONS, SENTENCE_ENDS, SOFT_BREAKS
 
 # A run of sentence-final punctuation ends one sentence (「！？」, 「……」); closing quotes
@@ -235,12 +235,17 @@ def paragraphs(text: str) -> list[_Paragraph]:
     title = _title_line(lines, skip)
     if title is not None:
         skip.add(title)
+    # A file that marks its headings (Word's styles, <h1>-<h6>, Markdown) keeps numbered
+    # lines for its lists: Heading.kept_in.
+    marked = any(is_marked_heading(line) for i, (line, _) in enumerate(lines) if i not in skip)
     stack: list[Heading] = []
     out = []
     for i, (line, offset) in enumerate(lines):
         if i in skip or not line.strip():
             continue
         heading = detect_heading(line)
+        if heading and not heading.kept_in(marked):
+            heading = None
         if heading:
             while stack and stack[-1].rank >= heading.rank:
                 stack.pop()
