@@ -19,6 +19,7 @@ work of a summary, by create_app's lanes.
 import asyncio
 import contextlib
 import copy
+import ctypes
 import logging
 import os
 import socket
@@ -433,6 +434,9 @@ def _summaries(app: FastAPI, live: LiveIndex, config: ServeConfig, reader, shutd
                 doc = await anyio.to_thread.run_sync(lambda: reader.read(data, name), limiter=reads)
             except TooMuchText:
                 raise HTTPException(413, _too_long(config.max_summarize_chars, name)) from None
+            finally:
+                del data
+                _trim_malloc()
             what, chars = doc.path, len(doc.text)
             work = lambda: summarize_document(  # noqa: E731
                 doc, Stoppable(retriever.embedder, stop), options.max_chars, options.ratio, options.query
@@ -523,6 +527,34 @@ async def uploaded(request: Request) -> tuple[bytes, str, SummaryOptions]:
         return await upload.read(), upload.filename or "upload", options
 
 
+# glibc's allocator: M_ARENA_MAX and M_MMAP_THRESHOLD (mallopt), and malloc_trim to
+# give freed memory back.
+_M_ARENA_MAX, _M_MMAP_THRESHOLD = -8, -3
+
+
+def _libc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl, macOS): its allocator returns memory as it does
+        return None
+
+
+def _bound_malloc() -> None:
+    """Two malloc arenas, not glibc's eight per core. An upload's megabytes pass through
+    the threads that receive, parse and hand it over; each thread's arena kept what it
+    had held (three 15 MB uploads at once: the service from 160 MB to 640 MB, and 470 MB
+    when they had gone)."""
+    if libc := _libc():
+        libc.mallopt(_M_ARENA_MAX, 2)
+        libc.mallopt(_M_MMAP_THRESHOLD, 1 << 20)
+
+
+def _trim_malloc() -> None:
+    """Give the memory an upload held back to the system once it is read."""
+    if libc := _libc():
+        libc.malloc_trim(0)
+
+
 def listen(host: str, port: int) -> socket.socket:
     """A listening TCP socket (port 0: any free one).
 
@@ -555,6 +587,7 @@ def run(retriever: Retriever, sock: socket.socket, access_log: bool = True, anno
     # The event loop shares the interpreter with threads reading uploads (pypdf, lxml:
     # Python): switching every millisecond, not every 5, lets it answer between their steps.
     sys.setswitchinterval(config.switch_interval_s)
+    _bound_malloc()
 
     started = time.perf_counter()
     retriever.warm_up()
