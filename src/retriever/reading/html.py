@@ -181,17 +181,19 @@ def _data_rows(table) -> list[str] | None:
     return table_lines(rows)
 
 
-def _list_marker(item) -> str:
-    """What a list item is written with: its number in an <ol> (「3. 」, from the list's
-    start), else a bullet."""
+def _list_marker(item, numbers: dict) -> str:
+    """What a list item is written with: its number in an <ol> (「3. 」, counted from
+    the list's start in `numbers`, one count per list), else a bullet."""
     parent = item.getparent()
     if parent is None or parent.tag != "ol":
         return "- "
-    try:
-        start = int(parent.get("start", "1"))
-    except ValueError:
-        start = 1
-    return f"{start + sum(1 for _ in item.itersiblings('li', preceding=True))}. "
+    if parent not in numbers:
+        try:
+            numbers[parent] = int(parent.get("start", "1"))
+        except ValueError:
+            numbers[parent] = 1
+    numbers[parent] += 1
+    return f"{numbers[parent] - 1}. "
 
 
 def _render(root) -> list[str]:
@@ -202,6 +204,7 @@ def _render(root) -> list[str]:
 
     parts: list[str] = []
     pre = 0
+    numbers: dict = {}  # each <ol>'s next number
     walk = etree.iterwalk(root, events=("start", "end"))
     for event, el in walk:
         tag = el.tag
@@ -215,7 +218,7 @@ def _render(root) -> list[str]:
                 walk.skip_subtree()  # its end (and its tail) still comes
                 continue
             if tag == "li" and not pre:
-                parts.append(_list_marker(el))
+                parts.append(_list_marker(el, numbers))
             if tag in _HEADINGS and not pre:
                 parts.append(_HEADINGS[tag])  # marked as Markdown marks it: the outline reads it so
             if tag == "pre":

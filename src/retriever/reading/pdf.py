@@ -62,6 +62,7 @@ def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
 
 _MAX_BOOKMARKS = 10_000  # more is no table of contents a reader uses
 _MAX_BOOKMARK_DEPTH = 6  # as many levels as Markdown marks
+_MAX_PAGE_BOOKMARKS = 100
 
 
 def _bookmarks(reader, budget: ReadBudget) -> dict[int, list[tuple[int, str]]]:
@@ -102,19 +103,22 @@ def _squash(text: str) -> str:
 def _mark_bookmarked(lines: list[str], bookmarks: list[tuple[int, str]]) -> list[str]:
     """A page's lines with those its bookmarks name (in order; the title on one line or
     on two the layout wrapped) marked as headings: 「# 总体要求」. A bookmark whose title
-    is not found on its page marks nothing."""
-    lines, at = list(lines), 0
-    for level, title in bookmarks:
+    is not found on its page marks nothing; past _MAX_PAGE_BOOKMARKS a page's are not
+    looked for (each costs a pass over the page)."""
+    squashed = [_squash(line) for line in lines]
+    marked: list[str | None] = list(lines)  # None: the second line of a wrapped heading
+    at = 0
+    for level, title in bookmarks[:_MAX_PAGE_BOOKMARKS]:
         want = _squash(title)
         for i in range(at, len(lines)):
-            line = _squash(lines[i])
-            two = line + _squash(lines[i + 1]) if i + 1 < len(lines) else ""
-            if want in (line, two):
-                heading = lines[i].strip() if want == line else f"{lines[i].strip()}{lines.pop(i + 1).strip()}"
-                lines[i] = f"{'#' * level} {heading}"
-                at = i + 1
+            two = i + 1 < len(lines) and want == squashed[i] + squashed[i + 1]
+            if want == squashed[i] or two:
+                marked[i] = f"{'#' * level} {lines[i].strip()}{lines[i + 1].strip() if two else ''}"
+                if two:
+                    marked[i + 1] = None
+                at = i + 2 if two else i + 1
                 break
-    return lines
+    return [line for line in marked if line is not None]
 
 
 def _join_wrapped(lines: list[str]) -> list[str]:
