@@ -14,7 +14,8 @@ from pathlib import Path
 
 from retriever.config import ReadLimits
 from retriever.errors import InputError
-from retriever.reading.docx_numbering import Numbering, read_numbering
+from retriever.reading.docx_numbering import Numbering, int_or, read_numbering
+from retriever.reading.docx_numbering import W as _W
 from retriever.reading.extracted import (
     OLE_MAGIC,
     ZIP_MAGIC,
@@ -26,7 +27,6 @@ from retriever.reading.extracted import (
     table_lines,
 )
 
-_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
 # Subtrees whose text is not the paragraph's own: deleted revisions, text boxes (their
 # paragraphs are their own), the fallback copy of alternate content; and properties,
@@ -59,7 +59,7 @@ def _heading_level(paragraph, style: _Style | None, styles: dict[str, _Style]) -
     Many Word documents mark their headings so, without numbers in the text."""
     own = paragraph.find(f"{_W}pPr/{_W}outlineLvl")
     if own is not None:
-        level = _int_or_none(own.get(f"{_W}val"))
+        level = int_or(own.get(f"{_W}val"), None)
         return level + 1 if level is not None and level < _BODY_TEXT_LEVEL else None
     for current in _chain(style, styles):
         if current.outline_level is not None:
@@ -101,14 +101,7 @@ def _numbering_of(num_pr) -> tuple[str, int | None] | None:
     num_id, ilvl = num_pr.find(f"{_W}numId"), num_pr.find(f"{_W}ilvl")
     if num_id is None:
         return None
-    return num_id.get(f"{_W}val", "0"), _int_or_none(ilvl.get(f"{_W}val")) if ilvl is not None else None
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
+    return num_id.get(f"{_W}val", "0"), int_or(ilvl.get(f"{_W}val"), None) if ilvl is not None else None
 
 
 def _paragraph_text(p) -> str:
@@ -232,7 +225,7 @@ def _styles(archive: zipfile.ZipFile, part: str | None) -> dict[str, _Style]:
         styles[style_id] = _Style(
             style_id,
             name.get(f"{_W}val", "") if name is not None else "",
-            _int_or_none(level.get(f"{_W}val")) if level is not None else None,
+            int_or(level.get(f"{_W}val"), None) if level is not None else None,
             based.get(f"{_W}val") if based is not None else None,
             _numbering_of(num_pr) if num_pr is not None else None,
         )

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from retriever.text.numerals import COUNTING
 
-_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"  # WordprocessingML's namespace, as lxml writes tags
 # What a bulleted item is written with, as Markdown writes it: the glyph Word draws is
 # often a private-use character of the Symbol font.
 BULLET = "-"
@@ -162,7 +163,11 @@ class Numbering:
         return label if joined else label + " "
 
 
-def _int(value: str | None, default: int) -> int:
+_T = TypeVar("_T", int, None)
+
+
+def int_or(value: str | None, default: _T) -> int | _T:
+    """An attribute's integer, or `default` where it is missing or no integer."""
     try:
         return int(value) if value is not None else default
     except ValueError:
@@ -171,18 +176,18 @@ def _int(value: str | None, default: int) -> int:
 
 def _levels(abstract) -> dict[int, Level]:
     levels = {}
-    for lvl in abstract.iter(f"{_W}lvl"):
-        ilvl = _int(lvl.get(f"{_W}ilvl"), -1)
+    for lvl in abstract.iter(f"{W}lvl"):
+        ilvl = int_or(lvl.get(f"{W}ilvl"), -1)
         if not 0 <= ilvl < _MAX_LEVELS:
             continue
-        values = {name: (el.get(f"{_W}val") if (el := lvl.find(f"{_W}{name}")) is not None else None)
+        values = {name: (el.get(f"{W}val") if (el := lvl.find(f"{W}{name}")) is not None else None)
                   for name in ("start", "numFmt", "lvlText", "suff", "pStyle")}  # fmt: skip
-        legal = lvl.find(f"{_W}isLgl")
+        legal = lvl.find(f"{W}isLgl")
         levels[ilvl] = Level(
-            start=_int(values["start"], 1),
+            start=int_or(values["start"], 1),
             fmt=values["numFmt"] or "decimal",
             text=values["lvlText"] if values["lvlText"] is not None else f"%{ilvl + 1}.",
-            legal=legal is not None and legal.get(f"{_W}val", "true") not in ("0", "false"),
+            legal=legal is not None and legal.get(f"{W}val", "true") not in ("0", "false"),
             separator=values["suff"] or "tab",
             style=values["pStyle"],
         )
@@ -196,9 +201,9 @@ def read_numbering(stream) -> Numbering:
 
     abstracts: dict[str | None, dict[int, Level]] = {}
     nums = []
-    for _, el in etree.iterparse(stream, tag=(f"{_W}abstractNum", f"{_W}num")):
-        if el.tag == f"{_W}abstractNum":
-            abstracts[el.get(f"{_W}abstractNumId")] = _levels(el)
+    for _, el in etree.iterparse(stream, tag=(f"{W}abstractNum", f"{W}num")):
+        if el.tag == f"{W}abstractNum":
+            abstracts[el.get(f"{W}abstractNumId")] = _levels(el)
         else:
             nums.append(_num(el))
         el.clear()
@@ -214,14 +219,14 @@ def read_numbering(stream) -> Numbering:
 
 def _num(num) -> tuple[str, str | None, dict[int, tuple[int | None, Level | None]]]:
     """A w:num: its id, the definition it names, and per level a new start or definition."""
-    ref = num.find(f"{_W}abstractNumId")
+    ref = num.find(f"{W}abstractNumId")
     overrides = {}
-    for override in num.iter(f"{_W}lvlOverride"):
-        ilvl = _int(override.get(f"{_W}ilvl"), -1)
-        start = override.find(f"{_W}startOverride")
+    for override in num.iter(f"{W}lvlOverride"):
+        ilvl = int_or(override.get(f"{W}ilvl"), -1)
+        start = override.find(f"{W}startOverride")
         redefined = _levels(override)
         overrides[ilvl] = (
-            _int(start.get(f"{_W}val"), 1) if start is not None else None,
+            int_or(start.get(f"{W}val"), 1) if start is not None else None,
             redefined.get(ilvl),
         )
-    return num.get(f"{_W}numId", ""), ref.get(f"{_W}val") if ref is not None else None, overrides
+    return num.get(f"{W}numId", ""), ref.get(f"{W}val") if ref is not None else None, overrides

@@ -36,8 +36,12 @@ def _width(line: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
 
 
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
 def _margin_key(line: str) -> str:
-    return re.sub(r"\d+", "0", re.sub(r"\s+", "", line))
+    return re.sub(r"\d+", "0", _squash(line))
 
 
 def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
@@ -94,10 +98,6 @@ def _bookmarks(reader, budget: ReadBudget) -> dict[int, list[tuple[int, str]]]:
     except Exception:  # noqa: BLE001 - a damaged outline: the text is still worth reading
         pass
     return found
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"\s+", "", text)
 
 
 def _mark_bookmarked(lines: list[str], bookmarks: list[tuple[int, str]]) -> list[str]:

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import copy
 import ctypes
+import functools
 import logging
 import os
 import socket
@@ -532,7 +533,9 @@ async def uploaded(request: Request) -> tuple[bytes, str, SummaryOptions]:
 _M_ARENA_MAX, _M_MMAP_THRESHOLD = -8, -3
 
 
+@functools.cache
 def _libc():
+    """The C library, loaded once (its allocator is tuned at start and trimmed after each upload)."""
     try:
         return ctypes.CDLL("libc.so.6")
     except OSError:  # not glibc (musl, macOS): its allocator returns memory as it does
