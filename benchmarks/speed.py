@@ -247,6 +247,75 @@ def bench_warm_ask(quick: bool, index_dir: Path) -> dict:
     }
 
 
+def _scopes(index) -> list[tuple[str, object]]:
+    """Scopes of the kinds people ask within, chosen from what the index holds (not
+    from any question): the folder with the most passages and the one with the fewest,
+    the year with the most documents, the longest document."""
+    from collections import Counter
+
+    from retriever import Scope
+
+    folders: Counter[str] = Counter()
+    for d in index.documents.values():
+        folders[str(Path(d.path).parent.name)] += d.passages[1] - d.passages[0]
+    ranked = folders.most_common()
+    scopes: list[tuple[str, object]] = [(f"folder {ranked[0][0]}/", Scope(paths=(ranked[0][0],)))]
+    if len(ranked) > 1:
+        scopes.append((f"folder {ranked[-1][0]}/", Scope(paths=(ranked[-1][0],))))
+    years = Counter(d.meta.year for d in index.documents.values() if d.meta.year)
+    if years:
+        year = years.most_common(1)[0][0]
+        scopes.append((f"year {year}", Scope(years=(year,))))
+    longest = max(index.documents.values(), key=lambda d: d.passages[1] - d.passages[0])
+    scopes.append(("one document", Scope(docs=(longest.doc_id,))))
+    return scopes
+
+
+def bench_scoped_ask(quick: bool, index_dir: Path) -> dict:
+    """Warm asks within scopes beside the same asks over the whole index, question by
+    question in turn (so that the machine's load falls on all alike): the scope is
+    applied inside the vector search, and k results must still come back."""
+    from retriever import Retriever
+
+    n = 60 if quick else 200
+    questions = [q["question"] for q in read_jsonl(QUESTIONS)]
+    cmrc = data_file("cmrc2018", "queries.jsonl")
+    if cmrc is not None and len(questions) < n:
+        questions += [q["query"] for q in read_jsonl(cmrc)[: n - len(questions)]]
+    retriever = Retriever.open(index_dir)
+    retriever.warm_up()
+    scopes = [("whole index", None), *_scopes(retriever.index)]
+    rows = {name: {"total": [], "search": [], "scope": [], "full": 0, "outside": 0} for name, _ in scopes}
+    log(f"speed: {n} warm asks within each of {len(scopes)} scopes on {index_dir}")
+    for i in range(n):
+        for name, scope in scopes:
+            start = time.perf_counter()
+            answer = retriever.ask(questions[i % len(questions)], within=scope)
+            row = rows[name]
+            row["total"].append((time.perf_counter() - start) * 1000)
+            row["search"].append(answer.timings_ms["search"])
+            row["scope"].append(answer.timings_ms.get("scope", 0.0))
+            row["full"] += len(answer.results) == 5
+            admitted = set(answer.scope.doc_ids) if answer.scope else None
+            row["outside"] += sum(admitted is not None and h.passage.doc_id not in admitted for h in answer.results)
+    out = []
+    for name, scope in scopes:
+        row = rows[name]
+        selection = scope.select(retriever.index) if scope else None
+        out.append(
+            {
+                "scope": name,
+                "options": scope.describe() if scope else "",
+                "passages": selection.passages if selection else len(retriever.index.passages),
+                "asks": n,
+                "asks_with_k_results": row["full"],
+                "results_outside": row["outside"],
+                "ms": {stage: _stats_ms(row[stage]) for stage in ("total", "search", "scope")},
+            }
+        )
+    return {"passages": len(retriever.index.passages), "vector_index": retriever.index.manifest.vector_index_type, "rows": out}
+
+
 # ---------------------------------------------------------------------------
 # 3. cold commands
 
@@ -530,6 +599,9 @@ def run(quick: bool) -> dict:
             grown = grow_to_10k(gov, work) if gov else None
             if grown is not None:
                 results["warm_ask"].append(bench_warm_ask(quick, grown))
+        if grown is not None:
+            with part("scoped_ask"):
+                results["scoped_ask"] = bench_scoped_ask(quick, grown)
         with part("cold"):
             results["cold"] = bench_cold(quick, built.get("corpus-torch"))
     with part("search_scaling"):
@@ -555,6 +627,12 @@ def headline(results: dict) -> list[str]:
         lines.append(
             f"warm ask at {w['passages']:,} passages: p50 {ms['total']['p50']:.1f} ms (encode {ms['encode']['p50']:.1f}, "
             f"search {ms['search']['p50']:.1f}, summary {ms['summary']['p50']:.1f})"
+        )
+    if "scoped_ask" in results:
+        worst = max(results["scoped_ask"]["rows"][1:], key=lambda r: r["ms"]["total"]["p50"])
+        lines.append(
+            f"warm ask within a scope at {results['scoped_ask']['passages']:,} passages: p50 at worst "
+            f"{worst['ms']['total']['p50']:.1f} ms ({worst['scope']})"
         )
     cold = f"cold `retriever ask` {c['ask']['median_s']:.2f} s"
     if "ask_torch" in c:
@@ -638,6 +716,35 @@ def markdown(results: dict) -> str:
         "about 265 ms).",
         "",
     ]
+    if "scoped_ask" in results:
+        sc = results["scoped_ask"]
+        whole = sc["rows"][0]["ms"]["total"]["p50"]
+        out += [
+            f"### Warm `ask` within a scope ({sc['passages']:,} passages, {sc['vector_index']})",
+            "",
+            "| scope | options | passages within | asks with 5 results | results outside | scope ms p50 | search p50 ms "
+            "| whole `ask` p50 ms | whole `ask` p95 ms | × whole index |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in sc["rows"]:
+            ms = row["ms"]
+            out.append(
+                f"| {row['scope']} | {('`' + row['options'] + '`') if row['options'] else ''} | {row['passages']:,} "
+                f"| {row['asks_with_k_results']}/{row['asks']} | {row['results_outside']} | {_fmt(ms['scope']['p50'], 2)} "
+                f"| {_fmt(ms['search']['p50'], 2)} | {_fmt(ms['total']['p50'], 2)} | {_fmt(ms['total']['p95'], 2)} "
+                f"| {ms['total']['p50'] / whole:.2f} |"
+            )
+        out += [
+            "",
+            "The same index and questions as the warm asks above, each question asked over the whole index and within "
+            "each scope in turn (k=5, hybrid, 300-character summary). The scopes are chosen from what the index holds: "
+            "the folders with the most and the fewest passages, the year most documents are dated (from their text, "
+            "file or title), the longest document. The scope is applied inside the vector search (FAISS's ID "
+            "selection over the scope's passages; BM25 scores only them), so every ask returns 5 results while the "
+            "scope holds 5 distinct passages; `results outside` counts results from documents outside the scope (0 "
+            "is right). `scope ms` is the selection of the documents within, part of the whole ask.",
+            "",
+        ]
 
     c = results["cold"]
     out += [

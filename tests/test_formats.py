@@ -955,3 +955,50 @@ def test_html_headings_make_the_outline(fake_embedder):
         (1, "总体要求"), (1, "主要任务"), (2, "发展特色产业"), (2, "建设和美乡村"), (1, "保障措施"),
     ]  # fmt: skip
     assert not {s.text for s in record.summary.sentences} & {h["title"] for h in record.outline}
+
+
+# --- what the file's properties say ---------------------------------------------------
+
+
+def test_file_properties_date_and_issue_documents(tmp_path):
+    """A .docx's core properties, a page's <meta> and a PDF's information dictionary:
+    the date where the text has no dated line and the title names no other year, the
+    author where it names a body (a user name or a person is no issuer)."""
+    import datetime
+
+    import docx
+    import pypdf
+
+    document = docx.Document()
+    document.add_paragraph("关于推进基层治理的实施方案")
+    document.add_paragraph("各乡镇要按时报送进展情况。")
+    document.core_properties.author = "某某县人民政府办公室"
+    document.core_properties.created = datetime.datetime(2022, 4, 8, 9, 30)
+    document.save(tmp_path / "plan.docx")
+    meta = load_document(tmp_path / "plan.docx").meta
+    assert (meta.date, meta.date_from, meta.issuer) == ("2022-04-08", "file", "某某县人民政府办公室")
+
+    page = (
+        '<html><head><meta name="PubDate" content="2023-06-01 10:00"><meta name="ContentSource" content="某某市生态环境局">'
+        "<title>关于开展环境整治的通知_某某市</title></head><body><article><h1>关于开展环境整治的通知</h1>"
+        "<p>各区要认真开展人居环境整治工作，确保取得实效。</p></article></body></html>"
+    )
+    (tmp_path / "notice.html").write_text(page, encoding="utf-8")
+    meta = load_document(tmp_path / "notice.html").meta
+    assert (meta.date, meta.date_from, meta.issuer) == ("2023-06-01", "file", "某某市生态环境局")
+
+    from reportlab.pdfgen import canvas
+
+    _register_font()
+    drawn = canvas.Canvas(str(tmp_path / "plain.pdf"))
+    drawn.setFont("STSong-Light", 14)
+    drawn.drawString(72, 760, "2019年工作总结")
+    drawn.drawString(72, 730, "今年各项工作稳步推进，群众满意度持续提升。")
+    drawn.save()
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(tmp_path / "plain.pdf"))
+    writer.add_metadata({"/CreationDate": "D:20240105120000+08'00'", "/Author": "Administrator"})
+    with open(tmp_path / "converted.pdf", "wb") as f:
+        writer.write(f)
+    meta = load_document(tmp_path / "converted.pdf").meta
+    # Converted in 2024, of 2019 by its title: the title's year, and no issuer.
+    assert (meta.date, meta.date_from, meta.issuer) == ("2019", "title", None)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from test_build import DOCS
 from typer.testing import CliRunner
 
-from retriever import BadIndexError, Retriever, StorageError, UsageError
+from retriever import BadIndexError, Retriever, Scope, StorageError, UsageError
 from retriever.cli.commands import app as cli
 from retriever.index.manifest import StoreSpec
 from retriever.index.milvus import client, is_server, spec
@@ -74,6 +74,21 @@ def test_same_answers_as_faiss(corpus, counting, uri):
         __import__("retriever.serve.app", fromlist=["create_app"]).create_app(milvus), base_url="http://localhost"
     )
     assert served.get("/api/ask", params={"q": "人居环境整治"}).json()["results"][0]["doc_id"] == "corpus/b.txt"
+
+
+def test_scoped_answers_as_faiss_gives_them(corpus, counting, uri):
+    """Asked within some documents, the collection filters inside its search (a filter
+    expression): the same k results as FAISS's ID selection gives."""
+    faiss, _ = Retriever.build([corpus], index_dir="faiss")
+    milvus, _ = Retriever.build([corpus], index_dir="milvus", vector_store="milvus", uri=uri)
+    for scope in (Scope(paths=("a.txt",)), Scope(paths=("b.txt", "c.txt"))):
+        admitted = set(scope.select(faiss.index).doc_ids)
+        for mode in ("dense", "hybrid"):
+            got = [(h.passage_id, round(h.score, 5)) for h in milvus.ask("发展产业", k=3, mode=mode, within=scope).results]
+            assert got == [(h.passage_id, round(h.score, 5)) for h in faiss.ask("发展产业", k=3, mode=mode, within=scope).results]
+            assert {milvus.index.passages[i].doc_id for i, _ in got} <= admitted and len(got) == min(
+                3, scope.select(faiss.index).passages
+            )
 
 
 def test_incremental_builds_keep_two_generations_of_collections(corpus, counting, uri):

@@ -127,6 +127,19 @@ def test_search_page_in_a_headless_browser(service, tmp_path):
                 "没有任何段落与问题中的词语相符。",
                 "最接近的段落与问题的语义相似度也低于回答所需的水平。",
             )
+            # Within one document: the scope's fields offer the index's documents, and
+            # every passage comes from the one chosen.
+            page.click("#scope summary")
+            page.wait_for_selector("#docs option", state="attached")  # the page's CSP allows no evaluated script
+            assert page.locator("#docs option").count() == 5
+            page.fill("#doc", "corpus/003_1fed32e99714b33a.txt")
+            page.fill("#q", "乡村振兴")
+            page.press("#q", "Enter")
+            page.wait_for_selector("p.within")
+            assert re.fullmatch(r"范围内 1 篇文档、\d+ 段", page.locator("p.within").inner_text())
+            wheres = page.locator("article.passage .where").all_inner_texts()
+            assert wheres and all(w.startswith("corpus/003_1fed32e99714b33a.txt") for w in wheres)
+            assert "&doc=corpus%2F003_1fed32e99714b33a.txt" in page.url
             page.close()
         browser.close()
     assert (shots / "search-page.png").stat().st_size > 10_000

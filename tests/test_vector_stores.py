@@ -59,6 +59,25 @@ def test_what_is_written_is_found_read_back_and_checked(spec, tmp_path):
         assert where == f"Milvus at {spec.uri}, collection {collection}"
 
 
+def test_a_search_within_marked_passages_finds_n_of_them_in_exact_order(spec, tmp_path):
+    """The filter is applied inside the search: n results however few passages are
+    marked, the best of them by exact inner product, as a store of only those would."""
+    store = store_for(spec, tmp_path)
+    vectors = unit_vectors(0)
+    opened = store.open(tmp_path / "gen-1", written(store, tmp_path, "gen-1", vectors))
+    within = np.zeros(N, dtype=bool)
+    within[[2, 3, 4, 5, 6, 30, 31, 32, 58, 59]] = True  # three runs, as three documents' passages are
+    queries = unit_vectors(1)[:5]
+    scores, ids = opened.search(queries, 6, within)
+    marked = np.flatnonzero(within)
+    exact = marked[np.argsort(-(queries @ vectors[marked].T), axis=1, kind="stable")[:, :6]]
+    assert ids.tolist() == exact.tolist()
+    assert np.allclose(scores, np.take_along_axis(queries @ vectors.T, exact, axis=1), atol=1e-5)
+    # Asked for more than are marked: all of them, then nothing.
+    _, ids = opened.search(queries[:1], 12, within)
+    assert sorted(ids[0][:10].tolist()) == marked.tolist() and ids[0][10:].tolist() == [-1, -1]
+
+
 def test_only_the_live_and_the_previous_generation_are_kept(spec, tmp_path):
     store = store_for(spec, tmp_path)
     manifests = [written(store, tmp_path, f"gen-{n}", unit_vectors(n)) for n in (1, 2, 3)]

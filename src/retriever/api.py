@@ -3,6 +3,7 @@
     from retriever import Retriever
     r = Retriever.open()                      # indexes/default, or a path
     answer = r.ask("如何化解矛盾纠纷", k=5)
+    answer = r.ask("养老服务", within=Scope(years=(2019,), paths=("reports/*",)))
     for hit in answer.results: print(hit.rank, hit.score, hit.passage.text)
     print(answer.summary.text)
     answer.to_dict()                          # the JSON of `retriever ask --json`
@@ -50,6 +51,7 @@ from retriever.index.folder import exists as index_exists
 from retriever.index.folder import remove as remove_index
 from retriever.index.folder import stamp as index_stamp
 from retriever.index.manifest import Manifest
+from retriever.index.scope import Scope, Selection
 from retriever.index.stores import store_for
 from retriever.search import Hit, Verdict, judge, score_name, search
 from retriever.summary.extract import Summary, summarize_hits
@@ -78,6 +80,7 @@ class Answer:
     model: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     verdict: Verdict = Verdict(None, None)  # whether the index seems to answer at all
+    scope: Selection | None = None  # the documents asked within, when the question was scoped
 
     # The verdict's fields, where the JSON has them: at the top.
     @property
@@ -104,6 +107,7 @@ class Answer:
             "index": self.index,
             "model": self.model,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            **({"scope": self.scope.to_dict()} if self.scope else {}),
         }
 
 
@@ -244,11 +248,17 @@ class Retriever:
         k: int = SearchConfig.k,
         mode: str = SearchConfig.mode,
         summary_chars: int = SummaryConfig.max_chars,
+        within: Scope | None = None,
     ) -> Answer:
-        """The k most relevant passages and a cited extractive summary."""
+        """The k most relevant passages and a cited extractive summary; only from the
+        documents `within` admits, when given (by path, date or name)."""
         question = check_question(question, mode)
         k, summary_chars = check_k(k), check_budget(summary_chars, "summary_chars", allow_zero=True)
         timings: dict[str, float] = {}
+        t = time.perf_counter()
+        selection = within.select(self.index) if within else None  # before any work: a scope of nothing is an error
+        if selection:
+            timings["scope"] = (time.perf_counter() - t) * 1000
         needs_vector = mode != "bm25" or summary_chars > 0
         # First use in a process loads the model and what cuts the question into words:
         # timed apart, so that encode/search/summary show the cost of the question itself.
@@ -260,7 +270,7 @@ class Retriever:
         query_vector = embedder.encode([for_matching(question)])[0] if embedder else None
         timings["encode"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        hits = search(self.index, question, query_vector, k, mode)
+        hits = search(self.index, question, query_vector, k, mode, within=selection)
         verdict = judge(self.index, question, hits, query_vector, ANSWER_THRESHOLDS.get(self.index.model))
         timings["search"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
@@ -282,6 +292,7 @@ class Retriever:
             model=self.index.model,
             timings_ms=timings,
             verdict=verdict,
+            scope=selection,
         )
 
     def info(self) -> dict:
@@ -354,7 +365,13 @@ def _info(directory: Path, m: Manifest, documents: dict[str, index_store.Indexed
         "model": m.model.to_dict(),
         "corpus": m.corpus.to_dict(),
         "documents": [
-            {"doc_id": d.doc_id, "title": d.title, "chars": len(d.text), "passages": d.passages[1] - d.passages[0]}
+            {
+                "doc_id": d.doc_id,
+                "title": d.title,
+                "chars": len(d.text),
+                "passages": d.passages[1] - d.passages[0],
+                **d.meta.to_dict(),
+            }  # fmt: skip
             for d in documents.values()
         ],
         "bytes": sum(f.bytes for f in m.files.values()),

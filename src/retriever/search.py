@@ -24,6 +24,8 @@ from retriever.arguments import check_mode
 from retriever.config import SearchConfig
 from retriever.errors import UsageError
 from retriever.index.folder import Index, nearest
+from retriever.index.scope import Selection
+from retriever.text.metadata import Metadata
 from retriever.text.query import title_years, understand
 from retriever.text.segment import Passage
 from retriever.text.words import for_matching, query_terms
@@ -45,12 +47,15 @@ class Hit:
     dense: float | None  # dense score (passage and best-sentence cosines blended), when computed
     bm25: float | None  # raw BM25, when computed
     highlights: tuple[tuple[int, int], ...]  # spans of question terms in passage.text
+    meta: Metadata = Metadata()  # its document's date and issuers
 
     def to_dict(self) -> dict:
         return {
             "rank": self.rank,
             "score": round(self.score, 6),
             **self.passage.to_dict(),
+            "date": self.meta.date,
+            "issuer": self.meta.issuer,
             "passage_id": self.passage_id,
             "scores": {
                 "dense": None if self.dense is None else round(self.dense, 6),
@@ -199,13 +204,16 @@ def search(
     k: int,
     mode: str = SearchConfig.mode,
     config: SearchConfig = SearchConfig(),
+    within: Selection | None = None,
 ) -> list[Hit]:
-    """The k best passages for `query`, near-duplicates removed.
+    """The k best passages for `query`, near-duplicates removed; only among the
+    passages `within` selects, when given (the vector store filters as it searches).
 
     `query_vector` (unit length) is needed for dense and hybrid modes.
     """
     check_mode(mode)
-    n = len(index.passages)
+    mask = None if within is None else within.mask
+    n = len(index.passages) if within is None else within.passages
     if n == 0 or k <= 0:
         return []
     words = query_terms(query)
@@ -216,13 +224,15 @@ def search(
     if mode in ("dense", "hybrid"):
         if query_vector is None:
             raise UsageError(f"{mode} search needs the question's vector")
-        scores, found = nearest(index, query_vector, min(wanted, n))
+        scores, found = nearest(index, query_vector, min(wanted, n), mask)
         kept = found[0] >= 0
         found_ids = found[0][kept].astype(np.int64)
         blended = dense_scores(index, found_ids, scores[0][kept].astype(np.float32), query_vector, config)
         dense = dict(zip(found_ids.tolist(), blended.tolist()))
     if mode in ("bm25", "hybrid"):
         all_bm25 = index.bm25.scores(words)
+        if mask is not None:
+            all_bm25[~mask] = 0  # the word statistics stay the whole index's
         bm25 = {int(i): float(all_bm25[i]) for i in _top(all_bm25, wanted) if all_bm25[i] > 0}
 
     if mode == "dense":
@@ -292,6 +302,7 @@ def _distinct_hits(
                 dense=dense.get(pid),
                 bm25=bm25.get(pid),
                 highlights=highlight_spans(passage.text, words),
+                meta=index.documents[passage.doc_id].meta,
             )
         )
         if len(hits) == k:

@@ -266,12 +266,28 @@ def ask(
         ),
     ] = None,
     local: Annotated[bool, typer.Option("--local", help="Answer in this process even when a service is running")] = False,
+    within: Annotated[
+        Optional[list[str]],
+        typer.Option("--in", help="Only documents under this folder or matching this glob (repeatable), e.g. 'reports/2019/*'"),
+    ] = None,
+    year: Annotated[Optional[list[int]], typer.Option("--year", help="Only documents of this year (repeatable)")] = None,
+    since: Annotated[
+        Optional[str], typer.Option("--since", help="Only documents dated on or after this day: 2019, 2019-03 or 2019-03-05")
+    ] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Only documents dated on or before this day")] = None,
+    doc: Annotated[
+        Optional[list[str]],
+        typer.Option("--doc", help="Only this document, by id or path (repeatable; `retriever info` lists them)"),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Say whether a service or this process answered, and the timings")
     ] = False,
     as_json: AsJson = False,
 ) -> None:
     """Show the passages most relevant to QUESTION and a summary that cites them.
+
+    --in, --year, --since, --until and --doc ask within some documents: the search
+    itself keeps to them, so that -k passages still come back.
 
     A running `retriever serve` answers when one is named (--server, RETRIEVER_SERVER)
     or serves the same index; otherwise, or when it cannot answer, this process does.
@@ -281,17 +297,25 @@ def ask(
     with _errors():
         # Before a first-use build or a request, not after: the same checks as the library's.
         check_question(question, mode), check_k(k), check_budget(summary_chars, "summary_chars", allow_zero=True)
+        scope = None
+        if within or year or since or until or doc:
+            from retriever.api import Scope
+
+            scope = Scope(tuple(within or ()), tuple(year or ()), since, until, tuple(doc or ()))
         started = time.perf_counter()
         answer, by = None, "this process"
         url = None if local or model else server or settings().get("server") or find_server(index_dir or default_index_dir())
         if url:
+            request = {"q": question, "k": k, "mode": mode, "summary_chars": summary_chars, **(scope.to_dict() if scope else {})}
             try:
-                answer = ask_server(url, {"q": question, "k": k, "mode": mode, "summary_chars": summary_chars})
+                answer = ask_server(url, request)
                 by = f"the service at {url}"
+                if scope and "scope" not in answer:  # a service of an earlier version ignores the scope
+                    answer, by = None, "this process (the service cannot ask within documents: an earlier version)"
             except ServerUnavailable as e:
                 by = f"this process (the service did not answer: {e})"
         if answer is None:
-            answer = _open(index_dir, model).ask(question, k=k, mode=mode, summary_chars=summary_chars).to_dict()
+            answer = _open(index_dir, model).ask(question, k=k, mode=mode, summary_chars=summary_chars, within=scope).to_dict()
     if as_json:
         render.print_json(answer)
     else:
@@ -446,9 +470,11 @@ def info(
         out.print(f"  vectors    {markup(data['vector_store']['where'])}", soft_wrap=True)  # a URI is not cut
         from rich.table import Table
 
-        table = Table("document", "passages", "characters", "title", box=None, padding=(0, 2, 0, 2))
+        table = Table("document", "passages", "characters", "date", "title", box=None, padding=(0, 2, 0, 2))
         for d in data["documents"]:
-            table.add_row(Text(shown(d["doc_id"])), str(d["passages"]), f"{d['chars']:,}", Text(shown(d["title"])))
+            table.add_row(
+                Text(shown(d["doc_id"])), str(d["passages"]), f"{d['chars']:,}", d.get("date") or "–", Text(shown(d["title"]))
+            )
         # On a terminal the table fits the window; in a pipe or a file it takes the
         # width it needs, so that no id or title is cut.
         if out.is_terminal:

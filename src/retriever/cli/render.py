@@ -197,6 +197,13 @@ def print_answer(out: Console, answer: dict) -> None:
         )
         out.print(Text("The nearest passages, for what they are worth:\n", style="dim"))
     width = out.width
+    if answer.get("scope"):
+        scope = answer["scope"]
+        within = f"Within {scope['documents']} document{'s' if scope['documents'] != 1 else ''} ({scope['passages']:,} passages)"
+        if scope.get("undated"):
+            within += f"; {scope['undated']} without a date left out"
+        out.print(wrapped(Text(shown(within), style="dim"), width))
+        out.print()
     for hit in answer["results"]:
         head = Text()
         head.append(f"[{hit['rank']}] ", style="bold cyan")
@@ -204,6 +211,8 @@ def print_answer(out: Console, answer: dict) -> None:
         head.append(shown(hit["title"]), style="bold")
         out.print(wrapped(head, width, 4))
         where = f"    {shown(location(hit['doc_id'], hit['heading_path']))}  ({hit['start']}–{hit['end']})"
+        # Date and issuers, where the document names them (a service of an earlier version sends neither).
+        where += "".join(f" · {shown(v)}" for v in (hit.get("date"), hit.get("issuer")) if v)
         out.print(wrapped(Text(where, style="dim"), width, 4))
         body = Text(shown(hit["text"].replace("\n", " "), keep_length=True))
         # Newlines became spaces of the same length, so spans still line up.

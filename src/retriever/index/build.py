@@ -257,7 +257,7 @@ class _Gathered:
 
     def reuse(self, before: index_store.IndexedDocument, path: str, why: str) -> None:
         """Take a document as the old index holds it: text, passages and vectors."""
-        self.documents.append(Document(before.doc_id, path, before.title, before.text, before.sha256))
+        self.documents.append(Document(before.doc_id, path, before.title, before.text, before.sha256, meta=before.meta))
         self.reused[before.doc_id] = before.passages
         self.counts[why] += 1
 

@@ -49,6 +49,7 @@ from retriever.index.bm25 import BM25
 from retriever.index.faiss_store import FAISS_FILE
 from retriever.index.manifest import MANIFEST, CorpusInfo, FileInfo, Manifest, ManifestError, ModelInfo, StoreSpec
 from retriever.index.stores import Vectors, store_for
+from retriever.text.metadata import Metadata, metadata
 from retriever.text.segment import Passage
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class IndexedDocument:
     text: str
     sha256: str
     passages: tuple[int, int]  # [first, last + 1) passage ids
+    meta: Metadata = Metadata()
 
 
 @dataclass
@@ -164,10 +166,10 @@ class Index:
         return self.manifest.model.dim
 
 
-def nearest(index: Index, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def nearest(index: Index, query: np.ndarray, n: int, within: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The n passages nearest to one question's vector, by its store's search
-    (FAISS on one thread, or Milvus)."""
-    return index.vectors.search(query.reshape(1, -1).astype(np.float32), n)
+    (FAISS on one thread, or Milvus); among those `within` marks, when given."""
+    return index.vectors.search(query.reshape(1, -1).astype(np.float32), n, within)
 
 
 def exists(directory: Path) -> bool:
@@ -240,7 +242,16 @@ def _read(gen: Path, name: str, reader, label: str | None = None):
 
 def _read_documents(gen: Path) -> dict[str, IndexedDocument]:
     return {
-        d["doc_id"]: IndexedDocument(d["doc_id"], d["path"], d["title"], d["text"], d["sha256"], tuple(d["passages"]))
+        d["doc_id"]: IndexedDocument(
+            d["doc_id"],
+            d["path"],
+            d["title"],
+            d["text"],
+            d["sha256"],
+            tuple(d["passages"]),
+            # An index written before documents had metadata: what the text says of itself.
+            Metadata.from_dict(d) if "date_from" in d else metadata(d["title"], d["text"]),
+        )  # fmt: skip
         for d in _read_jsonl(gen / _DOCUMENTS)
     }
 
@@ -433,6 +444,7 @@ def _write_data(
                 "title": d.title,
                 "sha256": d.sha256,
                 "passages": list(doc_ranges[d.doc_id]),
+                **d.meta.to_dict(),
                 "text": d.text,
             }
             for d in documents

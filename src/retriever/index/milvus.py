@@ -200,6 +200,13 @@ def drop_collection(uri: str, index_dir: Path, name: str) -> None:
         c.drop_collection(name)
 
 
+def id_filter(within: np.ndarray) -> str:
+    """A Milvus filter expression for the marked ids: one range per run of them (a
+    document's passages are one run), 「(id >= 0 and id < 40) or (id >= 95 and id < 130)」."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], within.astype(np.int8), [0]))))
+    return " or ".join(f"(id >= {a} and id < {b})" for a, b in zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
 class MilvusVectors:
     """A collection answering like the FAISS index it stands for."""
 
@@ -223,12 +230,14 @@ class MilvusVectors:
         # `retriever serve`), not pymilvus's traceback.
         return BadIndexError(f"Milvus at {self.uri}: cannot {doing} collection {self.collection} ({_reason(e)})")
 
-    def search(self, x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The n best inner products for each row of x: (scores, ids), -1 ids past the end."""
+    def search(self, x: np.ndarray, n: int, within: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The n best inner products for each row of x: (scores, ids), -1 ids past the
+        end; among the passages `within` marks, by a filter expression Milvus applies
+        inside its search."""
         try:
             hits = self._client.search(
                 self.collection, data=[row.tolist() for row in np.asarray(x, dtype=np.float32)], limit=n,
-                search_params={"metric_type": "IP"},
+                filter="" if within is None else id_filter(within), search_params={"metric_type": "IP"},
             )  # fmt: skip
         except Exception as e:  # noqa: BLE001 - pymilvus raises its own types, and grpc's
             raise self._failed("search", e) from None

@@ -3,7 +3,7 @@ a collection of each generation's own in Milvus (milvus.py).
 
 One interface, VectorStore, and one factory, store_for(), which reads what the manifest
 records under "vector_store": the index folder and the build speak to the store and
-never ask which one it is. What a store opens is Vectors: search(x, n),
+never ask which one it is. What a store opens is Vectors: search(x, n, within),
 reconstruct_batch(ids), reconstruct_n(start, n) and ntotal.
 """
 
@@ -25,8 +25,9 @@ class Vectors(Protocol):
     @property
     def ntotal(self) -> int: ...
 
-    def search(self, x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The n best inner products of each row of x: (scores, ids)."""
+    def search(self, x: np.ndarray, n: int, within: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The n best inner products of each row of x: (scores, ids), -1 ids past the
+        end; among the passages `within` marks (bool, one per passage), when given."""
         ...
 
     def reconstruct_batch(self, ids: np.ndarray) -> np.ndarray: ...

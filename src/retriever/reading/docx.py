@@ -26,6 +26,7 @@ from retriever.reading.extracted import (
     refuse_ole,
     table_lines,
 )
+from retriever.text.metadata import FileProperties
 
 _MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
 # Subtrees whose text is not the paragraph's own: deleted revisions, text boxes (their
@@ -153,6 +154,9 @@ _RELS = "{http://schemas.openxmlformats.org/package/2006/relationships}Relations
 _OFFICE_DOCUMENT = "/officeDocument"
 _STYLES = "/styles"
 _NUMBERING = "/numbering"
+_CORE = "/core-properties"
+_DC = "{http://purl.org/dc/elements/1.1/}"
+_DCTERMS = "{http://purl.org/dc/terms/}"
 # What the main part's folder says an Office archive is, when it is not Word.
 _NOT_WORD = {"xl": "an Excel workbook (.xlsx)", "ppt": "a PowerPoint presentation (.pptx)"}
 
@@ -195,8 +199,9 @@ def _part_target(archive: zipfile.ZipFile, rels: str, kind: str, base: str) -> s
     return None
 
 
-def _docx_parts(archive: zipfile.ZipFile, path: Path | str) -> tuple[str, str | None, str | None]:
-    """The names of the main document part, of its styles and of its numbering."""
+def _docx_parts(archive: zipfile.ZipFile, path: Path | str) -> tuple[str, str | None, str | None, str | None]:
+    """The names of the main document part, of its styles, of its numbering and of its
+    core properties."""
     main = _part_target(archive, "_rels/.rels", _OFFICE_DOCUMENT, "")
     if main is None:
         main = "word/document.xml"
@@ -208,7 +213,12 @@ def _docx_parts(archive: zipfile.ZipFile, path: Path | str) -> tuple[str, str | 
     directory, name = posixpath.split(main)
     rels, names = f"{directory}/_rels/{name}.rels", set(archive.namelist())
     styles, numbering = (_part_target(archive, rels, kind, directory) for kind in (_STYLES, _NUMBERING))
-    return main, styles if styles in names else None, numbering if numbering in names else None
+    core = _part_target(archive, "_rels/.rels", _CORE, "")
+
+    def present(part: str | None) -> str | None:
+        return part if part in names else None
+
+    return main, present(styles), present(numbering), present(core)
 
 
 def _styles(archive: zipfile.ZipFile, part: str | None) -> dict[str, _Style]:
@@ -231,6 +241,21 @@ def _styles(archive: zipfile.ZipFile, part: str | None) -> dict[str, _Style]:
         )
         style.clear()
     return styles
+
+
+def _core_properties(archive: zipfile.ZipFile, part: str | None) -> FileProperties:
+    """Title, author and creation date from docProps/core.xml (a few elements)."""
+    from lxml import etree
+
+    if part is None:
+        return FileProperties()
+    root = etree.fromstring(archive.read(part))
+
+    def first(tag: str) -> str | None:
+        el = root.find(tag)
+        return one_line(el.text) if el is not None and el.text and el.text.strip() else None
+
+    return FileProperties(first(f"{_DC}title"), first(f"{_DCTERMS}created"), first(f"{_DC}creator"))
 
 
 def _body_blocks(stream, budget: ReadBudget):
@@ -276,7 +301,8 @@ def read_docx(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) 
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             main, *parts = _docx_parts(archive, path)
             _check_inflation(archive, [main, *filter(None, parts)], path, limits)
-            styles_part, numbering_part = parts
+            styles_part, numbering_part, core_part = parts
+            properties = _core_properties(archive, core_part)
             styles = _styles(archive, styles_part)
             numbering = read_numbering(archive.open(numbering_part)) if numbering_part else Numbering()
             for element in _body_blocks(archive.open(main), budget):
@@ -303,4 +329,4 @@ def read_docx(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) 
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, etree.XMLSyntaxError, KeyError, OSError, EOFError, ValueError) as e:
         raise InputError(path, f"not a readable .docx file ({reason(e)})") from None
-    return Extracted("\n".join(lines), title)
+    return Extracted("\n".join(lines), title, properties=properties)

@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from retriever.config import ENV_MAX_CHARS, ReadLimits, max_document_chars
 from retriever.errors import InputError, TooMuchText
+from retriever.text.metadata import FileProperties
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Extracted:
     text: str
     title: str | None = None
     notes: tuple[str, ...] = ()  # what was repaired on the way (a character cut off at the end)
+    properties: FileProperties = FileProperties()  # what the file's own properties say (date, author)
 
 
 # What a library's message may hold of this process's memory: an object's address

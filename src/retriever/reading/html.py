@@ -11,6 +11,7 @@ from retriever.config import ReadLimits
 from retriever.errors import InputError
 from retriever.reading.encoding import decode
 from retriever.reading.extracted import CJK, Extracted, one_line, reason, table_lines
+from retriever.text.metadata import FileProperties
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
@@ -255,6 +256,30 @@ def _head_title(root) -> str | None:
     return None
 
 
+# <meta> names that give a page's publication date and its publisher, tried in order
+# (Dublin Core, Open Graph's article, and those Chinese government and news sites use).
+_META_DATES = (
+    "article:published_time", "dcterms.issued", "dc.date.issued", "dcterms.created", "dc.date", "pubdate",
+    "publishdate", "firstpublishedtime", "publishtime", "date",
+)  # fmt: skip
+_META_AUTHORS = ("dc.publisher", "contentsource", "source", "dc.creator", "author")
+
+
+def _head_properties(root, title: str | None) -> FileProperties:
+    """The page's date and publisher as its <meta> elements give them."""
+    found: dict[str, str] = {}
+    for meta in root.iter("meta"):
+        key = (meta.get("name") or meta.get("property") or meta.get("itemprop") or "").strip().lower()
+        value = one_line(meta.get("content") or "")
+        if key and value and key not in found:
+            found[key] = value
+
+    def first(keys: tuple[str, ...]) -> str | None:
+        return next((found[k] for k in keys if k in found), None)
+
+    return FileProperties(title, first(_META_DATES), first(_META_AUTHORS))
+
+
 def read_html(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -> Extracted:
     """The main text of a web page: navigation, headers, footers, sidebars, share and
     comment widgets, scripts, styles and forms left out."""
@@ -273,6 +298,7 @@ def read_html(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) 
     except (etree.ParserError, ValueError) as e:
         raise InputError(path, f"not a readable HTML page ({reason(e)})") from None
     head_title = _head_title(root)  # before <head> goes
+    properties = _head_properties(root, head_title)
     etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, *_UNRENDERED, with_tail=False)
     body = root.find("body")
     if body is None:
@@ -294,4 +320,4 @@ def read_html(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) 
             el.drop_tree()
     # The first <h1> of the main text names the article better than <title>.
     h1 = next((t for t in (one_line(h.text_content()) for h in content.iter("h1")) if t), None)
-    return Extracted("\n".join(_render(content)), h1 or head_title, tuple(notes))
+    return Extracted("\n".join(_render(content)), h1 or head_title, tuple(notes), properties)

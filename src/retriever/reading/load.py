@@ -34,6 +34,7 @@ from retriever.reading.extracted import Extracted, ReadBudget, reason, refuse_ol
 from retriever.reading.html import read_html
 from retriever.reading.pdf import read_pdf
 from retriever.text.clean import clean
+from retriever.text.metadata import Metadata, metadata
 from retriever.text.segment import find_title
 
 __all__ = ["Document", "decode", "doc_id_for", "find_files", "load_document", "load_stream"]
@@ -53,6 +54,7 @@ class Document:
     text: str
     sha256: str  # of the file's bytes: tells an unchanged file from a changed one
     notes: tuple[str, ...] = ()  # what reading it repaired, for the user to know
+    meta: Metadata = Metadata()  # its date and issuers, from the file and the text
 
 
 def _matches(patterns: Sequence[str], name: str, relative: str) -> bool:
@@ -240,13 +242,15 @@ def _document(data: bytes, fmt: str, doc_id: str, path: str, fallback_title: str
     text = clean(extracted.text, markdown=fmt == "markdown")
     if not text:
         raise InputError(path, "no text left once site chrome and junk were removed")
+    title = extracted.title or find_title(text, fallback=fallback_title)
     return Document(
         doc_id=doc_id,
         path=path,
-        title=extracted.title or find_title(text, fallback=fallback_title),
+        title=title,
         text=text,
         sha256=hashlib.sha256(data).hexdigest(),
         notes=extracted.notes,
+        meta=metadata(title, text, extracted.properties),
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from retriever.config import ReadLimits
 from retriever.errors import InputError
 from retriever.reading.extracted import CJK, Extracted, ReadBudget, one_line, reason
+from retriever.text.metadata import FileProperties
 from retriever.text.outline import detect_heading
 from retriever.text.punctuation import PARAGRAPH_ENDS
 
@@ -171,6 +172,7 @@ def read_pdf(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -
             raise InputError(path, f"{len(reader.pages):,} pages: more than the {limits.max_pages:,} this tool reads")
         budget = ReadBudget(path, limits)
         bookmarks = _bookmarks(reader, budget)
+        properties = _info(reader)
         pages: list[str] = []
         numbers: list[int] = []  # each read page's index
         notes: list[str] = []
@@ -214,7 +216,17 @@ def read_pdf(data: bytes, path: Path | str, limits: ReadLimits = ReadLimits()) -
     ]
     if not any(c.isalpha() for line in lines for c in line):
         raise InputError(path, "; ".join(["no text layer (a scanned PDF? run OCR first)", *notes]))
-    return Extracted("\n".join(_join_wrapped(lines)), notes=tuple(notes))
+    return Extracted("\n".join(_join_wrapped(lines)), notes=tuple(notes), properties=properties)
+
+
+def _info(reader) -> FileProperties:
+    """Title, author and creation date from the document information dictionary."""
+    try:
+        info = reader.metadata or {}
+        found = {key: one_line(str(info.get(key) or "")[:1000])[:200] or None for key in ("/Title", "/CreationDate", "/Author")}
+    except Exception:  # noqa: BLE001 - a damaged dictionary says nothing, the text is still read
+        return FileProperties()
+    return FileProperties(found["/Title"], found["/CreationDate"], found["/Author"])
 
 
 def _ranges(numbers: list[int]) -> str:

@@ -43,7 +43,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from retriever import __version__
-from retriever.api import Retriever, index_stamp, summarize_document, summarize_text, upload_reader
+from retriever.api import Retriever, Scope, index_stamp, summarize_document, summarize_text, upload_reader
 from retriever.arguments import check_summary_options
 from retriever.config import LIMITS, SEARCH_MODES, ReadLimits, SearchConfig, ServeConfig, SummaryConfig
 from retriever.errors import BadIndexError, InputError, RetrieverError, TooMuchText, UsageError
@@ -120,6 +120,11 @@ ABOUT = {
     "k": f"How many passages: 1 to {LIMITS.max_k}",
     "mode": "How passages are ranked: " + ", ".join(SEARCH_MODES),
     "summary_chars": f"The summary's budget in characters: 0 (none) to {LIMITS.max_summary_chars:,}",
+    "in": "Only documents under this folder or matching this glob (repeatable), e.g. reports/2019/*",
+    "year": "Only documents of this year (repeatable)",
+    "since": "Only documents dated on or after this day: 2019, 2019-03 or 2019-03-05",
+    "until": "Only documents dated on or before this day",
+    "doc": "Only this document, by id or path (repeatable)",
 }
 MODE_ENUM: dict[str, Any] = {"enum": list(SEARCH_MODES)}
 
@@ -129,6 +134,16 @@ class AskRequest(BaseModel):
     k: int = Field(SearchConfig.k, description=ABOUT["k"])
     mode: str = Field(SearchConfig.mode, description=ABOUT["mode"], json_schema_extra=MODE_ENUM)
     summary_chars: int = Field(SummaryConfig.max_chars, description=ABOUT["summary_chars"])
+    paths: list[str] = Field([], validation_alias=AliasChoices("in", "paths"), description=ABOUT["in"], max_length=64)
+    year: list[int] = Field([], description=ABOUT["year"], max_length=64)
+    since: str | None = Field(None, description=ABOUT["since"], max_length=40)
+    until: str | None = Field(None, description=ABOUT["until"], max_length=40)
+    doc: list[str] = Field([], description=ABOUT["doc"], max_length=64)
+
+    def scope(self) -> Scope | None:
+        if not (self.paths or self.year or self.since or self.until or self.doc):
+            return None
+        return Scope(tuple(self.paths), tuple(self.year), self.since, self.until, tuple(self.doc))
 
 
 class SummaryOptions(BaseModel):
@@ -358,7 +373,7 @@ def _asks(app: FastAPI, live: LiveIndex, config: ServeConfig) -> None:
 
     def answer(req: AskRequest) -> JSONResponse:
         with asks:
-            result = live.current().ask(req.question, k=req.k, mode=req.mode, summary_chars=req.summary_chars)
+            result = live.current().ask(req.question, k=req.k, mode=req.mode, summary_chars=req.summary_chars, within=req.scope())
         return JSONResponse(result.to_dict())
 
     ask_responses = {200: {"model": AskResponse}, **errors(*GUARDED, 422)}
@@ -372,8 +387,20 @@ def _asks(app: FastAPI, live: LiveIndex, config: ServeConfig) -> None:
         k: Annotated[int, Query(description=ABOUT["k"])] = SearchConfig.k,
         mode: Annotated[str, Query(description=ABOUT["mode"], json_schema_extra=MODE_ENUM)] = SearchConfig.mode,
         summary_chars: Annotated[int, Query(description=ABOUT["summary_chars"])] = SummaryConfig.max_chars,
+        paths: Annotated[list[str] | None, Query(alias="in", description=ABOUT["in"])] = None,
+        year: Annotated[list[int] | None, Query(description=ABOUT["year"])] = None,
+        since: Annotated[str | None, Query(description=ABOUT["since"])] = None,
+        until: Annotated[str | None, Query(description=ABOUT["until"])] = None,
+        doc: Annotated[list[str] | None, Query(description=ABOUT["doc"])] = None,
     ) -> JSONResponse:
-        return answer(AskRequest(question=q, k=k, mode=mode, summary_chars=summary_chars))
+        return answer(
+            AskRequest.model_validate(
+                {
+                    "question": q, "k": k, "mode": mode, "summary_chars": summary_chars,
+                    "in": paths or [], "year": year or [], "since": since, "until": until, "doc": doc or [],
+                }
+            )
+        )  # fmt: skip
 
     @app.post("/api/ask", summary="The same as GET, the question in a JSON body", response_model=None, responses=ask_responses)
     def ask_post(req: AskRequest) -> JSONResponse:

@@ -92,7 +92,7 @@ def ask_server(url: str, params: dict, config: ServeConfig = ServeConfig()) -> d
         port = None
     if parts.scheme != "http" or not parts.hostname or port is None:
         raise UsageError(f"server {url!r}: give it as http://HOST:PORT")
-    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
     # One deadline for the whole answer: a timeout per read alone let a server that
     # sends a byte a second hold `ask` for as long as it liked.
     deadline = time.monotonic() + config.answer_timeout_s

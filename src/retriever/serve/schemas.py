@@ -47,9 +47,22 @@ class HitOut(_Strict):
     text: str = Field(description="The passage")
     start: int = Field(description="Character offsets of the passage in the cleaned document")
     end: int
+    date: str | None = Field(description="Its document's date: 2023-03-05, 2023-03 or 2023; null when unknown")
+    issuer: str | None = Field(description="The bodies that issued its document, when it names them")
     passage_id: int
     scores: dict[str, float] = Field(description="The scores it was ranked by (dense cosine, BM25)")
     highlights: list[tuple[int, int]] = Field(description="Spans of the question's words in `text`")
+
+
+class ScopeOut(_Strict):
+    paths: list[str] | None = Field(None, alias="in", description="The folders and globs asked within")
+    year: list[int] | None = None
+    since: str | None = None
+    until: str | None = None
+    doc: list[str] | None = None
+    documents: int = Field(description="How many documents are within")
+    passages: int = Field(description="How many passages they hold")
+    undated: int = Field(description="Documents a date filter left out for lacking a date")
 
 
 class AskResponse(_Strict):
@@ -67,6 +80,7 @@ class AskResponse(_Strict):
     index: str
     model: str
     timings_ms: dict[str, float]
+    scope: ScopeOut | None = Field(None, description="The documents asked within, when the question was scoped")
 
 
 class OutlineEntry(_Strict):

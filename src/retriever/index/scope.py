@@ -1,0 +1,168 @@
+"""Which documents a question is asked within: by path (`--in GLOB`), by date
+(`--year`, `--since`, `--until`) and by name (`--doc`).
+
+A Scope says what is wanted; select() finds the documents of an index it admits and
+marks their passages. Search hands that mark to the vector store, which filters inside
+its search (FAISS through an ID selector, Milvus through a filter expression), so that
+k results come back however few documents the scope keeps, ranked as an index of only
+those documents would rank them.
+
+Dates are as precise as each document's (metadata.py): a document dated 「2019」 is
+within `--since 2019-06`, as its year may be; a document without a date is outside any
+date filter, and the selection counts those left out so that the user can be told.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+
+from retriever.errors import UsageError
+from retriever.index.folder import Index, IndexedDocument
+from retriever.text.metadata import date_span, parse_date
+
+_GLOB_MAGIC = re.compile(r"[*?\[]")
+
+
+def _path_pattern(pattern: str) -> re.Pattern[str]:
+    """A glob matched against a document's path or any tail of it that starts a
+    folder or file name: 「2019/*.pdf」 finds 「/home/me/reports/2019/a.pdf」; a pattern
+    without wildcards is a folder or a file (「reports/2019」, 「a.pdf」). Case is
+    ignored, as the suffixes of the files read are."""
+    pattern = pattern.strip().removeprefix("./").rstrip("/").lower()
+    globs = [pattern] if _GLOB_MAGIC.search(pattern) else [pattern, f"{pattern}/*"]
+    return re.compile(r"(?:^|.*/)(?:" + "|".join(fnmatch.translate(g) for g in globs) + ")")
+
+
+def _day(value: str | None, option: str, last: bool) -> date | None:
+    if value is None:
+        return None
+    parsed = parse_date(str(value))
+    if parsed is None:
+        raise UsageError(f"{option} {value!r}: not a date; give 2019, 2019-03 or 2019-03-05")
+    first_day, last_day = date_span(parsed)
+    return last_day if last else first_day
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Documents to ask within; empty fields do not narrow. Several paths, years or
+    documents: any of them (a document in either folder, of either year)."""
+
+    paths: tuple[str, ...] = ()  # globs or folders, matched against each document's path
+    years: tuple[int, ...] = ()
+    since: str | None = None  # 「2019」, 「2019-03」 or 「2019-03-05」: from the first day it may mean
+    until: str | None = None  # to the last day it may mean
+    docs: tuple[str, ...] = ()  # document ids or paths
+    _first: date | None = field(init=False, repr=False, compare=False)
+    _last: date | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Lists from JSON or Typer are kept as tuples: a Scope is hashable and compares by value.
+        for name in ("paths", "years", "docs"):
+            object.__setattr__(self, name, tuple(getattr(self, name) or ()))
+        if any(not str(p).strip("./ ") for p in self.paths):
+            raise UsageError("--in: give a folder, a file or a pattern such as 'reports/2019/*'")
+        for year in self.years:
+            if isinstance(year, bool) or not isinstance(year, int) or not 1000 <= year <= 2999:
+                raise UsageError(f"--year {year!r}: give a year such as 2019")
+        first, last = _day(self.since, "--since", last=False), _day(self.until, "--until", last=True)
+        if first and last and first > last:
+            raise UsageError(f"--since {self.since} is after --until {self.until}")
+        object.__setattr__(self, "_first", first)
+        object.__setattr__(self, "_last", last)
+
+    @property
+    def dated(self) -> bool:
+        """Whether it asks for dates (and so leaves out documents without one)."""
+        return bool(self.years or self._first or self._last)
+
+    def __bool__(self) -> bool:
+        return bool(self.paths or self.dated or self.docs)
+
+    def to_dict(self) -> dict:
+        """The scope as the JSON of an answer and the fields of the API give it."""
+        out: dict[str, object] = {}
+        if self.paths:
+            out["in"] = list(self.paths)
+        if self.years:
+            out["year"] = list(self.years)
+        if self.since:
+            out["since"] = self.since
+        if self.until:
+            out["until"] = self.until
+        if self.docs:
+            out["doc"] = list(self.docs)
+        return out
+
+    def describe(self) -> str:
+        """The scope as the options that give it: 「--in reports/* --year 2019」."""
+        parts = []
+        for key, value in self.to_dict().items():
+            parts += [f"--{key} {v}" for v in value] if isinstance(value, list) else [f"--{key} {value}"]
+        return " ".join(parts)
+
+    def _date_admits(self, doc: IndexedDocument) -> bool:
+        span = doc.meta.span()
+        if span is None:
+            return False
+        first, last = span
+        if self.years and not any(first.year <= y <= last.year for y in self.years):
+            return False
+        if self._first and last < self._first:
+            return False
+        return not (self._last and first > self._last)
+
+    def select(self, index: Index) -> Selection:
+        """The documents of `index` within the scope and their passages. UsageError when
+        a --doc names no document, or nothing is within."""
+        documents = list(index.documents.values())
+        named = set(self.docs)
+        if named:
+            known = {d.doc_id for d in documents} | {d.path for d in documents}
+            unknown = sorted(named - known)
+            if unknown:
+                raise UsageError(f"--doc {unknown[0]}: no such document in the index (`retriever info` lists them)")
+            documents = [d for d in documents if d.doc_id in named or d.path in named]
+        if self.paths:
+            patterns = [_path_pattern(p) for p in self.paths]
+            documents = [d for d in documents if any(p.match(d.path.lower()) for p in patterns)]
+        undated = 0
+        if self.dated:
+            undated = sum(d.meta.date is None for d in documents)
+            documents = [d for d in documents if self._date_admits(d)]
+        if not documents:
+            raise UsageError(f"no indexed document is within {self.describe()}{_what_there_is(index, undated)}")
+        mask = np.zeros(len(index.passages), dtype=bool)
+        for d in documents:
+            mask[d.passages[0] : d.passages[1]] = True
+        return Selection(self, tuple(sorted(d.doc_id for d in documents)), mask, undated)
+
+
+def _what_there_is(index: Index, undated: int) -> str:
+    """What dates the index holds, for the message of a scope that finds nothing."""
+    years = sorted({y for d in index.documents.values() if (y := d.meta.year) is not None})
+    said = f" (the documents are dated {years[0]}–{years[-1]}" if years else " (no document has a date"
+    return said + (f"; {undated} without a date" if undated and years else "") + ")"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a scope selects in one index: the documents, their passages (a mark per
+    passage id) and how many documents a date filter left out for lacking a date."""
+
+    scope: Scope
+    doc_ids: tuple[str, ...]
+    mask: np.ndarray  # bool (passages,)
+    undated: int = 0
+
+    @property
+    def passages(self) -> int:
+        return int(self.mask.sum())
+
+    def to_dict(self) -> dict:
+        return {**self.scope.to_dict(), "documents": len(self.doc_ids), "passages": self.passages, "undated": self.undated}

@@ -1,0 +1,209 @@
+"""What a document says of itself: when it was issued and by whom.
+
+From the text, by the conventions of Chinese official writing: the dated line a
+document ends with (its 落款: the issuing bodies, then 「2023年3月5日」) or opens with
+(「（2021年3月11日第十三届全国人民代表大会第四次会议通过）」, 「——2019年3月5日在…上」),
+and the year its title names (today's year rule). From the file, what its properties
+say (a .docx's core properties, a page's <meta>, a PDF's info): the readers pass them
+in as FileProperties. What the text's own dated line says comes first, then the file's
+date where it agrees with the title's year (a file converted years later carries the
+year of its conversion), then the title's year.
+
+A body is told by how bodies are named (人民政府, 委员会, 办公厅, 局, 部 …), so that
+a person (「张三」) or a program's user name (「Administrator」) is never taken for one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from dataclasses import dataclass
+
+from retriever.text.numerals import COUNTING, DIGIT_VALUES, DIGITS
+from retriever.text.query import years_in
+
+_YEAR = rf"(\d{{4}}|[{DIGITS}]{{4}})"
+# 「2023年3月5日」, 「二〇二三年三月五日」, with or without the day; spaces between allowed.
+_CN_DATE = re.compile(rf"{_YEAR}\s*年\s*(\d{{1,2}}|[{COUNTING}]{{1,3}})\s*月(?:\s*(\d{{1,2}}|[{COUNTING}]{{1,3}})\s*日)?")
+# 「2023-03-05」, 「2023/3/5」, 「2023.03.05」, and the PDF's 「D:20230305…」.
+_ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})(?:[-/.](\d{1,2}))?(?!\d)|^D:(\d{4})(\d\d)?(\d\d)?")
+# What a dated line may open with: an opening bracket, a dash, spaces.
+_LEAD = re.compile(r"^[\s（(〔\[【—–\-]*")
+_DATED_LINE_MAX = 60  # 「2019年3月5日在第十三届全国人民代表大会第二次会议上」: 26
+_HEAD_LINES, _TAIL_LINES = 6, 8
+
+# How the names of bodies end: governments, committees, offices, departments, bureaus,
+# courts, congresses, companies, associations, schools.
+_BODY_END = re.compile(
+    r"(政府|委员会|常委会|会议|委|办公室|办公厅|办|部|局|厅|署|院|会|中心|处|科|所|站|队|公司|集团|银行|"
+    r"协会|学会|联合会|商会|大学|学院|学校|党委|党组|工委|支部|总支|小组|街道|社区|法院|检察院|政协)$"
+)
+_BODY_MAX = 30
+_NOT_A_NAME = re.compile(r"[，。；：！？,;:!?“”\"《》]")
+_TITLE_BODY = re.compile(r"^(.{2,40}?)关于")
+
+
+@dataclass(frozen=True)
+class FileProperties:
+    """What a file's own properties say, as found (empty when it says nothing)."""
+
+    title: str | None = None
+    date: str | None = None  # the raw value: 「2023-03-05T08:00:00Z」, 「D:20230305…」
+    author: str | None = None
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """A document's date (as precise as its source: 「2023-03-05」, 「2023-03」 or
+    「2023」), where the date came from, and the bodies that issued it."""
+
+    date: str | None = None
+    date_from: str | None = None  # "text", "file" or "title"
+    issuer: str | None = None
+
+    @property
+    def year(self) -> int | None:
+        return int(self.date[:4]) if self.date else None
+
+    def span(self) -> tuple[datetime.date, datetime.date] | None:
+        """The first and last day the date may mean (all of 2019 for 「2019」)."""
+        return None if self.date is None else date_span(self.date)
+
+    def to_dict(self) -> dict:
+        return {"date": self.date, "date_from": self.date_from, "issuer": self.issuer}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Metadata:
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) and value else None
+
+        found = text("date")
+        return cls(found if found and parse_date(found) else None, text("date_from"), text("issuer"))
+
+
+def _number(token: str | None) -> int | None:
+    """「12」, 「十二」, 「二〇二三」 as an int."""
+    if not token:
+        return None
+    if token.isdecimal():  # half- or full-width digits
+        return int(token)
+    if all(c in DIGIT_VALUES for c in token):
+        return int("".join(DIGIT_VALUES[c] for c in token))
+    tens, _, units = token.partition("十")
+    if "十" not in token:
+        return COUNTING.index(token) + 1 if token in COUNTING else None
+    return (COUNTING.index(tens) + 1 if tens else 1) * 10 + (COUNTING.index(units) + 1 if units else 0)
+
+
+def _as_date(year: int | None, month: int | None, day: int | None) -> str | None:
+    """「2023-03-05」, 「2023-03」 or 「2023」, or None if that is no date."""
+    if year is None or not 1000 <= year <= 2999:
+        return None
+    if month is None:
+        return f"{year:04d}"
+    if not 1 <= month <= 12:
+        return None
+    if day is None:
+        return f"{year:04d}-{month:02d}"
+    try:
+        return datetime.date(year, month, day).isoformat()
+    except ValueError:
+        return None
+
+
+def parse_date(value: str) -> str | None:
+    """A date written any common way, as 「2023-03-05」, 「2023-03」 or 「2023」: what a
+    file's property holds, what `--since` is given, or a Chinese date."""
+    value = value.strip()
+    if re.fullmatch(r"\d{4}", value):
+        return _as_date(int(value), None, None)
+    m = _ISO_DATE.search(value)
+    if m:
+        y, mo, d = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(4), m.group(5), m.group(6))
+        return _as_date(int(y), _number(mo), _number(d))
+    m = _CN_DATE.search(value)
+    return _as_date(_number(m.group(1)), _number(m.group(2)), _number(m.group(3))) if m else None
+
+
+def date_span(value: str) -> tuple[datetime.date, datetime.date]:
+    """The first and last day of 「2023」, 「2023-03」 or 「2023-03-05」."""
+    parts = [int(p) for p in value.split("-")]
+    if len(parts) == 1:
+        return datetime.date(parts[0], 1, 1), datetime.date(parts[0], 12, 31)
+    if len(parts) == 2:
+        first = datetime.date(parts[0], parts[1], 1)
+        following = datetime.date(parts[0] + parts[1] // 12, parts[1] % 12 + 1, 1)
+        return first, following - datetime.timedelta(days=1)
+    day = datetime.date(*parts)
+    return day, day
+
+
+def _line_date(line: str) -> str | None:
+    """The date a line opens with, if the line is a dated line (short, the date first):
+    「2023年3月5日」, 「（2021年3月11日…会议通过）」."""
+    # 「二○二三年」: a circle often stands for 〇.
+    body = _LEAD.sub("", line.strip()).replace("○", "〇")
+    if len(body) > _DATED_LINE_MAX:
+        return None
+    m = _CN_DATE.match(body)
+    if not m or m.group(3) is None:  # a month alone is a heading (「2023年3月工作安排」), not a date line
+        return None
+    return _as_date(_number(m.group(1)), _number(m.group(2)), _number(m.group(3)))
+
+
+def is_body(name: str) -> bool:
+    """Whether `name` reads as the name of a body: short, not a sentence, ends as bodies' names do."""
+    name = name.strip()
+    return 2 <= len(name) <= _BODY_MAX and not _NOT_A_NAME.search(name) and bool(_BODY_END.search(name))
+
+
+def _signature(lines: list[str]) -> tuple[str | None, str | None]:
+    """The date and issuers of a document's 落款: a dated line among its last lines, and
+    the lines just before it that name bodies (one body a line, or several on one)."""
+    tail = lines[-_TAIL_LINES:]
+    for i in range(len(tail) - 1, -1, -1):
+        found = _line_date(tail[i])
+        if found is None:
+            continue
+        bodies: list[str] = []
+        for line in reversed(tail[:i]):
+            names = line.split()
+            if not names or not all(is_body(n) for n in names):
+                break
+            bodies[:0] = names
+        return found, "、".join(bodies) or None
+    return None, None
+
+
+def _title_issuer(title: str) -> str | None:
+    """「国务院关于…的通知」: the body before 关于."""
+    m = _TITLE_BODY.match(title.strip())
+    if not m:
+        return None
+    names = re.split(r"[\s、]+", m.group(1))
+    return "、".join(names) if all(is_body(n) for n in names) else None
+
+
+def metadata(title: str, text: str, file: FileProperties = FileProperties()) -> Metadata:
+    """The date and issuers of a document: its text's own dated line, else the file's
+    date where the title names no other year, else the title's one year; the bodies of
+    its 落款, else of its title (「…关于」), else the file's author if that names a body."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    found, issuer = _signature(lines)
+    date_from = "text" if found else None
+    if found is None:
+        found = next((d for d in map(_line_date, lines[:_HEAD_LINES]) if d), None)
+        date_from = "text" if found else None
+    title_years = years_in(title)
+    if found is None and file.date:
+        from_file = parse_date(file.date)
+        if from_file and (not title_years or int(from_file[:4]) in title_years):
+            found, date_from = from_file, "file"
+    if found is None and len(title_years) == 1:
+        found, date_from = f"{next(iter(title_years)):04d}", "title"
+    if issuer is None:
+        issuer = _title_issuer(title)
+    if issuer is None and file.author and is_body(file.author):
+        issuer = file.author.strip()
+    return Metadata(found, date_from, issuer)
