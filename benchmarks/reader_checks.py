@@ -13,6 +13,9 @@ documents of the user-question index, each summary is checked for:
   before its end (a comma, a semicolon), without an ellipsis to say so;
 - **headings quoted**: a quote holding a line break (a heading glued to its text) or
   opening with an outline marker (一、, （二）, 一要, 1.);
+- **documents quoted** by summaries of questions that name one year (「97年GDP打算长多快」):
+  reports of several years say nearly the same things, and a reader asking about one year
+  wants that year's, not a collage of editions;
 - for document summaries, the share of quotes that carry a figure (targets, amounts,
   dates), where slogans carry none.
 
@@ -30,6 +33,7 @@ from collections import defaultdict
 
 from retriever import Retriever
 from retriever.summary.extract import Summary, summarize_document
+from retriever.text.query import understand
 from retriever.text.segment import split_sentences
 
 from .common import log, read_jsonl
@@ -129,6 +133,7 @@ def question_checks(retriever: Retriever, rows: list[dict]) -> dict:
         return s.text, s.start
 
     n = first = anywhere = mixed = cut = quotes = headings = empty = 0
+    one_year_docs: list[int] = []  # documents quoted, per summary of a question naming one year
     examples: list[dict] = []
     for row in rows:
         answer = retriever.ask(row["question"])
@@ -141,6 +146,8 @@ def question_checks(retriever: Retriever, rows: list[dict]) -> dict:
         has = [doc_key(s.doc_id) == doc_key(row["doc"]) and any(g in nfkc(s.text) for g in gold) for s in summary.sentences]
         first += has[0]
         anywhere += any(has)
+        if len(understand(row["question"]).years) == 1:
+            one_year_docs.append(len({s.doc_id for s in summary.sentences}))
         kinds: dict[str, set[str]] = defaultdict(set)
         for s in summary.sentences:
             if FIGURE.search(s.text):
@@ -162,6 +169,8 @@ def question_checks(retriever: Retriever, rows: list[dict]) -> dict:
         "unmarked_cuts": cut / max(1, quotes),
         "headings_quoted": headings / max(1, quotes),
         "quotes_per_summary": quotes / answered,
+        "one_year_questions": len(one_year_docs),
+        "documents_quoted_one_year": sum(one_year_docs) / max(1, len(one_year_docs)),
         "examples": examples,
     }
 
@@ -208,7 +217,8 @@ def headline(results: dict) -> list[str]:
     t = results["test"]
     return [
         f"reader checks, test questions ({t['summarized']}): answer first {t['answer_first']:.1%} (anywhere "
-        f"{t['answer_anywhere']:.1%}), two editions' figures together {t['mixed_editions']:.1%}, unmarked cuts "
+        f"{t['answer_anywhere']:.1%}), documents quoted for one-year questions {t.get('documents_quoted_one_year', 0):.2f}, "
+        f"two editions' figures together {t['mixed_editions']:.1%}, unmarked cuts "
         f"{t['unmarked_cuts']:.1%}, headings quoted {t['headings_quoted']:.1%}"
     ]
 
@@ -219,16 +229,19 @@ def markdown(results: dict) -> str:
     lines = [
         "Over the user questions (benchmarks/user_questions.jsonl; tuned on dev, reported on test) and the "
         "documents of their index; `python -m benchmarks.reader_checks --split all`. Answer first: the first "
-        "sentence holds a gold phrase; mixed editions: figures from two documents of one kind in one answer; "
+        "sentence holds a gold phrase; one-year questions: those that name one year (n), and the documents their "
+        "summaries quote on average; mixed editions: figures from two documents of one kind in one answer; "
         "unmarked cuts and headings quoted: shares of all quotes.\n",
-        "| question summaries | n | answer first | answer anywhere | mixed editions | unmarked cuts | headings quoted |",
-        "|---|---|---|---|---|---|---|",
+        "| question summaries | n | answer first | answer anywhere | one-year questions: n, documents quoted "
+        "| mixed editions | unmarked cuts | headings quoted |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for half in ("dev", "test"):
         if half in results:
             r = results[half]
             lines.append(
                 f"| {half} half | {r['summarized']} | {r['answer_first']:.1%} | {r['answer_anywhere']:.1%} | "
+                f"{r.get('one_year_questions', 0)}, {r.get('documents_quoted_one_year', 0):.2f} | "
                 f"{r['mixed_editions']:.1%} | {r['unmarked_cuts']:.1%} | {r['headings_quoted']:.1%} |"
             )
     if "documents" in results:

@@ -301,7 +301,7 @@ def test_summarize_failures_are_listed_and_the_rest_done(runner, corpus):
     assert "skipped missing.txt: no such file or directory" in result.stderr
     assert "Summarized 2 of 4 documents" in result.stderr and "2 failed" in result.stderr
     text = Path("out.csv").read_text(encoding="utf-8-sig")
-    assert "missing.txt,,,,,,no such file or directory" in text
+    assert "missing.txt,,,,,,,,no such file or directory" in text
 
 
 def test_summarize_stdin(runner, corpus):

@@ -267,3 +267,20 @@ def test_milvus_filter_expressions_name_runs_of_ids():
     within = np.zeros(12, dtype=bool)
     within[[0, 1, 2, 7, 8, 11]] = True
     assert id_filter(within) == "(id >= 0 and id < 3) or (id >= 7 and id < 9) or (id >= 11 and id < 12)"
+
+
+def test_summaries_carry_the_documents_date_and_issuer(fake_embedder):
+    from retriever import summarize_text
+    from retriever.summary.records import WRITERS
+
+    record = summarize_text(DOCS["notices/pension.txt"], max_chars=100)
+    assert (record.to_dict()["date"], record.to_dict()["issuer"]) == ("2020-07-15", "某某市人民政府办公室、某某市民政局")
+    csv = WRITERS["csv"]([record]).splitlines()
+    assert csv[0] == "path,title,chars,date,issuer,keywords,summary,outline,error"
+    assert (
+        csv[1].startswith("<text>,某某市人民政府关于加强养老服务的通知,")
+        and ",2020-07-15,某某市人民政府办公室、某某市民政局," in csv[1]
+    )
+    assert "`<text>` · " in WRITERS["md"]([record]) and " · 2020-07-15 · 某某市人民政府办公室、某某市民政局" in WRITERS["md"](
+        [record]
+    )

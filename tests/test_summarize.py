@@ -318,17 +318,43 @@ def test_key_figures_rate_higher_in_a_document_summary(fake_embedder):
     assert found == [True, True, True, True, True, False, False, False]
 
 
-def test_another_editions_figure_on_another_subject_stays_under_its_source(fake_embedder):
+def test_a_question_of_one_year_is_answered_from_that_years_document(fake_embedder):
     t23 = "今年发展主要预期目标是：国内生产总值增长5%左右；城镇新增就业1200万人左右。粮食产量保持在1.3万亿斤以上。"
     hits = [
         Hit(1, 1.0, 1, Passage("gwr-2023.txt", "2023年政府工作报告", (), t23, 0, len(t23)), None, None, ()),
         Hit(2, 0.9, 2, Passage("gwr-2024.txt", "2024年政府工作报告", (), REPORT_2024, 0, len(REPORT_2024)), None, None, ()),
     ]
-    q = "2024年城镇新增就业和粮食产量目标是多少"
-    summary = summarize_hits(q, hits, fake_embedder.encode([q])[0], sentence_lookup(fake_embedder, hits), 300)
-    assert summary.text == (
-        "〔2024年〕城镇新增就业1200万人以上。今年发展主要预期目标是：国内生产总值增长5%左右…〔2023年〕粮食产量保持在1.3万亿斤以上。"
+
+    def answer(q: str) -> str:
+        return summarize_hits(q, hits, fake_embedder.encode([q])[0], sentence_lookup(fake_embedder, hits), 300).text
+
+    # 2024 named: the 2024 report alone, though the 2023 one ranks first and alone says
+    # something of grain.
+    assert (
+        answer("2024年城镇新增就业和粮食产量目标是多少")
+        == "城镇新增就业1200万人以上。今年发展主要预期目标是：国内生产总值增长5%左右…"
     )
+    # No year: the better-ranked report's figures, on both subjects.
+    assert answer("城镇新增就业和粮食产量目标是多少") == (
+        "城镇新增就业1200万人左右。今年发展主要预期目标是：国内生产总值增长5%左右…粮食产量保持在1.3万亿斤以上。"
+    )
+
+
+def test_a_short_quote_that_repeats_the_question_does_not_lead(fake_embedder):
+    from dataclasses import replace
+
+    text = "扩大退耕还林规模。退耕还林工程在长江上游、黄河上中游地区启动，当年安排退耕还林面积五百万亩。"
+    hits = [Hit(1, 1.0, 0, Passage("gwr-2000.txt", "政府工作报告", (), text, 0, len(text)), None, None, ())]
+    q = "退耕还林"
+
+    def first(**weights) -> str:
+        # Closeness left out: the fake embedder's cosines would decide alone between two.
+        config = replace(SummaryConfig(), answer_closeness=0.0, **weights)
+        vectors = sentence_lookup(fake_embedder, hits)
+        return summarize_hits(q, hits, fake_embedder.encode([q])[0], vectors, 300, config).sentences[0].text
+
+    assert first() == "退耕还林工程在长江上游、黄河上中游地区启动，当年安排退耕还林面积五百万亩。"
+    assert first(answer_length=0.0) == "扩大退耕还林规模。"
 
 
 def test_documents_whose_titles_are_only_numbers_are_not_one_kind(fake_embedder):
@@ -394,3 +420,23 @@ def test_question_summaries_never_quote_the_heading_of_their_passage(fake_embedd
     hits = [Hit(rank=1, score=1.0, passage_id=0, passage=passage, dense=1.0, bm25=1.0, highlights=())]
     summary = summarize_hits("产业发展", hits, fake_embedder.encode(["产业发展"])[0], sentence_lookup(fake_embedder, hits), 300)
     assert [s.text for s in summary.sentences] == ["各村立足资源禀赋,积极探索一村一品发展模式,带动群众增收。"]
+
+
+def test_a_share_of_the_text_is_quoted_in_whole_sentences(fake_embedder):
+    long = (
+        "要坚持以人民为中心的发展思想，把增进民生福祉作为发展的根本目的，是能够推动经济社会持续健康发展的重要保证，"
+        "各地区各部门必须认真贯彻落实，加强组织领导，压实工作责任，强化督促检查，确保各项政策措施落地见效，切实抓出成效。"
+    )
+    short = ["城镇新增就业一千二百万人以上。", "粮食产量保持在一万三千亿斤以上。", "居民收入增长和经济增长基本同步。"]
+    text = "\n".join([long] * 12 + short)
+    pieces = summarize_text(text, max_chars=100, embedder=fake_embedder)
+    assert any(s.cut_start for s in pieces.summary.sentences) or "…" in pieces.summary.text  # a budget in characters cuts
+    record = summarize_text(text, ratio=0.01, embedder=fake_embedder)  # 1% of 1,500 characters: the floor, 100
+    assert record.summary.sentences and all(s.text in short and not s.cut_start for s in record.summary.sentences)
+    assert "…" not in record.summary.text and len(record.summary.text) <= 100
+    only_long = summarize_text("\n".join([long] * 30), ratio=0.01, embedder=fake_embedder)
+    assert only_long.summary.text == ""
+    assert only_long.notes == (
+        f"nothing quoted: --ratio 0.01 gives 100 characters, and its shortest whole sentence has {len(long)}; "
+        "raise --ratio or give --max-chars",
+    )

@@ -409,6 +409,7 @@ def summarize_text(
     from retriever.reading.load import Document
     from retriever.summary.documents import summarize_one
     from retriever.text.clean import clean
+    from retriever.text.metadata import metadata
     from retriever.text.segment import find_title
 
     check_text(text, "the text")
@@ -418,7 +419,8 @@ def summarize_text(
     cleaned = clean(text)
     if not cleaned:
         raise UsageError("no text to summarize once site chrome and junk were removed")
-    doc = Document("<text>", "<text>", title or find_title(cleaned, fallback=""), cleaned, "")
+    title = title or find_title(cleaned, fallback="")
+    doc = Document("<text>", "<text>", title, cleaned, "", meta=metadata(title, cleaned))
     embedder = embedder or load_embedder(model or default_model(), backend or default_backend())
     return summarize_one(doc, embedder, max_chars, ratio, query, reference=reference)
 

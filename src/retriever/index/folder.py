@@ -35,7 +35,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -147,6 +147,9 @@ class Index:
     vectors: Vectors  # what its store opened: FAISS's index or a Milvus collection
     bm25: BM25
     sentences: SentenceVectors
+    # Views of the index computed once and kept while it is open (scope.py's table of
+    # the documents' passages and dates).
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def model(self) -> str:

@@ -18,6 +18,7 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from typing import ClassVar
 
 import numpy as np
 
@@ -106,41 +107,96 @@ class Scope:
             parts += [f"--{key} {v}" for v in value] if isinstance(value, list) else [f"--{key} {value}"]
         return " ".join(parts)
 
-    def _date_admits(self, doc: IndexedDocument) -> bool:
-        span = doc.meta.span()
-        if span is None:
-            return False
-        first, last = span
-        if self.years and not any(first.year <= y <= last.year for y in self.years):
-            return False
-        if self._first and last < self._first:
-            return False
-        return not (self._last and first > self._last)
-
     def select(self, index: Index) -> Selection:
         """The documents of `index` within the scope and their passages. UsageError when
         a --doc names no document, or nothing is within."""
-        documents = list(index.documents.values())
-        named = set(self.docs)
-        if named:
-            known = {d.doc_id for d in documents} | {d.path for d in documents}
-            unknown = sorted(named - known)
+        table = _Documents.of(index)
+        rows = np.ones(len(table.ids), dtype=bool)
+        if self.docs:
+            unknown = sorted(d for d in set(self.docs) if d not in table.rows)
             if unknown:
                 raise UsageError(f"--doc {unknown[0]}: no such document in the index (`retriever info` lists them)")
-            documents = [d for d in documents if d.doc_id in named or d.path in named]
+            rows[:] = False
+            rows[[table.rows[d] for d in self.docs]] = True
         if self.paths:
-            patterns = [_path_pattern(p) for p in self.paths]
-            documents = [d for d in documents if any(p.match(d.path.lower()) for p in patterns)]
+            rows &= np.logical_or.reduce([table.matching(p) for p in self.paths])
         undated = 0
         if self.dated:
-            undated = sum(d.meta.date is None for d in documents)
-            documents = [d for d in documents if self._date_admits(d)]
-        if not documents:
+            dated = table.first >= 0
+            undated = int((rows & ~dated).sum())
+            rows &= dated
+            if self.years:
+                rows &= np.logical_or.reduce([(table.first_year <= y) & (y <= table.last_year) for y in self.years])
+            if self._first:
+                rows &= table.last >= self._first.toordinal()
+            if self._last:
+                rows &= table.first <= self._last.toordinal()
+        if not rows.any():
             raise UsageError(f"no indexed document is within {self.describe()}{_what_there_is(index, undated)}")
-        mask = np.zeros(len(index.passages), dtype=bool)
-        for d in documents:
-            mask[d.passages[0] : d.passages[1]] = True
-        return Selection(self, tuple(sorted(d.doc_id for d in documents)), mask, undated)
+        # A mark on each passage of the documents within: +1 where a document's passages
+        # begin, -1 where they end, summed along.
+        edges = np.zeros(len(index.passages) + 1, dtype=np.int32)
+        np.add.at(edges, table.starts[rows], 1)
+        np.add.at(edges, table.ends[rows], -1)
+        mask = np.cumsum(edges[:-1]) > 0
+        return Selection(self, tuple(table.ids[i] for i in np.flatnonzero(rows)), mask, undated)
+
+
+@dataclass
+class _Documents:
+    """An opened index's documents as columns, made once per index (Index.derived):
+    their passage ranges and the first and last day their dates may mean (as ordinals,
+    -1 when undated), so that a scope is a few array operations; and the documents each
+    --in pattern matched, kept per pattern (a user asks within the same folder again)."""
+
+    ids: list[str]
+    paths: list[str]  # lower-cased, as patterns are matched
+    rows: dict[str, int]  # a document's row by its id and by its path
+    starts: np.ndarray
+    ends: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    first_year: np.ndarray
+    last_year: np.ndarray
+    matched: dict[str, np.ndarray] = field(default_factory=dict)
+
+    _PATTERNS_KEPT: ClassVar[int] = 256
+
+    @classmethod
+    def of(cls, index: Index) -> _Documents:
+        table = index.derived.get(cls)
+        if table is None:
+            table = index.derived[cls] = cls.make(list(index.documents.values()))
+        return table
+
+    @classmethod
+    def make(cls, documents: list[IndexedDocument]) -> _Documents:
+        spans = [d.meta.span() for d in documents]
+        first = np.array([s[0].toordinal() if s else -1 for s in spans], dtype=np.int64)
+        last = np.array([s[1].toordinal() if s else -1 for s in spans], dtype=np.int64)
+        rows = {d.path: i for i, d in enumerate(documents)} | {d.doc_id: i for i, d in enumerate(documents)}
+        return cls(
+            ids=[d.doc_id for d in documents],
+            paths=[d.path.lower() for d in documents],
+            rows=rows,
+            starts=np.array([d.passages[0] for d in documents], dtype=np.int64),
+            ends=np.array([d.passages[1] for d in documents], dtype=np.int64),
+            first=first,
+            last=last,
+            first_year=np.array([s[0].year if s else 0 for s in spans], dtype=np.int64),
+            last_year=np.array([s[1].year if s else -1 for s in spans], dtype=np.int64),
+        )
+
+    def matching(self, pattern: str) -> np.ndarray:
+        """Which documents' paths `pattern` matches (_path_pattern)."""
+        found = self.matched.get(pattern)
+        if found is None:
+            regex = _path_pattern(pattern)
+            found = np.fromiter((bool(regex.match(p)) for p in self.paths), dtype=bool, count=len(self.paths))
+            if len(self.matched) >= self._PATTERNS_KEPT:
+                self.matched.clear()
+            self.matched[pattern] = found
+        return found
 
 
 def _what_there_is(index: Index, undated: int) -> str:

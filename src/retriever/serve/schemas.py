@@ -93,6 +93,8 @@ class SummarizeResponse(_Strict):
     path: str
     title: str
     chars: int
+    date: str | None = Field(description="The document's date: 2023-03-05, 2023-03 or 2023; null when it names none")
+    issuer: str | None = Field(description="The bodies that issued it, when it names them")
     summary: str
     sentences: list[SummarySentenceOut]
     outline: list[OutlineEntry]

@@ -20,6 +20,7 @@ from retriever.errors import InputError, path_text
 from retriever.reading.load import STDIN_NAME, Document, find_files, load_document, load_stream
 from retriever.summary.extract import Summary, summarize_document
 from retriever.summary.keywords import Reference, keywords
+from retriever.text.metadata import Metadata
 from retriever.text.segment import paragraphs
 
 
@@ -35,6 +36,7 @@ class DocumentSummary:
     keywords: list[str]
     query: str | None = None
     notes: tuple[str, ...] = ()  # what reading it repaired (load.Document.notes); why its summary is empty
+    meta: Metadata = Metadata()  # its date and issuers (load.Document.meta)
     # The file it was read from (None for text and standard input): `path` is only
     # its name as shown, with bytes that are not UTF-8 escaped.
     source: Path | None = field(default=None, compare=False, repr=False)
@@ -44,6 +46,8 @@ class DocumentSummary:
             "path": self.path,
             "title": self.title,
             "chars": self.chars,
+            "date": self.meta.date,
+            "issuer": self.meta.issuer,
             "summary": self.summary.text,
             "sentences": self.summary.to_dict()["sentences"],
             "outline": self.outline,
@@ -81,11 +85,22 @@ def summarize_one(
         if (h := p.outline_heading) and p.sentences
     ]
     chars = budget(len(doc.text), max_chars, ratio)
-    summary = summarize_document(doc.text, doc.doc_id, doc.title, embedder, chars, query=query)
+    # A share of the text is quoted in whole sentences: a budget in characters may cut a
+    # long one at a comma to say more, a share is approximate anyway, and pieces of
+    # sentences under a small share read badly (「…是能够推动…」).
+    whole = ratio is not None
+    summary = summarize_document(doc.text, doc.doc_id, doc.title, embedder, chars, query=query, whole=whole)
     notes = doc.notes
     if not summary.text:  # said, not left to an empty field
-        shortest = SummaryConfig().min_sentence_chars
-        notes += (f"nothing to summarize: its {len(doc.text):,} characters hold no sentence of {shortest} or more",)
+        least = SummaryConfig().min_sentence_chars
+        lengths = [len(s.text) for p in paragraphs(doc.text) for s in p.sentences if len(s.text) >= least]
+        if whole and lengths:
+            notes += (
+                f"nothing quoted: --ratio {ratio:g} gives {chars:,} characters, and its shortest whole sentence has "
+                f"{min(lengths):,}; raise --ratio or give --max-chars",
+            )
+        else:
+            notes += (f"nothing to summarize: its {len(doc.text):,} characters hold no sentence of {least} or more",)
     return DocumentSummary(
         path=doc.path,
         title=doc.title,
@@ -95,6 +110,7 @@ def summarize_one(
         keywords=keywords(doc.text, reference=reference),
         query=query,
         notes=notes,
+        meta=doc.meta,
         source=source,
     )
 

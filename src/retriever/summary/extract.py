@@ -157,10 +157,16 @@ Quote = tuple[Sentence, bool]  # a piece of a sentence and whether it begins ins
 
 
 def _candidates(
-    sentences: list[Sentence], config: SummaryConfig, budget: int, longest: int | None = None, headings: Collection[str] = ()
+    sentences: list[Sentence],
+    config: SummaryConfig,
+    budget: int,
+    longest: int | None = None,
+    headings: Collection[str] = (),
+    whole: bool = False,
 ) -> list[Quote]:
     """Sentences worth quoting: not a bare heading, not too short, within the budget;
-    with `longest`, sentences longer than that cut at commas where they have them.
+    with `longest`, sentences longer than that cut at commas where they have them;
+    `whole`: sentences only as they are, none cut (one longer than the budget is left).
     Each comes with whether it begins inside its sentence (a piece after a cut).
     `headings`: the titles of the document's outline (or the passage's heading path),
     whose sentences are never quoted, however they were found."""
@@ -179,11 +185,15 @@ def _candidates(
             continue
         if _no_sentence(s.text):
             continue
-        whole = _strip_marker(s)
-        for part in cap_sentence(whole, budget):
+        stripped = _strip_marker(s)
+        if whole:
+            if config.min_sentence_chars <= len(stripped.text) <= budget:
+                out.append((stripped, False))
+            continue
+        for part in cap_sentence(stripped, budget):
             for piece in cap_sentence(part, longest, hard=False) if longest else [part]:
                 if len(piece.text) >= config.min_sentence_chars:
-                    out.append((piece, piece.start > whole.start))
+                    out.append((piece, piece.start > stripped.start))
     return out
 
 
@@ -409,9 +419,26 @@ def summarize_hits(
     coverage = np.array([_coverage(s.text, words) for s, _, _ in pool])
     # Sentences of better hits are likelier to answer: a gentle prior by hit rank.
     prior = np.array([1.0 / (1 + 0.5 * (hit.rank - 1)) for _, _, hit in pool])
-    relevance = config.answer_closeness * closeness + config.answer_coverage * coverage + config.answer_prior * prior
+    # A short quote that says again what the question asks (「扩大退耕还林规模。」) rarely
+    # answers it: the answer says more. Full marks from answer_full_chars on.
+    fullness = np.array([min(1.0, len(s.text) / config.answer_full_chars) for s, _, _ in pool])
+    relevance = (
+        config.answer_closeness * closeness
+        + config.answer_coverage * coverage
+        + config.answer_prior * prior
+        + config.answer_length * fullness
+    )
     if _ASKS_AMOUNT.search(question):
         relevance += config.answer_figure * figures
+    years = understand(question).years
+    if years and config.answer_year:
+        # The edition the question's year names: its title's year or its own date.
+        of_year = [bool((title_years(hit.passage.title) | {hit.meta.year}) & years) for _, _, hit in pool]
+        relevance = relevance + config.answer_year * np.array(of_year)
+    if len(years) == 1 and config.one_document_for_one_year:
+        # A question about one year is answered from one document: the best quote's.
+        best_doc = pool[int(np.argmax(relevance))][2].passage.doc_id
+        relevance = np.where([hit.passage.doc_id == best_doc for _, _, hit in pool], relevance, -np.inf)
     lengths = [shown_length(s, cut) for s, cut, _ in pool]
     # Unlike a document summary, an answer need not fill its budget: stop before
     # sentences that have little to do with the question.
@@ -460,9 +487,10 @@ def summarize_document(
     max_chars: int,
     config: SummaryConfig = SummaryConfig(),
     query: str | None = None,
+    whole: bool = False,
 ) -> Summary:
     """A summary of one cleaned document, in document order: generic, or focused on
-    `query` when one is given."""
+    `query` when one is given. `whole`: whole sentences only, never a piece of one."""
     if max_chars <= 0:
         return Summary("", ())
     pool: list[tuple[Sentence, bool, tuple[str, ...], float]] = []
@@ -470,7 +498,7 @@ def summarize_document(
     headings = {h.title for p in paras if (h := p.outline_heading)}
     longest_quote = max(config.min_sentence_chars, int(max_chars * config.max_quote_share))
     for n, para in enumerate(paras):
-        for j, (s, cut) in enumerate(_candidates(para.sentences, config, max_chars, longest_quote, headings)):
+        for j, (s, cut) in enumerate(_candidates(para.sentences, config, max_chars, longest_quote, headings, whole)):
             # Openings carry the point: the start of the document and the first
             # sentence of each paragraph weigh more.
             position = 0.5 * (1 - n / max(1, len(paras))) + (0.5 if j == 0 else 0.0)

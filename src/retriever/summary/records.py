@@ -42,6 +42,7 @@ def _markdown(records: Sequence[Record]) -> str:
             out += [f"## {r.path}", "", f"**Not summarized:** {r.cause}", ""]
             continue
         out += [f"## {r.title or r.path}", "", f"`{r.path}` · {r.chars:,} characters"]
+        out[-1] += "".join(f" · {v}" for v in (r.meta.date, r.meta.issuer) if v)
         if r.keywords:
             out[-1] += " · keywords: " + "、".join(r.keywords)
         if r.query:
@@ -55,7 +56,7 @@ def _markdown(records: Sequence[Record]) -> str:
     return "\n".join(out)
 
 
-CSV_COLUMNS = ("path", "title", "chars", "keywords", "summary", "outline", "error")
+CSV_COLUMNS = ("path", "title", "chars", "date", "issuer", "keywords", "summary", "outline", "error")
 
 
 def _cell(text: str) -> str:
@@ -72,10 +73,20 @@ def _csv(records: Sequence[Record]) -> str:
     for r in records:
         row: list[str | int]
         if isinstance(r, InputError):
-            row = [r.path, "", "", "", "", "", r.cause]
+            row = [r.path, "", "", "", "", "", "", "", r.cause]
         else:
             outline = " / ".join(h["title"] for h in r.outline)
-            row = [r.path, r.title, r.chars, "、".join(r.keywords), r.summary.text, outline, ""]
+            row = [
+                r.path,
+                r.title,
+                r.chars,
+                r.meta.date or "",
+                r.meta.issuer or "",
+                "、".join(r.keywords),
+                r.summary.text,
+                outline,
+                "",
+            ]
         writer.writerow([_cell(c) if isinstance(c, str) else c for c in row])
     return buffer.getvalue()
 
