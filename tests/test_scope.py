@@ -284,3 +284,10 @@ def test_summaries_carry_the_documents_date_and_issuer(fake_embedder):
     assert "`<text>` · " in WRITERS["md"]([record]) and " · 2020-07-15 · 某某市人民政府办公室、某某市民政局" in WRITERS["md"](
         [record]
     )
+
+
+def test_a_scope_is_bounded_as_a_request_to_a_service_must_be():
+    with pytest.raises(UsageError, match="--in: at most 64 of them"):
+        Scope(paths=tuple(f"folder{i}" for i in range(65)))
+    with pytest.raises(UsageError, match="--in: a pattern of at most 1,000 characters"):
+        Scope(paths=("*" * 1001,))

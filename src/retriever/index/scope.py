@@ -27,6 +27,8 @@ from retriever.index.folder import Index, IndexedDocument
 from retriever.text.metadata import date_span, parse_date
 
 _GLOB_MAGIC = re.compile(r"[*?\[]")
+MAX_EACH = 64  # --in, --year or --doc given this many times at most
+MAX_PATTERN_CHARS = 1_000
 
 
 def _path_pattern(pattern: str) -> re.Pattern[str]:
@@ -68,6 +70,12 @@ class Scope:
             object.__setattr__(self, name, tuple(getattr(self, name) or ()))
         if any(not str(p).strip("./ ") for p in self.paths):
             raise UsageError("--in: give a folder, a file or a pattern such as 'reports/2019/*'")
+        # What a request may ask of a service: a few patterns of path length, compiled once each.
+        for option, values in (("--in", self.paths), ("--year", self.years), ("--doc", self.docs)):
+            if len(values) > MAX_EACH:
+                raise UsageError(f"{option}: at most {MAX_EACH} of them")
+        if any(len(str(p)) > MAX_PATTERN_CHARS for p in self.paths):
+            raise UsageError(f"--in: a pattern of at most {MAX_PATTERN_CHARS:,} characters")
         for year in self.years:
             if isinstance(year, bool) or not isinstance(year, int) or not 1000 <= year <= 2999:
                 raise UsageError(f"--year {year!r}: give a year such as 2019")
@@ -160,7 +168,7 @@ class _Documents:
     last_year: np.ndarray
     matched: dict[str, np.ndarray] = field(default_factory=dict)
 
-    _PATTERNS_KEPT: ClassVar[int] = 256
+    _PATTERNS_KEPT: ClassVar[int] = 32  # a mark per document each: 32 bytes a document at most
 
     @classmethod
     def of(cls, index: Index) -> _Documents:
