@@ -239,7 +239,7 @@ def print_summary(out: Console, record: DocumentSummary) -> None:
     # within the panel's border and padding: rich would break them anywhere.
     inner = max(out.width - 4, 8)
     meta = f"{record.path} · {record.chars:,} characters"
-    meta += "".join(f" · {v}" for v in (record.meta.date, record.meta.issuer) if v)
+    meta += record.meta.label()
     if record.keywords:
         meta += " · keywords: " + "、".join(record.keywords)
     body = wrapped(Text(shown(meta), style="dim"), inner)

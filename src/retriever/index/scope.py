@@ -140,7 +140,7 @@ class Scope:
             if self._last:
                 rows &= table.first <= self._last.toordinal()
         if not rows.any():
-            raise UsageError(f"no indexed document is within {self.describe()}{_what_there_is(index, undated)}")
+            raise UsageError(f"no indexed document is within {self.describe()}{_what_there_is(table, undated)}")
         # A mark on each passage of the documents within: +1 where a document's passages
         # begin, -1 where they end, summed along.
         edges = np.zeros(len(index.passages) + 1, dtype=np.int32)
@@ -207,9 +207,9 @@ class _Documents:
         return found
 
 
-def _what_there_is(index: Index, undated: int) -> str:
+def _what_there_is(table: _Documents, undated: int) -> str:
     """What dates the index holds, for the message of a scope that finds nothing."""
-    years = sorted({y for d in index.documents.values() if (y := d.meta.year) is not None})
+    years = sorted(set(table.first_year[table.first >= 0].tolist()))
     said = f" (the documents are dated {years[0]}–{years[-1]}" if years else " (no document has a date"
     return said + (f"; {undated} without a date" if undated and years else "") + ")"
 

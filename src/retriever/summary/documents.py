@@ -79,9 +79,10 @@ def summarize_one(
     source: Path | None = None,
     reference: Reference | None = None,
 ) -> DocumentSummary:
+    paras = paragraphs(doc.text)
     outline = [
         {"level": h.rank, "title": h.title, "start": p.sentences[0].start}
-        for p in paragraphs(doc.text)
+        for p in paras
         if (h := p.outline_heading) and p.sentences
     ]
     chars = budget(len(doc.text), max_chars, ratio)
@@ -93,7 +94,7 @@ def summarize_one(
     notes = doc.notes
     if not summary.text:  # said, not left to an empty field
         least = SummaryConfig().min_sentence_chars
-        lengths = [len(s.text) for p in paragraphs(doc.text) for s in p.sentences if len(s.text) >= least]
+        lengths = [len(s.text) for p in paras for s in p.sentences if len(s.text) >= least]
         if whole and lengths:
             notes += (
                 f"nothing quoted: --ratio {ratio:g} gives {chars:,} characters, and its shortest whole sentence has "

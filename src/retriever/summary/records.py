@@ -42,7 +42,7 @@ def _markdown(records: Sequence[Record]) -> str:
             out += [f"## {r.path}", "", f"**Not summarized:** {r.cause}", ""]
             continue
         out += [f"## {r.title or r.path}", "", f"`{r.path}` · {r.chars:,} characters"]
-        out[-1] += "".join(f" · {v}" for v in (r.meta.date, r.meta.issuer) if v)
+        out[-1] += r.meta.label()
         if r.keywords:
             out[-1] += " · keywords: " + "、".join(r.keywords)
         if r.query:

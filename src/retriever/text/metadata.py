@@ -69,6 +69,10 @@ class Metadata:
         """The first and last day the date may mean (all of 2019 for 「2019」)."""
         return None if self.date is None else date_span(self.date)
 
+    def label(self) -> str:
+        """The date and issuers as a line of a record shows them: 「 · 2023-03-05 · 国务院」."""
+        return "".join(f" · {v}" for v in (self.date, self.issuer) if v)
+
     def to_dict(self) -> dict:
         return {"date": self.date, "date_from": self.date_from, "issuer": self.issuer}
 
