@@ -90,10 +90,15 @@ def headline(results: dict) -> list[str]:
         default = next(m for k, m in methods.items() if k.endswith("(default)"))
         # Baselines are the single rankers (BM25, dense, TF-IDF), not the other fusions.
         best_name, best = max(
-            ((k, m) for k, m in methods.items() if not k.startswith(("hybrid", "RRF", "cosine +"))),
+            ((k, m) for k, m in methods.items() if not k.startswith(("hybrid", "blend", "RRF", "cosine +"))),
             key=lambda kv: kv[1]["nDCG@10"],
         )
-        lines.append(f"{name}: hybrid nDCG@10 {default['nDCG@10']:.3f} vs best baseline ({best_name}) {best['nDCG@10']:.3f}")
+        blend = next((m for k, m in methods.items() if k.endswith("(hand-set)")), None)
+        lines.append(
+            f"{name}: hybrid nDCG@10 {default['nDCG@10']:.3f}"
+            + (f" (hand-set blend {blend['nDCG@10']:.3f})" if blend else "")
+            + f" vs best baseline ({best_name}) {best['nDCG@10']:.3f}"
+        )
     lines.extend(user_questions.headline(results["user_questions"]))
     lines.extend(peers.headline(results["peers"]))
     lines.extend(speed.headline(results["speed"]))

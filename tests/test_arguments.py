@@ -57,7 +57,7 @@ BUDGET = "{} (the summary's budget) must be a whole number of characters from {}
             "the question is too long: 2,001 characters, the limit is 2,000 (to summarize a document, use `retriever summarize`)",
         ),
         (("问题\udcff",), {}, "the question is not valid text (bytes that are not UTF-8)"),
-        (("问题",), {"mode": "fuzzy"}, "unknown mode 'fuzzy': choose one of hybrid, dense, bm25"),
+        (("问题",), {"mode": "fuzzy"}, "unknown mode 'fuzzy': choose one of hybrid, blend, dense, bm25"),
         (("问题",), {"k": None}, K.format("None")),
         (("问题",), {"k": "5"}, K.format("'5'")),
         (("问题",), {"k": 2.5}, K.format("2.5")),

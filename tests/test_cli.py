@@ -118,7 +118,7 @@ def test_summarize_reports_bad_files_and_goes_on(runner, corpus):
     "args,code,message",
     [
         (["ask", "  "], 2, "error: the question is empty"),
-        (["ask", "问题", "--mode", "fuzzy"], 2, "error: unknown mode 'fuzzy': choose one of hybrid, dense, bm25"),
+        (["ask", "问题", "--mode", "fuzzy"], 2, "error: unknown mode 'fuzzy': choose one of hybrid, blend, dense, bm25"),
         (["ask", "问题", "--index-dir", "nowhere"], 1, "error: nowhere: no index here"),
         (["index", "missing.txt"], 1, "error: missing.txt: no such file or directory"),
         (["index", "empty.txt"], 1, "error: empty.txt: empty file"),

@@ -82,10 +82,10 @@ def test_index_files_and_manifest(built):
         assert built.index.documents[p.doc_id].text[p.start : p.end] == p.text
 
 
-def test_hybrid_score_is_weighted_minmax_of_both_sides(built, fake_embedder):
+def test_the_blend_is_weighted_minmax_of_both_sides(built, fake_embedder):
     q = "化解矛盾纠纷"
     qv = fake_embedder.encode([q])[0]
-    hits = search(built.index, q, qv, k=10, mode="hybrid")
+    hits = search(built.index, q, qv, k=10, mode="blend")
     config = SearchConfig()
     passages = built.index.passages
     cos = built.index.vectors.reconstruct_n(0, len(passages)) @ qv

@@ -67,12 +67,12 @@ def test_the_year_asked_decides_among_near_identical_reports(in_tmp, fake_embedd
         question = f"{year}新增就业目标是多少"
         full = {"20年": "2020", "二〇二一年": "2021"}.get(year, year)
         assert r.ask(question, k=1).results[0].passage.doc_id == f"corpus/{full}.txt", question
-    # The year's report gets year_weight more than its words alone give it; the others not.
+    # In the blend, the year's report gets year_weight more than its words alone give it; the others not.
     question = "20年新增就业目标是多少"
     vector = fake_embedder.encode([question])[0]
     scores = {
         weight: {
-            h.passage.doc_id: h.score for h in search(r.index, question, vector, 10, "hybrid", SearchConfig(year_weight=weight))
+            h.passage.doc_id: h.score for h in search(r.index, question, vector, 10, "blend", SearchConfig(year_weight=weight))
         }
         for weight in (0.0, SearchConfig().year_weight)
     }

@@ -86,7 +86,7 @@ def test_ask_get_and_post_give_the_json_of_ask(client, built):
         ({"q": "问题", "k": 0}, 400, "k (the number of passages) must be a whole number from 1 to 100, not 0"),
         ({"q": "问题", "k": 101}, 400, "k (the number of passages) must be a whole number from 1 to 100, not 101"),
         ({"q": "问题", "k": "five"}, 422, "k must be a whole number"),
-        ({"q": "问题", "mode": "fuzzy"}, 400, "unknown mode 'fuzzy': choose one of hybrid, dense, bm25"),
+        ({"q": "问题", "mode": "fuzzy"}, 400, "unknown mode 'fuzzy': choose one of hybrid, blend, dense, bm25"),
         (
             {"q": "问题", "summary_chars": 5001},
             400,
@@ -121,7 +121,12 @@ def test_bad_post_bodies(client, body, status, message):
 def test_the_schema_keeps_the_bounds(client):
     schema = client.get("/openapi.json").json()
     ask = {p["name"]: p["schema"] for p in schema["paths"]["/api/ask"]["get"]["parameters"]}
-    assert ask["k"]["description"] == "How many passages: 1 to 100" and ask["mode"]["enum"] == ["hybrid", "dense", "bm25"]
+    assert ask["k"]["description"] == "How many passages: 1 to 100" and ask["mode"]["enum"] == [
+        "hybrid",
+        "blend",
+        "dense",
+        "bm25",
+    ]
     form = schema["paths"]["/api/summarize"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert list(form["properties"]) == ["file", "max_chars", "ratio", "query"]
 

@@ -140,6 +140,13 @@ def test_search_page_in_a_headless_browser(service, tmp_path):
             wheres = page.locator("article.passage .where").all_inner_texts()
             assert wheres and all(w.startswith("corpus/003_1fed32e99714b33a.txt") for w in wheres)
             assert "&doc=corpus%2F003_1fed32e99714b33a.txt" in page.url
+            # "This answers it": a judgement kept beside the index, within the same document.
+            page.locator("article.passage .judge button.good").first.click()
+            page.wait_for_selector("article.passage .judge:has-text('已记下')")
+            assert re.fullmatch(
+                r"已记下（本索引共 \d+ 条判断，retriever tune 据此调整排序）",
+                page.locator("article.passage .judge").first.inner_text(),
+            )
             page.close()
         browser.close()
     assert (shots / "search-page.png").stat().st_size > 10_000

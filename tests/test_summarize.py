@@ -302,7 +302,7 @@ def test_a_word_broken_across_a_blank_line_is_quoted_whole(fake_embedder):
 def test_key_figures_rate_higher_in_a_document_summary(fake_embedder):
     from dataclasses import replace
 
-    from retriever.summary.extract import KEY_FIGURE
+    from retriever.text.numerals import KEY_FIGURE
 
     text = "加强国家安全保障能力建设。加强金融对实体经济的有效支持。国内生产总值增长5%左右。"
     # In a document this small centrality decides between its extremes; a weight that

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ import numpy as np
 from retriever.arguments import (
     check_budget,
     check_k,
+    check_passage_id,
     check_paths,
     check_patterns,
     check_question,
@@ -38,6 +40,7 @@ from retriever.config import (
     ReadLimits,
     SearchConfig,
     SummaryConfig,
+    TuneConfig,
     default_backend,
     default_index_dir,
     default_model,
@@ -48,15 +51,22 @@ from retriever.embedding.onnx_runtime import cpu_summary
 from retriever.errors import BadIndexError, InputError, RetrieverError, UsageError, path_text
 from retriever.index import folder as index_store
 from retriever.index.folder import exists as index_exists
-from retriever.index.folder import remove as remove_index
+from retriever.index.folder import remove as remove_index_files
 from retriever.index.folder import stamp as index_stamp
 from retriever.index.manifest import Manifest
 from retriever.index.scope import Scope, Selection
 from retriever.index.stores import store_for
-from retriever.search import Hit, Verdict, judge, score_name, search
+from retriever.ranking.features import SIGNALS, for_ranker
+from retriever.ranking.judgements import Judgement, check_verdict
+from retriever.ranking.judgements import append as append_judgement
+from retriever.ranking.store import TUNING, ranker_for
+from retriever.ranking.store import discard as discard_tuning
+from retriever.ranking.tune import tune as tune_ranker
+from retriever.ranking.tune import undo as undo_tune
+from retriever.search import Hit, Verdict, candidates, judge, score_name, search
 from retriever.summary.extract import Summary, summarize_hits
 from retriever.summary.records import STDOUT, output_format, record_dict, write_records
-from retriever.text.words import for_matching, question_cutter, warm_up_tokenizer
+from retriever.text.words import for_matching, query_terms, question_cutter, warm_up_tokenizer
 
 # Building and reading documents are imported where they are used: `retriever ask`
 # starts without the reading stack.
@@ -81,6 +91,7 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     verdict: Verdict = Verdict(None, None)  # whether the index seems to answer at all
     scope: Selection | None = None  # the documents asked within, when the question was scoped
+    ranker: str | None = None  # hybrid mode: "shipped" or "tuned" (the index's own, `retriever tune`)
 
     # The verdict's fields, where the JSON has them: at the top.
     @property
@@ -102,6 +113,7 @@ class Answer:
             "mode": self.mode,
             **self.verdict.to_dict(),
             "score": self.score,
+            **({"ranker": self.ranker} if self.ranker else {}),
             "results": [h.to_dict() for h in self.results],
             "summary": self.summary.to_dict(),
             "index": self.index,
@@ -249,9 +261,11 @@ class Retriever:
         mode: str = SearchConfig.mode,
         summary_chars: int = SummaryConfig.max_chars,
         within: Scope | None = None,
+        explain: bool = False,
     ) -> Answer:
         """The k most relevant passages and a cited extractive summary; only from the
-        documents `within` admits, when given (by path, date or name)."""
+        documents `within` admits, when given (by path, date or name). With `explain`
+        (hybrid mode), each result says what each of the ranker's signals added."""
         question = check_question(question, mode)
         k, summary_chars = check_k(k), check_budget(summary_chars, "summary_chars", allow_zero=True)
         timings: dict[str, float] = {}
@@ -270,7 +284,8 @@ class Retriever:
         query_vector = embedder.encode([for_matching(question)])[0] if embedder else None
         timings["encode"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
-        hits = search(self.index, question, query_vector, k, mode, within=selection)
+        ranker, which = ranker_for(self.index.directory)
+        hits = search(self.index, question, query_vector, k, mode, within=selection, ranker=ranker, explain=explain)
         verdict = judge(self.index, question, hits, query_vector, ANSWER_THRESHOLDS.get(self.index.model))
         timings["search"] = (time.perf_counter() - t) * 1000
         t = time.perf_counter()
@@ -285,7 +300,7 @@ class Retriever:
         return Answer(
             query=question,
             mode=mode,
-            score=score_name(mode, SearchConfig()),
+            score=score_name(mode, SearchConfig(), ranker.depth),
             results=hits,
             summary=summary,
             index=path_text(self.index.directory),
@@ -293,7 +308,38 @@ class Retriever:
             timings_ms=timings,
             verdict=verdict,
             scope=selection,
+            ranker=which if mode == "hybrid" else None,
         )
+
+    def judge(self, question: str, passage_id: int, verdict: str, within: Scope | None = None) -> dict:
+        """Record that passage `passage_id` answers `question` (verdict "good") or does
+        not ("bad"), with what the ranker sees of the question's candidates, beside the
+        index for `retriever tune`. How many judgements the index then holds."""
+        question = check_question(question)
+        verdict = check_verdict(verdict)
+        passage_id = check_passage_id(passage_id, len(self.index.passages))
+        selection = within.select(self.index) if within else None
+        query_vector = self.embedder.encode([for_matching(question)])[0]
+        found = candidates(self.index, question, query_vector, within=selection)
+        rows = np.flatnonzero(found.ids == passage_id)
+        if not len(rows):
+            raise UsageError(f"passage {passage_id} is not among the candidates for this question: nothing to learn from it")
+        ranker = ranker_for(self.index.directory)[0]
+        ranked = for_ranker(self.index, question, query_terms(question), found, ranker.depth, keep=int(rows[0]))
+        passage = self.index.passages[passage_id]
+        judgement = Judgement(
+            question, verdict, {"passage_id": passage_id, "doc_id": passage.doc_id, "start": passage.start, "end": passage.end},
+            SIGNALS, ranked.signals, ranked.kinds, int(np.flatnonzero(ranked.rows == rows[0])[0]),
+        )  # fmt: skip
+        held = append_judgement(self.index.directory, judgement, TuneConfig().max_judgements)
+        return {"question": question, "passage_id": passage_id, "verdict": verdict, "judgements": held}
+
+    def tune(self, undo: bool = False) -> dict:
+        """Refit the ranker on the index's judgements and install it if it ranks them
+        better (`retriever tune`); or go back to the ranker the last tune replaced."""
+        if undo:
+            return {"undone": True, "ranker": undo_tune(self.index.directory)}
+        return tune_ranker(self.index.directory).to_dict()
 
     def info(self) -> dict:
         """What is indexed: the manifest plus per-document counts and sizes on disk."""
@@ -481,6 +527,18 @@ def summarize_document(
     from retriever.summary.documents import summarize_one
 
     return summarize_one(doc, embedder, max_chars, ratio, query)
+
+
+def remove_index(directory: Path) -> list[str]:
+    """Remove the index in `directory` and what `retriever tune` kept beside it (its
+    judgements and rankers); the names of anything else in the folder, which stays."""
+    left = remove_index_files(directory)
+    if TUNING in left:
+        discard_tuning(directory)
+        with contextlib.suppress(OSError):
+            directory.rmdir()  # refused while anything else is in it
+        left = sorted(e.name for e in directory.iterdir()) if directory.is_dir() else []
+    return left
 
 
 # The front ends (cli/, serve/) import nothing else of the package than this module,

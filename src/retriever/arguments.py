@@ -43,6 +43,12 @@ def check_question(question: object, mode: str = SearchConfig.mode, what: str = 
     return question
 
 
+def check_passage_id(passage_id: object, passages: int) -> int:
+    if not _whole(passage_id) or not 0 <= passage_id < passages:  # type: ignore[operator]
+        raise UsageError(f"no passage {shown(passage_id)} in this index: it has passages 0 to {passages - 1}")
+    return int(passage_id)  # type: ignore[call-overload]
+
+
 def check_k(k: object) -> int:
     if not _whole(k) or not 1 <= k <= LIMITS.max_k:  # type: ignore[operator]
         raise UsageError(f"k (the number of passages) must be a whole number from 1 to {LIMITS.max_k}, not {k!r}")

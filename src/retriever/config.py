@@ -245,7 +245,9 @@ class SummaryConfig:
     max_embedded_chars: int = 100_000
 
 
-SEARCH_MODES = ("hybrid", "dense", "bm25")
+# hybrid: the learned ranker over the blend's candidates (ranking/); blend: the hand-set
+# weights alone, the fallback a ranker is measured against.
+SEARCH_MODES = ("hybrid", "blend", "dense", "bm25")
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,21 @@ class Limits:
 
 
 LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """`retriever tune`: refitting the ranker on an index's judgements.
+
+    The refit keeps what the shipped ranker learned from its training questions (their
+    loss, to second order: ranking/model.py) and adds the judgements, each counting as
+    much as judgement_weight training questions: a user judges the documents the index
+    holds, in the words people ask in, which the public training sets do not."""
+
+    judgement_weight: float = 20.0
+    folds: int = 5  # cross-validation, by question: a question's judgements stay together
+    min_judgements: int = 10  # fewer cannot be cross-validated into anything but noise
+    max_judgements: int = 20_000  # kept beside an index (each is a few KB)
 
 
 @dataclass(frozen=True)

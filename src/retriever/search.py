@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,13 +25,18 @@ from retriever.config import SearchConfig
 from retriever.errors import UsageError
 from retriever.index.folder import Index, nearest
 from retriever.index.scope import Selection
+from retriever.ranking.features import Candidates, for_ranker
+from retriever.ranking.model import Ranker
+from retriever.ranking.store import shipped
 from retriever.text.metadata import Metadata
 from retriever.text.query import title_years, understand
 from retriever.text.segment import Passage
 from retriever.text.words import for_matching, query_terms
 
 SCORE_NAMES = {
-    "hybrid": "{d:g}·minmax(dense) + {w:g}·minmax(BM25) over the union of both top lists (0–1), "
+    "hybrid": "the learned ranker's score over the blend's {n} best candidates, rescaled among them (1 the best, 0 the "
+    "last; README 'How results are ranked'); below them, the blend's order (below 0)",
+    "blend": "{d:g}·minmax(dense) + {w:g}·minmax(BM25) over the union of both top lists (0–1), "
     "+{y:g} for a document of the year asked; dense = {p:g}·cosine(passage) + {s:g}·cosine(its best sentence)",
     "dense": "{p:g}·cosine(passage) + {s:g}·cosine(its best sentence), question and text vectors",
     "bm25": "BM25 over jieba words of the passage, its title and headings",
@@ -48,6 +53,9 @@ class Hit:
     bm25: float | None  # raw BM25, when computed
     highlights: tuple[tuple[int, int], ...]  # spans of question terms in passage.text
     meta: Metadata = Metadata()  # its document's date and issuers
+    # What each of the ranker's terms added to its score, against the average candidate
+    # (ask --explain; hybrid mode, the reordered candidates only).
+    explain: dict[str, float] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -62,6 +70,7 @@ class Hit:
                 "bm25": None if self.bm25 is None else round(self.bm25, 6),
             },
             "highlights": [list(span) for span in self.highlights],
+            **({} if self.explain is None else {"explain": self.explain}),
         }
 
 
@@ -128,22 +137,30 @@ def judge(
     )
 
 
-def score_name(mode: str, config: SearchConfig) -> str:
+def score_name(mode: str, config: SearchConfig, depth: int | None = None) -> str:
     return SCORE_NAMES[mode].format(
         d=1 - config.bm25_weight, w=config.bm25_weight, y=config.year_weight,
-        p=1 - config.sentence_weight, s=config.sentence_weight,
+        p=1 - config.sentence_weight, s=config.sentence_weight, n=depth,
     )  # fmt: skip
+
+
+def best_sentences(
+    index: Index, ids: np.ndarray, cosines: np.ndarray, query_vector: np.ndarray, config: SearchConfig
+) -> np.ndarray:
+    """The cosine of each candidate's best sentence (its own cosine when it has no
+    sentence long enough)."""
+    if not config.sentence_weight or not len(ids):
+        return cosines
+    best = index.sentences.best(ids, query_vector, config.min_sentence_chars)
+    return np.where(np.isnan(best), cosines, best)
 
 
 def dense_scores(
     index: Index, ids: np.ndarray, cosines: np.ndarray, query_vector: np.ndarray, config: SearchConfig
 ) -> np.ndarray:
     """The dense side of the candidates `ids`: their passage cosines blended with their
-    best sentence's (a passage without a sentence long enough keeps its own)."""
-    if not config.sentence_weight or not len(ids):
-        return cosines
-    best = index.sentences.best(ids, query_vector, config.min_sentence_chars)
-    best = np.where(np.isnan(best), cosines, best)
+    best sentence's."""
+    best = best_sentences(index, ids, cosines, query_vector, config)
     return (1 - config.sentence_weight) * cosines + config.sentence_weight * best
 
 
@@ -205,73 +222,136 @@ def search(
     mode: str = SearchConfig.mode,
     config: SearchConfig = SearchConfig(),
     within: Selection | None = None,
+    ranker: Ranker | None = None,
+    explain: bool = False,
 ) -> list[Hit]:
     """The k best passages for `query`, near-duplicates removed; only among the
     passages `within` selects, when given (the vector store filters as it searches).
 
-    `query_vector` (unit length) is needed for dense and hybrid modes.
+    `query_vector` (unit length) is needed in all modes but bm25. Hybrid mode reorders
+    the best of the blend's candidates by `ranker` (the shipped one when None); with
+    `explain`, each of those hits says what each signal added to its score.
     """
     check_mode(mode)
-    mask = None if within is None else within.mask
     n = len(index.passages) if within is None else within.passages
     if n == 0 or k <= 0:
         return []
     words = query_terms(query)
     wanted = max(config.candidates, 3 * k)  # room for near-duplicates to drop out
-
-    dense: dict[int, float] = {}
-    bm25: dict[int, float] = {}
-    if mode in ("dense", "hybrid"):
-        if query_vector is None:
-            raise UsageError(f"{mode} search needs the question's vector")
-        scores, found = nearest(index, query_vector, min(wanted, n), mask)
-        kept = found[0] >= 0
-        found_ids = found[0][kept].astype(np.int64)
-        blended = dense_scores(index, found_ids, scores[0][kept].astype(np.float32), query_vector, config)
-        dense = dict(zip(found_ids.tolist(), blended.tolist()))
-    if mode in ("bm25", "hybrid"):
-        all_bm25 = index.bm25.scores(words)
-        if mask is not None:
-            all_bm25[~mask] = 0  # the word statistics stay the whole index's
-        bm25 = {int(i): float(all_bm25[i]) for i in _top(all_bm25, wanted) if all_bm25[i] > 0}
-
+    if mode != "bm25" and query_vector is None:
+        raise UsageError(f"{mode} search needs the question's vector")
     if mode == "dense":
-        ranked = dense
+        assert query_vector is not None
+        ids, cosines = _dense_side(index, query_vector, min(wanted, n), within)
+        ranked = dense = dict(zip(ids.tolist(), dense_scores(index, ids, cosines, query_vector, config).tolist()))
+        bm25: dict[int, float] = {}
     elif mode == "bm25":
-        ranked = bm25
+        ids, all_bm25 = _bm25_side(index, words, wanted, within)
+        ranked = bm25 = {int(i): float(all_bm25[i]) for i in ids}
+        dense = {}
     else:
-        assert query_vector is not None  # checked with the dense side
-        ranked, bm25 = _fused(index, query, query_vector, dense, all_bm25, set(dense) | set(bm25), config)
+        assert query_vector is not None
+        found = candidates(index, query, query_vector, k, config, within)
+        dense = dict(zip(found.ids.tolist(), found.dense.tolist()))
+        bm25 = dict(zip(found.ids.tolist(), found.bm25.tolist()))
+        ranked = dict(zip(found.ids.tolist(), found.blend.tolist()))
+        if mode == "hybrid":
+            ranked, why = rerank(index, query, words, found, ranker or shipped(), explain)
+            hits = _distinct_hits(index, ranked, dense, bm25, words, k, config)
+            return [replace(h, explain=why.get(h.passage_id)) for h in hits] if explain else hits
     return _distinct_hits(index, ranked, dense, bm25, words, k, config)
+
+
+def _dense_side(index: Index, query_vector: np.ndarray, n: int, within: Selection | None) -> tuple[np.ndarray, np.ndarray]:
+    """The n passages nearest the question's vector, nearest first, and their cosines."""
+    scores, found = nearest(index, query_vector, n, None if within is None else within.mask)
+    kept = found[0] >= 0
+    return found[0][kept].astype(np.int64), scores[0][kept].astype(np.float32)
+
+
+def _bm25_side(index: Index, words: Sequence[str], n: int, within: Selection | None) -> tuple[np.ndarray, np.ndarray]:
+    """The n best passages by BM25 (those with a word of the question), best first,
+    and the BM25 of every passage."""
+    all_bm25 = index.bm25.scores(words)
+    if within is not None:
+        all_bm25[~within.mask] = 0  # the word statistics stay the whole index's
+    return np.array([i for i in _top(all_bm25, n) if all_bm25[i] > 0], dtype=np.int64), all_bm25
+
+
+def candidates(
+    index: Index,
+    query: str,
+    query_vector: np.ndarray,
+    k: int = SearchConfig.k,
+    config: SearchConfig = SearchConfig(),
+    within: Selection | None = None,
+) -> Candidates:
+    """Hybrid search's candidates for `query`, scored by the hand-set blend: what a
+    ranker reorders, and learns from."""
+    n = len(index.passages) if within is None else within.passages
+    wanted = max(config.candidates, 3 * k)
+    found_ids, found_cos = _dense_side(index, query_vector, min(wanted, n), within)
+    bm25_ids, all_bm25 = _bm25_side(index, query_terms(query), wanted, within)
+    return _fused(index, query, query_vector, found_ids, found_cos, bm25_ids, all_bm25, config)
 
 
 def _fused(
     index: Index,
     query: str,
     query_vector: np.ndarray,
-    dense: dict[int, float],
+    found_ids: np.ndarray,
+    found_cos: np.ndarray,
+    bm25_ids: np.ndarray,
     all_bm25: np.ndarray,
-    candidates: set[int],
     config: SearchConfig,
-) -> tuple[dict[int, float], dict[int, float]]:
-    """Hybrid scores of the union of both top lists, and their BM25 scores. The side a
-    candidate lacks is filled in (`dense` gains the cosines): from the stored vectors,
-    and from the full BM25 score array."""
-    ids = np.array(sorted(candidates), dtype=np.int64)
-    missing = np.array([i for i in ids if i not in dense], dtype=np.int64)
-    if len(missing):
-        cosines = index.vectors.reconstruct_batch(missing) @ query_vector
-        dense.update(zip(missing.tolist(), dense_scores(index, missing, cosines, query_vector, config).tolist()))
-    cos = np.array([dense[i] for i in ids], dtype=np.float32)
-    lexical = np.array([all_bm25[i] for i in ids], dtype=np.float32)
+) -> Candidates:
+    """The union of both top lists, scored by the hand-set blend. The cosines of the
+    candidates only BM25 found come from the stored vectors; the BM25 of those only the
+    dense side found from the full score array."""
+    ids = np.union1d(found_ids, bm25_ids).astype(np.int64)
+    cosine = np.empty(len(ids), dtype=np.float32)
+    at = np.searchsorted(ids, found_ids)
+    cosine[at] = found_cos
+    dense_rank = np.zeros(len(ids), dtype=np.int64)
+    dense_rank[at] = np.arange(1, len(found_ids) + 1)
+    bm25_rank = np.zeros(len(ids), dtype=np.int64)
+    bm25_rank[np.searchsorted(ids, bm25_ids)] = np.arange(1, len(bm25_ids) + 1)
+    missing = dense_rank == 0
+    if missing.any():
+        cosine[missing] = index.vectors.reconstruct_batch(ids[missing]) @ query_vector
+    sentence = best_sentences(index, ids, cosine, query_vector, config)
+    dense = (1 - config.sentence_weight) * cosine + config.sentence_weight * sentence
+    lexical = all_bm25[ids].astype(np.float32)
     w = config.bm25_weight
-    fused = (1 - w) * minmax(cos) + w * minmax(lexical)
+    fused = (1 - w) * minmax(dense) + w * minmax(lexical)
     years = understand(query).years
     if years:
         # A question that names a year prefers the documents whose titles carry it:
         # reports of several years say nearly the same things, the year decides.
         fused += config.year_weight * np.array([bool(title_years(index.passages[i].title) & years) for i in ids])
-    return dict(zip(ids.tolist(), fused.tolist())), dict(zip(ids.tolist(), lexical.tolist()))
+    return Candidates(ids, cosine, sentence, dense, lexical, fused, dense_rank, bm25_rank)
+
+
+def rerank(
+    index: Index, query: str, words: tuple[str, ...], candidates: Candidates, ranker: Ranker, explain: bool = False
+) -> tuple[dict[int, float], dict[int, dict[str, float]]]:
+    """The ranker's order of the blend's `ranker.depth` best candidates, its scores
+    rescaled over them (1 the best, 0 the last); the candidates below keep the blend's
+    order under them (scores below 0). With `explain`, what each term adds to each
+    reordered candidate's score against the average of those candidates."""
+    ranked = for_ranker(index, query, words, candidates, ranker.depth)
+    parts = ranker.contributions(ranked.signals, ranked.kinds)
+    ids = candidates.ids[ranked.rows].tolist()
+    out = dict(zip(ids, minmax(parts.sum(axis=1)).tolist()))
+    rest = [int(i) for i in candidates.ids[np.argsort(-candidates.blend, kind="stable")] if int(i) not in out]
+    out.update((pid, -(r + 1) / (len(rest) + 1)) for r, pid in enumerate(rest))
+    why: dict[int, dict[str, float]] = {}
+    if explain:
+        relative = parts - parts.mean(axis=0)
+        for pid, row in zip(ids, relative):
+            order = np.argsort(-np.abs(row), kind="stable")
+            why[pid] = {ranker.terms[j]: round(float(row[j]), 4) for j in order}
+    return out, why
 
 
 def _distinct_hits(

@@ -279,6 +279,9 @@ def ask(
         Optional[list[str]],
         typer.Option("--doc", help="Only this document, by id or path (repeatable; `retriever info` lists them)"),
     ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show what each of the ranker's signals added to each result (hybrid mode)")
+    ] = False,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Say whether a service or this process answered, and the timings")
     ] = False,
@@ -307,15 +310,24 @@ def ask(
         url = None if local or model else server or settings().get("server") or find_server(index_dir or default_index_dir())
         if url:
             request = {"q": question, "k": k, "mode": mode, "summary_chars": summary_chars, **(scope.to_dict() if scope else {})}
+            if explain:
+                request["explain"] = True
             try:
                 answer = ask_server(url, request)
                 by = f"the service at {url}"
-                if scope and "scope" not in answer:  # a service of an earlier version ignores the scope
+                # A service of an earlier version ignores what it does not know.
+                if scope and "scope" not in answer:
                     answer, by = None, "this process (the service cannot ask within documents: an earlier version)"
+                elif explain and mode == "hybrid" and answer["results"] and "explain" not in answer["results"][0]:
+                    answer, by = None, "this process (the service cannot explain its ranking: an earlier version)"
             except ServerUnavailable as e:
                 by = f"this process (the service did not answer: {e})"
         if answer is None:
-            answer = _open(index_dir, model).ask(question, k=k, mode=mode, summary_chars=summary_chars, within=scope).to_dict()
+            answer = (
+                _open(index_dir, model)
+                .ask(question, k=k, mode=mode, summary_chars=summary_chars, within=scope, explain=explain)
+                .to_dict()
+            )
     if as_json:
         render.print_json(answer)
     else:
@@ -326,6 +338,57 @@ def ask(
             f"answered by {markup(by)} from {markup(answer['index'])} in {(time.perf_counter() - started) * 1000:.0f} ms "
             f"(ms: {stages})"
         )
+
+
+@_command
+def judge(
+    question: Annotated[str, typer.Argument(help="The question, as asked")],
+    passage_id: Annotated[int, typer.Argument(help="The result's passage_id (`ask --json` gives it)")],
+    verdict: Annotated[str, typer.Argument(help="good: it answers the question; bad: it does not")],
+    index_dir: IndexDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Record whether a result answers a question, for `retriever tune` to learn from.
+
+    Kept beside the index with what the ranker saw of the question's candidates; never
+    sent anywhere. The search page and POST /api/judge record the same.
+    """
+    from retriever.api import Retriever
+
+    with _errors():
+        result = Retriever.open(index_dir).judge(question, passage_id, verdict)
+    if as_json:
+        render.print_json(result)
+        return
+    says = "answers" if result["verdict"] == "good" else "does not answer"
+    out.print(
+        f"Recorded: passage {passage_id} {says} 「{markup(result['question'])}」; the index holds "
+        f"{result['judgements']:,} judgement{'s' if result['judgements'] != 1 else ''} (`retriever tune` learns from them)"
+    )
+
+
+@_command
+def tune(
+    undo: Annotated[bool, typer.Option("--undo", help="Go back to the ranker the last tune replaced")] = False,
+    index_dir: IndexDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Refit the ranker on the index's judgements, and install it only if it ranks them better.
+
+    The refit starts from the shipped ranker and keeps what it learned; both are
+    compared by cross-validation over the judged questions. The ranker it replaces is
+    kept: --undo puts it back.
+    """
+    from retriever.api import Retriever
+
+    with _errors():
+        report = Retriever.open(index_dir).tune(undo=undo)
+    if as_json:
+        render.print_json(report)
+    elif undo:
+        out.print(f"Now ranking with {report['ranker']}.")
+    else:
+        render.print_tune(out, report)
 
 
 def _index_name(name: str) -> Path:

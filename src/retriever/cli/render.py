@@ -186,6 +186,16 @@ def location(doc_id: str, heading_path: tuple[str, ...] | list[str]) -> str:
     return " › ".join([doc_id, *heading_path])
 
 
+EXPLAINED_TERMS = 6  # the largest contributions shown under a result
+
+
+def explanation(parts: dict[str, float]) -> str:
+    """A result's largest contributions, 「year_text +0.84 · bm25 −0.31 · …」: what
+    lifted it above the average candidate, or held it under."""
+    largest = sorted(parts.items(), key=lambda kv: -abs(kv[1]))[:EXPLAINED_TERMS]
+    return " · ".join(f"{name} {value:+.2f}".replace("-", "−") for name, value in largest)
+
+
 def print_answer(out: Console, answer: dict) -> None:
     """Draw the JSON of `ask --json`: the same whether answered here or by a service."""
     if not answer["results"]:
@@ -219,6 +229,8 @@ def print_answer(out: Console, answer: dict) -> None:
         for start, end in hit["highlights"]:
             body.stylize("bold yellow", start, end)
         out.print(wrapped(Text("    ").append(body), width, 4))
+        if hit.get("explain"):
+            out.print(wrapped(Text("    why: " + explanation(hit["explain"]), style="dim"), width, 4))
         out.print()
     if not answer["summary"]["sentences"]:
         out.print(wrapped(Text(f"score = {answer['score']}", style="dim"), width))
@@ -230,6 +242,19 @@ def print_answer(out: Console, answer: dict) -> None:
         out.print(wrapped(line, width, 2))
     out.print()
     out.print(wrapped(Text(f"score = {answer['score']}; [n] cites result n", style="dim"), width))
+
+
+def print_tune(out: Console, report: dict) -> None:
+    """What `retriever tune` learned from, how both rankers did, and what it did."""
+    out.print(
+        f"{report['judgements']:,} judgements ({report['good']:,} good, {report['bad']:,} bad) on "
+        f"{report['questions']:,} questions" + (f"; {report['skipped']} unreadable lines skipped" if report["skipped"] else "")
+    )
+    out.print(
+        f"Cross-validated agreement with the judgements (1/rank of a good passage, 1 − 1/rank of a bad one): "
+        f"{report['using']} ranker {report['before']:.3f}, refit {report['after']:.3f}"
+    )
+    out.print(Text(report["message"], style="bold green" if report["installed"] else "yellow"))
 
 
 def print_summary(out: Console, record: DocumentSummary) -> None:

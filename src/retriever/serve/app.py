@@ -61,7 +61,7 @@ from retriever.serve.guards import (
     host_name,
     page_policy,
 )
-from retriever.serve.schemas import AskResponse, HealthResponse, InfoResponse, SummarizeResponse, errors
+from retriever.serve.schemas import AskResponse, HealthResponse, InfoResponse, JudgeResponse, SummarizeResponse, errors
 
 log = logging.getLogger("retriever.serve")
 
@@ -125,15 +125,15 @@ ABOUT = {
     "since": "Only documents dated on or after this day: 2019, 2019-03 or 2019-03-05",
     "until": "Only documents dated on or before this day",
     "doc": "Only this document, by id or path (repeatable)",
+    "explain": "Each result says what each of the ranker's signals added to its score (hybrid mode)",
 }
 MODE_ENUM: dict[str, Any] = {"enum": list(SEARCH_MODES)}
 
 
-class AskRequest(BaseModel):
+class _Scoped(BaseModel):
+    """A question and the documents it was asked within."""
+
     question: str = Field(validation_alias=AliasChoices("question", "q"), description=ABOUT["question"])
-    k: int = Field(SearchConfig.k, description=ABOUT["k"])
-    mode: str = Field(SearchConfig.mode, description=ABOUT["mode"], json_schema_extra=MODE_ENUM)
-    summary_chars: int = Field(SummaryConfig.max_chars, description=ABOUT["summary_chars"])
     paths: list[str] = Field([], validation_alias=AliasChoices("in", "paths"), description=ABOUT["in"], max_length=64)
     year: list[int] = Field([], description=ABOUT["year"], max_length=64)
     since: str | None = Field(None, description=ABOUT["since"], max_length=40)
@@ -144,6 +144,22 @@ class AskRequest(BaseModel):
         if not (self.paths or self.year or self.since or self.until or self.doc):
             return None
         return Scope(tuple(self.paths), tuple(self.year), self.since, self.until, tuple(self.doc))
+
+
+class AskRequest(_Scoped):
+    k: int = Field(SearchConfig.k, description=ABOUT["k"])
+    mode: str = Field(SearchConfig.mode, description=ABOUT["mode"], json_schema_extra=MODE_ENUM)
+    summary_chars: int = Field(SummaryConfig.max_chars, description=ABOUT["summary_chars"])
+    explain: bool = Field(False, description=ABOUT["explain"])
+
+
+class JudgeRequest(_Scoped):
+    """A judgement on one result of a question (asked within the same documents, if it was)."""
+
+    passage_id: int = Field(description="The result's passage_id")
+    verdict: str = Field(
+        description="good: it answers the question; bad: it does not", json_schema_extra={"enum": ["good", "bad"]}
+    )
 
 
 class SummaryOptions(BaseModel):
@@ -190,7 +206,7 @@ def problem(error: Mapping[str, Any]) -> str:
 
 
 # The search modes as the page names them; a mode without a name here shows its own.
-MODE_NAMES = {"hybrid": "混合", "dense": "语义", "bm25": "关键词"}
+MODE_NAMES = {"hybrid": "混合", "blend": "混合（固定权重）", "dense": "语义", "bm25": "关键词"}
 
 
 def search_page_html() -> str:
@@ -373,7 +389,9 @@ def _asks(app: FastAPI, live: LiveIndex, config: ServeConfig) -> None:
 
     def answer(req: AskRequest) -> JSONResponse:
         with asks:
-            result = live.current().ask(req.question, k=req.k, mode=req.mode, summary_chars=req.summary_chars, within=req.scope())
+            result = live.current().ask(
+                req.question, k=req.k, mode=req.mode, summary_chars=req.summary_chars, within=req.scope(), explain=req.explain
+            )
         return JSONResponse(result.to_dict())
 
     ask_responses = {200: {"model": AskResponse}, **errors(*GUARDED, 422)}
@@ -392,12 +410,14 @@ def _asks(app: FastAPI, live: LiveIndex, config: ServeConfig) -> None:
         since: Annotated[str | None, Query(description=ABOUT["since"])] = None,
         until: Annotated[str | None, Query(description=ABOUT["until"])] = None,
         doc: Annotated[list[str] | None, Query(description=ABOUT["doc"])] = None,
+        explain: Annotated[bool, Query(description=ABOUT["explain"])] = False,
     ) -> JSONResponse:
         return answer(
             AskRequest.model_validate(
                 {
                     "question": q, "k": k, "mode": mode, "summary_chars": summary_chars,
                     "in": paths or [], "year": year or [], "since": since, "until": until, "doc": doc or [],
+                    "explain": explain,
                 }
             )
         )  # fmt: skip
@@ -405,6 +425,15 @@ def _asks(app: FastAPI, live: LiveIndex, config: ServeConfig) -> None:
     @app.post("/api/ask", summary="The same as GET, the question in a JSON body", response_model=None, responses=ask_responses)
     def ask_post(req: AskRequest) -> JSONResponse:
         return answer(req)
+
+    @app.post(
+        "/api/judge", summary="Record whether a result answers a question, for `retriever tune` to learn from",
+        response_model=None, responses={200: {"model": JudgeResponse}, **errors(*GUARDED, 422)},
+    )  # fmt: skip
+    def judge(req: JudgeRequest) -> JSONResponse:
+        with asks:
+            result = live.current().judge(req.question, req.passage_id, req.verdict, within=req.scope())
+        return JSONResponse(result)
 
 
 def _summaries(app: FastAPI, live: LiveIndex, config: ServeConfig, reader, shutdown: Shutdown) -> None:

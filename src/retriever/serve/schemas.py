@@ -52,6 +52,9 @@ class HitOut(_Strict):
     passage_id: int
     scores: dict[str, float] = Field(description="The scores it was ranked by (dense cosine, BM25)")
     highlights: list[tuple[int, int]] = Field(description="Spans of the question's words in `text`")
+    explain: dict[str, float] | None = Field(
+        None, description="With explain (hybrid mode): what each of the ranker's signals added to its score, largest first"
+    )
 
 
 class ScopeOut(_Strict):
@@ -75,12 +78,22 @@ class AskResponse(_Strict):
         None, description="The same reason for programs: no words to search for, no passage matches, or none close enough"
     )
     score: str = Field(description="What each result's score means in this mode")
+    ranker: Literal["shipped", "tuned"] | None = Field(
+        None, description="Hybrid mode: the ranker shipped with retriever, or the index's own (`retriever tune`)"
+    )
     results: list[HitOut]
     summary: SummaryOut
     index: str
     model: str
     timings_ms: dict[str, float]
     scope: ScopeOut | None = Field(None, description="The documents asked within, when the question was scoped")
+
+
+class JudgeResponse(_Strict):
+    question: str
+    passage_id: int
+    verdict: Literal["good", "bad"]
+    judgements: int = Field(description="How many judgements the index now holds")
 
 
 class OutlineEntry(_Strict):

@@ -26,7 +26,7 @@ import numpy as np
 from retriever.config import SummaryConfig
 from retriever.embedding.embedders import Embedder
 from retriever.search import Hit, minmax
-from retriever.text.numerals import ARABIC, COUNTING, DIGITS, KEY_UNITS, UNITS, alternation
+from retriever.text.numerals import ARABIC, ASKS_AMOUNT, DIGITS, FIGURE, KEY_FIGURE
 from retriever.text.outline import ENUMERATION_RANK, LEADING_MARKER, MAX_STANDALONE_CHARS, detect_heading, strip_title
 from retriever.text.punctuation import CLOSERS, ELLIPSIS, FULL_STOPS, SEMICOLONS, SOFT_BREAKS
 from retriever.text.query import title_years, understand
@@ -303,17 +303,6 @@ def centre(vectors: np.ndarray, fixed: np.ndarray, config: SummaryConfig) -> np.
 
 SentenceLookup = Callable[[int], tuple[np.ndarray, np.ndarray]]  # passage id → (spans, vectors)
 
-# A figure: an amount with its unit, a share, a date. Two editions of a report (this
-# year's and last year's) give different figures for the same thing.
-_NUMBER = rf"[{ARABIC}][{ARABIC}.．,，]*\s*"
-_LARGE_NUMERAL = rf"|百分之|[{COUNTING}百千]+(?:万|亿)"
-FIGURE = re.compile(_NUMBER + alternation(UNITS) + _LARGE_NUMERAL)
-# A key figure of a document: a share or an amount in the ten thousands and up, the
-# targets and totals a report is read for (a count of years or items is not one).
-KEY_FIGURE = re.compile(_NUMBER + alternation(KEY_UNITS) + _LARGE_NUMERAL)
-# A question that asks for an amount (「多少」「几成」「多快」「比例」): a sentence that
-# holds a figure is likelier to answer it.
-_ASKS_AMOUNT = re.compile(r"多少|几|多[大高快长远重久]|比例|比重|增速|增幅|幅度|规模|数量|人数")
 # What tells documents of one kind apart: years, ordinals and numbering in the title.
 _EDITION_MARKS = re.compile(rf"[{ARABIC}{DIGITS}十百]+|[年届次第\s()（）〔〕\[\]]")
 
@@ -428,7 +417,7 @@ def summarize_hits(
         + config.answer_prior * prior
         + config.answer_length * fullness
     )
-    if _ASKS_AMOUNT.search(question):
+    if ASKS_AMOUNT.search(question):
         relevance += config.answer_figure * figures
     years = understand(question).years
     if years and config.answer_year:

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import re
+
 # Written digit by digit, as years are (二〇二四年, 二零二四年).
 DIGITS = "〇零一二三四五六七八九"
 DIGIT_VALUES = dict(zip(DIGITS, "00123456789"))
@@ -26,3 +28,16 @@ KEY_UNITS = ("%", "％", "‰", "万", "亿", "元", "美元", "吨", "公里", 
 def alternation(words: tuple[str, ...]) -> str:
     """A regular-expression group matching any of `words`, tried in their order."""
     return "(?:" + "|".join(words) + ")"
+
+
+# A figure: an amount with its unit, a share, a date. Two editions of a report (this
+# year's and last year's) give different figures for the same thing.
+_NUMBER = rf"[{ARABIC}][{ARABIC}.．,，]*\s*"
+_LARGE_NUMERAL = rf"|百分之|[{COUNTING}百千]+(?:万|亿)"
+FIGURE = re.compile(_NUMBER + alternation(UNITS) + _LARGE_NUMERAL)
+# A key figure of a document: a share or an amount in the ten thousands and up, the
+# targets and totals a report is read for (a count of years or items is not one).
+KEY_FIGURE = re.compile(_NUMBER + alternation(KEY_UNITS) + _LARGE_NUMERAL)
+# A question that asks for an amount (「多少」「几成」「多快」「比例」): a passage or a
+# sentence that holds a figure is likelier to answer it.
+ASKS_AMOUNT = re.compile(r"多少|几|多[大高快长远重久]|比例|比重|增速|增幅|幅度|规模|数量|人数")
