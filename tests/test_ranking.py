@@ -11,12 +11,14 @@ from typer.testing import CliRunner
 
 from retriever import Retriever, UsageError
 from retriever.cli.commands import app as cli
+from retriever.config import SEARCH_MODES
 from retriever.ranking import store
 from retriever.ranking.features import SIGNALS, compact, for_ranker
 from retriever.ranking.model import Group, Ranker, train
 from retriever.search import candidates, search
 from retriever.serve.app import create_app
 from retriever.serve.schemas import AskResponse, JudgeResponse
+from retriever.text.metadata import Metadata
 from retriever.text.words import query_terms
 
 # Three years of reports on the same subjects, each passage a paragraph: years, figures
@@ -315,3 +317,15 @@ def test_tune_from_the_command_line(reports):
     undone = CliRunner().invoke(cli, ["tune", "--undo", "--index-dir", "idx", "--json"])
     assert json.loads(undone.output) == {"undone": True, "ranker": "the shipped ranker"}
     assert Path("idx/tuning/ranker.json").exists() is False
+
+
+def test_an_index_of_bare_passages_is_searched_in_every_mode(fake_embedder):
+    # As the benchmarks build one in memory: passages, no documents.
+    from benchmarks.retrieval_quality import in_memory_index
+
+    index = in_memory_index(SUBJECTS, fake_embedder)
+    vector = fake_embedder.encode(["就业"])[0]
+    for mode in SEARCH_MODES:
+        hits = search(index, "就业", vector, 3, mode)
+        assert len(hits) == (1 if mode == "bm25" else 3) and hits[0].meta == Metadata(), mode  # one holds the word
+        assert "就业" in hits[0].passage.text, mode

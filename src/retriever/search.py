@@ -1,14 +1,16 @@
-"""Rank passages for a question: dense (FAISS), BM25, or both fused.
+"""Rank passages for a question: dense (FAISS), BM25, both blended, or the blend's best
+reordered by a learned ranker (hybrid, the default).
 
 The dense score of a passage is (1 - s) · the cosine of its vector + s · the best cosine
 of one of its sentences (each embedded on its own), over the candidates FAISS finds by
-passage vector. Hybrid score = (1 - w) · minmax(dense) + w · minmax(BM25), over the
-union of the two top lists: each side is rescaled to [0, 1] within the candidates, so
-that w means the same for every question (m3e-small's cosines bunch between 0.6 and
-0.85, BM25 has no fixed scale); plus year_weight where the question names a year its
-document's title carries. The weights were chosen on the dev half of
-benchmarks/user_questions.jsonl and checked on the other sets of
-benchmarks/retrieval_quality.py; README "Benchmarks" says why.
+passage vector. The blend = (1 - w) · minmax(dense) + w · minmax(BM25), over the union
+of the two top lists: each side is rescaled to [0, 1] within the candidates, so that w
+means the same for every question (m3e-small's cosines bunch between 0.6 and 0.85, BM25
+has no fixed scale); plus year_weight where the question names a year its document's
+title carries. The weights were chosen on the dev half of benchmarks/user_questions.jsonl
+and checked on the other sets of benchmarks/retrieval_quality.py; README "Benchmarks"
+says why. Hybrid search reorders the blend's best candidates by the signals a ranker
+learned to weigh (ranking/; README "How results are ranked").
 """
 
 from __future__ import annotations
@@ -333,17 +335,17 @@ def _fused(
 
 
 def rerank(
-    index: Index, query: str, words: tuple[str, ...], candidates: Candidates, ranker: Ranker, explain: bool = False
+    index: Index, query: str, words: tuple[str, ...], found: Candidates, ranker: Ranker, explain: bool = False
 ) -> tuple[dict[int, float], dict[int, dict[str, float]]]:
     """The ranker's order of the blend's `ranker.depth` best candidates, its scores
     rescaled over them (1 the best, 0 the last); the candidates below keep the blend's
     order under them (scores below 0). With `explain`, what each term adds to each
     reordered candidate's score against the average of those candidates."""
-    ranked = for_ranker(index, query, words, candidates, ranker.depth)
+    ranked = for_ranker(index, query, words, found, ranker.depth)
     parts = ranker.contributions(ranked.signals, ranked.kinds)
-    ids = candidates.ids[ranked.rows].tolist()
+    ids = found.ids[ranked.rows].tolist()
     out = dict(zip(ids, minmax(parts.sum(axis=1)).tolist()))
-    rest = [int(i) for i in candidates.ids[np.argsort(-candidates.blend, kind="stable")] if int(i) not in out]
+    rest = [int(i) for i in found.ids[np.argsort(-found.blend, kind="stable")] if int(i) not in out]
     out.update((pid, -(r + 1) / (len(rest) + 1)) for r, pid in enumerate(rest))
     why: dict[int, dict[str, float]] = {}
     if explain:
@@ -352,6 +354,13 @@ def rerank(
             order = np.argsort(-np.abs(row), kind="stable")
             why[pid] = {ranker.terms[j]: round(float(row[j]), 4) for j in order}
     return out, why
+
+
+def _meta(index: Index, doc_id: str) -> Metadata:
+    """A document's date and issuers (none for an index of bare passages, as the
+    benchmarks build in memory)."""
+    document = index.documents.get(doc_id)
+    return document.meta if document is not None else Metadata()
 
 
 def _distinct_hits(
@@ -382,7 +391,7 @@ def _distinct_hits(
                 dense=dense.get(pid),
                 bm25=bm25.get(pid),
                 highlights=highlight_spans(passage.text, words),
-                meta=index.documents[passage.doc_id].meta,
+                meta=_meta(index, passage.doc_id),
             )
         )
         if len(hits) == k:
