@@ -79,7 +79,7 @@ from .common import ROOT, log, percentile, read_jsonl, run_and_print  # noqa: E4
 from .metrics import mrr_at, paired_bootstrap, summarize_runs  # noqa: E402
 from .retrieval_quality import QuestionSet  # noqa: E402
 from .speed import COLD_QUESTION, RETRIEVER, run_measured, write_texts  # noqa: E402
-from .user_questions import KINDS, doc_key  # noqa: E402
+from .user_questions import KINDS, doc_key, is_short  # noqa: E402
 
 K = 10
 PRODUCT = "retriever hybrid (default)"
@@ -271,6 +271,7 @@ def uq_scores(ranked: list[list[int]], rows: list[dict], relevant: list[set[int]
     return [
         {
             "kind": row["kind"],
+            "short": is_short(row["question"]),
             "hit@1": float(bool(ids[:1] and ids[0] in rel)),
             "hit@5": float(bool(set(ids[:5]) & rel)),
             "MRR@10": mrr_at(ids, rel, K),

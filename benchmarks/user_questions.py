@@ -111,13 +111,18 @@ def per_question(retriever: Retriever, rows: list[dict], modes: tuple[str, ...] 
             ranked = [h.passage_id for h in hits]
             out[mode].append({
                 "kind": row["kind"],
-                "short": len(compact(row["question"])) <= SHORT_CHARS,  # a search-box query, as the ranker counts it
+                "short": is_short(row["question"]),
                 "hit@1": float(bool(ranked[:1] and ranked[0] in rel)),
                 "hit@5": float(bool(set(ranked[:5]) & rel)),
                 "MRR@10": mrr_at(ranked, rel, K),
                 "doc@1": float(bool(hits) and doc_key(hits[0].passage.doc_id) == doc_key(row["doc"])),
             })  # fmt: skip
     return out
+
+
+def is_short(question: str) -> bool:
+    """A search-box query, whatever its kind, as the ranker counts one."""
+    return len(compact(question)) <= SHORT_CHARS
 
 
 def by_kind(scores: list[dict]) -> dict[str, dict]:
