@@ -228,8 +228,11 @@ def signals(index: Index, q: Question, c: Candidates) -> np.ndarray:
         text = facts.text
         found = [(t, w) for t, w in zip(q.terms, q.term_weights) if t in text]
         out[row, col["words_text"]] = sum(w for _, w in found)
-        out[row, col["words_sentence"]] = max(
-            (sum(w for t, w in found if t in text[a:b]) for a, b in facts.sentences), default=out[row, col["words_text"]]
+        # One word found is in one sentence: its share there is its share in the text.
+        out[row, col["words_sentence"]] = (
+            max((sum(w for t, w in found if t in text[a:b]) for a, b in facts.sentences), default=0.0)
+            if len(found) > 1 and facts.sentences
+            else out[row, col["words_text"]]
         )
         out[row, col["words_title"]] = sum(w for t, w in zip(q.terms, q.term_weights) if t in facts.title)
         if q.bigrams:
