@@ -141,6 +141,8 @@ class _Facts:
     figure: bool  # holds a figure (an amount, a share, a date)
     own_year: int | None  # its document's year: its date's, or its title's one year
     relative: tuple[int, ...]  # years relative to its own it speaks of (今年 0, 去年 -1, 明年 1)
+    length: float  # log of its length in characters
+    position: float  # where it starts in its document (0 when the index keeps no document)
 
 
 # Years a text names relative to its own: a report of 2019 says 「今年」 for 2019,
@@ -170,6 +172,8 @@ def _facts(index: Index, pid: int) -> _Facts:
             bool(FIGURE.search(p.text)),
             own_year,
             tuple(shift for word, shift in _RELATIVE_YEARS.items() if word in p.text),
+            math.log1p(len(p.text)),
+            p.start / len(document.text) if document is not None and document.text else 0.0,
         )
         cache[pid] = facts
     return facts
@@ -249,10 +253,8 @@ def signals(index: Index, q: Question, c: Candidates) -> np.ndarray:
             out[row, col["year_text"]] = float(spoken)
             out[row, col["year_other"]] = float(own is not None and not in_title and own not in q.years)
         out[row, col["figure"]] = float(asks_amount and facts.figure)
-        out[row, col["length"]] = math.log1p(len(passage.text))
-        document = index.documents.get(passage.doc_id)
-        if document is not None and document.text:
-            out[row, col["position"]] = passage.start / len(document.text)
+        out[row, col["length"]] = facts.length
+        out[row, col["position"]] = facts.position
         doc_rows.setdefault(passage.doc_id, []).append(row)
     for rows in doc_rows.values():
         out[rows, col["doc_bm25"]] = bm25[rows].max()
