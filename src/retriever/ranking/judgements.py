@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from retriever.errors import StorageError, UsageError
-from retriever.ranking.features import SIGNALS
+from retriever.ranking.features import KINDS, SIGNALS
 from retriever.ranking.model import Group
 from retriever.ranking.store import JUDGEMENTS, tuning_dir
 
@@ -65,8 +65,8 @@ class Judgement:
         )
 
     def group(self, weight: float = 1.0) -> Group:
-        """The judgement as a training question, its columns those of this version's
-        SIGNALS (a signal it was not recorded with counts as 0)."""
+        """The judgement as a training question, its columns and kinds those of this
+        version's SIGNALS and KINDS (one it was not recorded with counts as 0)."""
         columns = np.zeros((len(self.candidates), len(SIGNALS)))
         for j, name in enumerate(self.signals):
             if name in SIGNALS:
@@ -77,7 +77,7 @@ class Judgement:
         else:
             relevant[:] = True
             relevant[self.judged] = False
-        kinds = {k: float(self.kinds.get(k, 0.0)) for k in self.kinds}
+        kinds = {k: float(self.kinds.get(k, 0.0)) for k in KINDS}
         return Group(columns, kinds, relevant, weight)
 
 
