@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 from collections.abc import Sequence
@@ -123,12 +124,30 @@ class Answer:
         }
 
 
+@functools.cache
+def _blas_threads():  # -> threadpoolctl.ThreadpoolController
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """numpy's BLAS held to one thread while a question is answered. Its matrices are
+    small (a question against a few thousand sentence vectors), and its threads would
+    wait on the cores that ONNX Runtime's threads still spin on right after encoding
+    the question, as FAISS's did (faiss_store.search): measured at 10,759 passages,
+    search 7.5 ms with both threads, 4.0 with one. From a process's second question on:
+    threadpoolctl takes 7 ms to load, more than it saves a one-question process."""
+    return _blas_threads().limit(limits=1, user_api="blas")
+
+
 class Retriever:
     """An opened index and the model that embeds questions for it."""
 
     def __init__(self, index: index_store.Index, embedder: Embedder | None = None):
         self.index = index
         self._embedder = embedder
+        self._asks = 0
 
     @property
     def embedder(self) -> Embedder:
@@ -280,23 +299,25 @@ class Retriever:
         embedder = self.embedder if needs_vector else None
         question_cutter()
         timings["load"] = (time.perf_counter() - t) * 1000
-        t = time.perf_counter()
-        query_vector = embedder.encode([for_matching(question)])[0] if embedder else None
-        timings["encode"] = (time.perf_counter() - t) * 1000
-        t = time.perf_counter()
-        ranker, which = ranker_for(self.index.directory)
-        hits = search(self.index, question, query_vector, k, mode, within=selection, ranker=ranker, explain=explain)
-        verdict = judge(self.index, question, hits, query_vector, ANSWER_THRESHOLDS.get(self.index.model))
-        timings["search"] = (time.perf_counter() - t) * 1000
-        t = time.perf_counter()
-        # Nothing that answers: the nearest passages are listed, but not summarized as if
-        # they were an answer.
-        summary = (
-            summarize_hits(question, hits, query_vector, self.index.sentences.of, summary_chars)
-            if summary_chars > 0 and verdict.answered is not False
-            else Summary("", ())
-        )
-        timings["summary"] = (time.perf_counter() - t) * 1000
+        self._asks += 1
+        with _one_blas_thread() if self._asks > 1 else contextlib.nullcontext():
+            t = time.perf_counter()
+            query_vector = embedder.encode([for_matching(question)])[0] if embedder else None
+            timings["encode"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            ranker, which = ranker_for(self.index.directory)
+            hits = search(self.index, question, query_vector, k, mode, within=selection, ranker=ranker, explain=explain)
+            verdict = judge(self.index, question, hits, query_vector, ANSWER_THRESHOLDS.get(self.index.model))
+            timings["search"] = (time.perf_counter() - t) * 1000
+            t = time.perf_counter()
+            # Nothing that answers: the nearest passages are listed, but not summarized as if
+            # they were an answer.
+            summary = (
+                summarize_hits(question, hits, query_vector, self.index.sentences.of, summary_chars)
+                if summary_chars > 0 and verdict.answered is not False
+                else Summary("", ())
+            )
+            timings["summary"] = (time.perf_counter() - t) * 1000
         return Answer(
             query=question,
             mode=mode,

@@ -79,17 +79,23 @@ class IndexedDocument:
 class SentenceVectors:
     """A unit vector per sentence of each passage, each embedded on its own: search
     scores a passage by its best sentence too, and the summary under `retriever ask`
-    rates sentences without running the model. float16 halves the file; cosines move
-    by less than 0.001."""
+    rates sentences without running the model.
+
+    Kept as 8 bits per value with a scale per sentence: a quarter of float32, and a
+    search reads a few thousand of them per question, where widening float16 (numpy
+    has no fast path for it) cost 4 ms of a 10 ms ask at 10k passages; int8 widens
+    about 15 times faster. Cosines move by about 0.0005 (at most 0.003).
+    """
 
     indptr: np.ndarray  # int64 (passages + 1,): passage p's sentences are [indptr[p], indptr[p+1])
     spans: np.ndarray  # int32 (sentences, 2): character offsets in the passage text
-    vectors: np.ndarray  # float16 (sentences, dim)
+    codes: np.ndarray  # int8 (sentences, dim): each vector / its scale, rounded
+    scales: np.ndarray  # float32 (sentences,): each vector's largest |value| / 127
 
     def of(self, passage_id: int) -> tuple[np.ndarray, np.ndarray]:
         """The spans and float32 vectors of one passage's sentences."""
         lo, hi = self.indptr[passage_id], self.indptr[passage_id + 1]
-        return self.spans[lo:hi], self.vectors[lo:hi].astype(np.float32)
+        return self.spans[lo:hi], self.codes[lo:hi].astype(np.float32) * self.scales[lo:hi, None]
 
     def spans_of(self, passage_id: int) -> list[tuple[int, int]]:
         lo, hi = self.indptr[passage_id], self.indptr[passage_id + 1]
@@ -102,7 +108,7 @@ class SentenceVectors:
         counts = hi - lo
         owner = np.repeat(np.arange(len(passage_ids)), counts)
         rows = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
-        sims = self.vectors[rows].astype(np.float32) @ query.astype(np.float32)
+        sims = (self.codes[rows].astype(np.float32) @ query.astype(np.float32)) * self.scales[rows]
         sims[(self.spans[rows, 1] - self.spans[rows, 0]) < min_chars] = np.nan
         best = np.full(len(passage_ids), -np.inf, dtype=np.float32)
         np.fmax.at(best, owner, sims)
@@ -114,17 +120,31 @@ class SentenceVectors:
         indptr = np.zeros(len(parts) + 1, dtype=np.int64)
         indptr[1:] = np.cumsum([len(spans) for spans, _ in parts])
         spans = np.concatenate([np.asarray(s, dtype=np.int32).reshape(-1, 2) for s, _ in parts] or [np.zeros((0, 2), np.int32)])
-        vectors = np.concatenate([v.astype(np.float16) for _, v in parts] or [np.zeros((0, dim), np.float16)])
-        return cls(indptr, spans, vectors)
+        vectors = np.concatenate(
+            [np.asarray(v, dtype=np.float32).reshape(-1, dim) for _, v in parts] or [np.zeros((0, dim), np.float32)]
+        )
+        return cls(indptr, spans, *_quantized(vectors))
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as f:  # np.savez would add ".npz" to a name without it
-            np.savez(f, indptr=self.indptr, spans=self.spans, vectors=self.vectors)
+            np.savez(f, indptr=self.indptr, spans=self.spans, codes=self.codes, scales=self.scales)
 
     @classmethod
     def load(cls, path: Path) -> SentenceVectors:
         arrays = np.load(path)
-        return cls(arrays["indptr"], arrays["spans"], arrays["vectors"])
+        if "codes" in arrays:
+            return cls(arrays["indptr"], arrays["spans"], arrays["codes"], arrays["scales"])
+        # An index written before 8-bit sentences holds float16 "vectors": converted
+        # as it opens (about 0.4 s per 10k passages), until it is next rebuilt or added to.
+        return cls(arrays["indptr"], arrays["spans"], *_quantized(arrays["vectors"]))
+
+
+def _quantized(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """8-bit codes and a scale per row (a row of zeros keeps scale 1)."""
+    vectors = vectors.astype(np.float32, copy=False)
+    top = np.abs(vectors).max(axis=1, initial=0.0)
+    scales = np.where(top > 0, top / 127, 1.0).astype(np.float32)
+    return np.rint(vectors / scales[:, None]).astype(np.int8), scales
 
 
 @dataclass(frozen=True)
