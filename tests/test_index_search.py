@@ -196,15 +196,16 @@ def test_sentence_vectors_of_an_older_index_are_read(built, tmp_path):
     assert old.codes.dtype == np.int8 and np.abs(old.codes.astype(int) - now.codes).max() <= 1
 
 
+def blas_threads() -> set[int]:
+    from threadpoolctl import threadpool_info
+
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
 def test_blas_on_one_thread_while_a_question_is_answered(built, monkeypatch):
     # From a process's second question on (threadpoolctl costs more to load than it
     # saves one question), and put back after.
-    from threadpoolctl import threadpool_info
-
     import retriever.api
-
-    def blas_threads() -> set[int]:
-        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
 
     seen = []
     real_search = retriever.api.search
@@ -213,6 +214,21 @@ def test_blas_on_one_thread_while_a_question_is_answered(built, monkeypatch):
     built.ask("城市更新")
     built.ask("城市更新")
     assert seen == [before, {1}] and blas_threads() == before
+
+
+def test_blas_threads_come_back_when_the_last_question_leaves():
+    # Questions answered at once, each leaving in its own time: the setting is the
+    # process's, so it is put back only when none is inside.
+    from retriever.api import _OneBlasThread
+
+    before, one = blas_threads(), _OneBlasThread()
+    first, second = one(), one()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert blas_threads() == {1}
+    second.__exit__(None, None, None)
+    assert blas_threads() == before
 
 
 def test_best_sentence_of_each_candidate(built, fake_embedder):

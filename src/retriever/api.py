@@ -14,10 +14,10 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -124,21 +124,43 @@ class Answer:
         }
 
 
-@functools.cache
-def _blas_threads():  # -> threadpoolctl.ThreadpoolController
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-def _one_blas_thread() -> contextlib.AbstractContextManager:
-    """numpy's BLAS held to one thread while a question is answered. Its matrices are
+class _OneBlasThread:
+    """numpy's BLAS held to one thread while questions are answered. Its matrices are
     small (a question against a few thousand sentence vectors), and its threads would
     wait on the cores that ONNX Runtime's threads still spin on right after encoding
     the question, as FAISS's did (faiss_store.search): measured at 10,759 passages,
-    search 7.5 ms with both threads, 4.0 with one. From a process's second question on:
-    threadpoolctl takes 7 ms to load, more than it saves a one-question process."""
-    return _blas_threads().limit(limits=1, user_api="blas")
+    search 7.5 ms with both threads, 4.0 with one.
+
+    The setting is process-wide: the first question in sets it, the last one out puts
+    back what was there (a service answers a few at once). Not for a process's first
+    question: threadpoolctl takes 7 ms to load, more than it saves one question."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._controller = None  # threadpoolctl's: finds the loaded BLAS libraries once (1.5 ms)
+        self._limiter = None  # what puts the libraries back, while a question is inside
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._controller is None:
+                from threadpoolctl import ThreadpoolController
+
+                self._controller = ThreadpoolController()
+            if not self._inside:
+                self._limiter = self._controller.limit(limits=1, user_api="blas")
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._inside -= 1
+                if not self._inside and self._limiter is not None:
+                    self._limiter.restore_original_limits()
+
+
+_one_blas_thread = _OneBlasThread()
 
 
 class Retriever:
