@@ -9,6 +9,12 @@ Question sets:
   paragraphs are indexed as given, one passage each; the questions asked are those the
   shipped ranker never learned from (benchmarks/train_ranker.py): CMRC 2018's dev
   split, DRCD's questions on the other half of its articles.
+- written: benchmarks/written_questions.jsonl, 240 questions written for this project
+  the way people type them (paraphrases in their own words, facts, years, places, and
+  2-6 character search terms, 48 of each; simplified and traditional), each over one
+  CMRC 2018 trial or DRCD training-half paragraph, asked over all the paragraphs of
+  both sets together. Never learned from nor tuned on: they test the ranker on
+  questions in users' words over documents other than the user questions'.
 
 Methods: the product's own search() in its modes (hybrid, the learned ranker, is the
 default; blend the hand-set weights it starts from, also at other BM25 weights), plus
@@ -43,12 +49,14 @@ from retriever.text.words import for_matching, terms
 
 from .common import BENCH, data_file, log, ranker_learned_from, read_jsonl
 from .metrics import mrr_at, paired_bootstrap, summarize_runs
+from .user_questions import overlap, sentence_around
 
 K = 10
 CANDIDATES = SearchConfig().candidates
 DEFAULT = "hybrid: learned ranker (default)"
 QUICK_QUESTIONS = 60  # per QA set in --quick
 QUICK_DISTRACTORS = 60  # passages besides the gold ones in --quick
+WRITTEN = BENCH / "written_questions.jsonl"
 
 
 @dataclass
@@ -58,6 +66,7 @@ class QuestionSet:
     questions: list[str]
     relevant: list[set[int]]
     note: str
+    kinds: list[str] | None = None  # each question's kind, where the set has them
 
 
 def labelled(retriever: Retriever) -> QuestionSet:
@@ -104,6 +113,34 @@ def qa_set(name: str, quick: bool) -> QuestionSet | None:
     )
 
 
+def written_set(quick: bool) -> QuestionSet | None:
+    files = [data_file(name, "passages.jsonl") for name in ("cmrc2018", "drcd")]
+    if not all(files):
+        return None
+    passages = [p for path in files if path for p in read_jsonl(path)]
+    rows = read_jsonl(WRITTEN)
+    if quick:
+        rows = random.Random(0).sample(rows, QUICK_QUESTIONS)
+    index_of = {p["passage_id"]: i for i, p in enumerate(passages)}
+    # How much they copy the text: the user questions' measure, in matching form (DRCD's
+    # traditional paragraphs against questions in either script).
+    text = {p["passage_id"]: for_matching(p["text"]) for p in passages}
+    copied = [overlap(for_matching(r["question"]), sentence_around(text[r["passage_id"]], for_matching(r["gold"]))) for r in rows]
+    copied_by_kind = {
+        kind: np.mean([c for c, r in zip(copied, rows) if r["kind"] == kind and c is not None])
+        for kind in sorted({r["kind"] for r in rows})
+    }
+    return QuestionSet(
+        "written (CMRC 2018 + DRCD paragraphs)",
+        [p["text"] for p in passages],
+        [r["question"] for r in rows],
+        [{index_of[r["passage_id"]]} for r in rows],
+        "questions written in users' words, never learned from; word overlap with the gold sentence "
+        + ", ".join(f"{kind} {v:.2f}" for kind, v in copied_by_kind.items()),
+        [r["kind"] for r in rows],
+    )
+
+
 def in_memory_index(texts: list[str], embedder: Embedder) -> Index:
     """The product's Index over given paragraphs, one passage each, never written: the
     vectors of the passages and their sentences embedded as `retriever index` embeds
@@ -132,10 +169,11 @@ def _fused_baseline(kind: str, w: float, cos: np.ndarray, bm: np.ndarray) -> lis
 
 
 def evaluate(
-    qs: QuestionSet, embedder: Embedder, index: Index | None = None, paired: dict | None = None
+    qs: QuestionSet, embedder: Embedder, index: Index | None = None, paired: dict | None = None, by_kind: dict | None = None
 ) -> dict[str, dict[str, float]]:
     """Metrics of every method on one question set; `paired` gains the default against
-    the hand-set blend, question by question (mean difference and 95% bootstrap interval)."""
+    the hand-set blend, question by question (mean difference and 95% bootstrap interval),
+    `by_kind` both one's hit@1 by kind of question where the set has kinds."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if index is None:
@@ -167,29 +205,45 @@ def evaluate(
         runs["cosine + 0.25·minmax(BM25)"].append((_fused_baseline("cos", 0.25, cos, bm), relevant))
         sims = (doc_matrix @ tfidf.transform([for_matching(q)]).T).toarray().ravel()
         runs["char 1-2-gram TF-IDF"].append((np.argsort(-sims, kind="stable")[:K].tolist(), relevant))
+    blend = next(name for name in runs if name.endswith("(hand-set)"))
     if paired is not None:
-        blend = next(name for name in runs if name.endswith("(hand-set)"))
-        for metric, score in (("hit@1", lambda r, g: float(bool(r[:1]) and r[0] in g)), ("MRR@10", lambda r, g: mrr_at(r, g, K))):
+        for metric, score in (("hit@1", _hit1), ("MRR@10", lambda r, g: mrr_at(r, g, K))):
             paired[metric] = paired_bootstrap([score(r, g) for r, g in runs[DEFAULT]], [score(r, g) for r, g in runs[blend]])
+    if by_kind is not None and qs.kinds:
+        for kind in sorted(set(qs.kinds)):
+            at = [i for i, k in enumerate(qs.kinds) if k == kind]
+            by_kind[kind] = {
+                "n": len(at),
+                **{
+                    side: float(np.mean([_hit1(*runs[name][i]) for i in at]))
+                    for side, name in (("blend", blend), ("hybrid", DEFAULT))
+                },
+            }
     return {name: summarize_runs(r) for name, r in runs.items()}
+
+
+def _hit1(ranked: list[int], relevant: set[int]) -> float:
+    return float(bool(ranked[:1]) and ranked[0] in relevant)
 
 
 def run(quick: bool, retriever: Retriever | None = None) -> dict:
     retriever = retriever or Retriever.open()
     embedder = retriever.embedder
-    sets = [labelled(retriever)] + [s for s in (qa_set("cmrc2018", quick), qa_set("drcd", quick)) if s]
+    sets = [labelled(retriever)] + [s for s in (qa_set("cmrc2018", quick), qa_set("drcd", quick), written_set(quick)) if s]
     out = {}
     for qs in sets:
         log(f"retrieval: {qs.name}: {len(qs.passages)} passages, {len(qs.questions)} questions")
         index = retriever.index if qs.name.startswith("labelled") else None
         paired: dict = {}
-        methods = evaluate(qs, embedder, index, paired)
+        by_kind: dict = {}
+        methods = evaluate(qs, embedder, index, paired, by_kind)
         out[qs.name] = {
             "passages": len(qs.passages),
             "questions": len(qs.questions),
             "note": qs.note,
             "methods": methods,
             "paired": paired,
+            **({"by_kind": by_kind} if by_kind else {}),
         }
     missing = [n for n in ("cmrc2018", "drcd") if n not in out]
     return {"datasets": out, "skipped": missing, "default_weight": SearchConfig().bm25_weight}
@@ -229,6 +283,9 @@ def markdown(results: dict) -> str:
         if data.get("paired"):
             diffs = ", ".join(f"{m} {mean:+.3f} [{lo:+.3f}, {hi:+.3f}]" for m, (mean, lo, hi) in data["paired"].items())
             parts.append(f"\nLearned ranker − hand-set blend, question by question (95% paired bootstrap): {diffs}.")
+        if data.get("by_kind"):
+            cells = ", ".join(f"{kind} ({k['n']}) {k['blend']:.3f} → {k['hybrid']:.3f}" for kind, k in data["by_kind"].items())
+            parts.append(f"\nhit@1 by kind of question, hand-set blend → learned ranker: {cells}.")
         parts.append("")
     if results["skipped"]:
         parts.append(f"Skipped (not found in ../shared/data): {', '.join(results['skipped'])}.\n")
