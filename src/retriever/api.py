@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -138,8 +138,8 @@ class _OneBlasThread:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._inside = 0
-        self._controller = None  # threadpoolctl's: finds the loaded BLAS libraries once (1.5 ms)
-        self._limiter = None  # what puts the libraries back, while a question is inside
+        self._controller: Any = None  # threadpoolctl's: finds the loaded BLAS libraries once (1.5 ms)
+        self._limiter: Any = None  # what puts the libraries back, while a question is inside
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
