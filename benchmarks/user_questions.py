@@ -22,14 +22,17 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 from retriever import Retriever
 from retriever.config import user_cache_dir
+from retriever.index.bm25 import BM25
 from retriever.ranking.features import SHORT_CHARS, compact
 from retriever.search import search
-from retriever.text.words import STOPWORDS, load_jieba
+from retriever.text.words import STOPWORDS, load_jieba, query_terms, terms
 
 from .common import BENCH, ROOT, data_file, log, read_jsonl
-from .metrics import mrr_at, paired_bootstrap
+from .metrics import mrr_at, ndcg_at, paired_bootstrap
 
 QUESTIONS = BENCH / "user_questions.jsonl"
 K = 10
@@ -93,6 +96,8 @@ def overlap(question: str, sentence: str) -> float | None:
 
 
 MODES = ("bm25", "dense", "blend", "hybrid")
+DOCUMENT_DEPTH = 100  # passages searched to rank documents by their best one (10 documents and more)
+DOCUMENT_METRICS = ("doc@1", "MRR@10", "nDCG@10")
 
 
 def per_question(retriever: Retriever, rows: list[dict], modes: tuple[str, ...] = MODES) -> dict[str, list[dict]]:
@@ -116,6 +121,30 @@ def per_question(retriever: Retriever, rows: list[dict], modes: tuple[str, ...] 
                 "hit@5": float(bool(set(ranked[:5]) & rel)),
                 "MRR@10": mrr_at(ranked, rel, K),
                 "doc@1": float(bool(hits) and doc_key(hits[0].passage.doc_id) == doc_key(row["doc"])),
+            })  # fmt: skip
+    return out
+
+
+def documents_ranked(retriever: Retriever, rows: list[dict]) -> dict[str, list[dict]]:
+    """Finding the right document: documents in the order of their best passage in the
+    default search, against plain BM25 over whole documents (title and text), the
+    baseline long documents are usually held to. Per question, doc@1, MRR@10 and nDCG@10
+    of the one right document."""
+    docs = list(retriever.index.documents.values())
+    whole = BM25.build([terms(f"{d.title}\n{d.text}") for d in docs])
+    vectors = retriever.embedder.encode([r["question"] for r in rows])
+    out: dict[str, list[dict]] = {"best passage (hybrid)": [], "BM25 over whole documents": []}
+    for row, vector in zip(rows, vectors):
+        hits = search(retriever.index, row["question"], vector, DOCUMENT_DEPTH, "hybrid")
+        by_passage = list(dict.fromkeys(doc_key(h.passage.doc_id) for h in hits))
+        bm25 = whole.scores(query_terms(row["question"]))
+        by_bm25 = [doc_key(docs[i].doc_id) for i in np.argsort(-bm25, kind="stable")[:K] if bm25[i] > 0]
+        right = doc_key(row["doc"])
+        for name, ranked in (("best passage (hybrid)", by_passage), ("BM25 over whole documents", by_bm25)):
+            out[name].append({
+                "doc@1": float(ranked[:1] == [right]),
+                "MRR@10": mrr_at(ranked, {right}, K),
+                "nDCG@10": ndcg_at(ranked, {right}, K),
             })  # fmt: skip
     return out
 
@@ -202,9 +231,18 @@ def run(quick: bool = False, retriever: Retriever | None = None) -> dict:
                 for other in ("blend", "bm25", "dense")
             },  # fmt: skip
             "verdicts": verdicts(retriever, [r for r in rows if r["split"] == split]),
+            "documents": _documents(documents_ranked(retriever, answerable)),
         }
         log(f"user questions: {split} done")
     return out
+
+
+def _documents(scores: dict[str, list[dict]]) -> dict:
+    passage, whole = scores["best passage (hybrid)"], scores["BM25 over whole documents"]
+    return {
+        "methods": {name: {m: float(np.mean([x[m] for x in s])) for m in DOCUMENT_METRICS} for name, s in scores.items()},
+        "paired": {m: paired_bootstrap([x[m] for x in passage], [x[m] for x in whole]) for m in DOCUMENT_METRICS},
+    }
 
 
 def headline(results: dict) -> list[str]:
@@ -246,6 +284,22 @@ def markdown(results: dict) -> str:
             f"{v['real']}; off-topic questions caught: {v['caught']:.1%} of {v['off_topic']}; near misses (the "
             f"corpus's words, not its facts) caught: {v['near_caught']:.1%} of {v['near_misses']}.\n",
         ]
+        if "documents" in data:  # runs before the document ranking was measured lack it
+            docs = data["documents"]
+            out += [
+                "Finding the right document (87 long reports and corpus/'s 5): documents in the order of their best "
+                f"passage (the default search, {DOCUMENT_DEPTH} passages deep) against BM25 over whole documents.\n",
+                "| documents ranked by | " + " | ".join(DOCUMENT_METRICS) + " |",
+                "|---|" + "---|" * len(DOCUMENT_METRICS),
+                *(
+                    f"| {name} | " + " | ".join(f"{m[x]:.3f}" for x in DOCUMENT_METRICS) + " |"
+                    for name, m in docs["methods"].items()
+                ),
+                "| difference (95% paired bootstrap interval) | "
+                + " | ".join(f"{mean:+.3f} [{lo:+.3f}, {hi:+.3f}]" for mean, lo, hi in docs["paired"].values())
+                + " |",
+                "",
+            ]
     return "\n".join(out)
 
 
