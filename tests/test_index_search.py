@@ -210,6 +210,7 @@ def test_blas_on_one_thread_while_a_question_is_answered(built, monkeypatch):
     # saves one question), and put back after.
     import retriever.api
 
+    monkeypatch.setattr(retriever.api, "_one_blas_thread", retriever.api._OneBlasThread())  # a process that has not asked
     seen = []
     real_search = retriever.api.search
     monkeypatch.setattr(retriever.api, "search", lambda *a, **kw: seen.append(blas_threads()) or real_search(*a, **kw))
@@ -225,6 +226,8 @@ def test_blas_threads_come_back_when_the_last_question_leaves():
     from retriever.api import _OneBlasThread
 
     before, one = blas_threads(), _OneBlasThread()
+    with one():  # a process's first question is left alone
+        assert blas_threads() == before
     first, second = one(), one()
     first.__enter__()
     second.__enter__()

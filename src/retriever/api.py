@@ -137,6 +137,7 @@ class _OneBlasThread:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._asked = False  # whether the process has answered a question before
         self._inside = 0
         self._controller: Any = None  # threadpoolctl's: finds the loaded BLAS libraries once (1.5 ms)
         self._limiter: Any = None  # what puts the libraries back, while a question is inside
@@ -144,13 +145,18 @@ class _OneBlasThread:
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
         with self._lock:
-            if self._controller is None:
-                from threadpoolctl import ThreadpoolController
+            first, self._asked = not self._asked, True
+            if not first:
+                if self._controller is None:
+                    from threadpoolctl import ThreadpoolController
 
-                self._controller = ThreadpoolController()
-            if not self._inside:
-                self._limiter = self._controller.limit(limits=1, user_api="blas")
-            self._inside += 1
+                    self._controller = ThreadpoolController()
+                if not self._inside:
+                    self._limiter = self._controller.limit(limits=1, user_api="blas")
+                self._inside += 1
+        if first:
+            yield
+            return
         try:
             yield
         finally:
@@ -169,7 +175,6 @@ class Retriever:
     def __init__(self, index: index_store.Index, embedder: Embedder | None = None):
         self.index = index
         self._embedder = embedder
-        self._asks = 0
 
     @property
     def embedder(self) -> Embedder:
@@ -321,8 +326,7 @@ class Retriever:
         embedder = self.embedder if needs_vector else None
         question_cutter()
         timings["load"] = (time.perf_counter() - t) * 1000
-        self._asks += 1
-        with _one_blas_thread() if self._asks > 1 else contextlib.nullcontext():
+        with _one_blas_thread():
             t = time.perf_counter()
             query_vector = embedder.encode([for_matching(question)])[0] if embedder else None
             timings["encode"] = (time.perf_counter() - t) * 1000
