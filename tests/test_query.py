@@ -84,7 +84,7 @@ def test_the_year_asked_decides_among_near_identical_reports(in_tmp, fake_embedd
 def test_nothing_answers_below_the_threshold(in_tmp, fake_embedder):
     write_corpus(in_tmp, REPORTS)
     r, _ = Retriever.build(["corpus"], index_dir="idx")
-    question = "2020年新增就业目标"
+    question = "2020年新增就业目标有没有完成"  # 完成: a word no passage holds
     vector = fake_embedder.encode([question])[0]
     hits = search(r.index, question, vector, 3, "hybrid")
     best = max(h.dense for h in hits)
@@ -95,6 +95,27 @@ def test_nothing_answers_below_the_threshold(in_tmp, fake_embedder):
     assert no.reason == f"the closest passage scores {best:.2f} on the dense side, below {best + 0.01:.2f}"
     assert judge(r.index, question, hits, vector, threshold=None).to_dict() == {"answered": None, "confidence": None}
     assert judge(r.index, question, [], vector, threshold=0.5).answered is False
+
+
+@pytest.mark.parametrize(
+    ("question", "answered"),
+    [
+        ("矛盾纠纷 排查", True),  # every word in one passage
+        ("防汛 隐患排查", True),
+        ("矛盾纠纷 防汛", False),  # each word in a passage, not both in one
+        ("矛盾纠纷 小卖部", False),  # a word the index does not know
+        ("稻香 歌词", False),
+    ],
+)
+def test_a_query_held_word_for_word_is_answered_below_the_threshold(in_tmp, fake_embedder, question, answered):
+    write_corpus(in_tmp, REPORTS)
+    r, _ = Retriever.build(["corpus"], index_dir="idx")
+    vector = fake_embedder.encode([question])[0]
+    hits = search(r.index, question, vector, 3, "hybrid")
+    verdict = judge(r.index, question, hits, vector, threshold=2.0)  # no cosine reaches it
+    assert verdict.answered is answered
+    assert verdict.confidence >= 0.5 if answered else verdict.confidence < 0.5
+    assert verdict.reason is None if answered else verdict.reason_code == "below_threshold"
 
 
 def test_an_unanswered_question_lists_the_nearest_passages_without_a_summary(in_tmp, fake_embedder, monkeypatch):

@@ -112,8 +112,9 @@ def judge(
 ) -> Verdict:
     """Does anything in the index answer the question? By the dense score of the best hit:
     off-topic questions ("明天北京天气怎么样", "qwertyzxcv") get passages too, but none
-    as close as an answer is. Judged in every mode where the question has a vector and
-    the model a threshold (config.ANSWER_THRESHOLDS).
+    as close as an answer is; or, below that, by the best hit holding every word of the
+    question. Judged in every mode where the question has a vector and the model a
+    threshold (config.ANSWER_THRESHOLDS).
 
     A question without a word (「？？？」, 「😀」, 「的的的」) answers nothing, whatever the
     model: its vector is the model's idea of punctuation, and scored 0.71-0.73 against
@@ -134,9 +135,24 @@ def judge(
     confidence = 1.0 / (1.0 + math.exp(-(best - threshold) / config.confidence_scale))
     if best >= threshold:
         return Verdict(True, confidence)
+    if holds_every_word(index, question, hits[0].passage):
+        # A search-box query (「五加二 白加黑」) can be far from any passage on the dense
+        # side and still be in one word for word: the passage is what was asked for.
+        return Verdict(True, max(confidence, 0.5))
     return Verdict(
         False, confidence, f"the closest passage scores {best:.2f} on the dense side, below {threshold:.2f}", "below_threshold"
     )
+
+
+def holds_every_word(index: Index, question: str, passage: Passage) -> bool:
+    """Does the passage (with its title and headings) hold every word of the question,
+    each a word the index knows? Off-topic questions (「稻香 歌词」, 「python怎么读取excel
+    文件」) nearly always have a word no passage has."""
+    words = set(query_terms(question))
+    if not words or any(w not in index.bm25.vocab for w in words):
+        return False
+    text = for_matching("\n".join((passage.title, *passage.heading_path, passage.text))).lower()
+    return all(w in text for w in words)
 
 
 def score_name(mode: str, config: SearchConfig, depth: int | None = None) -> str:
