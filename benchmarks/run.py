@@ -113,6 +113,16 @@ def headline(results: dict) -> list[str]:
     return lines
 
 
+def _other_machines(meta: dict) -> str:
+    """A run resumed on another machine says which sections were measured on which CPU:
+    int8 results and every speed figure depend on it."""
+    other: dict[str, list[str]] = {}
+    for section, cpu in meta.get("section_machines", {}).items():
+        if cpu != meta["machine"]["cpu"]:
+            other.setdefault(cpu, []).append(section.replace("_", " "))
+    return "".join(f" ({', '.join(sections)} on {cpu})" for cpu, sections in other.items())
+
+
 def _earlier_commits(meta: dict) -> str:
     """A run resumed at a later commit says which sections an earlier one measured."""
     earlier: dict[str, list[str]] = {}
@@ -130,7 +140,7 @@ def report(results: dict, plots: list[Path]) -> str:
     sections = [
         "# Benchmarks\n",
         f"Run of {meta['date']} at commit `{meta['commit']}`{_earlier_commits(meta)} ({'quick' if meta['quick'] else 'full'} mode, "
-        f"{meta['seconds'] / 60:.1f} minutes) on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
+        f"{meta['seconds'] / 60:.1f} minutes) on {m['cpu']}{_other_machines(meta)}, {m['cores']} cores, {m['memory_gib']} GiB, "
         f"Python {m['python']}. Reproduce with `make bench` (`make bench-quick` for the short run); "
         f"the raw figures are in `{meta['json']}`.\n",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".\n",
@@ -190,6 +200,8 @@ def main() -> None:
     earlier = results.pop("elapsed_s", 0.0)  # the interrupted runs' time
     # The commit each section was measured at: a resumed run may be at a later one.
     commits: dict[str, str] = results.pop("commits", {})
+    cpus: dict[str, str] = results.pop("machines", {})  # and the CPU: the machine may have changed
+    cpu = machine()["cpu"]
     sections = {
         "retrieval": ("retrieval", lambda: retrieval_quality.run(args.quick, retriever=retriever)),
         "summary": ("summary", lambda: summary_quality.run(args.quick, retriever=retriever)),
@@ -209,10 +221,11 @@ def main() -> None:
             log(f"== {title}: kept from {partial.relative_to(ROOT)}")
             continue
         log(f"== {title}")
-        results[key], commits[key] = section(), commit
+        results[key], commits[key], cpus[key] = section(), commit, cpu
         elapsed = earlier + time.perf_counter() - started
         partial.write_text(
-            json.dumps({**results, "elapsed_s": elapsed, "commits": commits}, ensure_ascii=False), encoding="utf-8"
+            json.dumps({**results, "elapsed_s": elapsed, "commits": commits, "machines": cpus}, ensure_ascii=False),
+            encoding="utf-8",
         )
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -221,6 +234,7 @@ def main() -> None:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit,
         "section_commits": commits,
+        "section_machines": cpus,
         "quick": args.quick,
         "seconds": earlier + time.perf_counter() - started,
         "machine": machine(),

@@ -92,7 +92,10 @@ def test_nothing_answers_below_the_threshold(in_tmp, fake_embedder):
     no = judge(r.index, question, hits, vector, threshold=best + 0.01)
     assert (yes.answered, no.answered) == (True, False)
     assert yes.confidence > 0.5 > no.confidence
-    assert no.reason == f"the closest passage scores {best:.2f} on the dense side, below {best + 0.01:.2f}"
+    assert no.reason == (
+        f"the closest passage scores {best:.2f} on the dense side, below {best + 0.01:.2f}, and the best one lacks "
+        "some of the question's words"
+    )
     assert judge(r.index, question, hits, vector, threshold=None).to_dict() == {"answered": None, "confidence": None}
     assert judge(r.index, question, [], vector, threshold=0.5).answered is False
 

@@ -125,7 +125,7 @@ def test_search_page_in_a_headless_browser(service, tmp_path):
             assert page.locator("#notice h2").inner_text() == "未找到答案"
             assert page.locator("#notice p.why").inner_text() in (
                 "没有任何段落与问题中的词语相符。",
-                "最接近的段落与问题的语义相似度也低于回答所需的水平。",
+                "最接近的段落与问题的语义相似度也低于回答所需的水平,最佳段落也不包含问题的全部词语。",
             )
             # Within one document: the scope's fields offer the index's documents, and
             # every passage comes from the one chosen.

@@ -140,7 +140,11 @@ def judge(
         # side and still be in one word for word: the passage is what was asked for.
         return Verdict(True, max(confidence, 0.5))
     return Verdict(
-        False, confidence, f"the closest passage scores {best:.2f} on the dense side, below {threshold:.2f}", "below_threshold"
+        False,
+        confidence,
+        f"the closest passage scores {best:.2f} on the dense side, below {threshold:.2f}, and the best one lacks "
+        "some of the question's words",
+        "below_threshold",
     )
 
 
