@@ -80,14 +80,40 @@ def test_signals_read_years_figures_and_words(reports):
     assert (jobs_2020[col("year_title")], jobs_2020[col("year_text")], jobs_2020[col("year_other")]) == (1, 1, 0)
     assert (jobs_2019[col("year_title")], jobs_2019[col("year_text")], jobs_2019[col("year_other")]) == (0, 0, 1)
     assert (grain_2021[col("year_title")], grain_2021[col("year_text")]) == (0, 1)
-    # The question asks an amount and both passages hold figures.
+    # The question asks an amount and both passages hold figures, in the sentence that
+    # holds the question's words (百分之五点五).
     assert jobs_2020[col("figure")] == jobs_2019[col("figure")] == 1
+    assert jobs_2020[col("figure_sentence")] == jobs_2019[col("figure_sentence")] == 1
     # 「就业」 and 「目标」 (and the year's words) by IDF: the jobs paragraph holds 就业, not 目标.
     assert 0 < jobs_2020[col("words_text")] < 1
     assert jobs_2020[col("words_sentence")] <= jobs_2020[col("words_text")]
     # The best of the candidates by the blend, by dense score and by BM25 are at 0 and 1.
     assert ranked.signals[:, col("dense")].max() == 1 and ranked.signals[:, col("dense")].min() == 0
     assert ranked.signals[:, col("cos_passage")].max() == 0
+
+
+def test_a_key_figure_counts_in_the_sentence_that_holds_the_question_words(in_tmp, fake_embedder):
+    corpus = in_tmp / "corpus"
+    corpus.mkdir()
+    texts = {
+        "a.txt": "养老服务设施建设加快推进，覆盖城乡。全年财政收入增长百分之六。",
+        "b.txt": "新建养老服务设施三千个，比上年增长百分之十。",
+        "c.txt": "2019年以来，养老服务设施建设步伐加快。",
+    }
+    for name, text in texts.items():
+        (corpus / name).write_text(f"工作报告\n\n{text}", encoding="utf-8")
+    r = Retriever.build([corpus], index_dir="idx")[0]
+
+    def signals(question: str, doc: str) -> tuple[float, float]:
+        found, ranked = _ranked(r, question)
+        row = _row(r, found, ranked, doc, texts[doc][:6])
+        return row[col("figure")], row[col("figure_sentence")]
+
+    # a.txt's figure is in its other sentence; a year (c.txt) is a figure, not a key one.
+    asked = "养老服务设施建了多少"
+    assert [signals(asked, doc) for doc in texts] == [(1, 0), (1, 1), (1, 0)]
+    # A question that asks no amount: neither.
+    assert signals("养老服务设施建设", "b.txt") == (0, 0)
 
 
 def test_a_short_query_matched_whole(reports):
@@ -139,7 +165,7 @@ def test_a_ranker_file_round_trips_and_bad_ones_are_named(tmp_path):
     with pytest.raises(UsageError, match="unknown ranker term 'colour'"):
         Ranker.load(path)
     path.write_text(json.dumps({**data, "weights": [1.0]}))
-    with pytest.raises(UsageError, match="do not match its 22 terms"):
+    with pytest.raises(UsageError, match=f"do not match its {len(SIGNALS)} terms"):
         Ranker.load(path)
     path.write_text("{")
     with pytest.raises(UsageError, match="cannot read the ranker"):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from retriever.index.folder import Index
-from retriever.text.numerals import ASKS_AMOUNT, FIGURE
+from retriever.text.numerals import ASKS_AMOUNT, FIGURE, KEY_FIGURE
 from retriever.text.query import title_years, understand
 from retriever.text.words import for_matching
 
@@ -46,6 +46,7 @@ SIGNALS = (
     "year_text",  # the passage speaks of a year the question names (「2019年」, or 「今年」 in a report of that year)
     "year_other",  # the question names years and its document is of another (by title or date)
     "figure",  # the question asks an amount and the passage holds a figure
+    "figure_sentence",  # the question asks an amount and a sentence holding most of its words has a key figure
     "length",  # log of its length in characters
     "position",  # where it starts in its document (0 first, towards 1 last)
     "doc_bm25",  # the best BM25 (minmax) among its document's candidates
@@ -139,6 +140,7 @@ class _Facts:
     title: str  # its title and headings, likewise
     sentences: tuple[tuple[int, int], ...]  # character spans of its sentences
     figure: bool  # holds a figure (an amount, a share, a date)
+    key_figures: tuple[bool, ...]  # each sentence holds a key figure (a share, an amount; not a year)
     own_year: int | None  # its document's year: its date's, or its title's one year
     relative: tuple[int, ...]  # years relative to its own it speaks of (今年 0, 去年 -1, 明年 1)
     length: float  # log of its length in characters
@@ -165,11 +167,13 @@ def _facts(index: Index, pid: int) -> _Facts:
         own_year = document.meta.year if document is not None else None
         if own_year is None and len(in_title) == 1:
             own_year = next(iter(in_title))
+        spans = tuple(index.sentences.spans_of(pid))
         facts = _Facts(
             for_matching(p.text).lower(),
             for_matching(" ".join([p.title, *p.heading_path])).lower(),
-            tuple(index.sentences.spans_of(pid)),
+            spans,
             bool(FIGURE.search(p.text)),
+            tuple(bool(KEY_FIGURE.search(p.text, a, b)) for a, b in spans),
             own_year,
             tuple(shift for word, shift in _RELATIVE_YEARS.items() if word in p.text),
             math.log1p(len(p.text)),
@@ -233,11 +237,11 @@ def signals(index: Index, q: Question, c: Candidates) -> np.ndarray:
         found = [(t, w) for t, w in zip(q.terms, q.term_weights) if t in text]
         out[row, col["words_text"]] = sum(w for _, w in found)
         # One word found is in one sentence: its share there is its share in the text.
-        out[row, col["words_sentence"]] = (
-            max((sum(w for t, w in found if t in text[a:b]) for a, b in facts.sentences), default=0.0)
-            if len(found) > 1 and facts.sentences
-            else out[row, col["words_text"]]
-        )
+        shares = [sum(w for t, w in found if t in text[a:b]) for a, b in facts.sentences] if found else []
+        out[row, col["words_sentence"]] = max(shares) if len(found) > 1 and shares else out[row, col["words_text"]]
+        if asks_amount and shares and max(shares) > 0:
+            most = max(shares)
+            out[row, col["figure_sentence"]] = float(any(k for share, k in zip(shares, facts.key_figures) if share == most))
         out[row, col["words_title"]] = sum(w for t, w in zip(q.terms, q.term_weights) if t in facts.title)
         if q.bigrams:
             out[row, col["bigrams"]] = sum(b in text for b in q.bigrams) / len(q.bigrams)
