@@ -357,6 +357,28 @@ def test_a_short_quote_that_repeats_the_question_does_not_lead(fake_embedder):
     assert first(answer_length=0.0) == "扩大退耕还林规模。"
 
 
+@pytest.mark.parametrize(
+    ("question", "first"),
+    [
+        # 多快 asks an amount: the share answers it, the year does not.
+        ("经济打算增长多快", "今年经济增长的预期目标定为百分之八左右。"),
+        # 几月几号 asks a date: the date answers it (in either script).
+        ("经济工作会议是几月几号", "经济工作会议于1996年12月召开，部署经济工作。"),
+        ("經濟工作會議是幾月幾號", "经济工作会议于1996年12月召开，部署经济工作。"),
+    ],
+)
+def test_the_figure_that_answers_is_the_kind_the_question_asks(fake_embedder, question, first):
+    from dataclasses import replace
+
+    text = "经济工作会议于1996年12月召开，部署经济工作。今年经济增长的预期目标定为百分之八左右。"
+    hits = [Hit(1, 1.0, 0, Passage("gwr-1997.txt", "政府工作报告", (), text, 0, len(text)), None, None, ())]
+    # Only the figure decides: the fake embedder's closeness and the words are left out.
+    config = replace(SummaryConfig(), answer_closeness=0.0, answer_coverage=0.0)
+    vectors = sentence_lookup(fake_embedder, hits)
+    summary = summarize_hits(question, hits, fake_embedder.encode([question])[0], vectors, 300, config)
+    assert summary.sentences[0].text == first
+
+
 def test_documents_whose_titles_are_only_numbers_are_not_one_kind(fake_embedder):
     from retriever.summary.extract import _edition_kind
 

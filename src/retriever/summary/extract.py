@@ -26,7 +26,7 @@ import numpy as np
 from retriever.config import SummaryConfig
 from retriever.embedding.embedders import Embedder
 from retriever.search import Hit, minmax
-from retriever.text.numerals import ARABIC, ASKS_AMOUNT, DIGITS, FIGURE, KEY_FIGURE
+from retriever.text.numerals import ARABIC, ASKS_AMOUNT, ASKS_DATE, DIGITS, FIGURE, KEY_FIGURE
 from retriever.text.outline import ENUMERATION_RANK, LEADING_MARKER, MAX_STANDALONE_CHARS, detect_heading, strip_title
 from retriever.text.punctuation import CLOSERS, ELLIPSIS, FULL_STOPS, SEMICOLONS, SOFT_BREAKS
 from retriever.text.query import title_years, understand
@@ -417,8 +417,10 @@ def summarize_hits(
         + config.answer_prior * prior
         + config.answer_length * fullness
     )
-    if ASKS_AMOUNT.search(question):
-        relevance += config.answer_figure * figures
+    asked = for_matching(question)  # 幾 is 几
+    if ASKS_AMOUNT.search(asked):
+        answers = figures if ASKS_DATE.search(asked) else np.array([bool(KEY_FIGURE.search(s.text)) for s, _, _ in pool])
+        relevance += config.answer_figure * answers
     years = understand(question).years
     if years and config.answer_year:
         # The edition the question's year names: its title's year or its own date.

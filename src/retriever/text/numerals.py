@@ -41,3 +41,6 @@ KEY_FIGURE = re.compile(_NUMBER + alternation(KEY_UNITS) + _LARGE_NUMERAL)
 # A question that asks for an amount (「多少」「几成」「多快」「比例」): a passage or a
 # sentence that holds a figure is likelier to answer it.
 ASKS_AMOUNT = re.compile(r"多少|几|多[大高快长远重久]|比例|比重|增速|增幅|幅度|规模|数量|人数")
+# Of those, a question that asks a date (「几月几号」): its answer's figure is a date, where
+# another's is a key figure (an amount or a share; 「１９９６年」 answers no 「多快」).
+ASKS_DATE = re.compile(r"几[月号日]")
