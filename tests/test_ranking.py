@@ -72,6 +72,7 @@ def col(name: str) -> int:
 def test_signals_read_years_figures_and_words(reports):
     found, ranked = _ranked(reports, "2020年就业目标是多少")
     assert ranked.kinds == {"short": 0.0, "year": 1.0, "amount": 1.0}
+    assert _ranked(reports, "2020年新增幾個就業崗位")[1].kinds["amount"] == 1.0  # 幾 is 几
     jobs_2020 = _row(reports, found, ranked, "2020.txt", "就业是今年")
     jobs_2019 = _row(reports, found, ranked, "2019.txt", "就业是今年")
     grain_2021 = _row(reports, found, ranked, "2021.txt", "去年粮食")

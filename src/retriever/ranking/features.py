@@ -108,7 +108,7 @@ def question(index: Index, query: str, terms: tuple[str, ...]) -> Question:
     kinds = {
         "short": float(len(compact_query) <= SHORT_CHARS),
         "year": float(bool(years)),
-        "amount": float(bool(ASKS_AMOUNT.search(query))),
+        "amount": float(bool(ASKS_AMOUNT.search(compact_query))),  # 幾 is 几
     }
     return Question(compact_query, terms, weights, bigrams, years, _year_forms(years), kinds)
 
