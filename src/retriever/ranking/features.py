@@ -238,9 +238,9 @@ def signals(index: Index, q: Question, c: Candidates) -> np.ndarray:
         out[row, col["words_text"]] = sum(w for _, w in found)
         # One word found is in one sentence: its share there is its share in the text.
         shares = [sum(w for t, w in found if t in text[a:b]) for a, b in facts.sentences] if found else []
-        out[row, col["words_sentence"]] = max(shares) if len(found) > 1 and shares else out[row, col["words_text"]]
-        if asks_amount and shares and max(shares) > 0:
-            most = max(shares)
+        most = max(shares, default=0.0)
+        out[row, col["words_sentence"]] = most if len(found) > 1 and shares else out[row, col["words_text"]]
+        if asks_amount and most > 0:
             out[row, col["figure_sentence"]] = float(any(k for share, k in zip(shares, facts.key_figures) if share == most))
         out[row, col["words_title"]] = sum(w for t, w in zip(q.terms, q.term_weights) if t in facts.title)
         if q.bigrams:
