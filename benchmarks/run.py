@@ -113,23 +113,27 @@ def headline(results: dict) -> list[str]:
     return lines
 
 
-def _other_machines(meta: dict) -> str:
-    """A run resumed on another machine says which sections were measured on which CPU:
-    int8 results and every speed figure depend on it."""
-    other: dict[str, list[str]] = {}
-    for section, cpu in meta.get("section_machines", {}).items():
-        if cpu != meta["machine"]["cpu"]:
-            other.setdefault(cpu, []).append(section.replace("_", " "))
-    return "".join(f" ({', '.join(sections)} on {cpu})" for cpu, sections in other.items())
+def _sections_apart(by_section: dict[str, str], own: str) -> dict[str, list[str]]:
+    """The sections of a resumed run measured at another commit or on another CPU than
+    the run's own, grouped by that commit or CPU."""
+    apart: dict[str, list[str]] = {}
+    for section, value in by_section.items():
+        if value != own:
+            apart.setdefault(value, []).append(section.replace("_", " "))
+    return apart
 
 
 def _earlier_commits(meta: dict) -> str:
     """A run resumed at a later commit says which sections an earlier one measured."""
-    earlier: dict[str, list[str]] = {}
-    for section, commit in meta.get("section_commits", {}).items():
-        if commit != meta["commit"]:
-            earlier.setdefault(commit, []).append(section.replace("_", " "))
-    return "".join(f" ({', '.join(sections)} at `{commit}`)" for commit, sections in earlier.items())
+    apart = _sections_apart(meta.get("section_commits", {}), meta["commit"])
+    return "".join(f" ({', '.join(sections)} at `{commit}`)" for commit, sections in apart.items())
+
+
+def _other_machines(meta: dict) -> str:
+    """A run resumed on another machine says which sections were measured on which CPU:
+    int8 results and every speed figure depend on it."""
+    apart = _sections_apart(meta.get("section_machines", {}), meta["machine"]["cpu"])
+    return "".join(f" ({', '.join(sections)} on {cpu})" for cpu, sections in apart.items())
 
 
 def report(results: dict, plots: list[Path]) -> str:
@@ -201,7 +205,7 @@ def main() -> None:
     # The commit each section was measured at: a resumed run may be at a later one.
     commits: dict[str, str] = results.pop("commits", {})
     cpus: dict[str, str] = results.pop("machines", {})  # and the CPU: the machine may have changed
-    cpu = machine()["cpu"]
+    here = machine()
     sections = {
         "retrieval": ("retrieval", lambda: retrieval_quality.run(args.quick, retriever=retriever)),
         "summary": ("summary", lambda: summary_quality.run(args.quick, retriever=retriever)),
@@ -221,7 +225,7 @@ def main() -> None:
             log(f"== {title}: kept from {partial.relative_to(ROOT)}")
             continue
         log(f"== {title}")
-        results[key], commits[key], cpus[key] = section(), commit, cpu
+        results[key], commits[key], cpus[key] = section(), commit, here["cpu"]
         elapsed = earlier + time.perf_counter() - started
         partial.write_text(
             json.dumps({**results, "elapsed_s": elapsed, "commits": commits, "machines": cpus}, ensure_ascii=False),
@@ -237,7 +241,7 @@ def main() -> None:
         "section_machines": cpus,
         "quick": args.quick,
         "seconds": earlier + time.perf_counter() - started,
-        "machine": machine(),
+        "machine": here,
         "versions": versions(),
         "json": json_path.relative_to(BENCH).as_posix(),
     }
