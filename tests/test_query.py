@@ -81,6 +81,30 @@ def test_the_year_asked_decides_among_near_identical_reports(in_tmp, fake_embedd
         assert scores[SearchConfig().year_weight][doc_id] == pytest.approx(score + boost)
 
 
+def test_a_document_dated_otherwise_than_by_its_title_is_of_its_year(in_tmp, fake_embedder):
+    # A resolution names its congress session, not its year; the text of a speech ends with its date.
+    documents = {
+        **REPORTS,
+        "resolution.txt": "第十三届全国人民代表大会第三次会议关于政府工作报告的决议\n会议同意报告提出的新增就业目标。",
+        "speech.txt": "在就业工作会议上的讲话\n要稳定新增就业目标。\n某某市人民政府\n2020年5月6日",
+    }
+    write_corpus(in_tmp, documents)
+    r, _ = Retriever.build(["corpus"], index_dir="idx")
+    question = "2020年新增就业目标是多少"
+    vector = fake_embedder.encode([question])[0]
+    scores = {
+        weight: {
+            h.passage.doc_id: h.score for h in search(r.index, question, vector, 10, "blend", SearchConfig(year_weight=weight))
+        }
+        for weight in (0.0, SearchConfig().year_weight)
+    }
+    of_2020 = {"corpus/2020.txt", "corpus/resolution.txt", "corpus/speech.txt"}
+    assert of_2020 <= set(scores[0.0])
+    for doc_id, score in scores[0.0].items():
+        boost = SearchConfig().year_weight if doc_id in of_2020 else 0.0
+        assert scores[SearchConfig().year_weight][doc_id] == pytest.approx(score + boost), doc_id
+
+
 def test_nothing_answers_below_the_threshold(in_tmp, fake_embedder):
     write_corpus(in_tmp, REPORTS)
     r, _ = Retriever.build(["corpus"], index_dir="idx")

@@ -16,7 +16,7 @@ from retriever.index.faiss_store import FaissVectors, build_vector_index
 from retriever.index.milvus import id_filter
 from retriever.serve.app import create_app
 from retriever.serve.schemas import AskResponse
-from retriever.text.metadata import FileProperties, Metadata, metadata, parse_date
+from retriever.text.metadata import FileProperties, Metadata, metadata, parse_date, session_year
 
 # Reports of three years in folders by year, a notice that ends with its 落款, and a
 # page with no date at all: several passages each, on the same subjects, so that years
@@ -112,6 +112,39 @@ def test_dates_and_issuers_from_the_file():
     )
     # The text's own dated line comes first.
     assert metadata("通知", "正文。\n某某局\n2021年1月4日", same_year) == Metadata("2021-01-04", "text", "某某局")
+
+
+@pytest.mark.parametrize(
+    ("title", "year"),
+    [
+        ("第十三届全国人民代表大会第四次会议关于政府工作报告的决议", 2021),
+        ("第十四届全国人民代表大会第三次会议关于政府工作报告的决议", 2025),
+        ("十三届全国人大四次会议", 2021),
+        ("第六届全国人民代表大会第一次会议关于政府工作报告的决议", 1983),
+        ("第二届全国人民代表大会第三次会议关于政府工作报告的决议", 1962),  # the early terms skipped years
+        ("第三届全国人民代表大会第一次会议关于政府工作报告的决议", 1964),
+        ("在中国共产党第九次全国代表大会上的报告", 1969),
+        ("陈独秀在中国共产党第三次全国代表大会上的报告", 1923),
+        ("全面开创社会主义现代化建设的新局面 (十二大)", 1982),
+        ("北京共产主义组织的报告（一大）", 1921),
+        ("党的二十大报告", 2022),
+        ("第二届全国人民代表大会第七次会议关于政府工作报告的决议", None),  # no such session
+        ("第十三届全国人民代表大会常务委员会第二十次会议", None),  # the standing committee meets often
+        ("某某省第十三届人民代表大会第二次会议", None),  # a province's congress
+        ("共青团第十八次全国代表大会", None),
+        ("党的三大作风", None),
+        ("党的十八大以来的成就", None),
+    ],
+)
+def test_a_title_naming_a_national_congress_dates_its_document(title, year):
+    assert session_year(title) == year
+    meta = metadata(title, "正文。")
+    assert (meta.date, meta.date_from) == ((f"{year}", "title") if year else (None, None))
+    # A dated line in the text comes first; a file's date counts where it is of that year.
+    assert metadata(title, "（2021年3月11日通过）\n正文。").date == "2021-03-11"
+    if year:
+        assert metadata(title, "正文。", FileProperties(date=f"{year}-03-11")).date == f"{year}-03-11"
+        assert metadata(title, "正文。", FileProperties(date="2024-12-01")).date == (f"{year}" if year != 2024 else "2024-12-01")
 
 
 def test_dates_written_any_common_way():
@@ -225,6 +258,20 @@ def test_an_index_written_before_metadata_reads_it_from_its_text(whole):
     from retriever.index.folder import read_documents
 
     _, read = read_documents(whole.index.directory)
+    assert read["corpus/notices/pension.txt"].meta == Metadata("2020-07-15", "text", "某某市人民政府办公室、某某市民政局")
+
+
+def test_an_index_written_before_session_dates_reads_them_from_its_titles(whole):
+    documents = whole.index.directory / whole.index.manifest.generation / "documents.jsonl"
+    rows = [json.loads(line) for line in documents.read_text(encoding="utf-8").splitlines()]
+    undated = next(r for r in rows if r["doc_id"] == "corpus/misc/page.txt")
+    assert (undated["date"], undated["date_from"]) == (None, None)
+    undated["title"] = "第十三届全国人民代表大会第四次会议关于政府工作报告的决议"  # as an older version stored it: no date
+    documents.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    from retriever.index.folder import read_documents
+
+    _, read = read_documents(whole.index.directory)
+    assert read["corpus/misc/page.txt"].meta == Metadata("2021", "title", None)
     assert read["corpus/notices/pension.txt"].meta == Metadata("2020-07-15", "text", "某某市人民政府办公室、某某市民政局")
 
 

@@ -6,8 +6,8 @@ of one of its sentences (each embedded on its own), over the candidates FAISS fi
 passage vector. The blend = (1 - w) · minmax(dense) + w · minmax(BM25), over the union
 of the two top lists: each side is rescaled to [0, 1] within the candidates, so that w
 means the same for every question (m3e-small's cosines bunch between 0.6 and 0.85, BM25
-has no fixed scale); plus year_weight where the question names a year its document's
-title carries. The weights were chosen on the dev half of benchmarks/user_questions.jsonl
+has no fixed scale); plus year_weight where the question names a year its document is
+of (by its title or its date). The weights were chosen on the dev half of benchmarks/user_questions.jsonl
 and checked on the other sets of benchmarks/retrieval_quality.py; README "Benchmarks"
 says why. Hybrid search reorders the blend's best candidates by the signals a ranker
 learned to weigh (ranking/; README "How results are ranked").
@@ -348,9 +348,9 @@ def _fused(
     fused = (1 - w) * minmax(dense) + w * minmax(lexical)
     years = understand(query).years
     if years:
-        # A question that names a year prefers the documents whose titles carry it:
-        # reports of several years say nearly the same things, the year decides.
-        fused += config.year_weight * np.array([bool(title_years(index.passages[i].title) & years) for i in ids])
+        # A question that names a year prefers the documents of that year (by their title
+        # or their date): reports of several years say nearly the same things, the year decides.
+        fused += config.year_weight * np.array([bool(_years_of(index, int(i)) & years) for i in ids])
     return Candidates(ids, cosine, sentence, dense, lexical, fused, dense_rank, bm25_rank)
 
 
@@ -374,6 +374,13 @@ def rerank(
             order = np.argsort(-np.abs(row), kind="stable")
             why[pid] = {ranker.terms[j]: round(float(row[j]), 4) for j in order}
     return out, why
+
+
+def _years_of(index: Index, pid: int) -> frozenset[int]:
+    """The years a passage's document is of: its title's, and its date's."""
+    passage = index.passages[pid]
+    year = _meta(index, passage.doc_id).year
+    return title_years(passage.title) | {year} if year is not None else title_years(passage.title)
 
 
 def _meta(index: Index, doc_id: str) -> Metadata:

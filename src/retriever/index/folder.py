@@ -35,7 +35,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,7 +49,7 @@ from retriever.index.bm25 import BM25
 from retriever.index.faiss_store import FAISS_FILE
 from retriever.index.manifest import MANIFEST, CorpusInfo, FileInfo, Manifest, ManifestError, ModelInfo, StoreSpec
 from retriever.index.stores import Vectors, store_for
-from retriever.text.metadata import Metadata, metadata
+from retriever.text.metadata import Metadata, metadata, session_year
 from retriever.text.segment import Passage
 
 if TYPE_CHECKING:
@@ -274,11 +274,20 @@ def _read_documents(gen: Path) -> dict[str, IndexedDocument]:
             d["text"],
             d["sha256"],
             tuple(d["passages"]),
-            # An index written before documents had metadata: what the text says of itself.
-            Metadata.from_dict(d) if "date_from" in d else metadata(d["title"], d["text"]),
+            _stored_metadata(d),
         )  # fmt: skip
         for d in _read_jsonl(gen / _DOCUMENTS)
     }
+
+
+def _stored_metadata(d: dict) -> Metadata:
+    if "date_from" not in d:  # an index written before documents had metadata: what the text says of itself
+        return metadata(d["title"], d["text"])
+    meta = Metadata.from_dict(d)
+    if meta.date is None and (year := session_year(d["title"])):
+        # Written before a title naming a congress session dated its document.
+        return replace(meta, date=f"{year:04d}", date_from="title")
+    return meta
 
 
 def read_documents(directory: Path) -> tuple[Manifest, dict[str, IndexedDocument]]:

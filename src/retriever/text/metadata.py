@@ -3,11 +3,12 @@
 From the text, by the conventions of Chinese official writing: the dated line a
 document ends with (its 落款: the issuing bodies, then 「2023年3月5日」) or opens with
 (「（2021年3月11日第十三届全国人民代表大会第四次会议通过）」, 「——2019年3月5日在…上」),
-and the year its title names (today's year rule). From the file, what its properties
+the year its title names (today's year rule), or the national congress session it names
+(「第十三届全国人民代表大会第四次会议关于…的决议」 is of 2021). From the file, what its properties
 say (a .docx's core properties, a page's <meta>, a PDF's info): the readers pass them
 in as FileProperties. What the text's own dated line says comes first, then the file's
 date where it agrees with the title's year (a file converted years later carries the
-year of its conversion), then the title's year.
+year of its conversion), then the title's year or session.
 
 A body is told by how bodies are named (人民政府, 委员会, 办公厅, 局, 部 …), so that
 a person (「张三」) or a program's user name (「Administrator」) is never taken for one.
@@ -19,7 +20,7 @@ import datetime
 import re
 from dataclasses import dataclass
 
-from retriever.text.numerals import COUNTING, DIGIT_VALUES, DIGITS
+from retriever.text.numerals import COUNTING, DIGIT_VALUES, DIGITS, counting_value
 from retriever.text.query import years_in
 
 _YEAR = rf"(\d{{4}}|[{DIGITS}]{{4}})"
@@ -39,6 +40,27 @@ _BODY_END = re.compile(
     r"协会|学会|联合会|商会|大学|学院|学校|党委|党组|工委|支部|总支|小组|街道|社区|法院|检察院|政协)$"
 )
 _BODY_MAX = 30
+
+# The national congresses a title may name instead of a date (「第十三届全国人民代表大会第四次
+# 会议关于政府工作报告的决议」, 「在中国共产党第九次全国代表大会上的报告」, 「…(十四大)」):
+# each met in a known year. The National People's Congress has met once a year of its
+# five-year term since the sixth (1983); its first five terms met in the years listed. The
+# Party's national congress has met every five years since the twelfth (1982).
+_NUMBER = rf"([{COUNTING}]{{1,3}}|\d{{1,2}})"
+_NPC_SESSION = re.compile(rf"第?{_NUMBER}届全国(?:人民代表大会|人大)第?{_NUMBER}次会议")
+# The congress's own documents: its report, its resolutions, a speech at it (not 「党的三大
+# 作风」, nor 「党的十八大以来」).
+_PARTY_CONGRESS = re.compile(
+    rf"(?:(?:中国共产党|党的)第{_NUMBER}次全国代表大会|党的{_NUMBER}大)(?=上|报告|关于|$)|[（(]{_NUMBER}大[)）]"
+)
+_NPC_EARLY = {
+    1: (1954, 1955, 1956, 1957, 1958),
+    2: (1959, 1960, 1962, 1963),
+    3: (1964,),
+    4: (1975,),
+    5: (1978, 1979, 1980, 1981, 1982),
+}
+_PARTY_EARLY = {1: 1921, 2: 1922, 3: 1923, 4: 1925, 5: 1927, 6: 1928, 7: 1945, 8: 1956, 9: 1969, 10: 1973, 11: 1977}
 _NOT_A_NAME = re.compile(r"[，。；：！？,;:!?“”\"《》]")
 _TITLE_BODY = re.compile(r"^(.{2,40}?)关于")
 
@@ -189,10 +211,29 @@ def _title_issuer(title: str) -> str | None:
     return "、".join(names) if all(is_body(n) for n in names) else None
 
 
+def _value(numeral: str) -> int:
+    return int(numeral) if numeral.isdigit() else counting_value(numeral)
+
+
+def session_year(title: str) -> int | None:
+    """The year of the national congress session a title names, if it names one."""
+    if m := _NPC_SESSION.search(title):
+        term, session = _value(m.group(1)), _value(m.group(2))
+        if term in _NPC_EARLY:
+            years = _NPC_EARLY[term]
+            return years[session - 1] if 1 <= session <= len(years) else None
+        return 1983 + 5 * (term - 6) + session - 1 if term > 5 and 1 <= session <= 5 else None
+    if m := _PARTY_CONGRESS.search(title):
+        n = _value(next(g for g in m.groups() if g))
+        return _PARTY_EARLY.get(n) or (1982 + 5 * (n - 12) if n >= 12 else None)
+    return None
+
+
 def metadata(title: str, text: str, file: FileProperties = FileProperties()) -> Metadata:
     """The date and issuers of a document: its text's own dated line, else the file's
-    date where the title names no other year, else the title's one year; the bodies of
-    its 落款, else of its title (「…关于」), else the file's author if that names a body."""
+    date where the title names no other year, else the title's one year (or the year of
+    the congress session it names); the bodies of its 落款, else of its title
+    (「…关于」), else the file's author if that names a body."""
     lines = [line for line in text.splitlines() if line.strip()]
     found, issuer = _signature(lines)
     date_from = "text" if found else None
@@ -200,6 +241,8 @@ def metadata(title: str, text: str, file: FileProperties = FileProperties()) -> 
         found = next((d for d in map(_line_date, lines[:_HEAD_LINES]) if d), None)
         date_from = "text" if found else None
     title_years = years_in(title)
+    if not title_years and (session := session_year(title)):
+        title_years = {session}
     if found is None and file.date:
         from_file = parse_date(file.date)
         if from_file and (not title_years or int(from_file[:4]) in title_years):

@@ -25,6 +25,15 @@ UNITS = (
 KEY_UNITS = ("%", "％", "‰", "万", "亿", "元", "美元", "吨", "公里", "平方")
 
 
+def counting_value(numeral: str) -> int:
+    """一 … 九十九 as an int (十九 → 19, 二十 → 20, 二十一 → 21); digit by digit without 十
+    (二〇 → 20)."""
+    if "十" not in numeral:
+        return int("".join(DIGIT_VALUES[c] for c in numeral))
+    tens, _, units = numeral.partition("十")
+    return (int(DIGIT_VALUES[tens]) if tens else 1) * 10 + (int(DIGIT_VALUES[units]) if units else 0)
+
+
 def alternation(words: tuple[str, ...]) -> str:
     """A regular-expression group matching any of `words`, tried in their order."""
     return "(?:" + "|".join(words) + ")"

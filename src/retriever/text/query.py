@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 
-from retriever.text.numerals import COUNTING, DIGIT_VALUES, DIGITS
+from retriever.text.numerals import COUNTING, DIGIT_VALUES, DIGITS, counting_value
 
 _YEAR_4 = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 _YEAR_2 = re.compile(r"(?<![\d.])(\d\d)(?=年)")
@@ -40,14 +40,6 @@ _SHORT_FORMS = {"人大": "人民代表大会", "政协": "政治协商会议", 
 class Understood:
     text: str  # the question and the full forms of what it names, for matching
     years: frozenset[int]  # the years it names (a decade names ten)
-
-
-def _cn_number(numeral: str) -> int:
-    """一 … 九十九 as an int (十九 → 19, 二十 → 20, 二十一 → 21)."""
-    if "十" not in numeral:
-        return int("".join(DIGIT_VALUES[c] for c in numeral))
-    tens, _, units = numeral.partition("十")
-    return (int(DIGIT_VALUES[tens]) if tens else 1) * 10 + (int(DIGIT_VALUES[units]) if units else 0)
 
 
 def _two_digit_year(yy: int) -> int:
@@ -75,7 +67,7 @@ def years_in(text: str) -> set[int]:
         elif not _a_span(text, m):
             years.add(_two_digit_year(value))
     for decade in _DECADE.findall(text):
-        start = 1900 + (int(decade) if decade.isdigit() else _cn_number(decade))
+        start = 1900 + (int(decade) if decade.isdigit() else counting_value(decade))
         years |= set(range(start, start + 10))
     return years
 
@@ -94,7 +86,7 @@ def understand(question: str) -> Understood:
     # Years written otherwise than as four digits, in four (a decade adds no words).
     extra = [f"{y}年" for y in sorted(years) if len(years) <= 3 and str(y) not in question]
     for numeral in _CONGRESS.findall(question):
-        extra.append(f"第{_ordinal(_cn_number(numeral))}次全国代表大会")
+        extra.append(f"第{_ordinal(counting_value(numeral))}次全国代表大会")
     extra += [full for short, full in _SHORT_FORMS.items() if short in question and full not in question]
     return Understood(" ".join([question, *extra]), frozenset(years))
 
