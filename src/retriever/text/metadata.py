@@ -40,6 +40,8 @@ _BODY_END = re.compile(
     r"协会|学会|联合会|商会|大学|学院|学校|党委|党组|工委|支部|总支|小组|街道|社区|法院|检察院|政协)$"
 )
 _BODY_MAX = 30
+_NOT_A_NAME = re.compile(r"[，。；：！？,;:!?“”\"《》]")
+_TITLE_BODY = re.compile(r"^(.{2,40}?)关于")
 
 # The national congresses a title may name instead of a date (「第十三届全国人民代表大会第四次
 # 会议关于政府工作报告的决议」, 「在中国共产党第九次全国代表大会上的报告」, 「…(十四大)」):
@@ -61,8 +63,6 @@ _NPC_EARLY = {
     5: (1978, 1979, 1980, 1981, 1982),
 }
 _PARTY_EARLY = {1: 1921, 2: 1922, 3: 1923, 4: 1925, 5: 1927, 6: 1928, 7: 1945, 8: 1956, 9: 1969, 10: 1973, 11: 1977}
-_NOT_A_NAME = re.compile(r"[，。；：！？,;:!?“”\"《》]")
-_TITLE_BODY = re.compile(r"^(.{2,40}?)关于")
 
 
 @dataclass(frozen=True)
