@@ -68,7 +68,12 @@ def test_the_year_asked_decides_among_near_identical_reports(in_tmp, fake_embedd
         full = {"20年": "2020", "二〇二一年": "2021"}.get(year, year)
         assert r.ask(question, k=1).results[0].passage.doc_id == f"corpus/{full}.txt", question
     # In the blend, the year's report gets year_weight more than its words alone give it; the others not.
-    question = "20年新增就业目标是多少"
+    assert_year_bonus(r, fake_embedder, "20年新增就业目标是多少", {"corpus/2020.txt"})
+
+
+def assert_year_bonus(r: Retriever, fake_embedder, question: str, of_year: set[str]) -> None:
+    """In the blend, the documents `of_year` (all among the results) score year_weight more
+    than without the bonus, and the others the same."""
     vector = fake_embedder.encode([question])[0]
     scores = {
         weight: {
@@ -76,9 +81,10 @@ def test_the_year_asked_decides_among_near_identical_reports(in_tmp, fake_embedd
         }
         for weight in (0.0, SearchConfig().year_weight)
     }
+    assert of_year <= set(scores[0.0])
     for doc_id, score in scores[0.0].items():
-        boost = SearchConfig().year_weight if doc_id == "corpus/2020.txt" else 0.0
-        assert scores[SearchConfig().year_weight][doc_id] == pytest.approx(score + boost)
+        boost = SearchConfig().year_weight if doc_id in of_year else 0.0
+        assert scores[SearchConfig().year_weight][doc_id] == pytest.approx(score + boost), doc_id
 
 
 def test_a_document_dated_otherwise_than_by_its_title_is_of_its_year(in_tmp, fake_embedder):
@@ -90,19 +96,8 @@ def test_a_document_dated_otherwise_than_by_its_title_is_of_its_year(in_tmp, fak
     }
     write_corpus(in_tmp, documents)
     r, _ = Retriever.build(["corpus"], index_dir="idx")
-    question = "2020年新增就业目标是多少"
-    vector = fake_embedder.encode([question])[0]
-    scores = {
-        weight: {
-            h.passage.doc_id: h.score for h in search(r.index, question, vector, 10, "blend", SearchConfig(year_weight=weight))
-        }
-        for weight in (0.0, SearchConfig().year_weight)
-    }
     of_2020 = {"corpus/2020.txt", "corpus/resolution.txt", "corpus/speech.txt"}
-    assert of_2020 <= set(scores[0.0])
-    for doc_id, score in scores[0.0].items():
-        boost = SearchConfig().year_weight if doc_id in of_2020 else 0.0
-        assert scores[SearchConfig().year_weight][doc_id] == pytest.approx(score + boost), doc_id
+    assert_year_bonus(r, fake_embedder, "2020年新增就业目标是多少", of_2020)
 
 
 def test_nothing_answers_below_the_threshold(in_tmp, fake_embedder):

@@ -376,11 +376,14 @@ def rerank(
     return out, why
 
 
+def document_years(title: str, meta: Metadata) -> frozenset[int]:
+    """The years a document is of: its title's, and its date's."""
+    return title_years(title) | {meta.year} if meta.year is not None else title_years(title)
+
+
 def _years_of(index: Index, pid: int) -> frozenset[int]:
-    """The years a passage's document is of: its title's, and its date's."""
     passage = index.passages[pid]
-    year = _meta(index, passage.doc_id).year
-    return title_years(passage.title) | {year} if year is not None else title_years(passage.title)
+    return document_years(passage.title, _meta(index, passage.doc_id))
 
 
 def _meta(index: Index, doc_id: str) -> Metadata:

@@ -25,7 +25,7 @@ import numpy as np
 
 from retriever.config import SummaryConfig
 from retriever.embedding.embedders import Embedder
-from retriever.search import Hit, minmax
+from retriever.search import Hit, document_years, minmax
 from retriever.text.numerals import ARABIC, ASKS_AMOUNT, ASKS_DATE, DIGITS, FIGURE, KEY_FIGURE
 from retriever.text.outline import ENUMERATION_RANK, LEADING_MARKER, MAX_STANDALONE_CHARS, detect_heading, strip_title
 from retriever.text.punctuation import CLOSERS, ELLIPSIS, FULL_STOPS, SEMICOLONS, SOFT_BREAKS
@@ -424,7 +424,7 @@ def summarize_hits(
     years = understand(question).years
     if years and config.answer_year:
         # The edition the question's year names: its title's year or its own date.
-        of_year = [bool((title_years(hit.passage.title) | {hit.meta.year}) & years) for _, _, hit in pool]
+        of_year = [bool(document_years(hit.passage.title, hit.meta) & years) for _, _, hit in pool]
         relevance = relevance + config.answer_year * np.array(of_year)
     if len(years) == 1 and config.one_document_for_one_year:
         # A question about one year is answered from one document: the best quote's.

@@ -211,20 +211,16 @@ def _title_issuer(title: str) -> str | None:
     return "、".join(names) if all(is_body(n) for n in names) else None
 
 
-def _value(numeral: str) -> int:
-    return int(numeral) if numeral.isdigit() else counting_value(numeral)
-
-
 def session_year(title: str) -> int | None:
     """The year of the national congress session a title names, if it names one."""
     if m := _NPC_SESSION.search(title):
-        term, session = _value(m.group(1)), _value(m.group(2))
+        term, session = counting_value(m.group(1)), counting_value(m.group(2))
         if term in _NPC_EARLY:
             years = _NPC_EARLY[term]
             return years[session - 1] if 1 <= session <= len(years) else None
         return 1983 + 5 * (term - 6) + session - 1 if term > 5 and 1 <= session <= 5 else None
     if m := _PARTY_CONGRESS.search(title):
-        n = _value(next(g for g in m.groups() if g))
+        n = counting_value(next(g for g in m.groups() if g))
         return _PARTY_EARLY.get(n) or (1982 + 5 * (n - 12) if n >= 12 else None)
     return None
 

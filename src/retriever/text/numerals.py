@@ -27,7 +27,9 @@ KEY_UNITS = ("%", "％", "‰", "万", "亿", "元", "美元", "吨", "公里", 
 
 def counting_value(numeral: str) -> int:
     """一 … 九十九 as an int (十九 → 19, 二十 → 20, 二十一 → 21); digit by digit without 十
-    (二〇 → 20)."""
+    (二〇 → 20); Arabic digits as they are (19 → 19)."""
+    if numeral.isdigit():
+        return int(numeral)
     if "十" not in numeral:
         return int("".join(DIGIT_VALUES[c] for c in numeral))
     tens, _, units = numeral.partition("十")

@@ -67,7 +67,7 @@ def years_in(text: str) -> set[int]:
         elif not _a_span(text, m):
             years.add(_two_digit_year(value))
     for decade in _DECADE.findall(text):
-        start = 1900 + (int(decade) if decade.isdigit() else counting_value(decade))
+        start = 1900 + counting_value(decade)
         years |= set(range(start, start + 10))
     return years
 
