@@ -268,6 +268,32 @@ def test_two_editions_figures_are_never_quoted_side_by_side(fake_embedder):
     assert {s.doc_id for s in summary.sentences} == {"gwr-2023.txt"}
 
 
+def test_of_two_editions_figures_the_better_answer_stays_whichever_hit_it_is(fake_embedder):
+    # No year named, and the second hit's figure is the one the question asks for: it
+    # stays, and the first hit's figure on the same subject goes.
+    first = "新型农村社会养老保险试点工作稳步推进，覆盖面扩大到全国百分之二十三的县。要加快建立覆盖城乡居民的社会保障体系。"
+    second = "新型农村社会养老保险试点工作稳步推进，试点开始时在全国320个县开展。要加快建立覆盖城乡居民的社会保障体系。"
+    hits = [
+        Hit(
+            rank,
+            1.0 - rank / 10,
+            rank,
+            Passage(f"gwr-{year}.txt", f"{year}年政府工作报告", (), text, 0, len(text)),
+            None,
+            None,
+            (),
+        )
+        for rank, year, text in ((1, 2010, first), (2, 2009, second))
+    ]
+    question = "农村养老保险试点开始时在几个县"
+    # The fake embedder's cosine of the two figures' sentences is 0.59.
+    config = SummaryConfig(rival_similarity=0.5)
+    summary = summarize_hits(
+        question, hits, fake_embedder.encode([question])[0], sentence_lookup(fake_embedder, hits), 300, config
+    )
+    assert summary.text == "新型农村社会养老保险试点工作稳步推进，试点开始时在全国320个县开展。"
+
+
 def test_headings_glued_or_long_are_never_quoted(fake_embedder):
     text = (
         "高举中国特色社会主义伟大旗帜\n"
