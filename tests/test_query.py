@@ -7,7 +7,9 @@ from conftest import write_corpus
 from retriever import Retriever
 from retriever.config import SearchConfig
 from retriever.search import NO_WORDS, judge, search
+from retriever.text.metadata import Metadata, passage_years
 from retriever.text.query import title_years, understand, years_in
+from retriever.text.segment import Passage
 
 
 @pytest.mark.parametrize(
@@ -98,6 +100,39 @@ def test_a_document_dated_otherwise_than_by_its_title_is_of_its_year(in_tmp, fak
     r, _ = Retriever.build(["corpus"], index_dir="idx")
     of_2020 = {"corpus/2020.txt", "corpus/resolution.txt", "corpus/speech.txt"}
     assert_year_bonus(r, fake_embedder, "2020年新增就业目标是多少", of_2020)
+
+
+def test_a_report_looking_back_on_another_year_is_not_of_its_year_there(in_tmp, fake_embedder):
+    # The report of 2019 gives 2018's figures under 「一、2018年工作回顾」 and 2019's
+    # targets under 「二、2019年主要任务」: only the targets are of 2019.
+    review = "城镇新增就业1361万人,调查失业率稳定在5%左右,就业形势保持稳定。"
+    targets = "城镇新增就业1100万人以上,调查失业率5.5%左右,就业优先政策全面发力。"
+    documents = {**REPORTS, "2019.txt": f"2019年政府工作报告\n一、2018年工作回顾\n{review}\n二、2019年主要任务\n{targets}"}
+    write_corpus(in_tmp, documents)
+    r, _ = Retriever.build(["corpus"], index_dir="idx")
+    question = "2019年城镇新增就业多少人"
+    vector = fake_embedder.encode([question])[0]
+    weight = SearchConfig().year_weight
+    scores = {
+        w: {h.passage.heading_path: h.score for h in search(r.index, question, vector, 20, "blend", SearchConfig(year_weight=w))}
+        for w in (0.0, weight)
+    }
+    looking_back, of_the_year = ("一、2018年工作回顾",), ("二、2019年主要任务",)
+    assert scores[weight][looking_back] == pytest.approx(scores[0.0][looking_back])
+    assert scores[weight][of_the_year] == pytest.approx(scores[0.0][of_the_year] + weight)
+    # The summary answers from the year's targets, not from the year before's figures.
+    assert r.ask(question).summary.sentences[0].text == targets
+
+
+def test_the_years_of_a_passage():
+    meta = Metadata()
+    report = "2019年政府工作报告"
+    assert passage_years(Passage("r", report, ("一、2018年工作回顾",), "", 0, 0), meta) == frozenset()
+    assert passage_years(Passage("r", report, ("二、2019年主要任务", "（一）就业"), "", 0, 0), meta) == {2019}
+    assert passage_years(Passage("r", report, ("一、2018年工作回顾和2019年工作的总体要求",), "", 0, 0), meta) == {2019}
+    assert passage_years(Passage("r", report, ("二、九十年代的任务",), "", 0, 0), meta) == {2019}  # a decade
+    assert passage_years(Passage("r", report, (), "", 0, 0), meta) == {2019}
+    assert passage_years(Passage("r", "工作报告", (), "", 0, 0), Metadata(date="2019-03-05")) == {2019}
 
 
 def test_nothing_answers_below_the_threshold(in_tmp, fake_embedder):

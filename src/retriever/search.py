@@ -30,8 +30,8 @@ from retriever.index.scope import Selection
 from retriever.ranking.features import Candidates, for_ranker
 from retriever.ranking.model import Ranker
 from retriever.ranking.store import shipped
-from retriever.text.metadata import Metadata
-from retriever.text.query import title_years, understand
+from retriever.text.metadata import Metadata, passage_years
+from retriever.text.query import understand
 from retriever.text.segment import Passage
 from retriever.text.words import for_matching, query_terms
 
@@ -349,7 +349,8 @@ def _fused(
     years = understand(query).years
     if years:
         # A question that names a year prefers the documents of that year (by their title
-        # or their date): reports of several years say nearly the same things, the year decides.
+        # or their date), but for their parts on other years: reports of several years
+        # say nearly the same things, the year decides.
         fused += config.year_weight * np.array([bool(_years_of(index, int(i)) & years) for i in ids])
     return Candidates(ids, cosine, sentence, dense, lexical, fused, dense_rank, bm25_rank)
 
@@ -376,14 +377,9 @@ def rerank(
     return out, why
 
 
-def document_years(title: str, meta: Metadata) -> frozenset[int]:
-    """The years a document is of: its title's, and its date's."""
-    return title_years(title) | {meta.year} if meta.year is not None else title_years(title)
-
-
 def _years_of(index: Index, pid: int) -> frozenset[int]:
     passage = index.passages[pid]
-    return document_years(passage.title, _meta(index, passage.doc_id))
+    return passage_years(passage, _meta(index, passage.doc_id))
 
 
 def _meta(index: Index, doc_id: str) -> Metadata:

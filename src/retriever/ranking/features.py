@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from retriever.index.folder import Index
+from retriever.text.metadata import Metadata, passage_years
 from retriever.text.numerals import ASKS_AMOUNT, FIGURE, KEY_FIGURE
 from retriever.text.query import title_years, understand
 from retriever.text.words import for_matching
@@ -41,8 +42,8 @@ SIGNALS = (
     "words_title",  # the same in its title and heading path
     "bigrams",  # share of the question's character pairs found in the text (words jieba cuts apart)
     "phrase",  # the whole question (as typed, without spaces and punctuation) is in the text or title
-    "year_title",  # its document's title names a year the question names
-    "year_date",  # its document's date is of a year the question names
+    "year_title",  # its document's title names a year the question names (and it is no look back on another)
+    "year_date",  # its document's date is of a year the question names (likewise)
     "year_text",  # the passage speaks of a year the question names (「2019年」, or 「今年」 in a report of that year)
     "year_other",  # the question names years and its document is of another (by title or date)
     "figure",  # the question asks an amount and the passage holds a figure
@@ -142,6 +143,7 @@ class _Facts:
     figure: bool  # holds a figure (an amount, a share, a date)
     key_figures: tuple[bool, ...]  # each sentence holds a key figure (a share, an amount; not a year)
     own_year: int | None  # its document's year: its date's, or its title's one year
+    of_years: frozenset[int]  # the years it is of (not those of a look back: metadata.passage_years)
     relative: tuple[int, ...]  # years relative to its own it speaks of (今年 0, 去年 -1, 明年 1)
     length: float  # log of its length in characters
     position: float  # where it starts in its document (0 when the index keeps no document)
@@ -175,6 +177,7 @@ def _facts(index: Index, pid: int) -> _Facts:
             bool(FIGURE.search(p.text)),
             tuple(bool(KEY_FIGURE.search(p.text, a, b)) for a, b in spans),
             own_year,
+            passage_years(p, document.meta if document is not None else Metadata()),
             tuple(shift for word, shift in _RELATIVE_YEARS.items() if word in p.text),
             math.log1p(len(p.text)),
             p.start / len(document.text) if document is not None and document.text else 0.0,
@@ -249,8 +252,8 @@ def signals(index: Index, q: Question, c: Candidates) -> np.ndarray:
         if q.years:
             own = facts.own_year
             in_title = bool(title_years(passage.title) & q.years)
-            out[row, col["year_title"]] = float(in_title)
-            out[row, col["year_date"]] = float(own in q.years)
+            out[row, col["year_title"]] = float(in_title and bool(facts.of_years & q.years))
+            out[row, col["year_date"]] = float(own in q.years and own in facts.of_years)
             spoken = any(form in text for form in q.year_forms) or (
                 own is not None and any(own + shift in q.years for shift in facts.relative)
             )

@@ -25,7 +25,8 @@ import numpy as np
 
 from retriever.config import SummaryConfig
 from retriever.embedding.embedders import Embedder
-from retriever.search import Hit, document_years, minmax
+from retriever.search import Hit, minmax
+from retriever.text.metadata import passage_years
 from retriever.text.numerals import ARABIC, ASKS_AMOUNT, ASKS_DATE, DIGITS, FIGURE, KEY_FIGURE
 from retriever.text.outline import ENUMERATION_RANK, LEADING_MARKER, MAX_STANDALONE_CHARS, detect_heading, strip_title
 from retriever.text.punctuation import CLOSERS, ELLIPSIS, FULL_STOPS, SEMICOLONS, SOFT_BREAKS
@@ -324,7 +325,7 @@ def _rival_figures(
 ) -> set[int]:
     """The quotes to leave out so that no two documents of one kind (two years' work
     reports) give figures on the same subject (sentences this close): the figure of the
-    document the question's years point to stays (its title's year or its date), else
+    document the question's years point to stays (metadata.passage_years), else
     the one that answers the question better (`relevance`), whichever hit it comes from.
     Side by side, two editions' figures read as two current ones. `figures` says which
     quotes hold one. On the dev half, keeping the better answer rather than the better
@@ -334,7 +335,7 @@ def _rival_figures(
 
     def preference(i: int) -> tuple[bool, float]:
         hit = pool[i][2]
-        return (not (document_years(hit.passage.title, hit.meta) & years), -float(relevance[i]))
+        return (not (passage_years(hit.passage, hit.meta) & years), -float(relevance[i]))
 
     kept: list[int] = []
     rivals = set()
@@ -402,8 +403,9 @@ def _answer_relevance(
         relevance += config.answer_figure * answers
     years = understand(question).years
     if years and config.answer_year:
-        # The edition the question's year names: its title's year or its own date.
-        of_year = [bool(document_years(hit.passage.title, hit.meta) & years) for _, _, hit in pool]
+        # The edition the question's year names (its title's year or its date), but not
+        # where it looks back on another year (metadata.passage_years).
+        of_year = [bool(passage_years(hit.passage, hit.meta) & years) for _, _, hit in pool]
         relevance = relevance + config.answer_year * np.array(of_year)
     return relevance
 

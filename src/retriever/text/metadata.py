@@ -21,7 +21,8 @@ import re
 from dataclasses import dataclass
 
 from retriever.text.numerals import COUNTING, DIGIT_VALUES, DIGITS, counting_value
-from retriever.text.query import years_in
+from retriever.text.query import title_years, years_in
+from retriever.text.segment import Passage
 
 _YEAR = rf"(\d{{4}}|[{DIGITS}]{{4}})"
 # 「2023年3月5日」, 「二〇二三年三月五日」, with or without the day; spaces between allowed.
@@ -106,6 +107,24 @@ class Metadata:
 
         found = text("date")
         return cls(found if found and parse_date(found) else None, text("date_from"), text("issuer"))
+
+
+def document_years(title: str, meta: Metadata) -> frozenset[int]:
+    """The years a document is of: its title's, and its date's."""
+    return title_years(title) | {meta.year} if meta.year is not None else title_years(title)
+
+
+def passage_years(passage: Passage, meta: Metadata) -> frozenset[int]:
+    """The years a passage is of: its document's, unless the nearest heading that names
+    one or two years names others. The report of 2019 looks back on 2018 under
+    「一、2018年工作回顾」: what it says there (城镇新增就业1361万人) is no answer to a
+    question about 2019. A decade (「九十年代」) names no year of its own."""
+    years = document_years(passage.title, meta)
+    for heading in reversed(passage.heading_path):
+        named = title_years(heading)
+        if 0 < len(named) <= 2:
+            return years & named
+    return years
 
 
 def _number(token: str | None) -> int | None:
