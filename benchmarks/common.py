@@ -30,6 +30,16 @@ def run_and_print(doc: str, quick_help: str, run, markdown) -> None:
     print(markdown(results))
 
 
+def question_vectors(embedder, questions: list[str]) -> np.ndarray:
+    """Each question's vector as `Retriever.ask` computes it: in matching form (traditional
+    characters simplified, full-width folded) and embedded alone. The int8 model sets its
+    activation scales per batch, so a question embedded among others comes out a little
+    different (cosine 0.995-0.999), enough to swap near-tied passages."""
+    from retriever.text.words import for_matching
+
+    return np.stack([embedder.encode([for_matching(q)])[0] for q in questions]) if questions else np.zeros((0, 0))
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 

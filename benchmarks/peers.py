@@ -75,7 +75,7 @@ from retriever.search import search  # noqa: E402
 from retriever.text.words import for_matching  # noqa: E402
 
 from . import retrieval_quality, user_questions  # noqa: E402
-from .common import ROOT, log, percentile, read_jsonl, run_and_print  # noqa: E402
+from .common import ROOT, log, percentile, question_vectors, read_jsonl, run_and_print  # noqa: E402
 from .metrics import mrr_at, paired_bootstrap, summarize_runs  # noqa: E402
 from .retrieval_quality import QuestionSet  # noqa: E402
 from .speed import COLD_QUESTION, RETRIEVER, run_measured, write_texts  # noqa: E402
@@ -239,8 +239,8 @@ def build_product(sources: list[Path], out: Path) -> dict:
 
 
 def product_ranked(index, embedder, questions: list[str]) -> list[list[int]]:
-    """As retrieval_quality.evaluate's default row: the question's vector in its matching form."""
-    vectors = embedder.encode([for_matching(q) for q in questions])
+    """As retrieval_quality.evaluate's default row: the question embedded as `ask` embeds it."""
+    vectors = question_vectors(embedder, questions)
     return [[h.passage_id for h in search(index, q, v, K, "hybrid")] for q, v in zip(questions, vectors)]
 
 

@@ -47,7 +47,7 @@ from retriever.search import minmax, search
 from retriever.text.segment import Passage
 from retriever.text.words import for_matching, terms
 
-from .common import BENCH, data_file, log, ranker_learned_from, read_jsonl
+from .common import BENCH, data_file, log, question_vectors, ranker_learned_from, read_jsonl
 from .metrics import mrr_at, paired_bootstrap, summarize_runs
 from .user_questions import overlap, sentence_around
 
@@ -178,7 +178,7 @@ def evaluate(
 
     if index is None:
         index = in_memory_index(qs.passages, embedder)
-    qvecs = embedder.encode([for_matching(q) for q in qs.questions])
+    qvecs = question_vectors(embedder, qs.questions)
     vectors = index.vectors.reconstruct_n(0, index.vectors.ntotal)
     base = SearchConfig()
 

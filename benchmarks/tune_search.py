@@ -17,7 +17,7 @@ from dataclasses import replace
 from retriever.config import SearchConfig
 from retriever.search import search
 
-from .common import log, read_jsonl
+from .common import log, question_vectors, read_jsonl
 from .metrics import mrr_at
 from .user_questions import QUESTIONS, build, relevant_passages
 
@@ -33,7 +33,7 @@ def main() -> None:
         return
     rows = [r for r in read_jsonl(QUESTIONS) if r["kind"] != "off_topic" and r["split"] == args.split]
     relevant = [relevant_passages(retriever, r) for r in rows]
-    vectors = retriever.embedder.encode([r["question"] for r in rows])
+    vectors = question_vectors(retriever.embedder, [r["question"] for r in rows])
     log(f"tune_search: {len(rows)} {args.split} questions")
     results = []
     for values in itertools.product(*GRID.values()):

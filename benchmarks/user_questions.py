@@ -31,7 +31,7 @@ from retriever.ranking.features import SHORT_CHARS, compact
 from retriever.search import search
 from retriever.text.words import STOPWORDS, load_jieba, query_terms, terms
 
-from .common import BENCH, ROOT, data_file, log, read_jsonl
+from .common import BENCH, ROOT, data_file, log, question_vectors, read_jsonl
 from .metrics import mrr_at, ndcg_at, paired_bootstrap
 
 QUESTIONS = BENCH / "user_questions.jsonl"
@@ -107,7 +107,7 @@ def per_question(retriever: Retriever, rows: list[dict], modes: tuple[str, ...] 
     lost = [r["id"] for r, rel in zip(rows, relevant) if not rel]
     if lost:
         log(f"user questions: no passage holds the gold of {', '.join(lost)}")
-    vectors = retriever.embedder.encode([r["question"] for r in rows])
+    vectors = question_vectors(retriever.embedder, [r["question"] for r in rows])
     out: dict[str, list[dict]] = {}
     for mode in modes:
         out[mode] = []
@@ -132,7 +132,7 @@ def documents_ranked(retriever: Retriever, rows: list[dict]) -> dict[str, list[d
     of the one right document."""
     docs = list(retriever.index.documents.values())
     whole = BM25.build([terms(f"{d.title}\n{d.text}") for d in docs])
-    vectors = retriever.embedder.encode([r["question"] for r in rows])
+    vectors = question_vectors(retriever.embedder, [r["question"] for r in rows])
     out: dict[str, list[dict]] = {"best passage (hybrid)": [], "BM25 over whole documents": []}
     for row, vector in zip(rows, vectors):
         hits = search(retriever.index, row["question"], vector, DOCUMENT_DEPTH, "hybrid")
