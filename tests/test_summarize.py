@@ -488,3 +488,20 @@ def test_a_share_of_the_text_is_quoted_in_whole_sentences(fake_embedder):
         f"nothing quoted: --ratio 0.01 gives 100 characters, and its shortest whole sentence has {len(long)}; "
         "raise --ratio or give --max-chars",
     )
+
+
+def test_a_sentence_that_restates_its_title_does_not_lead_an_answer(fake_embedder):
+    opening = "第十三届全国人民代表大会第二次会议听取和审议了国务院总理李克强所作的政府工作报告。"
+    agreed = "会议充分肯定国务院过去一年的工作，同意报告提出的经济社会发展总体要求。"
+    call = "会议号召，全国各族人民坚定信心，团结奋斗，以优异成绩庆祝中华人民共和国成立70周年。"
+    text = opening + agreed + call
+    title = "第十三届全国人民代表大会第二次会议关于政府工作报告的决议"
+    hits = [Hit(1, 1.0, 1, Passage("gwr-res-2019.txt", title, (), text, 0, len(text)), None, None, ())]
+    question = "人大号召全国各族人民做什么"
+
+    def first_quote(config: SummaryConfig) -> str:
+        vector = fake_embedder.encode([question])[0]
+        return summarize_hits(question, hits, vector, sentence_lookup(fake_embedder, hits), 300, config).sentences[0].text
+
+    assert first_quote(SummaryConfig(answer_title_echo=0.0)) == opening
+    assert first_quote(SummaryConfig()) == call

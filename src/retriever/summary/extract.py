@@ -374,6 +374,18 @@ def _labels(titles: dict[str, str]) -> dict[str, str]:
     return labels
 
 
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _restates_title(text: str, title: str, share: float) -> bool:
+    """Is `share` or more of the sentence's character pairs in its document's title? A
+    resolution opens with 「第十三届全国人民代表大会第二次会议听取和审议了……政府工作报告」,
+    which says what the document is, not what it says; every edition opens alike."""
+    text, title = _NOT_WORD.sub("", text), _NOT_WORD.sub("", title)
+    pairs = {text[i : i + 2] for i in range(len(text) - 1)}
+    return bool(pairs) and sum(p in title for p in pairs) >= share * len(pairs)
+
+
 def _answer_relevance(
     question: str,
     pool: list[tuple[Sentence, bool, Hit]],
@@ -391,11 +403,13 @@ def _answer_relevance(
     # A short quote that says again what the question asks (「扩大退耕还林规模。」) rarely
     # answers it: the answer says more. Full marks from answer_full_chars on.
     fullness = np.array([min(1.0, len(s.text) / config.answer_full_chars) for s, _, _ in pool])
+    echoes = np.array([_restates_title(s.text, hit.passage.title, config.title_echo_share) for s, _, hit in pool])
     relevance = (
         config.answer_closeness * closeness
         + config.answer_coverage * coverage
         + config.answer_prior * prior
         + config.answer_length * fullness
+        - config.answer_title_echo * echoes
     )
     asked = for_matching(question)  # 幾 is 几
     if ASKS_AMOUNT.search(asked):
