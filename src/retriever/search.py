@@ -379,14 +379,7 @@ def rerank(
 
 def _years_of(index: Index, pid: int) -> frozenset[int]:
     passage = index.passages[pid]
-    return passage_years(passage, _meta(index, passage.doc_id))
-
-
-def _meta(index: Index, doc_id: str) -> Metadata:
-    """A document's date and issuers (none for an index of bare passages, as the
-    benchmarks build in memory)."""
-    document = index.documents.get(doc_id)
-    return document.meta if document is not None else Metadata()
+    return passage_years(passage, index.meta(passage.doc_id))
 
 
 def _distinct_hits(
@@ -417,7 +410,7 @@ def _distinct_hits(
                 dense=dense.get(pid),
                 bm25=bm25.get(pid),
                 highlights=highlight_spans(passage.text, words),
-                meta=_meta(index, passage.doc_id),
+                meta=index.meta(passage.doc_id),
             )
         )
         if len(hits) == k:

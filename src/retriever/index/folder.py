@@ -190,6 +190,12 @@ class Index:
     def dim(self) -> int:
         return self.manifest.model.dim
 
+    def meta(self, doc_id: str) -> Metadata:
+        """A document's date and issuers (none for an index of bare passages, as the
+        benchmarks build in memory)."""
+        document = self.documents.get(doc_id)
+        return document.meta if document is not None else Metadata()
+
 
 def nearest(index: Index, query: np.ndarray, n: int, within: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The n passages nearest to one question's vector, by its store's search

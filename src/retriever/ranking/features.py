@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from retriever.index.folder import Index
-from retriever.text.metadata import Metadata, passage_years
+from retriever.text.metadata import passage_years
 from retriever.text.numerals import ASKS_AMOUNT, FIGURE, KEY_FIGURE
 from retriever.text.query import title_years, understand
 from retriever.text.words import for_matching
@@ -165,8 +165,9 @@ def _facts(index: Index, pid: int) -> _Facts:
             cache.clear()
         p = index.passages[pid]
         document = index.documents.get(p.doc_id)
+        meta = index.meta(p.doc_id)
         in_title = title_years(p.title)
-        own_year = document.meta.year if document is not None else None
+        own_year = meta.year
         if own_year is None and len(in_title) == 1:
             own_year = next(iter(in_title))
         spans = tuple(index.sentences.spans_of(pid))
@@ -177,7 +178,7 @@ def _facts(index: Index, pid: int) -> _Facts:
             bool(FIGURE.search(p.text)),
             tuple(bool(KEY_FIGURE.search(p.text, a, b)) for a, b in spans),
             own_year,
-            passage_years(p, document.meta if document is not None else Metadata()),
+            passage_years(p, meta),
             tuple(shift for word, shift in _RELATIVE_YEARS.items() if word in p.text),
             math.log1p(len(p.text)),
             p.start / len(document.text) if document is not None and document.text else 0.0,
