@@ -17,7 +17,6 @@ by kind of question.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -26,7 +25,7 @@ from retriever.index.folder import Index
 from retriever.text.metadata import passage_years
 from retriever.text.numerals import ASKS_AMOUNT, FIGURE, KEY_FIGURE
 from retriever.text.query import title_years, understand
-from retriever.text.words import for_matching
+from retriever.text.words import character_pairs, for_matching, word_characters
 
 # Signals of a candidate, in the columns of signals()' matrix.
 SIGNALS = (
@@ -62,8 +61,6 @@ KINDS = (
 )
 SHORT_CHARS = 6
 
-_COMPACT = re.compile(r"[\s\W_]+")
-
 
 @dataclass(frozen=True)
 class Candidates:
@@ -97,14 +94,14 @@ class Question:
 
 def compact(query: str) -> str:
     """The question as matched whole: matching form, lower case, no spaces or punctuation."""
-    return _COMPACT.sub("", for_matching(query).lower())
+    return word_characters(for_matching(query).lower())
 
 
 def question(index: Index, query: str, terms: tuple[str, ...]) -> Question:
     compact_query = compact(query)
     idf = np.array([_idf(index, t) for t in terms], dtype=np.float64)
     weights = idf / idf.sum() if idf.sum() > 0 else idf
-    bigrams = tuple(dict.fromkeys(compact_query[i : i + 2] for i in range(len(compact_query) - 1)))
+    bigrams = character_pairs(compact_query)
     years = understand(query).years
     kinds = {
         "short": float(len(compact_query) <= SHORT_CHARS),

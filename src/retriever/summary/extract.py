@@ -32,7 +32,7 @@ from retriever.text.outline import ENUMERATION_RANK, LEADING_MARKER, MAX_STANDAL
 from retriever.text.punctuation import CLOSERS, ELLIPSIS, FULL_STOPS, SEMICOLONS, SOFT_BREAKS
 from retriever.text.query import title_years, understand
 from retriever.text.segment import Passage, Sentence, cap_sentence, paragraphs
-from retriever.text.words import content_words, for_matching, general_idf, query_terms
+from retriever.text.words import character_pairs, content_words, for_matching, general_idf, query_terms, word_characters
 
 
 @dataclass(frozen=True)
@@ -372,15 +372,11 @@ def _labels(titles: dict[str, str]) -> dict[str, str]:
     return labels
 
 
-_NOT_WORD = re.compile(r"[\W_]+")
-
-
 def _restates_title(text: str, title: str, share: float) -> bool:
     """Is `share` or more of the sentence's character pairs in its document's title? A
     resolution opens with 「第十三届全国人民代表大会第二次会议听取和审议了……政府工作报告」,
     which says what the document is, not what it says; every edition opens alike."""
-    text, title = _NOT_WORD.sub("", text), _NOT_WORD.sub("", title)
-    pairs = {text[i : i + 2] for i in range(len(text) - 1)}
+    pairs, title = character_pairs(text), word_characters(title)
     return bool(pairs) and sum(p in title for p in pairs) >= share * len(pairs)
 
 

@@ -33,6 +33,19 @@ STOPWORDS = frozenset(
     做 搞 干 去 来 到 说 讲 请问 具体 主要""".split()
 )
 _WORDLIKE = re.compile(r"[\w\u4e00-\u9fff]")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def word_characters(text: str) -> str:
+    """The text without spaces and punctuation, so that what it says is matched across them."""
+    return _NOT_WORD.sub("", text)
+
+
+def character_pairs(text: str) -> tuple[str, ...]:
+    """The distinct pairs of adjacent characters of word_characters(text), in order: they
+    match what jieba cuts apart, and a sentence's wording in another text."""
+    chars = word_characters(text)
+    return tuple(dict.fromkeys(chars[i : i + 2] for i in range(len(chars) - 1)))
 
 
 @lru_cache(maxsize=1)
