@@ -328,7 +328,7 @@ def test_a_word_broken_across_a_blank_line_is_quoted_whole(fake_embedder):
 def test_key_figures_rate_higher_in_a_document_summary(fake_embedder):
     from dataclasses import replace
 
-    from retriever.text.numerals import KEY_FIGURE
+    from retriever.text.numerals import FIGURE, KEY_FIGURE
 
     text = "加强国家安全保障能力建设。加强金融对实体经济的有效支持。国内生产总值增长5%左右。"
     # In a document this small centrality decides between its extremes; a weight that
@@ -337,11 +337,12 @@ def test_key_figures_rate_higher_in_a_document_summary(fake_embedder):
         w: summarize_document(text, "d", "t", fake_embedder, 16, replace(SummaryConfig(), figure_weight=w)).text for w in (0, 1)
     }
     assert pick == {0: "加强金融对实体经济的有效支持。", 1: "国内生产总值增长5%左右。"}
-    # Key figures: shares and large amounts, not a count of years or items.
-    found = [
-        bool(KEY_FIGURE.search(t)) for t in ("增长5%", "1200万人", "赤字率3%", "百分之五", "四万亿元", "3年", "两个", "第5项")
-    ]
-    assert found == [True, True, True, True, True, False, False, False]
+    # Key figures: shares and large amounts (in either script), not a count of years or items.
+    amounts = ("增长5%", "1200万人", "赤字率3%", "百分之五", "四万亿元", "登記選民三億二千萬", "產量5萬噸")
+    assert [bool(KEY_FIGURE.search(t)) for t in amounts] == [True] * len(amounts)
+    assert [bool(KEY_FIGURE.search(t)) for t in ("3年", "两个", "第5项", "兩個")] == [False] * 4
+    # Any figure, a count too: 「141個」 as 「141个」.
+    assert [bool(FIGURE.search(t)) for t in ("141个项目", "141個項目", "3年", "两个")] == [True, True, True, False]
 
 
 def test_a_question_of_one_year_is_answered_from_that_years_document(fake_embedder):

@@ -16,13 +16,16 @@ SECTION_NUMERALS = COUNTING + "百零〇两"
 # Arabic digits, half- and full-width, as a regular-expression class body.
 ARABIC = "0-9０-９"
 # What a figure's number is followed by: shares, amounts, counts and dates.
+# Traditional script writes some apart (萬, 億, 噸): a report of the 1950s, or one
+# from Taiwan or Hong Kong, gives its figures in them.
 UNITS = (
-    "%", "％", "‰", "万", "亿", "千", "百", "元", "美元", "人", "户", "个", "项", "倍", "吨", "公里", "千米",
-    "平方", "米", "斤", "亩", "年", "月", "日", "天", "岁", "家", "所", "座", "件", "次",
+    "%", "％", "‰", "万", "萬", "亿", "億", "千", "百", "元", "美元", "人", "户", "戶", "个", "個", "项", "項",
+    "倍", "吨", "噸", "公里", "千米", "平方", "米", "斤", "亩", "畝", "年", "月", "日", "天", "岁", "歲",
+    "家", "所", "座", "件", "次",
 )  # fmt: skip
 # The units of a document's key figures (targets and totals): shares and large amounts,
 # not counts of years or items.
-KEY_UNITS = ("%", "％", "‰", "万", "亿", "元", "美元", "吨", "公里", "平方")
+KEY_UNITS = ("%", "％", "‰", "万", "萬", "亿", "億", "元", "美元", "吨", "噸", "公里", "平方")
 
 
 def counting_value(numeral: str) -> int:
@@ -44,7 +47,7 @@ def alternation(words: tuple[str, ...]) -> str:
 # A figure: an amount with its unit, a share, a date. Two editions of a report (this
 # year's and last year's) give different figures for the same thing.
 _NUMBER = rf"[{ARABIC}][{ARABIC}.．,，]*\s*"
-_LARGE_NUMERAL = rf"|百分之|[{COUNTING}百千]+(?:万|亿)"
+_LARGE_NUMERAL = rf"|百分之|[{COUNTING}百千]+(?:万|萬|亿|億)"
 FIGURE = re.compile(_NUMBER + alternation(UNITS) + _LARGE_NUMERAL)
 # A key figure of a document: a share or an amount in the ten thousands and up, the
 # targets and totals a report is read for (a count of years or items is not one).
