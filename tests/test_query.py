@@ -32,6 +32,11 @@ from retriever.text.segment import Passage
         ("过去五六年间", set()),
         ("20年内", set()),
         ("19年的政府工作报告", {2019}),
+        # Traditional script, as users in Taiwan and Hong Kong write.
+        ("過去10年糧食產量增長多少", set()),
+        ("建國70年來的成就", set()),
+        ("改革開放40年間", set()),
+        ("93年糧食產量是多少", {1993}),
     ],
 )
 def test_years_in_the_forms_people_write(question, years):

@@ -23,9 +23,12 @@ _YEAR_4 = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 _YEAR_2 = re.compile(r"(?<![\d.])(\d\d)(?=年)")
 _CN_YEAR = re.compile(rf"(?<![{DIGITS}十])([{DIGITS}]{{4}}|[{DIGITS}]{{2}})(?=年)")
 # Two digits and 年 are also a span of years (「近10年」, 「成立70年来」, 「改革开放40年」,
-# 「五六年间」): so read when a word of duration comes before or after.
-_SPAN_BEFORE = re.compile(r"(近|过去|最近|连续|成立|建国|开放|解放|长达|历时|将近|约|每|这|那|第)\s*$")
-_SPAN_AFTER = re.compile(r"年(代|来|间|内|里|多|左右|之久|以上|以下)")
+# 「五六年间」): so read when a word of duration comes before or after, in either script
+# (「過去10年」, 「70年來」).
+_SPAN_BEFORE = re.compile(
+    r"(近|过去|過去|最近|连续|連續|成立|建国|建國|开放|開放|解放|长达|長達|历时|歷時|将近|將近|约|約|每|这|這|那|第)\s*$"
+)
+_SPAN_AFTER = re.compile(r"年(代|来|來|间|間|内|內|里|裡|裏|多|左右|之久|以上|以下)")
 _DECADE = re.compile(rf"(?<![\d{COUNTING}])([1-9]0|[二三四五六七八九]十)年代")
 # 「十九大」, 「二十大」: a party congress by its ordinal, where what follows shows it is one
 # (「三大攻坚战」 is not).
