@@ -135,7 +135,9 @@ def test_a_title_printed_again_with_a_placeholder_goes():
     assert clean(other) == other
 
 
-@pytest.mark.parametrize("salutation", ["同志们:", "各位代表：", "尊敬的各位领导、同志们:", "各位委员、同志们："])
+@pytest.mark.parametrize(
+    "salutation", ["同志们:", "各位代表：", "尊敬的各位领导、同志们:", "各位委员、同志们：", "尊敬的各位領導、來賓們："]
+)
 def test_a_salutation_on_its_own_line_goes(salutation):
     assert clean(f"{salutation}\n现在,我代表县政府作工作报告。") == "现在,我代表县政府作工作报告。"
     # Within a sentence it stays.

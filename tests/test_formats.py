@@ -742,6 +742,8 @@ def test_docx_headings_come_from_their_styles_and_outline_levels(tmp_path, fake_
     document.add_paragraph("立足资源禀赋,积极探索一村一品发展模式,带动群众增收致富。")
     localized = document.styles.add_style("标题 2", WD_STYLE_TYPE.PARAGRAPH)  # a localized name, no outline level
     document.add_paragraph("建设和美乡村", style=localized)
+    traditional = document.styles.add_style("標題 2", WD_STYLE_TYPE.PARAGRAPH)  # as Word in Taiwan names it
+    document.add_paragraph("健全鄉村治理", style=traditional)
     document.add_paragraph("持续推进农村人居环境整治,村容村貌明显改善,群众满意度不断提高。")
     marked = document.add_paragraph("保障措施")  # a plain style, but an outline level of its own
     level = OxmlElement("w:outlineLvl")
@@ -753,15 +755,16 @@ def test_docx_headings_come_from_their_styles_and_outline_levels(tmp_path, fake_
     doc = load_document(tmp_path / "方案.docx")
     assert doc.title == "乡村振兴工作方案"
     assert [line for line in doc.text.splitlines() if line.startswith("#")] == [
-        "# 总体要求", "# 主要任务", "## 发展特色产业", "## 建设和美乡村", "# 保障措施",
+        "# 总体要求", "# 主要任务", "## 发展特色产业", "## 建设和美乡村", "## 健全鄉村治理", "# 保障措施",
     ]  # fmt: skip
     record = summarize_one(doc, fake_embedder, max_chars=2000)
     assert [(h["level"], h["title"]) for h in record.outline] == [
-        (0, "总体要求"), (0, "主要任务"), (1, "发展特色产业"), (1, "建设和美乡村"), (0, "保障措施"),
+        (0, "总体要求"), (0, "主要任务"), (1, "发展特色产业"), (1, "建设和美乡村"), (1, "健全鄉村治理"), (0, "保障措施"),
     ]  # fmt: skip
     paths = {p.heading_path for p in segment(doc.text, doc.doc_id, doc.title)}
     assert ("主要任务", "发展特色产业") in paths and ("保障措施",) in paths
-    assert not {s.text for s in record.summary.sentences} & {"总体要求", "主要任务", "发展特色产业", "建设和美乡村", "保障措施"}
+    headings = {"总体要求", "主要任务", "发展特色产业", "建设和美乡村", "健全鄉村治理", "保障措施"}
+    assert not {s.text for s in record.summary.sentences} & headings
 
 
 _NUMBERING = """<w:numbering xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">

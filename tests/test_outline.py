@@ -63,6 +63,7 @@ PATTERNS = [
     # Discourse markers on a short line of their own.
     ("首先报告２００１年的工作", ENUMERATION_RANK, "首先报告２００１年的工作"),
     ("最后，着重讲一讲农业和农村工作问题", ENUMERATION_RANK, "最后，着重讲一讲农业和农村工作问题"),
+    ("最後，著重講一講農業和農村工作問題", ENUMERATION_RANK, "最後，著重講一講農業和農村工作問題"),
     # 第X部分 and traditional-script 編/節 (not in the reports' numbering, but the same rule).
     ("第一部分 总体要求", 0, "第一部分 总体要求"),
     ("第一編 總則", 0, "第一編 總則"),

@@ -102,6 +102,16 @@ def test_dates_and_issuers_from_the_text():
     assert metadata("讲话", "会议于2023年1月2日召开,各单位要认真贯彻落实会议精神,切实抓好各项工作,确保取得实效。") == Metadata()
 
 
+def test_dates_and_issuers_in_traditional_script():
+    # The issuer as the document writes it; Taiwan's years counted from 民國元年 (1912).
+    text = "各地：\n要加強安全生產。\n國務院辦公廳\n2023年3月5日"
+    assert metadata("國務院辦公廳關於加強安全生產工作的通知", text) == Metadata("2023-03-05", "text", "國務院辦公廳")
+    assert metadata("國務院關於加強安全生產工作的通知", "正文。") == Metadata(None, None, "國務院")
+    assert metadata("函", "正文。\n行政院\n中華民國112年3月5日") == Metadata("2023-03-05", "text", "行政院")
+    assert parse_date("民國112年3月") == "2023-03"
+    assert session_year("第十三屆全國人民代表大會第四次會議關於政府工作報告的決議") == 2021
+
+
 def test_dates_and_issuers_from_the_file():
     converted = FileProperties(date="2024-01-01T08:00:00Z", author="Administrator")
     assert metadata("2019年工作报告", "正文。", converted) == Metadata("2019", "title", None)

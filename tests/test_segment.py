@@ -58,6 +58,7 @@ def test_run_in_heading_ends_after_its_sentence():
 def test_toc_marker():
     assert is_toc_marker("目录/提纲:……")
     assert is_toc_marker("目 录")
+    assert is_toc_marker("目錄")
     assert not is_toc_marker("目录编制工作要规范。")
 
 

@@ -319,6 +319,13 @@ def test_headings_glued_or_long_are_never_quoted(fake_embedder):
     ]
 
 
+def test_a_bare_topic_is_no_sentence_in_either_script():
+    from retriever.summary.extract import _no_sentence
+
+    assert _no_sentence("关于经济增长目标。") and _no_sentence("關於經濟增長目標。")
+    assert not _no_sentence("关于经济增长目标，今年定为7.5%左右。")
+
+
 def test_a_word_broken_across_a_blank_line_is_quoted_whole(fake_embedder):
     text = "要全面深化各领域改\n\n革，加快推进基础性、关键性改革，增强内生发展动力。"
     record = summarize_text(text, max_chars=400, embedder=fake_embedder)
@@ -411,6 +418,7 @@ def test_documents_whose_titles_are_only_numbers_are_not_one_kind(fake_embedder)
 
     passage = lambda doc_id, title: Passage(doc_id, title, (), "", 0, 0)  # noqa: E731
     assert _edition_kind(passage("a", "2023年政府工作报告")) == _edition_kind(passage("b", "2024年政府工作报告"))
+    assert _edition_kind(passage("a", "第一屆全國人大第一次會議")) == _edition_kind(passage("b", "第二屆全國人大第三次會議"))
     assert _edition_kind(passage("a", "2023")) != _edition_kind(passage("b", "2024"))
     assert _edition_kind(passage("a", "")) != _edition_kind(passage("b", ""))
 

@@ -33,10 +33,10 @@ _MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fal
 # paragraphs are their own), the fallback copy of alternate content; and properties,
 # which hold no text.
 _DOCX_SKIP = frozenset({f"{_W}del", f"{_W}txbxContent", _MC_FALLBACK, f"{_W}pPr", f"{_W}rPr"})
-_DOCX_TITLE_STYLE = re.compile(r"^(?:title|标题)$", re.IGNORECASE)
+_DOCX_TITLE_STYLE = re.compile(r"^(?:title|标题|標題)$", re.IGNORECASE)
 # Word's heading styles by name (stored in English whatever Word shows, but some tools
-# write localized names): "heading 2", "标题 2".
-_DOCX_HEADING_STYLE = re.compile(r"^(?:heading|标题)\s*([1-9])$", re.IGNORECASE)
+# write localized names): "heading 2", "标题 2", "標題 2".
+_DOCX_HEADING_STYLE = re.compile(r"^(?:heading|标题|標題)\s*([1-9])$", re.IGNORECASE)
 _BODY_TEXT_LEVEL = 9  # w:outlineLvl 9: body text, no heading
 
 

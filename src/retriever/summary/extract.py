@@ -145,7 +145,7 @@ def _strip_marker(sentence: Sentence) -> Sentence:
 
 
 # 「关于……」 with no clause and nothing after it names a topic: a heading that ends in a stop.
-_TOPIC = re.compile(r"^关于[^，,；;：:。！？!?]{1,24}[。．.！!]?$")
+_TOPIC = re.compile(r"^(?:关于|關於)[^，,；;：:。！？!?]{1,24}[。．.！!]?$")
 
 
 def _no_sentence(text: str) -> bool:
@@ -305,7 +305,7 @@ def centre(vectors: np.ndarray, fixed: np.ndarray, config: SummaryConfig) -> np.
 SentenceLookup = Callable[[int], tuple[np.ndarray, np.ndarray]]  # passage id → (spans, vectors)
 
 # What tells documents of one kind apart: years, ordinals and numbering in the title.
-_EDITION_MARKS = re.compile(rf"[{ARABIC}{DIGITS}十百]+|[年届次第\s()（）〔〕\[\]]")
+_EDITION_MARKS = re.compile(rf"[{ARABIC}{DIGITS}十百]+|[年届屆次第\s()（）〔〕\[\]]")
 
 
 def _edition_kind(passage: Passage) -> str:

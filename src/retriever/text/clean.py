@@ -108,7 +108,9 @@ _DISCLAIMER = re.compile(
 )
 # A salutation on a line of its own (「同志们:」「各位代表：」「尊敬的各位领导、同志们:」): it
 # opens a speech and says nothing a reader searches for.
-_SALUTATION = re.compile(r"^[^，。！？,.!?]{0,16}(?:同志|代表|领导|朋友|来宾|嘉宾|委员|大家|先生|女士)们?[：:]$")
+_SALUTATION = re.compile(
+    r"^[^，。！？,.!?]{0,16}(?:同志|代表|领导|領導|朋友|来宾|來賓|嘉宾|嘉賓|委员|委員|大家|先生|女士)[们們]?[：:]$"
+)
 _SALUTATION_MAX = 24
 # A title printed again near the top, with a placeholder (「在〔...〕镇…的讲话」) or spacing
 # of its own: compared without them, it is a copy when this much of it matches.

@@ -23,10 +23,16 @@ from dataclasses import dataclass
 from retriever.text.numerals import COUNTING, DIGIT_VALUES, DIGITS, counting_value
 from retriever.text.query import title_years, years_in
 from retriever.text.segment import Passage
+from retriever.text.words import for_matching
 
 _YEAR = rf"(\d{{4}}|[{DIGITS}]{{4}})"
 # 「2023年3月5日」, 「二〇二三年三月五日」, with or without the day; spaces between allowed.
 _CN_DATE = re.compile(rf"{_YEAR}\s*年\s*(\d{{1,2}}|[{COUNTING}]{{1,3}})\s*月(?:\s*(\d{{1,2}}|[{COUNTING}]{{1,3}})\s*日)?")
+# 「中華民國112年3月5日」: Taiwan's official documents count years from 1912 (民國元年).
+_ROC_DATE = re.compile(
+    rf"(?:中华民国|中華民國|民国|民國)\s*(\d{{1,3}})\s*年\s*(\d{{1,2}}|[{COUNTING}]{{1,3}})\s*月(?:\s*(\d{{1,2}}|[{COUNTING}]{{1,3}})\s*日)?"
+)
+_ROC_OFFSET = 1911
 # 「2023-03-05」, 「2023/3/5」, 「2023.03.05」, and the PDF's 「D:20230305…」.
 _ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})(?:[-/.](\d{1,2}))?(?!\d)|^D:(\d{4})(\d\d)?(\d\d)?")
 # What a dated line may open with: an opening bracket, a dash, spaces.
@@ -168,7 +174,10 @@ def parse_date(value: str) -> str | None:
         y, mo, d = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(4), m.group(5), m.group(6))
         return _as_date(int(y), _number(mo), _number(d))
     m = _CN_DATE.search(value)
-    return _as_date(_number(m.group(1)), _number(m.group(2)), _number(m.group(3))) if m else None
+    if m:
+        return _as_date(_number(m.group(1)), _number(m.group(2)), _number(m.group(3)))
+    m = _ROC_DATE.search(value)
+    return _as_date(int(m.group(1)) + _ROC_OFFSET, _number(m.group(2)), _number(m.group(3))) if m else None
 
 
 def date_span(value: str) -> tuple[datetime.date, datetime.date]:
@@ -191,15 +200,19 @@ def _line_date(line: str) -> str | None:
     body = _LEAD.sub("", line.strip()).replace("○", "〇")
     if len(body) > _DATED_LINE_MAX:
         return None
-    m = _CN_DATE.match(body)
+    m = _CN_DATE.match(body) or _ROC_DATE.match(body)
     if not m or m.group(3) is None:  # a month alone is a heading (「2023年3月工作安排」), not a date line
         return None
-    return _as_date(_number(m.group(1)), _number(m.group(2)), _number(m.group(3)))
+    year = _number(m.group(1))
+    if year is not None and m.re is _ROC_DATE:
+        year += _ROC_OFFSET
+    return _as_date(year, _number(m.group(2)), _number(m.group(3)))
 
 
 def is_body(name: str) -> bool:
-    """Whether `name` reads as the name of a body: short, not a sentence, ends as bodies' names do."""
-    name = name.strip()
+    """Whether `name` reads as the name of a body: short, not a sentence, ends as bodies' names do
+    (in either script: 「國務院辦公廳」 as 「国务院办公厅」)."""
+    name = for_matching(name.strip())
     return 2 <= len(name) <= _BODY_MAX and not _NOT_A_NAME.search(name) and bool(_BODY_END.search(name))
 
 
@@ -222,16 +235,21 @@ def _signature(lines: list[str]) -> tuple[str | None, str | None]:
 
 
 def _title_issuer(title: str) -> str | None:
-    """「国务院关于…的通知」: the body before 关于."""
-    m = _TITLE_BODY.match(title.strip())
+    """「国务院关于…的通知」: the body before 关于 (「國務院關於…」 likewise, named as written)."""
+    title = title.strip()
+    simplified = for_matching(title)
+    m = _TITLE_BODY.match(simplified)
     if not m:
         return None
-    names = re.split(r"[\s、]+", m.group(1))
+    # OpenCC keeps the length of all but a few phrases: the title's own words if it did.
+    body = title[: m.end(1)] if len(simplified) == len(title) else m.group(1)
+    names = re.split(r"[\s、]+", body)
     return "、".join(names) if all(is_body(n) for n in names) else None
 
 
 def session_year(title: str) -> int | None:
     """The year of the national congress session a title names, if it names one."""
+    title = for_matching(title)  # 「第十三屆全國人民代表大會第四次會議」 too
     if m := _NPC_SESSION.search(title):
         term, session = counting_value(m.group(1)), counting_value(m.group(2))
         if term in _NPC_EARLY:

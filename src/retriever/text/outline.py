@@ -46,7 +46,7 @@ LEADING_MARKER = re.compile(
 # A section number without punctuation alone on its line (「一」, 「二」 in older reports).
 _BARE_NUMBER = re.compile(f"[{COUNTING}]{{1,3}}")
 # Discourse markers that only count as headings on a short line of their own.
-_WEAK_MARKER = re.compile(r"(首先|其次|再次|然后|最后|此外|另外)(?=[，,、:：]?\S)")
+_WEAK_MARKER = re.compile(r"(首先|其次|再次|然后|然後|最后|最後|此外|另外)(?=[，,、:：]?\S)")
 _MARKDOWN = re.compile(r"(#{1,6})\s+\S")
 
 # A heading is short: longer run-in first sentences are body text. Structural headings
@@ -60,7 +60,7 @@ MAX_STANDALONE_CHARS = 50
 _SENTENCE_END = FULL_STOPS + SEMICOLONS
 _RUN_IN_END = re.compile(char_class(FULL_STOPS, COLONS))
 _CLAUSE = re.compile(char_class(COMMAS, SEMICOLONS))
-_TOC = re.compile(r"^(目\s*录|提\s*纲|目录\s*/\s*提纲|内容提要)\s*[:：]?\s*[…\.。·]*\s*$")
+_TOC = re.compile(r"^(目\s*[录錄]|提\s*[纲綱]|目[录錄]\s*/\s*提[纲綱]|[内內]容提要)\s*[:：]?\s*[…\.。·]*\s*$")
 
 
 @dataclass(frozen=True)
