@@ -43,6 +43,28 @@ def test_years_in_the_forms_people_write(question, years):
     assert years_in(question) == years
 
 
+@pytest.mark.parametrize(
+    ("question", "first", "ordinal"),
+    [
+        ("十三五计划高铁要修到多长", 2016, "第十三个五年"),
+        ("“六五”时期电影厂一年要拍多少部故事片", 1981, "第六个五年"),
+        ("一五計劃蘇聯援建了多少個項目", 1953, "第一个五年"),
+        ("三五期间的投资", 1966, "第三个五年"),  # 1963-65 were no plan's
+        ("十五计划的目标", 2001, "第十个五年"),
+    ],
+)
+def test_a_five_year_plan_names_its_years_and_the_next(question, first, ordinal):
+    understood = understand(question)
+    assert understood.years == frozenset(range(first, first + 6))
+    assert understood.text == f"{question} {ordinal}"
+
+
+def test_fifteen_is_no_plan_without_a_plan_word():
+    assert understand("十五年来的变化").years == frozenset()
+    assert understand("二十五期间").years == frozenset()  # no 25th plan yet
+    assert years_in("“十三五”规划纲要") == set()  # a title's years are its own: plans are read in questions
+
+
 def test_understand_adds_full_forms():
     assert understand("03年GDP增速").text == "03年GDP增速 2003年"
     assert understand("2025年目标").text == "2025年目标"  # already written in full

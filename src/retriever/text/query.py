@@ -1,8 +1,9 @@
-"""What a question names besides its words: years, congresses and bodies in the short
-forms people type, and their full forms as documents write them.
+"""What a question names besides its words: years, congresses, five-year plans and bodies
+in the short forms people type, and their full forms as documents write them.
 
-People write 「2019年」, 「19年」, 「二〇一九年」 or 「九三年」, 「十九大」 and 「人大」; reports
-write 「2019年政府工作报告」, 「第十九次全国代表大会」, 「全国人民代表大会」. `understand`
+People write 「2019年」, 「19年」, 「二〇一九年」 or 「九三年」, 「十九大」, 「十三五」 and 「人大」;
+reports write 「2019年政府工作报告」, 「第十九次全国代表大会」, 「第十三个五年规划」,
+「全国人民代表大会」. `understand`
 adds the full forms to the text that BM25 matches (the question shown stays as
 typed) and returns the years the question names, which search prefers among documents
 whose titles carry them (reports of several years say nearly the same things; the
@@ -35,6 +36,8 @@ _DECADE = re.compile(rf"(?<![\d{COUNTING}])([1-9]0|[二三四五六七八九]十
 _CONGRESS = re.compile(
     rf"(?<![{COUNTING}第])([{COUNTING}]{{1,3}})大(?=$|[\s，。、？！?,.；;：:的上时時前后後以期报報会會提召精代])"
 )
+# A five-year plan by its ordinal (「十三五时期」, 「“六五”」, 「一五計劃」): a period of its own.
+_PLAN = re.compile(rf"(?<![{COUNTING}第])([{COUNTING}]{{1,2}})五(?=计划|計劃|规划|規劃|期间|期間|时期|時期|末|初|”|\"|」|』)")
 # Short forms of bodies and their full names (the standard abbreviations).
 _SHORT_FORMS = {"人大": "人民代表大会", "政协": "政治协商会议", "政協": "政治協商會議", "党代会": "全国代表大会"}
 
@@ -42,7 +45,7 @@ _SHORT_FORMS = {"人大": "人民代表大会", "政协": "政治协商会议", 
 @dataclass(frozen=True)
 class Understood:
     text: str  # the question and the full forms of what it names, for matching
-    years: frozenset[int]  # the years it names (a decade names ten)
+    years: frozenset[int]  # the years it names (a decade names ten, a five-year plan six)
 
 
 def _two_digit_year(yy: int) -> int:
@@ -82,12 +85,25 @@ def _ordinal(n: int) -> str:
     return head + ("" if units == 0 else "一二三四五六七八九"[units - 1])
 
 
+def _plan_years(n: int) -> range:
+    """The years of the nth five-year plan (1953-57 the first; 1963-65 were no plan's) and
+    the next, whose report looks back on it."""
+    start = {1: 1953, 2: 1958}.get(n, 1966 + 5 * (n - 3))
+    return range(start, start + 6)
+
+
 @lru_cache(maxsize=256)
 def understand(question: str) -> Understood:
-    """The question with the full forms of the years, congresses and bodies it names."""
+    """The question with the full forms of the years, congresses, five-year plans and
+    bodies it names."""
     years = years_in(question)
     # Years written otherwise than as four digits, in four (a decade adds no words).
     extra = [f"{y}年" for y in sorted(years) if len(years) <= 3 and str(y) not in question]
+    for numeral in _PLAN.findall(question):
+        n = counting_value(numeral)
+        if _plan_years(n).start <= time.localtime().tm_year:
+            years |= set(_plan_years(n))
+            extra.append(f"第{_ordinal(n)}个五年")
     for numeral in _CONGRESS.findall(question):
         extra.append(f"第{_ordinal(counting_value(numeral))}次全国代表大会")
     extra += [full for short, full in _SHORT_FORMS.items() if short in question and full not in question]
