@@ -59,6 +59,27 @@ def test_a_five_year_plan_names_its_years_and_the_next(question, first, ordinal)
     assert understood.text == f"{question} {ordinal}"
 
 
+@pytest.mark.parametrize(
+    ("question", "years"),
+    [
+        ("九大报告里说了什么", {1969}),
+        ("十大召开时全党有多少人", {1973}),
+        ("二十大时中国GDP在全球占几成", {2022}),
+        ("十三届全国人大一次会议决议提了什么", {2018}),
+        ("第十三届全国人民代表大会第二次会议", {2019}),
+        ("二届人大三次会议怎么看世界局势", {1962}),  # the early terms skipped years
+        ("四届人大上周总理说了什么", {1975}),  # a term that met once
+        ("十三届全国人大", {2018, 2019, 2020, 2021, 2022}),  # a term: every year it met
+        ("省十三届人大一次会议", set()),  # a province's congress
+        ("三大攻坚战", set()),
+        ("大学扩招后第一届毕业生", set()),
+        ("二十五大", set()),  # not met yet
+    ],
+)
+def test_a_congress_or_session_names_the_year_it_met(question, years):
+    assert understand(question).years == frozenset(years)
+
+
 def test_fifteen_is_no_plan_without_a_plan_word():
     assert understand("十五年来的变化").years == frozenset()
     assert understand("二十五期间").years == frozenset()  # no 25th plan yet

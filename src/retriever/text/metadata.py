@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from retriever.text.numerals import COUNTING, DIGIT_VALUES, DIGITS, counting_value
-from retriever.text.query import title_years, years_in
+from retriever.text.query import npc_session_years, party_congress_year, title_years, years_in
 from retriever.text.segment import Passage
 from retriever.text.words import for_matching
 
@@ -52,9 +52,7 @@ _TITLE_BODY = re.compile(r"^(.{2,40}?)关于")
 
 # The national congresses a title may name instead of a date (「第十三届全国人民代表大会第四次
 # 会议关于政府工作报告的决议」, 「在中国共产党第九次全国代表大会上的报告」, 「…(十四大)」):
-# each met in a known year. The National People's Congress has met once a year of its
-# five-year term since the sixth (1983); its first five terms met in the years listed. The
-# Party's national congress has met every five years since the twelfth (1982).
+# each met in a known year (query.npc_session_year, query.party_congress_year).
 _NUMBER = rf"([{COUNTING}]{{1,3}}|\d{{1,2}})"
 _NPC_SESSION = re.compile(rf"第?{_NUMBER}届全国(?:人民代表大会|人大)第?{_NUMBER}次会议")
 # The congress's own documents: its report, its resolutions, a speech at it (not 「党的三大
@@ -62,14 +60,6 @@ _NPC_SESSION = re.compile(rf"第?{_NUMBER}届全国(?:人民代表大会|人大)
 _PARTY_CONGRESS = re.compile(
     rf"(?:(?:中国共产党|党的)第{_NUMBER}次全国代表大会|党的{_NUMBER}大)(?=上|报告|关于|$)|[（(]{_NUMBER}大[)）]"
 )
-_NPC_EARLY = {
-    1: (1954, 1955, 1956, 1957, 1958),
-    2: (1959, 1960, 1962, 1963),
-    3: (1964,),
-    4: (1975,),
-    5: (1978, 1979, 1980, 1981, 1982),
-}
-_PARTY_EARLY = {1: 1921, 2: 1922, 3: 1923, 4: 1925, 5: 1927, 6: 1928, 7: 1945, 8: 1956, 9: 1969, 10: 1973, 11: 1977}
 
 
 @dataclass(frozen=True)
@@ -251,14 +241,10 @@ def session_year(title: str) -> int | None:
     """The year of the national congress session a title names, if it names one."""
     title = for_matching(title)  # 「第十三屆全國人民代表大會第四次會議」 too
     if m := _NPC_SESSION.search(title):
-        term, session = counting_value(m.group(1)), counting_value(m.group(2))
-        if term in _NPC_EARLY:
-            years = _NPC_EARLY[term]
-            return years[session - 1] if 1 <= session <= len(years) else None
-        return 1983 + 5 * (term - 6) + session - 1 if term > 5 and 1 <= session <= 5 else None
+        years = npc_session_years(counting_value(m.group(1)), counting_value(m.group(2)))
+        return years[0] if years else None
     if m := _PARTY_CONGRESS.search(title):
-        n = counting_value(next(g for g in m.groups() if g))
-        return _PARTY_EARLY.get(n) or (1982 + 5 * (n - 12) if n >= 12 else None)
+        return party_congress_year(counting_value(next(g for g in m.groups() if g)))
     return None
 
 

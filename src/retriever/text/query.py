@@ -2,12 +2,12 @@
 in the short forms people type, and their full forms as documents write them.
 
 People write 「2019年」, 「19年」, 「二〇一九年」 or 「九三年」, 「十九大」, 「十三五」 and 「人大」;
-reports write 「2019年政府工作报告」, 「第十九次全国代表大会」, 「第十三个五年规划」,
-「全国人民代表大会」. `understand`
-adds the full forms to the text that BM25 matches (the question shown stays as
-typed) and returns the years the question names, which search prefers among documents
-whose titles carry them (reports of several years say nearly the same things; the
-year decides). The rules are the general conventions of Chinese writing, not lists
+reports write 「2019年政府工作报告」, 「第十九次全国代表大会」, 「第十三个五年规划」 and
+「全国人民代表大会」. `understand` adds the full forms to the text that BM25 matches (the
+question shown stays as typed) and returns the years the question names, also through
+the congress, session or plan it names (「十九大」 met in 2017), which search prefers
+among documents whose titles carry them (reports of several years say nearly the same
+things; the year decides). The rules are the general conventions of Chinese writing, not lists
 taken from any corpus.
 """
 
@@ -38,6 +38,23 @@ _CONGRESS = re.compile(
 )
 # A five-year plan by its ordinal (「十三五时期」, 「“六五”」, 「一五計劃」): a period of its own.
 _PLAN = re.compile(rf"(?<![{COUNTING}第])([{COUNTING}]{{1,2}})五(?=计划|計劃|规划|規劃|期间|期間|时期|時期|末|初|”|\"|」|』)")
+# A session of the National People's Congress as people name it (「十三届全国人大二次会议」,
+# 「四届人大」), not a province's (「省十三届人大」).
+_NPC = re.compile(
+    rf"(?<![省市县区縣區第{COUNTING}\d])第?([{COUNTING}]{{1,3}}|\d{{1,2}})[届屆](?:全国|全國)?(?:人大|人民代表大会|人民代表大會)"
+    rf"(?:第?([{COUNTING}]{{1,3}}|\d{{1,2}})次)?"
+)
+# When the national congresses met. The National People's Congress has met once a year of
+# its five-year term since the sixth (1983); its first five terms met in the years listed.
+# The Party's national congress has met every five years since the twelfth (1982).
+_NPC_EARLY = {
+    1: (1954, 1955, 1956, 1957, 1958),
+    2: (1959, 1960, 1962, 1963),
+    3: (1964,),
+    4: (1975,),
+    5: (1978, 1979, 1980, 1981, 1982),
+}
+_PARTY_EARLY = {1: 1921, 2: 1922, 3: 1923, 4: 1925, 5: 1927, 6: 1928, 7: 1945, 8: 1956, 9: 1969, 10: 1973, 11: 1977}
 # Short forms of bodies and their full names (the standard abbreviations).
 _SHORT_FORMS = {"人大": "人民代表大会", "政协": "政治协商会议", "政協": "政治協商會議", "党代会": "全国代表大会"}
 
@@ -85,6 +102,24 @@ def _ordinal(n: int) -> str:
     return head + ("" if units == 0 else "一二三四五六七八九"[units - 1])
 
 
+def npc_session_years(term: int, session: int | None = None) -> tuple[int, ...]:
+    """The year the National People's Congress's term met in its session, or, with no
+    session, every year it met (none for a term or session that has not met)."""
+    if term in _NPC_EARLY:
+        years = _NPC_EARLY[term]
+    else:
+        years = tuple(range(1983 + 5 * (term - 6), 1988 + 5 * (term - 6))) if term > 5 else ()
+    if session is not None:
+        years = (years[session - 1],) if 1 <= session <= len(years) else ()
+    return tuple(y for y in years if y <= time.localtime().tm_year)
+
+
+def party_congress_year(n: int) -> int | None:
+    """The year the Party's nth national congress met."""
+    year = _PARTY_EARLY.get(n) or (1982 + 5 * (n - 12) if n >= 12 else None)
+    return year if year is not None and year <= time.localtime().tm_year else None
+
+
 def _plan_years(n: int) -> range:
     """The years of the nth five-year plan (1953-57 the first; 1963-65 were no plan's) and
     the next, whose report looks back on it."""
@@ -104,8 +139,13 @@ def understand(question: str) -> Understood:
         if _plan_years(n).start <= time.localtime().tm_year:
             years |= set(_plan_years(n))
             extra.append(f"第{_ordinal(n)}个五年")
+    # A congress or a session names the year it met: its documents are of that year.
     for numeral in _CONGRESS.findall(question):
         extra.append(f"第{_ordinal(counting_value(numeral))}次全国代表大会")
+        if year := party_congress_year(counting_value(numeral)):
+            years.add(year)
+    for term, session in _NPC.findall(question):
+        years |= set(npc_session_years(counting_value(term), counting_value(session) if session else None))
     extra += [full for short, full in _SHORT_FORMS.items() if short in question and full not in question]
     return Understood(" ".join([question, *extra]), frozenset(years))
 
