@@ -32,6 +32,10 @@ from retriever.text.segment import Passage
         ("过去五六年间", set()),
         ("20年内", set()),
         ("19年的政府工作报告", {2019}),
+        ("2019—2021年的就业", {2019, 2020, 2021}),  # a range names the years between
+        ("从2013年到2017年", {2013, 2014, 2015, 2016, 2017}),
+        ("2019年和2021年", {2019, 2021}),
+        ("1949-2019", {1949, 2019}),  # a span of history: the years it names, not seventy
         # Traditional script, as users in Taiwan and Hong Kong write.
         ("過去10年糧食產量增長多少", set()),
         ("建國70年來的成就", set()),

@@ -30,6 +30,10 @@ _SPAN_BEFORE = re.compile(
     r"(近|过去|過去|最近|连续|連續|成立|建国|建國|开放|開放|解放|长达|長達|历时|歷時|将近|將近|约|約|每|这|這|那|第)\s*$"
 )
 _SPAN_AFTER = re.compile(r"年(代|来|來|间|間|内|內|里|裡|裏|多|左右|之久|以上|以下)")
+# A range of years (「2019—2021年」, 「2016至2020年」, 「从2013年到2017年」) names those between;
+# up to ten, as a plan or a decade does (「1949-2019」 is a span of history, no years asked).
+_YEAR_RANGE = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)年?\s*(?:到|至|—|–|-|~|～)\s*(1[5-9]\d\d|20\d\d)(?!\d)")
+_MAX_RANGE = 10
 _DECADE = re.compile(rf"(?<![\d{COUNTING}])([1-9]0|[二三四五六七八九]十)年代")
 # 「十九大」, 「二十大」: a party congress by its ordinal, where what follows shows it is one
 # (「三大攻坚战」 is not).
@@ -89,6 +93,9 @@ def years_in(text: str) -> set[int]:
             years.add(value)
         elif not _a_span(text, m):
             years.add(_two_digit_year(value))
+    for first, last in _YEAR_RANGE.findall(text):
+        if 0 < int(last) - int(first) <= _MAX_RANGE:
+            years |= set(range(int(first), int(last) + 1))
     for decade in _DECADE.findall(text):
         start = 1900 + counting_value(decade)
         years |= set(range(start, start + 10))
