@@ -144,6 +144,15 @@ def test_a_salutation_on_its_own_line_goes(salutation):
     assert clean("同志们,今年的任务很重。") == "同志们,今年的任务很重。"
 
 
+def test_digits_padded_with_spaces_are_joined():
+    # A converter's padding of full-width digits, across a broken line too.
+    text = "本届政府从1 9 9 3 年3 月就职。国内生产总值达到7\n4 7 7 2 亿元，平均每年增长1 1 ％，去年增长8 ．8 ％。"
+    assert clean(text) == "本届政府从1993年3月就职。国内生产总值达到74772亿元，平均每年增长11％，去年增长8．8％。"
+    # Numbers apart, spacing around numbers and Latin text stay.
+    for kept in ("数据为 2019 2020 2021 三年。", "2023 年 3 月 5 日召开。", "共 3 个项目。", "version 1 2 3 here"):
+        assert clean(kept) == kept
+
+
 def test_licence_templates_of_wiki_sources_go():
     text = (
         "会议听取了工作报告。\n"

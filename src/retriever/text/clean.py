@@ -132,6 +132,12 @@ _NUMBER_END = re.compile(f"[{ARABIC}][{ARABIC}.．]*$")
 _UNIT_START = re.compile("^" + alternation(UNITS))
 _WORD_SPLIT_MIN = 8  # a shorter line may be a name or a signature (「习近平」)
 
+# Digits each followed by a space (「1 9 9 7 年」, 「增长8 ．8 ％」): a converter's padding of
+# full-width digits to their width. Joined where the run ends before Chinese text, and a
+# lone digit between Chinese characters (「年3 月」); numbers apart (「2019 2020」) stay.
+_SPACED_DIGITS = re.compile(r"(?:[.．]?[0-9] ){2,}(?=[^\x00-\x7f])")
+_SPACED_DIGIT = re.compile(r"(?<=[^\x00-\x7f])([0-9]) (?=[^\x00-\x7f\s])")
+
 # Markdown syntax that would otherwise leak into passages.
 # A link's target may hold parentheses of its own (…/wiki/Foo_(bar)), one level deep,
 # and a title ("…").
@@ -352,5 +358,5 @@ def clean(text: str, markdown: bool = False) -> str:
         # placeholder for a name, at times), or repeat a line.
         if kept and (line == kept[-1] or (len(kept) <= 3 and _copy_of_title(line, kept[0]))):
             continue
-        kept.append(line)
+        kept.append(_SPACED_DIGIT.sub(r"\1", _SPACED_DIGITS.sub(lambda m: m.group(0).replace(" ", ""), line)))
     return "\n".join(kept)
