@@ -52,7 +52,7 @@ _TITLE_BODY = re.compile(r"^(.{2,40}?)关于")
 
 # The national congresses a title may name instead of a date (「第十三届全国人民代表大会第四次
 # 会议关于政府工作报告的决议」, 「在中国共产党第九次全国代表大会上的报告」, 「…(十四大)」):
-# each met in a known year (query.npc_session_year, query.party_congress_year).
+# each met in a known year (query.npc_session_years, query.party_congress_year).
 _NUMBER = rf"([{COUNTING}]{{1,3}}|\d{{1,2}})"
 _NPC_SESSION = re.compile(rf"第?{_NUMBER}届全国(?:人民代表大会|人大)第?{_NUMBER}次会议")
 # The congress's own documents: its report, its resolutions, a speech at it (not 「党的三大
