@@ -315,6 +315,12 @@ class _Paragraph:
         )
 
 
+def _join_padded_digits(line: str) -> str:
+    """「1 9 9 7 年3 月」 -> 「1997年3月」 (see _SPACED_DIGITS)."""
+    line = _SPACED_DIGITS.sub(lambda m: m.group(0).replace(" ", ""), line)
+    return _SPACED_DIGIT.sub(r"\1", line)
+
+
 def reflow(lines: list[str]) -> list[str]:
     """Re-join lines broken mid-sentence (lines stripped, blank ones already gone)."""
     out: list[str] = []
@@ -354,9 +360,10 @@ def clean(text: str, markdown: bool = False) -> str:
             if kept and kept[-1][-1] not in PARAGRAPH_ENDS:
                 kept[-1] += "……"
             continue
+        line = _join_padded_digits(line)
         # Sites print the title twice: in the page header and above the text (with a
         # placeholder for a name, at times), or repeat a line.
         if kept and (line == kept[-1] or (len(kept) <= 3 and _copy_of_title(line, kept[0]))):
             continue
-        kept.append(_SPACED_DIGIT.sub(r"\1", _SPACED_DIGITS.sub(lambda m: m.group(0).replace(" ", ""), line)))
+        kept.append(line)
     return "\n".join(kept)
