@@ -239,6 +239,8 @@ def _title_issuer(title: str) -> str | None:
 
 def session_year(title: str) -> int | None:
     """The year of the national congress session a title names, if it names one."""
+    if "大" not in title:  # every congress is a 大会 or an N大: no OpenCC for other titles at open
+        return None
     title = for_matching(title)  # 「第十三屆全國人民代表大會第四次會議」 too
     if m := _NPC_SESSION.search(title):
         years = npc_session_years(counting_value(m.group(1)), counting_value(m.group(2)))
