@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from retriever.text.numerals import COUNTING, DIGIT_VALUES, DIGITS, counting_value
-from retriever.text.query import npc_session_years, party_congress_year, title_years, years_in
+from retriever.text.query import CONGRESS_NUMBER, npc_session_years, party_congress_year, title_years, years_in
 from retriever.text.segment import Passage
 from retriever.text.words import for_matching
 
@@ -53,12 +53,11 @@ _TITLE_BODY = re.compile(r"^(.{2,40}?)关于")
 # The national congresses a title may name instead of a date (「第十三届全国人民代表大会第四次
 # 会议关于政府工作报告的决议」, 「在中国共产党第九次全国代表大会上的报告」, 「…(十四大)」):
 # each met in a known year (query.npc_session_years, query.party_congress_year).
-_NUMBER = rf"([{COUNTING}]{{1,3}}|\d{{1,2}})"
-_NPC_SESSION = re.compile(rf"第?{_NUMBER}届全国(?:人民代表大会|人大)第?{_NUMBER}次会议")
+_NPC_SESSION = re.compile(rf"第?{CONGRESS_NUMBER}届全国(?:人民代表大会|人大)第?{CONGRESS_NUMBER}次会议")
 # The congress's own documents: its report, its resolutions, a speech at it (not 「党的三大
 # 作风」, nor 「党的十八大以来」).
 _PARTY_CONGRESS = re.compile(
-    rf"(?:(?:中国共产党|党的)第{_NUMBER}次全国代表大会|党的{_NUMBER}大)(?=上|报告|关于|$)|[（(]{_NUMBER}大[)）]"
+    rf"(?:(?:中国共产党|党的)第{CONGRESS_NUMBER}次全国代表大会|党的{CONGRESS_NUMBER}大)(?=上|报告|关于|$)|[（(]{CONGRESS_NUMBER}大[)）]"
 )
 
 
@@ -163,11 +162,16 @@ def parse_date(value: str) -> str | None:
     if m:
         y, mo, d = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(4), m.group(5), m.group(6))
         return _as_date(int(y), _number(mo), _number(d))
-    m = _CN_DATE.search(value)
-    if m:
-        return _as_date(_number(m.group(1)), _number(m.group(2)), _number(m.group(3)))
-    m = _ROC_DATE.search(value)
-    return _as_date(int(m.group(1)) + _ROC_OFFSET, _number(m.group(2)), _number(m.group(3))) if m else None
+    m = _CN_DATE.search(value) or _ROC_DATE.search(value)
+    return _chinese_date(m) if m else None
+
+
+def _chinese_date(m: re.Match[str]) -> str | None:
+    """The date a match of _CN_DATE or _ROC_DATE names (year, month, day in its groups)."""
+    year = _number(m.group(1))
+    if year is not None and m.re is _ROC_DATE:
+        year += _ROC_OFFSET
+    return _as_date(year, _number(m.group(2)), _number(m.group(3)))
 
 
 def date_span(value: str) -> tuple[datetime.date, datetime.date]:
@@ -193,10 +197,7 @@ def _line_date(line: str) -> str | None:
     m = _CN_DATE.match(body) or _ROC_DATE.match(body)
     if not m or m.group(3) is None:  # a month alone is a heading (「2023年3月工作安排」), not a date line
         return None
-    year = _number(m.group(1))
-    if year is not None and m.re is _ROC_DATE:
-        year += _ROC_OFFSET
-    return _as_date(year, _number(m.group(2)), _number(m.group(3)))
+    return _chinese_date(m)
 
 
 def is_body(name: str) -> bool:

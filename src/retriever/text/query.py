@@ -42,11 +42,13 @@ _CONGRESS = re.compile(
 )
 # A five-year plan by its ordinal (「十三五时期」, 「“六五”」, 「一五計劃」): a period of its own.
 _PLAN = re.compile(rf"(?<![{COUNTING}第])([{COUNTING}]{{1,2}})五(?=计划|計劃|规划|規劃|期间|期間|时期|時期|末|初|”|\"|」|』)")
+# The number of a congress, a term or a session: 「十三」 or 「13」.
+CONGRESS_NUMBER = rf"([{COUNTING}]{{1,3}}|\d{{1,2}})"
 # A session of the National People's Congress as people name it (「十三届全国人大二次会议」,
 # 「四届人大」), not a province's (「省十三届人大」).
 _NPC = re.compile(
-    rf"(?<![省市县区縣區第{COUNTING}\d])第?([{COUNTING}]{{1,3}}|\d{{1,2}})[届屆](?:全国|全國)?(?:人大|人民代表大会|人民代表大會)"
-    rf"(?:第?([{COUNTING}]{{1,3}}|\d{{1,2}})次)?"
+    rf"(?<![省市县区縣區第{COUNTING}\d])第?{CONGRESS_NUMBER}[届屆](?:全国|全國)?(?:人大|人民代表大会|人民代表大會)"
+    rf"(?:第?{CONGRESS_NUMBER}次)?"
 )
 # When the national congresses met. The National People's Congress has met once a year of
 # its five-year term since the sixth (1983); its first five terms met in the years listed.
@@ -143,13 +145,15 @@ def understand(question: str) -> Understood:
     extra = [f"{y}年" for y in sorted(years) if len(years) <= 3 and str(y) not in question]
     for numeral in _PLAN.findall(question):
         n = counting_value(numeral)
-        if _plan_years(n).start <= time.localtime().tm_year:
-            years |= set(_plan_years(n))
+        plan = _plan_years(n)
+        if plan.start <= time.localtime().tm_year:
+            years |= set(plan)
             extra.append(f"第{_ordinal(n)}个五年")
     # A congress or a session names the year it met: its documents are of that year.
     for numeral in _CONGRESS.findall(question):
-        extra.append(f"第{_ordinal(counting_value(numeral))}次全国代表大会")
-        if year := party_congress_year(counting_value(numeral)):
+        n = counting_value(numeral)
+        extra.append(f"第{_ordinal(n)}次全国代表大会")
+        if year := party_congress_year(n):
             years.add(year)
     for term, session in _NPC.findall(question):
         years |= set(npc_session_years(counting_value(term), counting_value(session) if session else None))
