@@ -514,3 +514,50 @@ def test_a_sentence_that_restates_its_title_does_not_lead_an_answer(fake_embedde
 
     assert first_quote(SummaryConfig(answer_title_echo=0.0)) == opening
     assert first_quote(SummaryConfig()) == call
+
+
+def test_a_search_box_term_is_read_as_one_and_a_question_is_not():
+    from retriever.summary.extract import _search_term
+
+    assert _search_term("党政分开") == "党政分开"
+    assert _search_term(" CPTPP ") == "cptpp"
+    assert _search_term("黨政分開") == "党政分开"
+    assert _search_term("五加二 白加黑") is None  # two terms typed apart
+    assert _search_term("党政分开是什么意思") is None  # a question
+    assert _search_term("税") is None
+
+
+@pytest.mark.parametrize(
+    ("sentence", "mentions"),
+    [
+        ("党政分开即党政职能分开。", 1.0),
+        ("所谓党政分开，就是党政职能分开。", 1.0),
+        ("全会通过了《中国共产党中央委员会关于无产阶级文化大革命的决定》（即《党政分开》）。", 1.5),
+        ("实行“党政分开”，理顺关系。", 0.5),
+        ("《党政分开（草案）》提请审议。", 0.5),
+        ("從黨政不分到黨政分開，是一項重大改革。", 0.0),
+        ("党政分开才能保证做到“党要管党”。", 0.0),
+    ],
+)
+def test_a_sentence_that_says_what_a_term_means_or_introduces_it(sentence, mentions):
+    from retriever.summary.extract import _term_mentions
+
+    assert _term_mentions("党政分开")(sentence) == mentions
+
+
+def test_a_search_box_term_is_answered_first_by_the_sentence_that_says_what_it_is(fake_embedder):
+    said = "从党政不分到党政分开，是我们党的领导制度的一项重大改革。"
+    meant = "党政分开即党政职能分开。"
+    hits = [_hit(1, "a", said), _hit(2, "b", meant)]
+
+    def first_quote(question: str, answer_term: float) -> str:
+        # Closeness left out: the fake embedder's cosines would decide alone between two.
+        config = SummaryConfig(answer_closeness=0.0, answer_term=answer_term)
+        vector = fake_embedder.encode([question])[0]
+        return summarize_hits(question, hits, vector, sentence_lookup(fake_embedder, hits), 300, config).sentences[0].text
+
+    # The longer quote of the better hit leads, unless the other says what the term is.
+    assert first_quote("党政分开", 0.0) == said
+    assert first_quote("党政分开", 0.3) == meant
+    # A question is no term: it gains nothing.
+    assert first_quote("党政分开的意义", 0.3) == said

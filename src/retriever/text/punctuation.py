@@ -17,6 +17,10 @@ ELLIPSIS = "…"
 SENTENCE_ENDS = FULL_STOPS + SEMICOLONS + ELLIPSIS
 # Closing quotes and brackets: they stay with the sentence they close.
 CLOSERS = "”’」』）)】》"
+# Marks around a quotation or a title, as official prose sets a name it introduces
+# (「实行“费改税”」, 「《国防法》」).
+QUOTE_OPENERS = '“‘「『《"'
+QUOTE_CLOSERS = '”’」』》"'
 # Where a paragraph may end: a line that ends otherwise was broken inside a sentence.
 PARAGRAPH_ENDS = SENTENCE_ENDS + COLONS + CLOSERS
 # What opens an item of a bulleted list (「- 」 as Markdown writes it, 「• 」 as editors draw it).
