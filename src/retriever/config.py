@@ -226,9 +226,9 @@ class SummaryConfig:
     # A search-box query of one term (「党政分开」, 「家电下乡」) asks what it is: a sentence
     # that says what it means (「党政分开即党政职能分开」, 「（即《十六条》）」) gains
     # answer_term, one that sets it in quotation marks, as official prose introduces a
-    # name it coins (「做好“家电下乡”」), half as much (both, one and a half). On dev and the check questions,
-    # answer first 54 -> 55 of 120 and 70 -> 74 of 160, none less; the same from 0.2 to
-    # 0.5; the marks alone at full weight 70 -> 73.
+    # name it coins (「做好“家电下乡”」), half as much; one that does both, both. On dev
+    # and the check questions, answer first 54 -> 55 of 120 and 70 -> 74 of 160, none
+    # less; the same from 0.2 to 0.5; either at full weight, 70 -> 73 on the check ones.
     answer_term: float = 0.3
     one_document_for_one_year: bool = True
     # Two figures from documents of one kind (two years' reports) in sentences this close
