@@ -162,13 +162,6 @@ class SearchConfig:
     # Added to the fused score (0-1) of passages whose document's title names a year the
     # question names (text/query.py): on the dev year questions, hit@1 0.22 without, 0.38 with.
     year_weight: float = 0.25
-    # The dense side compares the passages with the question moved by its model's question
-    # adapter, where one ships (embedding/adapter.py). On the dev half of the user
-    # questions the dense side alone went from MRR@10 0.256 to 0.276 with it (the check
-    # questions 0.177 -> 0.219); the learned ranker, trained again on it, from hit@1 0.417
-    # and MRR@10 0.540 to 0.458 and 0.563 in cross-validation (the check questions 0.450 /
-    # 0.563 -> 0.481 / 0.597).
-    question_adapter: bool = True
     # confidence = sigmoid((best dense score - threshold) / confidence_scale): 0.5 at the
     # model's ANSWER_THRESHOLDS, the slope of a logistic fit of real against off-topic
     # questions on the dev half of the user questions.

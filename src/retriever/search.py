@@ -24,7 +24,6 @@ import numpy as np
 
 from retriever.arguments import check_mode
 from retriever.config import SearchConfig
-from retriever.embedding.adapter import adapter_for
 from retriever.errors import UsageError
 from retriever.index.folder import Index, nearest
 from retriever.index.scope import Selection
@@ -41,8 +40,7 @@ SCORE_NAMES = {
     "last; README 'How results are ranked'); below them, the blend's order (below 0)",
     "blend": "{d:g}·minmax(dense) + {w:g}·minmax(BM25) over the union of both top lists (0–1), "
     "+{y:g} for a document of the year asked; dense = {p:g}·cosine(passage) + {s:g}·cosine(its best sentence)",
-    "dense": "{p:g}·cosine(passage) + {s:g}·cosine(its best sentence), text vectors and the question's (moved by its "
-    "model's question adapter, where one ships)",
+    "dense": "{p:g}·cosine(passage) + {s:g}·cosine(its best sentence), question and text vectors",
     "bm25": "BM25 over jieba words of the passage, its title and headings",
 }
 
@@ -127,11 +125,13 @@ def judge(
         return Verdict(None, None)
     if not hits:
         return Verdict(False, 0.0, "no passage matches the question", "no_match")
-    # Scored here on the question as embedded, not as search moved it (search_vector):
-    # the threshold and the confidence's scale were fitted so. k passages: microseconds.
-    ids = np.array([h.passage_id for h in hits], dtype=np.int64)
-    cosines = index.vectors.reconstruct_batch(ids) @ query_vector
-    best = float(np.max(dense_scores(index, ids, cosines, query_vector, config)))
+    # The dense scores search() computed (hybrid, dense); in BM25 mode, computed here.
+    known = [h.dense for h in hits if h.dense is not None]
+    lacking = np.array([h.passage_id for h in hits if h.dense is None], dtype=np.int64)
+    if len(lacking):
+        cosines = index.vectors.reconstruct_batch(lacking) @ query_vector
+        known += dense_scores(index, lacking, cosines, query_vector, config).tolist()
+    best = float(max(known))
     confidence = 1.0 / (1.0 + math.exp(-(best - threshold) / config.confidence_scale))
     if best >= threshold:
         return Verdict(True, confidence)
@@ -264,9 +264,8 @@ def search(
         raise UsageError(f"{mode} search needs the question's vector")
     if mode == "dense":
         assert query_vector is not None
-        moved = search_vector(index, query_vector, config)
-        ids, cosines = _dense_side(index, moved, min(wanted, n), within)
-        ranked = dense = dict(zip(ids.tolist(), dense_scores(index, ids, cosines, moved, config).tolist()))
+        ids, cosines = _dense_side(index, query_vector, min(wanted, n), within)
+        ranked = dense = dict(zip(ids.tolist(), dense_scores(index, ids, cosines, query_vector, config).tolist()))
         bm25: dict[int, float] = {}
     elif mode == "bm25":
         ids, all_bm25 = _bm25_side(index, words, wanted, within)
@@ -283,13 +282,6 @@ def search(
             hits = _distinct_hits(index, ranked, dense, bm25, words, k, config)
             return [replace(h, explain=why.get(h.passage_id)) for h in hits] if explain else hits
     return _distinct_hits(index, ranked, dense, bm25, words, k, config)
-
-
-def search_vector(index: Index, query_vector: np.ndarray, config: SearchConfig = SearchConfig()) -> np.ndarray:
-    """The question's vector as the dense side compares it with passages: moved by the
-    question adapter of the index's model, where one ships (config.question_adapter)."""
-    adapter = adapter_for(index.model, len(query_vector)) if config.question_adapter else None
-    return adapter(query_vector) if adapter else query_vector
 
 
 def _dense_side(index: Index, query_vector: np.ndarray, n: int, within: Selection | None) -> tuple[np.ndarray, np.ndarray]:
@@ -317,10 +309,9 @@ def candidates(
     within: Selection | None = None,
 ) -> Candidates:
     """Hybrid search's candidates for `query`, scored by the hand-set blend: what a
-    ranker reorders, and learns from. `query_vector` as embedded: moved here."""
+    ranker reorders, and learns from."""
     n = len(index.passages) if within is None else within.passages
     wanted = max(config.candidates, 3 * k)
-    query_vector = search_vector(index, query_vector, config)
     found_ids, found_cos = _dense_side(index, query_vector, min(wanted, n), within)
     bm25_ids, all_bm25 = _bm25_side(index, query_terms(query), wanted, within)
     return _fused(index, query, query_vector, found_ids, found_cos, bm25_ids, all_bm25, config)
