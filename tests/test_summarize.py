@@ -540,9 +540,9 @@ def test_a_search_box_term_is_read_as_one_and_a_question_is_not():
     ],
 )
 def test_a_sentence_that_says_what_a_term_means_or_introduces_it(sentence, mentions):
-    from retriever.summary.extract import _term_mentions
+    from retriever.summary.extract import _matched, _term_mentions
 
-    assert _term_mentions("党政分开")(sentence) == mentions
+    assert _term_mentions("党政分开")(_matched(sentence)) == mentions
 
 
 def test_a_search_box_term_is_answered_first_by_the_sentence_that_says_what_it_is(fake_embedder):

@@ -259,13 +259,23 @@ def select(
     return chosen
 
 
-def _coverage(sentence: str, words: Sequence[str]) -> float:
-    """Share of the question's distinct words that the sentence contains. The words are
-    in matching form and lower-cased (words.query_terms): so is the sentence, so that
-    gdp meets GDP and 国家 meets 國家."""
+def _matched(sentence: str) -> str:
+    """A sentence as a question's words are matched in it: the question's words are in
+    matching form and lower-cased (words.query_terms), so that gdp meets GDP and 国家
+    meets 國家."""
+    return for_matching(sentence).lower()
+
+
+def _covered(matched: str, words: Sequence[str]) -> float:
+    """Share of the question's distinct words that a sentence (`_matched`) contains."""
     distinct = set(words)
-    matched = for_matching(sentence).lower()
     return sum(1 for w in distinct if w in matched) / len(distinct) if distinct else 0.0
+
+
+def _coverage(sentence: str, words: Sequence[str]) -> float:
+    """Share of the question's distinct words that the sentence contains, in either script
+    and case."""
+    return _covered(_matched(sentence), words)
 
 
 def salience(sentences: Sequence[str]) -> np.ndarray:
@@ -398,8 +408,8 @@ def _search_term(question: str) -> str | None:
 
 
 def _term_mentions(term: str) -> Callable[[str], float]:
-    """How a sentence speaks of the term: 1 where it says what the term means (「X即」
-    「X就是」「X是指」, 「所谓X」「（即《X》）」, 「…（X）」 after a full name), plus 0.5
+    """How a sentence (`_matched`) speaks of the term: 1 where it says what the term means
+    (「X即」「X就是」「X是指」, 「所谓X」「（即《X》）」, 「…（X）」 after a full name), plus 0.5
     where it sets it in quotation marks or a title's marks (「实施“X”」, 「《X（草案）》」)."""
     t, opener, closer = re.escape(term), char_class(QUOTE_OPENERS), char_class(QUOTE_CLOSERS)
     quoted = re.compile(f"{opener}{t}(?:{closer}|[（(])")
@@ -407,9 +417,8 @@ def _term_mentions(term: str) -> Callable[[str], float]:
         f"{t}{closer}?[，,]?(?:即|就是|是指|指的是)|(?:所谓|即|简称|又称){opener}?{t}|[（(]{opener}?{t}{closer}?[）)]"
     )
 
-    def mentions(sentence: str) -> float:
-        text = for_matching(sentence).lower()
-        return float(bool(defined.search(text))) + 0.5 * bool(quoted.search(text))
+    def mentions(matched: str) -> float:
+        return float(bool(defined.search(matched))) + 0.5 * bool(quoted.search(matched))
 
     return mentions
 
@@ -426,7 +435,8 @@ def _answer_relevance(
     """How well each quote of the pool answers the question (see SummaryConfig)."""
     words = query_terms(question)
     closeness = minmax(vectors @ query_vector) if query_vector is not None else np.zeros(len(pool))
-    coverage = np.array([_coverage(s.text, words) for s, _, _ in pool])
+    matched = [_matched(s.text) for s, _, _ in pool]  # OpenCC once a sentence, for the words and the term
+    coverage = np.array([_covered(m, words) for m in matched])
     # Sentences of better hits are likelier to answer: a gentle prior by hit rank.
     prior = np.array([1.0 / (1 + 0.5 * (hit.rank - 1)) for _, _, hit in pool])
     # A short quote that says again what the question asks (「扩大退耕还林规模。」) rarely
@@ -447,7 +457,7 @@ def _answer_relevance(
     term = _search_term(question)
     if term:
         mentions = _term_mentions(term)
-        relevance += config.answer_term * np.array([mentions(s.text) for s, _, _ in pool])
+        relevance += config.answer_term * np.array([mentions(m) for m in matched])
     return relevance + config.answer_year * of_year
 
 
