@@ -1,13 +1,14 @@
 """Incremental indexing: what is read, embedded and written when the corpus changes."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import write_corpus
 
-from retriever import Retriever
+from retriever import Retriever, UsageError
 from retriever.embedding.onnx_export import EXPORT_RECIPE
 from retriever.embedding.onnx_runtime import cpu_summary
 from retriever.text.segment import sentence_spans
@@ -81,6 +82,28 @@ def test_add_mode_keeps_what_was_indexed(corpus, counting):
     assert (report.added, report.kept, report.removed) == (1, 1, 0)
     assert sorted(r.index.documents) == ["corpus/a.txt", "corpus/b.txt"]
     assert manifest()["corpus"]["sources"] == ["corpus/a.txt", "corpus/b.txt"]
+
+
+def test_index_without_paths_reads_again_what_it_was_built_from(corpus, counting, monkeypatch):
+    Retriever.build(["corpus"], index_dir="idx")
+    (corpus / "c.txt").write_text("产业发展座谈\n要发展乡村旅游,拓宽农民增收渠道。", encoding="utf-8")
+    r, report = Retriever.build(index_dir="idx")
+    assert (report.added, report.unchanged) == (1, 2)
+    assert sorted(r.index.documents) == ["corpus/a.txt", "corpus/b.txt", "corpus/c.txt"]
+    base = str(Path.cwd().resolve())
+    assert manifest()["corpus"]["sources"] == ["corpus"] and manifest()["corpus"]["base"] == base
+    # Elsewhere, another corpus/ must not replace what the index holds.
+    index = Path("idx").resolve()
+    Path("elsewhere").mkdir()
+    write_corpus(Path("elsewhere"), {"x.txt": "别的文件夹\n这里的文件不该替换索引里的内容。"})
+    monkeypatch.chdir("elsewhere")
+    refused = rf"^{re.escape(str(index))} was built from corpus in {re.escape(base)}: run this there, or name the paths"
+    with pytest.raises(UsageError, match=refused):
+        Retriever.build(index_dir=index)
+    assert sorted(Retriever.open(index).index.documents) == ["corpus/a.txt", "corpus/b.txt", "corpus/c.txt"]
+    # Sources named by absolute paths are found from any folder.
+    Retriever.build([corpus / "a.txt"], index_dir=index)
+    assert Retriever.build(index_dir=index)[1].written is False
 
 
 def test_a_passage_that_repeats_across_documents_is_embedded_once(corpus, counting):

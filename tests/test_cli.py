@@ -21,6 +21,7 @@ def runner():
 @pytest.fixture
 def corpus(in_tmp, fake_embedder):
     Path("corpus").mkdir()
+    Path("indexes").mkdir()  # a project folder, as a clone of this repository is
     Path("corpus/a.txt").write_text(DOC, encoding="utf-8")
     Path("corpus/b.md").write_text("# 环境整治\n\n要抓好人居环境整治,清理生活垃圾。", encoding="utf-8")
     return Path("corpus")
@@ -240,6 +241,11 @@ def test_summarize_unknown_output_format_is_a_usage_error(runner, corpus):
     assert result.stderr == "error: unknown output format 'xlsx': choose one of jsonl, md, csv\n"
     result = runner.invoke(app, ["summarize", "corpus", "--format", "csv", "--json"])
     assert result.stderr == "error: --json and --out - (or --format alone) both print on standard output: choose one\n"
+    result = runner.invoke(app, ["summarize", "corpus", "--format", "md", "--out", "out.csv"])
+    assert result.stderr == "error: --format md, but out.csv names the format csv: choose one\n"
+    # -q is --quiet, before the command; after it, no option takes a file as its value.
+    result = runner.invoke(app, ["summarize", "-q", "corpus/a.txt", "corpus/b.md"])
+    assert result.exit_code == 2 and "No such option: -q" in result.stderr
     assert not list(Path(".").glob("out*"))
 
 

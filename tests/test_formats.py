@@ -443,6 +443,15 @@ def test_malformed_docx(tmp_path):
     assert _error(load_document, tmp_path / "old.docx").cause.startswith("a legacy Office file (.doc/.xls/.ppt)")
 
 
+def test_rtf_is_refused_by_its_content_whatever_its_name(tmp_path):
+    rtf = b"{\\rtf1\\ansi\\ansicpg936\\deff0{\\fonttbl{\\f0 \\'cb\\'ce;}}\\f0 \\'b9\\'a4\\'d7\\'f7\\par}"
+    for name in ("report.rtf", "report.txt", "report"):
+        (tmp_path / name).write_bytes(rtf)
+        assert (
+            _error(load_document, tmp_path / name).cause == "an RTF file (its text is markup, not read): save it as .docx or .txt"
+        )
+
+
 # --- PDF ---------------------------------------------------------------------------
 
 _CN = "一二三四五六七八九十"

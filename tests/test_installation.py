@@ -31,7 +31,9 @@ def _user_index(tmp: Path) -> Path:
 
 def test_the_default_index_is_the_users_own_unless_the_folder_is_a_project(in_tmp, monkeypatch):
     assert default_index_dir() == _user_index(in_tmp)
-    Path("corpus").mkdir()  # a project folder: its corpus/ and the index beside it
+    Path("corpus").mkdir()  # a folder of texts that many people name so: not a project
+    assert default_index_dir() == _user_index(in_tmp)
+    Path("indexes").mkdir()  # a project folder: its corpus/ and the indexes beside it
     assert default_index_dir() == Path("indexes/default")
     monkeypatch.setenv("RETRIEVER_INDEX", "elsewhere")
     assert default_index_dir() == Path("elsewhere")
@@ -90,6 +92,9 @@ def test_the_library_builds_a_project_folders_index_on_first_use_as_the_cli_does
         Retriever.open()
     Path("corpus").mkdir()
     Path("corpus/a.txt").write_text(DOC, encoding="utf-8")
+    with pytest.raises(BadIndexError, match="^no index at .* yet"):  # corpus/ alone: not a project
+        Retriever.open()
+    Path("indexes").mkdir()
     answer = Retriever.open().ask("矛盾纠纷")
     assert Path("indexes/default/manifest.json").is_file()
     assert answer.confidence == answer.to_dict()["confidence"] and answer.reason == answer.to_dict().get("reason")
@@ -125,6 +130,7 @@ def test_quiet_leaves_errors_and_skipped_files_only(in_tmp, runner, fake_embedde
 
 def test_remove_takes_the_index_and_nothing_else(in_tmp, runner, fake_embedder):
     Path("corpus").mkdir()
+    Path("indexes").mkdir()
     Path("corpus/a.txt").write_text(DOC, encoding="utf-8")
     assert runner.invoke(app, ["index"]).exit_code == 0
     Path("indexes/default/notes.txt").write_text("mine", encoding="utf-8")  # a file the index did not write
@@ -221,6 +227,7 @@ def test_doctor_reports_the_installation_and_the_model_on_this_cpu(in_tmp, runne
     assert 0.99 < report["model"]["agreement"] <= 1.0
     assert report["places"]["config"] == f"{in_tmp / 'config' / 'retriever' / 'config.toml'} (none)"
     Path("corpus").mkdir()
+    Path("indexes").mkdir()
     (Path("corpus") / "a.txt").write_text(DOC, encoding="utf-8")
     assert runner.invoke(app, ["index"]).exit_code == 0
     ok = runner.invoke(app, ["doctor"])

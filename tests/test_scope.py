@@ -206,6 +206,23 @@ def test_documents_within_each_scope(whole):
         Scope(docs=("nothing.txt",)).select(whole.index)
 
 
+def test_paths_and_documents_are_found_from_any_folder(whole, in_tmp, monkeypatch):
+    """A document's path is relative to the folder the index was built in; a user in
+    another folder names it from there, or by its absolute path."""
+
+    def within(**scope) -> list[str]:
+        return sorted(Scope(**scope).select(whole.index).doc_ids)
+
+    monkeypatch.chdir(in_tmp / "corpus" / "2019")
+    assert within(docs=("report.txt",)) == within(docs=("./report.txt",)) == ["corpus/2019/report.txt"]
+    assert within(docs=(str(in_tmp / "corpus/2021/report.txt"),)) == ["corpus/2021/report.txt"]
+    assert within(paths=(str(in_tmp / "corpus/notices"),)) == ["corpus/notices/pension.txt"]
+    assert within(paths=("../2020",)) == ["corpus/2020/report.txt"]
+    assert within(paths=("2019",)) == ["corpus/2019/notes.txt", "corpus/2019/report.txt"]  # as indexed, as before
+    with pytest.raises(UsageError, match=r"^no indexed document is within --in /nowhere \(the documents are in corpus/2019, "):
+        Scope(paths=("/nowhere",)).select(whole.index)
+
+
 @pytest.mark.parametrize("mode", ["dense", "hybrid", "bm25"])
 def test_k_results_all_within_the_scope(whole, mode):
     for scope in (Scope(years=(2019,)), Scope(paths=("notices", "misc")), Scope(since="2020", until="2020-12-31")):

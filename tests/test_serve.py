@@ -29,6 +29,7 @@ ENV = "# 环境整治\n\n要抓好人居环境整治,清理生活垃圾。"
 @pytest.fixture
 def built(in_tmp, fake_embedder) -> Retriever:
     Path("corpus").mkdir()
+    Path("indexes").mkdir()  # a project folder
     Path("corpus/a.txt").write_text(DOC, encoding="utf-8")
     Path("corpus/b.md").write_text(ENV, encoding="utf-8")
     return Retriever.build(["corpus"])[0]

@@ -45,6 +45,7 @@ from retriever.config import (
     default_backend,
     default_index_dir,
     default_model,
+    is_project_folder,
 )
 from retriever.embedding.embedders import MIN_AGREEMENT, Embedder, check_backend, load_embedder
 from retriever.embedding.onnx_export import export_recipe
@@ -243,7 +244,8 @@ class Retriever:
         ray: bool | str = False,
         follow_links: bool = False,
     ) -> tuple[Retriever, BuildReport]:
-        """Index the files under `paths` (default: corpus/) into `index_dir`.
+        """Index the files under `paths` into `index_dir` (default: again what the index
+        holds, see `indexed_sources`; corpus/ for a new one).
 
         Incremental: unchanged files are not read again and passages already in the
         index are not embedded again (`rebuild=True` starts over). The index then holds
@@ -263,11 +265,11 @@ class Retriever:
         """
         from retriever.index.build import build_index
 
-        sources = check_paths(paths, default=DEFAULT_CORPUS_DIR)
+        directory = Path(index_dir) if index_dir else default_index_dir()
+        sources = check_paths(paths) if paths is not None else indexed_sources(directory)
         include, exclude = check_patterns(include, "include"), check_patterns(exclude, "exclude")
         if backend is not None:
             check_backend(backend)  # before any file is read
-        directory = Path(index_dir) if index_dir else default_index_dir()
         store = None
         if vector_store or uri or collection:
             from retriever.index.milvus import spec
@@ -437,11 +439,36 @@ def _made_by(backend: str | None, recipe: int | None, precision: str | None) -> 
     return ", ".join([str(backend)] + ([f"export recipe {recipe}"] if recipe else []) + ([precision] if precision else []))
 
 
+def indexed_sources(directory: Path) -> list[Path]:
+    """What `retriever index` without paths indexes: again the paths the index at
+    `directory` was built from, or corpus/ when there is no index yet. Never another
+    folder's corpus/ in place of what an index holds, which would remove all of it:
+    UsageError where its sources are relative to another folder than this one, or
+    unknown (a manifest that cannot be read)."""
+    if not index_exists(directory):
+        return [DEFAULT_CORPUS_DIR]
+    name_them = f"name the paths to index: `retriever index PATHS --index-dir {path_text(directory)}`"
+    try:
+        corpus = index_store.read_manifest(directory).corpus
+    except BadIndexError:
+        raise UsageError(
+            f"{path_text(directory)}: unreadable manifest, what it holds is unknown: {name_them} --rebuild"
+        ) from None
+    sources = [Path(s) for s in corpus.sources]
+    relative = [s for s in sources if not s.is_absolute()]
+    elsewhere = corpus.base and Path(corpus.base) != Path.cwd().resolve()
+    if not sources or (relative and (elsewhere or not all(s.exists() for s in relative))):
+        built = f" in {corpus.base}" if corpus.base else ""
+        what = f"{', '.join(corpus.sources)}{built}" if sources else "paths it does not record"
+        raise UsageError(f"{path_text(directory)} was built from {what}: run this there, or {name_them}")
+    return sources
+
+
 def first_use_corpus(directory: Path) -> Path | None:
     """The folder the default index `directory` is built from on first use: corpus/ in
     a project folder (a clone, `make demo`), when that is where the index goes; never
     for the user's own index, which is built by `retriever index` from what they name."""
-    return DEFAULT_CORPUS_DIR if directory == DEFAULT_INDEX_DIR and DEFAULT_CORPUS_DIR.is_dir() else None
+    return DEFAULT_CORPUS_DIR if directory == DEFAULT_INDEX_DIR and is_project_folder() else None
 
 
 def describe(index_dir: Path | str | None = None) -> dict:

@@ -434,15 +434,22 @@ def setting(key: str) -> str | None:
     return os.environ.get(CONFIG_KEYS[key]) or settings().get(key)
 
 
+def is_project_folder() -> bool:
+    """Is the current folder a project, as a clone of this repository is: corpus/ and
+    indexes/ side by side. corpus/ alone is a name many people give a folder of texts;
+    a command run there must not write an index into it unasked."""
+    return DEFAULT_CORPUS_DIR.is_dir() and DEFAULT_INDEX_DIR.parent.is_dir()
+
+
 def default_index_dir() -> Path:
     """The index a command uses when none is given: $RETRIEVER_INDEX; else the current
     folder's indexes/default when the folder is a project (it holds that index, or the
-    corpus/ to build it from); else the configuration file's `index`; else the user's
+    corpus/ to build it from and indexes/ beside it); else the configuration file's `index`; else the user's
     own, in the data folder. So a command finds the same index from any folder."""
     configured = os.environ.get(ENV_INDEX)
     if configured:
         return Path(configured)
-    if (DEFAULT_INDEX_DIR / "manifest.json").is_file() or DEFAULT_CORPUS_DIR.is_dir():
+    if (DEFAULT_INDEX_DIR / "manifest.json").is_file() or is_project_folder():
         return DEFAULT_INDEX_DIR
     configured = settings().get("index")
     return Path(configured).expanduser() if configured else places().data / "indexes" / "default"

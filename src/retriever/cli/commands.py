@@ -175,7 +175,11 @@ def _build(paths: list[Path], index_dir: Path | None, model: str | None, **optio
 @_command
 def index(
     paths: Annotated[
-        Optional[list[Path]], typer.Argument(help=f"Files or directories (default {DEFAULT_CORPUS_DIR}/)", show_default=False)
+        Optional[list[Path]],
+        typer.Argument(
+            help=f"Files or directories (default: again what the index holds; {DEFAULT_CORPUS_DIR}/ for a new one)",
+            show_default=False,
+        ),
     ] = None,
     index_dir: IndexDir = None,
     model: Model = None,
@@ -218,12 +222,14 @@ def index(
 ) -> None:
     """Index files and directories; only what changed is read and embedded again.
 
-    The index then holds exactly PATHS (with --add: PATHS and what it held before). It
-    is replaced atomically: until the new one is complete, readers see the old one.
+    The index then holds exactly PATHS (with --add: PATHS and what it held before);
+    without PATHS, it reads again the paths it was built from, in the folder it was
+    built in. It is replaced atomically: until the new one is complete, readers see the
+    old one.
     """
     with _errors():
         _, report = _build(
-            paths or [DEFAULT_CORPUS_DIR], index_dir, model, backend=backend, rebuild=rebuild, add=add, include=include,
+            paths or None, index_dir, model, backend=backend, rebuild=rebuild, add=add, include=include,
             exclude=exclude, vector_store=vector_store, uri=uri, collection=collection, ray=ray_address or ray,
             follow_links=follow_links,
         )  # fmt: skip
@@ -411,7 +417,7 @@ def summarize(
         Optional[float],
         typer.Option("--ratio", help="Budget as a share of each document, e.g. 0.05 (capped by --max-chars if given)"),
     ] = None,
-    query: Annotated[Optional[str], typer.Option("--query", "-q", help="Focus each summary on this question")] = None,
+    query: Annotated[Optional[str], typer.Option("--query", help="Focus each summary on this question")] = None,
     include: Include = None,
     exclude: Exclude = None,
     out_file: Annotated[

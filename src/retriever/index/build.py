@@ -132,6 +132,15 @@ def _previous(directory: Path, rebuild: bool, notes: list[str]) -> index_store.I
         return None
 
 
+def _sources_here(corpus: CorpusInfo) -> list[str]:
+    """An index's sources as paths from the current folder: absolute where it was built
+    in another (a document's id is its path from the folder the build ran in)."""
+    here = path_text(Path.cwd().resolve())
+    if not corpus.base or corpus.base == here:
+        return list(corpus.sources)
+    return [path_text(Path(corpus.base, s)) for s in corpus.sources]
+
+
 def build_index(
     paths: Sequence[Path],
     directory: Path,
@@ -183,7 +192,8 @@ def build_index(
             documents=len(got.documents),
             passages=len(passages),
             chars=sum(len(d.text) for d in got.documents),
-            sources=tuple(sorted({*map(path_text, paths), *(old.manifest.corpus.sources if old and add else ())})),
+            sources=tuple(sorted({*map(path_text, paths), *(_sources_here(old.manifest.corpus) if old and add else ())})),
+            base=path_text(Path.cwd().resolve()),
         )
         terms = [passage_terms(p.title, p.heading_path, p.text) for p in passages]
         bm25 = BM25.build(terms, bm25_settings["k1"], bm25_settings["b"])

@@ -238,7 +238,7 @@ def read_manifest(directory: Path) -> Manifest:
     try:
         return Manifest.from_dict(data, _DATA_FILES)
     except ManifestError as e:
-        raise BadIndexError(f"{path}: unreadable manifest ({e}); rebuild it with `retriever index --rebuild`") from None
+        raise BadIndexError(f"{path}: unreadable manifest ({e}); rebuild it with `retriever index PATHS --rebuild`") from None
 
 
 def load(directory: Path) -> Index:

@@ -112,14 +112,16 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class CorpusInfo:
-    """What was indexed: counts, the fingerprint of the documents' contents, and the
-    paths given to `retriever index`."""
+    """What was indexed: counts, the fingerprint of the documents' contents, the paths
+    given to `retriever index`, and the folder it ran in (`base`: relative sources and
+    document paths are relative to it; "" in an index made before it was kept)."""
 
     fingerprint: str
     documents: int
     passages: int
     chars: int
     sources: tuple[str, ...] = ()
+    base: str = ""
 
     @classmethod
     def from_dict(cls, data: object) -> CorpusInfo:
@@ -132,6 +134,7 @@ class CorpusInfo:
             data["passages"],
             data["chars"],
             tuple(s for s in sources if isinstance(s, str)) if isinstance(sources, list) else (),
+            data["base"] if isinstance(data.get("base"), str) else "",
         )
 
     def to_dict(self) -> dict:
@@ -141,6 +144,7 @@ class CorpusInfo:
             "passages": self.passages,
             "chars": self.chars,
             "sources": list(self.sources),
+            "base": self.base,
         }
 
 

@@ -15,7 +15,9 @@ date filter, and the selection counts those left out so that the user can be tol
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from typing import ClassVar
@@ -121,11 +123,12 @@ class Scope:
         table = _Documents.of(index)
         rows = np.ones(len(table.ids), dtype=bool)
         if self.docs:
-            unknown = sorted(d for d in set(self.docs) if d not in table.rows)
+            found = {d: table.row(d) for d in set(self.docs)}
+            unknown = sorted(d for d, row in found.items() if row is None)
             if unknown:
                 raise UsageError(f"--doc {unknown[0]}: no such document in the index (`retriever info` lists them)")
             rows[:] = False
-            rows[[table.rows[d] for d in self.docs]] = True
+            rows[list(found.values())] = True
         if self.paths:
             rows &= np.logical_or.reduce([table.matching(p) for p in self.paths])
         undated = 0
@@ -140,7 +143,8 @@ class Scope:
             if self._last:
                 rows &= table.first <= self._last.toordinal()
         if not rows.any():
-            raise UsageError(f"no indexed document is within {self.describe()}{_what_there_is(table, undated)}")
+            there = _what_there_is(table, undated) if self.dated else _folders(table)
+            raise UsageError(f"no indexed document is within {self.describe()}{there}")
         # A mark on each passage of the documents within: +1 where a document's passages
         # begin, -1 where they end, summed along.
         edges = np.zeros(len(index.passages) + 1, dtype=np.int32)
@@ -159,7 +163,8 @@ class _Documents:
 
     ids: list[str]
     paths: list[str]  # lower-cased, as patterns are matched
-    rows: dict[str, int]  # a document's row by its id and by its path
+    rows: dict[str, int]  # a document's row by its id, by its path and by its absolute path
+    absolute: list[str]  # its path from / (the index's base folder joined to a relative one), lower-cased
     starts: np.ndarray
     ends: np.ndarray
     first: np.ndarray
@@ -174,19 +179,25 @@ class _Documents:
     def of(cls, index: Index) -> _Documents:
         table = index.derived.get(cls)
         if table is None:
-            table = index.derived[cls] = cls.make(list(index.documents.values()))
+            table = index.derived[cls] = cls.make(list(index.documents.values()), index.manifest.corpus.base)
         return table
 
     @classmethod
-    def make(cls, documents: list[IndexedDocument]) -> _Documents:
+    def make(cls, documents: list[IndexedDocument], base: str = "") -> _Documents:
         spans = [d.meta.span() for d in documents]
         first = np.array([s[0].toordinal() if s else -1 for s in spans], dtype=np.int64)
         last = np.array([s[1].toordinal() if s else -1 for s in spans], dtype=np.int64)
+        # A document's path is relative to the folder the index was built in (its base);
+        # as an absolute path it is found from any folder. An index without a base knows
+        # only the relative ones.
+        absolute = [_absolute(d.path, base) if base or os.path.isabs(d.path) else "" for d in documents]
         rows = {d.path: i for i, d in enumerate(documents)} | {d.doc_id: i for i, d in enumerate(documents)}
+        rows |= {a: i for i, a in enumerate(absolute) if a}
         return cls(
             ids=[d.doc_id for d in documents],
             paths=[d.path.lower() for d in documents],
             rows=rows,
+            absolute=[a.lower() for a in absolute],
             starts=np.array([d.passages[0] for d in documents], dtype=np.int64),
             ends=np.array([d.passages[1] for d in documents], dtype=np.int64),
             first=first,
@@ -195,16 +206,42 @@ class _Documents:
             last_year=np.array([s[1].year if s else -1 for s in spans], dtype=np.int64),
         )
 
+    def row(self, doc: str) -> int | None:
+        """A document's row by its id or its path, as given or from the current folder."""
+        for key in (doc, doc.removeprefix("./"), _absolute(doc)):
+            if key in self.rows:
+                return self.rows[key]
+        return None
+
     def matching(self, pattern: str) -> np.ndarray:
-        """Which documents' paths `pattern` matches (_path_pattern)."""
+        """Which documents' paths `pattern` matches (_path_pattern): their paths as
+        indexed, or as absolute paths the pattern names from the current folder."""
         found = self.matched.get(pattern)
         if found is None:
-            regex = _path_pattern(pattern)
-            found = np.fromiter((bool(regex.match(p)) for p in self.paths), dtype=bool, count=len(self.paths))
+            regex, here = _path_pattern(pattern), _path_pattern(_absolute(pattern.strip()))
+            found = np.fromiter(
+                (bool(regex.match(p)) or bool(a and here.match(a)) for p, a in zip(self.paths, self.absolute)),
+                dtype=bool,
+                count=len(self.paths),
+            )
             if len(self.matched) >= self._PATTERNS_KEPT:
                 self.matched.clear()
             self.matched[pattern] = found
         return found
+
+
+def _absolute(path: str, base: str = "") -> str:
+    """`path` from / : joined to `base` (default: the current folder) when relative."""
+    return os.path.normpath(os.path.join(base or os.getcwd(), path))
+
+
+def _folders(table: _Documents, shown: int = 3) -> str:
+    """Where the index's documents are, for the message of a path or --doc scope that
+    finds nothing: their folders as indexed, the commonest first."""
+    counts = Counter(os.path.dirname(p) or "." for p in table.ids)
+    names = [folder for folder, _ in counts.most_common(shown)]
+    more = f" and {len(counts) - shown} more" if len(counts) > shown else ""
+    return f" (the documents are in {', '.join(names)}{more}; paths are matched as indexed, or from this folder)"
 
 
 def _what_there_is(table: _Documents, undated: int) -> str:

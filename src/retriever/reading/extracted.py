@@ -56,14 +56,22 @@ _HTML_START = re.compile(
 
 
 def sniff(data: bytes) -> str:
-    """The format of bytes without a name: "pdf", "docx", "ole", "html" or "text"."""
+    """The format of bytes without a name: "pdf", "docx", "ole", "rtf", "html" or "text"."""
     if data.startswith(_PDF_MAGIC):
         return "pdf"
     if data.startswith(ZIP_MAGIC):
         return "docx"
     if data.startswith(OLE_MAGIC):
         return "ole"
+    if data.removeprefix(codecs.BOM_UTF8).startswith(b"{\\rtf"):
+        return "rtf"
     return "html" if _HTML_START.match(data[:1024].removeprefix(codecs.BOM_UTF8)) else "text"
+
+
+def refuse_rtf(path: Path | str) -> NoReturn:
+    # Its text is markup (「{\rtf1\ansi\ansicpg936 …」): read as plain text it gave
+    # summaries and keywords of control words.
+    raise InputError(path, "an RTF file (its text is markup, not read): save it as .docx or .txt")
 
 
 def refuse_ole(path: Path | str) -> NoReturn:

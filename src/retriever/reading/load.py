@@ -30,7 +30,7 @@ from retriever.config import (
 from retriever.errors import InputError, TooMuchText, path_text
 from retriever.reading.docx import read_docx
 from retriever.reading.encoding import decode
-from retriever.reading.extracted import Extracted, ReadBudget, reason, refuse_ole, sniff
+from retriever.reading.extracted import Extracted, ReadBudget, reason, refuse_ole, refuse_rtf, sniff
 from retriever.reading.html import read_html
 from retriever.reading.pdf import read_pdf
 from retriever.text.clean import clean
@@ -216,6 +216,8 @@ _MAX_BYTES_PER_CHAR = 4
 def _extract(fmt: str, data: bytes, path: str, limits: ReadLimits) -> Extracted:
     if fmt == "ole":
         refuse_ole(path)
+    if fmt == "rtf":
+        refuse_rtf(path)
     reader = _READERS.get(fmt)
     if reader is None:
         budget = ReadBudget(path, limits)

@@ -97,13 +97,16 @@ STDOUT = Path("-")  # --out -: standard output
 
 def output_format(path: Path | None, fmt: str | None) -> str:
     """The format records are written in: `fmt` if given, else the file's suffix; a
-    UsageError for neither, or an unknown one (checked before any work)."""
+    UsageError for neither, an unknown one, or two that differ (checked before any work)."""
     known = ", ".join(WRITERS)
-    if fmt is not None:
-        if fmt.lower().lstrip(".") not in WRITERS:
-            raise UsageError(f"unknown output format {fmt!r}: choose one of {known}")
-        return fmt.lower().lstrip(".")
     suffix = path.suffix.lower().lstrip(".") if path is not None and path != STDOUT else ""
+    if fmt is not None:
+        fmt = fmt.lower().lstrip(".")
+        if fmt not in WRITERS:
+            raise UsageError(f"unknown output format {fmt!r}: choose one of {known}")
+        if suffix in WRITERS and suffix != fmt:  # Markdown in a .csv file opens as nonsense
+            raise UsageError(f"--format {fmt}, but {path} names the format {suffix}: choose one")
+        return fmt
     if suffix not in WRITERS:
         where = "standard output" if path in (None, STDOUT) else f"{path} (suffix {path.suffix or 'none'})"
         raise UsageError(f"which format for {where}? give --format {'|'.join(WRITERS)}")
