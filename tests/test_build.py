@@ -106,6 +106,12 @@ def test_index_without_paths_reads_again_what_it_was_built_from(corpus, counting
     assert Retriever.build(index_dir=index)[1].written is False
 
 
+def test_files_of_other_text_formats_are_noted(corpus, counting):
+    (corpus / "old.doc").write_bytes(b"\xd0\xcf\x11\xe0")
+    report = Retriever.build([corpus], index_dir="idx")[1]
+    assert "1 .doc file, not read: save it as .docx, .txt or .pdf" in report.notes and report.documents == 2
+
+
 def test_a_passage_that_repeats_across_documents_is_embedded_once(corpus, counting):
     (corpus / "c.txt").write_text("另一篇讲话\n要抓好人居环境整治,清理生活垃圾和污水,建设美丽乡村。", encoding="utf-8")
     r, report = Retriever.build([corpus], index_dir="idx")

@@ -249,6 +249,14 @@ def test_summarize_unknown_output_format_is_a_usage_error(runner, corpus):
     assert not list(Path(".").glob("out*"))
 
 
+def test_summarize_never_reads_its_own_records_back(runner, corpus):
+    for _ in range(2):  # the second run finds the first one's records in the folder it reads
+        result = runner.invoke(app, ["summarize", "corpus", "--out", "corpus/summaries.md"])
+        assert result.exit_code == 0, result.output
+        assert "Summarized 2 of 2 documents" in result.stderr
+    assert Path("corpus/summaries.md").read_text(encoding="utf-8").count("\n## ") == 1  # two records
+
+
 def test_summarize_writes_any_format_to_standard_output_or_a_device(runner, corpus):
     import csv
     import io
@@ -317,6 +325,17 @@ def test_summarize_stdin(runner, corpus):
     assert (record["path"], record["title"]) == ("-", "基层治理讲话")
 
 
+def test_errors_with_json_are_one_json_object_on_stdout_too(runner, corpus):
+    runner.invoke(app, ["index"])
+    result = runner.invoke(app, ["ask", "矛盾纠纷", "--year", "2031", "--json"])
+    assert result.exit_code == 2 and result.stderr.startswith("error: no indexed document is within --year 2031")
+    assert json.loads(result.stdout) == {"error": result.stderr.removeprefix("error: ").rstrip("\n")}
+    result = runner.invoke(app, ["info", "--index-dir", "nowhere", "--json"])
+    assert result.exit_code == 1 and json.loads(result.stdout)["error"].startswith("nowhere: no index here")
+    result = runner.invoke(app, ["ask", "矛盾纠纷", "--mode", "bm25", "--explain", "--json"])
+    assert result.exit_code == 0 and "note --explain shows the ranker's signals, which rank in hybrid mode only" in result.stderr
+
+
 def test_summarize_add_to_index(runner, corpus):
     result = runner.invoke(app, ["summarize", "corpus/a.txt", "--add-to-index", "mine", "--json"])
     assert result.exit_code == 0
@@ -332,6 +351,11 @@ def test_summarize_add_to_index(runner, corpus):
     assert result.exit_code == 0 and len(json.loads(result.stdout)["documents"]) == 1
     info = json.loads(runner.invoke(app, ["info", "--index-dir", "indexes/mine", "--json"]).stdout)
     assert [d["doc_id"] for d in info["documents"]] == ["corpus/a.txt", "corpus/b.md"]
+    # By its name, as --add-to-index named it, from any command and RETRIEVER_INDEX.
+    answer = json.loads(runner.invoke(app, ["ask", "矛盾纠纷", "--index-dir", "mine", "--json"]).stdout)
+    assert answer["index"] == "indexes/mine" and answer["results"]
+    info = runner.invoke(app, ["info", "--json"], env={"RETRIEVER_INDEX": "mine"})
+    assert json.loads(info.stdout)["index"] == "indexes/mine"
 
 
 def test_help_imports_no_heavy_module():

@@ -634,6 +634,26 @@ def _names(root: Path, found: tuple[list[Path], list]) -> list[str]:
     return [p.relative_to(root).as_posix() for p in found[0]]
 
 
+def test_files_of_other_text_formats_in_a_folder_are_said_not_passed_over(tmp_path):
+    from collections import Counter
+
+    from retriever.reading.load import unread
+
+    for name in ("a.txt", "b.doc", "C.DOC", "d.rtf", "e.jpg", ".f.doc"):
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    found = find_files([tmp_path])
+    assert _names(tmp_path, found) == ["a.txt"] and found.other == Counter({".doc": 2, ".rtf": 1})
+    assert unread(found.other) == "2 .doc files and 1 .rtf file, not read: save them as .docx, .txt or .pdf"
+    assert find_files([tmp_path], include=["*.txt"]).other == Counter()  # what --include chose
+    assert find_files([tmp_path], exclude=["*.doc"]).other == Counter({".rtf": 1})
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "g.doc").write_text("x", encoding="utf-8")
+    with pytest.raises(
+        InputError, match=r"in this directory \(it holds 1 \.doc file, not read: save it as \.docx, \.txt or \.pdf\)$"
+    ):
+        find_files([tmp_path / "old"])
+
+
 def test_find_files_with_globs(tmp_path):
     _tree(tmp_path)
     assert _names(tmp_path, find_files([tmp_path])) == [
@@ -683,7 +703,7 @@ def test_find_files_symlinks(tmp_path):
     ]  # fmt: skip
     assert _error(load_document, root / "dangling.txt").cause == "broken symbolic link (or a loop of links)"
     # Links that lead out of the paths being read are not followed, and each is reported.
-    files, refused = find_files([root])
+    files, refused, _ = find_files([root])
     assert _names(root, (files, [])) == ["a.txt", "dangling.txt", "self.txt", "sub/b.txt"]
     assert [str(e) for e in refused] == [
         f"{root / name}: a link to {target}, outside the paths being read: not followed (--follow-links follows it)"
@@ -691,7 +711,7 @@ def test_find_files_symlinks(tmp_path):
     ]
     # ... unless they lead to another path being read (c-link.txt). Named twice
     # (directly and through a link): read once.
-    files, refused = find_files([root, outside / "c.txt", root / "sub" / "b.txt"])
+    files, refused, _ = find_files([root, outside / "c.txt", root / "sub" / "b.txt"])
     assert _names(tmp_path, (files, [])) == [
         "root/a.txt", "root/dangling.txt", "root/self.txt", "root/sub/b.txt", "outside/c.txt"
     ]  # fmt: skip

@@ -25,6 +25,7 @@ def _write(name: bytes, text: str) -> None:
 
 def test_a_name_that_is_not_utf8_is_indexed_and_shown_escaped(in_tmp, fake_embedder):
     os.mkdir("corpus")
+    os.mkdir("indexes")  # a project folder: --add-to-index puts idx2 in indexes/
     _write(b"corpus/bad\xffname.txt", DOC)
     _write(b"corpus/good.txt", DOC.replace("矛盾纠纷", "产业发展"))
     runner = CliRunner()

@@ -168,7 +168,7 @@ def test_a_manifest_of_the_wrong_shape_is_one_line(corpus, change, problem):
     manifest = json.loads(Path("idx/manifest.json").read_text())
     change(manifest)
     Path("idx/manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    expected = f"error: idx/manifest.json: unreadable manifest ({problem}); rebuild it with `retriever index --rebuild`"
+    expected = f"error: idx/manifest.json: unreadable manifest ({problem}); rebuild it with `retriever index PATHS --rebuild`"
     for command in (["ask", "垃圾", "--index-dir", "idx"], ["info", "--index-dir", "idx"]):
         assert one_line(CliRunner().invoke(app, command)) == expected
     # And the rebuild it asks for works.

@@ -558,11 +558,13 @@ def summarize_files(
     progress: ProgressCallback | None = None,
     follow_links: bool = False,
     against: Path | str | Reference | None = None,
+    skip: Sequence[Path | str] = (),
 ) -> list[DocumentSummary | InputError]:
     """One record per file under `paths` (one path or a list; directories walked, `-` is
     standard input), or the InputError that kept a file from being read (symbolic links
     that lead out of `paths` are not followed unless `follow_links`). Same records as
-    summarize_text, keywords set apart against the index `against` if given.
+    summarize_text, keywords set apart against the index `against` if given. Files of
+    `skip` are never read: the file the records go to, when it lies in a folder read.
     """
     from retriever.summary.documents import summarize_paths
 
@@ -573,7 +575,19 @@ def summarize_files(
     # The model loads with the first readable document (load_embedder caches it).
     get_embedder = lambda: embedder or load_embedder(model or default_model(), backend or default_backend())  # noqa: E731
     return list(
-        summarize_paths(paths, get_embedder, max_chars, ratio, query, include, exclude, progress, follow_links, reference)
+        summarize_paths(
+            paths,
+            get_embedder,
+            max_chars,
+            ratio,
+            query,
+            include,
+            exclude,
+            progress,
+            follow_links,
+            reference,
+            [Path(p) for p in skip],
+        )  # fmt: skip
     )
 
 

@@ -441,12 +441,14 @@ def is_project_folder() -> bool:
     return DEFAULT_CORPUS_DIR.is_dir() and DEFAULT_INDEX_DIR.parent.is_dir()
 
 
-def default_index_dir() -> Path:
+def default_index_dir(environment: bool = True) -> Path:
     """The index a command uses when none is given: $RETRIEVER_INDEX; else the current
     folder's indexes/default when the folder is a project (it holds that index, or the
     corpus/ to build it from and indexes/ beside it); else the configuration file's `index`; else the user's
-    own, in the data folder. So a command finds the same index from any folder."""
-    configured = os.environ.get(ENV_INDEX)
+    own, in the data folder. So a command finds the same index from any folder.
+    `environment` False: the index there would be without $RETRIEVER_INDEX (named
+    indexes live beside it)."""
+    configured = os.environ.get(ENV_INDEX) if environment else None
     if configured:
         return Path(configured)
     if (DEFAULT_INDEX_DIR / "manifest.json").is_file() or is_project_folder():

@@ -95,12 +95,29 @@ out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # errors and skipped files
 notes = Console(stderr=True, highlight=False, soft_wrap=True)  # progress and what was done: silenced by --quiet
 
+
+def _index_name(name: str) -> Path:
+    """--add-to-index NAME: NAME beside the default index, or NAME itself when it is a path."""
+    return Path(name) if ("/" in name or Path(name).is_dir()) else default_index_dir().parent / name
+
+
+def _named_index(value: Path | None) -> Path | None:
+    """--index-dir NAME, where no folder NAME is here, is the index NAME beside the
+    default one, as `summarize --add-to-index NAME` made it."""
+    if value is None or value.exists() or "/" in str(value):
+        return value
+    named = default_index_dir(environment=False).parent / value
+    return named if (named / "manifest.json").is_file() else value
+
+
 IndexDir = Annotated[
     Optional[Path],
     typer.Option(
         "--index-dir",
         envvar=ENV_INDEX,
-        help=f"Index folder (default: {DEFAULT_INDEX_DIR} in a project folder, else your own; `retriever doctor` shows it)",
+        callback=_named_index,
+        help=f"Index folder, or the name of one beside the default (default: {DEFAULT_INDEX_DIR} in a project folder, "
+        "else your own; `retriever doctor` shows it)",
         show_default=False,
     ),
 ]
@@ -126,16 +143,16 @@ FollowLinks = Annotated[
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
-    """Library errors become one line on stderr and an exit code, never a traceback."""
+def _errors(as_json: bool = False) -> Iterator[None]:
+    """Library errors become one line on stderr and an exit code, never a traceback;
+    with --json, also the one JSON object on stdout that a script reads (`{"error": …}`)."""
     try:
         yield
-    except UsageError as e:
-        err.print(f"[red]error:[/red] {markup(e)}")
-        raise typer.Exit(EXIT_USAGE) from None
     except RetrieverError as e:
         err.print(f"[red]error:[/red] {markup(e)}")
-        raise typer.Exit(EXIT_FAILED) from None
+        if as_json:
+            render.print_json({"error": str(e)})
+        raise typer.Exit(EXIT_USAGE if isinstance(e, UsageError) else EXIT_FAILED) from None
     except KeyboardInterrupt:
         err.print("interrupted; the index is as it was before this run")
         raise typer.Exit(130) from None
@@ -303,9 +320,11 @@ def ask(
     """
     from retriever.serve.client import ServerUnavailable, ask_server, find_server
 
-    with _errors():
+    with _errors(as_json):
         # Before a first-use build or a request, not after: the same checks as the library's.
         check_question(question, mode), check_k(k), check_budget(summary_chars, "summary_chars", allow_zero=True)
+        if explain and mode != "hybrid":
+            notes.print(f"[yellow]note[/yellow] --explain shows the ranker's signals, which rank in hybrid mode only, not {mode}")
         scope = None
         if within or year or since or until or doc:
             from retriever.api import Scope
@@ -361,7 +380,7 @@ def judge(
     """
     from retriever.api import Retriever
 
-    with _errors():
+    with _errors(as_json):
         result = Retriever.open(index_dir).judge(question, passage_id, verdict)
     if as_json:
         render.print_json(result)
@@ -387,7 +406,7 @@ def tune(
     """
     from retriever.api import Retriever
 
-    with _errors():
+    with _errors(as_json):
         report = Retriever.open(index_dir).tune(undo=undo)
     if as_json:
         render.print_json(report)
@@ -395,11 +414,6 @@ def tune(
         out.print(f"Now ranking with {report['ranker']}.")
     else:
         render.print_tune(out, report)
-
-
-def _index_name(name: str) -> Path:
-    """--add-to-index NAME: NAME beside the default index, or NAME itself when it is a path."""
-    return Path(name) if ("/" in name or Path(name).is_dir()) else default_index_dir().parent / name
 
 
 @_command
@@ -460,7 +474,7 @@ def summarize(
         reference = _index_name(add_to_index)
     if fmt is not None and out_file is None:
         out_file = STDOUT  # --format alone: the records, piped
-    with _errors():
+    with _errors(as_json):
         if as_json and out_file == STDOUT:
             raise UsageError("--json and --out - (or --format alone) both print on standard output: choose one")
         if out_file:
@@ -470,11 +484,12 @@ def summarize(
             records = summarize_files(
                 paths, max_chars, ratio, query, include, exclude, model=model, backend=backend, progress=progress,
                 follow_links=follow_links, against=reference,
+                skip=[out_file] if out_file and out_file != STDOUT else [],  # last run's records are no document
             )  # fmt: skip
     failed = [r for r in records if isinstance(r, InputError)]
     done = [r for r in records if not isinstance(r, InputError)]
     if out_file and done:  # a file of errors alone would replace an earlier good one
-        with _errors():
+        with _errors(as_json):
             write_records(records, out_file, fmt)
     for r in done:
         for note in r.notes:
@@ -516,7 +531,7 @@ def info(
     """Show what is indexed, with which model, and the sizes."""
     from retriever.api import Retriever, describe
 
-    with _errors():
+    with _errors(as_json):
         if check:
             # Opening the index checks that every file loads; check() the checksums and
             # whether the model running here gives the index's vectors.
@@ -698,7 +713,7 @@ def doctor(as_json: AsJson = False) -> None:
     """Check the installation: what is installed where, the model on this CPU, the default index."""
     from retriever.maintenance import doctor as examine
 
-    with _errors():
+    with _errors(as_json):
         report = examine()
     if as_json:
         render.print_json(report)

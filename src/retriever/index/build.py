@@ -37,7 +37,7 @@ from retriever.index import folder as index_store
 from retriever.index.bm25 import BM25, BM25_FIELDS, passage_terms
 from retriever.index.manifest import FAISS, CorpusInfo, ModelInfo, StoreSpec
 from retriever.index.stores import store_for
-from retriever.reading.load import Document, doc_id_for, find_files, load_document
+from retriever.reading.load import Document, doc_id_for, find_files, load_document, unread
 from retriever.text.segment import Passage, segment, sentence_spans
 from retriever.text.words import for_matching
 
@@ -164,9 +164,9 @@ def build_index(
     written. Symbolic links that lead out of `paths` are skipped unless `follow_links`.
     """
     started = time.perf_counter()
-    files, not_followed = find_files(list(paths), include, exclude, follow_links)
+    files, not_followed, other = find_files(list(paths), include, exclude, follow_links)
     with index_store.write_lock(directory):
-        notes: list[str] = []
+        notes: list[str] = [unread(other)] if other else []
         old = _previous(directory, rebuild, notes)
         name, backend, recipe, same_model = _choose_model(model, backend, old, notes)
         same_pipeline = old is not None and old.manifest.pipeline == pipeline()

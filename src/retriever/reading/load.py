@@ -12,9 +12,11 @@ import fnmatch
 import hashlib
 import os
 import stat
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from retriever.config import (
     DOCUMENT_SUFFIXES,
@@ -74,10 +76,19 @@ def _outside(path: Path, real: str) -> InputError:
     )
 
 
-def _walk(
-    top: Path, include: Sequence[str], exclude: Sequence[str], roots: Sequence[str], follow_links: bool
-) -> tuple[list[Path], list[InputError]]:
-    """Supported files below `top`, hidden ones skipped, and the links not followed.
+# Formats people keep text in that are not read: a folder of them is said, not passed over.
+OTHER_TEXT_SUFFIXES = (".doc", ".wps", ".rtf", ".odt", ".pages", ".epub")
+
+
+class Found(NamedTuple):
+    files: list[Path]
+    refused: list[InputError]  # symbolic links not followed, each saying so
+    other: Counter[str]  # files of OTHER_TEXT_SUFFIXES passed over in directories, by suffix
+
+
+def _walk(top: Path, include: Sequence[str], exclude: Sequence[str], roots: Sequence[str], follow_links: bool) -> Found:
+    """Supported files below `top`, hidden ones skipped, the links not followed, and
+    the files of other text formats passed over (none when `include` chooses).
 
     A symbolic link that leads out of `roots` (the real paths of everything being
     read) is not followed unless `follow_links`: a link such as `passwd.txt ->
@@ -89,6 +100,7 @@ def _walk(
     seen = {top_real}
     found: list[Path] = []
     refused: list[InputError] = []
+    other: Counter[str] = Counter()
     for root, dirs, names in os.walk(top, followlinks=True):
         here = Path(root)
         below = here.relative_to(top)
@@ -106,7 +118,12 @@ def _walk(
             kept.append(d)
         dirs[:] = kept
         for name in names:
-            if name.startswith(".") or not name.lower().endswith(DOCUMENT_SUFFIXES):
+            if name.startswith("."):
+                continue
+            if not name.lower().endswith(DOCUMENT_SUFFIXES):
+                suffix = os.path.splitext(name)[1].lower()
+                if suffix in OTHER_TEXT_SUFFIXES and not include and not _matches(exclude, name, (below / name).as_posix()):
+                    other[suffix] += 1
                 continue
             relative = (below / name).as_posix()
             if include and not _matches(include, name, relative):
@@ -123,7 +140,7 @@ def _walk(
                 found.append(path)
             elif path.is_file():  # sockets and the like are not documents
                 found.append(path)
-    return sorted(found), refused
+    return Found(sorted(found), refused, other)
 
 
 def find_files(
@@ -132,10 +149,11 @@ def find_files(
     exclude: Sequence[str] | str | None = None,
     follow_links: bool = False,
     roots: Sequence[Path] | None = None,
-) -> tuple[list[Path], list[InputError]]:
+) -> Found:
     """The documents named by `paths`, directories walked recursively, in a stable
-    order; and the symbolic links found there that lead out of `roots` (default:
-    `paths`) and were not followed, each as an InputError that says so.
+    order; the symbolic links found there that lead out of `roots` (default:
+    `paths`) and were not followed, each as an InputError that says so; and how many
+    files of other text formats (.doc, .rtf…) the directories held.
 
     In directories, only supported suffixes (config.DOCUMENT_SUFFIXES) are taken, hidden
     files and directories are skipped, and `include`/`exclude` glob patterns (fnmatch:
@@ -148,14 +166,17 @@ def find_files(
     real_roots = [os.path.realpath(p) for p in (roots or paths)]
     found: list[Path] = []
     refused: list[InputError] = []
+    other: Counter[str] = Counter()
     for path in map(Path, paths):
         if path.is_dir():
-            files, links = _walk(path, include, exclude, real_roots, follow_links)
-            if not files and not links:
+            walked = _walk(path, include, exclude, real_roots, follow_links)
+            if not walked.files and not walked.refused:
                 filtered = " matching the include/exclude patterns" if include or exclude else ""
-                raise InputError(path, f"no documents ({', '.join(DOCUMENT_SUFFIXES)}){filtered} in this directory")
-            found.extend(files)
-            refused.extend(links)
+                held = f" (it holds {unread(walked.other)})" if walked.other else ""
+                raise InputError(path, f"no documents ({', '.join(DOCUMENT_SUFFIXES)}){filtered} in this directory{held}")
+            found.extend(walked.files)
+            refused.extend(walked.refused)
+            other += walked.other
         elif path.exists():
             found.append(path)
         elif path.is_symlink():
@@ -170,7 +191,15 @@ def find_files(
         real = os.path.realpath(p)
         if real not in direct or real == os.path.abspath(p):
             unique.setdefault(real, p)
-    return list(unique.values()), refused
+    return Found(list(unique.values()), refused, other)
+
+
+def unread(other: Counter[str]) -> str:
+    """Files of other text formats, as a note says them: 「3 .doc files and 1 .rtf file,
+    not read: save them as .docx, .txt or .pdf」."""
+    counts = [f"{n} {suffix} file{'s' if n > 1 else ''}" for suffix, n in sorted(other.items(), key=lambda x: (-x[1], x[0]))]
+    them = "them" if sum(other.values()) > 1 else "it"
+    return f"{' and '.join(counts)}, not read: save {them} as .docx, .txt or .pdf"
 
 
 def _patterns(patterns: Sequence[str] | str | None) -> list[str]:

@@ -9,6 +9,7 @@ cannot be read becomes a failed record with its cause; the others go on.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -128,7 +129,7 @@ def _inputs(
             out.append(STDIN_NAME)
             continue
         try:
-            files, links = find_files([Path(p)], include, exclude, follow_links, roots)
+            files, links, _ = find_files([Path(p)], include, exclude, follow_links, roots)
             out.extend(files)
             out.extend(links)
         except InputError as e:
@@ -162,14 +163,19 @@ def summarize_paths(
     progress: ProgressCallback | None = None,
     follow_links: bool = False,
     reference: Reference | None = None,
+    skip: Sequence[Path] = (),
 ) -> Iterable[DocumentSummary | InputError]:
     """One record per file under `paths` (`-` reads standard input), as each is done;
-    keywords are set apart against `reference` (an index's words) if given.
+    keywords are set apart against `reference` (an index's words) if given. Files of
+    `skip` are never read (the file the records are written to, inside a folder read).
 
     `embedder()` gives the model; it is called only for readable documents, so that a
     run whose files all fail never loads it.
     """
-    items = _inputs(paths, include, exclude, follow_links)
+    skipped = {os.path.realpath(p) for p in skip}
+    items = [
+        i for i in _inputs(paths, include, exclude, follow_links) if not isinstance(i, Path) or os.path.realpath(i) not in skipped
+    ]
     for n, item in enumerate(items, 1):
         if not isinstance(item, InputError):
             announce(progress, "summarize", path_text(item))
