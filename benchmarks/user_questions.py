@@ -27,8 +27,8 @@ import numpy as np
 from retriever import Retriever
 from retriever.config import user_cache_dir
 from retriever.index.bm25 import BM25
+from retriever.ranking.features import SHORT_CHARS, compact
 from retriever.search import search
-from retriever.text.terms import SHORT_CHARS, compact
 from retriever.text.words import STOPWORDS, load_jieba, query_terms, terms
 
 from .common import BENCH, ROOT, data_file, log, question_vectors, read_jsonl

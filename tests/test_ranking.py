@@ -13,13 +13,12 @@ from retriever import Retriever, UsageError
 from retriever.cli.commands import app as cli
 from retriever.config import SEARCH_MODES
 from retriever.ranking import store
-from retriever.ranking.features import SIGNALS, for_ranker
+from retriever.ranking.features import SIGNALS, compact, for_ranker
 from retriever.ranking.model import Group, Ranker, train
 from retriever.search import candidates, search
 from retriever.serve.app import create_app
 from retriever.serve.schemas import AskResponse, JudgeResponse
 from retriever.text.metadata import Metadata
-from retriever.text.terms import compact
 from retriever.text.words import query_terms
 
 # Three years of reports on the same subjects, each passage a paragraph: years, figures

@@ -517,14 +517,14 @@ def test_a_sentence_that_restates_its_title_does_not_lead_an_answer(fake_embedde
 
 
 def test_a_search_box_term_is_read_as_one_and_a_question_is_not():
-    from retriever.text.terms import search_term
+    from retriever.summary.extract import _search_term
 
-    assert search_term("党政分开") == "党政分开"
-    assert search_term(" CPTPP ") == "cptpp"
-    assert search_term("黨政分開") == "党政分开"
-    assert search_term("五加二 白加黑") is None  # two terms typed apart
-    assert search_term("党政分开是什么意思") is None  # a question
-    assert search_term("税") is None
+    assert _search_term("党政分开") == "党政分开"
+    assert _search_term(" CPTPP ") == "cptpp"
+    assert _search_term("黨政分開") == "党政分开"
+    assert _search_term("五加二 白加黑") is None  # two terms typed apart
+    assert _search_term("党政分开是什么意思") is None  # a question
+    assert _search_term("税") is None
 
 
 @pytest.mark.parametrize(
@@ -540,10 +540,9 @@ def test_a_search_box_term_is_read_as_one_and_a_question_is_not():
     ],
 )
 def test_a_sentence_that_says_what_a_term_means_or_introduces_it(sentence, mentions):
-    from retriever.summary.extract import _matched
-    from retriever.text.terms import term_mentions
+    from retriever.summary.extract import _matched, _term_mentions
 
-    assert term_mentions("党政分开")(_matched(sentence)) == mentions
+    assert _term_mentions("党政分开")(_matched(sentence)) == mentions
 
 
 def test_a_search_box_term_is_answered_first_by_the_sentence_that_says_what_it_is(fake_embedder):

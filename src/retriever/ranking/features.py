@@ -4,9 +4,8 @@ search() gathers candidates from both sides (the passages nearest the question's
 and BM25's best) and scores them by the hand-set blend; these are the further facts a
 learned ranker sees about each: how the two sides rank it, how much of the question's
 words, characters and whole phrase its text and its title hold, whether its document is
-of the year asked, whether it holds a figure when the question asks an amount, whether
-it says what the term of a search-box query means (text.terms), its length and place in
-its document, and how strongly the rest of its document matches.
+of the year asked, whether it holds a figure when the question asks an amount, its
+length and place in its document, and how strongly the rest of its document matches.
 Each costs a few microseconds: a substring test or an array operation per candidate.
 
 The question's own kind (a short search-box query, a question that names a year or asks
@@ -18,7 +17,6 @@ by kind of question.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -27,8 +25,7 @@ from retriever.index.folder import Index
 from retriever.text.metadata import passage_years
 from retriever.text.numerals import ASKS_AMOUNT, FIGURE, KEY_FIGURE
 from retriever.text.query import title_years, understand
-from retriever.text.terms import SHORT_CHARS, compact, search_term, term_mentions
-from retriever.text.words import character_pairs, for_matching
+from retriever.text.words import character_pairs, for_matching, word_characters
 
 # Signals of a candidate, in the columns of signals()' matrix.
 SIGNALS = (
@@ -55,7 +52,6 @@ SIGNALS = (
     "doc_bm25",  # the best BM25 (minmax) among its document's candidates
     "doc_dense",  # the best dense score (minmax) among its document's candidates
     "doc_passages",  # log(1 + its document's passages among the candidates)
-    "defines",  # a search-box term: the passage says what it means (1), sets it in quotation marks (0.5; text.terms)
 )
 # The kind of question, the same for all its candidates.
 KINDS = (
@@ -63,6 +59,7 @@ KINDS = (
     "year",  # names a year
     "amount",  # asks an amount (多少, 几, 比例)
 )
+SHORT_CHARS = 6
 
 
 @dataclass(frozen=True)
@@ -93,7 +90,11 @@ class Question:
     years: frozenset[int]
     year_forms: tuple[str, ...]  # how a text writes the years it names: 2019, １９９６, 二〇一九, 19年
     kinds: dict[str, float]
-    mentions: Callable[[str], float] | None  # how a text speaks of the term a search-box query names
+
+
+def compact(query: str) -> str:
+    """The question as matched whole: matching form, lower case, no spaces or punctuation."""
+    return word_characters(for_matching(query).lower())
 
 
 def question(index: Index, query: str, terms: tuple[str, ...]) -> Question:
@@ -107,9 +108,7 @@ def question(index: Index, query: str, terms: tuple[str, ...]) -> Question:
         "year": float(bool(years)),
         "amount": float(bool(ASKS_AMOUNT.search(compact_query))),  # 幾 is 几
     }
-    term = search_term(query)
-    mentions = term_mentions(term) if term else None
-    return Question(compact_query, terms, weights, bigrams, years, _year_forms(years), kinds, mentions)
+    return Question(compact_query, terms, weights, bigrams, years, _year_forms(years), kinds)
 
 
 _FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
@@ -259,8 +258,6 @@ def signals(index: Index, q: Question, c: Candidates) -> np.ndarray:
             out[row, col["year_text"]] = float(spoken)
             out[row, col["year_other"]] = float(own is not None and not in_title and own not in q.years)
         out[row, col["figure"]] = float(asks_amount and facts.figure)
-        if q.mentions is not None:
-            out[row, col["defines"]] = q.mentions(text)
         out[row, col["length"]] = facts.length
         out[row, col["position"]] = facts.position
         doc_rows.setdefault(passage.doc_id, []).append(row)

@@ -25,6 +25,7 @@ import numpy as np
 
 from retriever.config import SummaryConfig
 from retriever.embedding.embedders import Embedder
+from retriever.ranking.features import SHORT_CHARS, compact
 from retriever.search import Hit, minmax
 from retriever.text.metadata import passage_years
 from retriever.text.numerals import ARABIC, ASKS_AMOUNT, ASKS_DATE, DIGITS, FIGURE, KEY_FIGURE
@@ -33,12 +34,14 @@ from retriever.text.punctuation import (
     CLOSERS,
     ELLIPSIS,
     FULL_STOPS,
+    QUOTE_CLOSERS,
+    QUOTE_OPENERS,
     SEMICOLONS,
     SOFT_BREAKS,
+    char_class,
 )
 from retriever.text.query import title_years, understand
 from retriever.text.segment import Passage, Sentence, cap_sentence, paragraphs
-from retriever.text.terms import search_term, term_mentions
 from retriever.text.words import character_pairs, content_words, for_matching, general_idf, query_terms, word_characters
 
 
@@ -397,6 +400,29 @@ def _restates_title(text: str, title: str, share: float) -> bool:
     return bool(pairs) and sum(p in title for p in pairs) >= share * len(pairs)
 
 
+def _search_term(question: str) -> str | None:
+    """The term a search-box query names (「党政分开」), in matching form; None for a
+    question, or for several terms typed apart (「五加二 白加黑」)."""
+    term = compact(question)
+    return term if 2 <= len(term) <= SHORT_CHARS and len(question.split()) == 1 else None
+
+
+def _term_mentions(term: str) -> Callable[[str], float]:
+    """How a sentence (`_matched`) speaks of the term: 1 where it says what the term means
+    (「X即」「X就是」「X是指」, 「所谓X」「（即《X》）」, 「…（X）」 after a full name), plus 0.5
+    where it sets it in quotation marks or a title's marks (「实施“X”」, 「《X（草案）》」)."""
+    t, opener, closer = re.escape(term), char_class(QUOTE_OPENERS), char_class(QUOTE_CLOSERS)
+    quoted = re.compile(f"{opener}{t}(?:{closer}|[（(])")
+    defined = re.compile(
+        f"{t}{closer}?[，,]?(?:即|就是|是指|指的是)|(?:所谓|即|简称|又称){opener}?{t}|[（(]{opener}?{t}{closer}?[）)]"
+    )
+
+    def mentions(matched: str) -> float:
+        return float(bool(defined.search(matched))) + 0.5 * bool(quoted.search(matched))
+
+    return mentions
+
+
 def _answer_relevance(
     question: str,
     pool: list[tuple[Sentence, bool, Hit]],
@@ -428,9 +454,9 @@ def _answer_relevance(
     if ASKS_AMOUNT.search(asked):
         answers = figures if ASKS_DATE.search(asked) else np.array([bool(KEY_FIGURE.search(s.text)) for s, _, _ in pool])
         relevance += config.answer_figure * answers
-    term = search_term(question)
+    term = _search_term(question)
     if term:
-        mentions = term_mentions(term)
+        mentions = _term_mentions(term)
         relevance += config.answer_term * np.array([mentions(m) for m in matched])
     return relevance + config.answer_year * of_year
 
