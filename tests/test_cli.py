@@ -85,7 +85,7 @@ def test_index_again_says_up_to_date_and_rebuild_starts_over(runner, corpus):
     assert "idx is up to date: 2 documents, 3 passages, nothing changed" in again.stderr
     Path("corpus/c.txt").write_text("产业发展座谈\n要发展乡村旅游,拓宽农民增收渠道。", encoding="utf-8")
     changed = runner.invoke(app, ["index", "corpus", "--index-dir", "idx"])
-    assert "1 added, 2 unchanged; 1 passages embedded" in changed.stderr
+    assert "1 added, 2 unchanged; 1 passage embedded" in changed.stderr
     rebuilt = runner.invoke(app, ["index", "corpus", "--index-dir", "idx", "--rebuild"])
     assert "3 added; 4 passages embedded" in rebuilt.stderr
 
@@ -193,7 +193,7 @@ def test_summarize_a_directory_with_globs_to_each_output_format(runner, corpus):
     result = runner.invoke(app, [*args, "--out", "out.jsonl"])
     assert result.exit_code == 0
     assert result.stdout == ""  # the records went to the file
-    assert "Summarized 1 of 1 documents" in result.stderr and "wrote out.jsonl" in result.stderr
+    assert "Summarized 1 of 1 document" in result.stderr and "wrote out.jsonl" in result.stderr
     [line] = Path("out.jsonl").read_text(encoding="utf-8").splitlines()
     assert json.loads(line) == data["documents"][0]
 
@@ -339,7 +339,7 @@ def test_errors_with_json_are_one_json_object_on_stdout_too(runner, corpus):
 def test_summarize_add_to_index(runner, corpus):
     result = runner.invoke(app, ["summarize", "corpus/a.txt", "--add-to-index", "mine", "--json"])
     assert result.exit_code == 0
-    assert "Indexed 1 documents" in result.stderr
+    assert "Indexed 1 document," in result.stderr
     runner.invoke(app, ["summarize", "corpus/b.md", "--add-to-index", "mine", "--json"])
     info = json.loads(runner.invoke(app, ["info", "--index-dir", "indexes/mine", "--json"]).stdout)
     assert [d["doc_id"] for d in info["documents"]] == ["corpus/a.txt", "corpus/b.md"]
@@ -503,6 +503,27 @@ def test_the_library_says_which_file_comes_next_and_the_bar_shows_it(in_tmp, fak
         bar.item("read", "docs/a.txt")
         bar("read", 0, 2)
     assert "Reading files" in screen.getvalue() and "docs/a.txt" in screen.getvalue()
+
+
+def test_summarizing_one_long_document_shows_its_embedding_progress(in_tmp, fake_embedder):
+    from retriever import summarize_files
+
+    class Reporting:  # reports each text as done, as the ONNX embedder reports its batches
+        name, backend, dim, precision = fake_embedder.name, fake_embedder.backend, fake_embedder.dim, fake_embedder.precision
+
+        def encode(self, texts, batch_size=32, progress=None):
+            for n in range(1, len(texts) + 1):
+                progress(n, len(texts))
+            return fake_embedder.encode(texts)
+
+    Path("long.txt").write_text(
+        "长篇报告\n" + "".join(f"第{i}项工作要抓紧落实，按时完成任务。" for i in range(40)), encoding="utf-8"
+    )
+    heard = []
+    summarize_files(["long.txt"], embedder=Reporting(), progress=lambda stage, done, total: heard.append((stage, done, total)))
+    sentences = [h for h in heard if h[0] == "sentences"]
+    assert sentences[-1] == ("sentences", 40, 40) and len(sentences) == 40
+    assert heard[-1] == ("summarize", 1, 1)
 
 
 class _OtherFake:

@@ -121,7 +121,7 @@ def test_quiet_leaves_errors_and_skipped_files_only(in_tmp, runner, fake_embedde
     Path("corpus/a.txt").write_text(DOC, encoding="utf-8")
     Path("corpus/bad.pdf").write_bytes(b"not a pdf")
     loud = runner.invoke(app, ["index"])
-    assert loud.exit_code == 3 and "Indexed 1 documents" in loud.stderr
+    assert loud.exit_code == 3 and "Indexed 1 document," in loud.stderr
     quiet = runner.invoke(app, ["--quiet", "index", "--rebuild"])
     assert quiet.exit_code == 3
     assert quiet.stderr.startswith("skipped corpus/bad.pdf: ") and "Indexed" not in quiet.stderr
@@ -135,12 +135,12 @@ def test_remove_takes_the_index_and_nothing_else(in_tmp, runner, fake_embedder):
     assert runner.invoke(app, ["index"]).exit_code == 0
     Path("indexes/default/notes.txt").write_text("mine", encoding="utf-8")  # a file the index did not write
     refused = runner.invoke(app, ["remove"], input="n\n")
-    assert refused.exit_code == 2 and refused.stderr.startswith("Remove the index indexes/default (1 documents, ")
+    assert refused.exit_code == 2 and refused.stderr.startswith("Remove the index indexes/default (1 document, ")
     assert refused.stderr.splitlines()[-1] == "error: indexes/default: not removed; answer y, or give --yes, to remove it"
     assert Path("indexes/default/manifest.json").is_file()
     result = runner.invoke(app, ["remove", "--yes"])
     assert result.exit_code == 0, result.output
-    assert result.stderr.startswith("Removed the index indexes/default (1 documents, ")
+    assert result.stderr.startswith("Removed the index indexes/default (1 document, ")
     assert result.stderr.endswith("; left what it did not write: notes.txt\n")
     assert sorted(p.name for p in Path("indexes/default").iterdir()) == ["notes.txt"]
     again = runner.invoke(app, ["remove", "--yes", "--index-dir", "corpus"])
@@ -232,7 +232,7 @@ def test_doctor_reports_the_installation_and_the_model_on_this_cpu(in_tmp, runne
     assert runner.invoke(app, ["index"]).exit_code == 0
     ok = runner.invoke(app, ["doctor"])
     assert ok.exit_code == 0, ok.output
-    assert "     index  indexes/default (1 documents, m3e-small, updated " in ok.stdout
+    assert "     index  indexes/default (1 document, m3e-small, updated " in ok.stdout
 
 
 def test_the_pypi_page_installs_as_the_readme_does_and_links_nothing_relative():

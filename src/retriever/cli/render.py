@@ -32,6 +32,11 @@ _ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _CONTROLS}
 _BLOTS = dict.fromkeys(_CONTROLS, "\ufffd")
 
 
+def counted(n: int, noun: str) -> str:
+    """「1 document」, 「2 documents」: a count with its noun."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def shown(text: str, keep_length: bool = False) -> str:
     """`text` safe to print on a terminal: control characters escaped (or, with
     `keep_length`, replaced one for one)."""
@@ -53,7 +58,12 @@ def print_json(obj: dict) -> None:
 # PROGRESS_EVERY_S, and one when the stage ends.
 PROGRESS_FIRST_S, PROGRESS_EVERY_S = 2.0, 10.0
 PROGRESS_ITEM_CHARS = 40  # of the file being read, on a terminal
-PROGRESS_LABELS = {"read": "Reading files", "embed": "Embedding passages and sentences", "summarize": "Summarizing"}
+PROGRESS_LABELS = {
+    "read": "Reading files",
+    "embed": "Embedding passages and sentences",
+    "summarize": "Summarizing",
+    "sentences": "Embedding the document's sentences",  # one long document: most of its time
+}
 
 
 @contextmanager
@@ -209,7 +219,7 @@ def print_answer(out: Console, answer: dict) -> None:
     width = out.width
     if answer.get("scope"):
         scope = answer["scope"]
-        within = f"Within {scope['documents']} document{'s' if scope['documents'] != 1 else ''} ({scope['passages']:,} passages)"
+        within = f"Within {counted(scope['documents'], 'document')} ({counted(scope['passages'], 'passage')})"
         if scope.get("undated"):
             within += f"; {scope['undated']} without a date left out"
         out.print(wrapped(Text(shown(within), style="dim"), width))

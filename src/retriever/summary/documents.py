@@ -79,6 +79,7 @@ def summarize_one(
     query: str | None = None,
     source: Path | None = None,
     reference: Reference | None = None,
+    progress: ProgressCallback | None = None,
 ) -> DocumentSummary:
     paras = paragraphs(doc.text)
     outline = [
@@ -91,7 +92,8 @@ def summarize_one(
     # long one at a comma to say more, a share is approximate anyway, and pieces of
     # sentences under a small share read badly (「…是能够推动…」).
     whole = ratio is not None
-    summary = summarize_document(doc.text, doc.doc_id, doc.title, embedder, chars, query=query, whole=whole)
+    embedding = (lambda done, total: progress("sentences", done, total)) if progress else None
+    summary = summarize_document(doc.text, doc.doc_id, doc.title, embedder, chars, query=query, whole=whole, progress=embedding)
     notes = doc.notes
     if not summary.text:  # said, not left to an empty field
         least = SummaryConfig().min_sentence_chars
@@ -184,6 +186,6 @@ def summarize_paths(
             yield doc
         else:
             source = item if isinstance(item, Path) else None
-            yield summarize_one(doc, embedder(), max_chars, ratio, query, source=source, reference=reference)
+            yield summarize_one(doc, embedder(), max_chars, ratio, query, source=source, reference=reference, progress=progress)
         if progress:
             progress("summarize", n, len(items))

@@ -556,9 +556,11 @@ def summarize_document(
     config: SummaryConfig = SummaryConfig(),
     query: str | None = None,
     whole: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Summary:
     """A summary of one cleaned document, in document order: generic, or focused on
-    `query` when one is given. `whole`: whole sentences only, never a piece of one."""
+    `query` when one is given. `whole`: whole sentences only, never a piece of one.
+    `progress(done, total)` follows the embedding of its sentences, nearly all the time."""
     if max_chars <= 0:
         return Summary("", ())
     pool: list[tuple[Sentence, bool, tuple[str, ...], float]] = []
@@ -588,7 +590,7 @@ def summarize_document(
         fits = int(np.searchsorted(np.cumsum(lengths[best]), config.max_embedded_chars, side="right"))
         keep = np.sort(best[: max(1, fits)])
         pool, salient, coverage, lengths = [pool[i] for i in keep], salient[keep], coverage[keep], lengths[keep]
-    vectors = embedder.encode([for_matching(s.text) for s, *_ in pool])
+    vectors = embedder.encode([for_matching(s.text) for s, *_ in pool], progress=progress)
     positions = np.array([p for *_, p in pool])
     # A document's own figures (targets, amounts, dates) say more than its exhortations.
     figures = np.array([bool(KEY_FIGURE.search(s.text)) for s, *_ in pool], dtype=float)
