@@ -574,21 +574,11 @@ def summarize_files(
     reference = _reference(against)  # a bad index fails before any file is read
     # The model loads with the first readable document (load_embedder caches it).
     get_embedder = lambda: embedder or load_embedder(model or default_model(), backend or default_backend())  # noqa: E731
-    return list(
-        summarize_paths(
-            paths,
-            get_embedder,
-            max_chars,
-            ratio,
-            query,
-            include,
-            exclude,
-            progress,
-            follow_links,
-            reference,
-            [Path(p) for p in skip],
-        )  # fmt: skip
+    skipped = [Path(p) for p in skip]
+    records = summarize_paths(
+        paths, get_embedder, max_chars, ratio, query, include, exclude, progress, follow_links, reference, skipped
     )
+    return list(records)
 
 
 def _reference(against: Path | str | Reference | None) -> Reference | None:

@@ -444,10 +444,10 @@ def is_project_folder() -> bool:
 def default_index_dir(environment: bool = True) -> Path:
     """The index a command uses when none is given: $RETRIEVER_INDEX; else the current
     folder's indexes/default when the folder is a project (it holds that index, or the
-    corpus/ to build it from and indexes/ beside it); else the configuration file's `index`; else the user's
-    own, in the data folder. So a command finds the same index from any folder.
-    `environment` False: the index there would be without $RETRIEVER_INDEX (named
-    indexes live beside it)."""
+    corpus/ to build it from and indexes/ beside it); else the configuration file's
+    `index`; else the user's own, in the data folder. So a command finds the same index
+    from any folder. `environment` False: the index there would be without
+    $RETRIEVER_INDEX (named indexes live beside it)."""
     configured = os.environ.get(ENV_INDEX) if environment else None
     if configured:
         return Path(configured)

@@ -97,8 +97,9 @@ notes = Console(stderr=True, highlight=False, soft_wrap=True)  # progress and wh
 
 
 def _index_name(name: str) -> Path:
-    """--add-to-index NAME: NAME beside the default index, or NAME itself when it is a path."""
-    return Path(name) if ("/" in name or Path(name).is_dir()) else default_index_dir().parent / name
+    """--add-to-index NAME: NAME beside the default index (as it is without
+    $RETRIEVER_INDEX, which may name a named one), or NAME itself when it is a path."""
+    return Path(name) if ("/" in name or Path(name).is_dir()) else default_index_dir(environment=False).parent / name
 
 
 def _named_index(value: Path | None) -> Path | None:
@@ -106,7 +107,7 @@ def _named_index(value: Path | None) -> Path | None:
     default one, as `summarize --add-to-index NAME` made it."""
     if value is None or value.exists() or "/" in str(value):
         return value
-    named = default_index_dir(environment=False).parent / value
+    named = _index_name(str(value))
     return named if (named / "manifest.json").is_file() else value
 
 
@@ -158,7 +159,7 @@ def _errors(as_json: bool = False) -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-def _build(paths: list[Path], index_dir: Path | None, model: str | None, **options) -> tuple[Retriever, BuildReport]:
+def _build(paths: list[Path] | None, index_dir: Path | None, model: str | None, **options) -> tuple[Retriever, BuildReport]:
     from retriever.api import Retriever
 
     with render.progress(notes) as progress:

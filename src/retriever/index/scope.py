@@ -128,7 +128,7 @@ class Scope:
             if unknown:
                 raise UsageError(f"--doc {unknown[0]}: no such document in the index (`retriever info` lists them)")
             rows[:] = False
-            rows[list(found.values())] = True
+            rows[[row for row in found.values() if row is not None]] = True
         if self.paths:
             rows &= np.logical_or.reduce([table.matching(p) for p in self.paths])
         undated = 0

@@ -120,12 +120,12 @@ def _walk(top: Path, include: Sequence[str], exclude: Sequence[str], roots: Sequ
         for name in names:
             if name.startswith("."):
                 continue
+            relative = (below / name).as_posix()
             if not name.lower().endswith(DOCUMENT_SUFFIXES):
                 suffix = os.path.splitext(name)[1].lower()
-                if suffix in OTHER_TEXT_SUFFIXES and not include and not _matches(exclude, name, (below / name).as_posix()):
+                if suffix in OTHER_TEXT_SUFFIXES and not include and not _matches(exclude, name, relative):
                     other[suffix] += 1
                 continue
-            relative = (below / name).as_posix()
             if include and not _matches(include, name, relative):
                 continue
             if _matches(exclude, name, relative):
