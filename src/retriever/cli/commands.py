@@ -97,18 +97,20 @@ notes = Console(stderr=True, highlight=False, soft_wrap=True)  # progress and wh
 
 
 def _index_name(name: str) -> Path:
-    """--add-to-index NAME: NAME beside the default index (as it is without
-    $RETRIEVER_INDEX, which may name a named one), or NAME itself when it is a path."""
-    return Path(name) if ("/" in name or Path(name).is_dir()) else default_index_dir(environment=False).parent / name
+    """--add-to-index NAME: NAME beside the default index, or NAME itself when it is a path."""
+    return Path(name) if ("/" in name or Path(name).is_dir()) else default_index_dir().parent / name
 
 
 def _named_index(value: Path | None) -> Path | None:
     """--index-dir NAME, where no folder NAME is here, is the index NAME beside the
-    default one, as `summarize --add-to-index NAME` made it."""
+    default one, as `summarize --add-to-index NAME` made it (beside the default as it
+    is without $RETRIEVER_INDEX too: RETRIEVER_INDEX=NAME names one)."""
     if value is None or value.exists() or "/" in str(value):
         return value
-    named = _index_name(str(value))
-    return named if (named / "manifest.json").is_file() else value
+    for default in (default_index_dir(), default_index_dir(environment=False)):
+        if (default.parent / value / "manifest.json").is_file():
+            return default.parent / value
+    return value
 
 
 IndexDir = Annotated[
