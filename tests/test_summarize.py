@@ -561,3 +561,20 @@ def test_a_search_box_term_is_answered_first_by_the_sentence_that_says_what_it_i
     assert first_quote("党政分开", 0.3) == meant
     # A question is no term: it gains nothing.
     assert first_quote("党政分开的意义", 0.3) == said
+
+
+def test_a_search_box_query_quotes_only_sentences_that_name_it(fake_embedder):
+    named = "印花税的税率下调，减轻证券交易的负担。"
+    near = "改革个人所得税，提高起征点。"
+    hits = [_hit(1, "a", f"{named}{near}")]
+
+    def quotes(question: str) -> list[str]:
+        vector = fake_embedder.encode([question])[0]
+        summary = summarize_hits(question, hits, vector, sentence_lookup(fake_embedder, hits), 300, SummaryConfig(answer_floor=0.0))
+        return [q.text for q in summary.sentences]
+
+    assert quotes("印花税") == [named]
+    assert sorted(quotes("印花税 个人所得税")) == sorted([named, near])  # each names one of its words
+    # A question may be answered in other words; a term no sentence names keeps them all.
+    assert sorted(quotes("证券交易要交哪些税")) == sorted([named, near])
+    assert sorted(quotes("全运会")) == sorted([named, near])
