@@ -1009,6 +1009,12 @@ def test_file_properties_date_and_issue_documents(tmp_path):
     document.save(tmp_path / "plan.docx")
     meta = load_document(tmp_path / "plan.docx").meta
     assert (meta.date, meta.date_from, meta.issuer) == ("2022-04-08", "file", "某某县人民政府办公室")
+    # A script's file, its library's template's date untouched, is of no date.
+    scripted = docx.Document()
+    scripted.add_paragraph("关于推进基层治理的实施方案")
+    scripted.add_paragraph("各乡镇要按时报送进展情况。")
+    scripted.save(tmp_path / "scripted.docx")
+    assert load_document(tmp_path / "scripted.docx").meta.date is None
 
     page = (
         '<html><head><meta name="PubDate" content="2023-06-01 10:00"><meta name="ContentSource" content="某某市生态环境局">'

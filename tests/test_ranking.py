@@ -334,6 +334,44 @@ def test_the_service_takes_judgements(reports):
     assert refused.status_code == 400
     scoped = client.post("/api/judge", json={"question": "就业", "passage_id": first, "verdict": "bad", "year": [2019]})
     assert scoped.status_code in (200, 400)
+    # The result as the page showed it: a passage id that now names another passage (the
+    # index was indexed again) is refused, not recorded against the wrong passage.
+    hit = answer["results"][0]
+    same = client.post(
+        "/api/judge",
+        json={"question": "就业", "passage_id": first, "doc_id": hit["doc_id"], "start": hit["start"], "verdict": "good"},
+    )
+    assert same.status_code == 200, same.text
+    stale = client.post(
+        "/api/judge",
+        json={"question": "就业", "passage_id": first, "doc_id": hit["doc_id"], "start": hit["start"] + 1, "verdict": "good"},
+    )
+    assert stale.status_code == 409 and "indexed again since" in stale.json()["error"]
+    # A JSON route takes JSON only.
+    text = client.post(
+        "/api/judge",
+        content=json.dumps({"question": "就业", "passage_id": first, "verdict": "good"}),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert (
+        text.status_code == 415
+        and client.post("/api/ask", content='{"question": "就业"}', headers={"Content-Type": "text/plain"}).status_code == 415
+    )
+
+
+def test_a_judgement_given_twice_or_changed_counts_once_the_latest(reports, in_tmp):
+    from retriever.ranking.judgements import read
+
+    first = reports.ask("就业", k=2, summary_chars=0).results
+    for verdict in ("good", "good", "bad"):
+        reports.judge("就业", first[0].passage_id, verdict)
+    reports.judge(" 就业 ", first[1].passage_id, "good")
+    judgements, skipped = read(in_tmp / "idx")
+    assert [(j.passage["passage_id"], j.verdict) for j in judgements] == [
+        (first[0].passage_id, "bad"),
+        (first[1].passage_id, "good"),
+    ]
+    assert skipped == 0
 
 
 def test_tune_from_the_command_line(reports):

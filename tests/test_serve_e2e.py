@@ -147,6 +147,17 @@ def test_search_page_in_a_headless_browser(service, tmp_path):
                 r"已记下（本索引共 \d+ 条判断，retriever tune 据此调整排序）",
                 page.locator("article.passage .judge").first.inner_text(),
             )
+            # A shared link: two folders, a k the list lacks, an unknown mode.
+            requests.clear()
+            two = ["corpus/003_1fed32e99714b33a.txt", "corpus/001_776fa9f986cfe1da.txt"]
+            page.goto(f"{url}/?q=乡村振兴&in={two[0]}&in={two[1]}&k=7&mode=fuzzy")
+            page.wait_for_selector("article.passage")
+            assert page.locator("#in").input_value() == "; ".join(two)
+            assert (page.locator("#k").input_value(), page.locator("#mode").input_value()) == ("7", "hybrid")
+            asked = [r for r in requests if "/api/ask?" in r][-1]
+            assert asked.count("&in=") == 2 and "&k=7&" in asked and "mode=hybrid" in asked, asked
+            wheres = page.locator("article.passage .where").all_inner_texts()
+            assert wheres and all(w.startswith(tuple(two)) for w in wheres)
             page.close()
         browser.close()
     assert (shots / "search-page.png").stat().st_size > 10_000

@@ -570,7 +570,9 @@ def test_a_search_box_query_quotes_only_sentences_that_name_it(fake_embedder):
 
     def quotes(question: str) -> list[str]:
         vector = fake_embedder.encode([question])[0]
-        summary = summarize_hits(question, hits, vector, sentence_lookup(fake_embedder, hits), 300, SummaryConfig(answer_floor=0.0))
+        summary = summarize_hits(
+            question, hits, vector, sentence_lookup(fake_embedder, hits), 300, SummaryConfig(answer_floor=0.0)
+        )
         return [q.text for q in summary.sentences]
 
     assert quotes("印花税") == [named]

@@ -50,7 +50,7 @@ from retriever.config import (
 from retriever.embedding.embedders import MIN_AGREEMENT, Embedder, check_backend, load_embedder
 from retriever.embedding.onnx_export import export_recipe
 from retriever.embedding.onnx_runtime import cpu_summary
-from retriever.errors import BadIndexError, InputError, RetrieverError, UsageError, path_text
+from retriever.errors import BadIndexError, ChangedIndex, InputError, RetrieverError, UsageError, path_text
 from retriever.index import folder as index_store
 from retriever.index.folder import exists as index_exists
 from retriever.index.folder import remove as remove_index_files
@@ -360,13 +360,31 @@ class Retriever:
             ranker=which if mode == "hybrid" else None,
         )
 
-    def judge(self, question: str, passage_id: int, verdict: str, within: Scope | None = None) -> dict:
+    def judge(
+        self,
+        question: str,
+        passage_id: int,
+        verdict: str,
+        within: Scope | None = None,
+        doc_id: str | None = None,
+        start: int | None = None,
+    ) -> dict:
         """Record that passage `passage_id` answers `question` (verdict "good") or does
         not ("bad"), with what the ranker sees of the question's candidates, beside the
-        index for `retriever tune`. How many judgements the index then holds."""
+        index for `retriever tune`. How many judgements the index then holds.
+
+        `doc_id` and `start`, the result's as it was shown, guard against an index
+        indexed again since (its passage ids numbered anew): ChangedIndex if the passage
+        `passage_id` is no longer that one."""
         question = check_question(question)
         verdict = check_verdict(verdict)
         passage_id = check_passage_id(passage_id, len(self.index.passages))
+        shown = self.index.passages[passage_id]
+        if (doc_id is not None and doc_id != shown.doc_id) or (start is not None and start != shown.start):
+            raise ChangedIndex(
+                f"passage {passage_id} is no longer the result shown ({doc_id}, from {start}): "
+                "the index was indexed again since; ask again and judge the new result"
+            )
         selection = within.select(self.index) if within else None
         query_vector = self.embedder.encode([for_matching(question)])[0]
         found = candidates(self.index, question, query_vector, within=selection)

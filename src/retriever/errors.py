@@ -59,6 +59,11 @@ class UsageError(RetrieverError):
     """A bad argument: an empty question, an unknown mode."""
 
 
+class ChangedIndex(UsageError):
+    """A request names a result of an index that has changed since it was shown (its
+    passage ids were numbered again): asking again gives the current ones."""
+
+
 class StorageError(RetrieverError):
     """A file could not be written (a full disk, a read-only file system, a path that is
     not a directory); what was there before is as it was."""

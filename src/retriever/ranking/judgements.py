@@ -123,17 +123,24 @@ def append(index_dir: Path, judgement: Judgement, limit: int) -> int:
 
 
 def read(index_dir: Path) -> tuple[list[Judgement], int]:
-    """The index's judgements, and how many lines were not one (skipped)."""
-    judgements, bad = [], 0
+    """The index's judgements, one for each question and passage, the latest (a button
+    pressed twice, or a verdict changed, is one judgement); and how many lines were not
+    one (skipped)."""
+    latest: dict[tuple, Judgement] = {}
+    bad = 0
     try:
         with open(path(index_dir), encoding="utf-8", errors="replace") as f:
             for line in f:
                 try:
-                    judgements.append(Judgement.from_dict(json.loads(line)))
-                except (ValueError, KeyError, TypeError):
+                    judgement = Judgement.from_dict(json.loads(line))
+                    p = judgement.passage
+                    key = (" ".join(judgement.question.split()), p.get("doc_id"), p.get("start"), p.get("end"))
+                    latest.pop(key, None)  # in the order of the latest
+                    latest[key] = judgement
+                except (ValueError, KeyError, TypeError, AttributeError):
                     bad += 1
     except FileNotFoundError:
         pass
     except OSError as e:
         raise StorageError(path(index_dir), "the judgements", e) from None
-    return judgements, bad
+    return list(latest.values()), bad

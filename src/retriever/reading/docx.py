@@ -255,7 +255,16 @@ def _core_properties(archive: zipfile.ZipFile, part: str | None) -> FileProperti
         el = root.find(tag)
         return one_line(el.text) if el is not None and el.text and el.text.strip() else None
 
-    return FileProperties(first(f"{_DC}title"), first(f"{_DCTERMS}created"), first(f"{_DC}creator"))
+    created, creator = first(f"{_DCTERMS}created"), first(f"{_DC}creator")
+    if (creator, created) in _TEMPLATE_STAMPS:  # the library's, not the document's
+        created = creator = None
+    return FileProperties(first(f"{_DC}title"), created, creator)
+
+
+# Core properties that a library copies into every file it writes from its template:
+# python-docx's default template says every such document was made on 2013-12-23 (files
+# written by scripts, common in offices, would all be filed under 2013).
+_TEMPLATE_STAMPS = {("python-docx", "2013-12-23T23:15:00Z")}
 
 
 def _body_blocks(stream, budget: ReadBudget):

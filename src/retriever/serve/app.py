@@ -33,7 +33,7 @@ from typing import Annotated, Any
 
 import anyio
 import uvicorn
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
@@ -46,7 +46,7 @@ from retriever import __version__
 from retriever.api import Retriever, Scope, index_stamp, summarize_document, summarize_text, upload_reader
 from retriever.arguments import check_summary_options
 from retriever.config import LIMITS, SEARCH_MODES, ReadLimits, SearchConfig, ServeConfig, SummaryConfig
-from retriever.errors import BadIndexError, InputError, RetrieverError, TooMuchText, UsageError
+from retriever.errors import BadIndexError, ChangedIndex, InputError, RetrieverError, TooMuchText, UsageError
 from retriever.serve.guards import (
     CONFIG,
     STOPPING,
@@ -157,6 +157,10 @@ class JudgeRequest(_Scoped):
     """A judgement on one result of a question (asked within the same documents, if it was)."""
 
     passage_id: int = Field(description="The result's passage_id")
+    doc_id: str | None = Field(
+        None, description="The result's doc_id: given, a judgement of an index changed since is refused (409)"
+    )
+    start: int | None = Field(None, description="The result's start, likewise")
     verdict: str = Field(
         description="good: it answers the question; bad: it does not", json_schema_extra={"enum": ["good", "bad"]}
     )
@@ -321,7 +325,9 @@ def _answer_errors(app: FastAPI) -> None:
     @app.exception_handler(RetrieverError)
     async def retriever_error(request: Request, exc: RetrieverError) -> JSONResponse:
         status = (
-            400
+            409
+            if isinstance(exc, ChangedIndex)
+            else 400
             if isinstance(exc, UsageError)
             else 422
             if isinstance(exc, InputError)
@@ -396,6 +402,12 @@ def _asks(app: FastAPI, live: LiveIndex, config: ServeConfig) -> None:
 
     ask_responses = {200: {"model": AskResponse}, **errors(*GUARDED, 422)}
 
+    def json_only(request: Request) -> None:
+        """A JSON body's routes refuse another content type with 415, as /api/summarize
+        does, rather than call a JSON body that was sent as text/plain no JSON object."""
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            raise HTTPException(415, "send the request as JSON, with Content-Type: application/json")
+
     @app.get(
         "/api/ask", summary="The passages most relevant to a question, and a cited summary", response_model=None,
         responses=ask_responses,
@@ -422,17 +434,23 @@ def _asks(app: FastAPI, live: LiveIndex, config: ServeConfig) -> None:
             )
         )  # fmt: skip
 
-    @app.post("/api/ask", summary="The same as GET, the question in a JSON body", response_model=None, responses=ask_responses)
+    @app.post(
+        "/api/ask", summary="The same as GET, the question in a JSON body", response_model=None,
+        responses={**ask_responses, **errors(415)}, dependencies=[Depends(json_only)],
+    )  # fmt: skip
     def ask_post(req: AskRequest) -> JSONResponse:
         return answer(req)
 
     @app.post(
         "/api/judge", summary="Record whether a result answers a question, for `retriever tune` to learn from",
-        response_model=None, responses={200: {"model": JudgeResponse}, **errors(*GUARDED, 422)},
+        response_model=None, responses={200: {"model": JudgeResponse}, **errors(*GUARDED, 409, 415, 422)},
+        dependencies=[Depends(json_only)],
     )  # fmt: skip
     def judge(req: JudgeRequest) -> JSONResponse:
         with asks:
-            result = live.current().judge(req.question, req.passage_id, req.verdict, within=req.scope())
+            result = live.current().judge(
+                req.question, req.passage_id, req.verdict, within=req.scope(), doc_id=req.doc_id, start=req.start
+            )
         return JSONResponse(result)
 
 

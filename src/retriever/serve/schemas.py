@@ -40,7 +40,9 @@ class SummaryOut(_Strict):
 
 class HitOut(_Strict):
     rank: int
-    score: float = Field(description="0-1 in hybrid and dense modes; what it means is the answer's `score`")
+    score: float = Field(
+        description="What it means is the answer's `score`: in hybrid mode 0-1 for the ranker's candidates, below 0 past them"
+    )
     doc_id: str
     title: str
     heading_path: list[str]
@@ -50,7 +52,9 @@ class HitOut(_Strict):
     date: str | None = Field(description="Its document's date: 2023-03-05, 2023-03 or 2023; null when unknown")
     issuer: str | None = Field(description="The bodies that issued its document, when it names them")
     passage_id: int
-    scores: dict[str, float] = Field(description="The scores it was ranked by (dense cosine, BM25)")
+    scores: dict[str, float | None] = Field(
+        description="The scores it was ranked by (dense cosine, BM25); null for a side the mode does not use"
+    )
     highlights: list[tuple[int, int]] = Field(description="Spans of the question's words in `text`")
     explain: dict[str, float] | None = Field(
         None, description="With explain (hybrid mode): what each of the ranker's signals added to its score, largest first"
@@ -150,6 +154,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "A bad request: a field out of range, an unknown mode, a question without words",
         403: "A cross-site request, refused",
         408: "The request's body came too slowly",
+        409: "The result judged is no longer the index's: it was indexed again since",
         413: "The body or the text is too large",
         415: "Neither JSON nor an upload",
         421: "A Host this service does not answer to",
