@@ -249,3 +249,15 @@ def test_a_question_without_words_answers_nothing(in_tmp, fake_embedder, monkeyp
     assert (answer["answered"], answer["confidence"], answer["reason"]) == (False, 0.0, NO_WORDS)
     assert answer["results"] and answer["summary"] == {"text": "", "sentences": []}
     assert r.ask("2020年新增就业目标").answered is True
+
+
+def test_letters_no_passage_holds_answer_nothing_but_a_term_the_documents_use_does(in_tmp, fake_embedder, monkeypatch):
+    write_corpus(in_tmp, {**REPORTS, "e.txt": "开放报告\n积极考虑加入CPTPP,扩大高水平对外开放。"})
+    r, _ = Retriever.build(["corpus"], index_dir="idx")
+    monkeypatch.setattr("retriever.api.ANSWER_THRESHOLDS", {r.index.model: -1.0})  # any passage would do
+    for question in ("qwertyzxcv", "How to cook pasta al dente"):
+        answer = r.ask(question).to_dict()
+        assert (answer["answered"], answer["reason_code"]) == (False, "no_match"), question
+        assert answer["reason"] == "no passage holds any word of the question, which has no Chinese"
+    assert r.ask("CPTPP").answered is True
+    assert r.ask("qwertyzxcv 就业").answered is True  # Chinese the model reads

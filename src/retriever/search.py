@@ -102,6 +102,9 @@ REASON_CODES = ("no_words", "no_match", "below_threshold")
 NO_WORDS = "the question has no words to search for, only punctuation, symbols or function words"
 
 
+_HAN = re.compile("[\u3400-\u9fff\uf900-\ufaff]")
+
+
 def judge(
     index: Index,
     question: str,
@@ -119,10 +122,17 @@ def judge(
     A question without a word (「？？？」, 「😀」, 「的的的」) answers nothing, whatever the
     model: its vector is the model's idea of punctuation, and scored 0.71-0.73 against
     corpus/, above the threshold."""
-    if not query_terms(question):
+    words = query_terms(question)
+    if not words:
         return Verdict(False, 0.0, NO_WORDS, "no_words")
     if query_vector is None or threshold is None:
         return Verdict(None, None)
+    if not _HAN.search(question) and not any(w in index.bm25.vocab for w in words):
+        # 「qwertyzxcv」, 「How to cook pasta」: letters the Chinese model has no meaning for,
+        # no word of them in any passage; against a small index their vector still came
+        # out 0.72 from a short page, above the threshold. A Latin term the documents use
+        # (「CPTPP」) is a word of the index and judged as any question.
+        return Verdict(False, 0.0, "no passage holds any word of the question, which has no Chinese", "no_match")
     if not hits:
         return Verdict(False, 0.0, "no passage matches the question", "no_match")
     # The dense scores search() computed (hybrid, dense); in BM25 mode, computed here.
