@@ -580,3 +580,17 @@ def test_summary_panels_break_lines_as_chinese_is_set(runner, in_tmp, fake_embed
         assert result.exit_code == 0, result.output
         inside = [line[2:-2].strip() for line in screen.getvalue().splitlines() if line.startswith("│")]
         assert inside and all(not line or line[0] not in ",。、，；：)」" for line in inside), (width, inside)
+
+
+def test_ask_shows_no_markdown_heading_marks_in_a_passage(runner, in_tmp, fake_embedder):
+    Path("notes").mkdir()
+    Path("notes/plan.md").write_text(
+        "# 工作计划\n\n## 一、稳定就业\n\n要扩大就业容量，做好高校毕业生就业工作。\n\n### 1.技能培训\n\n开展职业技能培训。",
+        encoding="utf-8",
+    )
+    assert runner.invoke(app, ["index", "notes", "--index-dir", "idx"]).exit_code == 0
+    result = runner.invoke(app, ["ask", "高校毕业生就业", "--index-dir", "idx", "--local", "-k", "3"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(runner.invoke(app, ["ask", "高校毕业生就业", "--index-dir", "idx", "--local", "--json", "-k", "3"]).stdout)
+    assert any("## " in hit["text"] for hit in data["results"])  # the text keeps them, offsets and all
+    assert "#" not in result.stdout and "一、稳定就业" in result.stdout

@@ -238,7 +238,7 @@ def print_answer(out: Console, answer: dict) -> None:
         # Newlines became spaces of the same length, so spans still line up.
         for start, end in hit["highlights"]:
             body.stylize("bold yellow", start, end)
-        out.print(wrapped(Text("    ").append(body), width, 4))
+        out.print(wrapped(Text("    ").append(_without_heading_marks(body, hit["text"])), width, 4))
         if hit.get("explain"):
             out.print(wrapped(Text("    why: " + explanation(hit["explain"]), style="dim"), width, 4))
         out.print()
@@ -252,6 +252,21 @@ def print_answer(out: Console, answer: dict) -> None:
         out.print(wrapped(line, width, 2))
     out.print()
     out.print(wrapped(Text(f"score = {answer['score']}; [n] cites result n", style="dim"), width))
+
+
+# Markdown's heading marks at a line's start: how the headings of .md and .html files are
+# kept in the text; not shown.
+_HEADING_MARK = re.compile(r"(?:^|(?<=\n))#{1,6} ")
+
+
+def _without_heading_marks(body: Text, text: str) -> Text:
+    """`body`, the passage `text` styled, without its heading marks (styles kept)."""
+    out, at = Text(), 0
+    for m in _HEADING_MARK.finditer(text):
+        out.append_text(body[at : m.start()])
+        at = m.end()
+    out.append_text(body[at:])
+    return out
 
 
 def print_tune(out: Console, report: dict) -> None:

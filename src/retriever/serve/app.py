@@ -403,8 +403,8 @@ def _asks(app: FastAPI, live: LiveIndex, config: ServeConfig) -> None:
     ask_responses = {200: {"model": AskResponse}, **errors(*GUARDED, 422)}
 
     def json_only(request: Request) -> None:
-        """A JSON body's routes refuse another content type with 415, as /api/summarize
-        does, rather than call a JSON body that was sent as text/plain no JSON object."""
+        """A route of a JSON body refuses another content type with 415, as /api/summarize
+        does (JSON sent as text/plain was refused as "the body must be a JSON object")."""
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             raise HTTPException(415, "send the request as JSON, with Content-Type: application/json")
 
