@@ -33,9 +33,9 @@ TRADITIONAL = (
 
 
 def test_two_reports_get_their_own_programmes_not_the_shared_verbs():
-    assert keywords(REPORT_2031) == ["渔港", "淡化", "海水", "风电场", "推进改革", "要务", "建设", "风电"]
+    assert keywords(REPORT_2031) == ["渔港", "海水淡化", "风电场", "推进改革", "要务", "建设", "发展", "新建"]
     assert keywords(REPORT_2032) == ["退耕还林", "防护林", "沙漠化", "推进改革", "要务", "建设", "营造", "发展"]
-    assert keywords(REPORT_2031, 4) == ["渔港", "淡化", "海水", "风电场"]
+    assert keywords(REPORT_2031, 4) == ["渔港", "海水淡化", "风电场", "推进改革"]
     assert keywords(REPORT_2032, 4) == ["退耕还林", "防护林", "沙漠化", "推进改革"]
 
 
@@ -50,9 +50,28 @@ def test_generic_verbs_lose_to_the_programmes():
 
 def test_traditional_text_is_scored_simplified_and_shown_as_written():
     words = keywords(TRADITIONAL)
-    assert words == ["國營商業", "合作社", "計劃供應", "保證供應", "工農聯盟", "供銷", "農業", "糧食"]
+    assert words == ["國營商業", "農業合作社", "計劃供應", "保證供應", "工農聯盟", "供銷", "糧食", "國家"]
     assert all(w in TRADITIONAL for w in words)  # as written, not in their simplified form
     assert not {for_matching(w) for w in keywords(TRADITIONAL, 50)} & STOPWORDS  # 我們 is 我们
+
+
+def test_words_that_recur_together_are_one_term():
+    # jieba cuts 中国特色社会主义 into 中国 / 特色 / 社会主义 and 个体工商户 into 个体 /
+    # 工商户: written together each time, they are one keyword, not 特色 or 工商户.
+    text = (
+        "坚持和发展中国特色社会主义。中国特色社会主义进入新时代。高举中国特色社会主义伟大旗帜。"
+        "发展个体工商户，扶持个体工商户。社会主义制度。"
+    )
+    assert keywords(text) == ["个体工商户", "中国特色社会主义", "伟大旗帜", "发展", "时代", "制度"]
+    # Once is no term: its words apart, as jieba cuts them.
+    assert keywords("坚持和发展中国特色社会主义。") == ["特色", "社会主义", "发展", "中国"]
+
+
+def test_a_keyword_inside_a_better_one_is_left_out():
+    # 风电 is said twice, but as part of 风电场 once: the term says it (REPORT_2031 above).
+    assert "风电" in REPORT_2031.replace("风电场", "")
+    assert "风电" not in keywords(REPORT_2031, 50)
+    assert "社会主义" not in keywords("中国特色社会主义好。中国特色社会主义强。社会主义制度。", 50)
 
 
 def test_a_word_written_both_ways_is_one_keyword_shown_as_most_often_written():
@@ -85,8 +104,8 @@ def test_a_word_common_in_the_reference_loses():
     passages = [OPENING, "改造渔港，发展海水淡化。", "渔港和海水淡化工程。", "渔港建设。"] * 1000
     reference = Reference.of_bm25(BM25.build([terms(p) for p in passages]))
     assert (reference.passages, reference.weight) == (4000, 0.8)
-    assert keywords(REPORT_2031, 4) == ["渔港", "淡化", "海水", "风电场"]
-    assert keywords(REPORT_2031, 4, reference) == ["风电场", "风电", "新建", "报告"]
+    assert keywords(REPORT_2031, 4) == ["渔港", "海水淡化", "风电场", "推进改革"]
+    assert keywords(REPORT_2031, 4, reference) == ["风电场", "新建", "报告", "管理"]
     assert keywords(REPORT_2032, 4, reference) == ["退耕还林", "防护林", "沙漠化", "营造"]  # not 推进改革, 要务
 
 
@@ -119,7 +138,7 @@ def test_summaries_take_keywords_against_an_index(index, fake_embedder, monkeypa
     monkeypatch.setattr("retriever.summary.keywords.REFERENCE_TRUST", 0)
     # Both reports say 推进改革 and 要务: against their index the 2031 report keeps its
     # own words, those it says twice first.
-    against_index = ["海水", "淡化", "渔港", "工程", "新建", "风电场", "风电", "管理"]
+    against_index = ["海水淡化", "渔港", "工程", "新建", "风电场", "管理", "发展", "建设"]
     assert summarize_text(REPORT_2031, embedder=fake_embedder, against=index).keywords == against_index
     assert summarize_text(REPORT_2031, embedder=fake_embedder).keywords == keywords(REPORT_2031)
     runner = CliRunner()
