@@ -119,6 +119,48 @@ def test_bad_post_bodies(client, body, status, message):
     assert (response.status_code, response.json()) == (status, {"error": message})
 
 
+@pytest.mark.parametrize(
+    "method, path, request_, message",
+    [
+        ("get", "/api/ask", {"q": "问题", "explain": "maybe"}, "explain must be true or false"),
+        ("get", "/api/ask", {"q": "问题", "year": "2019年"}, "year.0 must be a whole number"),
+        ("get", "/api/ask", {"q": "问题", "k": "9" * 5000}, "k is too large a number"),
+        ("get", "/api/ask", {"q": "问题", "since": "2019-03-05" * 5}, "since must be at most 40 characters"),
+        ("get", "/api/ask", [("q", "问题")] + [("year", "2019")] * 65, "year must have at most 64 values, not 65"),
+        ("get", "/api/ask", [("q", "问题")] + [("in", "reports")] * 65, "in must have at most 64 values, not 65"),
+        ("post", "/api/ask", '{"q": "问题", "explain": []}', "explain must be true or false"),
+        ("post", "/api/ask", '{"q": "问题", "explain": "maybe"}', "explain must be true or false"),
+        ("post", "/api/ask", '{"q": "问题", "year": 2019}', "year must be a list"),
+        ("post", "/api/ask", '{"q": "问题", "doc": "a.txt"}', "doc must be a list"),
+        ("post", "/api/ask", '{"q": "问题", "in": [1]}', "in.0 must be a string"),
+        ("post", "/api/ask", '{"q": "问题", "until": "' + "2" * 41 + '"}', "until must be at most 40 characters"),
+        ("post", "/api/ask", '{"q": "问题", "k": 1e400}', "k must be a finite number"),
+        ("post", "/api/ask", '{"q": "问题", "k": 1e20}', "k is too large a number"),
+        ("post", "/api/ask", "", "the body is required"),
+        (
+            "post",
+            "/api/judge",
+            '{"question": "问题", "passage_id": "first", "start": "b", "doc_id": 3, "verdict": "good"}',
+            "passage_id must be a whole number; doc_id must be a string; start must be a whole number",
+        ),
+        ("post", "/api/judge", '{"question": "问题", "passage_id": 0, "verdict": true}', "verdict must be a string"),
+        ("post", "/api/summarize", '{"text": "文字", "max_chars": 1e400}', "max_chars must be a finite number"),
+        # A summary's field called `query` is named, not taken for where a GET's fields come from.
+        ("post", "/api/summarize", '{"text": "文字", "query": 1}', "query must be a string"),
+        ("post", "/api/summarize", '{"text": "文字", "title": null}', "title must be a string"),
+    ],
+)
+def test_fields_pydantic_refuses_are_named_in_plain_words(client, method, path, request_, message):
+    """Every kind of value pydantic refuses in the service's fields: the field, and the
+    limit it passed, in plain words (the bounds of k, mode and the budgets are the
+    library's checks: test_bad_questions_are_clear_4xx)."""
+    if method == "get":
+        response = client.get(path, params=request_)
+    else:
+        response = client.post(path, content=request_, headers={"content-type": "application/json"})
+    assert (response.status_code, response.json()) == (422, {"error": message})
+
+
 def test_the_schema_keeps_the_bounds(client):
     schema = client.get("/openapi.json").json()
     ask = {p["name"]: p["schema"] for p in schema["paths"]["/api/ask"]["get"]["parameters"]}

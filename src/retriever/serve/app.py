@@ -187,26 +187,38 @@ class SummarizeRequest(SummaryOptions):
 
 FORM_FIELDS = ("file", *SummaryOptions.model_fields)
 
-# pydantic's words for a value of the wrong type, in the user's.
+# pydantic's words for a value it cannot take, in the user's: {} is the field, the other
+# names pydantic's ctx (the limit the value passed). Each is one the service's fields
+# can meet (tests/test_serve.py meets them all); another type says pydantic's own words.
 IN_USER_TERMS = {
     "missing": "{} is required",
     "int_type": "{} must be a whole number",
     "int_parsing": "{} must be a whole number",
     "int_from_float": "{} must be a whole number",
+    "int_parsing_size": "{} is too large a number",
+    "finite_number": "{} must be a finite number",
     "float_type": "{} must be a number",
     "float_parsing": "{} must be a number",
+    "bool_type": "{} must be true or false",
+    "bool_parsing": "{} must be true or false",
     "string_type": "{} must be a string",
+    "string_too_long": "{} must be at most {max_length:,} characters",
+    "list_type": "{} must be a list",
+    "too_long": "{} must have at most {max_length:,} values, not {actual_length:,}",
     "json_invalid": "the body is not valid JSON",
     "model_type": "the body must be a JSON object",
     "model_attributes_type": "the body must be a JSON object",
 }
 
 
-def problem(error: Mapping[str, Any]) -> str:
-    """One pydantic error as the service says it."""
-    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "body")) or "the body"
+def problem(error: Mapping[str, Any], located: bool = True) -> str:
+    """One pydantic error as the service says it. `located`: its loc starts with where
+    the value came from (query, body), as FastAPI's do; a model's own (model_validate)
+    starts with the field, which may be called `query` (a summary's)."""
+    loc = tuple(error.get("loc", ()))
+    where = ".".join(str(part) for part in (loc[1:] if located else loc)) or "the body"
     words = IN_USER_TERMS.get(error.get("type", ""))
-    return words.format(where) if words else f"{where}: {error.get('msg', 'invalid')}"
+    return words.format(where, **error.get("ctx", {})) if words else f"{where}: {error.get('msg', 'invalid')}"
 
 
 # The search modes as the page names them; a mode without a name here shows its own.
@@ -315,7 +327,8 @@ def _answer_errors(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     @app.exception_handler(ValidationError)
     async def invalid(request: Request, exc: RequestValidationError | ValidationError) -> JSONResponse:
-        problems = dict.fromkeys(problem(e) for e in exc.errors())  # once each, in order
+        located = isinstance(exc, RequestValidationError)
+        problems = dict.fromkeys(problem(e, located) for e in exc.errors())  # once each, in order
         return _error(422, "; ".join(problems) or "invalid request")
 
     @app.exception_handler(HTTPException)

@@ -158,7 +158,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "The body or the text is too large",
         415: "Neither JSON nor an upload",
         421: "A Host this service does not answer to",
-        422: "A field of the wrong type, or a file that cannot be read as a document",
+        422: "A field of the wrong type or over its length, or a file that cannot be read as a document",
         499: "The client went away; nobody reads this",
         500: "An internal error; the server's log has the details",
         503: "The index cannot be loaded, or the service is stopping",
