@@ -158,6 +158,35 @@ def test_search_page_in_a_headless_browser(service, tmp_path):
             assert asked.count("&in=") == 2 and "&k=7&" in asked and "mode=hybrid" in asked, asked
             wheres = page.locator("article.passage .where").all_inner_texts()
             assert wheres and all(w.startswith(tuple(two)) for w in wheres)
+            # Failures in Chinese, the service's words after them. A judgement of a result
+            # the index no longer holds (as a page shown before `retriever index` sends it):
+            # the service refuses it with 409.
+            sent: list[dict] = []
+
+            def moved(route, request, sent=sent):
+                sent.append(json.loads(request.post_data or "{}"))
+                route.continue_(post_data=json.dumps({**sent[-1], "start": sent[-1]["start"] + 1}))
+
+            page.route("**/api/judge", moved)
+            page.locator("article.passage .judge button.bad").first.click()
+            page.wait_for_selector("article.passage .judge:has-text('未能记下')")
+            judged = sent[0]
+            assert page.locator("article.passage .judge").first.inner_text() == (
+                "未能记下：索引已重新建立，请重新提问后再判断"
+                f"（passage {judged['passage_id']} is no longer the result shown ({judged['doc_id']}, "
+                f"from {judged['start'] + 1}): the index was indexed again since; ask again and judge the new result）"
+            )
+            # A k out of range in a shared link: the field named as the form labels it.
+            page.goto(f"{url}/?q=乡村振兴&k=500")
+            page.wait_for_selector("#status.error")
+            assert page.locator("#status").inner_text() == (
+                "请求有误：段落数（k (the number of passages) must be a whole number from 1 to 100, not 500）"
+            )
+            # No answer at all.
+            page.route("**/api/ask?*", lambda route: route.abort())
+            page.press("#q", "Enter")
+            page.wait_for_selector("#status.error:has-text('连不上服务')")
+            assert page.locator("#status").inner_text() == "连不上服务，请确认它仍在运行（Failed to fetch）"
             page.close()
         browser.close()
     assert (shots / "search-page.png").stat().st_size > 10_000
