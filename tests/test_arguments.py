@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import pytest
 from typer.testing import CliRunner
 
-from retriever import Retriever, UsageError, summarize_files, summarize_text
+from retriever import Retriever, TooMuchText, UsageError, summarize_files, summarize_text
 from retriever.cli.commands import EXIT_USAGE, app
 from retriever.text.segment import Sentence, cap_sentence
 
@@ -157,3 +157,33 @@ def test_one_path_is_one_path(in_tmp, fake_embedder):
         Retriever.build(5, index_dir="idx")
     with pytest.raises(UsageError, match="^no paths given$"):
         summarize_files([])
+
+
+def test_an_empty_path_is_refused_not_the_current_folder(in_tmp, fake_embedder):
+    # Path("") is "." : Retriever.build(os.environ.get("DOCS", "")) would index the whole
+    # folder and replace the index with it.
+    (in_tmp / "doc.txt").write_text(TEXT, encoding="utf-8")
+    empty_path = "^a path is empty; name a file or folder \\('.' for the current folder\\)$"
+    for call in (
+        lambda: Retriever.build("", index_dir="idx"),
+        lambda: Retriever.build(["doc.txt", ""], index_dir="idx"),
+        lambda: summarize_files(""),
+    ):
+        with pytest.raises(UsageError, match=empty_path):
+            call()
+    empty_index = "^index_dir is empty; name the index's folder, or leave it out for the default index$"
+    for call in (
+        lambda: Retriever.open(""),
+        lambda: Retriever.build("doc.txt", index_dir=""),
+        lambda: summarize_files("doc.txt", against=""),
+    ):
+        with pytest.raises(UsageError, match=empty_index):
+            call()
+    assert not (in_tmp / "idx").exists() and fake_embedder.calls == 0
+
+
+def test_summarize_text_has_the_limit_of_a_file(monkeypatch, fake_embedder):
+    monkeypatch.setenv("RETRIEVER_MAX_CHARS", "100")
+    with pytest.raises(TooMuchText, match="^<text>: too much text \\(over 100 characters; set RETRIEVER_MAX_CHARS"):
+        summarize_text("好" * 101, embedder=fake_embedder)
+    assert fake_embedder.calls == 0

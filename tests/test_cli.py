@@ -307,6 +307,25 @@ def test_the_package_namespace_holds_only_its_exports():
     assert all(getattr(retriever, n) is not None for n in retriever.__all__)
 
 
+def test_type_checkers_see_every_export():
+    # The TYPE_CHECKING block imports each name of __all__, so that editors and mypy
+    # know retriever.Scope rather than Any.
+    import ast
+
+    import retriever
+
+    tree = ast.parse(Path(retriever.__file__).read_text(encoding="utf-8"))
+    block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "_TYPE_CHECKING")
+    imported = {a.name for n in block.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert imported == set(retriever.__all__)
+    assert all(
+        retriever._EXPORTS[name] == n.module.removeprefix("retriever.")
+        for n in block.body
+        if isinstance(n, ast.ImportFrom)
+        for name in (a.name for a in n.names)
+    )
+
+
 def test_summarize_failures_are_listed_and_the_rest_done(runner, corpus):
     Path("bad.txt").write_bytes(b"\x00\x00")
     result = runner.invoke(app, ["summarize", "corpus", "bad.txt", "missing.txt", "--out", "out.csv"])

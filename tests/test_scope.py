@@ -177,6 +177,16 @@ def test_a_scope_that_cannot_be_is_a_usage_error():
         with pytest.raises(UsageError, match=says):
             Scope(**bad)
     assert not Scope() and Scope(years=[2019]) == Scope(years=(2019,))
+    with pytest.raises(UsageError, match="^Scope years: give one or a list, not float$"):
+        Scope(years=2019.5)
+
+
+def test_one_path_year_or_document_is_one():
+    # Not the characters of a name: Scope(paths="corpus") is not --in c --in o …
+    assert Scope(paths="corpus") == Scope(paths=("corpus",))
+    assert Scope(paths=Path("reports/2019")) == Scope(paths=("reports/2019",))
+    assert Scope(years=2019) == Scope(years=(2019,))
+    assert Scope(docs="corpus/a.txt").docs == ("corpus/a.txt",)
 
 
 def test_documents_within_each_scope(whole):

@@ -19,11 +19,16 @@ _EXPORTS = {
     "summarize_files": "api",
     "summarize_text": "api",
     "BadIndexError": "errors",
+    "ChangedIndex": "errors",
     "InputError": "errors",
     "RetrieverError": "errors",
     "StorageError": "errors",
+    "TooMuchText": "errors",
     "UsageError": "errors",
     "Hit": "search",
+    "Verdict": "search",
+    "Selection": "index.scope",
+    "Metadata": "text.metadata",
     "Passage": "text.segment",
     "Summary": "summary.extract",
     "SummarySentence": "summary.extract",
@@ -33,17 +38,22 @@ __all__ = [  # noqa: F822 - resolved by __getattr__ below
     "Answer",
     "BadIndexError",
     "BuildReport",
+    "ChangedIndex",
     "DocumentSummary",
     "Hit",
     "InputError",
+    "Metadata",
     "Passage",
     "Retriever",
     "RetrieverError",
     "Scope",
+    "Selection",
     "StorageError",
     "Summary",
     "SummarySentence",
+    "TooMuchText",
     "UsageError",
+    "Verdict",
     "summarize_files",
     "summarize_text",
 ]
@@ -70,9 +80,21 @@ def __dir__() -> list[str]:
 
 if _TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from retriever.api import Answer, Retriever, summarize_files, summarize_text
-    from retriever.errors import BadIndexError, InputError, RetrieverError, StorageError, UsageError
+    from retriever.errors import (
+        BadIndexError,
+        ChangedIndex,
+        InputError,
+        RetrieverError,
+        StorageError,
+        TooMuchText,
+        UsageError,
+    )
     from retriever.index.build import BuildReport
-    from retriever.search import Hit
+    from retriever.index.scope import Scope, Selection
+    from retriever.search import Hit, Verdict
     from retriever.summary.documents import DocumentSummary
     from retriever.summary.extract import Summary, SummarySentence
+    from retriever.text.metadata import Metadata
     from retriever.text.segment import Passage
+
+    __version__: str

@@ -26,6 +26,7 @@ import numpy as np
 
 from retriever.arguments import (
     check_budget,
+    check_index_dir,
     check_k,
     check_passage_id,
     check_paths,
@@ -38,6 +39,7 @@ from retriever.config import (
     ANSWER_THRESHOLDS,
     DEFAULT_CORPUS_DIR,
     DEFAULT_INDEX_DIR,
+    ENV_MAX_CHARS,
     ReadLimits,
     SearchConfig,
     SummaryConfig,
@@ -46,11 +48,20 @@ from retriever.config import (
     default_index_dir,
     default_model,
     is_project_folder,
+    max_document_chars,
 )
 from retriever.embedding.embedders import MIN_AGREEMENT, Embedder, check_backend, load_embedder
 from retriever.embedding.onnx_export import export_recipe
 from retriever.embedding.onnx_runtime import cpu_summary
-from retriever.errors import BadIndexError, ChangedIndex, InputError, RetrieverError, UsageError, path_text
+from retriever.errors import (
+    BadIndexError,
+    ChangedIndex,
+    InputError,
+    RetrieverError,
+    TooMuchText,
+    UsageError,
+    path_text,
+)
 from retriever.index import folder as index_store
 from retriever.index.folder import exists as index_exists
 from retriever.index.folder import remove as remove_index_files
@@ -208,7 +219,7 @@ class Retriever:
 
         `model`, if given, must be the model the index was built with.
         """
-        directory = Path(index_dir) if index_dir else default_index_dir()
+        directory = check_index_dir(index_dir) or default_index_dir()
         if index_dir is None and not index_store.exists(directory):
             corpus = first_use_corpus(directory)
             if corpus is None:
@@ -265,7 +276,7 @@ class Retriever:
         """
         from retriever.index.build import build_index
 
-        directory = Path(index_dir) if index_dir else default_index_dir()
+        directory = check_index_dir(index_dir) or default_index_dir()
         sources = check_paths(paths) if paths is not None else indexed_sources(directory)
         include, exclude = check_patterns(include, "include"), check_patterns(exclude, "exclude")
         if backend is not None:
@@ -492,7 +503,7 @@ def first_use_corpus(directory: Path) -> Path | None:
 def describe(index_dir: Path | str | None = None) -> dict:
     """`Retriever.info()` of an index without opening it: reads the manifest and the
     document store only (no FAISS, no BM25), which is what `retriever info` needs."""
-    directory = Path(index_dir) if index_dir else default_index_dir()
+    directory = check_index_dir(index_dir) or default_index_dir()
     manifest, documents = index_store.read_documents(directory)
     return _info(directory, manifest, documents)
 
@@ -553,6 +564,8 @@ def summarize_text(
     check_text(text, "the text")
     check_text(title, "title")
     check_summary_options(max_chars, ratio, query)
+    if len(text) > max_document_chars():  # a file's limit: memory and time stay bounded
+        raise TooMuchText("<text>", max_document_chars(), ENV_MAX_CHARS)
     reference = _reference(against)
     cleaned = clean(text)
     if not cleaned:
@@ -605,7 +618,7 @@ def _reference(against: Path | str | Reference | None) -> Reference | None:
 
     if against is None or isinstance(against, Reference):
         return against
-    return Reference.of_index(Path(against))
+    return Reference.of_index(check_index_dir(against) or default_index_dir())
 
 
 def upload_reader(limits: ReadLimits, max_memory_bytes: int) -> UploadReader:

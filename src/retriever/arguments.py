@@ -113,19 +113,39 @@ def check_paths(paths: object, default: Path | None = None) -> list[Path]:
     if paths is None and default is not None:
         return [default]
     if isinstance(paths, (str, os.PathLike)):
-        return [Path(paths)]
+        return [_path(paths)]
     if isinstance(paths, (bytes, bytearray)) or not isinstance(paths, Iterable):
         raise TypeError(f"paths must be a path or a list of paths, not {type(paths).__name__}")
     out = []
     for p in itertools.islice(paths, LIMITS.max_paths + 1):
         if not isinstance(p, (str, os.PathLike)):
             raise TypeError(f"each path must be a str or os.PathLike, not {type(p).__name__}: {shown(p)}")
-        out.append(Path(p))
+        out.append(_path(p))
     if not out:
         raise UsageError("no paths given")
     if len(out) > LIMITS.max_paths:
         raise UsageError(f"more than {LIMITS.max_paths:,} paths in one call; name their folders instead")
     return out
+
+
+def _path(path: str | os.PathLike) -> Path:
+    """A path as given, refused when empty: Path("") is the current folder, which a
+    `build(os.environ.get("DOCS", ""))` would index whole (and replace the index with)."""
+    if not os.fspath(path):
+        raise UsageError("a path is empty; name a file or folder ('.' for the current folder)")
+    return Path(path)
+
+
+def check_index_dir(index_dir: object) -> Path | None:
+    """An index's folder as given, None for the default one; UsageError for an empty
+    one (it would mean the default, or the current folder, by accident)."""
+    if index_dir is None:
+        return None
+    if not isinstance(index_dir, (str, os.PathLike)):
+        raise TypeError(f"index_dir must be a str or os.PathLike, not {type(index_dir).__name__}")
+    if not os.fspath(index_dir):
+        raise UsageError("index_dir is empty; name the index's folder, or leave it out for the default index")
+    return Path(index_dir)
 
 
 def check_summary_options(max_chars: object, ratio: object, query: object) -> None:

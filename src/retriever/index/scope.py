@@ -18,6 +18,7 @@ import fnmatch
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import ClassVar
@@ -68,8 +69,15 @@ class Scope:
 
     def __post_init__(self) -> None:
         # Lists from JSON or Typer are kept as tuples: a Scope is hashable and compares by value.
+        # One path or one year is one, not the characters of a name (Scope(paths="reports")).
         for name in ("paths", "years", "docs"):
-            object.__setattr__(self, name, tuple(getattr(self, name) or ()))
+            value = getattr(self, name) or ()
+            if isinstance(value, (str, os.PathLike, int)):
+                value = (value,)
+            elif isinstance(value, (bytes, bytearray)) or not isinstance(value, Iterable):
+                raise UsageError(f"Scope {name}: give one or a list, not {type(value).__name__}")
+            value = tuple(os.fspath(v) if isinstance(v, os.PathLike) else v for v in value)
+            object.__setattr__(self, name, value)
         if any(not str(p).strip("./ ") for p in self.paths):
             raise UsageError("--in: give a folder, a file or a pattern such as 'reports/2019/*'")
         # What a request may ask of a service: a few patterns of path length, compiled once each.
