@@ -25,8 +25,8 @@ def corpus(in_tmp) -> Path:
     return write_corpus(in_tmp, DOCS)
 
 
-def manifest() -> dict:
-    return json.loads(Path("idx/manifest.json").read_text(encoding="utf-8"))
+def manifest(index: Path = Path("idx")) -> dict:
+    return json.loads((index / "manifest.json").read_text(encoding="utf-8"))
 
 
 def vectors_by_text(r: Retriever) -> dict[str, np.ndarray]:
@@ -92,18 +92,38 @@ def test_index_without_paths_reads_again_what_it_was_built_from(corpus, counting
     assert sorted(r.index.documents) == ["corpus/a.txt", "corpus/b.txt", "corpus/c.txt"]
     base = str(Path.cwd().resolve())
     assert manifest()["corpus"]["sources"] == ["corpus"] and manifest()["corpus"]["base"] == base
-    # Elsewhere, another corpus/ must not replace what the index holds.
+    # Elsewhere, another corpus/ must not replace what the index holds: the sources are
+    # read again from the folder the index was built in, and the ids stay as they were.
     index = Path("idx").resolve()
     Path("elsewhere").mkdir()
     write_corpus(Path("elsewhere"), {"x.txt": "别的文件夹\n这里的文件不该替换索引里的内容。"})
     monkeypatch.chdir("elsewhere")
-    refused = rf"^{re.escape(str(index))} was built from corpus in {re.escape(base)}: run this there, or name the paths"
+    r, report = Retriever.build(index_dir=index)
+    assert not report.written and sorted(r.index.documents) == ["corpus/a.txt", "corpus/b.txt", "corpus/c.txt"]
+    # Sources named by absolute paths are recorded from that folder too.
+    Retriever.build([corpus / "a.txt"], index_dir=index)
+    assert manifest(index)["corpus"]["sources"] == ["corpus/a.txt"] and manifest(index)["corpus"]["base"] == base
+    assert Retriever.build(index_dir=index)[1].written is False
+    # Sources that are gone: refused, nothing replaced.
+    (corpus / "a.txt").rename(corpus / "moved.txt")
+    refused = rf"^{re.escape(str(index))} was built from corpus/a.txt in {re.escape(base)}, not all of them here now: name"
     with pytest.raises(UsageError, match=refused):
         Retriever.build(index_dir=index)
-    assert sorted(Retriever.open(index).index.documents) == ["corpus/a.txt", "corpus/b.txt", "corpus/c.txt"]
-    # Sources named by absolute paths are found from any folder.
-    Retriever.build([corpus / "a.txt"], index_dir=index)
-    assert Retriever.build(index_dir=index)[1].written is False
+    assert sorted(Retriever.open(index).index.documents) == ["corpus/a.txt"]
+
+
+def test_adding_from_another_folder_keeps_the_ids(corpus, counting, monkeypatch):
+    # A document's id is its path from the folder the index was first built in: the same
+    # file added again from elsewhere is the same document, not a second copy.
+    Retriever.build(["corpus"], index_dir="idx")
+    index, here = Path("idx").resolve(), Path.cwd()
+    (corpus / "c.txt").write_text("产业发展座谈\n要发展乡村旅游,拓宽农民增收渠道。", encoding="utf-8")
+    Path("elsewhere").mkdir()
+    monkeypatch.chdir("elsewhere")
+    r, report = Retriever.build(["../corpus"], index_dir=index, add=True)
+    assert (report.added, report.unchanged, report.kept) == (1, 2, 0)
+    assert sorted(r.index.documents) == ["corpus/a.txt", "corpus/b.txt", "corpus/c.txt"]
+    assert manifest(index)["corpus"]["sources"] == ["corpus"] and manifest(index)["corpus"]["base"] == str(here.resolve())
 
 
 def test_files_of_other_text_formats_are_noted(corpus, counting):

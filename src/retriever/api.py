@@ -470,10 +470,10 @@ def _made_by(backend: str | None, recipe: int | None, precision: str | None) -> 
 
 def indexed_sources(directory: Path) -> list[Path]:
     """What `retriever index` without paths indexes: again the paths the index at
-    `directory` was built from, or corpus/ when there is no index yet. Never another
+    `directory` was built from (from the folder it was built in, where the manifest
+    records them relative to it), or corpus/ when there is no index yet. Never another
     folder's corpus/ in place of what an index holds, which would remove all of it:
-    UsageError where its sources are relative to another folder than this one, or
-    unknown (a manifest that cannot be read)."""
+    UsageError where its sources are gone or unknown (a manifest that cannot be read)."""
     if not index_exists(directory):
         return [DEFAULT_CORPUS_DIR]
     name_them = f"name the paths to index: `retriever index PATHS --index-dir {path_text(directory)}`"
@@ -483,13 +483,14 @@ def indexed_sources(directory: Path) -> list[Path]:
         raise UsageError(
             f"{path_text(directory)}: unreadable manifest, what it holds is unknown: {name_them} --rebuild"
         ) from None
-    sources = [Path(s) for s in corpus.sources]
-    relative = [s for s in sources if not s.is_absolute()]
-    elsewhere = corpus.base and Path(corpus.base) != Path.cwd().resolve()
-    if not sources or (relative and (elsewhere or not all(s.exists() for s in relative))):
+    # From the folder it was built in, when that is another (paths as the messages show them).
+    built_in = Path(corpus.base) if corpus.base and Path(corpus.base).is_dir() else Path.cwd().resolve()
+    base = built_in if built_in != Path.cwd().resolve() else Path()
+    sources = [base / s for s in corpus.sources]  # an absolute source stays as it is
+    if not sources or not all(s.exists() for s in sources):
         built = f" in {corpus.base}" if corpus.base else ""
         what = f"{', '.join(corpus.sources)}{built}" if sources else "paths it does not record"
-        raise UsageError(f"{path_text(directory)} was built from {what}: run this there, or {name_them}")
+        raise UsageError(f"{path_text(directory)} was built from {what}, not all of them here now: {name_them}")
     return sources
 
 

@@ -132,13 +132,20 @@ def _previous(directory: Path, rebuild: bool, notes: list[str]) -> index_store.I
         return None
 
 
-def _sources_here(corpus: CorpusInfo) -> list[str]:
-    """An index's sources as paths from the current folder: absolute where it was built
-    in another (a document's id is its path from the folder the build ran in)."""
-    here = path_text(Path.cwd().resolve())
-    if not corpus.base or corpus.base == here:
-        return list(corpus.sources)
-    return [path_text(Path(corpus.base, s)) for s in corpus.sources]
+def _base(old: index_store.Index | None) -> Path:
+    """The folder a document's id is its path from: the one the index was first built
+    in, wherever a later build runs (so that the same file keeps its id, and `--add`
+    from another folder does not index it twice); the current folder for a new index,
+    or where that folder is gone (a project moved)."""
+    recorded = old.manifest.corpus.base if old else ""
+    return Path(recorded) if recorded and Path(recorded).is_dir() else Path.cwd().resolve()
+
+
+def _recorded(path: Path, base: Path) -> str:
+    """A path given to a build as the manifest records it: from `base` where it lies
+    below it (as documents' ids are), else absolute."""
+    absolute = Path(os.path.abspath(path))
+    return path_text(absolute.relative_to(base) if absolute.is_relative_to(base) else absolute)
 
 
 def build_index(
@@ -171,7 +178,8 @@ def build_index(
         name, backend, recipe, same_model = _choose_model(model, backend, old, notes)
         same_pipeline = old is not None and old.manifest.pipeline == pipeline()
         store, before_store = _choose_store(directory, vector_store, notes)
-        got = _gather(paths, files, not_followed, old, same_pipeline, add, progress, notes)
+        base = _base(old)
+        got = _gather(paths, files, not_followed, old, same_pipeline, add, base, progress, notes)
         bm25_settings = _bm25_settings()
         same_bm25 = old is not None and old.manifest.bm25 == bm25_settings
         unchanged = same_model and same_pipeline and same_bm25 and store == before_store
@@ -192,8 +200,8 @@ def build_index(
             documents=len(got.documents),
             passages=len(passages),
             chars=sum(len(d.text) for d in got.documents),
-            sources=tuple(sorted({*map(path_text, paths), *(_sources_here(old.manifest.corpus) if old and add else ())})),
-            base=path_text(Path.cwd().resolve()),
+            sources=tuple(sorted({*(_recorded(p, base) for p in paths), *(old.manifest.corpus.sources if old and add else ())})),
+            base=path_text(base),
         )
         terms = [passage_terms(p.title, p.heading_path, p.text) for p in passages]
         bm25 = BM25.build(terms, bm25_settings["k1"], bm25_settings["b"])
@@ -279,6 +287,7 @@ def _gather(
     old: index_store.Index | None,
     same_pipeline: bool,
     add: bool,
+    base: Path,
     progress: ProgressCallback | None,
     notes: list[str],
 ) -> _Gathered:
@@ -289,13 +298,13 @@ def _gather(
     got = _Gathered(skipped=list(not_followed))
     for n, path in enumerate(files, 1):
         announce(progress, "read", path_text(path))
-        doc_id = doc_id_for(path)
+        doc_id = doc_id_for(path, base)
         before = old.documents.get(doc_id) if old else None
         if before and same_pipeline and file_sha256(path) == before.sha256:
             got.reuse(before, path_text(path), "unchanged")
         else:
             try:
-                got.documents.append(load_document(path))
+                got.documents.append(load_document(path, base))
                 got.counts["changed" if before else "added"] += 1
                 notes.extend(f"{got.documents[-1].path}: {note}" for note in got.documents[-1].notes)
             except InputError as e:

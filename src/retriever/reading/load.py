@@ -207,11 +207,12 @@ def _patterns(patterns: Sequence[str] | str | None) -> list[str]:
     return [patterns] if isinstance(patterns, str) else list(patterns or [])
 
 
-def doc_id_for(path: Path) -> str:
-    """A stable id: the path relative to the working directory when it lies below it."""
+def doc_id_for(path: Path, base: Path | None = None) -> str:
+    """A stable id: the path relative to `base` (an index's folder of origin, default
+    the working directory) when it lies below it, else absolute."""
     resolved = Path(os.path.realpath(path))  # unlike Path.resolve, never raises on a loop of links
     try:
-        return path_text(resolved.relative_to(Path.cwd().resolve()).as_posix())
+        return path_text(resolved.relative_to((base or Path.cwd()).resolve()).as_posix())
     except ValueError:
         return path_text(resolved.as_posix())
 
@@ -285,11 +286,12 @@ def _document(data: bytes, fmt: str, doc_id: str, path: str, fallback_title: str
     )
 
 
-def load_document(path: Path) -> Document:
-    """Read one file of any supported format into a cleaned Document."""
+def load_document(path: Path, base: Path | None = None) -> Document:
+    """Read one file of any supported format into a cleaned Document, its id relative
+    to `base` (doc_id_for)."""
     path = Path(path)
     data = read_file(path, max_file_bytes())
-    return _document(data, format_of(path, data), doc_id_for(path), path_text(path), path_text(path.stem))
+    return _document(data, format_of(path, data), doc_id_for(path, base), path_text(path), path_text(path.stem))
 
 
 def read_file(path: Path, limit: int) -> bytes:
