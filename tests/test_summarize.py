@@ -197,8 +197,64 @@ def test_a_text_too_short_to_summarize_says_so(fake_embedder):
     from retriever import summarize_text
 
     record = summarize_text("短。", embedder=fake_embedder)
-    assert (record.summary.text, record.notes) == ("", ("nothing to summarize: its 2 characters hold no sentence of 8 or more",))
+    assert (record.summary.text, record.notes) == (
+        "",
+        ("nothing to summarize: no sentence of 8 characters or more in its 2 characters",),
+    )
     assert record.to_dict()["notes"] == list(record.notes)
+    # A budget too small for any sentence says so, not that the text has none.
+    record = summarize_text(NOTICE, max_chars=5, embedder=fake_embedder)
+    assert record.notes == ("nothing quoted: a budget of 5 characters holds no sentence (they have 8 or more)",)
+
+
+# A notice as offices write them: addressees, numbered points that are whole sentences
+# with nothing under them, a signature.
+NOTICE = (
+    "关于加强社区治理工作的通知\n\n各区县人民政府，市直各单位：\n"
+    "为进一步加强社区治理，提升基层服务水平，现将有关事项通知如下。\n"
+    "一、健全社区党组织领导的居民自治机制，推动社区居委会规范化建设。\n"
+    "二、完善网格化管理，每个网格配备专职网格员，及时发现和化解矛盾纠纷。\n"
+    "三、加强社区工作者队伍建设，提高薪酬待遇，畅通职业发展通道。\n\n"
+    "市人民政府办公厅\n2022年3月5日"
+)
+
+
+def test_the_points_of_a_notice_are_quoted_not_its_addressees(fake_embedder):
+    record = summarize_text(NOTICE, max_chars=1000, embedder=fake_embedder)
+    assert record.outline == []  # the points head nothing: items of a list
+    assert [s.text for s in record.summary.sentences] == [
+        "为进一步加强社区治理，提升基层服务水平，现将有关事项通知如下。",
+        "健全社区党组织领导的居民自治机制，推动社区居委会规范化建设。",
+        "完善网格化管理，每个网格配备专职网格员，及时发现和化解矛盾纠纷。",
+        "加强社区工作者队伍建设，提高薪酬待遇，畅通职业发展通道。",
+    ]
+    # As an answer too: the point that answers comes first.
+    hits = [Hit(1, 1.0, 1, Passage("n", "通知", (), NOTICE, 0, len(NOTICE)), None, None, ())]
+    q = "如何化解矛盾纠纷"
+    summary = summarize_hits(q, hits, fake_embedder.encode([q])[0], sentence_lookup(fake_embedder, hits), 300)
+    assert summary.sentences[0].text == "完善网格化管理，每个网格配备专职网格员，及时发现和化解矛盾纠纷。"
+    assert not any(s.text.startswith("各区县") for s in summary.sentences)
+
+
+def test_a_point_with_text_under_it_is_a_heading(fake_embedder):
+    text = NOTICE.replace("二、完善", "要抓好落实。\n二、完善")
+    outline = [o["title"] for o in summarize_text(text, embedder=fake_embedder).outline]
+    assert outline == ["一、健全社区党组织领导的居民自治机制，推动社区居委会规范化建设"]
+
+
+def test_lines_a_text_leaves_unpunctuated_are_its_sentences(fake_embedder):
+    minutes = (
+        "防汛工作会议纪要\n会议研究了防汛准备工作 明确各村防汛责任人和物资储备点\n"
+        "要求各村在汛期前完成河道清理和排涝设施检修\n镇应急办负责统筹调度抢险队伍和物资"
+    )
+    record = summarize_text(minutes, max_chars=1000, embedder=fake_embedder)
+    assert record.title == "防汛工作会议纪要"
+    assert [s.text for s in record.summary.sentences] == minutes.split("\n")[1:]
+    # In prose, a short line without a stop is a title, a heading or a signature: not quoted.
+    prose = "防汛工作\n会议研究了防汛准备工作，明确了责任。\n各村要完成河道清理。\n镇应急办负责统筹调度。\n镇防汛指挥部办公室"
+    assert [s.text for s in summarize_text(prose, embedder=fake_embedder).summary.sentences] == [
+        "会议研究了防汛准备工作，明确了责任。", "各村要完成河道清理。", "镇应急办负责统筹调度。",
+    ]  # fmt: skip
 
 
 def _quote(text, doc_id="a", start=0, cut_start=False, source=""):

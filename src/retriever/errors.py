@@ -13,6 +13,11 @@ from pathlib import Path
 SURROGATES = re.compile("[\ud800-\udfff]")
 
 
+def counted(n: int, noun: str) -> str:
+    """「1 document」, 「2 documents」: a count with its noun, for messages."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def path_text(path: os.PathLike | str) -> str:
     """A path as text that can go anywhere (JSON, a UTF-8 file, the terminal): bytes of
     the name that are not UTF-8, which Python keeps as lone surrogates (common in

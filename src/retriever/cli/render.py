@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from retriever.errors import path_text
+from retriever.errors import counted, path_text
 
 if TYPE_CHECKING:
     from retriever.api import DocumentSummary
@@ -30,11 +30,6 @@ if TYPE_CHECKING:
 _CONTROLS = [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
 _ESCAPES = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _CONTROLS} | {9: "\\t", 10: "\\n", 13: "\\r"}
 _BLOTS = dict.fromkeys(_CONTROLS, "\ufffd")
-
-
-def counted(n: int, noun: str) -> str:
-    """「1 document」, 「2 documents」: a count with its noun."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def shown(text: str, keep_length: bool = False) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 
 from retriever.atomic import write_text
 from retriever.config import TuneConfig
-from retriever.errors import StorageError, UsageError
+from retriever.errors import StorageError, UsageError, counted
 from retriever.ranking import store
 from retriever.ranking.judgements import Judgement, read
 from retriever.ranking.model import Ranker, fit
@@ -90,9 +90,9 @@ def tune(index_dir: Path, config: TuneConfig = TuneConfig()) -> TuneReport:
     counts = dict(judgements=len(judgements), questions=len(questions), good=good, bad=len(judgements) - good, skipped=skipped)
     if len(judgements) < config.min_judgements or len(questions) < config.folds:
         raise UsageError(
-            f"{index_dir}: {len(judgements)} judgements on {len(questions)} questions; tuning needs at least "
-            f"{config.min_judgements} on {config.folds} questions to tell a better ranker from chance. Judge results "
-            "on the search page, with POST /api/judge or with `retriever judge`"
+            f"{index_dir}: {counted(len(judgements), 'judgement')} on {counted(len(questions), 'question')}; "
+            f"tuning needs at least {config.min_judgements} on {config.folds} questions to tell a better ranker from "
+            "chance. Judge results on the search page, with POST /api/judge, `retriever judge` or Retriever.judge()"
         )
     before, after = [], []
     for k in range(config.folds):

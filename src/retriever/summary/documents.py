@@ -17,7 +17,7 @@ from pathlib import Path
 
 from retriever.config import ENV_MAX_FILE_MB, LIMITS, ProgressCallback, SummaryConfig, announce, max_file_bytes
 from retriever.embedding.embedders import Embedder
-from retriever.errors import InputError, path_text
+from retriever.errors import InputError, counted, path_text
 from retriever.reading.load import STDIN_NAME, Document, find_files, load_document, load_stream
 from retriever.summary.extract import Summary, summarize_document
 from retriever.summary.keywords import Reference, keywords
@@ -103,8 +103,12 @@ def summarize_one(
                 f"nothing quoted: --ratio {ratio:g} gives {chars:,} characters, and its shortest whole sentence has "
                 f"{min(lengths):,}; raise --ratio or give --max-chars",
             )
+        elif lengths and chars < least:
+            notes += (f"nothing quoted: a budget of {counted(chars, 'character')} holds no sentence (they have {least} or more)",)
         else:
-            notes += (f"nothing to summarize: its {len(doc.text):,} characters hold no sentence of {least} or more",)
+            notes += (
+                f"nothing to summarize: no sentence of {least} characters or more in its {counted(len(doc.text), 'character')}",
+            )
     return DocumentSummary(
         path=doc.path,
         title=doc.title,

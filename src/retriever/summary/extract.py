@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -41,7 +41,7 @@ from retriever.text.punctuation import (
     char_class,
 )
 from retriever.text.query import title_years, understand
-from retriever.text.segment import Passage, Sentence, cap_sentence, paragraphs
+from retriever.text.segment import Passage, Sentence, cap_sentence, list_items, paragraphs
 from retriever.text.words import character_pairs, content_words, for_matching, general_idf, query_terms, word_characters
 
 
@@ -158,10 +158,21 @@ def _strip_marker(sentence: Sentence) -> Sentence:
 _TOPIC = re.compile(r"^(?:关于|關於)[^，,；;：:。！？!?]{1,24}[。．.！!]?$")
 
 
-def _no_sentence(text: str) -> bool:
+# An official document's addressees (主送机关) on a line of their own: 「各区县人民政府：」,
+# 「各省、自治区、直辖市人民政府，国务院各部委、各直属机构：」: bodies named after 各, no
+# sentence (「各地要做好以下工作：」 ends with no body and is one).
+_ADDRESSEES = re.compile(
+    r"^各[^。！？!?：:]{0,60}(?:政府|部门|单位|机构|机关|委员会|部委|厅|局|办公室|党委|党组|党工委|中心|学校|企业)[：:]$"
+)
+
+
+def _no_sentence(text: str, loose: bool = False) -> bool:
     """A short line that no punctuation ends: a title, a byline (「——在……上的报告」), a
-    signature, an unnumbered heading (「结束语」); or a bare topic (「关于经济增长目标。」)."""
-    return (_unmarked_end(text) and len(text) <= MAX_STANDALONE_CHARS) or bool(_TOPIC.match(text))
+    signature, an unnumbered heading (「结束语」), unless the text leaves all its lines so
+    (`loose`: _unpunctuated); a bare topic (「关于经济增长目标。」) or a notice's addressees."""
+    if _TOPIC.match(text) or _ADDRESSEES.match(text):
+        return True
+    return not loose and _unmarked_end(text) and len(text) <= MAX_STANDALONE_CHARS
 
 
 Quote = tuple[Sentence, bool]  # a piece of a sentence and whether it begins inside it
@@ -174,13 +185,18 @@ def _candidates(
     longest: int | None = None,
     headings: Collection[str] = (),
     whole: bool = False,
+    items: Collection[int] = (),
+    loose: bool = False,
 ) -> list[Quote]:
     """Sentences worth quoting: not a bare heading, not too short, within the budget;
     with `longest`, sentences longer than that cut at commas where they have them;
     `whole`: sentences only as they are, none cut (one longer than the budget is left).
     Each comes with whether it begins inside its sentence (a piece after a cut).
     `headings`: the titles of the document's outline (or the passage's heading path),
-    whose sentences are never quoted, however they were found."""
+    whose sentences are never quoted, however they were found; `items`: where sentences
+    start that are items of a list (segment._list_items), never taken for headings
+    although they begin with a number; `loose`: the text leaves its lines unpunctuated
+    (_unpunctuated), and a line with no stop is a sentence like any other."""
     out = []
     for s in sentences:
         if strip_title(s.text) in headings:  # 「第四,乡村治理效能更加彰显。」 heads its paragraph
@@ -192,9 +208,14 @@ def _candidates(
         # Enumerations (「一是……」「首先……」) are content, never titles.
         bare = s.text.rstrip("。．.！!；;")
         heading = detect_heading(bare)
-        if heading and heading.end >= len(bare) and (heading.end == len(s.text) or heading.rank < ENUMERATION_RANK):
+        if (
+            heading
+            and heading.end >= len(bare)
+            and (heading.end == len(s.text) or heading.rank < ENUMERATION_RANK)
+            and s.start not in items
+        ):
             continue
-        if _no_sentence(s.text):
+        if _no_sentence(s.text, loose):
             continue
         stripped = _strip_marker(s)
         if whole:
@@ -206,6 +227,16 @@ def _candidates(
                 if len(piece.text) >= config.min_sentence_chars:
                     out.append((piece, piece.start > stripped.start))
     return out
+
+
+def _unpunctuated(sentences: Iterable[Sentence], config: SummaryConfig) -> bool:
+    """Does a text leave its lines unpunctuated (minutes, notes, points typed without
+    「。」)? Then three in four of its sentences long enough to quote, or more, end with no
+    mark at all, where in prose only titles, headings and signatures do (a passage that
+    opens a document with its title, byline and date has about half), and a summary that
+    took such lines for titles had nothing to quote."""
+    ends = [_unmarked_end(s.text) for s in sentences if len(s.text) >= config.min_sentence_chars]
+    return bool(ends) and sum(ends) >= 0.75 * len(ends)
 
 
 def _heads_its_paragraph(text: str, a: int, b: int, path: Sequence[str]) -> bool:
@@ -493,10 +524,12 @@ def summarize_hits(
         # its stored vector: a quoted piece of a sentence takes the sentence's vector.
         p = hit.passage
         spans, vectors = sentence_vectors(hit.passage_id)
-        for (a, b), vector in zip(spans.tolist(), vectors):
-            sentence = Sentence(p.text[a:b], p.start + a, p.start + b)
+        items = {p.start + a for a in list_items(p.text)}
+        sentences = [Sentence(p.text[a:b], p.start + a, p.start + b) for a, b in spans.tolist()]
+        loose = _unpunctuated(sentences, config)
+        for (a, b), sentence, vector in zip(spans.tolist(), sentences, vectors):
             heads = _heads_its_paragraph(p.text, a, b, p.heading_path)
-            for s, cut in _candidates([sentence], config, max_chars) if not heads else []:
+            for s, cut in _candidates([sentence], config, max_chars, items=items, loose=loose) if not heads else []:
                 pool.append((s, cut, hit))
                 rows.append(vector)
     if not pool:
@@ -575,9 +608,13 @@ def summarize_document(
     pool: list[tuple[Sentence, bool, tuple[str, ...], float]] = []
     paras = paragraphs(text)
     headings = {h.title for p in paras if (h := p.outline_heading)}
+    # A paragraph that heads nothing, though numbered, is content (a list's item).
+    items = {p.sentences[0].start for p in paras if p.heading is None and p.sentences}
+    loose = _unpunctuated((s for p in paras if not p.outline_heading for s in p.sentences), config)
     longest_quote = max(config.min_sentence_chars, int(max_chars * config.max_quote_share))
     for n, para in enumerate(paras):
-        for j, (s, cut) in enumerate(_candidates(para.sentences, config, max_chars, longest_quote, headings, whole)):
+        quotes = _candidates(para.sentences, config, max_chars, longest_quote, headings, whole, items, loose)
+        for j, (s, cut) in enumerate(quotes):
             # Openings carry the point: the start of the document and the first
             # sentence of each paragraph weigh more.
             position = 0.5 * (1 - n / max(1, len(paras))) + (0.5 if j == 0 else 0.0)

@@ -136,6 +136,24 @@ def detect_heading(line: str) -> Heading | None:
     return None
 
 
+def reads_as_item(line: str, heading: Heading) -> bool:
+    """Is a numbered line one whole sentence with clauses (「一、健全社区党组织领导的居民
+    自治机制，推动社区居委会规范化建设。」)? Such a line heads a section where text
+    follows it, and is an item of a numbered list where the next item does (a notice's
+    points): see segment.paragraphs."""
+    body = line.strip()
+    m = LEADING_MARKER.match(body)
+    rest = body[m.end() :] if m else body
+    return (
+        not heading.marked
+        and heading.rank < ENUMERATION_RANK
+        and heading.end >= len(line.rstrip())  # the whole line: no run-in body after it
+        and body[-1:] in _SENTENCE_END
+        and _CLAUSE.search(rest[:-1]) is not None
+        and _RUN_IN_END.search(rest[:-1]) is None
+    )
+
+
 def is_marked_heading(line: str) -> bool:
     """A heading line as Markdown marks it (and the readers mark Word's and HTML's)."""
     return bool(_MARKDOWN.match(line.lstrip(" \t\u3000")))

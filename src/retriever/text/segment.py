@@ -8,11 +8,19 @@ SegmentConfig and never cross a top-level heading.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
 from retriever.config import SegmentConfig
-from retriever.text.outline import ENUMERATION_RANK, Heading, detect_heading, is_marked_heading, is_toc_marker
+from retriever.text.outline import (
+    ENUMERATION_RANK,
+    Heading,
+    detect_heading,
+    is_marked_heading,
+    is_toc_marker,
+    reads_as_item,
+)
 from retriever.text.punctuation import CLOSERS, COLONS, COMMAS, FULL_STOPS, SEMICOLONS, SENTENCE_ENDS, SOFT_BREAKS
 
 # A run of sentence-final punctuation ends one sentence (「！？」, 「……」); closing quotes
@@ -228,6 +236,30 @@ def find_title(text: str, fallback: str) -> str:
     return glued.group(1) if glued else fallback
 
 
+def _list_items(body: list[int], headings: dict[int, Heading], lines: list[tuple[str, int]]) -> set[int]:
+    """The numbered lines that are items of a list, not headings: whole sentences with
+    clauses (outline.reads_as_item) next to another such line of the same rank, with no
+    text between them to head (a notice's 「一、健全…机制，推动…建设。」「二、完善…」).
+    A heading is followed by what it heads; these were outline entries, and summaries
+    never quoted them."""
+    items = {i for i in body if i in headings and reads_as_item(lines[i][0], headings[i])}
+    listed = set()
+    for a, b in itertools.pairwise(body):
+        if a in items and b in items and headings[a].rank == headings[b].rank:
+            listed |= {a, b}
+    return listed
+
+
+def list_items(text: str) -> set[int]:
+    """Where the lines that are list items (_list_items) start in `text`, a passage: what
+    a summary of it may quote though each begins with a number."""
+    lines = _lines(text)
+    marked = any(is_marked_heading(line) for line, _ in lines)
+    body = [i for i, (line, _) in enumerate(lines) if line.strip()]
+    headings = {i: h for i in body if (h := detect_heading(lines[i][0])) and h.kept_in(marked)}
+    return {lines[i][1] for i in _list_items(body, headings, lines)}
+
+
 def paragraphs(text: str) -> list[_Paragraph]:
     """The body paragraphs of a cleaned document with their heading paths."""
     lines = _lines(text)
@@ -238,14 +270,15 @@ def paragraphs(text: str) -> list[_Paragraph]:
     # A file that marks its headings (Word's styles, <h1>-<h6>, Markdown) keeps numbered
     # lines for its lists: Heading.kept_in.
     marked = any(is_marked_heading(line) for i, (line, _) in enumerate(lines) if i not in skip)
+    body = [i for i, (line, _) in enumerate(lines) if i not in skip and line.strip()]
+    headings = {i: h for i in body if (h := detect_heading(lines[i][0])) and h.kept_in(marked)}
+    for i in _list_items(body, headings, lines):
+        del headings[i]
     stack: list[Heading] = []
     out = []
-    for i, (line, offset) in enumerate(lines):
-        if i in skip or not line.strip():
-            continue
-        heading = detect_heading(line)
-        if heading and not heading.kept_in(marked):
-            heading = None
+    for i in body:
+        line, offset = lines[i]
+        heading = headings.get(i)
         if heading:
             while stack and stack[-1].rank >= heading.rank:
                 stack.pop()
