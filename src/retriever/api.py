@@ -94,6 +94,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Answer:
+    """What `Retriever.ask` answers (`to_dict()`: the JSON of `retriever ask --json`).
+
+    results: the passages, best first (Hit); summary: the sentences quoted from them,
+    each citing its hit's rank (Summary); verdict (and `answered`, `confidence`,
+    `reason`): whether the index seems to answer the question at all; score: what a
+    hit's score means in this mode; scope: the documents asked within (Scope), if any;
+    timings_ms: encode, search and summary times; index, model and ranker: what answered.
+    """
+
     query: str
     mode: str
     score: str  # what `score` means in this mode

@@ -47,6 +47,12 @@ SCORE_NAMES = {
 
 @dataclass(frozen=True)
 class Hit:
+    """One result: a passage (its text, document, title, heading path, offsets) with its
+    rank (1 is best) and score (Answer.score says what it means in the mode asked), the
+    dense and BM25 scores where computed, the spans of the question's words in its text
+    (`highlights`, offsets into passage.text), its document's metadata, and with
+    `explain=True` what each of the ranker's signals added."""
+
     rank: int
     score: float
     passage_id: int

@@ -74,7 +74,7 @@ def resolve_model(name: str) -> Path:
         return path
     cached = _hub_cache(name)
     if cached is None:
-        raise RetrieverError(f"model {name}: no such folder, and no model of that name in the local Hugging Face cache")
+        raise UsageError(f"model {name}: no such folder, and no model of that name in the local Hugging Face cache")
     return cached
 
 

@@ -115,7 +115,10 @@ def _source(package: Path, module: str) -> Path:
 
 
 def file_sha256(path: Path) -> str | None:
-    """SHA-256 of a file's bytes, or None if it cannot be read (load_document says why)."""
+    """SHA-256 of a file's bytes, or None if it cannot be read (load_document says why)
+    or is no regular file (opening a named pipe would wait for a writer)."""
+    if not path.is_file():
+        return None
     try:
         return index_store.sha256(path)
     except OSError:

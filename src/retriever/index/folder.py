@@ -221,6 +221,9 @@ def read_manifest(directory: Path) -> Manifest:
     path = directory / MANIFEST
     if not directory.exists():
         raise BadIndexError(f"{directory}: no index here; build one with `retriever index PATHS --index-dir {directory}`")
+    if not directory.is_dir():  # an index's own manifest.json named, or any file
+        index = f"; the index is its folder, {directory.parent}" if directory.name == MANIFEST else ""
+        raise BadIndexError(f"{directory}: a file, not an index (an index is a folder){index}")
     if not path.is_file():
         raise BadIndexError(f"{directory}: not an index (no {MANIFEST}); build one with `retriever index`")
     try:

@@ -138,7 +138,9 @@ def _walk(top: Path, include: Sequence[str], exclude: Sequence[str], roots: Sequ
                     refused.append(_outside(path, real))
                     continue
                 found.append(path)
-            elif path.is_file():  # sockets and the like are not documents
+            else:
+                # A named pipe or socket with a document's name too: reading it says what
+                # it is and skips it (read_file), rather than passing it over unsaid.
                 found.append(path)
     return Found(sorted(found), refused, other)
 

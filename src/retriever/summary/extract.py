@@ -47,6 +47,10 @@ from retriever.text.words import character_pairs, content_words, for_matching, g
 
 @dataclass(frozen=True)
 class SummarySentence:
+    """A quote of a summary: verbatim text of a document (`text == cleaned[start:end]`),
+    which document and where in its outline, the rank of the hit it cites (question
+    summaries; None in a document summary), and how the summary's text shows it."""
+
     text: str
     doc_id: str
     title: str
@@ -80,6 +84,9 @@ class SummarySentence:
 
 @dataclass(frozen=True)
 class Summary:
+    """An extractive summary: its text as shown (the quotes joined, with 「…」 where one is
+    cut and their sources where several documents are quoted) and the quotes themselves."""
+
     text: str
     sentences: tuple[SummarySentence, ...]
 

@@ -38,7 +38,9 @@ class Sentence:
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrievable unit: `text == document_text[start:end]`."""
+    """A retrievable unit: `text == document_text[start:end]` of the cleaned document
+    `doc_id` (its path from the folder the index was built in), under `heading_path`
+    (the outline's headings above it, top first) of the document titled `title`."""
 
     doc_id: str
     title: str
