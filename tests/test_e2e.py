@@ -9,6 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
+
+from retriever.cli.commands import app
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -260,7 +263,7 @@ def test_info_check_finds_the_index_and_the_running_model_alike(real):
     assert real.index.manifest.model.precision == "int8"
 
 
-def test_an_index_of_an_older_export_recipe_is_named_when_asked(real, tmp_path, capfd):
+def test_an_index_of_an_older_export_recipe_is_named_when_asked(real, tmp_path, caplog):
     import shutil
 
     from retriever import Retriever
@@ -269,9 +272,14 @@ def test_an_index_of_an_older_export_recipe_is_named_when_asked(real, tmp_path, 
     manifest = json.loads((tmp_path / "old" / "manifest.json").read_text(encoding="utf-8"))
     manifest["model"]["export_recipe"] = 4
     (tmp_path / "old" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    capfd.readouterr()
-    Retriever.open(tmp_path / "old").ask("如何化解矛盾纠纷")
-    assert capfd.readouterr().err == (
-        f"retriever: {tmp_path / 'old'} was embedded by export recipe 4, questions now by recipe 5: "
-        "run `retriever index` to embed it again\n"
+    said = (
+        f"{tmp_path / 'old'} was embedded by export recipe 4, questions now by recipe 5: run `retriever index` to embed it again"
     )
+    # A warning of the library's log, for its caller to show or not ...
+    Retriever.open(tmp_path / "old").ask("如何化解矛盾纠纷")
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [("retriever", "WARNING", said)]
+    # ... which the command line shows, once a run, --quiet or not.
+    for options in ([], ["--quiet"], []):
+        result = CliRunner().invoke(app, [*options, "ask", "如何化解矛盾纠纷", "--index-dir", str(tmp_path / "old"), "--local"])
+        assert result.exit_code == 0 and result.stderr.count("retriever: ") == 1
+        assert f"retriever: {said}\n" in result.stderr

@@ -190,6 +190,8 @@ _EXPORT_WITHOUT_TORCH = """
 import sys
 sys.modules["torch"] = None  # import torch now fails, as where it is not installed
 import json
+import logging
+logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")  # as a caller shows the library's log
 from pathlib import Path
 import numpy as np
 from retriever.embedding.embedders import OnnxEmbedder
@@ -211,7 +213,7 @@ def test_the_export_needs_no_torch_and_gives_the_vectors_torch_gives(tmp_path):
         capture_output=True, text=True, cwd=ROOT, timeout=600, env={**os.environ, "RETRIEVER_HOME": str(tmp_path)},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stderr == "retriever: exporting m3e-small to ONNX (once; about 5 s)…\n"
+    assert done.stderr == "retriever.embedding.onnx_export: exporting m3e-small to ONNX (once; about 5 s)…\n"
     [export] = (tmp_path / "cache" / "onnx").iterdir()
     assert sorted(p.name for p in export.iterdir()) == [
         "model-fp32-5.onnx", "model-fp32-5.onnx.data", "model-int8-5.onnx", "model-int8-5.onnx.data", "reference-5.npz",

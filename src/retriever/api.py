@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import contextlib
-import sys
+import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -90,6 +90,10 @@ if TYPE_CHECKING:
     from retriever.reading.load import Document
     from retriever.summary.documents import DocumentSummary
     from retriever.summary.keywords import Reference
+
+# Warnings on the way (an index of an older export), for the caller's logging; the command
+# line shows them as 「retriever: …」 on stderr.
+log = logging.getLogger("retriever")
 
 
 @dataclass(frozen=True)
@@ -206,11 +210,9 @@ class Retriever:
             if self.index.export_recipe != recipe:
                 # Questions and passages embedded by different exports are not quite
                 # alike (recipe 4's int8 vectors were wrong on CPUs without VNNI).
-                print(
-                    f"retriever: {path_text(self.index.directory)} was embedded by export recipe {self.index.export_recipe}, "
-                    f"questions now by recipe {recipe}: run `retriever index` to embed it again",
-                    file=sys.stderr,
-                    flush=True,
+                log.warning(
+                    f"{path_text(self.index.directory)} was embedded by export recipe {self.index.export_recipe}, "
+                    f"questions now by recipe {recipe}: run `retriever index` to embed it again"
                 )
         if self._embedder.dim != self.index.dim:
             raise BadIndexError(

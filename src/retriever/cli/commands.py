@@ -80,6 +80,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit")
     ] = False,
@@ -89,6 +90,24 @@ def _options(
 ) -> None:
     """Semantic search and extractive summaries for Chinese documents."""
     notes.quiet = quiet
+    if ctx.invoked_subcommand != "serve":  # the service logs in its own format
+        _log_to_stderr(quiet)
+
+
+def _log_to_stderr(quiet: bool) -> None:
+    """What the library logs (its warnings; with --quiet nothing less), as 「retriever: …」
+    lines on stderr: a library leaves showing it to its caller. Once, however often the
+    command runs in one process (tests do)."""
+    import logging
+
+    class Stderr(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            sys.stderr.write(f"retriever: {record.getMessage()}\n")  # the stderr of now, not of the first run
+
+    logger = logging.getLogger("retriever")
+    if not any(type(h).__name__ == "Stderr" for h in logger.handlers):
+        logger.addHandler(Stderr())
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 out = Console(highlight=False, soft_wrap=False)

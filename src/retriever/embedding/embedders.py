@@ -20,8 +20,8 @@ Both mean-pool the model's token vectors, as sentence-transformers does for m3e.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
-import sys
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -34,6 +34,8 @@ from retriever.embedding.installation import PUBLISHED, installed_path
 from retriever.embedding.onnx_export import exported
 from retriever.embedding.onnx_runtime import Progress, cpu_summary, encode, session, tokenizer_for
 from retriever.errors import RetrieverError, UsageError
+
+log = logging.getLogger(__name__)  # warnings for the caller's logging (the CLI prints them)
 
 
 def _offline() -> None:
@@ -170,12 +172,10 @@ class OnnxEmbedder:
         reference = np.load(files.reference)
         self.agreement = self.agree(reference)
         if quantized and self.agreement < MIN_AGREEMENT:
-            print(
-                f"retriever: the int8 model of {name} disagrees with fp32 on this CPU ({cpu_summary()}; cosine "
+            log.warning(
+                f"the int8 model of {name} disagrees with fp32 on this CPU ({cpu_summary()}; cosine "
                 f"{self.agreement:.3f}, needs {MIN_AGREEMENT}): using fp32, the same answers, more slowly. "
-                "Set RETRIEVER_BACKEND=onnx to choose it yourself, and please report this CPU.",
-                file=sys.stderr,
-                flush=True,
+                "Set RETRIEVER_BACKEND=onnx to choose it yourself, and please report this CPU."
             )
             self.precision, self.session = "fp32", session(files.fp32)
             self.agreement = self.agree(reference)

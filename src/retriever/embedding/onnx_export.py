@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,10 @@ from retriever.embedding import bert_graph
 from retriever.embedding.onnx_runtime import TORCH_ADVICE, encode, read_config, session, tokenizer_for
 from retriever.embedding.weights import read_weights
 from retriever.errors import RetrieverError
+
+# What the library has to say on its way (warnings, the one-time export), for the caller's
+# logging to show or not: the command line shows it as 「retriever: …」 on stderr.
+log = logging.getLogger(__name__)
 
 
 def export_dir(model_path: Path) -> Path:
@@ -101,7 +105,7 @@ def exported(model_path: Path) -> Exported:
     except RetrieverError as e:
         raise RetrieverError(f"model {model_path}: {e}; {TORCH_ADVICE}") from None
     cache.mkdir(parents=True, exist_ok=True)
-    print(f"retriever: exporting {model_path.name} to ONNX (once; about 5 s)…", file=sys.stderr, flush=True)
+    log.info("exporting %s to ONNX (once; about 5 s)…", model_path.name)
     try:
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
             work = Path(tmp)
