@@ -495,7 +495,7 @@ def indexed_sources(directory: Path) -> list[Path]:
             f"{path_text(directory)}: unreadable manifest, what it holds is unknown: {name_them} --rebuild"
         ) from None
     # From the folder it was built in, when that is another (paths as the messages show them).
-    built_in = Path(corpus.base) if corpus.base and Path(corpus.base).is_dir() else Path.cwd().resolve()
+    built_in = corpus.built_in()
     base = built_in if built_in != Path.cwd().resolve() else Path()
     sources = [base / s for s in corpus.sources]  # an absolute source stays as it is
     if not sources or not all(s.exists() for s in sources):

@@ -140,14 +140,13 @@ def _base(old: index_store.Index | None) -> Path:
     in, wherever a later build runs (so that the same file keeps its id, and `--add`
     from another folder does not index it twice); the current folder for a new index,
     or where that folder is gone (a project moved)."""
-    recorded = old.manifest.corpus.base if old else ""
-    return Path(recorded) if recorded and Path(recorded).is_dir() else Path.cwd().resolve()
+    return old.manifest.corpus.built_in() if old else Path.cwd().resolve()
 
 
 def _recorded(path: Path, base: Path) -> str:
     """A path given to a build as the manifest records it: from `base` where it lies
     below it (as documents' ids are), else absolute."""
-    absolute = Path(os.path.abspath(path))
+    absolute = Path(os.path.normpath(Path.cwd().resolve() / path))  # the folder as `base` names it
     return path_text(absolute.relative_to(base) if absolute.is_relative_to(base) else absolute)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from retriever.config import INDEX_FORMAT_VERSION
@@ -113,8 +114,8 @@ class ModelInfo:
 @dataclass(frozen=True)
 class CorpusInfo:
     """What was indexed: counts, the fingerprint of the documents' contents, the paths
-    given to `retriever index`, and the folder it ran in (`base`: relative sources and
-    document paths are relative to it; "" in an index made before it was kept)."""
+    given to `retriever index`, and the folder it was first built in (`base`: relative
+    sources and document ids are relative to it; "" in an index made before it was kept)."""
 
     fingerprint: str
     documents: int
@@ -122,6 +123,11 @@ class CorpusInfo:
     chars: int
     sources: tuple[str, ...] = ()
     base: str = ""
+
+    def built_in(self) -> Path:
+        """The folder its ids and sources are relative to: `base` where it still is, else
+        the current folder (an index made before `base` was kept, a project moved)."""
+        return Path(self.base) if self.base and Path(self.base).is_dir() else Path.cwd().resolve()
 
     @classmethod
     def from_dict(cls, data: object) -> CorpusInfo:

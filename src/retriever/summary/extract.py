@@ -175,8 +175,8 @@ _ADDRESSEES = re.compile(
 
 def _no_sentence(text: str, loose: bool = False) -> bool:
     """A short line that no punctuation ends: a title, a byline (「——在……上的报告」), a
-    signature, an unnumbered heading (「结束语」), unless the text leaves all its lines so
-    (`loose`: _unpunctuated); a bare topic (「关于经济增长目标。」) or a notice's addressees."""
+    signature, an unnumbered heading (「结束语」), unless the text leaves most of its lines
+    so (`loose`: _unpunctuated); a bare topic (「关于经济增长目标。」) or a notice's addressees."""
     if _TOPIC.match(text) or _ADDRESSEES.match(text):
         return True
     return not loose and _unmarked_end(text) and len(text) <= MAX_STANDALONE_CHARS
