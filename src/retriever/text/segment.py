@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from retriever.config import SegmentConfig
@@ -252,14 +253,23 @@ def _list_items(body: list[int], headings: dict[int, Heading], lines: list[tuple
     return listed
 
 
+def _outline_lines(lines: list[tuple[str, int]], skip: Collection[int] = ()) -> tuple[list[int], dict[int, Heading], set[int]]:
+    """The body lines (neither skipped nor blank), the headings among them, and the
+    numbered lines that are items of a list instead (_list_items). A file that marks its
+    headings (Word's styles, <h1>-<h6>, Markdown) keeps numbered lines for its lists:
+    Heading.kept_in."""
+    body = [i for i, (line, _) in enumerate(lines) if i not in skip and line.strip()]
+    marked = any(is_marked_heading(lines[i][0]) for i in body)
+    headings = {i: h for i in body if (h := detect_heading(lines[i][0])) and h.kept_in(marked)}
+    items = _list_items(body, headings, lines)
+    return body, {i: h for i, h in headings.items() if i not in items}, items
+
+
 def list_items(text: str) -> set[int]:
     """Where the lines that are list items (_list_items) start in `text`, a passage: what
     a summary of it may quote though each begins with a number."""
     lines = _lines(text)
-    marked = any(is_marked_heading(line) for line, _ in lines)
-    body = [i for i, (line, _) in enumerate(lines) if line.strip()]
-    headings = {i: h for i in body if (h := detect_heading(lines[i][0])) and h.kept_in(marked)}
-    return {lines[i][1] for i in _list_items(body, headings, lines)}
+    return {lines[i][1] for i in _outline_lines(lines)[2]}
 
 
 def paragraphs(text: str) -> list[_Paragraph]:
@@ -269,13 +279,7 @@ def paragraphs(text: str) -> list[_Paragraph]:
     title = _title_line(lines, skip)
     if title is not None:
         skip.add(title)
-    # A file that marks its headings (Word's styles, <h1>-<h6>, Markdown) keeps numbered
-    # lines for its lists: Heading.kept_in.
-    marked = any(is_marked_heading(line) for i, (line, _) in enumerate(lines) if i not in skip)
-    body = [i for i, (line, _) in enumerate(lines) if i not in skip and line.strip()]
-    headings = {i: h for i in body if (h := detect_heading(lines[i][0])) and h.kept_in(marked)}
-    for i in _list_items(body, headings, lines):
-        del headings[i]
+    body, headings, _ = _outline_lines(lines, skip)
     stack: list[Heading] = []
     out = []
     for i in body:
