@@ -86,6 +86,19 @@ def test_broken_lines_are_rejoined():
     )
 
 
+def test_lines_of_a_text_that_ends_no_sentence_with_a_stop_stay_lines():
+    # Minutes typed a decision a line: long lines with commas are whole, not broken.
+    minutes = (
+        "会议认为，老旧小区改造是重大民生工程，关系群众切身利益，必须坚持群众自愿、因地制宜\n"
+        "会议同意该计划，2024年计划改造小区23个，涉及居民4120户，总投资约1.8亿元\n县政府办公室"
+    )
+    assert clean(minutes) == minutes
+    # With one stop anywhere, such a line was broken by the site and is joined.
+    assert clean(minutes + "\n会议结束。").startswith(
+        "会议认为，老旧小区改造是重大民生工程，关系群众切身利益，必须坚持群众自愿、因地制宜会议同意"
+    )
+
+
 def test_titles_and_headings_are_not_joined():
     text = "在全市干部培训班上的发言\n一、铸牢政治之魂\n二是以谋定向服务发展大局\n正文。"
     assert clean(text) == text

@@ -236,6 +236,26 @@ def test_the_points_of_a_notice_are_quoted_not_its_addressees(fake_embedder):
     assert not any(s.text.startswith("各区县") for s in summary.sentences)
 
 
+def test_addressees_copies_and_minutes_headers_are_never_quoted(fake_embedder):
+    for addressees in ("各县（市、区）：", "各中小学校、幼儿园：", "各医院、卫生院：", "各乡镇（街道）："):
+        text = NOTICE.replace("各区县人民政府，市直各单位：", addressees) + "\n抄送：市委各部门，市人大常委会办公室。"
+        quotes = [s.text for s in summarize_text(text, max_chars=1000, embedder=fake_embedder).summary.sentences]
+        assert quotes[0].startswith("为进一步加强社区治理") and not any(q.startswith(("各", "抄送")) for q in quotes)
+    minutes = "县政府常务会议纪要\n时间：2024年3月12日上午9时\n列席：县财政局、县发改局主要负责同志\n会议同意该计划 总投资约1.8亿元\n会议要求县住建局牵头抓好落实"
+    quotes = [s.text for s in summarize_text(minutes, max_chars=1000, embedder=fake_embedder).summary.sentences]
+    assert quotes == ["会议同意该计划 总投资约1.8亿元", "会议要求县住建局牵头抓好落实"]
+
+
+def test_points_one_after_the_other_in_a_paragraph_head_nothing(fake_embedder):
+    text = "三、存在的问题\n一是数据质量参差不齐，部分部门数据更新不及时。二是共享机制不健全，部门之间壁垒较多。"
+    record = summarize_text(text, max_chars=1000, embedder=fake_embedder)
+    assert [o["title"] for o in record.outline] == ["三、存在的问题"]
+    assert [(s.text, s.heading_path) for s in record.summary.sentences] == [
+        ("数据质量参差不齐，部分部门数据更新不及时。", ("三、存在的问题",)),
+        ("共享机制不健全，部门之间壁垒较多。", ("三、存在的问题",)),
+    ]
+
+
 def test_a_point_with_text_under_it_is_a_heading(fake_embedder):
     text = NOTICE.replace("二、完善", "要抓好落实。\n二、完善")
     outline = [o["title"] for o in summarize_text(text, embedder=fake_embedder).outline]

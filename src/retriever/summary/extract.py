@@ -166,10 +166,14 @@ _TOPIC = re.compile(r"^(?:关于|關於)[^，,；;：:。！？!?]{1,24}[。．.
 
 
 # An official document's addressees (主送机关) on a line of their own: 「各区县人民政府：」,
-# 「各省、自治区、直辖市人民政府，国务院各部委、各直属机构：」: bodies named after 各, no
-# sentence (「各地要做好以下工作：」 ends with no body and is one).
+# 「各省、自治区、直辖市人民政府，国务院各部委、各直属机构：」, 「各县（市、区）：」: bodies named
+# after 各, no sentence (「各地要做好以下工作：」 ends with no body and is one); and its 版记,
+# the bodies it is copied to (「抄送：市委各部门，市人大常委会办公室。」); the header fields of
+# minutes (「列席：县财政局、县发改局主要负责同志」).
 _ADDRESSEES = re.compile(
-    r"^各[^。！？!?：:]{0,60}(?:政府|部门|单位|机构|机关|委员会|部委|厅|局|办公室|党委|党组|党工委|中心|学校|企业)[：:]$"
+    r"^各[^。！？!?：:]{0,60}(?:政府|部门|单位|机构|机关|委员会|部委|厅|局|办公室|党委|党组|党工委|中心|学校|幼儿园"
+    r"|医院|卫生院|街道|社区|公司|企业|[)）])[：:]$"
+    r"|^(?:抄送|抄报|印发|分送|(?:会议)?(?:时间|地点)|主持|出席|列席|缺席|记录|参会人员|参加人员)[：:]"
 )
 
 

@@ -288,13 +288,15 @@ class _Paragraph:
         """True if an opening quote or bracket in it is not closed in it."""
         return any(n > 0 for n in self.opened.values()) or self.ascii_quotes % 2 == 1
 
-    def broken_before(self, nxt: str) -> bool:
+    def broken_before(self, nxt: str, stops: bool = True) -> bool:
         """Was it cut mid-sentence, so that `nxt` continues it?
 
         A paragraph ends with closing punctuation; a title or heading is short and has
         no clause commas. A long clause-bearing line without closing punctuation, one
         that leaves a quote open, one that ends inside a word or a number, was broken by
         the site (or by a page break of the source, with a blank line between the halves).
+        In a text that ends no sentence with a stop (`stops` False: minutes typed a
+        decision a line), a long line with commas is a whole line like the others.
         """
         a_end, b = self.tail[-1], nxt
         if _GAP in (self.head, b) or a_end in PARAGRAPH_ENDS:
@@ -310,7 +312,7 @@ class _Paragraph:
             return True
         return (
             self.unclosed()
-            or (self.length >= 30 and self.clause)
+            or (stops and self.length >= 30 and self.clause)
             or (self.length >= _WORD_SPLIT_MIN and _splits_a_word(self.tail, b))
         )
 
@@ -325,8 +327,9 @@ def reflow(lines: list[str]) -> list[str]:
     """Re-join lines broken mid-sentence (lines stripped, blank ones already gone)."""
     out: list[str] = []
     paragraph: _Paragraph | None = None
+    stops = any(c in line for line in lines for c in FULL_STOPS)
     for line in lines:
-        if paragraph is not None and paragraph.broken_before(line):
+        if paragraph is not None and paragraph.broken_before(line, stops):
             paragraph.add(line)
             continue
         if paragraph is not None:

@@ -265,6 +265,12 @@ def _outline_lines(lines: list[tuple[str, int]], skip: Collection[int] = ()) -> 
     return body, {i: h for i, h in headings.items() if i not in items}, items
 
 
+def _enumerates(sentence: str) -> bool:
+    """Does a sentence open with an enumeration (「二是」, 「第二，」, 「其次，」)?"""
+    heading = detect_heading(sentence)
+    return heading is not None and heading.rank == ENUMERATION_RANK
+
+
 def list_items(text: str) -> set[int]:
     """Where the lines that are list items (_list_items) start in `text`, a passage: what
     a summary of it may quote though each begins with a number."""
@@ -285,6 +291,10 @@ def paragraphs(text: str) -> list[_Paragraph]:
     for i in body:
         line, offset = lines[i]
         heading = headings.get(i)
+        sentences = split_sentences(line, offset)
+        if heading and heading.rank == ENUMERATION_RANK and len(sentences) > 1 and _enumerates(sentences[1].text):
+            # 「一是……。二是……。三是……。」: points one after the other, none heading the rest.
+            heading = None
         if heading:
             while stack and stack[-1].rank >= heading.rank:
                 stack.pop()
@@ -294,7 +304,7 @@ def paragraphs(text: str) -> list[_Paragraph]:
             # paragraph no longer belongs to the last point.
             stack.pop()
         path = tuple(h.title for h in stack)
-        out.append(_Paragraph(split_sentences(line, offset), path, heading))
+        out.append(_Paragraph(sentences, path, heading))
     return out
 
 
