@@ -5,7 +5,7 @@ import pytest
 from retriever.config import SegmentConfig
 from retriever.text.clean import clean
 from retriever.text.outline import ENUMERATION_RANK, detect_heading, is_toc_marker
-from retriever.text.segment import Sentence, cap_sentence, find_title, segment, split_sentences
+from retriever.text.segment import Sentence, cap_sentence, find_title, paragraphs, segment, split_sentences
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -179,3 +179,17 @@ BODY = "各地要认真贯彻落实会议精神，" * 20  # a text without line 
 )
 def test_a_title_glued_to_the_first_sentence(text, title):
     assert find_title(text, "stem") == title
+
+
+def test_an_official_documents_masthead_and_number_are_not_its_title():
+    text = "青州市人民政府文件\n青政发〔2024〕8号\n青州市人民政府关于优化营商环境的通知\n各乡镇人民政府：\n现将有关事项通知如下。"
+    assert find_title(text, fallback="f") == "青州市人民政府关于优化营商环境的通知"
+
+
+def test_a_title_set_on_two_lines_is_one():
+    # The issuing body, then what it says: 红头 documents set their titles so.
+    text = "青州市人民政府\n关于优化营商环境的通知\n现将有关事项通知如下。"
+    assert find_title(text, fallback="f") == "青州市人民政府关于优化营商环境的通知"
+    assert [p.sentences[0].text for p in paragraphs(text)] == ["现将有关事项通知如下。"]
+    # Two titles of 关于 one after the other are not one.
+    assert find_title("关于优化营商环境的通知\n关于进一步加强管理的意见\n正文。", fallback="f") == "关于优化营商环境的通知"

@@ -199,18 +199,36 @@ def _toc_lines(lines: list[tuple[str, int]]) -> set[int]:
     return toc
 
 
-def _title_line(lines: list[tuple[str, int]], skip: set[int]) -> int | None:
-    """The index of the title line: the first line, if it reads like a title."""
-    for i, (line, _) in enumerate(lines):
-        if i in skip:
-            continue
-        s = line.strip()
-        if s.startswith("# ") or (
-            0 < len(s) <= _TITLE_MAX_CHARS and s[-1] not in FULL_STOPS + SEMICOLONS + COLONS + COMMAS and not detect_heading(s)
-        ):
-            return i
-        return None
-    return None
+# An official document's masthead (「青州市人民政府文件」) and number (「青政发〔2024〕8号」)
+# come before its title, and are not it.
+_MASTHEAD = re.compile(
+    r"^[^，,。；;：:！？!?]{2,30}文件$|^[^，,。；;：:！？!?\s]{1,20}[〔\[［【(（]\d{4}[〕\]］】)）]\s*\d{1,4}\s*号$"
+)
+
+
+def _title_like(s: str) -> bool:
+    return 0 < len(s) <= _TITLE_MAX_CHARS and s[-1] not in FULL_STOPS + SEMICOLONS + COLONS + COMMAS and not detect_heading(s)
+
+
+def _title_lines(lines: list[tuple[str, int]], skip: set[int]) -> list[int]:
+    """The indices of the title's lines: the first line, past a masthead, if it reads like
+    a title; with the next where a title is set on two (the issuing body, then
+    「关于……的通知」)."""
+    rest = [i for i, (line, _) in enumerate(lines) if i not in skip and line.strip()]
+    while rest and _MASTHEAD.match(lines[rest[0]][0].strip()):
+        rest = rest[1:]
+    if not rest:
+        return []
+    first = lines[rest[0]][0].strip()
+    if first.startswith("# "):
+        return [rest[0]]
+    if not _title_like(first):
+        return []
+    if len(rest) > 1 and not first.startswith(("关于", "關於")):
+        second = lines[rest[1]][0].strip()
+        if second.startswith(("关于", "關於")) and _title_like(second):
+            return rest[:2]
+    return rest[:1]
 
 
 # A page saved without line breaks glues its title to the first sentence
@@ -231,9 +249,9 @@ def find_title(text: str, fallback: str) -> str:
     """The document's title: its first line if that is short and not a sentence; in a
     text without line breaks, a title glued to its first sentence (_GLUED_TITLE)."""
     lines = _lines(text)
-    i = _title_line(lines, _toc_lines(lines))
-    if i is not None:
-        return lines[i][0].strip().removeprefix("# ").strip()
+    title = _title_lines(lines, _toc_lines(lines))
+    if title:
+        return "".join(lines[i][0].strip().removeprefix("# ").strip() for i in title)
     first = lines[0][0].strip() if lines else ""
     glued = _GLUED_TITLE.match(first) if len(first) >= _ONE_LINE_MIN_CHARS else None
     return glued.group(1) if glued else fallback
@@ -282,9 +300,7 @@ def paragraphs(text: str) -> list[_Paragraph]:
     """The body paragraphs of a cleaned document with their heading paths."""
     lines = _lines(text)
     skip = _toc_lines(lines)
-    title = _title_line(lines, skip)
-    if title is not None:
-        skip.add(title)
+    skip.update(_title_lines(lines, skip))
     body, headings, _ = _outline_lines(lines, skip)
     stack: list[Heading] = []
     out = []
