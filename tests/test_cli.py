@@ -209,6 +209,19 @@ def test_summarize_a_directory_with_globs_to_each_output_format(runner, corpus):
     assert rows[0]["summary"] == data["documents"][0]["summary"]
 
 
+def test_why_a_summary_is_empty_is_in_every_format(runner, in_tmp, fake_embedder):
+    import csv
+    import io
+
+    Path("short.txt").write_text("短。", encoding="utf-8")
+    why = "nothing to summarize: no sentence of 8 characters or more in its 2 characters"
+    csv_out = runner.invoke(app, ["summarize", "short.txt", "--format", "csv"]).stdout
+    [row] = list(csv.DictReader(io.StringIO(csv_out)))
+    assert (row["summary"], row["notes"], row["error"]) == ("", why, "")
+    md = runner.invoke(app, ["summarize", "short.txt", "--format", "md"]).stdout
+    assert f"*({why})*" in md
+
+
 def test_csv_cells_are_never_formulas(runner, in_tmp, fake_embedder):
     import csv
 
@@ -334,7 +347,7 @@ def test_summarize_failures_are_listed_and_the_rest_done(runner, corpus):
     assert "skipped missing.txt: no such file or directory" in result.stderr
     assert "Summarized 2 of 4 documents" in result.stderr and "2 failed" in result.stderr
     text = Path("out.csv").read_text(encoding="utf-8-sig")
-    assert "missing.txt,,,,,,,,no such file or directory" in text
+    assert "missing.txt,,,,,,,,,no such file or directory" in text
 
 
 def test_summarize_stdin(runner, corpus):

@@ -360,7 +360,7 @@ def test_summaries_carry_the_documents_date_and_issuer(fake_embedder):
     record = summarize_text(DOCS["notices/pension.txt"], max_chars=100)
     assert (record.to_dict()["date"], record.to_dict()["issuer"]) == ("2020-07-15", "某某市人民政府办公室、某某市民政局")
     csv = WRITERS["csv"]([record]).splitlines()
-    assert csv[0] == "path,title,chars,date,issuer,keywords,summary,outline,error"
+    assert csv[0] == "path,title,chars,date,issuer,keywords,summary,outline,notes,error"
     assert (
         csv[1].startswith("<text>,某某市人民政府关于加强养老服务的通知,")
         and ",2020-07-15,某某市人民政府办公室、某某市民政局," in csv[1]

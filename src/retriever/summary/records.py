@@ -47,7 +47,7 @@ def _markdown(records: Sequence[Record]) -> str:
             out[-1] += " · keywords: " + "、".join(r.keywords)
         if r.query:
             out[-1] += f" · question: {r.query}"
-        out += ["", r.summary.text or "*(nothing to summarize)*", ""]
+        out += ["", r.summary.text or f"*({'; '.join(r.notes) or 'nothing to summarize'})*", ""]  # why it is empty
         if r.outline:
             top = min(h["level"] for h in r.outline)
             out += ["Outline:", ""]
@@ -56,7 +56,7 @@ def _markdown(records: Sequence[Record]) -> str:
     return "\n".join(out)
 
 
-CSV_COLUMNS = ("path", "title", "chars", "date", "issuer", "keywords", "summary", "outline", "error")
+CSV_COLUMNS = ("path", "title", "chars", "date", "issuer", "keywords", "summary", "outline", "notes", "error")
 
 
 def _cell(text: str) -> str:
@@ -73,7 +73,7 @@ def _csv(records: Sequence[Record]) -> str:
     for r in records:
         row: list[str | int]
         if isinstance(r, InputError):
-            row = [r.path, "", "", "", "", "", "", "", r.cause]
+            row = [r.path, "", "", "", "", "", "", "", "", r.cause]
         else:
             outline = " / ".join(h["title"] for h in r.outline)
             row = [
@@ -85,6 +85,7 @@ def _csv(records: Sequence[Record]) -> str:
                 "、".join(r.keywords),
                 r.summary.text,
                 outline,
+                "; ".join(r.notes),  # what reading repaired; why a summary is empty
                 "",
             ]
         writer.writerow([_cell(c) if isinstance(c, str) else c for c in row])
