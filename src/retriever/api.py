@@ -401,8 +401,8 @@ class Retriever:
         question = check_question(question)
         verdict = check_verdict(verdict)
         passage_id = check_passage_id(passage_id, len(self.index.passages))
-        shown = self.index.passages[passage_id]
-        if (doc_id is not None and doc_id != shown.doc_id) or (start is not None and start != shown.start):
+        passage = self.index.passages[passage_id]
+        if (doc_id is not None and doc_id != passage.doc_id) or (start is not None and start != passage.start):
             raise ChangedIndex(
                 f"passage {passage_id} is no longer the result shown ({doc_id}, from {start}): "
                 "the index was indexed again since; ask again and judge the new result"
@@ -415,7 +415,6 @@ class Retriever:
             raise UsageError(f"passage {passage_id} is not among the candidates for this question: nothing to learn from it")
         ranker = ranker_for(self.index.directory)[0]
         ranked = for_ranker(self.index, question, query_terms(question), found, ranker.depth, keep=int(rows[0]))
-        passage = self.index.passages[passage_id]
         judgement = Judgement(
             question, verdict, {"passage_id": passage_id, "doc_id": passage.doc_id, "start": passage.start, "end": passage.end},
             SIGNALS, ranked.signals, ranked.kinds, int(np.flatnonzero(ranked.rows == rows[0])[0]),
@@ -576,8 +575,9 @@ def summarize_text(
     check_text(text, "the text")
     check_text(title, "title")
     check_summary_options(max_chars, ratio, query)
-    if len(text) > max_document_chars():  # a file's limit: memory and time stay bounded
-        raise TooMuchText("<text>", max_document_chars(), ENV_MAX_CHARS)
+    limit = max_document_chars()
+    if len(text) > limit:  # a file's limit: memory and time stay bounded
+        raise TooMuchText("<text>", limit, ENV_MAX_CHARS)
     reference = _reference(against)
     cleaned = clean(text)
     if not cleaned:

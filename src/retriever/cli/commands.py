@@ -22,7 +22,7 @@ from rich.text import Text
 
 from retriever.arguments import check_budget, check_k, check_question, check_summary_options
 from retriever.cli import render
-from retriever.cli.render import counted, markup, shown
+from retriever.cli.render import markup, shown
 from retriever.config import (
     BACKENDS,
     DEFAULT_BACKEND,
@@ -44,7 +44,7 @@ from retriever.config import (
     places,
     settings,
 )
-from retriever.errors import InputError, RetrieverError, UsageError
+from retriever.errors import InputError, RetrieverError, UsageError, counted
 
 # The library, and rich's progress bars, panels and tables, are imported inside the
 # commands that use them: `retriever --help` then starts without numpy, FAISS and the

@@ -29,7 +29,7 @@ from retriever.config import (
     ReadLimits,
     max_file_bytes,
 )
-from retriever.errors import InputError, TooMuchText, path_text
+from retriever.errors import InputError, TooMuchText, counted, path_text
 from retriever.reading.docx import read_docx
 from retriever.reading.encoding import decode
 from retriever.reading.extracted import Extracted, ReadBudget, reason, refuse_ole, refuse_rtf, sniff
@@ -199,7 +199,7 @@ def find_files(
 def unread(other: Counter[str]) -> str:
     """Files of other text formats, as a note says them: 「3 .doc files and 1 .rtf file,
     not read: save them as .docx, .txt or .pdf」."""
-    counts = [f"{n} {suffix} file{'s' if n > 1 else ''}" for suffix, n in sorted(other.items(), key=lambda x: (-x[1], x[0]))]
+    counts = [counted(n, f"{suffix} file") for suffix, n in sorted(other.items(), key=lambda x: (-x[1], x[0]))]
     them = "them" if sum(other.values()) > 1 else "it"
     return f"{' and '.join(counts)}, not read: save {them} as .docx, .txt or .pdf"
 

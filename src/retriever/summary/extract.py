@@ -535,10 +535,11 @@ def summarize_hits(
         # its stored vector: a quoted piece of a sentence takes the sentence's vector.
         p = hit.passage
         spans, vectors = sentence_vectors(hit.passage_id)
+        offsets = spans.tolist()
         items = {p.start + a for a in list_items(p.text)}
-        sentences = [Sentence(p.text[a:b], p.start + a, p.start + b) for a, b in spans.tolist()]
+        sentences = [Sentence(p.text[a:b], p.start + a, p.start + b) for a, b in offsets]
         loose = _unpunctuated(sentences, config)
-        for (a, b), sentence, vector in zip(spans.tolist(), sentences, vectors):
+        for (a, b), sentence, vector in zip(offsets, sentences, vectors):
             heads = _heads_its_paragraph(p.text, a, b, p.heading_path)
             for s, cut in _candidates([sentence], config, max_chars, items=items, loose=loose) if not heads else []:
                 pool.append((s, cut, hit))
