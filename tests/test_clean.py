@@ -194,3 +194,6 @@ def test_a_word_or_number_broken_across_lines_is_joined():
     assert clean("国内生产总值达到74.4\n\n万亿元，增长6.7%。") == "国内生产总值达到74.4万亿元，增长6.7%。"
     assert clean("国务院总理　李克强\n\n现在，我代表国务院向大会报告。") == "国务院总理　李克强\n现在，我代表国务院向大会报告。"
     assert clean("一、过去五年工作回顾\n\n五年来，我们砥砺奋进。") == "一、过去五年工作回顾\n五年来，我们砥砺奋进。"
+    # A word jieba only guesses at across the break (「表为」) is none: a title stays a line.
+    title = "2024年全县重点工作任务分工表"
+    assert clean(f"{title}\n为确保各项任务落到实处，现将分工明确如下。") == f"{title}\n为确保各项任务落到实处，现将分工明确如下。"

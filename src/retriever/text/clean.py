@@ -240,10 +240,12 @@ def _copy_of_title(line: str, title: str) -> bool:
 
 
 def _splits_a_word(a: str, b: str) -> bool:
-    """Does the break fall inside a word (「…深化各领域改」 / 「革，加快…」)?"""
+    """Does the break fall inside a word (「…深化各领域改」 / 「革，加快…」)? A word of the
+    dictionary: jieba's guess at an unknown one joins a title to the first sentence under
+    it (「…任务分工表」 / 「为确保…」 as 「表为」)."""
     left = a[-4:]
     at = 0
-    for word in cut(left + b[:4]):
+    for word in cut(left + b[:4], hmm=False):
         if at < len(left) < at + len(word):
             return True
         at += len(word)

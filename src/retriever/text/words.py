@@ -102,9 +102,11 @@ def question_cutter() -> Callable[[str], list[str]]:
     return _rjieba().cut_for_search
 
 
-def cut(text: str) -> list[str]:
-    """jieba's precise-mode words, as written."""
-    return _rjieba().cut(text)
+def cut(text: str, hmm: bool = True) -> list[str]:
+    """jieba's precise-mode words, as written. Without `hmm`, only the words of its
+    dictionary: a word it makes up from unknown characters (「表为」 of 「…分工表」
+    「为确保」) is no word there."""
+    return _rjieba().cut(text, hmm=hmm)
 
 
 def words(text: str, cutter: Callable[[str], list[str]] | None = None) -> list[str]:
