@@ -109,6 +109,36 @@ def test_dates_and_issuers_in_traditional_script():
     assert metadata("國務院關於加強安全生產工作的通知", "正文。") == Metadata(None, None, "國務院")
     assert metadata("函", "正文。\n行政院\n中華民國112年3月5日") == Metadata("2023-03-05", "text", "行政院")
     assert parse_date("民國112年3月") == "2023-03"
+    # Years of 民國 in numerals, counted or digit by digit.
+    assert metadata("函", "正文。\n行政院\n中華民國一百一十三年三月五日") == Metadata("2024-03-05", "text", "行政院")
+    assert [parse_date(f"民國{y}年十月十日") for y in ("九十九", "一百", "一百零五", "一一三", "〇十")] == [
+        "2010-10-10", "2011-10-10", "2016-10-10", "2024-10-10", None,
+    ]  # fmt: skip
+
+
+def test_a_notice_that_issues_a_plan_is_dated_by_its_own_signature():
+    # 「关于印发…的通知」 signs, then carries the plan it issues: its 落款 is inside the text.
+    notice = [
+        "某某市人民政府文件",
+        "某政发〔2024〕8号",
+        "某某市人民政府关于印发《某某市优化营商环境行动方案》的通知",
+        "各县（市、区）人民政府，市政府各部门：",
+        "现将《某某市优化营商环境行动方案》印发给你们，请认真贯彻执行。",
+        "某某市人民政府",
+        "二〇二四年三月五日",
+        "（此件公开发布）",
+        "某某市优化营商环境行动方案",
+    ] + [
+        f"{n}、重点任务{n}" if i % 2 == 0 else "推进政务服务事项标准化建设，实现无差别受理。"
+        for i, n in enumerate("一一二二三三四四五五")
+    ]
+    title = notice[2]
+    assert metadata(title, "\n".join(notice)) == Metadata("2024-03-05", "text", "某某市人民政府")
+    # Without it, the day its 版记 says it was printed; a sentence that names a date is no 落款.
+    printed = notice[:5] + notice[8:] + ["抄送：市委各部门。", "某某市人民政府办公室　　2024年3月6日印发"]
+    assert metadata(title, "\n".join(printed)) == Metadata("2024-03-06", "text", "某某市人民政府")
+    talk = notice[:5] + ["会议要求：", "2024年3月5日前完成部署。"] + notice[8:]
+    assert metadata(title, "\n".join(talk)).date is None
     assert session_year("第十三屆全國人民代表大會第四次會議關於政府工作報告的決議") == 2021
 
 

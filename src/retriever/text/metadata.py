@@ -28,9 +28,10 @@ from retriever.text.words import for_matching
 _YEAR = rf"(\d{{4}}|[{DIGITS}]{{4}})"
 # 「2023年3月5日」, 「二〇二三年三月五日」, with or without the day; spaces between allowed.
 _CN_DATE = re.compile(rf"{_YEAR}\s*年\s*(\d{{1,2}}|[{COUNTING}]{{1,3}})\s*月(?:\s*(\d{{1,2}}|[{COUNTING}]{{1,3}})\s*日)?")
-# 「中華民國112年3月5日」: Taiwan's official documents count years from 1912 (民國元年).
+# 「中華民國112年3月5日」, 「中華民國一百一十三年三月五日」: Taiwan's official documents count
+# years from 1912 (民國元年).
 _ROC_DATE = re.compile(
-    rf"(?:中华民国|中華民國|民国|民國)\s*(\d{{1,3}})\s*年\s*(\d{{1,2}}|[{COUNTING}]{{1,3}})\s*月(?:\s*(\d{{1,2}}|[{COUNTING}]{{1,3}})\s*日)?"
+    rf"(?:中华民国|中華民國|民国|民國)\s*(\d{{1,3}}|[{DIGITS}十百]{{1,6}})\s*年\s*(\d{{1,2}}|[{COUNTING}]{{1,3}})\s*月(?:\s*(\d{{1,2}}|[{COUNTING}]{{1,3}})\s*日)?"
 )
 _ROC_OFFSET = 1911
 # 「2023-03-05」, 「2023/3/5」, 「2023.03.05」, and the PDF's 「D:20230305…」.
@@ -39,6 +40,7 @@ _ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})(?:[-/.](\d{1,2}))?(?!\d)|^
 _LEAD = re.compile(r"^[\s（(〔\[【—–\-]*")
 _DATED_LINE_MAX = 60  # 「2019年3月5日在第十三届全国人民代表大会第二次会议上」: 26
 _HEAD_LINES, _TAIL_LINES = 6, 8
+_PRINTED = re.compile(rf"(.+?)\s*({_CN_DATE.pattern})\s*印发$")
 
 # How the names of bodies end: governments, committees, offices, departments, bureaus,
 # courts, congresses, companies, associations, schools.
@@ -123,16 +125,23 @@ def passage_years(passage: Passage, meta: Metadata) -> frozenset[int]:
 
 
 def _number(token: str | None) -> int | None:
-    """「12」, 「十二」, 「二〇二三」 as an int."""
+    """「12」, 「十二」, 「二〇二三」, 「一百零三」 as an int."""
     if not token:
         return None
     if token.isdecimal():  # half- or full-width digits
         return int(token)
     if all(c in DIGIT_VALUES for c in token):
         return int("".join(DIGIT_VALUES[c] for c in token))
+    if "百" in token:  # a year of 民國 (「一百一十三年」)
+        hundreds, _, rest = token.partition("百")
+        rest = rest.lstrip("〇零")
+        count, below = _number(hundreds or "一"), _number(rest) if rest else 0
+        return None if count is None or below is None else count * 100 + below
     tens, _, units = token.partition("十")
     if "十" not in token:
         return COUNTING.index(token) + 1 if token in COUNTING else None
+    if any(part not in tuple(COUNTING[:9]) for part in (tens, units) if part):  # 「〇十」, 「十一二」
+        return None
     return (COUNTING.index(tens) + 1 if tens else 1) * 10 + (COUNTING.index(units) + 1 if units else 0)
 
 
@@ -207,22 +216,46 @@ def is_body(name: str) -> bool:
     return 2 <= len(name) <= _BODY_MAX and not _NOT_A_NAME.search(name) and bool(_BODY_END.search(name))
 
 
+def _bodies_before(lines: list[str], i: int) -> str | None:
+    """The bodies named by the lines just before line i (one body a line, or several on one)."""
+    bodies: list[str] = []
+    for line in reversed(lines[:i]):
+        names = line.split()
+        if not names or not all(is_body(n) for n in names):
+            break
+        bodies[:0] = names
+    return "、".join(bodies) or None
+
+
 def _signature(lines: list[str]) -> tuple[str | None, str | None]:
     """The date and issuers of a document's 落款: a dated line among its last lines, and
-    the lines just before it that name bodies (one body a line, or several on one)."""
+    the lines just before it that name bodies."""
     tail = lines[-_TAIL_LINES:]
     for i in range(len(tail) - 1, -1, -1):
         found = _line_date(tail[i])
-        if found is None:
-            continue
-        bodies: list[str] = []
-        for line in reversed(tail[:i]):
-            names = line.split()
-            if not names or not all(is_body(n) for n in names):
-                break
-            bodies[:0] = names
-        return found, "、".join(bodies) or None
+        if found is not None:
+            return found, _bodies_before(tail, i)
     return None, None
+
+
+def _inner_signature(lines: list[str]) -> tuple[str | None, str | None]:
+    """A 落款 inside the text: the first dated line right after a line that names bodies.
+    A notice that issues a plan (「关于印发…的通知」) signs before the plan it carries."""
+    for i in range(1, len(lines)):
+        found = _line_date(lines[i])
+        if found is not None and (issuer := _bodies_before(lines, i)):
+            return found, issuer
+    return None, None
+
+
+def _printed(lines: list[str]) -> str | None:
+    """The date of a 版记's last line (「XX市人民政府办公室　2024年3月6日印发」): the day the
+    office that prints a document sent it out, a day or so after it was signed."""
+    for line in reversed(lines[-_TAIL_LINES:]):
+        m = _PRINTED.match(line.strip())
+        if m and is_body(m.group(1)):
+            return parse_date(m.group(2))
+    return None
 
 
 def _title_issuer(title: str) -> str | None:
@@ -252,16 +285,20 @@ def session_year(title: str) -> int | None:
 
 
 def metadata(title: str, text: str, file: FileProperties = FileProperties()) -> Metadata:
-    """The date and issuers of a document: its text's own dated line, else the file's
+    """The date and issuers of a document: its text's own dated line (its 落款 at the end, a
+    dated line at its head, a 落款 inside it, the 版记's day of printing), else the file's
     date where the title names no other year, else the title's one year (or the year of
     the congress session it names); the bodies of its 落款, else of its title
     (「…关于」), else the file's author if that names a body."""
     lines = [line for line in text.splitlines() if line.strip()]
     found, issuer = _signature(lines)
-    date_from = "text" if found else None
     if found is None:
         found = next((d for d in map(_line_date, lines[:_HEAD_LINES]) if d), None)
-        date_from = "text" if found else None
+    if found is None:
+        found, issuer = _inner_signature(lines)
+    if found is None:
+        found = _printed(lines)
+    date_from = "text" if found else None
     title_years = years_in(title)
     if not title_years and (session := session_year(title)):
         title_years = {session}
