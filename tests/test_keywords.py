@@ -93,6 +93,24 @@ def test_latin_words_are_kept_and_numbers_left_out():
     assert keywords("推广5G基站，2021年至2025年PM2.5浓度下降，GDP增长。") == ["5G", "PM2.5", "GDP", "基站", "浓度"]
 
 
+def test_no_keyword_from_an_official_documents_furniture():
+    # Its number (in its head and cited in its text), addressees, 版记, and the header
+    # fields of minutes (the names of those present) say nothing of what it is about.
+    notice = (
+        "某某县人民政府办公室文件\n某政办发〔2024〕8号\n某某县人民政府办公室关于加强秸秆禁烧工作的通知\n"
+        "各乡镇人民政府，县直各单位：\n根据《某某市秸秆禁烧工作方案》（某政办发〔2023〕15号）要求，"
+        "为做好秸秆禁烧和综合利用，现通知如下。\n一、落实网格化监管，秸秆禁烧实行乡镇包村、村包组。\n"
+        "二、推进秸秆综合利用，秸秆还田面积达到十万亩。\n抄送：县委办公室，县人大常委会办公室。"
+    )
+    assert keywords(notice) == ["秸秆", "综合利用", "网格化", "乡镇", "人民政府", "办公室", "监管", "方案"]
+    minutes = (
+        "县政府常务会议纪要\n时间：2024年3月12日\n主持：王建国\n出席：王建国、李红梅、赵志刚、孙丽华\n"
+        "列席：县财政局、县发改局主要负责同志\n记录：周晓明\n"
+        "会议研究了秸秆禁烧工作，同意秸秆综合利用补助方案，秸秆还田补助每亩二十元。\n会议要求财政局做好秸秆补助资金保障。"
+    )
+    assert keywords(minutes) == ["秸秆", "会议纪要", "县政府", "综合利用", "财政局", "常务", "方案", "资金"]
+
+
 def test_empty_and_wordless_texts():
     assert keywords("") == []
     assert keywords("2031年，12345。……") == []

@@ -29,6 +29,7 @@ from retriever.ranking.features import SHORT_CHARS, compact
 from retriever.search import Hit, minmax
 from retriever.text.metadata import passage_years
 from retriever.text.numerals import ARABIC, ASKS_AMOUNT, ASKS_DATE, DIGITS, FIGURE, KEY_FIGURE
+from retriever.text.official import ADDRESSEES
 from retriever.text.outline import ENUMERATION_RANK, LEADING_MARKER, MAX_STANDALONE_CHARS, detect_heading, strip_title
 from retriever.text.punctuation import (
     CLOSERS,
@@ -165,23 +166,11 @@ def _strip_marker(sentence: Sentence) -> Sentence:
 _TOPIC = re.compile(r"^(?:关于|關於)[^，,；;：:。！？!?]{1,24}[。．.！!]?$")
 
 
-# An official document's addressees (主送机关) on a line of their own: 「各区县人民政府：」,
-# 「各省、自治区、直辖市人民政府，国务院各部委、各直属机构：」, 「各县（市、区）：」: bodies named
-# after 各, no sentence (「各地要做好以下工作：」 ends with no body and is one); and its 版记,
-# the bodies it is copied to (「抄送：市委各部门，市人大常委会办公室。」); the header fields of
-# minutes (「列席：县财政局、县发改局主要负责同志」).
-_ADDRESSEES = re.compile(
-    r"^各[^。！？!?：:]{0,60}(?:政府|部门|单位|机构|机关|委员会|部委|厅|局|办公室|党委|党组|党工委|中心|学校|幼儿园"
-    r"|医院|卫生院|街道|社区|公司|企业|[)）])[：:]$"
-    r"|^(?:抄送|抄报|印发|分送|(?:会议)?(?:时间|地点)|主持|出席|列席|缺席|记录|参会人员|参加人员)[：:]"
-)
-
-
 def _no_sentence(text: str, loose: bool = False) -> bool:
     """A short line that no punctuation ends: a title, a byline (「——在……上的报告」), a
     signature, an unnumbered heading (「结束语」), unless the text leaves most of its lines
     so (`loose`: _unpunctuated); a bare topic (「关于经济增长目标。」) or a notice's addressees."""
-    if _TOPIC.match(text) or _ADDRESSEES.match(text):
+    if _TOPIC.match(text) or ADDRESSEES.match(text):
         return True
     return not loose and _unmarked_end(text) and len(text) <= MAX_STANDALONE_CHARS
 

@@ -45,6 +45,7 @@ from pathlib import Path
 from retriever.errors import BadIndexError
 from retriever.index.bm25 import BM25
 from retriever.index.folder import read_manifest
+from retriever.text.official import DOCUMENT_NUMBER, is_furniture
 from retriever.text.words import STOPWORDS, cut, for_matching, general_idf, load_jieba
 
 # jieba's part-of-speech tags of words that name what a text is about.
@@ -107,6 +108,7 @@ def keywords(text: str, n: int = 8, reference: Reference | None = None) -> list[
     two weighted by the reference's size (Reference.weight).
     """
     matching, written = _aligned(text)
+    matching = _without_furniture(matching)
     tags = _tags()
     keys: list[str | None] = []  # each word of the text: a candidate's key, or None
     spans: list[tuple[int, int]] = []
@@ -176,6 +178,17 @@ def _terms(keys: list[str | None], spans: list[tuple[int, int]]) -> list[tuple[t
                     terms.append((unit, spans[i][0], spans[i + n - 1][1]))
     terms += [((key,), *span) for key, span, t in zip(keys, spans, taken) if key and not t]
     return sorted(terms, key=lambda term: term[1])
+
+
+def _without_furniture(text: str) -> str:
+    """The text with its official furniture (official.py: masthead, addressees, 版记, the
+    fields of minutes, document numbers) blanked out, its length kept."""
+
+    def blank(m: re.Match[str]) -> str:
+        return " " * len(m.group(0))
+
+    lines = [" " * len(line) if is_furniture(line.strip()) else DOCUMENT_NUMBER.sub(blank, line) for line in text.split("\n")]
+    return "\n".join(lines)
 
 
 def _is_latin(key: str, tags: Mapping[str, str]) -> bool:

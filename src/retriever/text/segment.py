@@ -14,6 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from retriever.config import SegmentConfig
+from retriever.text.official import MASTHEAD
 from retriever.text.outline import (
     ENUMERATION_RANK,
     Heading,
@@ -199,13 +200,6 @@ def _toc_lines(lines: list[tuple[str, int]]) -> set[int]:
     return toc
 
 
-# An official document's masthead (「青州市人民政府文件」) and number (「青政发〔2024〕8号」)
-# come before its title, and are not it.
-_MASTHEAD = re.compile(
-    r"^[^，,。；;：:！？!?]{2,30}文件$|^[^，,。；;：:！？!?\s]{1,20}[〔\[［【(（]\d{4}[〕\]］】)）]\s*\d{1,4}\s*号$"
-)
-
-
 def _title_like(s: str) -> bool:
     return 0 < len(s) <= _TITLE_MAX_CHARS and s[-1] not in FULL_STOPS + SEMICOLONS + COLONS + COMMAS and not detect_heading(s)
 
@@ -215,7 +209,7 @@ def _title_lines(lines: list[tuple[str, int]], skip: set[int]) -> list[int]:
     a title; with the next where a title is set on two (the issuing body, then
     「关于……的通知」)."""
     rest = [i for i, (line, _) in enumerate(lines) if i not in skip and line.strip()]
-    while rest and _MASTHEAD.match(lines[rest[0]][0].strip()):
+    while rest and MASTHEAD.match(lines[rest[0]][0].strip()):
         rest = rest[1:]
     if not rest:
         return []
