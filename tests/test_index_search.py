@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import write_corpus
 
-from retriever import BadIndexError, InputError, Retriever, StorageError
+from retriever import BadIndexError, IndexBusy, InputError, Retriever, StorageError
 from retriever.config import SearchConfig
 from retriever.embedding.onnx_runtime import cpu_summary
 from retriever.index import folder as index_store
@@ -147,7 +147,7 @@ def test_failed_write_leaves_the_old_index(built, corpus, monkeypatch):
 
 def test_a_second_writer_is_refused(built, corpus):
     with index_store.write_lock(Path("idx")):
-        with pytest.raises(BadIndexError, match="another `retriever index` is writing this index"):
+        with pytest.raises(IndexBusy, match="another `retriever index` is writing this index"):
             Retriever.build([corpus], index_dir="idx")
 
 

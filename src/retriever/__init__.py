@@ -20,6 +20,7 @@ _EXPORTS = {
     "summarize_text": "api",
     "BadIndexError": "errors",
     "ChangedIndex": "errors",
+    "IndexBusy": "errors",
     "InputError": "errors",
     "RetrieverError": "errors",
     "StorageError": "errors",
@@ -41,6 +42,7 @@ __all__ = [  # noqa: F822 - resolved by __getattr__ below
     "ChangedIndex",
     "DocumentSummary",
     "Hit",
+    "IndexBusy",
     "InputError",
     "Metadata",
     "Passage",
@@ -83,6 +85,7 @@ if _TYPE_CHECKING:  # for type checkers and editors: the same names, imported ea
     from retriever.errors import (
         BadIndexError,
         ChangedIndex,
+        IndexBusy,
         InputError,
         RetrieverError,
         StorageError,

@@ -60,6 +60,10 @@ class BadIndexError(RetrieverError):
         return cls(f"{what}: unreadable ({cause}); rebuild it with `retriever index --rebuild`")
 
 
+class IndexBusy(RetrieverError):
+    """Another process is writing the index: it is fine, and can be written when that ends."""
+
+
 class UsageError(RetrieverError):
     """A bad argument: an empty question, an unknown mode."""
 

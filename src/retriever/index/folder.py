@@ -44,7 +44,7 @@ import numpy as np
 
 from retriever import atomic
 from retriever.config import DEFAULT_MILVUS_FILE, INDEX_FORMAT_VERSION
-from retriever.errors import BadIndexError, StorageError, UsageError
+from retriever.errors import BadIndexError, IndexBusy, StorageError, UsageError
 from retriever.index.bm25 import BM25
 from retriever.index.faiss_store import FAISS_FILE
 from retriever.index.manifest import MANIFEST, CorpusInfo, FileInfo, Manifest, ManifestError, ModelInfo, StoreSpec
@@ -341,7 +341,7 @@ def write_lock(directory: Path) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BadIndexError(f"{directory}: another `retriever index` is writing this index; try again when it ends") from None
+            raise IndexBusy(f"{directory}: another `retriever index` is writing this index; try again when it ends") from None
         try:
             yield
         finally:

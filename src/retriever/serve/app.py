@@ -46,7 +46,7 @@ from retriever import __version__
 from retriever.api import Retriever, Scope, index_stamp, summarize_document, summarize_text, upload_reader
 from retriever.arguments import check_summary_options
 from retriever.config import LIMITS, SEARCH_MODES, ReadLimits, SearchConfig, ServeConfig, SummaryConfig
-from retriever.errors import BadIndexError, ChangedIndex, InputError, RetrieverError, TooMuchText, UsageError
+from retriever.errors import BadIndexError, ChangedIndex, IndexBusy, InputError, RetrieverError, TooMuchText, UsageError
 from retriever.serve.guards import (
     CONFIG,
     STOPPING,
@@ -345,7 +345,7 @@ def _answer_errors(app: FastAPI) -> None:
             else 422
             if isinstance(exc, InputError)
             else 503
-            if isinstance(exc, BadIndexError)
+            if isinstance(exc, (BadIndexError, IndexBusy))
             else 500
         )
         return _error(status, str(exc))
