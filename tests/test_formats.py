@@ -336,6 +336,23 @@ def test_html_main_text(tmp_path, page, encoding, text, title):
     assert (doc.text, doc.title) == (text, title)
 
 
+@pytest.mark.parametrize(
+    "title, named",
+    [
+        ("我市召开2024年安全生产工作会议-今日要闻-青州市人民政府门户网站", "我市召开2024年安全生产工作会议"),
+        ("中国—东盟博览会开幕—新华网", "中国—东盟博览会开幕"),
+        ("中国-东盟博览会", "中国-东盟博览会"),  # a dash of the title's own
+        ("2021-2025年发展规划", "2021-2025年发展规划"),
+    ],
+)
+def test_a_page_title_without_the_site_it_names_after_bare_dashes(tmp_path, title, named):
+    path = tmp_path / "page.html"
+    path.write_text(
+        f"<html><head><title>{title}</title></head><body><p>会议强调，要压实安全生产责任。</p></body></html>", "utf-8"
+    )
+    assert load_document(path).title == named
+
+
 def test_html_declared_big5(tmp_path):
     page = '<html><head><meta charset="big5"><title>公告</title></head><body><p>臺灣資訊服務公告。</p></body></html>'
     path = tmp_path / "big5.htm"
@@ -575,7 +592,7 @@ def test_pdf_bookmarks_make_the_outline(tmp_path, fake_embedder):
     doc = load_document(tmp_path / "方案.pdf")
     record = summarize_one(doc, fake_embedder, max_chars=2000)
     assert [(h["level"], h["title"]) for h in record.outline] == [
-        (0, "总体要求"), (0, "主要任务"), (1, "发展特色产业"), (1, "建设宜居宜业和美乡村"),
+        (1, "总体要求"), (1, "主要任务"), (2, "发展特色产业"), (2, "建设宜居宜业和美乡村"),
     ]  # fmt: skip
     placed = {(p.path, p.sentences[0].text) for p in paragraphs(doc.text) if not p.heading}
     assert (("主要任务", "建设宜居宜业和美乡村"), content[2]) in placed
@@ -788,7 +805,7 @@ def test_docx_headings_come_from_their_styles_and_outline_levels(tmp_path, fake_
     ]  # fmt: skip
     record = summarize_one(doc, fake_embedder, max_chars=2000)
     assert [(h["level"], h["title"]) for h in record.outline] == [
-        (0, "总体要求"), (0, "主要任务"), (1, "发展特色产业"), (1, "建设和美乡村"), (1, "健全鄉村治理"), (0, "保障措施"),
+        (1, "总体要求"), (1, "主要任务"), (2, "发展特色产业"), (2, "建设和美乡村"), (2, "健全鄉村治理"), (1, "保障措施"),
     ]  # fmt: skip
     paths = {p.heading_path for p in segment(doc.text, doc.doc_id, doc.title)}
     assert ("主要任务", "发展特色产业") in paths and ("保障措施",) in paths
@@ -902,7 +919,7 @@ def test_docx_numbering_lists_and_tables_as_word_shows_them(tmp_path, fake_embed
     record = summarize_one(doc, fake_embedder, max_chars=2000)
     # Headings from the styles; the numbered items are items of lists, not headings.
     assert [(h["level"], h["title"]) for h in record.outline] == [
-        (0, "一、总体要求"), (0, "二、主要任务"), (1, "（一）发展特色产业"), (1, "（二）建设和美乡村"), (0, "三、保障措施"),
+        (1, "一、总体要求"), (1, "二、主要任务"), (2, "（一）发展特色产业"), (2, "（二）建设和美乡村"), (1, "三、保障措施"),
     ]  # fmt: skip
     paths = {p.heading_path for p in segment(doc.text, doc.doc_id, doc.title)}
     assert {("二、主要任务", "（一）发展特色产业"), ("二、主要任务", "（二）建设和美乡村"), ("三、保障措施",)} <= paths

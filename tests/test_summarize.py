@@ -547,6 +547,24 @@ def test_document_summaries_never_quote_a_heading_of_their_outline(fake_embedder
     ]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "第一章 总则\n一、适用范围\n本办法适用于全县各类农业经营主体。\n第二章 补助\n一、补助标准\n每亩补助二十元。",
+        "一、总体要求\n（一）适用范围\n本办法适用于全县各类农业经营主体。\n二、补助\n（一）补助标准\n每亩补助二十元。",
+        "# 补助办法\n## 总则\n### 适用范围\n本办法适用于全县各类农业经营主体。\n## 补助\n### 补助标准\n每亩补助二十元。",
+    ],
+    ids=["chapters", "numbers", "markdown"],
+)
+def test_outline_levels_are_depths_from_one_however_headings_are_marked(fake_embedder, text):
+    from retriever.reading.load import load_stream
+    from retriever.summary.documents import summarize_one
+
+    name = "办法.md" if text.startswith("#") else "办法.txt"
+    record = summarize_one(load_stream(text.encode(), name), fake_embedder, max_chars=2000)
+    assert [h["level"] for h in record.outline] == [1, 2, 1, 2]
+
+
 def test_question_summaries_never_quote_the_heading_of_their_passage(fake_embedder):
     text = "第二,乡村产业发展动能更加强劲。各村立足资源禀赋,积极探索一村一品发展模式,带动群众增收。"
     passage = Passage("d", "讲话", ("第二,乡村产业发展动能更加强劲",), text, 0, len(text))

@@ -292,12 +292,11 @@ def print_summary(out: Console, record: DocumentSummary) -> None:
     summary = Text(shown(record.summary.text)) if record.summary.text else Text("(nothing to summarize)", style="dim")
     body.append(wrapped(summary, inner))
     if record.outline:
-        top = min(h["level"] for h in record.outline)
         body.append("\n\nOutline", style="bold")
         # The top two levels of the outline: enough to see the document's shape.
         for h in record.outline:
-            if h["level"] - top < 2:
-                indent = 2 * (h["level"] - top)
+            if h["level"] <= 2:
+                indent = 2 * (h["level"] - 1)
                 body.append("\n")
                 body.append(wrapped(Text(" " * indent + shown(h["title"]), style="cyan"), inner, indent + 2))
     out.print(Panel(body, title=Text(shown(record.title or record.path), style="bold"), title_align="left", expand=True))

@@ -77,6 +77,11 @@ _HTML_CHROME_LINE = re.compile(
 )
 # <title> often carries the site name: 「标题_某某县人民政府」, 「标题 - 新华网」.
 _TITLE_SEPARATOR = re.compile(r"\s*[_|｜]\s*|\s+[-–—]+\s+")
+# Or joins it and the section with bare dashes (「标题-今日要闻-某某市人民政府门户网站」), which
+# a title may hold itself (「中国-东盟博览会」): cut where the last part names a site.
+_BARE_DASH = re.compile(r"(?<=[^\x00-\x7f])[-–—](?=[^\x00-\x7f])")
+_SITE = re.compile(r"(?:网|网站|門戶網站|门户网站|门户|官网|官方网站|平台|客户端)$")
+_SECTION_MAX = 6  # 「今日要闻」, 「政务动态」
 
 
 def declared_charset(data: bytes) -> str | None:
@@ -252,8 +257,20 @@ def _head_title(root) -> str | None:
         parts = [p for p in _TITLE_SEPARATOR.split(one_line(el.text_content())) if p]
         if parts:
             # The title comes first; a very short first part is a section (「新闻 - 标题」).
-            return max(parts[:2], key=len) if len(parts[0]) < 4 else parts[0]
+            return _without_site(max(parts[:2], key=len) if len(parts[0]) < 4 else parts[0])
     return None
+
+
+def _without_site(title: str) -> str:
+    """「标题-今日要闻-某某市人民政府门户网站」 -> 「标题」: a last part that names a site goes, and
+    the short sections before it."""
+    cuts = [m.start() for m in _BARE_DASH.finditer(title)]
+    if not cuts or not _SITE.search(title):
+        return title
+    end = cuts.pop()
+    while cuts and end - cuts[-1] - 1 <= _SECTION_MAX:
+        end = cuts.pop()
+    return title[:end]
 
 
 # <meta> names that give a page's publication date and its publisher, tried in order

@@ -101,9 +101,9 @@ class JudgeResponse(_Strict):
 
 
 class OutlineEntry(_Strict):
-    level: int
+    level: int = Field(description="Its depth in the outline: 1 the top level")
     title: str
-    start: int
+    start: int = Field(description="Where it begins in the cleaned text")
 
 
 class SummarizeResponse(_Strict):

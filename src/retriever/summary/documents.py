@@ -33,7 +33,7 @@ class DocumentSummary:
     title: str
     chars: int
     summary: Summary
-    outline: list[dict]  # {"level": int, "title": str, "start": int}
+    outline: list[dict]  # {"level": int (1 the top), "title": str, "start": int}
     keywords: list[str]
     query: str | None = None
     notes: tuple[str, ...] = ()  # what reading it repaired (load.Document.notes); why its summary is empty
@@ -82,11 +82,11 @@ def summarize_one(
     progress: ProgressCallback | None = None,
 ) -> DocumentSummary:
     paras = paragraphs(doc.text)
-    outline = [
-        {"level": h.rank, "title": h.title, "start": p.sentences[0].start}
-        for p in paras
-        if (h := p.outline_heading) and p.sentences
-    ]
+    headings = [(h, p.sentences[0].start) for p in paras if (h := p.outline_heading) and p.sentences]
+    # A level is a depth in this document's outline, from 1: its headings' ranks differ
+    # by how they were found (Word's Heading 1 and 第一章 rank 0, 一、 1), its depths do not.
+    depth = {rank: i + 1 for i, rank in enumerate(sorted({h.rank for h, _ in headings}))}
+    outline = [{"level": depth[h.rank], "title": h.title, "start": start} for h, start in headings]
     chars = budget(len(doc.text), max_chars, ratio)
     # A share of the text is quoted in whole sentences: a budget in characters may cut a
     # long one at a comma to say more, a share is approximate anyway, and pieces of

@@ -49,9 +49,8 @@ def _markdown(records: Sequence[Record]) -> str:
             out[-1] += f" · question: {r.query}"
         out += ["", r.summary.text or f"*({'; '.join(r.notes) or 'nothing to summarize'})*", ""]  # why it is empty
         if r.outline:
-            top = min(h["level"] for h in r.outline)
             out += ["Outline:", ""]
-            out += [f"{'  ' * (h['level'] - top)}- {h['title']}" for h in r.outline]
+            out += [f"{'  ' * (h['level'] - 1)}- {h['title']}" for h in r.outline]
             out.append("")
     return "\n".join(out)
 
