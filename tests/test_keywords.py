@@ -1,6 +1,8 @@
 """Keywords: distinctive words of a document, shown as written (keywords.py)."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,6 +111,14 @@ def test_no_keyword_from_an_official_documents_furniture():
         "会议研究了秸秆禁烧工作，同意秸秆综合利用补助方案，秸秆还田补助每亩二十元。\n会议要求财政局做好秸秆补助资金保障。"
     )
     assert keywords(minutes) == ["秸秆", "会议纪要", "县政府", "综合利用", "财政局", "常务", "方案", "资金"]
+
+
+def test_keywords_say_nothing_on_stderr_in_python_development_mode():
+    # jieba reads its IDF table from a file it does not close: `python -X dev` printed a
+    # ResourceWarning into the user's terminal.
+    code = "from retriever.summary.keywords import keywords; print(keywords('秸秆综合利用。秸秆还田。'))"
+    run = subprocess.run([sys.executable, "-X", "dev", "-c", code], capture_output=True, text=True, check=True)
+    assert (run.stdout, run.stderr) == ("['秸秆', '综合利用']\n", "")
 
 
 def test_empty_and_wordless_texts():

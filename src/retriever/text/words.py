@@ -51,8 +51,10 @@ def character_pairs(text: str) -> tuple[str, ...]:
 @lru_cache(maxsize=1)
 def load_jieba():
     with warnings.catch_warnings():
-        # jieba imports pkg_resources, which recent setuptools warns about on stderr.
+        # jieba imports pkg_resources, which recent setuptools warns about on stderr, and
+        # reads its IDF table from a file it leaves to the garbage collector to close.
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", ResourceWarning)
         import jieba
         import jieba.analyse  # noqa: F401 - the IDF table of summaries and keywords
 
