@@ -208,6 +208,27 @@ def test_nothing_answers_below_the_threshold(in_tmp, fake_embedder):
 
 @pytest.mark.parametrize(
     ("question", "answered"),
+    [("2020年新增就业目标有没有完成", True), ("家里猫咪不吃东西怎么办", False), ("就业 猫咪", True)],
+)
+def test_just_above_the_threshold_one_of_the_best_hits_holds_a_third_of_the_question(in_tmp, fake_embedder, question, answered):
+    write_corpus(in_tmp, REPORTS)
+    r, _ = Retriever.build(["corpus"], index_dir="idx")
+    vector = fake_embedder.encode([question])[0]
+    hits = search(r.index, question, vector, 5, "hybrid")
+    best = max(h.dense for h in hits)
+    verdict = judge(r.index, question, hits, vector, threshold=best - 0.01)
+    assert verdict.answered is answered
+    assert verdict.confidence >= 0.5 if answered else verdict.confidence < 0.5
+    if not answered:
+        assert verdict.reason == (
+            f"the closest passage scores {best:.2f} on the dense side, within 0.03 of {best - 0.01:.2f}, and none "
+            "of the best holds a third of the question's words"
+        )
+    assert judge(r.index, question, hits, vector, threshold=best - 0.03).answered  # past the margin, by the score alone
+
+
+@pytest.mark.parametrize(
+    ("question", "answered"),
     [
         ("矛盾纠纷 排查", True),  # every word in one passage
         ("防汛 隐患排查", True),

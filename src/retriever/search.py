@@ -103,6 +103,7 @@ class Verdict:
 
 
 REASON_CODES = ("no_words", "no_match", "below_threshold")
+JUDGED_HITS = 5  # the hits an answer is judged by when its best is close to the threshold: what `ask` shows
 
 
 NO_WORDS = "the question has no words to search for, only punctuation, symbols or function words"
@@ -121,8 +122,9 @@ def judge(
 ) -> Verdict:
     """Does anything in the index answer the question? By the dense score of the best hit:
     off-topic questions ("明天北京天气怎么样", "qwertyzxcv") get passages too, but none
-    as close as an answer is; or, below that, by the best hit holding every word of the
-    question. Judged in every mode where the question has a vector and the model a
+    as close as an answer is. Just above the threshold (config.answer_margin), one of the
+    first JUDGED_HITS hits must also hold a third of the question's words; below it, the
+    best hit every word. Judged in every mode where the question has a vector and the model a
     threshold (config.ANSWER_THRESHOLDS).
 
     A question without a word (「？？？」, 「😀」, 「的的的」) answers nothing, whatever the
@@ -149,8 +151,17 @@ def judge(
         known += dense_scores(index, lacking, cosines, query_vector, config).tolist()
     best = float(max(known))
     confidence = 1.0 / (1.0 + math.exp(-(best - threshold) / config.confidence_scale))
-    if best >= threshold:
+    if best >= threshold + config.answer_margin or (best >= threshold and holds_a_third(question, hits[:JUDGED_HITS])):
         return Verdict(True, confidence)
+    if best >= threshold:
+        # Judged against the threshold raised by the margin, which it stays below.
+        return Verdict(
+            False,
+            1.0 / (1.0 + math.exp(-(best - threshold - config.answer_margin) / config.confidence_scale)),
+            f"the closest passage scores {best:.2f} on the dense side, within {config.answer_margin:.2f} of "
+            f"{threshold:.2f}, and none of the best holds a third of the question's words",
+            "below_threshold",
+        )
     if holds_every_word(index, question, hits[0].passage):
         # A search-box query (「五加二 白加黑」) can be far from any passage on the dense
         # side and still be in one word for word: the passage is what was asked for.
@@ -164,6 +175,17 @@ def judge(
     )
 
 
+def _words_in(passage: Passage) -> str:
+    """A passage with its title and headings, in the form question words are matched in."""
+    return for_matching("\n".join((passage.title, *passage.heading_path, passage.text))).lower()
+
+
+def holds_a_third(question: str, hits: list[Hit]) -> bool:
+    """Does one of the hits hold at least a third of the question's words?"""
+    words = set(query_terms(question))
+    return any(3 * sum(w in text for w in words) >= len(words) for text in (_words_in(h.passage) for h in hits))
+
+
 def holds_every_word(index: Index, question: str, passage: Passage) -> bool:
     """Does the passage (with its title and headings) hold every word of the question,
     each a word the index knows? Off-topic questions (「稻香 歌词」, 「python怎么读取excel
@@ -171,7 +193,7 @@ def holds_every_word(index: Index, question: str, passage: Passage) -> bool:
     words = set(query_terms(question))
     if not words or any(w not in index.bm25.vocab for w in words):
         return False
-    text = for_matching("\n".join((passage.title, *passage.heading_path, passage.text))).lower()
+    text = _words_in(passage)
     return all(w in text for w in words)
 
 
