@@ -210,7 +210,7 @@ def test_nothing_answers_below_the_threshold(in_tmp, fake_embedder):
     ("question", "answered"),
     [("2020年新增就业目标有没有完成", True), ("家里猫咪不吃东西怎么办", False), ("就业 猫咪", True)],
 )
-def test_just_above_the_threshold_one_of_the_best_hits_holds_a_third_of_the_question(in_tmp, fake_embedder, question, answered):
+def test_just_above_the_threshold_one_of_the_best_hits_holds_a_quarter_of_the_question(in_tmp, fake_embedder, question, answered):
     write_corpus(in_tmp, REPORTS)
     r, _ = Retriever.build(["corpus"], index_dir="idx")
     vector = fake_embedder.encode([question])[0]
@@ -222,7 +222,7 @@ def test_just_above_the_threshold_one_of_the_best_hits_holds_a_third_of_the_ques
     if not answered:
         assert verdict.reason == (
             f"the closest passage scores {best:.2f} on the dense side, within 0.03 of {best - 0.01:.2f}, and none "
-            "of the best holds a third of the question's words"
+            "of the best holds a quarter of the question's words"
         )
     assert judge(r.index, question, hits, vector, threshold=best - 0.03).answered  # past the margin, by the score alone
 

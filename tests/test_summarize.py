@@ -64,6 +64,23 @@ def _hit(rank, doc_id, text, start=0):
     )
 
 
+@pytest.mark.parametrize(
+    ("question", "source"),
+    [("2020年城镇新增就业目标", "2013年"), ("2013年城镇新增就业目标", ""), ("城镇新增就业目标", "")],
+)
+def test_a_quote_not_of_the_year_asked_says_its_year(fake_embedder, question, source):
+    # The index has no report of 2020: the 2013 report's target is no answer to the
+    # question as asked, and says whose it is; of the year asked, or asked of no year, it
+    # needs no label while it is the one document quoted.
+    from retriever.text.metadata import Metadata
+
+    text = "城镇新增就业目标900万人以上。"
+    hit = Hit(1, 1.0, 1, Passage("r", "政府工作报告", (), text, 0, len(text)), None, None, (), Metadata("2013-03-05", "text"))
+    summary = summarize_hits(question, [hit], fake_embedder.encode([question])[0], sentence_lookup(fake_embedder, [hit]), 60)
+    assert [(s.text, s.source) for s in summary.sentences] == [(text, source)]
+    assert summary.text == (f"〔{source}〕" if source else "") + text
+
+
 def test_question_summary_cites_and_quotes(fake_embedder):
     hits = [
         _hit(1, "a", "一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制。加强人民调解组织建设。", start=5),

@@ -123,7 +123,7 @@ def judge(
     """Does anything in the index answer the question? By the dense score of the best hit:
     off-topic questions ("明天北京天气怎么样", "qwertyzxcv") get passages too, but none
     as close as an answer is. Just above the threshold (config.answer_margin), one of the
-    first JUDGED_HITS hits must also hold a third of the question's words; below it, the
+    first JUDGED_HITS hits must also hold a share of the question's words; below it, the
     best hit every word. Judged in every mode where the question has a vector and the model a
     threshold (config.ANSWER_THRESHOLDS).
 
@@ -151,7 +151,9 @@ def judge(
         known += dense_scores(index, lacking, cosines, query_vector, config).tolist()
     best = float(max(known))
     confidence = 1.0 / (1.0 + math.exp(-(best - threshold) / config.confidence_scale))
-    if best >= threshold + config.answer_margin or (best >= threshold and holds_a_third(question, hits[:JUDGED_HITS])):
+    if best >= threshold + config.answer_margin or (
+        best >= threshold and holds_a_share(question, hits[:JUDGED_HITS], config.answer_word_share)
+    ):
         return Verdict(True, confidence)
     if best >= threshold:
         # Judged against the threshold raised by the margin, which it stays below.
@@ -159,7 +161,7 @@ def judge(
             False,
             1.0 / (1.0 + math.exp(-(best - threshold - config.answer_margin) / config.confidence_scale)),
             f"the closest passage scores {best:.2f} on the dense side, within {config.answer_margin:.2f} of "
-            f"{threshold:.2f}, and none of the best holds a third of the question's words",
+            f"{threshold:.2f}, and none of the best holds a quarter of the question's words",
             "below_threshold",
         )
     if holds_every_word(index, question, hits[0].passage):
@@ -180,10 +182,10 @@ def _words_in(passage: Passage) -> str:
     return for_matching("\n".join((passage.title, *passage.heading_path, passage.text))).lower()
 
 
-def holds_a_third(question: str, hits: list[Hit]) -> bool:
-    """Does one of the hits hold at least a third of the question's words?"""
+def holds_a_share(question: str, hits: list[Hit], share: float) -> bool:
+    """Does one of the hits hold at least that share of the question's words?"""
     words = set(query_terms(question))
-    return any(3 * sum(w in text for w in words) >= len(words) for text in (_words_in(h.passage) for h in hits))
+    return any(sum(w in text for w in words) >= share * len(words) for text in (_words_in(h.passage) for h in hits))
 
 
 def holds_every_word(index: Index, question: str, passage: Passage) -> bool:

@@ -27,7 +27,7 @@ from retriever.config import SummaryConfig
 from retriever.embedding.embedders import Embedder
 from retriever.ranking.features import SHORT_CHARS, compact
 from retriever.search import Hit, minmax
-from retriever.text.metadata import passage_years
+from retriever.text.metadata import document_years, passage_years
 from retriever.text.numerals import ARABIC, ASKS_AMOUNT, ASKS_DATE, DIGITS, FIGURE, KEY_FIGURE
 from retriever.text.official import ADDRESSEES
 from retriever.text.outline import ENUMERATION_RANK, LEADING_MARKER, MAX_STANDALONE_CHARS, detect_heading, strip_title
@@ -41,7 +41,7 @@ from retriever.text.punctuation import (
     SOFT_BREAKS,
     char_class,
 )
-from retriever.text.query import title_years, understand
+from retriever.text.query import understand
 from retriever.text.segment import Passage, Sentence, cap_sentence, list_items, paragraphs
 from retriever.text.words import character_pairs, content_words, for_matching, general_idf, query_terms, word_characters
 
@@ -406,16 +406,18 @@ def _rival_figures(
 _LABEL_CHARS = 9
 
 
-def _labels(titles: dict[str, str]) -> dict[str, str]:
-    """What says where each quote comes from when a summary quotes several documents:
-    the year of a title that names one year no other of them names, else the title
-    (cut short: the results list it whole)."""
-    if len(titles) < 2:
+def _labels(hits: dict[str, Hit], asked: frozenset[int]) -> dict[str, str]:
+    """What says where each quote comes from when a summary quotes several documents, or
+    one that is not of the year the question asks (「2020年GDP增长目标」 answered from the
+    2013 report should say so): the year of a document of one year no other of them is
+    of (its title's or its date's), else its title (cut short: the results list it whole)."""
+    if len(hits) < 2 and all(document_years(h.passage.title, h.meta) & asked or not asked for h in hits.values()):
         return {}
-    years = {doc: title_years(title) for doc, title in titles.items()}
+    years = {doc: document_years(hit.passage.title, hit.meta) for doc, hit in hits.items()}
     named = Counter(y for ys in years.values() for y in ys)
     labels = {}
-    for doc, title in titles.items():
+    for doc, hit in hits.items():
+        title = hit.passage.title
         if len(years[doc]) == 1 and named[next(iter(years[doc]))] == 1:
             labels[doc] = f"{next(iter(years[doc]))}年"
         else:
@@ -555,14 +557,14 @@ def summarize_hits(
     # sentences that have little to do with the question.
     order = select(relevance, vectors, lengths, max_chars, config, config.answer_floor)
     while order:
-        summary = Summary.of(_answer_order(pool, order))
+        summary = Summary.of(_answer_order(pool, order, years))
         if len(summary.text) <= max_chars or len(order) == 1:
             return summary
         order = order[:-1]  # the sources' labels took room: the least relevant quote goes
     return Summary("", ())
 
 
-def _answer_order(pool: list[tuple[Sentence, bool, Hit]], picked: list[int]) -> list[SummarySentence]:
+def _answer_order(pool: list[tuple[Sentence, bool, Hit]], picked: list[int], asked: frozenset[int]) -> list[SummarySentence]:
     """The best quote (picked first) first; then the other quotes of its hit, of its
     document's other hits, then of each other document, documents by their best hit,
     each hit's quotes in document order: a summary that jumps back and forth within a
@@ -579,7 +581,7 @@ def _answer_order(pool: list[tuple[Sentence, bool, Hit]], picked: list[int]) -> 
         return (docs.index(hit.passage.doc_id), hit is not best_hit, hit.rank, s.start)
 
     order = [best] + sorted((i for i in picked if i != best), key=place)
-    labels = _labels({pool[i][2].passage.doc_id: pool[i][2].passage.title for i in order})
+    labels = _labels({pool[i][2].passage.doc_id: pool[i][2] for i in order}, asked)
     out = []
     for i in order:
         s, cut, hit = pool[i]
