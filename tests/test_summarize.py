@@ -590,6 +590,23 @@ def test_question_summaries_never_quote_the_heading_of_their_passage(fake_embedd
     assert [s.text for s in summary.sentences] == ["各村立足资源禀赋,积极探索一村一品发展模式,带动群众增收。"]
 
 
+def test_what_only_announces_the_points_that_follow_is_never_quoted(fake_embedder):
+    # 「要把握好以下三点。」 quoted alone points at points the summary does not hold; so does a
+    # line that ends 「主要做了以下工作：」. 「以下」 meaning "below" says something.
+    text = (
+        "做好今年政府工作，要把握好以下三点。城镇新增就业1100万人以上。\n"
+        "一年来，我们统筹推进疫情防控和经济社会发展，主要做了以下工作：\n减税降费超过2.5万亿元。\n"
+        "推进省以下财政体制改革。贫困发生率下降到百分之四以下。"
+    )
+    summary = summarize_document(text, "d", "t", fake_embedder, max_chars=len(text))
+    assert [s.text for s in summary.sentences] == [
+        "城镇新增就业1100万人以上。",
+        "减税降费超过2.5万亿元。",
+        "推进省以下财政体制改革。",
+        "贫困发生率下降到百分之四以下。",
+    ]
+
+
 def test_a_share_of_the_text_is_quoted_in_whole_sentences(fake_embedder):
     long = (
         "要坚持以人民为中心的发展思想，把增进民生福祉作为发展的根本目的，是能够推动经济社会持续健康发展的重要保证，"

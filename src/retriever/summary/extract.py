@@ -166,11 +166,22 @@ def _strip_marker(sentence: Sentence) -> Sentence:
 _TOPIC = re.compile(r"^(?:关于|關於)[^，,；;：:。！？!?]{1,24}[。．.！!]?$")
 
 
+# A sentence, or the clause a long one is cut at, that announces what follows and says
+# nothing itself: 「要把握好以下三点。」, 「主要做了以下工作：」, 「作如下的说明。」. Quoted, it points at
+# points the summary does not hold. (「百分之二以下。」 and 「省以下财政体制」 say something.)
+_ANNOUNCED = r"(?:方面|点|工作|问题|原则|方针|要点|措施|政策|意见|规定|说明|办法|事项|任务|内容|建议|要求|重点|报告|关系|情况|事实|体会|取向)"
+_ANNOUNCES = re.compile(
+    r"(?:如下|(?:以下|下列|下面)(?=\S*?" + _ANNOUNCED + r"))的?(?:[一二三四五六七八九十几两\d]+|一些|各)?(?:个|项|条|件)?"
+    rf"(?:重要|主要|重大|重点|指导)*(?:{_ANNOUNCED}的?[和、]?)*[。：:；;]$"
+)
+
+
 def _no_sentence(text: str, loose: bool = False) -> bool:
     """A short line that no punctuation ends: a title, a byline (「——在……上的报告」), a
     signature, an unnumbered heading (「结束语」), unless the text leaves most of its lines
-    so (`loose`: _unpunctuated); a bare topic (「关于经济增长目标。」) or a notice's addressees."""
-    if _TOPIC.match(text) or ADDRESSEES.match(text):
+    so (`loose`: _unpunctuated); a bare topic (「关于经济增长目标。」), a notice's addressees,
+    or what announces the points that follow (「要把握好以下三点。」)."""
+    if _TOPIC.match(text) or ADDRESSEES.match(text) or _ANNOUNCES.search(text):
         return True
     return not loose and _unmarked_end(text) and len(text) <= MAX_STANDALONE_CHARS
 
@@ -224,7 +235,7 @@ def _candidates(
             continue
         for part in cap_sentence(stripped, budget):
             for piece in cap_sentence(part, longest, hard=False) if longest else [part]:
-                if len(piece.text) >= config.min_sentence_chars:
+                if len(piece.text) >= config.min_sentence_chars and not _ANNOUNCES.search(piece.text):
                     out.append((piece, piece.start > stripped.start))
     return out
 
