@@ -5,7 +5,7 @@ import pytest
 from retriever.config import SegmentConfig
 from retriever.text.clean import clean
 from retriever.text.outline import ENUMERATION_RANK, detect_heading, is_toc_marker
-from retriever.text.segment import Sentence, cap_sentence, find_title, paragraphs, segment, split_sentences
+from retriever.text.segment import Sentence, cap_sentence, find_title, paragraphs, segment, split_sentences, unglue_title
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -178,7 +178,10 @@ BODY = "各地要认真贯彻落实会议精神，" * 20  # a text without line 
     ],
 )
 def test_a_title_glued_to_the_first_sentence(text, title):
-    assert find_title(text, "stem") == title
+    # It goes on a line of its own, where a title is found in any text.
+    unglued = unglue_title(text)
+    assert unglued == (text if title == "stem" else f"{title}\n{text[len(title) :]}")
+    assert find_title(unglued, "stem") == title
 
 
 def test_an_official_documents_masthead_and_number_are_not_its_title():

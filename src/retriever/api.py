@@ -570,7 +570,7 @@ def summarize_text(
     from retriever.summary.documents import summarize_one
     from retriever.text.clean import clean
     from retriever.text.metadata import metadata
-    from retriever.text.segment import find_title
+    from retriever.text.segment import find_title, unglue_title
 
     check_text(text, "the text")
     check_text(title, "title")
@@ -579,7 +579,7 @@ def summarize_text(
     if len(text) > limit:  # a file's limit: memory and time stay bounded
         raise TooMuchText("<text>", limit, ENV_MAX_CHARS)
     reference = _reference(against)
-    cleaned = clean(text)
+    cleaned = unglue_title(clean(text))
     if not cleaned:
         raise UsageError("no text to summarize once site chrome and junk were removed")
     title = title or find_title(cleaned, fallback="")

@@ -37,7 +37,7 @@ from retriever.reading.html import read_html
 from retriever.reading.pdf import read_pdf
 from retriever.text.clean import clean
 from retriever.text.metadata import Metadata, metadata
-from retriever.text.segment import find_title
+from retriever.text.segment import find_title, unglue_title
 
 __all__ = ["Document", "decode", "doc_id_for", "find_files", "load_document", "load_stream"]
 
@@ -273,7 +273,7 @@ def _document(data: bytes, fmt: str, doc_id: str, path: str, fallback_title: str
     extracted = _extract(fmt, data, path, limits)
     # The readers that do not stream are checked here, before cleaning (seconds a million characters).
     ReadBudget(path, limits).text(extracted.text)
-    text = clean(extracted.text, markdown=fmt == "markdown")
+    text = unglue_title(clean(extracted.text, markdown=fmt == "markdown"))
     if not text:
         raise InputError(path, "no text left once site chrome and junk were removed")
     title = extracted.title or find_title(text, fallback=fallback_title)

@@ -239,16 +239,23 @@ _GLUED_TITLE = re.compile(
 _ONE_LINE_MIN_CHARS = 200  # a first line this long is the whole text run together
 
 
+def unglue_title(text: str) -> str:
+    """The text with a line break after a title glued to its first sentence (_GLUED_TITLE),
+    in a text without line breaks: the title is then its first line, as in any other, and
+    no passage or summary reads 「…体会精选在新时代新征程的背景下…」 as one sentence."""
+    first = text.split("\n", 1)[0]
+    glued = _GLUED_TITLE.match(first) if len(first) >= _ONE_LINE_MIN_CHARS else None
+    return text if glued is None else f"{glued.group(1)}\n{text[glued.end(1) :]}"
+
+
 def find_title(text: str, fallback: str) -> str:
-    """The document's title: its first line if that is short and not a sentence; in a
-    text without line breaks, a title glued to its first sentence (_GLUED_TITLE)."""
+    """The document's title: its first line if that is short and not a sentence (see
+    unglue_title for a text without line breaks), else `fallback`."""
     lines = _lines(text)
     title = _title_lines(lines, _toc_lines(lines))
     if title:
         return "".join(lines[i][0].strip().removeprefix("# ").strip() for i in title)
-    first = lines[0][0].strip() if lines else ""
-    glued = _GLUED_TITLE.match(first) if len(first) >= _ONE_LINE_MIN_CHARS else None
-    return glued.group(1) if glued else fallback
+    return fallback
 
 
 def _list_items(body: list[int], headings: dict[int, Heading], lines: list[tuple[str, int]]) -> set[int]:
