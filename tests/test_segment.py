@@ -196,3 +196,16 @@ def test_a_title_set_on_two_lines_is_one():
     assert [p.sentences[0].text for p in paragraphs(text)] == ["现将有关事项通知如下。"]
     # Two titles of 关于 one after the other are not one.
     assert find_title("关于优化营商环境的通知\n关于进一步加强管理的意见\n正文。", fallback="f") == "关于优化营商环境的通知"
+
+
+def test_a_short_point_between_long_ones_is_an_item_of_their_list():
+    # Points of a list, each a line: the short one in the middle reads as a heading alone,
+    # but its siblings are numbered alike (too long to head anything) and nothing follows
+    # it to head. A real heading (「二、主要任务」) stays one.
+    points = (
+        "一、合理调整农村粮食购销价格和棉花收购价格并实行合同定购，把其余农副产品的价格逐步放开，实行市场调节；\n"
+        "二、适当提高铁路短途运价，以利于调整运输结构，充分发挥公路和水运的作用；\n"
+        "三、适当拉开质量差价和地区差价，减少和淘汰质次价高、不适合市场需要的产品，促进优质名牌产品的迅速增长；\n"
+    )
+    text = "关于价格体系的改革\n今年的价格改革包括以下内容。\n" + points + "二、主要任务\n要坚决控制货币的发行量。"
+    assert [p.outline_heading.title for p in paragraphs(text) if p.outline_heading] == ["二、主要任务"]

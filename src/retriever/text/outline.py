@@ -154,6 +154,13 @@ def reads_as_item(line: str, heading: Heading) -> bool:
     )
 
 
+def numbered_rank(line: str) -> int | None:
+    """The rank of the number a line opens with (「二、」 1, 「（三）」 2), however long the
+    line: a numbered paragraph too long to head anything is still one of its list."""
+    body = line.lstrip(" \t\u3000")
+    return next((rank for rank, pattern in _MARKERS if pattern.match(body)), None)
+
+
 def is_marked_heading(line: str) -> bool:
     """A heading line as Markdown marks it (and the readers mark Word's and HTML's)."""
     return bool(_MARKDOWN.match(line.lstrip(" \t\u3000")))

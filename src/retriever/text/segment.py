@@ -21,6 +21,7 @@ from retriever.text.outline import (
     detect_heading,
     is_marked_heading,
     is_toc_marker,
+    numbered_rank,
     reads_as_item,
 )
 from retriever.text.punctuation import CLOSERS, COLONS, COMMAS, FULL_STOPS, SEMICOLONS, SENTENCE_ENDS, SOFT_BREAKS
@@ -260,15 +261,22 @@ def find_title(text: str, fallback: str) -> str:
 
 def _list_items(body: list[int], headings: dict[int, Heading], lines: list[tuple[str, int]]) -> set[int]:
     """The numbered lines that are items of a list, not headings: whole sentences with
-    clauses (outline.reads_as_item) next to another such line of the same rank, with no
-    text between them to head (a notice's 「一、健全…机制，推动…建设。」「二、完善…」).
-    A heading is followed by what it heads; these were outline entries, and summaries
-    never quoted them."""
+    clauses (outline.reads_as_item) next to another such line of the same rank, or to a
+    numbered paragraph of that rank too long to be a heading, with no text between them
+    to head (a notice's 「一、健全…机制，推动…建设。」「二、完善…」; a report's 「二、适当提高
+    铁路短途运价，…；」 between two longer points). A heading is followed by what it
+    heads; these were outline entries, and summaries never quoted them."""
     items = {i for i in body if i in headings and reads_as_item(lines[i][0], headings[i])}
+
+    def rank(i: int) -> int | None:  # of an item or of a numbered paragraph, else None
+        if i in headings:
+            return headings[i].rank if i in items else None
+        return numbered_rank(lines[i][0])
+
     listed = set()
     for a, b in itertools.pairwise(body):
-        if a in items and b in items and headings[a].rank == headings[b].rank:
-            listed |= {a, b}
+        if (a in items or b in items) and rank(a) is not None and rank(a) == rank(b):
+            listed |= {a, b} & items
     return listed
 
 
