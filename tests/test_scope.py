@@ -97,6 +97,11 @@ def test_dates_and_issuers_from_the_text():
     # A title's one year, when the text has no dated line; a month alone dates nothing.
     assert metadata("2019年工作报告", "2019年3月工作安排\n正文。") == Metadata("2019", "title", None)
     assert metadata("2019年总结和2020年计划", "正文。") == Metadata()
+    # A title that is the body's name and the kind of document names its issuer.
+    assert metadata("2019年中华人民共和国国务院政府工作报告", "正文。") == Metadata("2019", "title", "中华人民共和国国务院")
+    assert metadata("最高人民法院工作报告", "正文。").issuer == "最高人民法院"
+    assert metadata("某某县人民政府2023年政府工作报告", "正文。").issuer == "某某县人民政府"
+    assert [metadata(t, "正文。").issuer for t in ("2019年政府工作报告", "乡村振兴工作方案")] == [None, None]
     # A person signing is no issuer; nor is a sentence that ends with a date.
     assert metadata("讲话", "正文。\n张三\n2023年1月2日") == Metadata("2023-01-02", "text", None)
     assert metadata("讲话", "会议于2023年1月2日召开,各单位要认真贯彻落实会议精神,切实抓好各项工作,确保取得实效。") == Metadata()

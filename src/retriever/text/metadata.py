@@ -51,6 +51,12 @@ _BODY_END = re.compile(
 _BODY_MAX = 30
 _NOT_A_NAME = re.compile(r"[，。；：！？,;:!?“”\"《》]")
 _TITLE_BODY = re.compile(r"^(.{2,40}?)关于")
+# Or a title that is the body's name and the kind of document, a year on either side or
+# none (「2019年中华人民共和国国务院政府工作报告」, 「最高人民法院工作报告」).
+_GENRE_TITLE = re.compile(
+    r"^(?:\d{4}年度?)?(.{3,30}?)(?:\d{4}年度?)?"
+    r"(?:政府工作报告|工作报告|工作总结|工作要点|报告|通知|通告|公告|决定|意见|办法|规定|方案|纲要|决议|公报)$"
+)
 
 # The national congresses a title may name instead of a date (「第十三届全国人民代表大会第四次
 # 会议关于政府工作报告的决议」, 「在中国共产党第九次全国代表大会上的报告」, 「…(十四大)」):
@@ -259,14 +265,15 @@ def _printed(lines: list[str]) -> str | None:
 
 
 def _title_issuer(title: str) -> str | None:
-    """「国务院关于…的通知」: the body before 关于 (「國務院關於…」 likewise, named as written)."""
+    """「国务院关于…的通知」: the body before 关于 (「國務院關於…」 likewise, named as written);
+    「2019年中华人民共和国国务院政府工作报告」: the body before the kind of document."""
     title = title.strip()
     simplified = for_matching(title)
-    m = _TITLE_BODY.match(simplified)
+    m = _TITLE_BODY.match(simplified) or _GENRE_TITLE.match(simplified)
     if not m:
         return None
     # OpenCC keeps the length of all but a few phrases: the title's own words if it did.
-    body = title[: m.end(1)] if len(simplified) == len(title) else m.group(1)
+    body = title[m.start(1) : m.end(1)] if len(simplified) == len(title) else m.group(1)
     names = re.split(r"[\s、]+", body)
     return "、".join(names) if all(is_body(n) for n in names) else None
 
