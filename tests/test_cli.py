@@ -441,6 +441,11 @@ def test_ask_says_when_nothing_answers(runner, corpus, monkeypatch):
     assert "The nearest passages, for what they are worth:" in flat and "[1]" in flat and "Summary" not in flat
     data = json.loads(runner.invoke(app, ["ask", "明天北京天气怎么样", "--json", "--local"]).stdout)
     assert (data["answered"], data["summary"]["text"]) == (False, "") and data["results"]
+    # Where it answers, the summary says how confident: the JSON's confidence.
+    monkeypatch.setattr("retriever.api.ANSWER_THRESHOLDS", {"m3e-small": -1.0})  # everything reaches it
+    data = json.loads(runner.invoke(app, ["ask", "如何化解矛盾纠纷", "--json", "--local"]).stdout)
+    shown = runner.invoke(app, ["ask", "如何化解矛盾纠纷", "--local"]).stdout
+    assert f"Summary  confidence {data['confidence']:.2f}\n" in shown
 
 
 def test_progress_without_a_terminal_is_a_line_now_and_then(monkeypatch):

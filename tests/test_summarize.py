@@ -183,6 +183,11 @@ def test_leading_connectives_are_left_out_of_quotes(fake_embedder):
         "对农村基层干部要加强培训。",  # 「对」 opening a content phrase stays
     ]
     assert all(s.text == text[s.start : s.end] for s in record.summary.sentences)  # still verbatim spans
+    # In traditional script too (the 1954 report's 「隨後，」).
+    text = "隨後，大會通過了關於政府工作報告的決議。"
+    assert [s.text for s in summarize_text(text, max_chars=200, embedder=fake_embedder).summary.sentences] == [
+        "大會通過了關於政府工作報告的決議。"
+    ]
 
 
 def test_run_in_headings_are_not_quoted(fake_embedder):

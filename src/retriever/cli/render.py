@@ -240,7 +240,10 @@ def print_answer(out: Console, answer: dict) -> None:
     if not answer["summary"]["sentences"]:
         out.print(wrapped(Text(f"score = {answer['score']}", style="dim"), width))
         return
-    out.print(Text("Summary", style="bold underline"))
+    head = Text("Summary", style="bold underline")
+    if answer.get("confidence") is not None:  # how likely the best passage answers (search.judge)
+        head.append(f"  confidence {answer['confidence']:.2f}", style="dim")
+    out.print(head)
     for s in answer["summary"]["sentences"]:
         line = Text(shown(s.get("shown") or s["text"]))  # a service of an earlier version sends no "shown"
         line.append(f" [{s['cites']}]", style="bold cyan")

@@ -147,7 +147,8 @@ def _shown(chosen: Sequence[SummarySentence]) -> list[str]:
 # 「对,」): out of context they say nothing, and the summary's budget is better spent.
 # One-character ones only before a comma, where they cannot begin a content word.
 _LEADING_CONNECTIVE = re.compile(
-    r"^(?:(?:然后|那么|所以|但是|其实|就是说|就是|另外|而且|当然|反正|我觉得|我认为|我想)[，,、]?"
+    r"^(?:(?:然后|然後|随后|隨後|那么|那麼|所以|但是|其实|其實|就是说|就是說|就是|另外|而且|当然|當然|反正"
+    r"|我觉得|我覺得|我认为|我認為|我想)[，,、]?"
     r"|[那对嗯好哦啊][，,、])+\s*"
 )
 
