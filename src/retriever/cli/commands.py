@@ -7,6 +7,7 @@ stderr. Exit codes: 0 done, 1 failed, 2 bad usage, 3 done but some files were sk
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import sys
 import time
@@ -94,19 +95,21 @@ def _options(
         _log_to_stderr(quiet)
 
 
+class _Stderr(logging.Handler):
+    """The library's log records as 「retriever: …」 lines on the stderr of now (not of
+    the first run: tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(f"retriever: {record.getMessage()}\n")
+
+
 def _log_to_stderr(quiet: bool) -> None:
-    """What the library logs (its warnings; with --quiet nothing less), as 「retriever: …」
-    lines on stderr: a library leaves showing it to its caller. Once, however often the
-    command runs in one process (tests do)."""
-    import logging
-
-    class Stderr(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            sys.stderr.write(f"retriever: {record.getMessage()}\n")  # the stderr of now, not of the first run
-
+    """Show what the library logs (its warnings; with --quiet nothing less): a library
+    leaves showing it to its caller. Once, however often the command runs in one process
+    (tests do)."""
     logger = logging.getLogger("retriever")
-    if not any(type(h).__name__ == "Stderr" for h in logger.handlers):
-        logger.addHandler(Stderr())
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        logger.addHandler(_Stderr())
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
