@@ -6,7 +6,7 @@ from conftest import write_corpus
 
 from retriever import Retriever
 from retriever.config import SearchConfig
-from retriever.search import NO_WORDS, judge, search
+from retriever.search import NO_WORDS, Hit, holds_a_share, judge, search
 from retriever.text.metadata import Metadata, passage_years
 from retriever.text.query import title_years, understand, years_in
 from retriever.text.segment import Passage
@@ -225,6 +225,23 @@ def test_just_above_the_threshold_one_of_the_best_hits_holds_a_quarter_of_the_qu
             "of the best holds a quarter of the question's words"
         )
     assert judge(r.index, question, hits, vector, threshold=best - 0.03).answered  # past the margin, by the score alone
+
+
+@pytest.mark.parametrize(
+    ("question", "held"),
+    [
+        ("北交所", True),  # 北京证券交易所: the characters of the full name, in order
+        ("个税", True),  # 个人所得税
+        ("税改", True),  # 税改革, word for word
+        ("北所", False),  # 北京证券交易所 leaves out five between 北 and 所
+        ("农机", False),  # 农业，机械: not across a clause
+        ("猫咪", False),
+    ],
+)
+def test_a_word_is_held_by_a_full_name_it_abbreviates(question, held):
+    text = "设立北京证券交易所。全面实施个人所得税改革。发展农业，机械化水平提高。"
+    hit = Hit(1, 1.0, 0, Passage("r", "报告", (), text, 0, len(text)), None, None, ())
+    assert holds_a_share(question, [hit], 1.0) is held
 
 
 @pytest.mark.parametrize(

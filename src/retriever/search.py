@@ -19,6 +19,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -182,10 +183,27 @@ def _words_in(passage: Passage) -> str:
     return for_matching("\n".join((passage.title, *passage.heading_path, passage.text))).lower()
 
 
+# A Chinese abbreviation keeps characters of the full name in order: 个税 of 个人所得税, 人大 of
+# 人民代表大会, 发改委 of 发展和改革委员会, 医保 of 医疗保险; up to three left out between two
+# kept ones, within a clause.
+_ABBREVIATED_GAP = 3
+
+
+@lru_cache(maxsize=256)
+def _full_name(word: str) -> re.Pattern[str]:
+    gap = f"[^，。；！？,.;!?\n]{{0,{_ABBREVIATED_GAP}}}?"
+    return re.compile(gap.join(map(re.escape, word)))
+
+
+def _holds(text: str, word: str) -> bool:
+    return word in text or (len(word) >= 2 and _full_name(word).search(text) is not None)
+
+
 def holds_a_share(question: str, hits: list[Hit], share: float) -> bool:
-    """Does one of the hits hold at least that share of the question's words?"""
+    """Does one of the hits hold at least that share of the question's words, each as written
+    or as a full name it may abbreviate (「北京证券交易所」 holds 「北交所」)?"""
     words = set(query_terms(question))
-    return any(sum(w in text for w in words) >= share * len(words) for text in (_words_in(h.passage) for h in hits))
+    return any(sum(_holds(text, w) for w in words) >= share * len(words) for text in (_words_in(h.passage) for h in hits))
 
 
 def holds_every_word(index: Index, question: str, passage: Passage) -> bool:
