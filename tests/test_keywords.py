@@ -113,6 +113,15 @@ def test_no_keyword_from_an_official_documents_furniture():
     assert keywords(minutes) == ["秸秆", "会议纪要", "县政府", "综合利用", "财政局", "常务", "方案", "资金"]
 
 
+def test_no_keyword_from_a_citation():
+    # 「（《列宁全集》中文版，第三十二卷，第七十二页）」 names where a quote is from.
+    cited = "（《列宁全集》中文版，第三十二卷，第七十二页）"
+    text = "".join(f"列宁指出：“要发展农业合作社，巩固工农联盟。”{cited}我们要办好农业合作社。" for _ in range(3))
+    assert keywords(text, 3) == ["工农联盟", "发展农业合作社", "列宁"]
+    # The same work named in the text is a keyword like any.
+    assert keywords(text.replace(cited, "《列宁全集》说农业合作社要发展。"), 3) == ["农业合作社", "列宁全集", "工农联盟"]
+
+
 def test_keywords_say_nothing_on_stderr_in_python_development_mode():
     # jieba reads its IDF table from a file it does not close: `python -X dev` printed a
     # ResourceWarning into the user's terminal.

@@ -180,14 +180,22 @@ def _terms(keys: list[str | None], spans: list[tuple[int, int]]) -> list[tuple[t
     return sorted(terms, key=lambda term: term[1])
 
 
+# A citation in brackets: 「（《列宁全集》中文版，第三十二卷，第七十二页）」 names a source, not what
+# the text is about (列宁全集 was a keyword of a report that quotes Lenin eight times).
+_CITATION = re.compile(r"[（(]《[^》\n]{1,40}》[^（）()\n]{0,40}?第[^（）()\n]{1,12}?[卷页頁][^（）()\n]{0,30}[）)]")
+
+
 def _without_furniture(text: str) -> str:
     """The text with its official furniture (official.py: masthead, addressees, 版记, the
-    fields of minutes, document numbers) blanked out, its length kept."""
+    fields of minutes, document numbers) and its citations blanked out, its length kept."""
 
     def blank(m: re.Match[str]) -> str:
         return " " * len(m.group(0))
 
-    lines = [" " * len(line) if is_furniture(line.strip()) else DOCUMENT_NUMBER.sub(blank, line) for line in text.split("\n")]
+    lines = [
+        " " * len(line) if is_furniture(line.strip()) else _CITATION.sub(blank, DOCUMENT_NUMBER.sub(blank, line))
+        for line in text.split("\n")
+    ]
     return "\n".join(lines)
 
 
