@@ -222,7 +222,7 @@ def test_just_above_the_threshold_one_of_the_best_hits_holds_a_quarter_of_the_qu
     if not answered:
         assert verdict.reason == (
             f"the closest passage scores {best:.2f} on the dense side, within 0.03 of {best - 0.01:.2f}, and none "
-            "of the best holds a quarter of the question's words"
+            "of the best holds 25% of the question's words"
         )
     assert judge(r.index, question, hits, vector, threshold=best - 0.03).answered  # past the margin, by the score alone
 

@@ -162,7 +162,7 @@ def judge(
             False,
             1.0 / (1.0 + math.exp(-(best - threshold - config.answer_margin) / config.confidence_scale)),
             f"the closest passage scores {best:.2f} on the dense side, within {config.answer_margin:.2f} of "
-            f"{threshold:.2f}, and none of the best holds a quarter of the question's words",
+            f"{threshold:.2f}, and none of the best holds {config.answer_word_share:.0%} of the question's words",
             "below_threshold",
         )
     if holds_every_word(index, question, hits[0].passage):
