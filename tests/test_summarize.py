@@ -575,8 +575,10 @@ def test_document_summaries_never_quote_a_heading_of_their_outline(fake_embedder
         "第一章 总则\n一、适用范围\n本办法适用于全县各类农业经营主体。\n第二章 补助\n一、补助标准\n每亩补助二十元。",
         "一、总体要求\n（一）适用范围\n本办法适用于全县各类农业经营主体。\n二、补助\n（一）补助标准\n每亩补助二十元。",
         "# 补助办法\n## 总则\n### 适用范围\n本办法适用于全县各类农业经营主体。\n## 补助\n### 补助标准\n每亩补助二十元。",
+        # Points (「一是」) right under a section are its second level, as （一） is elsewhere.
+        "一、总体要求\n一是坚持农业农村优先发展。各地要抓好落实。\n二、补助\n（一）补助标准\n每亩补助二十元。",
     ],
-    ids=["chapters", "numbers", "markdown"],
+    ids=["chapters", "numbers", "markdown", "points"],
 )
 def test_outline_levels_are_depths_from_one_however_headings_are_marked(fake_embedder, text):
     from retriever.reading.load import load_stream

@@ -82,11 +82,14 @@ def summarize_one(
     progress: ProgressCallback | None = None,
 ) -> DocumentSummary:
     paras = paragraphs(doc.text)
-    headings = [(h, p.sentences[0].start) for p in paras if (h := p.outline_heading) and p.sentences]
-    # A level is a depth in this document's outline, from 1: its headings' ranks differ
-    # by how they were found (Word's Heading 1 and 第一章 rank 0, 一、 1), its depths do not.
-    depth = {rank: i + 1 for i, rank in enumerate(sorted({h.rank for h, _ in headings}))}
-    outline = [{"level": depth[h.rank], "title": h.title, "start": start} for h, start in headings]
+    # A level is a depth in the outline, from 1: the length of the heading's own path. Its
+    # rank differs by how it was found (Word's Heading 1 and 第一章 rank 0, 一、 1) and by
+    # what the document skips (「一是」 points right under 「一、」 are level 2, not 3).
+    outline = [
+        {"level": len(p.path), "title": h.title, "start": p.sentences[0].start}
+        for p in paras
+        if (h := p.outline_heading) and p.sentences
+    ]
     chars = budget(len(doc.text), max_chars, ratio)
     # A share of the text is quoted in whole sentences: a budget in characters may cut a
     # long one at a comma to say more, a share is approximate anyway, and pieces of

@@ -149,6 +149,8 @@ def _shown(chosen: Sequence[SummarySentence]) -> list[str]:
 _LEADING_CONNECTIVE = re.compile(
     r"^(?:(?:然后|然後|随后|隨後|那么|那麼|所以|但是|其实|其實|就是说|就是說|就是|另外|而且|当然|當然|反正"
     r"|我觉得|我覺得|我认为|我認為|我想)[，,、]?"
+    # Before a comma only: 「同时要…」 and 「因此项目…」 go on as they are.
+    r"|(?:同时|同時|此外|因此|总之|總之|总而言之|總而言之|综上所述|綜上所述|同志们|同志們)[，,]"
     r"|[那对嗯好哦啊][，,、])+\s*"
 )
 
