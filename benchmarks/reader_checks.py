@@ -77,8 +77,12 @@ def displayed(summary: Summary) -> list[tuple[bool, bool]]:
     return out
 
 
-# Connectives that lean on the sentence before; a quote may leave them out.
-CONNECTIVE = re.compile(r"^(?:但是|但|而且|然后|所以|其实|另外|同时|因此|此外|首先|其次|再次|最后|当然)[，,]?$")
+# Connectives that lean on the sentence before, and salutations; a quote may leave them
+# out, one or several (「同志们，综上所述，」).
+CONNECTIVE = re.compile(
+    r"^(?:(?:但是|但|而且|然后|然後|随后|隨後|所以|其实|其實|另外|同时|同時|因此|此外|首先|其次|再次|最后|当然|當然"
+    r"|总之|總之|总而言之|總而言之|综上所述|綜上所述|同志们|同志們)[，,]?)+$"
+)
 
 
 def starts_cleanly(context: str, offset: int) -> bool:
