@@ -102,6 +102,12 @@ def test_dates_and_issuers_from_the_text():
     assert metadata("最高人民法院工作报告", "正文。").issuer == "最高人民法院"
     assert metadata("某某县人民政府2023年政府工作报告", "正文。").issuer == "某某县人民政府"
     assert [metadata(t, "正文。").issuer for t in ("2019年政府工作报告", "乡村振兴工作方案")] == [None, None]
+    # Or the body its opening speaks for; a person, or a body named late in it, is none.
+    opening = "同志们：\n现在，我代表第十四届中央委员会向大会作报告。\n正文。"
+    assert metadata("在中国共产党第十五次全国代表大会上的报告", opening).issuer == "第十四届中央委员会"
+    assert metadata("报告", "同志们：\n我受十二届中央委员会委托，向大会作报告。").issuer == "十二届中央委员会"
+    assert metadata("讲话", "同志们：\n我代表党中央，向大家致以问候。").issuer is None
+    assert metadata("讲话", "正文。\n" * 6 + "我代表县委向大家表示感谢。").issuer is None
     # A person signing is no issuer; nor is a sentence that ends with a date.
     assert metadata("讲话", "正文。\n张三\n2023年1月2日") == Metadata("2023-01-02", "text", None)
     assert metadata("讲话", "会议于2023年1月2日召开,各单位要认真贯彻落实会议精神,切实抓好各项工作,确保取得实效。") == Metadata()

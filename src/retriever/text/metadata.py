@@ -53,6 +53,9 @@ _NOT_A_NAME = re.compile(r"[，。；：！？,;:!?“”\"《》]")
 _TITLE_BODY = re.compile(r"^(.{2,40}?)关于")
 # Or a title that is the body's name and the kind of document, a year on either side or
 # none (「2019年中华人民共和国国务院政府工作报告」, 「最高人民法院工作报告」).
+# Or the body a report speaks for, as its opening says (「我代表第十五届中央委员会向大会作报告。」,
+# 「我受十二届中央委员会委托，向大会作报告。」).
+_SPEAKS_FOR = re.compile(r"我(?:受|代表)([^，,。；;、\s]{2,24}?)(?:委托|向|作|，|,)")
 _GENRE_TITLE = re.compile(
     r"^(?:\d{4}年度?)?(.{3,30}?)(?:\d{4}年度?)?"
     r"(?:政府工作报告|工作报告|工作总结|工作要点|报告|通知|通告|公告|决定|意见|办法|规定|方案|纲要|决议|公报)$"
@@ -296,7 +299,8 @@ def metadata(title: str, text: str, file: FileProperties = FileProperties()) -> 
     dated line at its head, a 落款 inside it, the 版记's day of printing), else the file's
     date where the title names no other year, else the title's one year (or the year of
     the congress session it names); the bodies of its 落款, else of its title
-    (「…关于」), else the file's author if that names a body."""
+    (「…关于」), else the body its opening speaks for (「我代表…中央委员会」), else the file's
+    author if that names a body."""
     lines = [line for line in text.splitlines() if line.strip()]
     found, issuer = _signature(lines)
     if found is None:
@@ -317,6 +321,10 @@ def metadata(title: str, text: str, file: FileProperties = FileProperties()) -> 
         found, date_from = f"{next(iter(title_years)):04d}", "title"
     if issuer is None:
         issuer = _title_issuer(title)
+    if issuer is None:
+        issuer = next(
+            (m.group(1) for line in lines[:_HEAD_LINES] for m in _SPEAKS_FOR.finditer(line) if is_body(m.group(1))), None
+        )
     if issuer is None and file.author and is_body(file.author):
         issuer = file.author.strip()
     return Metadata(found, date_from, issuer)
