@@ -151,7 +151,11 @@ def judge(
         cosines = index.vectors.reconstruct_batch(lacking) @ query_vector
         known += dense_scores(index, lacking, cosines, query_vector, config).tolist()
     best = float(max(known))
-    confidence = 1.0 / (1.0 + math.exp(-(best - threshold) / config.confidence_scale))
+
+    def confidence_above(line: float) -> float:  # 0.5 at the line, by the fitted slope
+        return 1.0 / (1.0 + math.exp(-(best - line) / config.confidence_scale))
+
+    confidence = confidence_above(threshold)
     if best >= threshold + config.answer_margin or (
         best >= threshold and holds_a_share(question, hits[:JUDGED_HITS], config.answer_word_share)
     ):
@@ -160,7 +164,7 @@ def judge(
         # Judged against the threshold raised by the margin, which it stays below.
         return Verdict(
             False,
-            1.0 / (1.0 + math.exp(-(best - threshold - config.answer_margin) / config.confidence_scale)),
+            confidence_above(threshold + config.answer_margin),
             f"the closest passage scores {best:.2f} on the dense side, within {config.answer_margin:.2f} of "
             f"{threshold:.2f}, and none of the best holds {config.answer_word_share:.0%} of the question's words",
             "below_threshold",

@@ -425,10 +425,9 @@ def _labels(hits: dict[str, Hit], asked: frozenset[int]) -> dict[str, str]:
     one that is not of the year the question asks (「2020年GDP增长目标」 answered from the
     2013 report should say so): the year of a document of one year no other of them is
     of (its title's or its date's), else its title (cut short: the results list it whole)."""
-    of_year_asked = not asked or all(document_years(h.passage.title, h.meta) & asked for h in hits.values())
-    if len(hits) < 2 and of_year_asked:
-        return {}
     years = {doc: document_years(hit.passage.title, hit.meta) for doc, hit in hits.items()}
+    if len(hits) < 2 and (not asked or all(ys & asked for ys in years.values())):
+        return {}
     named = Counter(y for ys in years.values() for y in ys)
     labels = {}
     for doc, hit in hits.items():

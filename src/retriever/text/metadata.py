@@ -51,11 +51,11 @@ _BODY_END = re.compile(
 _BODY_MAX = 30
 _NOT_A_NAME = re.compile(r"[，。；：！？,;:!?“”\"《》]")
 _TITLE_BODY = re.compile(r"^(.{2,40}?)关于")
-# Or a title that is the body's name and the kind of document, a year on either side or
-# none (「2019年中华人民共和国国务院政府工作报告」, 「最高人民法院工作报告」).
 # Or the body a report speaks for, as its opening says (「我代表第十五届中央委员会向大会作报告。」,
 # 「我受十二届中央委员会委托，向大会作报告。」).
 _SPEAKS_FOR = re.compile(r"我(?:受|代表)([^，,。；;、\s]{2,24}?)(?:委托|向|作|，|,)")
+# Or a title that is the body's name and the kind of document, a year on either side or
+# none (「2019年中华人民共和国国务院政府工作报告」, 「最高人民法院工作报告」).
 _GENRE_TITLE = re.compile(
     r"^(?:\d{4}年度?)?(.{3,30}?)(?:\d{4}年度?)?"
     r"(?:政府工作报告|工作报告|工作总结|工作要点|报告|通知|通告|公告|决定|意见|办法|规定|方案|纲要|决议|公报)$"
@@ -281,6 +281,11 @@ def _title_issuer(title: str) -> str | None:
     return "、".join(names) if all(is_body(n) for n in names) else None
 
 
+def _spoken_for(lines: list[str]) -> str | None:
+    """The body an opening says its speaker speaks for (「我代表第十五届中央委员会…」)."""
+    return next((m.group(1) for line in lines for m in _SPEAKS_FOR.finditer(line) if is_body(m.group(1))), None)
+
+
 def session_year(title: str) -> int | None:
     """The year of the national congress session a title names, if it names one."""
     if "大" not in title:  # every congress is a 大会 or an N大: no OpenCC for other titles at open
@@ -322,9 +327,7 @@ def metadata(title: str, text: str, file: FileProperties = FileProperties()) -> 
     if issuer is None:
         issuer = _title_issuer(title)
     if issuer is None:
-        issuer = next(
-            (m.group(1) for line in lines[:_HEAD_LINES] for m in _SPEAKS_FOR.finditer(line) if is_body(m.group(1))), None
-        )
+        issuer = _spoken_for(lines[:_HEAD_LINES])
     if issuer is None and file.author and is_body(file.author):
         issuer = file.author.strip()
     return Metadata(found, date_from, issuer)
