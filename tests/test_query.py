@@ -90,6 +90,29 @@ def test_fifteen_is_no_plan_without_a_plan_word():
     assert years_in("“十三五”规划纲要") == set()  # a title's years are its own: plans are read in questions
 
 
+@pytest.mark.parametrize(
+    ("question", "answered_in"),
+    [
+        # How a year turned out: its results are reported the year after.
+        ("一九八四年粮食收了多少吨", {1984, 1985}),
+        ("疫情那年2020年GDP到底增长了多少", {2020, 2021}),
+        ("九八年農民收入實際漲了幾個點", {1998, 1999}),
+        ("91年CPI最后是多少", {1991, 1992}),
+        # What was planned for it: that year's own documents.
+        ("03年GDP增速定了多少", {2003}),
+        ("97年GDP打算长多快", {1997}),
+        ("2017年钢铁产能还要砍多少", {2017}),
+        ("2013年财政赤字规模", {2013}),  # neither: the year's own
+        # Only one year, as written: not two years, a decade, a congress or a plan.
+        ("2019年和2020年就业到底增加了多少", {2019, 2020}),
+        ("十九大以后经济到底增长了多少", {2017}),
+        ("一五計劃蘇聯一共援建了多少個項目", set(range(1953, 1959))),
+    ],
+)
+def test_how_a_year_turned_out_is_answered_by_the_year_after_too(question, answered_in):
+    assert understand(question).answered_in == answered_in
+
+
 def test_understand_adds_full_forms():
     assert understand("03年GDP增速").text == "03年GDP增速 2003年"
     assert understand("2025年目标").text == "2025年目标"  # already written in full
@@ -139,6 +162,15 @@ def assert_year_bonus(r: Retriever, fake_embedder, question: str, of_year: set[s
     for doc_id, score in scores[0.0].items():
         boost = SearchConfig().year_weight if doc_id in of_year else 0.0
         assert scores[SearchConfig().year_weight][doc_id] == pytest.approx(score + boost), doc_id
+
+
+def test_how_a_year_turned_out_prefers_its_report_and_the_next(in_tmp, fake_embedder):
+    # The report of 2021 gives 2020's results: a question on them prefers both years' reports.
+    results = "2021年政府工作报告\n去年城镇新增就业1186万人,超额完成全年目标。今年城镇新增就业目标是1100万人以上。"
+    write_corpus(in_tmp, {**REPORTS, "2021.txt": results})
+    r, _ = Retriever.build(["corpus"], index_dir="idx")
+    assert_year_bonus(r, fake_embedder, "2020年新增就业到底完成了多少", {"corpus/2020.txt", "corpus/2021.txt"})
+    assert_year_bonus(r, fake_embedder, "2020年新增就业目标定了多少", {"corpus/2020.txt"})
 
 
 def test_a_document_dated_otherwise_than_by_its_title_is_of_its_year(in_tmp, fake_embedder):

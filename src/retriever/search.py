@@ -408,11 +408,12 @@ def _fused(
     lexical = all_bm25[ids].astype(np.float32)
     w = config.bm25_weight
     fused = (1 - w) * minmax(dense) + w * minmax(lexical)
-    years = understand(query).years
+    years = understand(query).answered_in
     if years:
         # A question that names a year prefers the documents of that year (by their title
-        # or their date), but for their parts on other years: reports of several years
-        # say nearly the same things, the year decides.
+        # or their date; of the year after too for how it turned out), but for their parts
+        # on other years: reports of several years say nearly the same things, the year
+        # decides.
         fused += config.year_weight * np.array([bool(_years_of(index, int(i)) & years) for i in ids])
     return Candidates(ids, cosine, sentence, dense, lexical, fused, dense_rank, bm25_rank)
 

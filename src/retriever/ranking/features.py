@@ -41,10 +41,10 @@ SIGNALS = (
     "words_title",  # the same in its title and heading path
     "bigrams",  # share of the question's character pairs found in the text (words jieba cuts apart)
     "phrase",  # the whole question (as typed, without spaces and punctuation) is in the text or title
-    "year_title",  # its document's title names a year the question names (and it is no look back on another)
-    "year_date",  # its document's date is of a year the question names (likewise)
+    "year_title",  # its document's title names a year that answers the question (Understood.answered_in; no look back on another)
+    "year_date",  # its document's date is of a year that answers the question (likewise)
     "year_text",  # the passage speaks of a year the question names (「2019年」, or 「今年」 in a report of that year)
-    "year_other",  # the question names years and its document is of another (by title or date)
+    "year_other",  # the question names years and its document is of one that does not answer it (by title or date)
     "figure",  # the question asks an amount and the passage holds a figure
     "figure_sentence",  # the question asks an amount and a sentence holding most of its words has a key figure
     "length",  # log of its length in characters
@@ -87,7 +87,8 @@ class Question:
     terms: tuple[str, ...]
     term_weights: np.ndarray  # IDF of each term in the index (normalized to sum 1)
     bigrams: tuple[str, ...]
-    years: frozenset[int]
+    years: frozenset[int]  # the years it names
+    answered_in: frozenset[int]  # the years whose documents answer it (query.Understood)
     year_forms: tuple[str, ...]  # how a text writes the years it names: 2019, １９９６, 二〇一九, 19年
     kinds: dict[str, float]
 
@@ -102,13 +103,14 @@ def question(index: Index, query: str, terms: tuple[str, ...]) -> Question:
     idf = np.array([_idf(index, t) for t in terms], dtype=np.float64)
     weights = idf / idf.sum() if idf.sum() > 0 else idf
     bigrams = character_pairs(compact_query)
-    years = understand(query).years
+    understood = understand(query)
+    years = understood.years
     kinds = {
         "short": float(len(compact_query) <= SHORT_CHARS),
         "year": float(bool(years)),
         "amount": float(bool(ASKS_AMOUNT.search(compact_query))),  # 幾 is 几
     }
-    return Question(compact_query, terms, weights, bigrams, years, _year_forms(years), kinds)
+    return Question(compact_query, terms, weights, bigrams, years, understood.answered_in, _year_forms(years), kinds)
 
 
 _FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
@@ -248,15 +250,15 @@ def signals(index: Index, q: Question, c: Candidates) -> np.ndarray:
             out[row, col["bigrams"]] = sum(b in text for b in q.bigrams) / len(q.bigrams)
         out[row, col["phrase"]] = float(phrase is not None and (phrase in text or phrase in facts.title))
         if q.years:
-            own = facts.own_year
-            in_title = bool(title_years(passage.title) & q.years)
-            out[row, col["year_title"]] = float(in_title and bool(facts.of_years & q.years))
-            out[row, col["year_date"]] = float(own in q.years and own in facts.of_years)
+            own, answering = facts.own_year, q.answered_in
+            in_title = bool(title_years(passage.title) & answering)
+            out[row, col["year_title"]] = float(in_title and bool(facts.of_years & answering))
+            out[row, col["year_date"]] = float(own in answering and own in facts.of_years)
             spoken = any(form in text for form in q.year_forms) or (
                 own is not None and any(own + shift in q.years for shift in facts.relative)
             )
             out[row, col["year_text"]] = float(spoken)
-            out[row, col["year_other"]] = float(own is not None and not in_title and own not in q.years)
+            out[row, col["year_other"]] = float(own is not None and not in_title and own not in answering)
         out[row, col["figure"]] = float(asks_amount and facts.figure)
         out[row, col["length"]] = facts.length
         out[row, col["position"]] = facts.position

@@ -553,10 +553,12 @@ def summarize_hits(
         return Summary("", ())
     vectors = np.stack(rows)
     figures = np.array([bool(FIGURE.search(s.text)) for s, _, _ in pool])
-    years = understand(question).years
+    understood = understand(question)
+    years, answering = understood.years, understood.answered_in
     # The quotes of the edition the question's year names (its title's year or its
-    # date), but not where it looks back on another year (metadata.passage_years).
-    of_year = np.array([bool(years and passage_years(hit.passage, hit.meta) & years) for _, _, hit in pool])
+    # date; the year after's too for how it turned out), but not where it looks back on
+    # another year (metadata.passage_years).
+    of_year = np.array([bool(answering and passage_years(hit.passage, hit.meta) & answering) for _, _, hit in pool])
     relevance = _answer_relevance(question, pool, vectors, query_vector, figures, of_year, config)
     rivals = _rival_figures(pool, vectors, figures, relevance, of_year, config.rival_similarity)
     if rivals:

@@ -7,7 +7,8 @@ reports write 「2019年政府工作报告」, 「第十九次全国代表大会
 question shown stays as typed) and returns the years the question names, also through
 the congress, session or plan it names (「十九大」 met in 2017), which search prefers
 among documents whose titles carry them (reports of several years say nearly the same
-things; the year decides). The rules are the general conventions of Chinese writing, not lists
+things; the year decides), and of the year after too for a question on how a year turned
+out (a year's results are reported once it is over). The rules are the general conventions of Chinese writing, not lists
 taken from any corpus.
 """
 
@@ -63,12 +64,21 @@ _NPC_EARLY = {
 _PARTY_EARLY = {1: 1921, 2: 1922, 3: 1923, 4: 1925, 5: 1927, 6: 1928, 7: 1945, 8: 1956, 9: 1969, 10: 1973, 11: 1977}
 # Short forms of bodies and their full names (the standard abbreviations).
 _SHORT_FORMS = {"人大": "人民代表大会", "政协": "政治协商会议", "政協": "政治協商會議", "党代会": "全国代表大会"}
+# A question on how a year turned out (「粮食收了多少」, 「到底增长了多少」, 「实际涨了几个
+# 点」), not on what was planned for it (「打算」, 「目标定的多少」, 「要砍多少」): a year's
+# results are reported once it is over (the work report of 1985 gives 1984's harvest,
+# that of 1984 its plan), so the documents of the year after answer it too.
+_OUTCOME_ASKED = re.compile(r"了|最后|最後|到底|实际|實際|一共|结果|結果")
+_PLAN_ASKED = re.compile(r"打算|计划|計劃|目标|目標|定|准备|準備|预期|預期|要|想|安排|力争|力爭|争取|爭取|预算|預算|拟|擬")
 
 
 @dataclass(frozen=True)
 class Understood:
     text: str  # the question and the full forms of what it names, for matching
     years: frozenset[int]  # the years it names (a decade names ten, a five-year plan six)
+    # The years whose documents answer it: those it names and, for a question on how the
+    # one year it writes turned out, the year after, whose report looks back on it.
+    answered_in: frozenset[int]
 
 
 def _two_digit_year(yy: int) -> int:
@@ -141,6 +151,7 @@ def understand(question: str) -> Understood:
     """The question with the full forms of the years, congresses, five-year plans and
     bodies it names."""
     years = years_in(question)
+    written = frozenset(years)
     # Years written otherwise than as four digits, in four (a decade adds no words).
     extra = [f"{y}年" for y in sorted(years) if len(years) <= 3 and str(y) not in question]
     for numeral in _PLAN.findall(question):
@@ -158,7 +169,10 @@ def understand(question: str) -> Understood:
     for term, session in _NPC.findall(question):
         years |= set(npc_session_years(counting_value(term), counting_value(session) if session else None))
     extra += [full for short, full in _SHORT_FORMS.items() if short in question and full not in question]
-    return Understood(" ".join([question, *extra]), frozenset(years))
+    answered_in = frozenset(years)
+    if len(years) == 1 and years == written and _OUTCOME_ASKED.search(question) and not _PLAN_ASKED.search(question):
+        answered_in |= {year + 1 for year in years}
+    return Understood(" ".join([question, *extra]), frozenset(years), answered_in)
 
 
 @lru_cache(maxsize=4096)
