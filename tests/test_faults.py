@@ -80,6 +80,7 @@ def test_each_damaged_file_gives_a_one_line_error_naming_it(built, fake_embedder
     assert result.stderr.count("\n") == 1 and expected in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # a damaged vector is a problem said, not numpy's overflow
 def test_a_flipped_byte_is_found_by_info_check(built, fake_embedder):
     vectors = _generation(built) / "vectors.faiss"
     data = bytearray(vectors.read_bytes())

@@ -447,11 +447,13 @@ class Retriever:
             stored = self.index.vectors.reconstruct_batch(ids)
         except RetrieverError as e:  # a vector store that lost vectors: said once
             return {"problems": problems or [str(e)], "vectors": None}
-        stored /= np.maximum(np.linalg.norm(stored, axis=1, keepdims=True), 1e-12)  # an 8-bit store gives them roughly
         embedder = self.embedder
         again = embedder.encode([for_matching(passages[i].text) for i in ids])
-        # A damaged vectors file can give anything, NaN included: the lowest cosine then.
-        agreement = float(np.nan_to_num((stored * again).sum(axis=1), nan=-1.0).min(initial=1.0))
+        # A damaged vectors file can give anything, 1e38 or NaN included: the lowest
+        # cosine then, said as a problem below rather than as numpy's overflow warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            stored /= np.maximum(np.linalg.norm(stored, axis=1, keepdims=True), 1e-12)  # an 8-bit store gives them roughly
+            agreement = float(np.nan_to_num((stored * again).sum(axis=1), nan=-1.0).min(initial=1.0))
         made = self.index.manifest.model
         if agreement < MIN_AGREEMENT:
             problems.append(
