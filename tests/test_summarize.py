@@ -715,3 +715,22 @@ def test_a_search_box_query_quotes_only_sentences_that_name_it(fake_embedder):
     # A question may be answered in other words; a term no sentence names keeps them all.
     assert sorted(quotes("证券交易要交哪些税")) == sorted([named, near])
     assert sorted(quotes("全运会")) == sorted([named, near])
+
+
+RESOLUTION = (
+    "第十四届全国人民代表大会第二次会议听取和审议了国务院总理所作的政府工作报告。"
+    "会议充分肯定国务院过去一年的工作，同意报告提出的工作任务，决定批准这个报告。"
+    "会议号召，全国各族人民坚定信心，真抓实干，团结奋进，为强国建设不懈奋斗。"
+    "会议要求，各级政府要坚定信心，真抓实干，团结奋进，为民族复兴不懈奋斗。"
+    "会议强调，全国各族人民要坚定信心，真抓实干，团结奋进，共同努力。"
+)
+
+
+@pytest.mark.parametrize("title", ["第十四届全国人民代表大会第二次会议关于政府工作报告的决议", "中共中央关于若干重大问题的決定"])
+def test_a_resolution_says_what_its_meeting_resolved(fake_embedder, title):
+    decided = "会议充分肯定国务院过去一年的工作，同意报告提出的工作任务，决定批准这个报告。"
+    assert decided in summarize_document(RESOLUTION, "r", title, fake_embedder, 100).text
+    # A budget too small for the whole sentence quotes it from its start, clause by clause.
+    assert summarize_document(RESOLUTION, "r", title, fake_embedder, 38).sentences[0].text == "会议充分肯定国务院过去一年的工作，"
+    # Any other document is summarized by its centre, whatever its sentences say.
+    assert decided not in summarize_document(RESOLUTION, "r", "政府工作报告", fake_embedder, 100).text

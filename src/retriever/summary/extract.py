@@ -165,6 +165,13 @@ def _strip_marker(sentence: Sentence) -> Sentence:
     return sentence
 
 
+# A resolution or a decision (its title ends 「决议」 or 「决定」) says what its meeting resolved
+# in a sentence the meeting is the subject of: 「会议充分肯定……，决定批准这个报告。」, 「大会同意……」.
+# That is its gist, however far its wording lies from the centre of the calls around it.
+_RESOLUTION_TITLE = re.compile(r"(?:决议|決議|决定|決定)(?:[（(][^）)]*[）)])?$")
+_RESOLVES = re.compile(
+    r"^(?:本次|这次|這次)?(?:会议|會議|大会|大會|全会|全會)[^。！？!?]{0,80}?(?:决定|決定|批准|同意|通过|通過)"
+)
 # 「关于……」 with no clause and nothing after it names a topic: a heading that ends in a stop.
 _TOPIC = re.compile(r"^(?:关于|關於)[^，,；;：:。！？!?]{1,24}[。．.！!]?$")
 
@@ -661,6 +668,13 @@ def summarize_document(
     figures = np.array([bool(KEY_FIGURE.search(s.text)) for s, *_ in pool], dtype=float)
     fixed = config.salience_weight * minmax(salient) + config.position_weight * positions + config.figure_weight * figures
     relevance = rate(vectors, centre(vectors, fixed, config), fixed, config)
+    if _RESOLUTION_TITLE.search(title.strip()):
+        # A resolution's first sentence of what its meeting resolved is quoted first,
+        # whole or as many of its pieces as the budget holds, in order.
+        resolved = next((s for p in paras for s in p.sentences if _RESOLVES.match(s.text)), None)
+        if resolved is not None:
+            pieces = [i for i, (s, *_) in enumerate(pool) if resolved.start <= s.start and s.end <= resolved.end]
+            relevance[pieces] = relevance.max() + 1.0 - 0.01 * np.arange(len(pieces))
     if query:
         # What the question asks for first, what the document is about second.
         query_vector = embedder.encode([for_matching(query)])[0]
