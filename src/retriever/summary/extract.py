@@ -668,9 +668,10 @@ def summarize_document(
     figures = np.array([bool(KEY_FIGURE.search(s.text)) for s, *_ in pool], dtype=float)
     fixed = config.salience_weight * minmax(salient) + config.position_weight * positions + config.figure_weight * figures
     relevance = rate(vectors, centre(vectors, fixed, config), fixed, config)
-    if _RESOLUTION_TITLE.search(title.strip()):
-        # A resolution's first sentence of what its meeting resolved is quoted first,
-        # whole or as many of its pieces as the budget holds, in order.
+    if not query and _RESOLUTION_TITLE.search(title.strip()):
+        # A resolution's first sentence of what its meeting resolved is picked first,
+        # whole or as many of its pieces as the budget holds, in order (a summary focused
+        # on a question answers the question instead).
         resolved = next((s for p in paras for s in p.sentences if _RESOLVES.match(s.text)), None)
         if resolved is not None:
             pieces = [i for i, (s, *_) in enumerate(pool) if resolved.start <= s.start and s.end <= resolved.end]
