@@ -7,7 +7,7 @@ from conftest import write_corpus
 from retriever import Retriever
 from retriever.config import SearchConfig
 from retriever.search import NO_WORDS, Hit, holds_a_share, judge, search
-from retriever.text.metadata import Metadata, passage_years
+from retriever.text.metadata import Metadata, answers_years, passage_years
 from retriever.text.query import title_years, understand, years_in
 from retriever.text.segment import Passage
 
@@ -103,9 +103,14 @@ def test_fifteen_is_no_plan_without_a_plan_word():
         ("97年GDP打算长多快", {1997}),
         ("2017年钢铁产能还要砍多少", {2017}),
         ("2013年财政赤字规模", {2013}),  # neither: the year's own
+        ("2016年规划了哪些项目", {2016}),
+        ("2018年如何了解民意", {2018}),  # 了解 is no 了, 为了 neither
+        ("2020年为了稳就业出台什么政策", {2020}),
+        ("2020年主要经济指标最后完成得怎么样", {2020, 2021}),  # 主要 is no 要
         # Only one year, as written: not two years, a decade, a congress or a plan.
         ("2019年和2020年就业到底增加了多少", {2019, 2020}),
         ("十九大以后经济到底增长了多少", {2017}),
+        ("2017年十九大以后经济到底增长了多少", {2017}),
         ("一五計劃蘇聯一共援建了多少個項目", set(range(1953, 1959))),
     ],
 )
@@ -204,6 +209,15 @@ def test_a_report_looking_back_on_another_year_is_not_of_its_year_there(in_tmp, 
     looking_back, of_the_year = ("一、2018年工作回顾",), ("二、2019年主要任务",)
     assert scores[weight][looking_back] == pytest.approx(scores[0.0][looking_back])
     assert scores[weight][of_the_year] == pytest.approx(scores[0.0][of_the_year] + weight)
+    # How 2018 turned out is what the look back says, not the year after's targets.
+    outcome = "2018年城镇新增就业到底完成了多少"
+    vector = fake_embedder.encode([outcome])[0]
+    scores = {
+        w: {h.passage.heading_path: h.score for h in search(r.index, outcome, vector, 20, "blend", SearchConfig(year_weight=w))}
+        for w in (0.0, weight)
+    }
+    assert scores[weight][looking_back] == pytest.approx(scores[0.0][looking_back] + weight)
+    assert scores[weight][of_the_year] == pytest.approx(scores[0.0][of_the_year])
     # The summary answers from the year's targets, not from the year before's figures.
     assert r.ask(question).summary.sentences[0].text == targets
 
@@ -217,6 +231,15 @@ def test_the_years_of_a_passage():
     assert passage_years(Passage("r", report, ("二、九十年代的任务",), "", 0, 0), meta) == {2019}  # a decade
     assert passage_years(Passage("r", report, (), "", 0, 0), meta) == {2019}
     assert passage_years(Passage("r", "工作报告", (), "", 0, 0), Metadata(date="2019-03-05")) == {2019}
+    # A question on how 2018 turned out is answered by the report of 2019's look back on
+    # it, or by all of a report of 2019 that names no year in its headings; a question on
+    # 2018's plans is not.
+    review, targets, plain = (
+        Passage("r", report, path, "", 0, 0) for path in (("一、2018年工作回顾",), ("二、2019年主要任务",), ())
+    )
+    outcome, plan = (frozenset({2018}), frozenset({2018, 2019})), (frozenset({2018}), frozenset({2018}))
+    assert [answers_years(p, meta, *outcome) for p in (review, targets, plain)] == [True, False, True]
+    assert [answers_years(p, meta, *plan) for p in (review, targets, plain)] == [False, False, False]
 
 
 def test_nothing_answers_below_the_threshold(in_tmp, fake_embedder):

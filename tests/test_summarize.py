@@ -719,6 +719,7 @@ def test_a_search_box_query_quotes_only_sentences_that_name_it(fake_embedder):
 
 RESOLUTION = (
     "第十四届全国人民代表大会第二次会议听取和审议了国务院总理所作的政府工作报告。"
+    "会议通过视频连线方式在北京和各地同时举行。"  # 通过 as "by way of": nothing resolved
     "会议充分肯定国务院过去一年的工作，同意报告提出的工作任务，决定批准这个报告。"
     "会议号召，全国各族人民坚定信心，真抓实干，团结奋进，为强国建设不懈奋斗。"
     "会议要求，各级政府要坚定信心，真抓实干，团结奋进，为民族复兴不懈奋斗。"
@@ -726,7 +727,10 @@ RESOLUTION = (
 )
 
 
-@pytest.mark.parametrize("title", ["第十四届全国人民代表大会第二次会议关于政府工作报告的决议", "中共中央关于若干重大问题的決定"])
+@pytest.mark.parametrize(
+    "title",
+    ["第十四届全国人民代表大会第二次会议关于政府工作报告的决议", "中共中央关于若干重大问题的決定", "《关于政府工作报告的决议》"],
+)
 def test_a_resolution_says_what_its_meeting_resolved(fake_embedder, title):
     decided = "会议充分肯定国务院过去一年的工作，同意报告提出的工作任务，决定批准这个报告。"
     assert decided in summarize_document(RESOLUTION, "r", title, fake_embedder, 100).text

@@ -31,8 +31,8 @@ from retriever.index.scope import Selection
 from retriever.ranking.features import Candidates, for_ranker
 from retriever.ranking.model import Ranker
 from retriever.ranking.store import shipped
-from retriever.text.metadata import Metadata, passage_years
-from retriever.text.query import understand
+from retriever.text.metadata import Metadata, answers_years
+from retriever.text.query import Understood, understand
 from retriever.text.segment import Passage
 from retriever.text.words import for_matching, query_terms
 
@@ -408,13 +408,13 @@ def _fused(
     lexical = all_bm25[ids].astype(np.float32)
     w = config.bm25_weight
     fused = (1 - w) * minmax(dense) + w * minmax(lexical)
-    years = understand(query).answered_in
-    if years:
+    understood = understand(query)
+    if understood.years:
         # A question that names a year prefers the documents of that year (by their title
         # or their date; of the year after too for how it turned out), but for their parts
         # on other years: reports of several years say nearly the same things, the year
         # decides.
-        fused += config.year_weight * np.array([bool(_years_of(index, int(i)) & years) for i in ids])
+        fused += config.year_weight * np.array([_answers_years(index, int(i), understood) for i in ids])
     return Candidates(ids, cosine, sentence, dense, lexical, fused, dense_rank, bm25_rank)
 
 
@@ -440,9 +440,9 @@ def rerank(
     return out, why
 
 
-def _years_of(index: Index, pid: int) -> frozenset[int]:
+def _answers_years(index: Index, pid: int, understood: Understood) -> bool:
     passage = index.passages[pid]
-    return passage_years(passage, index.meta(passage.doc_id))
+    return answers_years(passage, index.meta(passage.doc_id), understood.years, understood.answered_in)
 
 
 def _distinct_hits(

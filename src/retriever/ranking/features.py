@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from retriever.index.folder import Index
-from retriever.text.metadata import passage_years
+from retriever.text.metadata import answers_years
 from retriever.text.numerals import ASKS_AMOUNT, FIGURE, KEY_FIGURE
 from retriever.text.query import title_years, understand
 from retriever.text.words import character_pairs, for_matching, word_characters
@@ -142,7 +142,6 @@ class _Facts:
     figure: bool  # holds a figure (an amount, a share, a date)
     key_figures: tuple[bool, ...]  # each sentence holds a key figure (a share, an amount; not a year)
     own_year: int | None  # its document's year: its date's, or its title's one year
-    of_years: frozenset[int]  # the years it is of (not those of a look back: metadata.passage_years)
     relative: tuple[int, ...]  # years relative to its own it speaks of (今年 0, 去年 -1, 明年 1)
     length: float  # log of its length in characters
     position: float  # where it starts in its document (0 when the index keeps no document)
@@ -177,7 +176,6 @@ def _facts(index: Index, pid: int) -> _Facts:
             bool(FIGURE.search(p.text)),
             tuple(bool(KEY_FIGURE.search(p.text, a, b)) for a, b in spans),
             own_year,
-            passage_years(p, meta),
             tuple(shift for word, shift in _RELATIVE_YEARS.items() if word in p.text),
             math.log1p(len(p.text)),
             p.start / len(document.text) if document is not None and document.text else 0.0,
@@ -252,8 +250,9 @@ def signals(index: Index, q: Question, c: Candidates) -> np.ndarray:
         if q.years:
             own, answering = facts.own_year, q.answered_in
             in_title = bool(title_years(passage.title) & answering)
-            out[row, col["year_title"]] = float(in_title and bool(facts.of_years & answering))
-            out[row, col["year_date"]] = float(own in answering and own in facts.of_years)
+            answers = answers_years(passage, index.meta(passage.doc_id), q.years, answering)
+            out[row, col["year_title"]] = float(in_title and answers)
+            out[row, col["year_date"]] = float(own in answering and answers)
             spoken = any(form in text for form in q.year_forms) or (
                 own is not None and any(own + shift in q.years for shift in facts.relative)
             )

@@ -27,7 +27,7 @@ from retriever.config import SummaryConfig
 from retriever.embedding.embedders import Embedder
 from retriever.ranking.features import SHORT_CHARS, compact
 from retriever.search import Hit, minmax
-from retriever.text.metadata import document_years, passage_years
+from retriever.text.metadata import answers_years, document_years
 from retriever.text.numerals import ARABIC, ASKS_AMOUNT, ASKS_DATE, DIGITS, FIGURE, KEY_FIGURE
 from retriever.text.official import ADDRESSEES
 from retriever.text.outline import ENUMERATION_RANK, LEADING_MARKER, MAX_STANDALONE_CHARS, detect_heading, strip_title
@@ -170,7 +170,8 @@ def _strip_marker(sentence: Sentence) -> Sentence:
 # That is its gist, however far its wording lies from the centre of the calls around it.
 _RESOLUTION_TITLE = re.compile(r"(?:决议|決議|决定|決定)(?:[（(][^）)]*[）)])?$")
 _RESOLVES = re.compile(
-    r"^(?:本次|这次|這次)?(?:会议|會議|大会|大會|全会|全會)[^。！？!?]{0,80}?(?:决定|決定|批准|同意|通过|通過)"
+    r"^(?:本次|这次|這次)?(?:会议|會議|大会|大會|全会|全會)[^。！？!?]{0,80}?"
+    r"(?:决定|決定|批准|同意|通过了|通過了|审议通过|審議通過|一致通过|一致通過)"
 )
 # 「关于……」 with no clause and nothing after it names a topic: a heading that ends in a stop.
 _TOPIC = re.compile(r"^(?:关于|關於)[^，,；;：:。！？!?]{1,24}[。．.！!]?$")
@@ -561,11 +562,13 @@ def summarize_hits(
     vectors = np.stack(rows)
     figures = np.array([bool(FIGURE.search(s.text)) for s, _, _ in pool])
     understood = understand(question)
-    years, answering = understood.years, understood.answered_in
+    years = understood.years
     # The quotes of the edition the question's year names (its title's year or its
-    # date; the year after's too for how it turned out), but not where it looks back on
-    # another year (metadata.passage_years).
-    of_year = np.array([bool(answering and passage_years(hit.passage, hit.meta) & answering) for _, _, hit in pool])
+    # date; the year after's look back on it too for how it turned out), but not where
+    # it looks back on another year (metadata.answers_years).
+    of_year = np.array(
+        [bool(years) and answers_years(hit.passage, hit.meta, years, understood.answered_in) for _, _, hit in pool]
+    )
     relevance = _answer_relevance(question, pool, vectors, query_vector, figures, of_year, config)
     rivals = _rival_figures(pool, vectors, figures, relevance, of_year, config.rival_similarity)
     if rivals:
@@ -668,14 +671,15 @@ def summarize_document(
     figures = np.array([bool(KEY_FIGURE.search(s.text)) for s, *_ in pool], dtype=float)
     fixed = config.salience_weight * minmax(salient) + config.position_weight * positions + config.figure_weight * figures
     relevance = rate(vectors, centre(vectors, fixed, config), fixed, config)
-    if not query and _RESOLUTION_TITLE.search(title.strip()):
-        # A resolution's first sentence of what its meeting resolved is picked first,
-        # whole or as many of its pieces as the budget holds, in order (a summary focused
-        # on a question answers the question instead).
-        resolved = next((s for p in paras for s in p.sentences if _RESOLVES.match(s.text)), None)
-        if resolved is not None:
+    if not query and _RESOLUTION_TITLE.search(title.strip().rstrip(CLOSERS)):
+        # A resolution's first sentence of what its meeting resolved (that it can quote) is
+        # picked first, whole or as many of its pieces as the budget holds, in order (a
+        # summary focused on a question answers the question instead).
+        for resolved in (s for p in paras for s in p.sentences if _RESOLVES.match(_strip_marker(s).text)):
             pieces = [i for i, (s, *_) in enumerate(pool) if resolved.start <= s.start and s.end <= resolved.end]
-            relevance[pieces] = relevance.max() + 1.0 - 0.01 * np.arange(len(pieces))
+            if pieces:
+                relevance[pieces] = relevance.max() + 1.0 - 0.01 * np.arange(len(pieces))
+                break
     if query:
         # What the question asks for first, what the document is about second.
         query_vector = embedder.encode([for_matching(query)])[0]

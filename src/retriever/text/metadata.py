@@ -120,17 +120,38 @@ def document_years(title: str, meta: Metadata) -> frozenset[int]:
     return title_years(title) | {meta.year} if meta.year is not None else title_years(title)
 
 
+def heading_years(passage: Passage) -> frozenset[int] | None:
+    """The years the nearest heading that names one or two years names (「一、2018年工作
+    回顾」), or None where none does. A decade (「九十年代」) names no year of its own."""
+    for heading in reversed(passage.heading_path):
+        named = title_years(heading)
+        if 0 < len(named) <= 2:
+            return named
+    return None
+
+
 def passage_years(passage: Passage, meta: Metadata) -> frozenset[int]:
     """The years a passage is of: its document's, unless the nearest heading that names
     one or two years names others. The report of 2019 looks back on 2018 under
     「一、2018年工作回顾」: what it says there (城镇新增就业1361万人) is no answer to a
-    question about 2019. A decade (「九十年代」) names no year of its own."""
+    question about 2019."""
     years = document_years(passage.title, meta)
-    for heading in reversed(passage.heading_path):
-        named = title_years(heading)
-        if 0 < len(named) <= 2:
-            return years & named
-    return years
+    named = heading_years(passage)
+    return years if named is None else years & named
+
+
+def answers_years(passage: Passage, meta: Metadata, years: frozenset[int], answered_in: frozenset[int]) -> bool:
+    """Is the passage of a year a question asks about (query.Understood: the years it
+    names, and the documents' years that answer it)? Its years (passage_years) among
+    them; for a question on how a year turned out (answered beyond the years named), the
+    year after's look back on it too (「一、2018年工作回顾」 in the report of 2019), and
+    where that document's headings name no year, all of it."""
+    if answered_in == years:
+        return bool(passage_years(passage, meta) & years)
+    named = heading_years(passage)
+    if named is not None:
+        return bool(named & years) and bool(document_years(passage.title, meta) & answered_in)
+    return bool(document_years(passage.title, meta) & answered_in)
 
 
 def _number(token: str | None) -> int | None:

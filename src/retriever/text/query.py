@@ -69,7 +69,19 @@ _SHORT_FORMS = {"人大": "人民代表大会", "政协": "政治协商会议", 
 # results are reported once it is over (the work report of 1985 gives 1984's harvest,
 # that of 1984 its plan), so the documents of the year after answer it too.
 _OUTCOME_ASKED = re.compile(r"了|最后|最後|到底|实际|實際|一共|结果|結果")
-_PLAN_ASKED = re.compile(r"打算|计划|計劃|目标|目標|定|准备|準備|预期|預期|要|想|安排|力争|力爭|争取|爭取|预算|預算|拟|擬")
+_PLAN_ASKED = re.compile(
+    r"打算|计划|計劃|规划|規劃|部署|目标|目標|定|准备|準備|预期|預期|预计|預計|要|想|安排|力争|力爭|争取|爭取|预算|預算|拟|擬"
+)
+# Words those characters are only part of (「了解」, 「为了」; 「主要」, 「稳定」, 「思想」).
+_NOT_MARKERS = re.compile(
+    r"了解|瞭解|为了|為了|除了|主要|重要|需要|只要|不要|稳定|穩定|一定|肯定|确定|確定|决定|決定|规定|規定|思想"
+)
+
+
+def _asks_outcome(question: str) -> bool:
+    """Does the question ask how something turned out rather than what was planned?"""
+    words = _NOT_MARKERS.sub(" ", question)
+    return bool(_OUTCOME_ASKED.search(words)) and not _PLAN_ASKED.search(words)
 
 
 @dataclass(frozen=True)
@@ -170,7 +182,9 @@ def understand(question: str) -> Understood:
         years |= set(npc_session_years(counting_value(term), counting_value(session) if session else None))
     extra += [full for short, full in _SHORT_FORMS.items() if short in question and full not in question]
     answered_in = frozenset(years)
-    if len(years) == 1 and years == written and _OUTCOME_ASKED.search(question) and not _PLAN_ASKED.search(question):
+    # One year, as written: not one a congress, a session or a plan also names.
+    named_otherwise = any(p.search(question) for p in (_PLAN, _CONGRESS, _NPC))
+    if len(years) == 1 and years == written and not named_otherwise and _asks_outcome(question):
         answered_in |= {year + 1 for year in years}
     return Understood(" ".join([question, *extra]), frozenset(years), answered_in)
 
