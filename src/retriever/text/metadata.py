@@ -149,9 +149,7 @@ def answers_years(passage: Passage, meta: Metadata, years: frozenset[int], answe
     if answered_in == years:
         return bool(passage_years(passage, meta) & years)
     named = heading_years(passage)
-    if named is not None:
-        return bool(named & years) and bool(document_years(passage.title, meta) & answered_in)
-    return bool(document_years(passage.title, meta) & answered_in)
+    return bool(document_years(passage.title, meta) & answered_in) and (named is None or bool(named & years))
 
 
 def _number(token: str | None) -> int | None:

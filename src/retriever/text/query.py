@@ -8,8 +8,8 @@ question shown stays as typed) and returns the years the question names, also th
 the congress, session or plan it names (「十九大」 met in 2017), which search prefers
 among documents whose titles carry them (reports of several years say nearly the same
 things; the year decides), and of the year after too for a question on how a year turned
-out (a year's results are reported once it is over). The rules are the general conventions of Chinese writing, not lists
-taken from any corpus.
+out (a year's results are reported once it is over). The rules are the general
+conventions of Chinese writing, not lists taken from any corpus.
 """
 
 from __future__ import annotations
@@ -163,7 +163,6 @@ def understand(question: str) -> Understood:
     """The question with the full forms of the years, congresses, five-year plans and
     bodies it names."""
     years = years_in(question)
-    written = frozenset(years)
     # Years written otherwise than as four digits, in four (a decade adds no words).
     extra = [f"{y}年" for y in sorted(years) if len(years) <= 3 and str(y) not in question]
     for numeral in _PLAN.findall(question):
@@ -184,7 +183,7 @@ def understand(question: str) -> Understood:
     answered_in = frozenset(years)
     # One year, as written: not one a congress, a session or a plan also names.
     named_otherwise = any(p.search(question) for p in (_PLAN, _CONGRESS, _NPC))
-    if len(years) == 1 and years == written and not named_otherwise and _asks_outcome(question):
+    if len(years) == 1 and not named_otherwise and _asks_outcome(question):
         answered_in |= {year + 1 for year in years}
     return Understood(" ".join([question, *extra]), frozenset(years), answered_in)
 
