@@ -13,7 +13,7 @@ from retriever.index import folder as index_store
 from retriever.index.bm25 import BM25
 from retriever.search import highlight_spans, minmax, search
 from retriever.text.segment import sentence_spans
-from retriever.text.words import terms
+from retriever.text.words import query_terms, terms
 
 DOCS = {
     "a.txt": "基层治理讲话\n一、化解矛盾纠纷\n要建立矛盾纠纷排查调处机制,及时发现和化解各类矛盾纠纷。加强人民调解组织建设。\n"
@@ -82,26 +82,35 @@ def test_index_files_and_manifest(built):
         assert built.index.documents[p.doc_id].text[p.start : p.end] == p.text
 
 
-def test_the_blend_is_weighted_minmax_of_both_sides(built, fake_embedder):
-    q = "化解矛盾纠纷"
+@pytest.mark.parametrize(
+    ("q", "weight"),
+    [("基层如何化解矛盾纠纷", "bm25_weight"), ("化解矛盾纠纷", "short_bm25_weight")],  # a search-box query leans on BM25
+)
+def test_the_blend_is_weighted_minmax_of_both_sides(built, fake_embedder, q, weight):
     qv = fake_embedder.encode([q])[0]
     hits = search(built.index, q, qv, k=10, mode="blend")
     config = SearchConfig()
     passages = built.index.passages
     cos = built.index.vectors.reconstruct_n(0, len(passages)) @ qv
-    # Each passage's best sentence of 8 characters or more, each embedded on its own.
+    # Each passage's best sentence of 8 characters or more, each embedded on its own
+    # (as stored: 8 bits a value).
+    sentences = [built.index.sentences.of(i) for i in range(len(passages))]
+    for p, (spans, vectors) in zip(passages, sentences):
+        assert [tuple(s) for s in spans] == sentence_spans(p.text)
+        np.testing.assert_allclose(vectors, fake_embedder.encode([p.text[a:b] for a, b in spans]), atol=0.01)
     best = np.array([
-        max((float(fake_embedder.encode([p.text[a:b]])[0] @ qv) for a, b in sentence_spans(p.text) if b - a >= 8), default=c)
-        for p, c in zip(passages, cos)
+        max((float(v @ qv) for (a, b), v in zip(spans, vectors) if b - a >= 8), default=c)
+        for (spans, vectors), c in zip(sentences, cos)
     ])  # fmt: skip
     dense = (1 - config.sentence_weight) * cos + config.sentence_weight * best
-    bm = built.index.bm25.scores(terms(q))
-    w = config.bm25_weight
+    bm = built.index.bm25.scores(query_terms(q))
+    w = getattr(config, weight)
+    assert w == (0.3 if weight == "bm25_weight" else 0.7)
     # With 4 passages every one is a candidate, so minmax runs over all of them.
     expected = (1 - w) * (dense - dense.min()) / (dense.max() - dense.min()) + w * (bm - bm.min()) / (bm.max() - bm.min())
     for h in hits:
-        assert h.score == pytest.approx(expected[h.passage_id], abs=1e-3)
-        assert h.dense == pytest.approx(dense[h.passage_id], abs=1e-3)
+        assert h.score == pytest.approx(expected[h.passage_id], abs=1e-5)
+        assert h.dense == pytest.approx(dense[h.passage_id], abs=1e-5)
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
     assert all(a.score >= b.score for a, b in zip(hits, hits[1:]))
 

@@ -4,12 +4,13 @@ reordered by a learned ranker (hybrid, the default).
 The dense score of a passage is (1 - s) · the cosine of its vector + s · the best cosine
 of one of its sentences (each embedded on its own), over the candidates FAISS finds by
 passage vector. The blend = (1 - w) · minmax(dense) + w · minmax(BM25), over the union
-of the two top lists: each side is rescaled to [0, 1] within the candidates, so that w
-means the same for every question (m3e-small's cosines bunch between 0.6 and 0.85, BM25
-has no fixed scale); plus year_weight where the question names a year its document is
-of (by its title or its date). The weights were chosen on the dev half of benchmarks/user_questions.jsonl
-and checked on the other sets of benchmarks/retrieval_quality.py; README "Benchmarks"
-says why. Hybrid search reorders the blend's best candidates by the signals a ranker
+of the two top lists (w higher for a search-box query): each side is rescaled to [0, 1]
+within the candidates, so that w means the same for every question (m3e-small's cosines
+bunch between 0.6 and 0.85, BM25 has no fixed scale); plus year_weight where the
+question names a year its document is of (by its title or its date). The weights were
+chosen on the dev half of benchmarks/user_questions.jsonl and checked on the other sets
+of benchmarks/retrieval_quality.py; README "Benchmarks" says why. Hybrid search reorders
+the blend's best candidates by the signals a ranker
 learned to weigh (ranking/; README "How results are ranked").
 """
 
@@ -28,7 +29,7 @@ from retriever.config import SearchConfig
 from retriever.errors import UsageError
 from retriever.index.folder import Index, nearest
 from retriever.index.scope import Selection
-from retriever.ranking.features import Candidates, for_ranker
+from retriever.ranking.features import SHORT_CHARS, Candidates, compact, for_ranker
 from retriever.ranking.model import Ranker
 from retriever.ranking.store import shipped
 from retriever.text.metadata import Metadata, answers_years
@@ -39,8 +40,8 @@ from retriever.text.words import for_matching, query_terms
 SCORE_NAMES = {
     "hybrid": "the learned ranker's score over the blend's {n} best candidates, rescaled among them (1 the best, 0 the "
     "last; README 'How results are ranked'); below them, the blend's order (below 0)",
-    "blend": "{d:g}·minmax(dense) + {w:g}·minmax(BM25) over the union of both top lists (0–1), "
-    "+{y:g} for a document of the year asked; dense = {p:g}·cosine(passage) + {s:g}·cosine(its best sentence)",
+    "blend": "{d:g}·minmax(dense) + {w:g}·minmax(BM25) over the union of both top lists (0–1; {sd:g} and {sw:g} "
+    "for a query of {short} characters or fewer), +{y:g} for a document of the year asked; dense = {p:g}·cosine(passage) + {s:g}·cosine(its best sentence)",
     "dense": "{p:g}·cosine(passage) + {s:g}·cosine(its best sentence), question and text vectors",
     "bm25": "BM25 over jieba words of the passage, its title and headings",
 }
@@ -223,7 +224,8 @@ def holds_every_word(index: Index, question: str, passage: Passage) -> bool:
 
 def score_name(mode: str, config: SearchConfig, depth: int | None = None) -> str:
     return SCORE_NAMES[mode].format(
-        d=1 - config.bm25_weight, w=config.bm25_weight, y=config.year_weight,
+        d=1 - config.bm25_weight, w=config.bm25_weight, y=config.year_weight, short=SHORT_CHARS,
+        sd=1 - config.short_bm25_weight, sw=config.short_bm25_weight,
         p=1 - config.sentence_weight, s=config.sentence_weight, n=depth,
     )  # fmt: skip
 
@@ -406,7 +408,7 @@ def _fused(
     sentence = best_sentences(index, ids, cosine, query_vector, config)
     dense = (1 - config.sentence_weight) * cosine + config.sentence_weight * sentence
     lexical = all_bm25[ids].astype(np.float32)
-    w = config.bm25_weight
+    w = config.short_bm25_weight if len(compact(query)) <= SHORT_CHARS else config.bm25_weight
     fused = (1 - w) * minmax(dense) + w * minmax(lexical)
     understood = understand(query)
     if understood.years:
