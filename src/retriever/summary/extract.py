@@ -28,7 +28,7 @@ from retriever.embedding.embedders import Embedder
 from retriever.ranking.features import SHORT_CHARS, compact
 from retriever.search import Hit, minmax
 from retriever.text.metadata import answers_years, document_years
-from retriever.text.numerals import ARABIC, ASKS_AMOUNT, ASKS_DATE, DIGITS, FIGURE, KEY_FIGURE
+from retriever.text.numerals import ARABIC, ASKS_AMOUNT, ASKS_DATE, COUNTING, DIGITS, FIGURE, KEY_FIGURE, counting_value
 from retriever.text.official import ADDRESSEES
 from retriever.text.outline import ENUMERATION_RANK, LEADING_MARKER, MAX_STANDALONE_CHARS, detect_heading, strip_title
 from retriever.text.punctuation import (
@@ -464,18 +464,60 @@ def _search_term(question: str) -> str | None:
 
 def _term_mentions(term: str) -> Callable[[str], float]:
     """How a sentence (`_matched`) speaks of the term: 1 where it says what the term means
-    (「X即」「X就是」「X是指」, 「所谓X」「（即《X》）」, 「…（X）」 after a full name), plus 0.5
-    where it sets it in quotation marks or a title's marks (「实施“X”」, 「《X（草案）》」)."""
+    (「X即」「X就是」「X是指」「X：」, 「所谓X」「（即《X》）」, 「…（X）」 after a full name, or
+    the list a numbered term sums up: _lists_items), plus 0.5 where it sets it in quotation
+    marks or a title's marks (「实施“X”」, 「《X（草案）》」)."""
     t, opener, closer = re.escape(term), char_class(QUOTE_OPENERS), char_class(QUOTE_CLOSERS)
     quoted = re.compile(f"{opener}{t}(?:{closer}|[（(])")
     defined = re.compile(
-        f"{t}{closer}?[，,]?(?:即|就是|是指|指的是)|(?:所谓|即|简称|又称){opener}?{t}|[（(]{opener}?{t}{closer}?[）)]"
+        f"{t}{closer}?(?:[，,]?(?:即|就是|是指|指的是)|[：:])|(?:所谓|即|简称|又称){opener}?{t}|[（(]{opener}?{t}{closer}?[）)]"
     )
+    lists = _lists_items(term)
 
     def mentions(matched: str) -> float:
-        return float(bool(defined.search(matched))) + 0.5 * bool(quoted.search(matched))
+        return float(bool(defined.search(matched) or lists(matched))) + 0.5 * bool(quoted.search(matched))
 
     return mentions
+
+
+# Chinese sums up a list in a numbered term: 「三条保障线」, 「两免一补」 (2 + 1), 「干部四化」,
+# 「四个全面」. An ordinal (第三) counts nothing, nor does a plan's name (「十四五」); a list
+# of one, or of more than ten, is no list a sentence gives.
+_TERM_NUMERAL = re.compile(f"(?<!第)([{COUNTING}两]+)(?:个|项|条|大)?(.)?")
+_COUNT = re.compile("[一二三四五六七八九]?十[一二三四五六七八九]?|[一二三四五六七八九两]")
+_CLAUSE_END = "，,；;。：:！？!?"
+_JOINED = "和及与"
+_LAST_JOINED = "(?:、|和|及|与|以及)"
+
+
+def _lists_items(term: str) -> Callable[[str], bool]:
+    """Does a sentence give the list a numbered term sums up, the whole list of a clause,
+    its items apart by 「、」 (the last by 「和」 too)? Either right before the term
+    (「下岗职工基本生活保障、失业保险和城镇居民最低生活保障的“三条保障线”」) or without it,
+    each item with the character the one numeral counts (「四化」: 「革命化、年轻化、知识化、
+    专业化」; 「四个全面」: 全). Always False for a term without a numeral."""
+    numerals = _TERM_NUMERAL.findall(term)
+    if not numerals or not all(_COUNT.fullmatch(n) for n, _ in numerals):
+        return lambda matched: False
+    count = sum(2 if n == "两" else counting_value(n) for n, _ in numerals)
+    if not 2 <= count <= 10:
+        return lambda matched: False
+
+    def listed(first: str, item: str) -> str:
+        # From the clause's start (its first item holds the verb: 「要坚持和完善……」).
+        return f"(?<![^{_CLAUSE_END}“”‘’「」《》]){first}(?:、{item}){{{count - 2}}}{_LAST_JOINED}{item}"
+
+    first, item = f"[^、{_CLAUSE_END}]*", f"[^、{_CLAUSE_END}{_JOINED}]*"
+    # Two items before the term are too often two verbs (「坚持和完善“一带一路”」).
+    patterns = []
+    if count > 2:
+        patterns.append(re.compile(f"{listed(first, item)}的?{char_class(QUOTE_OPENERS)}?{re.escape(term)}"))
+    if len(numerals) == 1 and numerals[0][1]:
+        c = re.escape(numerals[0][1])
+        # Each up to its last c, then none: one way to read an item, linear time.
+        first, item = f"{first}{c}[^、{_CLAUSE_END}{c}]*", f"{item}{c}[^、{_CLAUSE_END}{_JOINED}{c}]*"
+        patterns.append(re.compile(f"{listed(first, item)}(?=[{_CLAUSE_END}]|$)"))
+    return lambda matched: any(p.search(matched) for p in patterns)
 
 
 def _answer_relevance(
