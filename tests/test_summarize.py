@@ -767,3 +767,39 @@ def test_a_resolution_says_what_its_meeting_resolved(fake_embedder, title):
     assert summarize_document(RESOLUTION, "r", title, fake_embedder, 38).sentences[0].text == "会议充分肯定国务院过去一年的工作，"
     # Any other document is summarized by its centre, whatever its sentences say.
     assert decided not in summarize_document(RESOLUTION, "r", "政府工作报告", fake_embedder, 100).text
+
+
+REPORT = (
+    "过去一年，我们坚持稳中求进，经济社会发展取得新的成就。"
+    "今年发展主要预期目标是：国内生产总值增长5%左右；城镇新增就业1200万人以上。"
+    "实现上述目标，需要付出艰苦努力，各方面要坚定信心，真抓实干，团结奋进。"
+    "我们要坚定信心，真抓实干，团结奋进，推动经济持续回升向好。"
+    "各级政府要坚定信心，真抓实干，团结奋进，为民族复兴不懈奋斗。"
+)
+
+
+def test_a_document_that_sets_targets_is_summarized_from_them(fake_embedder):
+    targets = "今年发展主要预期目标是：国内生产总值增长5%左右；城镇新增就业1200万人以上。"
+    assert targets in summarize_document(REPORT, "r", "政府工作报告", fake_embedder, 100).text
+    # Without their figures they are words like the others, and the centre passes them by.
+    vague = REPORT.replace("国内生产总值增长5%左右；城镇新增就业1200万人以上", "经济稳中向好；就业保持总体稳定")
+    assert "目标是" not in summarize_document(vague, "r", "政府工作报告", fake_embedder, 100).text
+    # A summary for a question answers the question.
+    assert targets not in summarize_document(REPORT, "r", "政府工作报告", fake_embedder, 100, query="团结奋进").text
+
+
+@pytest.mark.parametrize(
+    ("sentence", "states"),
+    [
+        ("今年发展主要预期目标是：国内生产总值增长5%左右；城镇新增就业1200万人以上。", True),
+        ("今年国民经济宏观调控的主要目标是：经济增长速度8 ％，商品零售价格涨幅控制在3 ％以内。", True),
+        ("今年的目标是：全面建成小康社会，人民生活更加美好。", False),  # no figure
+        ("国内生产总值增长8%，实现了预期目标。", False),  # an outcome
+        ("增长8%左右的目标是：稳妥的。", False),  # its figure before, not after
+    ],
+)
+def test_targets_are_stated_with_their_figures(sentence, states):
+    from retriever.summary.extract import _gist
+    from retriever.text.segment import split_sentences
+
+    assert bool(list(_gist(split_sentences(sentence, 0), "政府工作报告"))) == states

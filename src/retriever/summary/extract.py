@@ -173,6 +173,10 @@ _RESOLVES = re.compile(
     r"^(?:本次|这次|這次)?(?:会议|會議|大会|大會|全会|全會)[^。！？!?]{0,80}?"
     r"(?:决定|決定|批准|同意|通过了|通過了|审议通过|審議通過|一致通过|一致通過)"
 )
+# A document that sets targets states them in one sentence: 「今年发展主要预期目标是：国内生产
+# 总值增长5%左右；城镇新增就业1200万人以上……」, 「宏观调控的主要目标是：经济增长速度8％……」.
+# What a plan or a report is read for; its gist as a resolution's decision is a resolution's.
+_STATES_TARGETS = re.compile(r"(?:目标|指标)(?:是|为)[：:]")
 # 「关于……」 with no clause and nothing after it names a topic: a heading that ends in a stop.
 _TOPIC = re.compile(r"^(?:关于|關於)[^，,；;：:。！？!?]{1,24}[。．.！!]?$")
 
@@ -660,6 +664,14 @@ def _answer_order(pool: list[tuple[Sentence, bool, Hit]], picked: list[int], ask
     return out
 
 
+def _gist(sentences: Iterable[Sentence], title: str) -> Iterable[Sentence]:
+    """Of a document's sentences, those that say what it is for: what a resolution's
+    meeting resolved, or where another document states its targets with figures."""
+    if _RESOLUTION_TITLE.search(title.strip().rstrip(CLOSERS)):
+        return (s for s in sentences if _RESOLVES.match(_strip_marker(s).text))
+    return (s for s in sentences if (m := _STATES_TARGETS.search(s.text)) and KEY_FIGURE.search(s.text, m.end()))
+
+
 def summarize_document(
     text: str,
     doc_id: str,
@@ -713,12 +725,13 @@ def summarize_document(
     figures = np.array([bool(KEY_FIGURE.search(s.text)) for s, *_ in pool], dtype=float)
     fixed = config.salience_weight * minmax(salient) + config.position_weight * positions + config.figure_weight * figures
     relevance = rate(vectors, centre(vectors, fixed, config), fixed, config)
-    if not query and _RESOLUTION_TITLE.search(title.strip().rstrip(CLOSERS)):
-        # A resolution's first sentence of what its meeting resolved (that it can quote) is
-        # picked first, whole or as many of its pieces as the budget holds, in order (a
-        # summary focused on a question answers the question instead).
-        for resolved in (s for p in paras for s in p.sentences if _RESOLVES.match(_strip_marker(s).text)):
-            pieces = [i for i, (s, *_) in enumerate(pool) if resolved.start <= s.start and s.end <= resolved.end]
+    if not query:
+        # A resolution's first sentence of what its meeting resolved, or a document's first
+        # statement of its targets with their figures (that it can quote), is picked first,
+        # whole or as many of its pieces as the budget holds, in order (a summary focused
+        # on a question answers the question instead).
+        for gist in _gist((s for p in paras for s in p.sentences), title):
+            pieces = [i for i, (s, *_) in enumerate(pool) if gist.start <= s.start and s.end <= gist.end]
             if pieces:
                 relevance[pieces] = relevance.max() + 1.0 - 0.01 * np.arange(len(pieces))
                 break
