@@ -789,17 +789,30 @@ def test_a_document_that_sets_targets_is_summarized_from_them(fake_embedder):
 
 
 @pytest.mark.parametrize(
-    ("sentence", "states"),
+    ("text", "gist"),
     [
-        ("今年发展主要预期目标是：国内生产总值增长5%左右；城镇新增就业1200万人以上。", True),
-        ("今年国民经济宏观调控的主要目标是：经济增长速度8 ％，商品零售价格涨幅控制在3 ％以内。", True),
-        ("今年的目标是：全面建成小康社会，人民生活更加美好。", False),  # no figure
-        ("国内生产总值增长8%，实现了预期目标。", False),  # an outcome
-        ("增长8%左右的目标是：稳妥的。", False),  # its figure before, not after
+        (
+            "今年发展主要预期目标是：国内生产总值增长5%左右；城镇新增就业1200万人以上。",
+            "今年发展主要预期目标是：国内生产总值增长5%左右；",
+        ),
+        (
+            "宏观调控的主要目标是：经济增长速度8 ％，涨幅控制在3 ％以内。",
+            "宏观调控的主要目标是：经济增长速度8 ％，涨幅控制在3 ％以内。",
+        ),
+        # Announced at the end of a paragraph, given in the next: the two together.
+        (
+            "今年的主要预期目标是：\n国内生产总值增长8％左右；城镇新增就业900万人以上。",
+            "今年的主要预期目标是：\n国内生产总值增长8％左右；",
+        ),
+        ("今年的目标是：\n全面建成小康社会。\n国内生产总值增长8％左右。", None),  # not the one after that
+        ("今年的目标是：全面建成小康社会，人民生活更加美好。", None),  # no figure
+        ("国内生产总值增长8%，实现了预期目标。", None),  # an outcome
+        ("增长8%左右的目标是：稳妥的。", None),  # its figure before, not after
     ],
 )
-def test_targets_are_stated_with_their_figures(sentence, states):
+def test_targets_are_stated_with_their_figures(text, gist):
     from retriever.summary.extract import _gist
-    from retriever.text.segment import split_sentences
+    from retriever.text.segment import paragraphs
 
-    assert bool(list(_gist(split_sentences(sentence, 0), "政府工作报告"))) == states
+    spans = list(_gist((s for p in paragraphs(text) for s in p.sentences), "政府工作报告"))
+    assert [text[a:b] for a, b in spans] == ([gist] if gist else [])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -664,12 +664,22 @@ def _answer_order(pool: list[tuple[Sentence, bool, Hit]], picked: list[int], ask
     return out
 
 
-def _gist(sentences: Iterable[Sentence], title: str) -> Iterable[Sentence]:
-    """Of a document's sentences, those that say what it is for: what a resolution's
-    meeting resolved, or where another document states its targets with figures."""
+def _gist(sentences: Iterable[Sentence], title: str) -> Iterator[tuple[int, int]]:
+    """Where a document says what it is for, as spans of its text, first first: what a
+    resolution's meeting resolved, or where another document states its targets with
+    figures (after 「目标是：」, or in the sentence after one that ends its paragraph with
+    it: the two together)."""
     if _RESOLUTION_TITLE.search(title.strip().rstrip(CLOSERS)):
-        return (s for s in sentences if _RESOLVES.match(_strip_marker(s).text))
-    return (s for s in sentences if (m := _STATES_TARGETS.search(s.text)) and KEY_FIGURE.search(s.text, m.end()))
+        yield from ((s.start, s.end) for s in sentences if _RESOLVES.match(_strip_marker(s).text))
+        return
+    announced: Sentence | None = None
+    for s in sentences:
+        m = _STATES_TARGETS.search(s.text)
+        if m and KEY_FIGURE.search(s.text, m.end()):
+            yield s.start, s.end
+        elif announced and KEY_FIGURE.search(s.text):
+            yield announced.start, s.end
+        announced = s if m and m.end() == len(s.text.rstrip()) else None
 
 
 def summarize_document(
@@ -730,8 +740,8 @@ def summarize_document(
         # statement of its targets with their figures (that it can quote), is picked first,
         # whole or as many of its pieces as the budget holds, in order (a summary focused
         # on a question answers the question instead).
-        for gist in _gist((s for p in paras for s in p.sentences), title):
-            pieces = [i for i, (s, *_) in enumerate(pool) if gist.start <= s.start and s.end <= gist.end]
+        for start, end in _gist((s for p in paras for s in p.sentences), title):
+            pieces = [i for i, (s, *_) in enumerate(pool) if start <= s.start and s.end <= end]
             if pieces:
                 relevance[pieces] = relevance.max() + 1.0 - 0.01 * np.arange(len(pieces))
                 break
