@@ -137,6 +137,11 @@ def test_ask(built):
     for s in answer.summary.sentences:
         assert built.index.documents[s.doc_id].text[s.start : s.end] == s.text
         assert answer.results[s.cites - 1].passage.doc_id == s.doc_id
+    # The same question answers the same, whatever the time it took; an answer is no key.
+    again = built.ask("如何化解矛盾纠纷", k=2, summary_chars=60)
+    assert again == answer and again.timings_ms is not answer.timings_ms
+    with pytest.raises(TypeError, match="unhashable type: 'Answer'"):
+        hash(answer)
 
 
 def test_failed_write_leaves_the_old_index(built, corpus, monkeypatch):

@@ -105,6 +105,8 @@ class Answer:
     `reason`): whether the index seems to answer the question at all; score: what a
     hit's score means in this mode; scope: the documents asked within (Scope), if any;
     timings_ms: encode, search and summary times; index, model and ranker: what answered.
+    Two answers are equal when they say the same, however long each took; an answer holds
+    lists, so is not hashable (hash its `to_dict()` JSON to key a cache by it).
     """
 
     query: str
@@ -114,10 +116,13 @@ class Answer:
     summary: Summary
     index: str
     model: str
-    timings_ms: dict[str, float] = field(default_factory=dict)
+    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
     verdict: Verdict = Verdict(None, None)  # whether the index seems to answer at all
     scope: Selection | None = None  # the documents asked within, when the question was scoped
     ranker: str | None = None  # hybrid mode: "shipped" or "tuned" (the index's own, `retriever tune`)
+
+    # Said outright: frozen, a dataclass would hash its fields and fail on the list.
+    __hash__ = None  # type: ignore[assignment]
 
     # The verdict's fields, where the JSON has them: at the top.
     @property
