@@ -183,15 +183,17 @@ def evaluate(
     base = SearchConfig()
 
     def product(mode: str, w: float | None = None):
-        config = base if w is None else replace(base, bm25_weight=w)
+        # One weight for every question, search-box queries too.
+        config = base if w is None else replace(base, bm25_weight=w, short_bm25_weight=w)
         return lambda q, v: [h.passage_id for h in search(index, q, v, K, mode, config)]
 
+    hand_set = f"blend w={base.bm25_weight:g}, {base.short_bm25_weight:g} for search-box queries (hand-set)"
     methods = {
         "BM25 (jieba)": product("bm25"),
         "dense (m3e-small)": product("dense"),
         DEFAULT: product("hybrid"),
-        f"blend w={base.bm25_weight:g} (hand-set)": product("blend"),
-        **{f"blend w={w:g}": product("blend", w) for w in (0.3, 0.4, 0.5, 0.6, 0.7) if w != base.bm25_weight},
+        hand_set: product("blend"),
+        **{f"blend w={w:g}": product("blend", w) for w in (0.3, 0.4, 0.5, 0.6, 0.7)},
     }
     runs: dict[str, list] = {name: [] for name in methods}
     runs.update({"RRF k=60": [], "cosine + 0.25·minmax(BM25)": [], "char 1-2-gram TF-IDF": []})

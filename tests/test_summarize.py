@@ -696,11 +696,18 @@ def test_a_sentence_that_says_what_a_term_means_or_introduces_it(sentence, menti
         ("四个全面", "协调推进全面建成小康社会、全面深化改革、全面依法治国和全面从严治党。", 1.0),
         ("四个全面", "全面建成小康社会、全面深化改革、全面依法治国。", 0.0),
         ("干部四化", "推进干部队伍年轻化。", 0.0),
-        # What follows a colon is what the term comprises.
-        ("约法三章", "要严格执行“约法三章”：政府性楼堂馆所一律不得新建，财政供养人员只减不增。", 1.5),
-        # An ordinal and a plan's name count nothing.
+        ("干部四化", "推进新型工业化、信息化、城镇化和农业现代化。", 0.0),  # the clause lacks 干部
+        # Several numerals: each item holds what its numeral counts, in order.
+        ("一国两制", "香港、澳门和台湾的“一国两制”。", 0.5),
+        # After a colon, as many items as the term counts.
+        ("约法三章", "要严格执行“约法三章”：政府性楼堂馆所一律不得新建，财政供养人员只减不增，公费接待只减不增。", 1.5),
+        ("约法三章", "要严格执行“约法三章”：政府性楼堂馆所一律不得新建。", 0.5),
+        ("一带一路", "聚焦“一带一路”：中欧班列开行。", 0.5),
+        # An ordinal, a plan's name and a measure word count nothing.
         ("第三产业", "发展农业、工业和第三产业。", 0.0),
+        ("第十三届", "历经第十一届、第十二届和第十三届。", 0.0),
         ("十四五", "制定农业、工业和“十四五”规划。", 0.5),
+        ("五年规划", "2016年、2017年、2018年、2019年和2020年。", 0.0),
     ],
 )
 def test_a_sentence_that_gives_the_list_a_numbered_term_sums_up(term, sentence, mentions):
@@ -805,6 +812,9 @@ def test_a_document_that_sets_targets_is_summarized_from_them(fake_embedder):
             "今年的主要预期目标是：\n国内生产总值增长8％左右；",
         ),
         ("今年的目标是：\n全面建成小康社会。\n国内生产总值增长8％左右。", None),  # not the one after that
+        ("主要预期目标是：经济稳中向好；国内生产总值增长8％左右。", "主要预期目标是：经济稳中向好；国内生产总值增长8％左右。"),
+        ("今年發展主要預期目標為：國內生產總值增長5%左右。", "今年發展主要預期目標為：國內生產總值增長5%左右。"),
+        ("《关于“十四五”规划目标是：的思考》发表后，阅读量达10万人次。", None),  # a title's words
         ("今年的目标是：全面建成小康社会，人民生活更加美好。", None),  # no figure
         ("国内生产总值增长8%，实现了预期目标。", None),  # an outcome
         ("增长8%左右的目标是：稳妥的。", None),  # its figure before, not after

@@ -106,7 +106,8 @@ class Answer:
     hit's score means in this mode; scope: the documents asked within (Scope), if any;
     timings_ms: encode, search and summary times; index, model and ranker: what answered.
     Two answers are equal when they say the same, however long each took; an answer holds
-    lists, so is not hashable (hash its `to_dict()` JSON to key a cache by it).
+    lists, so is not hashable (to key a cache by one, hash its `to_dict()` JSON without
+    "timings_ms").
     """
 
     query: str

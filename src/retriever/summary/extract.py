@@ -176,7 +176,7 @@ _RESOLVES = re.compile(
 # A document that sets targets states them in one sentence: 「今年发展主要预期目标是：国内生产
 # 总值增长5%左右；城镇新增就业1200万人以上……」, 「宏观调控的主要目标是：经济增长速度8％……」.
 # What a plan or a report is read for; its gist as a resolution's decision is a resolution's.
-_STATES_TARGETS = re.compile(r"(?:目标|指标)(?:是|为)[：:]")
+_STATES_TARGETS = re.compile(r"(?:目标|目標|指标|指標)(?:是|为|為)[：:]")
 # 「关于……」 with no clause and nothing after it names a topic: a heading that ends in a stop.
 _TOPIC = re.compile(r"^(?:关于|關於)[^，,；;：:。！？!?]{1,24}[。．.！!]?$")
 
@@ -468,13 +468,13 @@ def _search_term(question: str) -> str | None:
 
 def _term_mentions(term: str) -> Callable[[str], float]:
     """How a sentence (`_matched`) speaks of the term: 1 where it says what the term means
-    (「X即」「X就是」「X是指」「X：」, 「所谓X」「（即《X》）」, 「…（X）」 after a full name, or
-    the list a numbered term sums up: _lists_items), plus 0.5 where it sets it in quotation
-    marks or a title's marks (「实施“X”」, 「《X（草案）》」)."""
+    (「X即」「X就是」「X是指」, 「所谓X」「（即《X》）」, 「…（X）」 after a full name, or the list
+    a numbered term sums up: _lists_items), plus 0.5 where it sets it in quotation marks or
+    a title's marks (「实施“X”」, 「《X（草案）》」)."""
     t, opener, closer = re.escape(term), char_class(QUOTE_OPENERS), char_class(QUOTE_CLOSERS)
     quoted = re.compile(f"{opener}{t}(?:{closer}|[（(])")
     defined = re.compile(
-        f"{t}{closer}?(?:[，,]?(?:即|就是|是指|指的是)|[：:])|(?:所谓|即|简称|又称){opener}?{t}|[（(]{opener}?{t}{closer}?[）)]"
+        f"{t}{closer}?[，,]?(?:即|就是|是指|指的是)|(?:所谓|即|简称|又称){opener}?{t}|[（(]{opener}?{t}{closer}?[）)]"
     )
     lists = _lists_items(term)
 
@@ -485,43 +485,67 @@ def _term_mentions(term: str) -> Callable[[str], float]:
 
 
 # Chinese sums up a list in a numbered term: 「三条保障线」, 「两免一补」 (2 + 1), 「干部四化」,
-# 「四个全面」. An ordinal (第三) counts nothing, nor does a plan's name (「十四五」); a list
-# of one, or of more than ten, is no list a sentence gives.
-_TERM_NUMERAL = re.compile(f"(?<!第)([{COUNTING}两]+)(?:个|项|条|大)?(.)?")
+# 「四个全面」. A numeral counts the character after it, past a measure word (四个全面: 全);
+# one inside a longer numeral or after 第 (「第十三届」) counts nothing, nor does a plan's
+# name (「十四五」); a list of one, or of more than ten, is no list a sentence gives.
+_TERM_NUMERAL = re.compile(
+    f"(?<![第{COUNTING}两百千])([{COUNTING}两]+)(?![百千万亿])(?:个|项|条|大|年|届|种|位|点|次|字|件)?([^{COUNTING}两百千])?"
+)
 _COUNT = re.compile("[一二三四五六七八九]?十[一二三四五六七八九]?|[一二三四五六七八九两]")
-_CLAUSE_END = "，,；;。：:！？!?"
-_JOINED = "和及与"
-_LAST_JOINED = "(?:、|和|及|与|以及)"
+_CLAUSES = re.compile("[，,；;。：:！？!?\n]")
+_LAST_JOIN = re.compile("以及|和|及|与")
+_BEFORE_TERM = "的" + QUOTE_OPENERS
+
+
+def _items(text: str) -> list[str]:
+    """The items of a list written 「甲、乙和丙」: apart by 「、」, the last two by 「和」 (及,
+    与, 以及) too. The first item holds what comes before the list in its clause."""
+    items = text.split("、")
+    joins = list(_LAST_JOIN.finditer(items[-1]))
+    if joins and (len(items) > 1 or len(joins) == 1):
+        last, j = items[-1], joins[-1]
+        items[-1:] = [last[: j.start()], last[j.end() :]]
+    return items
 
 
 def _lists_items(term: str) -> Callable[[str], bool]:
-    """Does a sentence give the list a numbered term sums up, the whole list of a clause,
-    its items apart by 「、」 (the last by 「和」 too)? Either right before the term
-    (「下岗职工基本生活保障、失业保险和城镇居民最低生活保障的“三条保障线”」) or without it,
-    each item with the character the one numeral counts (「四化」: 「革命化、年轻化、知识化、
-    专业化」; 「四个全面」: 全). Always False for a term without a numeral."""
+    """Does a sentence give the list a numbered term sums up? As many items as its numerals
+    count, the whole list of a clause: right before the term (「下岗职工基本生活保障、失业保险
+    和城镇居民最低生活保障的“三条保障线”」; of more than two, which are too often two verbs:
+    「坚持和完善“一带一路”」), after it and a colon (「“约法三章”：甲，乙，丙。」), or alone
+    where the clause holds the rest of the term, each item with the character its one
+    numeral counts (「实现干部队伍的革命化、年轻化、知识化、专业化」 for 「干部四化」, not
+    「工业化、信息化、城镇化和农业现代化」). Of a term of several numerals each item holds the
+    character its numeral counts, in order (两免一补: 免, 免, 补; not 「一国两制」 after three
+    places). Always False for a term without a numeral."""
     numerals = _TERM_NUMERAL.findall(term)
     if not numerals or not all(_COUNT.fullmatch(n) for n, _ in numerals):
         return lambda matched: False
-    count = sum(2 if n == "两" else counting_value(n) for n, _ in numerals)
-    if not 2 <= count <= 10:
+    values = [2 if n == "两" else counting_value(n) for n, _ in numerals]
+    count = sum(values)
+    if not 2 <= count <= 10 or (len(numerals) > 1 and not all(c for _, c in numerals)):
         return lambda matched: False
+    holds = [c for (_, c), v in zip(numerals, values) for _ in range(v)] if len(numerals) > 1 else None
+    counted = numerals[0][1] if len(numerals) == 1 else ""
+    rest = set(_TERM_NUMERAL.sub("", term))
+    after = re.compile(f"{re.escape(term)}{char_class(QUOTE_CLOSERS)}?[：:]([^。！？!?]*)")
 
-    def listed(first: str, item: str) -> str:
-        # From the clause's start (its first item holds the verb: 「要坚持和完善……」).
-        return f"(?<![^{_CLAUSE_END}“”‘’「」《》]){first}(?:、{item}){{{count - 2}}}{_LAST_JOINED}{item}"
+    def fits(items: list[str]) -> bool:
+        return len(items) == count and (holds is None or all(h in item for h, item in zip(holds, items)))
 
-    first, item = f"[^、{_CLAUSE_END}]*", f"[^、{_CLAUSE_END}{_JOINED}]*"
-    # Two items before the term are too often two verbs (「坚持和完善“一带一路”」).
-    patterns = []
-    if count > 2:
-        patterns.append(re.compile(f"{listed(first, item)}的?{char_class(QUOTE_OPENERS)}?{re.escape(term)}"))
-    if len(numerals) == 1 and numerals[0][1]:
-        c = re.escape(numerals[0][1])
-        # Each up to its last c, then none: one way to read an item, linear time.
-        first, item = f"{first}{c}[^、{_CLAUSE_END}{c}]*", f"{item}{c}[^、{_CLAUSE_END}{_JOINED}{c}]*"
-        patterns.append(re.compile(f"{listed(first, item)}(?=[{_CLAUSE_END}]|$)"))
-    return lambda matched: any(p.search(matched) for p in patterns)
+    def lists(matched: str) -> bool:
+        for clause in _CLAUSES.split(matched):
+            at = clause.find(term)
+            if at >= 0:
+                if count > 2 and fits(_items(clause[:at].rstrip(_BEFORE_TERM))):
+                    return True
+            elif counted and rest <= set(clause) and fits(items := _items(clause)):
+                if all(counted in item for item in items):
+                    return True
+        m = after.search(matched)
+        return m is not None and (fits(re.split("[，,；;]", m.group(1))) or fits(_items(m.group(1))))
+
+    return lists
 
 
 def _answer_relevance(
@@ -667,19 +691,23 @@ def _answer_order(pool: list[tuple[Sentence, bool, Hit]], picked: list[int], ask
 def _gist(sentences: Iterable[Sentence], title: str) -> Iterator[tuple[int, int]]:
     """Where a document says what it is for, as spans of its text, first first: what a
     resolution's meeting resolved, or where another document states its targets with
-    figures (after 「目标是：」, or in the sentence after one that ends its paragraph with
-    it: the two together)."""
+    figures (after 「目标是：」, not in a title's 《》; or, where the statement's sentence has
+    none and goes on, 「目标是：」 ending its paragraph or 「目标是：经济稳中向好；」, the two
+    sentences together)."""
     if _RESOLUTION_TITLE.search(title.strip().rstrip(CLOSERS)):
         yield from ((s.start, s.end) for s in sentences if _RESOLVES.match(_strip_marker(s).text))
         return
     announced: Sentence | None = None
     for s in sentences:
         m = _STATES_TARGETS.search(s.text)
-        if m and KEY_FIGURE.search(s.text, m.end()):
+        if m and s.text.count("《", 0, m.start()) > s.text.count("》", 0, m.start()):
+            m = None
+        stated = bool(m and KEY_FIGURE.search(s.text, m.end()))
+        if stated:
             yield s.start, s.end
         elif announced and KEY_FIGURE.search(s.text):
             yield announced.start, s.end
-        announced = s if m and m.end() == len(s.text.rstrip()) else None
+        announced = s if m and not stated and s.text.rstrip().endswith(("：", ":", "；", ";")) else None
 
 
 def summarize_document(
