@@ -10,8 +10,8 @@ bunch between 0.6 and 0.85, BM25 has no fixed scale); plus year_weight where the
 question names a year its document is of (by its title or its date). The weights were
 chosen on the dev half of benchmarks/user_questions.jsonl and checked on the other sets
 of benchmarks/retrieval_quality.py; README "Benchmarks" says why. Hybrid search reorders
-the blend's best candidates by the signals a ranker
-learned to weigh (ranking/; README "How results are ranked").
+the blend's best candidates by the signals a ranker learned to weigh (ranking/; README
+"How results are ranked").
 """
 
 from __future__ import annotations

@@ -175,7 +175,7 @@ _RESOLVES = re.compile(
 )
 # A document that sets targets states them in one sentence: 「今年发展主要预期目标是：国内生产
 # 总值增长5%左右；城镇新增就业1200万人以上……」, 「宏观调控的主要目标是：经济增长速度8％……」.
-# What a plan or a report is read for; its gist as a resolution's decision is a resolution's.
+# What a plan or a report is read for, as a resolution is for its decision (_gist).
 _STATES_TARGETS = re.compile(r"(?:目标|目標|指标|指標)(?:是|为|為)[：:]")
 # 「关于……」 with no clause and nothing after it names a topic: a heading that ends in a stop.
 _TOPIC = re.compile(r"^(?:关于|關於)[^，,；;：:。！？!?]{1,24}[。．.！!]?$")
@@ -516,8 +516,8 @@ def _lists_items(term: str) -> Callable[[str], bool]:
     where the clause holds the rest of the term, each item with the character its one
     numeral counts (「实现干部队伍的革命化、年轻化、知识化、专业化」 for 「干部四化」, not
     「工业化、信息化、城镇化和农业现代化」). Of a term of several numerals each item holds the
-    character its numeral counts, in order (两免一补: 免, 免, 补; not 「一国两制」 after three
-    places). Always False for a term without a numeral."""
+    character its numeral counts, in order (两免一补: 免, 免, 补; 「香港、澳门和台湾的“一国两制”」
+    is no list of it). Always False for a term without a numeral."""
     numerals = _TERM_NUMERAL.findall(term)
     if not numerals or not all(_COUNT.fullmatch(n) for n, _ in numerals):
         return lambda matched: False
